@@ -1,0 +1,144 @@
+//! Operations on sessions named by id or subject: reading, updating data,
+//! revoking, and reclaiming expired records.
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::events::EventKind;
+use crate::ids::{SessionId, Subject};
+use crate::manager::{AllowGrace, SessionData, SessionManager};
+use crate::session::{Revocation, RevokeReason, Session};
+use crate::store::StoreError;
+
+/// Attempts of an unconditional data update that keeps losing races with
+/// touches-free writers (rotation, other updates) before it reports a conflict.
+const MAX_BLIND_ATTEMPTS: usize = 8;
+
+impl SessionManager {
+    /// The live session with this id in this tenant.
+    ///
+    /// Expired, revoked and other tenants' sessions are all [`Error::NotFound`].
+    pub async fn get(&self, id: &SessionId) -> Result<Arc<Session>, Error> {
+        let now = self.now();
+        match self.shared.store.get_by_id(id).await? {
+            Some(s) if s.tenant == self.tenant && s.is_live(now) => Ok(s),
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    /// Replaces the session's data as a whole.
+    ///
+    /// With `expected_version`, the write happens only if the session still
+    /// has that version ([`Error::VersionConflict`] otherwise): the way to
+    /// read-modify-write without losing a concurrent update. Without it, the
+    /// last writer wins. Either way the version goes up by one.
+    pub async fn update_data(
+        &self,
+        id: &SessionId,
+        data: SessionData,
+        expected_version: Option<u64>,
+    ) -> Result<Session, Error> {
+        self.check_data(&data)?;
+        for _ in 0..MAX_BLIND_ATTEMPTS {
+            let current = self.get(id).await?;
+            if let Some(expected) = expected_version
+                && expected != current.version
+            {
+                return Err(Error::VersionConflict {
+                    current: current.version,
+                });
+            }
+            let mut next = Session::clone(&current);
+            next.data = data.clone();
+            next.version = current.version + 1;
+            match self.shared.store.update(&next, current.version).await {
+                Ok(()) => {
+                    self.emit(self.now(), EventKind::DataUpdated, Some(&next), None);
+                    return Ok(next);
+                }
+                Err(StoreError::VersionConflict { current }) if expected_version.is_some() => {
+                    return Err(Error::VersionConflict { current });
+                }
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(StoreError::NotFound) => return Err(Error::NotFound),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        let current = self.get(id).await?;
+        Err(Error::VersionConflict {
+            current: current.version,
+        })
+    }
+
+    /// Ends the session a token names (logout). Returns the session if one
+    /// was ended; `None` if the token is malformed, unknown, already dead, or
+    /// a rotated-out token past its grace (so logout is idempotent and
+    /// reveals nothing).
+    pub async fn revoke_token(&self, token: &str, reason: RevokeReason) -> Result<Option<Session>, Error> {
+        let now = self.now();
+        let session = match self.find_valid(token, now, None, AllowGrace::Yes).await {
+            Ok((_, session)) => session,
+            Err(Error::Rejected(_)) => return Ok(None),
+            Err(other) => return Err(other),
+        };
+        self.revoke_live(&session.id, reason).await
+    }
+
+    /// Ends the session with this id; [`Error::NotFound`] if it is not live
+    /// in this tenant.
+    pub async fn revoke_id(&self, id: &SessionId, reason: RevokeReason) -> Result<Session, Error> {
+        self.get(id).await?;
+        self.revoke_live(id, reason).await?.ok_or(Error::NotFound)
+    }
+
+    async fn revoke_live(&self, id: &SessionId, reason: RevokeReason) -> Result<Option<Session>, Error> {
+        let now = self.now();
+        let revoked = self.shared.store.revoke(id, Revocation { at: now, reason }).await?;
+        if let Some(session) = &revoked {
+            self.emit(now, EventKind::Revoked(reason), Some(session), None);
+        }
+        Ok(revoked)
+    }
+
+    /// Ends every live session of `subject`, except `except` if given (the
+    /// caller's own: "sign out everywhere else"). Returns how many ended.
+    pub async fn revoke_subject(
+        &self,
+        subject: &Subject,
+        except: Option<&SessionId>,
+        reason: RevokeReason,
+    ) -> Result<usize, Error> {
+        let now = self.now();
+        let revocation = Revocation { at: now, reason };
+        let revoked = self
+            .shared
+            .store
+            .revoke_subject(&self.tenant, subject, except, revocation, now)
+            .await?;
+        for session in &revoked {
+            self.emit(now, EventKind::Revoked(reason), Some(session), None);
+        }
+        Ok(revoked.len())
+    }
+
+    /// The subject's live sessions, newest first.
+    pub async fn list_subject(&self, subject: &Subject) -> Result<Vec<Session>, Error> {
+        let now = self.now();
+        let mut sessions = self.shared.store.list_subject(&self.tenant, subject, now).await?;
+        sessions.retain(|s| s.is_live(now));
+        sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(sessions)
+    }
+
+    /// Removes up to `limit` expired records (of every tenant) from the
+    /// store and returns how many. This only reclaims space: expired
+    /// sessions are already refused by every read.
+    pub async fn purge_expired(&self, limit: usize) -> Result<usize, Error> {
+        let now = self.now();
+        let purged = self.shared.store.purge_expired(now, limit).await?;
+        for session in purged.iter().filter(|s| s.revoked.is_none()) {
+            self.emit(now, EventKind::ExpiredPurged, Some(session), None);
+        }
+        Ok(purged.len())
+    }
+}

@@ -1,0 +1,93 @@
+//! Errors of the manager, each with a stable machine-readable code.
+
+use crate::events::Rejection;
+use crate::ids::NameError;
+use crate::policy::PolicyError;
+use crate::session::AalError;
+use crate::store::StoreError;
+
+/// The operating system could not supply random bytes. Nothing is created
+/// without them.
+#[derive(Debug, thiserror::Error)]
+#[error("the operating system's random number generator failed")]
+pub struct RandomnessError {
+    #[source]
+    source: getrandom::Error,
+}
+
+impl RandomnessError {
+    pub(crate) fn new(source: getrandom::Error) -> Self {
+        Self { source }
+    }
+}
+
+/// Everything a [`SessionManager`](crate::SessionManager) operation can fail with.
+///
+/// [`Error::code`] is the stable string an API puts in its error body. Note
+/// that every [`Error::Rejected`] shares one code, `invalid_token`, whatever
+/// the [`Rejection`]: callers must not learn whether a token was unknown,
+/// expired or revoked. The reason is for events and logs.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The token does not name a valid session.
+    #[error("invalid or expired session token")]
+    Rejected(Rejection),
+    /// No session with this id (in this tenant).
+    #[error("session not found")]
+    NotFound,
+    /// A compare-and-set update lost: the session changed since it was read.
+    #[error("session was modified concurrently (current version {current})")]
+    VersionConflict {
+        /// The version the session has now.
+        current: u64,
+    },
+    /// The subject has reached its session limit and the policy is `deny`.
+    #[error("the subject has reached its session limit")]
+    SessionLimit,
+    /// The data object is larger than the policy allows.
+    #[error("session data is {size} bytes, more than the limit of {max}")]
+    DataTooLarge {
+        /// Its size as compact JSON.
+        size: usize,
+        /// The policy's limit.
+        max: usize,
+    },
+    /// A subject or tenant name was refused.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// An AAL outside 1..=3.
+    #[error(transparent)]
+    InvalidAal(#[from] AalError),
+    /// The policy given to the manager is incoherent.
+    #[error(transparent)]
+    InvalidPolicy(#[from] PolicyError),
+    /// The store failed; the operation did not happen (fail closed).
+    #[error("session store failed")]
+    Store(#[source] StoreError),
+    /// No randomness: no token can be made.
+    #[error(transparent)]
+    Randomness(#[from] RandomnessError),
+}
+
+impl From<StoreError> for Error {
+    fn from(value: StoreError) -> Self {
+        Error::Store(value)
+    }
+}
+
+impl Error {
+    /// Stable snake_case code for API error bodies.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Rejected(_) => "invalid_token",
+            Error::NotFound => "not_found",
+            Error::VersionConflict { .. } => "version_conflict",
+            Error::SessionLimit => "session_limit",
+            Error::DataTooLarge { .. } => "payload_too_large",
+            Error::InvalidName(_) | Error::InvalidAal(_) => "invalid_request",
+            Error::InvalidPolicy(_) => "invalid_policy",
+            Error::Store(e) if e.is_unavailable() => "store_unavailable",
+            Error::Store(_) | Error::Randomness(_) => "internal",
+        }
+    }
+}

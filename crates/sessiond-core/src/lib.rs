@@ -1,0 +1,59 @@
+//! The core of sessiond: session tokens, lifetime policy, the lifecycle
+//! manager and the storage contract. Nothing here knows about HTTP.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sessiond_core::{CreateOptions, MemoryStore, Policy, SessionManager, Subject};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), sessiond_core::Error> {
+//! let manager = SessionManager::builder(Arc::new(MemoryStore::new()))
+//!     .policy(Policy::default())
+//!     .build()?;
+//!
+//! // Login: a new session and a token to hand to the client, shown once.
+//! let alice = Subject::new("user-42")?;
+//! let (token, session) = manager.create(&alice, CreateOptions::default()).await?;
+//!
+//! // Every request: the token the client presents names a valid session.
+//! let verified = manager.verify(token.expose_secret(), None).await?;
+//! assert_eq!(verified.id, session.id);
+//!
+//! // Privilege change: a new token; the old one stops working.
+//! let (new_token, _) = manager.rotate(token.expose_secret(), None).await?;
+//! assert!(manager.verify(token.expose_secret(), None).await.is_err());
+//!
+//! // Logout.
+//! manager.revoke_token(new_token.expose_secret(), sessiond_core::RevokeReason::Logout).await?;
+//! assert!(manager.verify(new_token.expose_secret(), None).await.is_err());
+//! # Ok(())
+//! # }
+//! ```
+
+mod by_id;
+mod clock;
+mod error;
+mod events;
+mod ids;
+mod manager;
+mod memory;
+mod policy;
+mod session;
+mod store;
+mod token;
+
+pub use clock::{Clock, SystemClock, truncate_to_micros};
+pub use error::{Error, RandomnessError};
+pub use events::{Event, EventKind, EventSink, MemoryEvents, NoEvents, Rejection};
+pub use ids::{MAX_SUBJECT_LEN, MAX_TENANT_LEN, NameError, SessionId, Subject, Tenant};
+pub use manager::{CreateOptions, SessionData, SessionManager, SessionManagerBuilder};
+pub use memory::MemoryStore;
+pub use policy::{LimitAction, MAX_DATA_BYTES_LIMIT, MAX_LIFETIME, Policy, PolicyError};
+pub use session::{
+    Aal, AalError, ClientInfo, MAX_IP_LEN, MAX_USER_AGENT_LEN, PreviousToken, Revocation, RevokeReason, Session,
+};
+pub use store::{BoxError, Inserted, SessionStore, StoreError, SubjectLimit};
+pub use token::{TOKEN_BYTES, TOKEN_LEN, TOKEN_PREFIX, Token, TokenHash, TokenParseError};
+
+/// Re-exported so store implementations use the same `async_trait`.
+pub use async_trait::async_trait;

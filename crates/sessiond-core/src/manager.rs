@@ -1,0 +1,415 @@
+//! [`SessionManager`]: the lifecycle rules, on top of any [`SessionStore`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::clock::{Clock, SystemClock, truncate_to_micros};
+use crate::error::Error;
+use crate::events::{Event, EventKind, EventSink, NoEvents, Rejection};
+use crate::ids::{SessionId, Subject, Tenant};
+use crate::policy::{LimitAction, Policy};
+use crate::session::{Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session};
+use crate::store::{SessionStore, StoreError, SubjectLimit};
+use crate::token::Token;
+
+/// Attempts before a write that keeps losing races or colliding gives up.
+/// Collisions of 256-bit values and endless races are both practically
+/// impossible; the bound only guarantees termination.
+const MAX_ATTEMPTS: usize = 8;
+
+/// The data object of a session.
+pub type SessionData = serde_json::Map<String, serde_json::Value>;
+
+/// What a new session starts with, besides its subject.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// Longer timeouts and a persistent cookie.
+    pub remember_me: bool,
+    /// Assurance level of the login.
+    pub aal: Aal,
+    /// Initial application data.
+    pub data: SessionData,
+    /// Who logged in from where.
+    pub client: ClientInfo,
+}
+
+/// Creates, verifies, rotates and ends sessions.
+///
+/// A manager is a cheap handle (clone it freely) bound to one tenant; use
+/// [`SessionManager::for_tenant`] to get a handle on another tenant over the
+/// same store.
+#[derive(Debug, Clone)]
+pub struct SessionManager {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) tenant: Tenant,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) policy: Policy,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) events: Arc<dyn EventSink>,
+}
+
+/// Builds a [`SessionManager`]; see [`SessionManager::builder`].
+#[derive(Debug)]
+pub struct SessionManagerBuilder {
+    store: Arc<dyn SessionStore>,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn EventSink>,
+    tenant: Tenant,
+}
+
+impl SessionManagerBuilder {
+    /// Replaces the default [`Policy`].
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Replaces the [`SystemClock`].
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sends events to `events` instead of discarding them.
+    pub fn events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Binds the manager to a tenant other than `default`.
+    pub fn tenant(mut self, tenant: Tenant) -> Self {
+        self.tenant = tenant;
+        self
+    }
+
+    /// Validates the policy and builds the manager.
+    pub fn build(self) -> Result<SessionManager, Error> {
+        self.policy.validate()?;
+        Ok(SessionManager {
+            shared: Arc::new(Shared {
+                store: self.store,
+                policy: self.policy,
+                clock: self.clock,
+                events: self.events,
+            }),
+            tenant: self.tenant,
+        })
+    }
+}
+
+/// `at + duration`, saturating at the largest representable instant instead
+/// of panicking on overflow.
+pub(crate) fn after(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
+    time::Duration::try_from(duration)
+        .ok()
+        .and_then(|d| at.checked_add(d))
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc())
+}
+
+impl SessionManager {
+    /// Starts building a manager over `store` with the default policy, the
+    /// system clock, no events and the `default` tenant.
+    pub fn builder(store: Arc<dyn SessionStore>) -> SessionManagerBuilder {
+        SessionManagerBuilder {
+            store,
+            policy: Policy::default(),
+            clock: Arc::new(SystemClock),
+            events: Arc::new(NoEvents),
+            tenant: Tenant::default_tenant(),
+        }
+    }
+
+    /// The same manager, acting in another tenant.
+    pub fn for_tenant(&self, tenant: Tenant) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            tenant,
+        }
+    }
+
+    /// The tenant this handle acts in.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.shared.policy
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.shared.store
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        truncate_to_micros(self.shared.clock.now())
+    }
+
+    pub(crate) fn emit(
+        &self,
+        at: OffsetDateTime,
+        kind: EventKind,
+        session: Option<&Session>,
+        client: Option<&ClientInfo>,
+    ) {
+        self.shared.events.emit(Event {
+            at,
+            kind,
+            tenant: session.map_or_else(|| self.tenant.clone(), |s| s.tenant.clone()),
+            session_id: session.map(|s| s.id.clone()),
+            subject: session.map(|s| s.subject.clone()),
+            client: client.filter(|c| !c.is_empty()).cloned(),
+        });
+    }
+
+    fn reject(
+        &self,
+        at: OffsetDateTime,
+        why: Rejection,
+        session: Option<&Session>,
+        client: Option<&ClientInfo>,
+    ) -> Error {
+        self.emit(at, EventKind::VerifyFailed(why), session, client);
+        Error::Rejected(why)
+    }
+
+    pub(crate) fn check_data(&self, data: &SessionData) -> Result<(), Error> {
+        let size = json_size(data);
+        let max = self.shared.policy.max_data_bytes;
+        if size > max {
+            return Err(Error::DataTooLarge { size, max });
+        }
+        Ok(())
+    }
+
+    /// Starts a new session for `subject` (a login) and returns its token,
+    /// which is shown only this once.
+    ///
+    /// Always creates a fresh session and token: nothing the client brought
+    /// is reused, so session fixation is impossible. Enforces the
+    /// per-subject limit atomically with the insert.
+    pub async fn create(&self, subject: &Subject, options: CreateOptions) -> Result<(Token, Session), Error> {
+        self.check_data(&options.data)?;
+        let policy = &self.shared.policy;
+        let now = self.now();
+        let (idle, absolute) = policy.timeouts(options.remember_me);
+        let limit = match (policy.max_sessions_per_subject, policy.on_session_limit) {
+            (0, _) => SubjectLimit::Unlimited,
+            (n, LimitAction::Deny) => SubjectLimit::Deny(n),
+            (n, LimitAction::EvictOldest) => SubjectLimit::EvictOldest(n),
+        };
+        let eviction = Revocation {
+            at: now,
+            reason: RevokeReason::Limit,
+        };
+        let client = options.client.sanitized();
+        let absolute_expires_at = after(now, absolute);
+        let mut last_error = StoreError::Collision;
+        for _ in 0..MAX_ATTEMPTS {
+            let token = Token::generate()?;
+            let session = Session {
+                id: SessionId::generate()?,
+                tenant: self.tenant.clone(),
+                subject: subject.clone(),
+                token_hash: token.hash(),
+                previous_token: None,
+                created_at: now,
+                last_seen_at: now,
+                authenticated_at: now,
+                idle_expires_at: after(now, idle).min(absolute_expires_at),
+                absolute_expires_at,
+                remember_me: options.remember_me,
+                aal: options.aal,
+                data: options.data.clone(),
+                client: client.clone(),
+                version: 1,
+                revoked: None,
+            };
+            match self.shared.store.insert(&session, limit, now, eviction).await {
+                Ok(inserted) => {
+                    for evicted in &inserted.evicted {
+                        self.emit(now, EventKind::Revoked(RevokeReason::Limit), Some(evicted), None);
+                    }
+                    self.emit(now, EventKind::Created, Some(&session), Some(&session.client));
+                    return Ok((token, session));
+                }
+                Err(StoreError::LimitReached) => return Err(Error::SessionLimit),
+                Err(StoreError::Collision) => last_error = StoreError::Collision,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(last_error.into())
+    }
+
+    /// Finds the session a presented token names, checking every rule, and
+    /// returns it if valid.
+    ///
+    /// Read-only unless the last persisted use is older than the policy's
+    /// touch interval; then the idle deadline slides forward (never past the
+    /// absolute one). Any failure to find a valid session is
+    /// [`Error::Rejected`]; the [`Rejection`] goes to the event log and must
+    /// not be shown to the client.
+    pub async fn verify(&self, token: &str, client: Option<&ClientInfo>) -> Result<Arc<Session>, Error> {
+        let now = self.now();
+        let (_, session) = self.find_valid(token, now, client, AllowGrace::Yes).await?;
+        if now - session.last_seen_at < self.shared.policy.touch_interval {
+            return Ok(session);
+        }
+        // Boxed: the write path is rare, and keeping its state out of this
+        // future keeps the common read-only verify small and cheap to move.
+        Ok(Box::pin(self.touch(session, now, client)).await)
+    }
+
+    /// Looks up the session a token names and applies the validity rules.
+    /// Returns whether the token was the current one (`true`) or a previous
+    /// one within its rotation grace.
+    pub(crate) async fn find_valid(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+        client: Option<&ClientInfo>,
+        grace: AllowGrace,
+    ) -> Result<(bool, Arc<Session>), Error> {
+        let token = Token::parse(token).map_err(|_| self.reject(now, Rejection::Malformed, None, client))?;
+        let hash = token.hash();
+        let session = match self.shared.store.get_by_token(&hash).await? {
+            Some(s) if s.tenant == self.tenant => s,
+            _ => return Err(self.reject(now, Rejection::Unknown, None, client)),
+        };
+        let is_current = session.token_hash == hash;
+        let in_grace = || {
+            grace == AllowGrace::Yes
+                && session
+                    .previous_token
+                    .is_some_and(|p| p.hash == hash && now < p.valid_until)
+        };
+        let why = if session.revoked.is_some() {
+            Some(Rejection::Revoked)
+        } else if !is_current && !in_grace() {
+            Some(Rejection::Superseded)
+        } else if now >= session.absolute_expires_at {
+            Some(Rejection::ExpiredAbsolute)
+        } else if now >= session.idle_expires_at {
+            Some(Rejection::ExpiredIdle)
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(self.reject(now, why, Some(&session), client)),
+            None => Ok((is_current, session)),
+        }
+    }
+
+    /// Slides the idle deadline of a session whose last persisted use is
+    /// older than the touch interval.
+    async fn touch(&self, mut session: Arc<Session>, now: OffsetDateTime, client: Option<&ClientInfo>) -> Arc<Session> {
+        let (idle, _) = self.shared.policy.timeouts(session.remember_me);
+        let idle_expires_at = after(now, idle).min(session.absolute_expires_at);
+        let client = client.map_or_else(|| session.client.clone(), |c| c.clone().sanitized());
+        match self
+            .shared
+            .store
+            .touch(&session.id, now, idle_expires_at, &client)
+            .await
+        {
+            Ok(true) => {
+                let touched = Arc::make_mut(&mut session);
+                touched.last_seen_at = now;
+                touched.idle_expires_at = idle_expires_at;
+                touched.client = client;
+                self.emit(now, EventKind::Touched, Some(&session), Some(&session.client));
+            }
+            // Another request touched it first, or it was revoked meanwhile;
+            // the answer stays what the read established.
+            Ok(false) => {}
+            // A lost touch only makes the session expire earlier; the read
+            // that proved validity succeeded, so the answer stands.
+            Err(error) => tracing::warn!(%error, session_id = %session.id, "session touch failed"),
+        }
+        session
+    }
+
+    /// Replaces the token of a valid session (on login step-up, privilege
+    /// change, or periodically) and returns the new one.
+    ///
+    /// The old token keeps verifying for the policy's rotation grace, then
+    /// dies; it cannot itself be rotated. With `aal`, the session records a
+    /// fresh authentication at that level (step-up).
+    pub async fn rotate(&self, token: &str, aal: Option<Aal>) -> Result<(Token, Session), Error> {
+        let now = self.now();
+        let grace = self.shared.policy.rotation_grace;
+        for _ in 0..MAX_ATTEMPTS {
+            let (_, current) = self.find_valid(token, now, None, AllowGrace::No).await?;
+            let new_token = Token::generate()?;
+            let (idle, _) = self.shared.policy.timeouts(current.remember_me);
+            let mut next = Session::clone(&current);
+            next.previous_token = Some(PreviousToken {
+                hash: current.token_hash,
+                valid_until: after(now, grace),
+            });
+            next.token_hash = new_token.hash();
+            next.last_seen_at = now;
+            next.idle_expires_at = after(now, idle).min(current.absolute_expires_at);
+            next.version = current.version + 1;
+            let kind = match aal {
+                Some(level) => {
+                    next.aal = level;
+                    next.authenticated_at = now;
+                    if level > current.aal {
+                        EventKind::Elevated { aal: level }
+                    } else {
+                        EventKind::Rotated
+                    }
+                }
+                None => EventKind::Rotated,
+            };
+            match self.shared.store.update(&next, current.version).await {
+                Ok(()) => {
+                    self.emit(now, kind, Some(&next), None);
+                    return Ok((new_token, next));
+                }
+                // Changed under us (data update, touch-free rotation, revoke):
+                // read again; a concurrent rotation makes our token stale.
+                Err(StoreError::VersionConflict { .. } | StoreError::Collision) => continue,
+                Err(StoreError::NotFound) => return Err(self.reject(now, Rejection::Unknown, None, None)),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(Error::VersionConflict { current: 0 })
+    }
+}
+
+/// Whether a previous token within its rotation grace is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AllowGrace {
+    Yes,
+    No,
+}
+
+/// Size of a value as compact JSON, without building the string.
+fn json_size(data: &SessionData) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, data) {
+        Ok(()) => counter.0,
+        // A map of JSON values always serializes; treat the impossible as too large.
+        Err(_) => usize::MAX,
+    }
+}

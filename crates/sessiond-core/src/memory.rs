@@ -1,0 +1,311 @@
+//! An in-memory [`SessionStore`]: for tests, single-process use, and as a
+//! building block for caches.
+//!
+//! All indexes sit behind one `std::sync::RwLock`. Verification takes only
+//! the read side, so concurrent verifies never wait for each other; the lock
+//! is never held across an `.await` (every method is synchronous inside), so
+//! a blocking lock is the right tool and cheaper than an async one.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::ids::{SessionId, Subject, Tenant};
+use crate::session::{ClientInfo, Revocation, Session};
+use crate::store::{Inserted, SessionStore, StoreError, SubjectLimit};
+use crate::token::TokenHash;
+
+/// A cloneable handle to an in-memory store; clones share the data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<RwLock<Indexes>>,
+}
+
+/// A hasher for keys that are already uniformly random (SHA-256 outputs,
+/// see `TokenHash`'s `Hash`): it passes the value through. Safe against
+/// flooding because nobody can choose which hashes get stored.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+#[derive(Debug, Default)]
+struct Indexes {
+    by_id: HashMap<SessionId, Arc<Session>>,
+    /// Current and previous token hashes, sharing the record with `by_id` so
+    /// a verify is one lookup.
+    by_token: HashMap<TokenHash, Arc<Session>, BuildHasherDefault<Prehashed>>,
+    /// Non-revoked sessions of each subject (expired ones stay until purged).
+    by_subject: HashMap<(Tenant, Subject), BTreeSet<SessionId>>,
+    /// `(expires_at, id)` of every record, so purge visits only what expired.
+    by_expiry: BTreeSet<(OffsetDateTime, SessionId)>,
+}
+
+fn token_hashes(session: &Session) -> impl Iterator<Item = TokenHash> + '_ {
+    std::iter::once(session.token_hash).chain(session.previous_token.map(|p| p.hash))
+}
+
+impl Indexes {
+    fn index(&mut self, session: &Arc<Session>) {
+        for hash in token_hashes(session) {
+            self.by_token.insert(hash, Arc::clone(session));
+        }
+        if session.revoked.is_none() {
+            self.by_subject
+                .entry((session.tenant.clone(), session.subject.clone()))
+                .or_default()
+                .insert(session.id.clone());
+        }
+        self.by_expiry.insert((session.expires_at(), session.id.clone()));
+    }
+
+    fn unindex(&mut self, session: &Session) {
+        for hash in token_hashes(session) {
+            if self.by_token.get(&hash).is_some_and(|owner| owner.id == session.id) {
+                self.by_token.remove(&hash);
+            }
+        }
+        let key = (session.tenant.clone(), session.subject.clone());
+        if let Some(ids) = self.by_subject.get_mut(&key) {
+            ids.remove(&session.id);
+            if ids.is_empty() {
+                self.by_subject.remove(&key);
+            }
+        }
+        self.by_expiry.remove(&(session.expires_at(), session.id.clone()));
+    }
+
+    /// Replaces a stored record, keeping every index in step.
+    fn replace(&mut self, session: Session) {
+        if let Some(old) = self.by_id.get(&session.id).cloned() {
+            self.unindex(&old);
+        }
+        let session = Arc::new(session);
+        self.index(&session);
+        self.by_id.insert(session.id.clone(), session);
+    }
+
+    fn live_of_subject(&self, tenant: &Tenant, subject: &Subject, now: OffsetDateTime) -> Vec<&Session> {
+        let key = (tenant.clone(), subject.clone());
+        self.by_subject
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id))
+            .map(|s| &**s)
+            .filter(|s| s.is_live(now))
+            .collect()
+    }
+
+    fn revoke_one(&mut self, id: &SessionId, revocation: Revocation) -> Option<Session> {
+        let mut session = Session::clone(self.by_id.get(id)?);
+        if session.revoked.is_some() {
+            return None;
+        }
+        session.revoked = Some(revocation);
+        session.version += 1;
+        self.replace(session.clone());
+        Some(session)
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of records held, tombstones and expired ones included.
+    pub fn len(&self) -> usize {
+        self.read().by_id.len()
+    }
+
+    /// True when no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    // A panic while holding the lock cannot leave the indexes half-updated
+    // in a way later calls would misread worse than a crash would, and every
+    // mutation completes before any call that could panic; so a poisoned
+    // lock is taken over rather than propagated.
+    fn read(&self) -> RwLockReadGuard<'_, Indexes> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Indexes> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn insert(
+        &self,
+        session: &Session,
+        limit: SubjectLimit,
+        now: OffsetDateTime,
+        revocation: Revocation,
+    ) -> Result<Inserted, StoreError> {
+        let mut ix = self.write();
+        if ix.by_id.contains_key(&session.id) || token_hashes(session).any(|h| ix.by_token.contains_key(&h)) {
+            return Err(StoreError::Collision);
+        }
+        let mut inserted = Inserted::default();
+        let max = match limit {
+            SubjectLimit::Unlimited => None,
+            SubjectLimit::Deny(max) | SubjectLimit::EvictOldest(max) => Some(max as usize),
+        };
+        if let Some(max) = max {
+            let mut live: Vec<(OffsetDateTime, SessionId)> = ix
+                .live_of_subject(&session.tenant, &session.subject, now)
+                .into_iter()
+                .map(|s| (s.created_at, s.id.clone()))
+                .collect();
+            if live.len() >= max {
+                if matches!(limit, SubjectLimit::Deny(_)) {
+                    return Err(StoreError::LimitReached);
+                }
+                live.sort();
+                let excess = live.len() + 1 - max.max(1);
+                for (_, id) in live.into_iter().take(excess) {
+                    if let Some(evicted) = ix.revoke_one(&id, revocation) {
+                        inserted.evicted.push(evicted);
+                    }
+                }
+            }
+        }
+        ix.replace(session.clone());
+        Ok(inserted)
+    }
+
+    async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
+        Ok(self.read().by_token.get(hash).cloned())
+    }
+
+    async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        Ok(self.read().by_id.get(id).cloned())
+    }
+
+    async fn update(&self, session: &Session, expected_version: u64) -> Result<(), StoreError> {
+        let mut ix = self.write();
+        let stored = ix.by_id.get(&session.id).ok_or(StoreError::NotFound)?;
+        if stored.version != expected_version {
+            return Err(StoreError::VersionConflict {
+                current: stored.version,
+            });
+        }
+        let taken_by_other =
+            token_hashes(session).any(|h| ix.by_token.get(&h).is_some_and(|owner| owner.id != session.id));
+        if taken_by_other {
+            return Err(StoreError::Collision);
+        }
+        ix.replace(session.clone());
+        Ok(())
+    }
+
+    async fn touch(
+        &self,
+        id: &SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+        client: &ClientInfo,
+    ) -> Result<bool, StoreError> {
+        let mut ix = self.write();
+        let Some(stored) = ix.by_id.get(id) else {
+            return Ok(false);
+        };
+        if stored.revoked.is_some() || stored.last_seen_at >= last_seen_at {
+            return Ok(false);
+        }
+        let mut session = Session::clone(stored);
+        session.last_seen_at = last_seen_at;
+        session.idle_expires_at = idle_expires_at;
+        session.client = client.clone();
+        ix.replace(session);
+        Ok(true)
+    }
+
+    async fn revoke(&self, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
+        Ok(self.write().revoke_one(id, revocation))
+    }
+
+    async fn revoke_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        except: Option<&SessionId>,
+        revocation: Revocation,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        let mut ix = self.write();
+        let ids: Vec<SessionId> = ix
+            .live_of_subject(tenant, subject, now)
+            .into_iter()
+            .map(|s| s.id.clone())
+            .filter(|id| Some(id) != except)
+            .collect();
+        Ok(ids.iter().filter_map(|id| ix.revoke_one(id, revocation)).collect())
+    }
+
+    async fn list_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        Ok(self
+            .read()
+            .live_of_subject(tenant, subject, now)
+            .into_iter()
+            .cloned()
+            .collect())
+    }
+
+    async fn count_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        Ok(self.read().live_of_subject(tenant, subject, now).len())
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
+        let mut ix = self.write();
+        let due: Vec<SessionId> = ix
+            .by_expiry
+            .iter()
+            .take_while(|(deadline, _)| *deadline <= now)
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect();
+        let mut purged = Vec::with_capacity(due.len());
+        for id in due {
+            if let Some(session) = ix.by_id.remove(&id) {
+                ix.unindex(&session);
+                purged.push(Arc::unwrap_or_clone(session));
+            }
+        }
+        Ok(purged)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

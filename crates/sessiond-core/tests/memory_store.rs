@@ -1,0 +1,12 @@
+//! MemoryStore against the shared conformance suite and the lifecycle model.
+
+use std::sync::Arc;
+
+use sessiond_core::{MemoryStore, SessionStore};
+
+sessiond_testkit::store_conformance!(|| async { Arc::new(MemoryStore::new()) as Arc<dyn SessionStore> });
+
+#[test]
+fn manager_over_memory_store_agrees_with_the_model() {
+    sessiond_testkit::model::check_manager_against_model(2000, || Arc::new(MemoryStore::new()));
+}

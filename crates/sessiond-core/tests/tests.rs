@@ -1,0 +1,7 @@
+//! Integration tests of sessiond-core: one binary, one module per topic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod counting_store;
+mod lifecycle;
+mod memory_store;

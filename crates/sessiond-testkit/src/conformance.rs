@@ -1,0 +1,699 @@
+//! The store conformance suite: the written semantics of
+//! [`SessionStore`](sessiond_core::SessionStore), checked.
+//!
+//! Every backend runs all of it, unchanged, with one line:
+//!
+//! ```ignore
+//! sessiond_testkit::store_conformance!(|| async { Arc::new(MyStore::open().await) as Arc<dyn SessionStore> });
+//! ```
+//!
+//! The factory is called once per case and must return an empty store that
+//! no other case uses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sessiond_core::{
+    Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session, SessionId, SessionStore, StoreError, Subject,
+    SubjectLimit, Tenant, Token, TokenHash,
+};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+/// The instant the cases treat as "now".
+pub const NOW: OffsetDateTime = datetime!(2026-03-01 12:00:00 UTC);
+
+/// Generates one `#[tokio::test]` per conformance case, each on a fresh store
+/// from `$factory` (an expression callable as `$factory().await`).
+#[macro_export]
+macro_rules! store_conformance {
+    ($factory:expr) => {
+        $crate::store_conformance!(@cases $factory;
+            missing_keys_are_absent_everywhere,
+            insert_then_get_round_trips_exactly,
+            insert_refuses_an_id_collision,
+            insert_refuses_a_token_hash_collision,
+            update_is_compare_and_set,
+            update_reindexes_token_hashes,
+            update_refuses_another_records_token_hash,
+            concurrent_compare_and_set_loses_no_update,
+            touch_moves_deadlines_forward_only,
+            revoke_leaves_a_findable_tombstone,
+            subject_listing_and_revocation_respect_except_and_tenant,
+            expired_records_are_neither_counted_nor_listed,
+            limit_deny_refuses_and_writes_nothing,
+            limit_evict_oldest_revokes_the_first_created,
+            concurrent_inserts_respect_the_limit,
+            purge_removes_expired_records_earliest_first,
+            purge_follows_touched_deadlines,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store: ::std::sync::Arc<dyn ::sessiond_core::SessionStore> = ($factory)().await;
+                $crate::conformance::$case(store).await;
+            }
+        )+
+    };
+}
+
+fn tenant(name: &str) -> Tenant {
+    Tenant::new(name).expect("valid tenant")
+}
+
+fn subject(name: &str) -> Subject {
+    Subject::new(name).expect("valid subject")
+}
+
+fn new_hash() -> TokenHash {
+    Token::generate().expect("randomness").hash()
+}
+
+/// A fresh live session of `subject` in tenant `t`, created at `created_at`,
+/// valid for 30 minutes idle and 12 hours absolute.
+pub fn sample(t: &str, s: &str, created_at: OffsetDateTime) -> Session {
+    let mut data = serde_json::Map::new();
+    data.insert("cart".into(), serde_json::json!([1, 2, {"sku": "é"}]));
+    Session {
+        id: SessionId::generate().expect("randomness"),
+        tenant: tenant(t),
+        subject: subject(s),
+        token_hash: new_hash(),
+        previous_token: None,
+        created_at,
+        last_seen_at: created_at,
+        authenticated_at: created_at,
+        idle_expires_at: created_at + Duration::from_secs(1800),
+        absolute_expires_at: created_at + Duration::from_secs(12 * 3600),
+        remember_me: false,
+        aal: Aal::AAL2,
+        data,
+        client: ClientInfo {
+            ip: Some("203.0.113.7".into()),
+            user_agent: Some("Firefox/140".into()),
+        },
+        version: 1,
+        revoked: None,
+    }
+}
+
+fn revocation(reason: RevokeReason) -> Revocation {
+    Revocation { at: NOW, reason }
+}
+
+async fn put(store: &Arc<dyn SessionStore>, session: &Session) {
+    let inserted = store
+        .insert(session, SubjectLimit::Unlimited, NOW, revocation(RevokeReason::Limit))
+        .await
+        .expect("insert");
+    assert!(inserted.evicted.is_empty());
+}
+
+async fn by_id(store: &Arc<dyn SessionStore>, id: &SessionId) -> Option<Session> {
+    store.get_by_id(id).await.expect("get_by_id").map(Arc::unwrap_or_clone)
+}
+
+/// Every read of an unknown key answers "absent", every write "not found".
+pub async fn missing_keys_are_absent_everywhere(store: Arc<dyn SessionStore>) {
+    let ghost = sample("t", "nobody", NOW);
+    assert_eq!(
+        store.get_by_token(&ghost.token_hash).await.expect("get").as_deref(),
+        None
+    );
+    assert_eq!(by_id(&store, &ghost.id).await, None);
+    assert!(matches!(store.update(&ghost, 1).await, Err(StoreError::NotFound)));
+    let touched = store
+        .touch(&ghost.id, NOW, NOW, &ClientInfo::default())
+        .await
+        .expect("touch");
+    assert!(!touched);
+    assert_eq!(
+        store
+            .revoke(&ghost.id, revocation(RevokeReason::Admin))
+            .await
+            .expect("revoke"),
+        None
+    );
+    assert!(
+        store
+            .list_subject(&ghost.tenant, &ghost.subject, NOW)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .count_subject(&ghost.tenant, &ghost.subject, NOW)
+            .await
+            .expect("count"),
+        0
+    );
+    let revoked = store
+        .revoke_subject(
+            &ghost.tenant,
+            &ghost.subject,
+            None,
+            revocation(RevokeReason::Admin),
+            NOW,
+        )
+        .await
+        .expect("revoke_subject");
+    assert!(revoked.is_empty());
+    assert!(
+        store
+            .purge_expired(NOW + Duration::from_secs(86_400 * 365), 10)
+            .await
+            .expect("purge")
+            .is_empty()
+    );
+    store.ping().await.expect("ping");
+}
+
+/// A record reads back equal, field for field, by id and by token hash.
+pub async fn insert_then_get_round_trips_exactly(store: Arc<dyn SessionStore>) {
+    let mut session = sample("t", "alice", NOW);
+    session.remember_me = true;
+    session.previous_token = Some(PreviousToken {
+        hash: new_hash(),
+        valid_until: NOW + Duration::from_secs(5),
+    });
+    put(&store, &session).await;
+    assert_eq!(by_id(&store, &session.id).await.as_ref(), Some(&session));
+    assert_eq!(
+        store.get_by_token(&session.token_hash).await.expect("get").as_deref(),
+        Some(&session)
+    );
+    let previous = session.previous_token.map(|p| p.hash).expect("previous");
+    assert_eq!(
+        store.get_by_token(&previous).await.expect("get").as_deref(),
+        Some(&session)
+    );
+}
+
+/// An id that exists is never overwritten.
+pub async fn insert_refuses_an_id_collision(store: Arc<dyn SessionStore>) {
+    let first = sample("t", "alice", NOW);
+    put(&store, &first).await;
+    let mut clash = sample("t", "mallory", NOW);
+    clash.id = first.id.clone();
+    let result = store
+        .insert(&clash, SubjectLimit::Unlimited, NOW, revocation(RevokeReason::Limit))
+        .await;
+    assert!(matches!(result, Err(StoreError::Collision)), "got {result:?}");
+    assert_eq!(by_id(&store, &first.id).await, Some(first));
+    assert_eq!(
+        store.get_by_token(&clash.token_hash).await.expect("get").as_deref(),
+        None
+    );
+}
+
+/// A token hash that exists, current or previous, is never taken over.
+pub async fn insert_refuses_a_token_hash_collision(store: Arc<dyn SessionStore>) {
+    let mut first = sample("t", "alice", NOW);
+    first.previous_token = Some(PreviousToken {
+        hash: new_hash(),
+        valid_until: NOW,
+    });
+    put(&store, &first).await;
+    let previous = first.previous_token.map(|p| p.hash).expect("previous");
+    for taken in [first.token_hash, previous] {
+        let mut clash = sample("t", "mallory", NOW);
+        clash.token_hash = taken;
+        let result = store
+            .insert(&clash, SubjectLimit::Unlimited, NOW, revocation(RevokeReason::Limit))
+            .await;
+        assert!(matches!(result, Err(StoreError::Collision)), "got {result:?}");
+        assert_eq!(by_id(&store, &clash.id).await, None);
+        assert_eq!(
+            store.get_by_token(&taken).await.expect("get").map(|s| s.id.clone()),
+            Some(first.id.clone())
+        );
+    }
+    assert_eq!(
+        store
+            .count_subject(&first.tenant, &subject("mallory"), NOW)
+            .await
+            .expect("count"),
+        0
+    );
+}
+
+/// Update writes only over the expected version.
+pub async fn update_is_compare_and_set(store: Arc<dyn SessionStore>) {
+    let session = sample("t", "alice", NOW);
+    put(&store, &session).await;
+    let mut next = session.clone();
+    next.data.insert("step".into(), 2.into());
+    next.version = 2;
+    store.update(&next, 1).await.expect("update");
+    assert_eq!(by_id(&store, &session.id).await.as_ref(), Some(&next));
+
+    let mut stale = session.clone();
+    stale.data.insert("step".into(), 99.into());
+    stale.version = 2;
+    let result = store.update(&stale, 1).await;
+    assert!(
+        matches!(result, Err(StoreError::VersionConflict { current: 2 })),
+        "got {result:?}"
+    );
+    assert_eq!(by_id(&store, &session.id).await, Some(next));
+}
+
+/// After a rotation-shaped update the new and previous hashes find the record
+/// and the hash before that does not.
+pub async fn update_reindexes_token_hashes(store: Arc<dyn SessionStore>) {
+    let original = sample("t", "alice", NOW);
+    put(&store, &original).await;
+    let mut rotated = original.clone();
+    rotated.previous_token = Some(PreviousToken {
+        hash: original.token_hash,
+        valid_until: NOW,
+    });
+    rotated.token_hash = new_hash();
+    rotated.version = 2;
+    store.update(&rotated, 1).await.expect("rotate once");
+    for hash in [original.token_hash, rotated.token_hash] {
+        assert_eq!(store.get_by_token(&hash).await.expect("get").as_deref(), Some(&rotated));
+    }
+    let mut again = rotated.clone();
+    again.previous_token = Some(PreviousToken {
+        hash: rotated.token_hash,
+        valid_until: NOW,
+    });
+    again.token_hash = new_hash();
+    again.version = 3;
+    store.update(&again, 2).await.expect("rotate twice");
+    assert_eq!(
+        store.get_by_token(&original.token_hash).await.expect("get").as_deref(),
+        None
+    );
+    assert_eq!(
+        store.get_by_token(&rotated.token_hash).await.expect("get").as_deref(),
+        Some(&again)
+    );
+    assert_eq!(
+        store.get_by_token(&again.token_hash).await.expect("get").as_deref(),
+        Some(&again)
+    );
+}
+
+/// Update cannot steal another record's token hash.
+pub async fn update_refuses_another_records_token_hash(store: Arc<dyn SessionStore>) {
+    let a = sample("t", "alice", NOW);
+    let b = sample("t", "bob", NOW);
+    put(&store, &a).await;
+    put(&store, &b).await;
+    let mut thief = b.clone();
+    thief.token_hash = a.token_hash;
+    thief.version = 2;
+    let result = store.update(&thief, 1).await;
+    assert!(matches!(result, Err(StoreError::Collision)), "got {result:?}");
+    assert_eq!(
+        store.get_by_token(&a.token_hash).await.expect("get").as_deref(),
+        Some(&a)
+    );
+    assert_eq!(by_id(&store, &b.id).await, Some(b));
+}
+
+/// Many tasks read-modify-write one record with retries: every increment lands.
+pub async fn concurrent_compare_and_set_loses_no_update(store: Arc<dyn SessionStore>) {
+    const TASKS: u64 = 16;
+    const EACH: u64 = 10;
+    let session = sample("t", "alice", NOW);
+    put(&store, &session).await;
+    let mut handles = Vec::new();
+    for _ in 0..TASKS {
+        let store = Arc::clone(&store);
+        let id = session.id.clone();
+        handles.push(tokio::spawn(async move {
+            let mut conflicts = 0u64;
+            for _ in 0..EACH {
+                loop {
+                    let current = store.get_by_id(&id).await.expect("get").expect("present");
+                    let current = Session::clone(&current);
+                    let count = current
+                        .data
+                        .get("count")
+                        .and_then(serde_json::Value::as_u64)
+                        .unwrap_or(0);
+                    let mut next = current.clone();
+                    next.data.insert("count".into(), (count + 1).into());
+                    next.version = current.version + 1;
+                    match store.update(&next, current.version).await {
+                        Ok(()) => break,
+                        Err(StoreError::VersionConflict { .. }) => conflicts += 1,
+                        Err(other) => panic!("update failed: {other}"),
+                    }
+                }
+            }
+            conflicts
+        }));
+    }
+    for handle in handles {
+        handle.await.expect("task");
+    }
+    let last = by_id(&store, &session.id).await.expect("present");
+    assert_eq!(
+        last.data.get("count").and_then(serde_json::Value::as_u64),
+        Some(TASKS * EACH)
+    );
+    assert_eq!(last.version, 1 + TASKS * EACH);
+}
+
+/// Touch moves last use and idle deadline forward, never back, never on a
+/// tombstone, and leaves the version alone.
+pub async fn touch_moves_deadlines_forward_only(store: Arc<dyn SessionStore>) {
+    let session = sample("t", "alice", NOW);
+    put(&store, &session).await;
+    let later = NOW + Duration::from_secs(120);
+    let client = ClientInfo {
+        ip: Some("198.51.100.1".into()),
+        user_agent: None,
+    };
+    let idle = later + Duration::from_secs(1800);
+    assert!(store.touch(&session.id, later, idle, &client).await.expect("touch"));
+    let touched = by_id(&store, &session.id).await.expect("present");
+    assert_eq!(
+        (touched.last_seen_at, touched.idle_expires_at, &touched.client),
+        (later, idle, &client)
+    );
+    assert_eq!(touched.version, session.version);
+    assert_eq!(
+        store.get_by_token(&session.token_hash).await.expect("get").as_deref(),
+        Some(&touched)
+    );
+
+    let earlier = NOW + Duration::from_secs(60);
+    assert!(
+        !store
+            .touch(&session.id, earlier, earlier, &ClientInfo::default())
+            .await
+            .expect("touch")
+    );
+    assert_eq!(by_id(&store, &session.id).await.as_ref(), Some(&touched));
+
+    store
+        .revoke(&session.id, revocation(RevokeReason::Logout))
+        .await
+        .expect("revoke");
+    let much_later = NOW + Duration::from_secs(600);
+    assert!(
+        !store
+            .touch(&session.id, much_later, much_later, &client)
+            .await
+            .expect("touch")
+    );
+}
+
+/// Revocation marks the record, bumps its version, drops it from its
+/// subject, keeps it findable by token, and happens once.
+pub async fn revoke_leaves_a_findable_tombstone(store: Arc<dyn SessionStore>) {
+    let session = sample("t", "alice", NOW);
+    put(&store, &session).await;
+    let how = revocation(RevokeReason::Logout);
+    let revoked = store.revoke(&session.id, how).await.expect("revoke").expect("was live");
+    assert_eq!(revoked.revoked, Some(how));
+    assert_eq!(revoked.version, session.version + 1);
+    assert_eq!(
+        store.get_by_token(&session.token_hash).await.expect("get").as_deref(),
+        Some(&revoked)
+    );
+    assert_eq!(by_id(&store, &session.id).await.as_ref(), Some(&revoked));
+    assert_eq!(
+        store
+            .count_subject(&session.tenant, &session.subject, NOW)
+            .await
+            .expect("count"),
+        0
+    );
+    assert!(
+        store
+            .list_subject(&session.tenant, &session.subject, NOW)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .revoke(&session.id, revocation(RevokeReason::Admin))
+            .await
+            .expect("revoke"),
+        None
+    );
+    assert_eq!(by_id(&store, &session.id).await.and_then(|s| s.revoked), Some(how));
+}
+
+/// Listing and bulk revocation see one subject in one tenant, live only,
+/// and spare `except`.
+pub async fn subject_listing_and_revocation_respect_except_and_tenant(store: Arc<dyn SessionStore>) {
+    let mine: Vec<Session> = (0..3)
+        .map(|i| sample("t", "alice", NOW + Duration::from_secs(i)))
+        .collect();
+    let other_subject = sample("t", "bob", NOW);
+    let other_tenant = sample("u", "alice", NOW);
+    for s in mine.iter().chain([&other_subject, &other_tenant]) {
+        put(&store, s).await;
+    }
+    let t = tenant("t");
+    let alice = subject("alice");
+    let mut listed: Vec<SessionId> = store
+        .list_subject(&t, &alice, NOW)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    listed.sort();
+    let mut expected: Vec<SessionId> = mine.iter().map(|s| s.id.clone()).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(store.count_subject(&t, &alice, NOW).await.expect("count"), 3);
+
+    let keep = &mine[1].id;
+    let revoked = store
+        .revoke_subject(&t, &alice, Some(keep), revocation(RevokeReason::PasswordChange), NOW)
+        .await
+        .expect("revoke_subject");
+    let mut revoked_ids: Vec<SessionId> = revoked.iter().map(|s| s.id.clone()).collect();
+    revoked_ids.sort();
+    let mut want: Vec<SessionId> = vec![mine[0].id.clone(), mine[2].id.clone()];
+    want.sort();
+    assert_eq!(revoked_ids, want);
+    assert!(
+        revoked
+            .iter()
+            .all(|s| s.revoked.map(|r| r.reason) == Some(RevokeReason::PasswordChange))
+    );
+    let left: Vec<SessionId> = store
+        .list_subject(&t, &alice, NOW)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, vec![keep.clone()]);
+    assert_eq!(by_id(&store, &other_subject.id).await, Some(other_subject));
+    assert_eq!(by_id(&store, &other_tenant.id).await, Some(other_tenant));
+}
+
+/// A record past its deadline is not live: not counted, not listed, not
+/// revoked in bulk; if a backend still returns it, it is unchanged.
+pub async fn expired_records_are_neither_counted_nor_listed(store: Arc<dyn SessionStore>) {
+    let past = NOW - Duration::from_secs(3600);
+    let expired = sample("t", "alice", past);
+    let live = sample("t", "alice", NOW);
+    put(&store, &expired).await;
+    put(&store, &live).await;
+    let (t, alice) = (tenant("t"), subject("alice"));
+    assert_eq!(store.count_subject(&t, &alice, NOW).await.expect("count"), 1);
+    let listed = store.list_subject(&t, &alice, NOW).await.expect("list");
+    assert_eq!(listed, vec![live.clone()]);
+    if let Some(found) = by_id(&store, &expired.id).await {
+        assert_eq!(found, expired);
+    }
+    let revoked = store
+        .revoke_subject(&t, &alice, Some(&live.id), revocation(RevokeReason::Admin), NOW)
+        .await
+        .expect("revoke_subject");
+    assert!(revoked.is_empty(), "an expired session was revoked: {revoked:?}");
+}
+
+/// `Deny(n)` refuses the (n+1)th live session and writes nothing; expired
+/// and revoked ones do not count.
+pub async fn limit_deny_refuses_and_writes_nothing(store: Arc<dyn SessionStore>) {
+    let expired = sample("t", "alice", NOW - Duration::from_secs(3600));
+    put(&store, &expired).await;
+    let first = sample("t", "alice", NOW);
+    let second = sample("t", "alice", NOW);
+    for s in [&first, &second] {
+        store
+            .insert(s, SubjectLimit::Deny(2), NOW, revocation(RevokeReason::Limit))
+            .await
+            .expect("under the limit");
+    }
+    let third = sample("t", "alice", NOW);
+    let result = store
+        .insert(&third, SubjectLimit::Deny(2), NOW, revocation(RevokeReason::Limit))
+        .await;
+    assert!(matches!(result, Err(StoreError::LimitReached)), "got {result:?}");
+    assert_eq!(by_id(&store, &third.id).await, None);
+    assert_eq!(
+        store.get_by_token(&third.token_hash).await.expect("get").as_deref(),
+        None
+    );
+    assert_eq!(by_id(&store, &first.id).await.and_then(|s| s.revoked), None);
+
+    store
+        .revoke(&first.id, revocation(RevokeReason::Logout))
+        .await
+        .expect("revoke");
+    store
+        .insert(&third, SubjectLimit::Deny(2), NOW, revocation(RevokeReason::Limit))
+        .await
+        .expect("room again");
+    assert_eq!(
+        store
+            .count_subject(&tenant("t"), &subject("alice"), NOW)
+            .await
+            .expect("count"),
+        2
+    );
+}
+
+/// `EvictOldest(n)` revokes the earliest-created live sessions to make room.
+pub async fn limit_evict_oldest_revokes_the_first_created(store: Arc<dyn SessionStore>) {
+    let oldest = sample("t", "alice", NOW - Duration::from_secs(20));
+    let middle = sample("t", "alice", NOW - Duration::from_secs(10));
+    put(&store, &oldest).await;
+    put(&store, &middle).await;
+    let newest = sample("t", "alice", NOW);
+    let how = revocation(RevokeReason::Limit);
+    let inserted = store
+        .insert(&newest, SubjectLimit::EvictOldest(2), NOW, how)
+        .await
+        .expect("insert");
+    assert_eq!(inserted.evicted.len(), 1);
+    assert_eq!(inserted.evicted[0].id, oldest.id);
+    assert_eq!(inserted.evicted[0].revoked, Some(how));
+    assert_eq!(by_id(&store, &oldest.id).await.and_then(|s| s.revoked), Some(how));
+    let mut live: Vec<SessionId> = store
+        .list_subject(&tenant("t"), &subject("alice"), NOW)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    live.sort();
+    let mut want = vec![middle.id.clone(), newest.id.clone()];
+    want.sort();
+    assert_eq!(live, want);
+}
+
+/// Racing logins never push a subject past a `Deny` limit.
+pub async fn concurrent_inserts_respect_the_limit(store: Arc<dyn SessionStore>) {
+    let mut handles = Vec::new();
+    for _ in 0..16 {
+        let store = Arc::clone(&store);
+        handles.push(tokio::spawn(async move {
+            let s = sample("t", "alice", NOW);
+            store
+                .insert(&s, SubjectLimit::Deny(3), NOW, revocation(RevokeReason::Limit))
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for handle in handles {
+        match handle.await.expect("task") {
+            Ok(_) => ok += 1,
+            Err(StoreError::LimitReached) => {}
+            Err(other) => panic!("unexpected: {other}"),
+        }
+    }
+    assert_eq!(ok, 3);
+    assert_eq!(
+        store
+            .count_subject(&tenant("t"), &subject("alice"), NOW)
+            .await
+            .expect("count"),
+        3
+    );
+}
+
+/// Purge removes what expired, earliest first, in batches, and nothing live.
+pub async fn purge_removes_expired_records_earliest_first(store: Arc<dyn SessionStore>) {
+    let ages = [40u64, 35, 31, 10];
+    let sessions: Vec<Session> = ages
+        .iter()
+        .map(|m| sample("t", "alice", NOW - Duration::from_secs(m * 60)))
+        .collect();
+    let tombstone = sample("t", "bob", NOW - Duration::from_secs(33 * 60));
+    for s in sessions.iter().chain([&tombstone]) {
+        put(&store, s).await;
+    }
+    store
+        .revoke(&tombstone.id, revocation(RevokeReason::Logout))
+        .await
+        .expect("revoke");
+    let first: Vec<SessionId> = store
+        .purge_expired(NOW, 2)
+        .await
+        .expect("purge")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(first, vec![sessions[0].id.clone(), sessions[1].id.clone()]);
+    let second: Vec<SessionId> = store
+        .purge_expired(NOW, 10)
+        .await
+        .expect("purge")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(second, vec![tombstone.id.clone(), sessions[2].id.clone()]);
+    assert!(store.purge_expired(NOW, 10).await.expect("purge").is_empty());
+    for gone in [&sessions[0], &sessions[1], &sessions[2], &tombstone] {
+        assert_eq!(by_id(&store, &gone.id).await, None);
+        assert_eq!(
+            store.get_by_token(&gone.token_hash).await.expect("get").as_deref(),
+            None
+        );
+    }
+    assert_eq!(by_id(&store, &sessions[3].id).await.as_ref(), Some(&sessions[3]));
+    assert_eq!(
+        store
+            .count_subject(&tenant("t"), &subject("alice"), NOW)
+            .await
+            .expect("count"),
+        1
+    );
+}
+
+/// Purge uses the deadline a touch moved, not the one the record was born with.
+pub async fn purge_follows_touched_deadlines(store: Arc<dyn SessionStore>) {
+    let session = sample("t", "alice", NOW - Duration::from_secs(29 * 60));
+    put(&store, &session).await;
+    let touched_at = NOW - Duration::from_secs(60);
+    store
+        .touch(
+            &session.id,
+            touched_at,
+            touched_at + Duration::from_secs(1800),
+            &ClientInfo::default(),
+        )
+        .await
+        .expect("touch");
+    let after_old_deadline = NOW + Duration::from_secs(5 * 60);
+    assert!(
+        store
+            .purge_expired(after_old_deadline, 10)
+            .await
+            .expect("purge")
+            .is_empty()
+    );
+    assert!(by_id(&store, &session.id).await.is_some());
+    let after_new_deadline = NOW + Duration::from_secs(30 * 60);
+    let purged = store.purge_expired(after_new_deadline, 10).await.expect("purge");
+    assert_eq!(purged.len(), 1);
+}
