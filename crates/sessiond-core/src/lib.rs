@@ -38,6 +38,7 @@ mod ids;
 mod manager;
 mod memory;
 mod policy;
+mod purge;
 mod session;
 mod store;
 mod token;
@@ -49,6 +50,7 @@ pub use ids::{MAX_SUBJECT_LEN, MAX_TENANT_LEN, NameError, SessionId, Subject, Te
 pub use manager::{CreateOptions, SessionData, SessionManager, SessionManagerBuilder};
 pub use memory::MemoryStore;
 pub use policy::{LimitAction, MAX_DATA_BYTES_LIMIT, MAX_LIFETIME, Policy, PolicyError};
+pub use purge::{PurgeTask, spawn_purger};
 pub use session::{
     Aal, AalError, ClientInfo, MAX_IP_LEN, MAX_USER_AGENT_LEN, PreviousToken, Revocation, RevokeReason, Session,
 };

@@ -515,3 +515,29 @@ fn an_incoherent_policy_is_refused_at_build() {
         Err(Error::InvalidPolicy(PolicyError::Zero("idle_timeout")))
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_purger_reclaims_expired_records_in_the_background_and_stops() {
+    let store = Arc::new(MemoryStore::new());
+    let f = fixture_with(store.clone(), Policy::default());
+    for _ in 0..25 {
+        f.manager
+            .create(&alice(), CreateOptions::default())
+            .await
+            .expect("create");
+    }
+    let task = sessiond_core::spawn_purger(f.manager.clone(), Duration::from_secs(10), 4);
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(store.len(), 25, "nothing has expired yet");
+    f.clock.advance(31 * MIN);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(store.len(), 0, "all 25 purged in batches of 4 within one round");
+    task.shutdown().await;
+    f.manager
+        .create(&alice(), CreateOptions::default())
+        .await
+        .expect("create");
+    f.clock.advance(31 * MIN);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(store.len(), 1, "a stopped purger purges nothing");
+}
