@@ -1,0 +1,3 @@
+//! Placeholder; the benchmarks follow.
+#![allow(missing_docs)]
+fn main() {}

@@ -1,0 +1,317 @@
+//! The on-disk encoding of a session record.
+//!
+//! A compact, versioned binary layout of our own rather than serde_json:
+//! verify decodes one record per call, and JSON's text timestamps and field
+//! names cost several times more to parse than fixed-width integers. Only
+//! the application `data` map stays JSON text, because it *is* JSON.
+//!
+//! Layout (all integers little-endian), after a leading layout byte:
+//!
+//! ```text
+//! str id | str tenant | str subject | [32] token_hash
+//! u8 has_previous [ [32] hash | time valid_until ]
+//! time created_at | time last_seen_at | time authenticated_at
+//! time idle_expires_at | time absolute_expires_at
+//! u8 remember_me | u8 aal | str data_json
+//! opt_str ip | opt_str user_agent | u64 version
+//! u8 has_revocation [ time at | u8 reason ]
+//! ```
+//!
+//! where `str` is a u32 length and UTF-8 bytes, `opt_str` a presence byte
+//! then a `str`, and `time` an i128 of Unix nanoseconds and an i32 UTC
+//! offset in seconds (so a record reads back exactly as it was written).
+//!
+//! Decoding never trusts the bytes: every length is checked, every value is
+//! validated through the same constructors the rest of sessiond uses, and
+//! trailing bytes are refused. A bad record is an error, never a panic.
+
+use sessiond_core::{
+    Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session, SessionId, Subject, Tenant, TokenHash,
+};
+use time::{OffsetDateTime, UtcOffset};
+
+/// The record layout this build writes and reads. A new layout gets a new
+/// number, and decoding dispatches on it.
+const LAYOUT_V1: u8 = 1;
+
+/// A stored record that cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("undecodable session record: {0}")]
+pub struct DecodeError(&'static str);
+
+/// Why a record could not be encoded (its data map did not serialize).
+#[derive(Debug, thiserror::Error)]
+#[error("session data could not be encoded")]
+pub struct EncodeError(#[source] serde_json::Error);
+
+/// Encodes `session` into a fresh buffer.
+pub(crate) fn encode(session: &Session) -> Result<Vec<u8>, EncodeError> {
+    let data = serde_json::to_vec(&session.data).map_err(EncodeError)?;
+    let mut out = Vec::with_capacity(256 + data.len());
+    out.push(LAYOUT_V1);
+    put_str(&mut out, session.id.as_str());
+    put_str(&mut out, session.tenant.as_str());
+    put_str(&mut out, session.subject.as_str());
+    out.extend_from_slice(session.token_hash.as_bytes());
+    match &session.previous_token {
+        Some(previous) => {
+            out.push(1);
+            out.extend_from_slice(previous.hash.as_bytes());
+            put_time(&mut out, previous.valid_until);
+        }
+        None => out.push(0),
+    }
+    for t in [
+        session.created_at,
+        session.last_seen_at,
+        session.authenticated_at,
+        session.idle_expires_at,
+        session.absolute_expires_at,
+    ] {
+        put_time(&mut out, t);
+    }
+    out.push(u8::from(session.remember_me));
+    out.push(session.aal.get());
+    put_bytes(&mut out, &data);
+    put_opt_str(&mut out, session.client.ip.as_deref());
+    put_opt_str(&mut out, session.client.user_agent.as_deref());
+    out.extend_from_slice(&session.version.to_le_bytes());
+    match &session.revoked {
+        Some(revocation) => {
+            out.push(1);
+            put_time(&mut out, revocation.at);
+            out.push(reason_code(revocation.reason));
+        }
+        None => out.push(0),
+    }
+    Ok(out)
+}
+
+/// Decodes a record written by [`encode`].
+pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
+    let mut r = Reader(bytes);
+    match r.u8()? {
+        LAYOUT_V1 => {}
+        _ => return Err(DecodeError("unknown record layout")),
+    }
+    let id = SessionId::parse(r.str()?).ok_or(DecodeError("invalid session id"))?;
+    let tenant = Tenant::new(r.str()?).map_err(|_| DecodeError("invalid tenant"))?;
+    let subject = Subject::new(r.str()?).map_err(|_| DecodeError("invalid subject"))?;
+    let token_hash = TokenHash::from_bytes(r.array()?);
+    let previous_token = match r.flag()? {
+        true => Some(PreviousToken {
+            hash: TokenHash::from_bytes(r.array()?),
+            valid_until: r.time()?,
+        }),
+        false => None,
+    };
+    let created_at = r.time()?;
+    let last_seen_at = r.time()?;
+    let authenticated_at = r.time()?;
+    let idle_expires_at = r.time()?;
+    let absolute_expires_at = r.time()?;
+    let remember_me = r.flag()?;
+    let aal = Aal::try_from(r.u8()?).map_err(|_| DecodeError("invalid aal"))?;
+    let data = serde_json::from_slice(r.bytes()?).map_err(|_| DecodeError("invalid data json"))?;
+    let client = ClientInfo {
+        ip: r.opt_str()?.map(str::to_owned),
+        user_agent: r.opt_str()?.map(str::to_owned),
+    };
+    let version = u64::from_le_bytes(r.array()?);
+    let revoked = match r.flag()? {
+        true => Some(Revocation {
+            at: r.time()?,
+            reason: reason_from_code(r.u8()?)?,
+        }),
+        false => None,
+    };
+    if !r.0.is_empty() {
+        return Err(DecodeError("trailing bytes"));
+    }
+    Ok(Session {
+        id,
+        tenant,
+        subject,
+        token_hash,
+        previous_token,
+        created_at,
+        last_seen_at,
+        authenticated_at,
+        idle_expires_at,
+        absolute_expires_at,
+        remember_me,
+        aal,
+        data,
+        client,
+        version,
+        revoked,
+    })
+}
+
+/// An instant as the i128 the expiry index sorts by.
+pub(crate) fn deadline_key(t: OffsetDateTime) -> i128 {
+    t.unix_timestamp_nanos()
+}
+
+/// Stable one-byte codes: never renumber, only add.
+fn reason_code(reason: RevokeReason) -> u8 {
+    match reason {
+        RevokeReason::Logout => 1,
+        RevokeReason::Admin => 2,
+        RevokeReason::PasswordChange => 3,
+        RevokeReason::Limit => 4,
+        RevokeReason::Theft => 5,
+        RevokeReason::User => 6,
+    }
+}
+
+fn reason_from_code(code: u8) -> Result<RevokeReason, DecodeError> {
+    Ok(match code {
+        1 => RevokeReason::Logout,
+        2 => RevokeReason::Admin,
+        3 => RevokeReason::PasswordChange,
+        4 => RevokeReason::Limit,
+        5 => RevokeReason::Theft,
+        6 => RevokeReason::User,
+        _ => return Err(DecodeError("unknown revocation reason")),
+    })
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Every field is far below 4 GiB (bounded by the manager's policy); a
+    // longer one would be refused by redb's value size limit first.
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_bytes(out, s.as_bytes());
+}
+
+fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            out.push(1);
+            put_str(out, s);
+        }
+        None => out.push(0),
+    }
+}
+
+fn put_time(out: &mut Vec<u8>, t: OffsetDateTime) {
+    out.extend_from_slice(&t.unix_timestamp_nanos().to_le_bytes());
+    out.extend_from_slice(&t.offset().whole_seconds().to_le_bytes());
+}
+
+/// A cursor over untrusted bytes.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.0.len() < n {
+            return Err(DecodeError("truncated record"));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn flag(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError("invalid flag byte")),
+        }
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = u32::from_le_bytes(self.array()?);
+        let len = usize::try_from(len).map_err(|_| DecodeError("length out of range"))?;
+        self.take(len)
+    }
+
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| DecodeError("invalid utf-8"))
+    }
+
+    fn opt_str(&mut self) -> Result<Option<&'a str>, DecodeError> {
+        match self.flag()? {
+            true => self.str().map(Some),
+            false => Ok(None),
+        }
+    }
+
+    fn time(&mut self) -> Result<OffsetDateTime, DecodeError> {
+        let nanos = i128::from_le_bytes(self.array()?);
+        let offset = i32::from_le_bytes(self.array()?);
+        let utc = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| DecodeError("time out of range"))?;
+        let offset = UtcOffset::from_whole_seconds(offset).map_err(|_| DecodeError("offset out of range"))?;
+        utc.checked_to_offset(offset).ok_or(DecodeError("time out of range"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessiond_testkit::conformance::{NOW, sample};
+
+    fn full() -> Session {
+        let mut s = sample("acme", "user-1", NOW);
+        s.previous_token = Some(PreviousToken {
+            hash: TokenHash::from_bytes([7; 32]),
+            valid_until: NOW.to_offset(time::macros::offset!(+02:30)),
+        });
+        s.revoked = Some(Revocation {
+            at: NOW,
+            reason: RevokeReason::PasswordChange,
+        });
+        s.remember_me = true;
+        s
+    }
+
+    #[test]
+    fn records_round_trip_exactly() {
+        for s in [sample("t", "s", NOW), full()] {
+            let bytes = encode(&s).unwrap();
+            let back = decode(&bytes).unwrap();
+            assert_eq!(back, s);
+            let offset = back.previous_token.map(|p| p.valid_until.offset());
+            assert_eq!(offset, s.previous_token.map(|p| p.valid_until.offset()));
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_extension_is_an_error() {
+        let bytes = encode(&full()).unwrap();
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "prefix of {cut} bytes decoded");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode(&longer), Err(DecodeError("trailing bytes")));
+    }
+
+    #[test]
+    fn flipped_bytes_never_panic() {
+        let bytes = encode(&full()).unwrap();
+        for i in 0..bytes.len() {
+            for bit in [0x01, 0x80, 0xff] {
+                let mut bad = bytes.clone();
+                bad[i] ^= bit;
+                let _ = decode(&bad);
+            }
+        }
+        assert_eq!(decode(&[9]), Err(DecodeError("unknown record layout")));
+    }
+}

@@ -1,0 +1,240 @@
+//! The write operations, each with exactly the semantics written on
+//! [`SessionStore`](sessiond_core::SessionStore), applied inside the
+//! writer's shared transaction.
+//!
+//! Every operation decides all of its refusals (collision, version
+//! conflict, limit) *before* it changes anything, so a refused operation
+//! leaves the transaction as it found it and the others in the same batch
+//! commit unaffected. An engine failure part-way is different: it is
+//! returned as the outer error, and the writer abandons the whole
+//! transaction (see `writer.rs`).
+
+use redb::ReadableTable;
+use sessiond_core::{ClientInfo, Inserted, Revocation, Session, SessionId, StoreError, Subject, SubjectLimit, Tenant};
+use time::OffsetDateTime;
+
+use crate::codec::deadline_key;
+use crate::error::{engine, inconsistent};
+use crate::tables::{Tables, load, token_hashes};
+
+/// A write, as queued for the writer.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Insert {
+        session: Session,
+        limit: SubjectLimit,
+        now: OffsetDateTime,
+        revocation: Revocation,
+    },
+    Update {
+        session: Session,
+        expected_version: u64,
+    },
+    Touch {
+        id: SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+        client: ClientInfo,
+    },
+    Revoke {
+        id: SessionId,
+        revocation: Revocation,
+    },
+    RevokeSubject {
+        tenant: Tenant,
+        subject: Subject,
+        except: Option<SessionId>,
+        revocation: Revocation,
+        now: OffsetDateTime,
+    },
+    Purge {
+        now: OffsetDateTime,
+        limit: usize,
+    },
+}
+
+/// What a successful write returns to its caller.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Inserted(Inserted),
+    Updated,
+    /// `shortened`: the touch moved the idle deadline *earlier*, so it must
+    /// not be left non-durable (losing it would extend the session).
+    Touched {
+        wrote: bool,
+        shortened: bool,
+    },
+    Revoked(Option<Session>),
+    Sessions(Vec<Session>),
+}
+
+/// The caller's answer: success or a refusal that changed nothing.
+pub(crate) type Outcome = Result<Done, StoreError>;
+
+impl Op {
+    /// True for the one write that may be lost in a crash.
+    pub(crate) fn is_touch(&self) -> bool {
+        matches!(self, Op::Touch { .. })
+    }
+
+    /// Applies the operation. `Ok(Err(_))` is a refusal that wrote nothing;
+    /// `Err(_)` an engine failure after which the transaction must be dropped.
+    pub(crate) fn apply(&self, t: &mut Tables<'_>) -> Result<Outcome, StoreError> {
+        match self {
+            Op::Insert {
+                session,
+                limit,
+                now,
+                revocation,
+            } => insert(t, session, *limit, *now, *revocation),
+            Op::Update {
+                session,
+                expected_version,
+            } => update(t, session, *expected_version),
+            Op::Touch {
+                id,
+                last_seen_at,
+                idle_expires_at,
+                client,
+            } => touch(t, id, *last_seen_at, *idle_expires_at, client),
+            Op::Revoke { id, revocation } => Ok(Ok(Done::Revoked(revoke_one(t, id, *revocation)?))),
+            Op::RevokeSubject {
+                tenant,
+                subject,
+                except,
+                revocation,
+                now,
+            } => {
+                let mut revoked = Vec::new();
+                for session in t.live_of_subject(tenant, subject, *now)? {
+                    if Some(&session.id) != except.as_ref()
+                        && let Some(done) = revoke_one(t, &session.id, *revocation)?
+                    {
+                        revoked.push(done);
+                    }
+                }
+                Ok(Ok(Done::Sessions(revoked)))
+            }
+            Op::Purge { now, limit } => purge(t, *now, *limit),
+        }
+    }
+}
+
+fn insert(
+    t: &mut Tables<'_>,
+    session: &Session,
+    limit: SubjectLimit,
+    now: OffsetDateTime,
+    revocation: Revocation,
+) -> Result<Outcome, StoreError> {
+    if t.get(&session.id)?.is_some() {
+        return Ok(Err(StoreError::Collision));
+    }
+    for hash in token_hashes(session) {
+        if t.token_owner(&hash)?.is_some() {
+            return Ok(Err(StoreError::Collision));
+        }
+    }
+    let mut inserted = Inserted::default();
+    let max = match limit {
+        SubjectLimit::Unlimited => None,
+        SubjectLimit::Deny(max) | SubjectLimit::EvictOldest(max) => Some(max as usize),
+    };
+    if let Some(max) = max {
+        let mut live = t.live_of_subject(&session.tenant, &session.subject, now)?;
+        if live.len() >= max {
+            if matches!(limit, SubjectLimit::Deny(_)) {
+                return Ok(Err(StoreError::LimitReached));
+            }
+            live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            let excess = live.len() + 1 - max.max(1);
+            for victim in live.into_iter().take(excess) {
+                if let Some(evicted) = revoke_one(t, &victim.id, revocation)? {
+                    inserted.evicted.push(evicted);
+                }
+            }
+        }
+    }
+    t.put(session, None)?;
+    Ok(Ok(Done::Inserted(inserted)))
+}
+
+fn update(t: &mut Tables<'_>, session: &Session, expected_version: u64) -> Result<Outcome, StoreError> {
+    let Some(stored) = t.get(&session.id)? else {
+        return Ok(Err(StoreError::NotFound));
+    };
+    if stored.version != expected_version {
+        return Ok(Err(StoreError::VersionConflict {
+            current: stored.version,
+        }));
+    }
+    for hash in token_hashes(session) {
+        if t.token_owner(&hash)?.is_some_and(|owner| owner != session.id.as_str()) {
+            return Ok(Err(StoreError::Collision));
+        }
+    }
+    t.put(session, Some(&stored))?;
+    Ok(Ok(Done::Updated))
+}
+
+fn touch(
+    t: &mut Tables<'_>,
+    id: &SessionId,
+    last_seen_at: OffsetDateTime,
+    idle_expires_at: OffsetDateTime,
+    client: &ClientInfo,
+) -> Result<Outcome, StoreError> {
+    let untouched = Ok(Ok(Done::Touched {
+        wrote: false,
+        shortened: false,
+    }));
+    let Some(stored) = t.get(id)? else {
+        return untouched;
+    };
+    if stored.revoked.is_some() || stored.last_seen_at >= last_seen_at {
+        return untouched;
+    }
+    let mut session = stored.clone();
+    session.last_seen_at = last_seen_at;
+    session.idle_expires_at = idle_expires_at;
+    session.client = client.clone();
+    t.put(&session, Some(&stored))?;
+    Ok(Ok(Done::Touched {
+        wrote: true,
+        shortened: session.expires_at() < stored.expires_at(),
+    }))
+}
+
+/// Marks a record revoked (version + 1) unless absent or already revoked.
+fn revoke_one(t: &mut Tables<'_>, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
+    let Some(stored) = t.get(id)? else {
+        return Ok(None);
+    };
+    if stored.revoked.is_some() {
+        return Ok(None);
+    }
+    let mut session = stored.clone();
+    session.revoked = Some(revocation);
+    session.version += 1;
+    t.put(&session, Some(&stored))?;
+    Ok(Some(session))
+}
+
+/// Walks the expiry index from its start: the cost is the number of
+/// records removed, whatever the size of the store.
+fn purge(t: &mut Tables<'_>, now: OffsetDateTime, limit: usize) -> Result<Outcome, StoreError> {
+    // Every key whose deadline is <= now sorts before (now + 1ns, "").
+    let end: (i128, &str) = (deadline_key(now).saturating_add(1), "");
+    let mut due: Vec<String> = Vec::new();
+    for entry in t.expiry.range(..end).map_err(engine)?.take(limit) {
+        let (key, _) = entry.map_err(engine)?;
+        due.push(key.value().1.to_owned());
+    }
+    let mut purged = Vec::with_capacity(due.len());
+    for id in due {
+        let session = load(&t.sessions, &id)?.ok_or_else(|| inconsistent("expiry index names a missing record"))?;
+        t.delete(&session)?;
+        purged.push(session);
+    }
+    Ok(Ok(Done::Sessions(purged)))
+}

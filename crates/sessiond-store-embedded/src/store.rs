@@ -1,0 +1,367 @@
+//! [`EmbeddedStore`]: opening the file and the [`SessionStore`] methods.
+//!
+//! Reads run on the caller's task in their own redb read transaction (MVCC
+//! snapshots: never blocked by the writer, and they see every acknowledged
+//! write). Writes go to the writer thread ([`crate::writer`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase};
+use sessiond_core::{
+    ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant,
+    TokenHash, async_trait,
+};
+use time::OffsetDateTime;
+
+use crate::error::{OpenError, engine, inconsistent};
+use crate::ops::{Done, Op};
+use crate::tables::{self, EXPIRY, FORMAT_KEY, FORMAT_VERSION, META, SESSIONS, SUBJECTS, TOKENS, load};
+use crate::writer::Writer;
+
+/// The name of the store file inside the data directory.
+pub const FILE_NAME: &str = "sessions.redb";
+
+/// A durable session store in one data directory. See the crate docs.
+///
+/// Hold it as `Arc<dyn SessionStore>`. Dropping the last handle stops the
+/// writer after everything queued is committed and made durable;
+/// [`EmbeddedStore::close`] does the same and reports errors.
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    writer: Writer,
+    path: PathBuf,
+}
+
+impl EmbeddedStore {
+    /// Opens the store in `dir`, creating the directory and an empty store
+    /// if there is none.
+    ///
+    /// Fails with [`OpenError::InUse`] at once if another process has it
+    /// open, and never modifies a file it does not recognise.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, OpenError> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join(FILE_NAME);
+        let db = match std::fs::symlink_metadata(&path) {
+            Ok(_) => open_existing(&path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_new(dir, &path)?,
+            Err(source) => return Err(OpenError::Io { path, source }),
+        };
+        let db = Arc::new(db);
+        let writer = Writer::spawn(Arc::clone(&db)).map_err(OpenError::Thread)?;
+        Ok(Self { db, writer, path })
+    }
+
+    /// Opens the store named by a URL of the form `embedded:<directory>`
+    /// (for example `embedded:./sessiond-data` or `embedded:///var/lib/sessiond`).
+    pub fn open_url(url: &str) -> Result<Self, OpenError> {
+        Self::open(dir_from_url(url)?)
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops the writer after committing everything queued, making every
+    /// write durable, and closes the file (releasing the lock).
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.writer.stop()
+    }
+
+    pub(crate) fn database(&self) -> &Database {
+        &self.db
+    }
+
+    async fn write(&self, op: Op) -> Result<Done, StoreError> {
+        self.writer.submit(op).await
+    }
+
+    fn read_by_token(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let tokens = txn.open_table(TOKENS).map_err(engine)?;
+        let Some(id) = tokens.get(hash.as_bytes()).map_err(engine)? else {
+            return Ok(None);
+        };
+        let sessions = txn.open_table(SESSIONS).map_err(engine)?;
+        let session = load(&sessions, id.value())?.ok_or_else(|| inconsistent("token index names a missing record"))?;
+        Ok(Some(session))
+    }
+
+    fn read_by_id(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let sessions = txn.open_table(SESSIONS).map_err(engine)?;
+        load(&sessions, id.as_str())
+    }
+
+    fn read_live_of_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let subjects = txn.open_multimap_table(SUBJECTS).map_err(engine)?;
+        let sessions = txn.open_table(SESSIONS).map_err(engine)?;
+        let mut live = Vec::new();
+        for id in tables::subject_ids(&subjects, tenant, subject)? {
+            let session = load(&sessions, &id)?.ok_or_else(|| inconsistent("subject index names a missing record"))?;
+            if session.is_live(now) {
+                live.push(session);
+            }
+        }
+        Ok(live)
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        if let Err(error) = self.writer.stop() {
+            tracing::error!(%error, path = %self.path.display(), "session store did not shut down cleanly");
+        }
+    }
+}
+
+/// The directory named by an `embedded:` URL.
+pub fn dir_from_url(url: &str) -> Result<PathBuf, OpenError> {
+    let rest = url
+        .strip_prefix("embedded:")
+        .ok_or_else(|| OpenError::BadUrl(url.to_owned()))?;
+    // `embedded:///abs` and `embedded://./rel` name the path after `//`.
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    if path.is_empty() {
+        return Err(OpenError::BadUrl(url.to_owned()));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// Creates a new store file without ever exposing a half-made one: it is
+/// built under a temporary name and then linked into place, which fails
+/// instead of replacing if another process got there first.
+fn create_new(dir: &Path, path: &Path) -> Result<Database, OpenError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| OpenError::Io { path, source }
+    };
+    let temp = dir.join(format!("{FILE_NAME}.new-{}", std::process::id()));
+    // Left over from a crashed creation by an earlier process with our pid.
+    let _ = std::fs::remove_file(&temp);
+    let db = Database::builder()
+        .create(&temp)
+        .map_err(|e| OpenError::from_engine(temp.clone(), e))?;
+    initialize(&db).map_err(|e| OpenError::from_engine(temp.clone(), e))?;
+    let linked = std::fs::hard_link(&temp, path);
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+            Ok(db)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            drop(db);
+            open_existing(path)
+        }
+        Err(source) => Err(OpenError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Writes the format version and creates every table, durably.
+fn initialize(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        meta.insert(FORMAT_KEY, u64::from(FORMAT_VERSION))?;
+        txn.open_table(SESSIONS)?;
+        txn.open_table(TOKENS)?;
+        txn.open_multimap_table(SUBJECTS)?;
+        txn.open_table(EXPIRY)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Opens an existing file and checks that it is a sessiond store this
+/// build can read. The integrity check verifies every page checksum, so a
+/// damaged or cut-short file is an error here rather than a panic later.
+fn open_existing(path: &Path) -> Result<Database, OpenError> {
+    let db = Database::builder()
+        .set_check_integrity_on_open(true)
+        .open(path)
+        .map_err(|e| OpenError::from_engine(path.to_owned(), e))?;
+    let not_a_store = |why: &str| OpenError::NotAStore {
+        path: path.to_owned(),
+        why: why.to_owned(),
+    };
+    let fail = |e: redb::Error| OpenError::from_engine(path.to_owned(), e);
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_) | redb::TableError::TableTypeMismatch { .. }) => {
+            return Err(not_a_store("no sessiond format version"));
+        }
+        Err(e) => return Err(fail(e.into())),
+    };
+    let version = meta.get(FORMAT_KEY).map_err(|e| fail(e.into()))?.map(|v| v.value());
+    match version {
+        Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        Some(v) if v > u64::from(FORMAT_VERSION) => {
+            return Err(OpenError::NewerFormat {
+                path: path.to_owned(),
+                found: u32::try_from(v).unwrap_or(u32::MAX),
+                supported: FORMAT_VERSION,
+            });
+        }
+        Some(_) => return Err(not_a_store("unknown format version")),
+        None => return Err(not_a_store("no sessiond format version")),
+    }
+    let tables_ok = txn.open_table(SESSIONS).is_ok()
+        && txn.open_table(TOKENS).is_ok()
+        && txn.open_multimap_table(SUBJECTS).is_ok()
+        && txn.open_table(EXPIRY).is_ok();
+    if !tables_ok {
+        return Err(not_a_store("a sessiond table is missing or has the wrong type"));
+    }
+    drop(meta);
+    drop(txn);
+    Ok(db)
+}
+
+fn unexpected(done: Done) -> StoreError {
+    StoreError::Backend(format!("writer answered with the wrong kind of result: {done:?}").into())
+}
+
+#[async_trait]
+impl SessionStore for EmbeddedStore {
+    async fn insert(
+        &self,
+        session: &Session,
+        limit: SubjectLimit,
+        now: OffsetDateTime,
+        revocation: Revocation,
+    ) -> Result<Inserted, StoreError> {
+        let op = Op::Insert {
+            session: session.clone(),
+            limit,
+            now,
+            revocation,
+        };
+        match self.write(op).await? {
+            Done::Inserted(inserted) => Ok(inserted),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
+        Ok(self.read_by_token(hash)?.map(Arc::new))
+    }
+
+    async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        Ok(self.read_by_id(id)?.map(Arc::new))
+    }
+
+    async fn update(&self, session: &Session, expected_version: u64) -> Result<(), StoreError> {
+        let op = Op::Update {
+            session: session.clone(),
+            expected_version,
+        };
+        match self.write(op).await? {
+            Done::Updated => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn touch(
+        &self,
+        id: &SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+        client: &ClientInfo,
+    ) -> Result<bool, StoreError> {
+        let op = Op::Touch {
+            id: id.clone(),
+            last_seen_at,
+            idle_expires_at,
+            client: client.clone(),
+        };
+        match self.write(op).await? {
+            Done::Touched { wrote, .. } => Ok(wrote),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn revoke(&self, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
+        match self
+            .write(Op::Revoke {
+                id: id.clone(),
+                revocation,
+            })
+            .await?
+        {
+            Done::Revoked(revoked) => Ok(revoked),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn revoke_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        except: Option<&SessionId>,
+        revocation: Revocation,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        let op = Op::RevokeSubject {
+            tenant: tenant.clone(),
+            subject: subject.clone(),
+            except: except.cloned(),
+            revocation,
+            now,
+        };
+        match self.write(op).await? {
+            Done::Sessions(revoked) => Ok(revoked),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.read_live_of_subject(tenant, subject, now)
+    }
+
+    async fn count_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        Ok(self.read_live_of_subject(tenant, subject, now)?.len())
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        match self.write(Op::Purge { now, limit }).await? {
+            Done::Sessions(purged) => Ok(purged),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        txn.open_table(META).map_err(engine)?;
+        Ok(())
+    }
+}

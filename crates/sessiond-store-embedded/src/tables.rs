@@ -1,0 +1,159 @@
+//! The tables of the store file and the one place that keeps them in step.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | name | u64 (`format_version`) |
+//! | `sessions` | session id | encoded record ([`crate::codec`]) |
+//! | `tokens` | SHA-256 token hash (current and previous) | session id |
+//! | `subjects` (multimap) | (tenant, subject) | ids of its non-revoked records |
+//! | `expiry` | (deadline in Unix ns, id) | () |
+//!
+//! Every write goes through [`Tables::put`] and [`Tables::delete`], which
+//! remove a record's old index entries and add its new ones in the same
+//! transaction, so the indexes always agree with the records.
+
+use redb::{MultimapTable, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, Table, TableDefinition};
+use sessiond_core::{Session, SessionId, StoreError, Subject, Tenant, TokenHash};
+
+use crate::codec::{self, deadline_key};
+use crate::error::{encode_failed, engine, inconsistent};
+
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("sessiond_meta");
+pub(crate) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+pub(crate) const TOKENS: TableDefinition<&[u8; 32], &str> = TableDefinition::new("tokens");
+pub(crate) const SUBJECTS: MultimapTableDefinition<(&str, &str), &str> = MultimapTableDefinition::new("subjects");
+pub(crate) const EXPIRY: TableDefinition<(i128, &str), ()> = TableDefinition::new("expiry");
+
+/// The key under which the format version is stored in [`META`].
+pub(crate) const FORMAT_KEY: &str = "format_version";
+
+/// The file format this build writes. Bump it when a table or the record
+/// layout changes incompatibly, and teach `open` to migrate the old one.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The token hashes a record is findable by.
+pub(crate) fn token_hashes(session: &Session) -> impl Iterator<Item = TokenHash> + '_ {
+    std::iter::once(session.token_hash).chain(session.previous_token.map(|p| p.hash))
+}
+
+/// Reads and decodes the record with this id from any readable table.
+pub(crate) fn load(
+    sessions: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<Session>, StoreError> {
+    match sessions.get(id).map_err(engine)? {
+        Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// The ids in the subject index of `(tenant, subject)`.
+pub(crate) fn subject_ids(
+    subjects: &impl ReadableMultimapTable<(&'static str, &'static str), &'static str>,
+    tenant: &Tenant,
+    subject: &Subject,
+) -> Result<Vec<String>, StoreError> {
+    let mut ids = Vec::new();
+    for id in subjects.get((tenant.as_str(), subject.as_str())).map_err(engine)? {
+        ids.push(id.map_err(engine)?.value().to_owned());
+    }
+    Ok(ids)
+}
+
+/// The tables of one write transaction, opened once per batch.
+pub(crate) struct Tables<'txn> {
+    pub(crate) sessions: Table<'txn, &'static str, &'static [u8]>,
+    pub(crate) tokens: Table<'txn, &'static [u8; 32], &'static str>,
+    pub(crate) subjects: MultimapTable<'txn, (&'static str, &'static str), &'static str>,
+    pub(crate) expiry: Table<'txn, (i128, &'static str), ()>,
+}
+
+impl<'txn> Tables<'txn> {
+    /// Opens (creating if needed) every data table in `txn`.
+    pub(crate) fn open(txn: &'txn redb::WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            sessions: txn.open_table(SESSIONS).map_err(engine)?,
+            tokens: txn.open_table(TOKENS).map_err(engine)?,
+            subjects: txn.open_multimap_table(SUBJECTS).map_err(engine)?,
+            expiry: txn.open_table(EXPIRY).map_err(engine)?,
+        })
+    }
+
+    /// The record with this id.
+    pub(crate) fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        load(&self.sessions, id.as_str())
+    }
+
+    /// The id that owns a token hash, if any.
+    pub(crate) fn token_owner(&self, hash: &TokenHash) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tokens
+            .get(hash.as_bytes())
+            .map_err(engine)?
+            .map(|id| id.value().to_owned()))
+    }
+
+    /// The subject's records that are live at `now`.
+    pub(crate) fn live_of_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        now: time::OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        let mut live = Vec::new();
+        for id in subject_ids(&self.subjects, tenant, subject)? {
+            let session =
+                load(&self.sessions, &id)?.ok_or_else(|| inconsistent("subject index names a missing record"))?;
+            if session.is_live(now) {
+                live.push(session);
+            }
+        }
+        Ok(live)
+    }
+
+    /// Writes `session`, replacing `old` (the record currently stored under
+    /// the same id, if any) and moving every index entry with it.
+    pub(crate) fn put(&mut self, session: &Session, old: Option<&Session>) -> Result<(), StoreError> {
+        if let Some(old) = old {
+            self.unindex(old)?;
+        }
+        let bytes = codec::encode(session).map_err(encode_failed)?;
+        let id = session.id.as_str();
+        self.sessions.insert(id, bytes.as_slice()).map_err(engine)?;
+        for hash in token_hashes(session) {
+            self.tokens.insert(hash.as_bytes(), id).map_err(engine)?;
+        }
+        if session.revoked.is_none() {
+            let key = (session.tenant.as_str(), session.subject.as_str());
+            self.subjects.insert(key, id).map_err(engine)?;
+        }
+        self.expiry
+            .insert((deadline_key(session.expires_at()), id), ())
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    /// Removes a stored record and its index entries.
+    pub(crate) fn delete(&mut self, session: &Session) -> Result<(), StoreError> {
+        self.unindex(session)?;
+        self.sessions.remove(session.id.as_str()).map_err(engine)?;
+        Ok(())
+    }
+
+    fn unindex(&mut self, session: &Session) -> Result<(), StoreError> {
+        let id = session.id.as_str();
+        for hash in token_hashes(session) {
+            // Only remove an entry this record owns; callers refuse writes
+            // that would take another record's hash, so this is a guard.
+            if self.token_owner(&hash)?.as_deref() == Some(id) {
+                self.tokens.remove(hash.as_bytes()).map_err(engine)?;
+            }
+        }
+        let key = (session.tenant.as_str(), session.subject.as_str());
+        self.subjects.remove(key, id).map_err(engine)?;
+        self.expiry
+            .remove((deadline_key(session.expires_at()), id))
+            .map_err(engine)?;
+        Ok(())
+    }
+}

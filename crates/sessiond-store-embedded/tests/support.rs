@@ -1,0 +1,114 @@
+//! A store in a temporary directory that lives exactly as long as the store.
+
+use std::sync::Arc;
+
+use sessiond_core::{
+    ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant,
+    TokenHash, async_trait,
+};
+use sessiond_store_embedded::EmbeddedStore;
+use tempfile::TempDir;
+use time::OffsetDateTime;
+
+/// An [`EmbeddedStore`] in its own temporary directory, removed on drop
+/// (after the store is closed: fields drop in order).
+#[derive(Debug)]
+pub struct TempStore {
+    pub store: EmbeddedStore,
+    pub _dir: TempDir,
+}
+
+impl TempStore {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        Self { store, _dir: dir }
+    }
+
+    pub fn shared() -> Arc<dyn SessionStore> {
+        Arc::new(Self::new())
+    }
+}
+
+#[async_trait]
+impl SessionStore for TempStore {
+    async fn insert(
+        &self,
+        session: &Session,
+        limit: SubjectLimit,
+        now: OffsetDateTime,
+        revocation: Revocation,
+    ) -> Result<Inserted, StoreError> {
+        self.store.insert(session, limit, now, revocation).await
+    }
+    async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
+        self.store.get_by_token(hash).await
+    }
+    async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        self.store.get_by_id(id).await
+    }
+    async fn update(&self, session: &Session, expected_version: u64) -> Result<(), StoreError> {
+        self.store.update(session, expected_version).await
+    }
+    async fn touch(
+        &self,
+        id: &SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+        client: &ClientInfo,
+    ) -> Result<bool, StoreError> {
+        self.store.touch(id, last_seen_at, idle_expires_at, client).await
+    }
+    async fn revoke(&self, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
+        self.store.revoke(id, revocation).await
+    }
+    async fn revoke_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        except: Option<&SessionId>,
+        revocation: Revocation,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.store
+            .revoke_subject(tenant, subject, except, revocation, now)
+            .await
+    }
+    async fn list_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.store.list_subject(tenant, subject, now).await
+    }
+    async fn count_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        self.store.count_subject(tenant, subject, now).await
+    }
+    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
+        // Every conformance case that writes also purges or reads back; a
+        // consistency check here covers the indexes after real sequences.
+        let purged = self.store.purge_expired(now, limit).await?;
+        let report = self.store.check()?;
+        assert!(report.is_consistent(), "{:?}", report.problems);
+        Ok(purged)
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+}
+
+impl Drop for TempStore {
+    fn drop(&mut self) {
+        // Skip while unwinding: a second panic would abort the test binary.
+        if !std::thread::panicking() {
+            let report = self.store.check().unwrap();
+            assert!(report.is_consistent(), "{:?}", report.problems);
+        }
+    }
+}

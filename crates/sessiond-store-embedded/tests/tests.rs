@@ -1,0 +1,6 @@
+//! Integration tests of sessiond-store-embedded: one binary, one module per topic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod conformance;
+mod support;
