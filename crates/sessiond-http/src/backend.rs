@@ -1,0 +1,205 @@
+//! Where sessions live, as seen from the layer: the [`SessionBackend`] trait,
+//! the session view handlers read ([`SessionInfo`]), and the in-process
+//! implementation over a [`SessionManager`].
+//!
+//! The layer holds one `Arc<dyn SessionBackend>` chosen at construction, so
+//! handlers never become generic over in-process versus remote mode.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sessiond_core::{
+    Aal, ClientInfo, CreateOptions, Error, RevokeReason, Session, SessionData, SessionId, SessionManager, Subject,
+    Token,
+};
+use time::OffsetDateTime;
+
+/// The session a request carries, as handlers see it.
+///
+/// Cheap to clone. Deliberately narrower than the stored record: no token
+/// hashes, no tenant, nothing a handler could leak that helps an attacker.
+#[derive(Clone)]
+pub struct SessionInfo {
+    inner: Arc<Session>,
+}
+
+impl SessionInfo {
+    /// Wraps a session record.
+    pub fn new(session: Arc<Session>) -> Self {
+        Self { inner: session }
+    }
+
+    /// The public session id (for device lists; grants nothing).
+    pub fn id(&self) -> &SessionId {
+        &self.inner.id
+    }
+
+    /// Who the session belongs to.
+    pub fn subject(&self) -> &Subject {
+        &self.inner.subject
+    }
+
+    /// Authentication assurance level.
+    pub fn aal(&self) -> Aal {
+        self.inner.aal
+    }
+
+    /// When the user last authenticated (login or step-up).
+    pub fn authenticated_at(&self) -> OffsetDateTime {
+        self.inner.authenticated_at
+    }
+
+    /// The application data stored with the session.
+    pub fn data(&self) -> &SessionData {
+        &self.inner.data
+    }
+
+    /// Whether this is a remember-me session (persistent cookie).
+    pub fn remember_me(&self) -> bool {
+        self.inner.remember_me
+    }
+
+    /// The earlier of the idle and absolute deadlines.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.inner.expires_at()
+    }
+
+    /// The hard end of the session, whatever its use.
+    pub fn absolute_expires_at(&self) -> OffsetDateTime {
+        self.inner.absolute_expires_at
+    }
+
+    /// Compare-and-set version of the record.
+    pub fn version(&self) -> u64 {
+        self.inner.version
+    }
+
+    /// When the session was last used, as the backend recorded it. Right
+    /// after create or rotate this is the backend's "now", which is what the
+    /// cookie's `Max-Age` is measured from.
+    pub(crate) fn last_seen_at(&self) -> OffsetDateTime {
+        self.inner.last_seen_at
+    }
+}
+
+impl fmt::Debug for SessionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionInfo")
+            .field("id", &self.inner.id)
+            .field("subject", &self.inner.subject)
+            .field("aal", &self.inner.aal)
+            .field("version", &self.inner.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a backend operation failed. "No such session" is not an error: the
+/// operations that can meet it return `Option`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The store or the remote service cannot be reached: fail closed.
+    #[error("session backend unavailable: {0}")]
+    Unavailable(String),
+    /// A compare-and-set update lost the race.
+    #[error("version conflict")]
+    VersionConflict,
+    /// The subject is at its session limit (policy `deny`).
+    #[error("session limit reached")]
+    SessionLimit,
+    /// The data object is larger than the policy allows.
+    #[error("session data too large")]
+    DataTooLarge,
+    /// The backend refused the request as malformed (a bug on our side).
+    #[error("request refused by the backend: {0}")]
+    Invalid(String),
+    /// Any other failure.
+    #[error("session backend failed: {0}")]
+    Internal(String),
+}
+
+impl From<Error> for BackendError {
+    fn from(value: Error) -> Self {
+        match value {
+            Error::VersionConflict { .. } => BackendError::VersionConflict,
+            Error::SessionLimit => BackendError::SessionLimit,
+            Error::DataTooLarge { .. } => BackendError::DataTooLarge,
+            Error::InvalidName(_) | Error::InvalidAal(_) => BackendError::Invalid(value.to_string()),
+            Error::Store(ref e) if e.is_unavailable() => BackendError::Unavailable(value.to_string()),
+            other => BackendError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The session operations the layer needs, in-process or remote.
+///
+/// Implementations must map "unknown, expired, revoked, malformed" to
+/// `Ok(None)` (never an error that reveals which), and an unreachable store
+/// to [`BackendError::Unavailable`].
+#[async_trait::async_trait]
+pub trait SessionBackend: Send + Sync + fmt::Debug + 'static {
+    /// Starts a new session (login) and returns its token.
+    async fn create(&self, subject: &Subject, options: CreateOptions) -> Result<(Token, SessionInfo), BackendError>;
+
+    /// The valid session `token` names, if any.
+    async fn verify(&self, token: &Token, client: &ClientInfo) -> Result<Option<SessionInfo>, BackendError>;
+
+    /// Replaces the token (optionally recording a step-up to `aal`).
+    /// `None` when the token is not the current token of a valid session.
+    async fn rotate(&self, token: &Token, aal: Option<Aal>) -> Result<Option<(Token, SessionInfo)>, BackendError>;
+
+    /// Ends the session `token` names; succeeds when it is already gone.
+    async fn revoke(&self, token: &Token) -> Result<(), BackendError>;
+
+    /// Replaces the data of session `id` if its version is still `expected_version`.
+    async fn update_data(
+        &self,
+        id: &SessionId,
+        data: SessionData,
+        expected_version: u64,
+    ) -> Result<SessionInfo, BackendError>;
+}
+
+#[async_trait::async_trait]
+impl SessionBackend for SessionManager {
+    async fn create(&self, subject: &Subject, options: CreateOptions) -> Result<(Token, SessionInfo), BackendError> {
+        let (token, session) = SessionManager::create(self, subject, options).await?;
+        Ok((token, SessionInfo::new(Arc::new(session))))
+    }
+
+    async fn verify(&self, token: &Token, client: &ClientInfo) -> Result<Option<SessionInfo>, BackendError> {
+        let client = (!client.is_empty()).then_some(client);
+        match SessionManager::verify(self, token.expose_secret(), client).await {
+            Ok(session) => Ok(Some(SessionInfo::new(session))),
+            Err(Error::Rejected(_)) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn rotate(&self, token: &Token, aal: Option<Aal>) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        match SessionManager::rotate(self, token.expose_secret(), aal).await {
+            Ok((token, session)) => Ok(Some((token, SessionInfo::new(Arc::new(session))))),
+            Err(Error::Rejected(_)) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn revoke(&self, token: &Token) -> Result<(), BackendError> {
+        SessionManager::revoke_token(self, token.expose_secret(), RevokeReason::Logout).await?;
+        Ok(())
+    }
+
+    async fn update_data(
+        &self,
+        id: &SessionId,
+        data: SessionData,
+        expected_version: u64,
+    ) -> Result<SessionInfo, BackendError> {
+        match SessionManager::update_data(self, id, data, Some(expected_version)).await {
+            Ok(session) => Ok(SessionInfo::new(Arc::new(session))),
+            // Gone between verify and write (revoked, expired): the update
+            // did not happen, and the caller must not think it did.
+            Err(Error::NotFound) => Err(BackendError::VersionConflict),
+            Err(other) => Err(other.into()),
+        }
+    }
+}

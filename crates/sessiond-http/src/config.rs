@@ -1,0 +1,242 @@
+//! Building a [`SessionLayer`]: secure defaults, and refusal at startup of
+//! any configuration that contradicts them.
+
+use std::sync::Arc;
+
+use sessiond_core::SessionManager;
+
+use crate::backend::SessionBackend;
+use crate::cookie::{CookieCodec, CookieConfigError, DEFAULT_COOKIE_NAME, DEV_COOKIE_NAME, SameSite};
+use crate::csrf::CsrfGuard;
+use crate::layer::{SessionLayer, Shared};
+use crate::remote::RemoteBackend;
+
+/// Default bound on a form body read to find its `csrf_token`.
+pub const DEFAULT_MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// Why a layer configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The cookie settings contradict each other or the cookie prefix.
+    #[error(transparent)]
+    Cookie(#[from] CookieConfigError),
+    /// An allowed origin is not `scheme://host[:port]`.
+    #[error("invalid origin {0:?}: expected scheme://host[:port]")]
+    Origin(String),
+    /// Development mode with an origin that is not on this machine.
+    #[error("development mode is for localhost only, but {0:?} was allowed")]
+    DevModeNotLocal(String),
+    /// No randomness for the CSRF secret.
+    #[error("cannot draw a CSRF secret from the operating system")]
+    Randomness,
+}
+
+/// Configures a [`SessionLayer`]. Every setting has a secure default; see
+/// [`SessionLayer::in_process`].
+#[derive(Debug)]
+pub struct SessionLayerBuilder {
+    backend: Arc<dyn SessionBackend>,
+    cookie_name: Option<String>,
+    domain: Option<String>,
+    path: String,
+    same_site: SameSite,
+    dev: bool,
+    origins: Vec<String>,
+    allow_same_site: bool,
+    allow_missing_origin: bool,
+    secret: Option<[u8; 32]>,
+    max_form_bytes: usize,
+}
+
+impl SessionLayer {
+    /// A layer over any backend.
+    pub fn builder(backend: Arc<dyn SessionBackend>) -> SessionLayerBuilder {
+        SessionLayerBuilder {
+            backend,
+            cookie_name: None,
+            domain: None,
+            path: "/".to_owned(),
+            same_site: SameSite::Lax,
+            dev: false,
+            origins: Vec::new(),
+            allow_same_site: false,
+            allow_missing_origin: false,
+            secret: None,
+            max_form_bytes: DEFAULT_MAX_FORM_BYTES,
+        }
+    }
+
+    /// A layer over an in-process [`SessionManager`].
+    pub fn in_process(manager: SessionManager) -> SessionLayerBuilder {
+        Self::builder(Arc::new(manager))
+    }
+
+    /// A layer over a remote sessiond.
+    pub fn remote(remote: RemoteBackend) -> SessionLayerBuilder {
+        Self::builder(Arc::new(remote))
+    }
+}
+
+impl SessionLayerBuilder {
+    /// Cookie name (default `__Host-sessiond`, or `sessiond` in dev mode).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = Some(name.into());
+        self
+    }
+
+    /// A `Domain` attribute (refused with a `__Host-` name).
+    pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// A `Path` other than `/` (refused with a `__Host-` name).
+    pub fn cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// `SameSite` (default `Lax`; `None` needs `Secure`).
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// Plain-HTTP localhost development: cookie `sessiond` without
+    /// `Secure`; only loopback hosts are served. Logged loudly.
+    pub fn dev_mode(mut self, dev: bool) -> Self {
+        self.dev = dev;
+        self
+    }
+
+    /// An origin (`https://shop.example`) whose unsafe requests are
+    /// accepted. Without any, the origin is derived from the `Host` header.
+    pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origins.push(origin.into());
+        self
+    }
+
+    /// Accept `Sec-Fetch-Site: same-site` (sibling subdomains). Off by default.
+    pub fn allow_same_site(mut self, allow: bool) -> Self {
+        self.allow_same_site = allow;
+        self
+    }
+
+    /// Accept unsafe requests with neither `Sec-Fetch-Site` nor `Origin`
+    /// (non-browser clients). Off by default; the CSRF token still applies.
+    pub fn allow_missing_origin(mut self, allow: bool) -> Self {
+        self.allow_missing_origin = allow;
+        self
+    }
+
+    /// The CSRF secret. Defaults to a random one per process; set the same
+    /// value on every instance of an app behind a load balancer.
+    pub fn csrf_secret(mut self, secret: [u8; 32]) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Largest form body read to find the CSRF token (default 64 KiB).
+    pub fn max_form_bytes(mut self, bytes: usize) -> Self {
+        self.max_form_bytes = bytes;
+        self
+    }
+
+    /// Validates everything and builds the layer.
+    pub fn build(self) -> Result<SessionLayer, ConfigError> {
+        let default_name = if self.dev { DEV_COOKIE_NAME } else { DEFAULT_COOKIE_NAME };
+        let name = self.cookie_name.as_deref().unwrap_or(default_name);
+        let cookie = CookieCodec::new(name, self.domain.as_deref(), &self.path, self.same_site, !self.dev)?;
+        let mut origins = Vec::with_capacity(self.origins.len());
+        for origin in self.origins {
+            let Some(authority) = origin_authority(&origin) else {
+                return Err(ConfigError::Origin(origin));
+            };
+            if self.dev && !(origin.starts_with("http://") && is_loopback_authority(authority)) {
+                return Err(ConfigError::DevModeNotLocal(origin));
+            }
+            origins.push(origin.to_ascii_lowercase());
+        }
+        let secret = match self.secret {
+            Some(secret) => secret,
+            None => {
+                let mut secret = [0u8; 32];
+                getrandom::fill(&mut secret).map_err(|_| ConfigError::Randomness)?;
+                secret
+            }
+        };
+        if self.dev {
+            tracing::warn!(
+                cookie = name,
+                "sessiond-http DEVELOPMENT MODE: session cookie without Secure, plain HTTP on localhost only; \
+                 never use this in production"
+            );
+        }
+        let csrf = CsrfGuard::new(
+            &secret,
+            origins,
+            self.allow_same_site,
+            self.allow_missing_origin,
+            self.dev,
+        );
+        Ok(SessionLayer {
+            shared: Arc::new(Shared {
+                backend: self.backend,
+                cookie,
+                csrf,
+                max_form_bytes: self.max_form_bytes,
+                dev: self.dev,
+            }),
+        })
+    }
+}
+
+/// The `host[:port]` of `scheme://host[:port]`, if that is all there is.
+fn origin_authority(origin: &str) -> Option<&str> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))?;
+    let ok = !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    ok.then_some(rest)
+}
+
+/// Whether `host[:port]` names this machine.
+pub(crate) fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.rsplit_once(':') {
+        // `[::1]:3000` or `localhost:3000`, but not the bare `::1`.
+        Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':') => {
+            host
+        }
+        _ => authority,
+    };
+    host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1" || host == "[::1]"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_authorities() {
+        for yes in [
+            "localhost",
+            "localhost:3000",
+            "127.0.0.1:80",
+            "[::1]:8080",
+            "[::1]",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback_authority(yes), "{yes}");
+        }
+        for no in ["example.com", "localhost.example.com", "127.0.0.2", "10.0.0.1:3000", ""] {
+            assert!(!is_loopback_authority(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn origins_are_scheme_host_port() {
+        assert_eq!(origin_authority("https://shop.example:8443"), Some("shop.example:8443"));
+        assert_eq!(origin_authority("https://shop.example/"), None);
+        assert_eq!(origin_authority("ftp://shop.example"), None);
+    }
+}

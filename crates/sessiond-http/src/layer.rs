@@ -1,0 +1,274 @@
+//! The tower [`Layer`]: before the handler, CSRF checks and the [`Session`]
+//! handle; after it, the recorded changes, cookies and cache headers.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Request, header, request};
+use http_body_util::BodyExt as _;
+use sessiond_core::{ClientInfo, CreateOptions, Token};
+use tower::{Layer, Service};
+
+use crate::backend::{SessionBackend, SessionInfo};
+use crate::cookie::{CookieCodec, CookieLookup};
+use crate::csrf::{self, CSRF_HEADER, CsrfGuard};
+use crate::error::HttpError;
+use crate::session::{Changes, Session};
+
+/// Everything a layer's requests share, built once by
+/// [`SessionLayerBuilder`](crate::SessionLayerBuilder).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) backend: Arc<dyn SessionBackend>,
+    pub(crate) cookie: CookieCodec,
+    pub(crate) csrf: CsrfGuard,
+    pub(crate) max_form_bytes: usize,
+    pub(crate) dev: bool,
+}
+
+/// Adds sessions to a service: see the [crate docs](crate).
+#[derive(Debug, Clone)]
+pub struct SessionLayer {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around a handler or router.
+#[derive(Debug, Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl<S> Service<Request<Body>> for SessionService<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // The clone that was driven to readiness is the one to call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let (session, body) = match prepare(&shared, &mut parts, body).await {
+                Ok(prepared) => prepared,
+                Err(error) => return Ok(error.into_response()),
+            };
+            parts.extensions.insert(session.clone());
+            let response = inner.call(Request::from_parts(parts, body)).await?;
+            Ok(finish(&shared, &session, response).await)
+        })
+    }
+}
+
+/// Before the handler: development-mode host check, the session cookie,
+/// and the CSRF checks of unsafe methods.
+async fn prepare(shared: &Arc<Shared>, parts: &mut request::Parts, body: Body) -> Result<(Session, Body), HttpError> {
+    if shared.dev && !csrf::request_host(parts).is_some_and(crate::config::is_loopback_authority) {
+        return Err(HttpError::DevModeNotLocal);
+    }
+    let token = match shared.cookie.lookup(&parts.headers) {
+        CookieLookup::Found(value) => Token::parse(value).ok(),
+        CookieLookup::Duplicate => {
+            tracing::info!(
+                cookie = shared.cookie.name(),
+                "duplicate session cookies: treated as no session"
+            );
+            None
+        }
+        CookieLookup::TooLarge => {
+            tracing::info!("oversized Cookie header: treated as no session");
+            None
+        }
+        CookieLookup::Absent | CookieLookup::Malformed => None,
+    };
+    let mut body = body;
+    if !csrf::is_safe(&parts.method) {
+        shared.csrf.check_origin(parts)?;
+        // Without a session cookie the request carries no ambient authority
+        // to abuse; the origin check above still guards logins.
+        if let Some(token) = &token {
+            body = check_csrf_token(shared, parts, body, token).await?;
+        }
+    }
+    let client = client_info(parts);
+    Ok((Session::new(Arc::clone(shared), token, client), body))
+}
+
+/// The synchronizer token from the `X-CSRF-Token` header or, for forms,
+/// the `csrf_token` field; the body read for it is handed on intact.
+async fn check_csrf_token(
+    shared: &Shared,
+    parts: &request::Parts,
+    body: Body,
+    token: &Token,
+) -> Result<Body, HttpError> {
+    let mut headers = parts.headers.get_all(CSRF_HEADER).iter();
+    if let Some(value) = headers.next() {
+        let ok = headers.next().is_none()
+            && value
+                .to_str()
+                .is_ok_and(|presented| shared.csrf.verify(token, presented));
+        return if ok { Ok(body) } else { Err(HttpError::CsrfFailed) };
+    }
+    if !is_form(&parts.headers) {
+        return Err(HttpError::CsrfFailed);
+    }
+    let bytes = http_body_util::Limited::new(body, shared.max_form_bytes)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                HttpError::PayloadTooLarge
+            } else {
+                HttpError::BadRequest
+            }
+        })?
+        .to_bytes();
+    match csrf::find_form_token(&bytes) {
+        Some(presented) if shared.csrf.verify(token, presented) => Ok(Body::from(bytes)),
+        _ => Err(HttpError::CsrfFailed),
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+/// IP from the connection (never from `X-Forwarded-For`, which a client
+/// controls unless a trusted proxy rewrites it) and the User-Agent.
+fn client_info(parts: &request::Parts) -> ClientInfo {
+    ClientInfo {
+        ip: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string()),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+/// After the handler: apply the changes unless it failed, then mark the
+/// response private if it depends on the session.
+async fn finish(shared: &Shared, session: &Session, mut response: Response) -> Response {
+    let changes = session.take_changes();
+    if !changes.is_empty() && !response.status().is_server_error() {
+        match apply(shared, session, changes).await {
+            Ok(Some(cookie)) => {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "session change after the handler failed");
+                response = error.into_response();
+            }
+        }
+    }
+    if session.touched() {
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        add_vary_cookie(headers);
+    }
+    response
+}
+
+/// Performs the recorded changes; returns the `Set-Cookie` to send, if any.
+async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<Option<HeaderValue>, HttpError> {
+    let backend = &shared.backend;
+    if let Some(login) = changes.login {
+        // Fixation defence: whatever session the client brought ends here,
+        // and the new one shares nothing with it.
+        if let Some(old) = session.token() {
+            backend.revoke(old).await?;
+        }
+        let options = CreateOptions {
+            remember_me: login.remember_me,
+            aal: login.aal,
+            data: changes.data.unwrap_or_default(),
+            client: session.client().clone(),
+        };
+        let (token, info) = backend.create(&login.subject, options).await?;
+        return Ok(shared.cookie.set_cookie(&token, max_age(&info)));
+    }
+    if changes.logout {
+        if let Some(token) = session.token() {
+            backend.revoke(token).await?;
+        }
+        return Ok(Some(shared.cookie.deletion()));
+    }
+    // rotate and update_data were only recorded after a successful verify.
+    let (Some(token), Some(current)) = (session.token(), session.verified()) else {
+        return Err(HttpError::Unauthenticated);
+    };
+    if let Some(data) = changes.data {
+        backend.update_data(current.id(), data, current.version()).await?;
+    }
+    let Some(aal) = changes.rotate else {
+        return Ok(None);
+    };
+    match backend.rotate(token, aal).await? {
+        Some((token, info)) => Ok(shared.cookie.set_cookie(&token, max_age(&info))),
+        // The token was superseded meanwhile (a concurrent rotation; this
+        // request ran on grace). Do not touch the cookie: the browser
+        // already holds the newer one, and deleting it would log them out.
+        None => Err(HttpError::Unauthenticated),
+    }
+}
+
+/// Remember-me cookies live as long as the session can, never longer;
+/// others end with the browser session.
+fn max_age(info: &SessionInfo) -> Option<Duration> {
+    info.remember_me().then(|| {
+        let remaining = info.absolute_expires_at() - info.last_seen_at();
+        Duration::try_from(remaining).unwrap_or(Duration::ZERO)
+    })
+}
+
+/// Adds `Cookie` to `Vary` unless it is already there (or `*`).
+fn add_vary_cookie(headers: &mut HeaderMap) {
+    let present = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case("cookie") || v.trim() == "*");
+    if !present {
+        headers.append(header::VARY, HeaderValue::from_static("Cookie"));
+    }
+}

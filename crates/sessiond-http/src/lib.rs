@@ -1,0 +1,77 @@
+//! Browser sessions for Rust web apps, secure with zero configuration:
+//! the sessiond cookie, CSRF defence and fixation-proof login, as a tower
+//! [`SessionLayer`] and axum extractors, over an in-process
+//! [`SessionManager`](sessiond_core::SessionManager) or a remote sessiond.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Router, routing::{get, post}};
+//! use sessiond_core::{MemoryStore, SessionManager, Subject};
+//! use sessiond_http::{CurrentSession, HttpError, Session, SessionLayer};
+//!
+//! async fn login(session: Session) -> Result<&'static str, HttpError> {
+//!     // (check the password first)
+//!     let alice = Subject::new("alice").map_err(|_| HttpError::BadRequest)?;
+//!     session.login(alice, false); // new session + cookie after the handler
+//!     Ok("welcome")
+//! }
+//!
+//! async fn me(current: CurrentSession) -> String {
+//!     current.subject().as_str().to_owned() // 401 without a session
+//! }
+//!
+//! async fn logout(session: Session) -> &'static str {
+//!     session.logout(); // revoke + deletion cookie after the handler
+//!     "bye"
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = SessionManager::builder(Arc::new(MemoryStore::new())).build()?;
+//! let app: Router = Router::new()
+//!     .route("/login", post(login))
+//!     .route("/me", get(me))
+//!     .route("/logout", post(logout))
+//!     .layer(SessionLayer::in_process(manager).build()?);
+//! # drop(app);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What the layer does on every request:
+//!
+//! - reads the session cookie (`__Host-sessiond`, `Secure; HttpOnly;
+//!   SameSite=Lax; Path=/`) strictly: duplicates, look-alikes and oversized
+//!   headers are "no session";
+//! - for unsafe methods, refuses cross-site requests (Fetch Metadata, then
+//!   `Origin`) with 403 `cross_site_request`, and, when a session cookie is
+//!   sent, requires the session's CSRF token (header `X-CSRF-Token` or form
+//!   field `csrf_token`) or answers 403 `csrf_failed`;
+//! - verifies the session only when a handler asks ([`Session::current`],
+//!   [`CurrentSession`], [`CsrfToken`]);
+//! - after the handler, unless it answered 5xx, applies login, logout,
+//!   rotation, step-up and data updates and sets or deletes the cookie;
+//! - marks responses that depend on the session `Cache-Control: no-store`
+//!   and `Vary: Cookie`.
+
+mod backend;
+mod config;
+mod cookie;
+mod csrf;
+mod error;
+mod extract;
+mod layer;
+mod remote;
+mod session;
+
+pub use backend::{BackendError, SessionBackend, SessionInfo};
+pub use config::{ConfigError, DEFAULT_MAX_FORM_BYTES, SessionLayerBuilder};
+pub use cookie::{
+    CookieConfigError, CookieLookup, DEFAULT_COOKIE_NAME, DEV_COOKIE_NAME, MAX_COOKIE_HEADER_BYTES, SameSite,
+    find_cookie,
+};
+pub use csrf::{CSRF_FIELD, CSRF_HEADER, CSRF_TOKEN_LEN, find_form_token, parse_csrf_token};
+pub use error::HttpError;
+pub use extract::{CsrfToken, CurrentSession};
+pub use layer::{SessionLayer, SessionService};
+pub use remote::{RemoteBackend, RemoteConfigError};
+pub use session::Session;

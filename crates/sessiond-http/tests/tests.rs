@@ -1,0 +1,3 @@
+//! Integration tests of sessiond-http: one binary, one module per topic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
