@@ -1,0 +1,118 @@
+//! Request extractors that fail with our own errors: JSON bodies, the
+//! API key, path and query parameters.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use sessiond_core::SessionManager;
+
+use super::AppState;
+use super::error::ApiError;
+
+/// A JSON body: `application/json` or 415, within the body limit or 413,
+/// well-formed with the right fields and types or 400.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidRequest("could not read the request body".to_owned())
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::InvalidRequest(describe_json_error(&e)))
+    }
+}
+
+/// A description of a JSON error that never echoes the input back: serde's
+/// messages for wrong types quote the offending value, which could be a
+/// token sent in the wrong field.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let safe = message.starts_with("missing field") || message.starts_with("unknown field");
+    match e.classify() {
+        serde_json::error::Category::Data if safe => message,
+        serde_json::error::Category::Data => {
+            format!(
+                "a field has the wrong type or value (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        }
+        serde_json::error::Category::Eof => "the JSON body ends too early".to_owned(),
+        _ => format!("malformed JSON (line {}, column {})", e.line(), e.column()),
+    }
+}
+
+/// The caller, authenticated by its API key: a manager acting in the key's
+/// tenant.
+#[derive(Debug, Clone)]
+pub struct Caller(pub SessionManager);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        let tenant = state
+            .keys
+            .authenticate(presented.trim())
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Caller(state.manager.for_tenant(tenant)))
+    }
+}
+
+/// A path parameter; a bad one is a 400 (an id that is merely unknown is a
+/// 404, decided by the handler).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|e: PathRejection| ApiError::InvalidRequest(e.body_text()))
+    }
+}
+
+/// Query parameters; unknown or malformed ones are a 400.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e: QueryRejection| ApiError::InvalidRequest(e.body_text()))
+    }
+}

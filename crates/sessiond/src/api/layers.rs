@@ -1,0 +1,116 @@
+//! The layers around every route, outermost first: sensitive headers kept
+//! out of logs, request ids, tracing, metrics, load shedding and timeouts,
+//! header and body limits.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use super::error::ApiError;
+
+/// Request limits from `[server]`.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest body in bytes.
+    pub body_bytes: usize,
+    /// Largest total header size in bytes.
+    pub header_bytes: usize,
+    /// Longest time a request may take.
+    pub timeout: Duration,
+    /// Most requests in flight.
+    pub concurrency: usize,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// `Cache-Control: no-store` on every response of the layer's routes.
+pub fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).ok()?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        HeaderValue::from_str(&hex).ok().map(RequestId::new)
+    }
+}
+
+/// Wraps the router in every layer.
+pub fn apply(router: Router, limits: &Limits) -> Router {
+    let header_limit = limits.header_bytes;
+    let shedding = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {
+            if error.is::<tower::load_shed::error::Overloaded>() {
+                ApiError::Overloaded
+            } else if error.is::<tower::timeout::error::Elapsed>() {
+                ApiError::Timeout
+            } else {
+                tracing::error!(%error, "middleware failed");
+                ApiError::Internal
+            }
+        }))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(limits.concurrency))
+        .timeout(limits.timeout);
+    router
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn(move |req: Request, next: Next| limit_headers(req, next, header_limit)))
+        .layer(shedding)
+        .layer(middleware::from_fn(record_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    // The path may hold a session id (public) but never a token.
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
+}
+
+async fn limit_headers(req: Request, next: Next, limit: usize) -> Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > limit {
+        return ApiError::HeadersTooLarge.into_response();
+    }
+    next.run(req).await
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().as_str().to_owned();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::counter!("sessiond_http_requests_total", "route" => route.clone(), "method" => method, "status" => status.clone())
+        .increment(1);
+    metrics::histogram!("sessiond_http_request_duration_seconds", "route" => route, "status" => status).record(elapsed);
+    response
+}

@@ -1,0 +1,106 @@
+//! The HTTP API of API.md: routes, shared state and the layers every request
+//! passes through (limits, load shedding, request ids, metrics, logs).
+
+mod error;
+mod extract;
+mod layers;
+pub mod model;
+mod ops;
+mod problem;
+mod sessions;
+mod subjects;
+
+use std::sync::Arc;
+
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sessiond_core::SessionManager;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::ApiError;
+pub use layers::Limits;
+
+use crate::event_log::EventLog;
+use crate::keys::KeyRing;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The manager (default tenant; handlers switch to the caller's).
+    pub manager: SessionManager,
+    /// API keys.
+    pub keys: Arc<KeyRing>,
+    /// The audit log.
+    pub events: Arc<EventLog>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// The served OpenAPI document, rendered once.
+    pub openapi: Arc<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "sessiond", description = "Session management over HTTP/JSON. See API.md."),
+    modifiers(&BearerKey),
+    components(schemas(problem::Problem))
+)]
+struct ApiDoc;
+
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(sessions::create))
+        .routes(routes!(sessions::verify))
+        .routes(routes!(sessions::rotate))
+        .routes(routes!(sessions::revoke))
+        .routes(routes!(sessions::get, sessions::patch, sessions::delete))
+        .routes(routes!(subjects::list, subjects::revoke_all))
+        .routes(routes!(subjects::events))
+        .layer(layers::no_store());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(v1)
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+}
+
+/// The OpenAPI document of this API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// The whole application: routes, state and layers.
+pub fn app(
+    manager: SessionManager,
+    keys: Arc<KeyRing>,
+    events: Arc<EventLog>,
+    metrics: PrometheusHandle,
+    limits: &Limits,
+) -> Router {
+    let (router, doc) = routes().split_for_parts();
+    let openapi = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
+    let state = AppState {
+        manager,
+        keys,
+        events,
+        metrics,
+        openapi,
+    };
+    let router = router
+        .fallback(|| async { ApiError::NoSuchRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state);
+    layers::apply(router, limits)
+}

@@ -1,0 +1,92 @@
+//! `/v1/subjects/{subject}/sessions` and `/v1/events`.
+
+use axum::Json;
+use sessiond_core::{Error as CoreError, RevokeReason, SessionId, Subject};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiPath, ApiQuery, Caller};
+use super::model::{
+    EventView, EventsParams, EventsResponse, RevokeSubjectParams, RevokedResponse, SessionView, SessionsResponse,
+};
+use crate::event_log::EventQuery;
+
+/// Most events one query returns.
+pub const MAX_EVENTS_PER_QUERY: usize = 1000;
+
+fn subject(raw: String) -> Result<Subject, ApiError> {
+    Subject::new(raw).map_err(|e| ApiError::Core(CoreError::from(e)))
+}
+
+/// A subject's live sessions, newest first (the device list).
+#[utoipa::path(get, path = "/v1/subjects/{subject}/sessions", tag = "subjects",
+    params(("subject" = String, Path, description = "Subject")),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Newest first", body = SessionsResponse)))]
+pub async fn list(Caller(manager): Caller, ApiPath(raw): ApiPath<String>) -> Result<Json<SessionsResponse>, ApiError> {
+    let sessions = manager.list_subject(&subject(raw)?).await?;
+    Ok(Json(SessionsResponse {
+        sessions: sessions.iter().map(SessionView::from).collect(),
+    }))
+}
+
+/// Ends every session of a subject, except `except` ("sign out everywhere else").
+#[utoipa::path(delete, path = "/v1/subjects/{subject}/sessions", tag = "subjects",
+    params(
+        ("subject" = String, Path, description = "Subject"),
+        ("except" = Option<String>, Query, description = "Session id to keep"),
+    ),
+    security(("api_key" = [])),
+    responses((status = 200, description = "How many ended", body = RevokedResponse)))]
+pub async fn revoke_all(
+    Caller(manager): Caller,
+    ApiPath(raw): ApiPath<String>,
+    ApiQuery(params): ApiQuery<RevokeSubjectParams>,
+) -> Result<Json<RevokedResponse>, ApiError> {
+    // A malformed `except` must not turn "everywhere else" into "everywhere".
+    let except = params
+        .except
+        .map(|id| SessionId::parse(&id).ok_or_else(|| ApiError::InvalidRequest("except is not a session id".into())))
+        .transpose()?;
+    let revoked = manager
+        .revoke_subject(&subject(raw)?, except.as_ref(), RevokeReason::Admin)
+        .await?;
+    Ok(Json(RevokedResponse { revoked }))
+}
+
+/// The audit log of the caller's tenant, newest first.
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(
+        ("subject" = Option<String>, Query, description = "Only this subject"),
+        ("session_id" = Option<String>, Query, description = "Only this session"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
+    ),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Newest first", body = EventsResponse)))]
+pub async fn events(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Caller(manager): Caller,
+    ApiQuery(params): ApiQuery<EventsParams>,
+) -> Result<Json<EventsResponse>, ApiError> {
+    let limit = params.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_EVENTS_PER_QUERY {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be between 1 and {MAX_EVENTS_PER_QUERY}"
+        )));
+    }
+    let session_id = params
+        .session_id
+        .map(|id| {
+            SessionId::parse(&id).ok_or_else(|| ApiError::InvalidRequest("session_id is not a session id".into()))
+        })
+        .transpose()?;
+    let query = EventQuery {
+        subject: params.subject.map(subject).transpose()?,
+        session_id,
+        limit,
+    };
+    let events = state.events.query(manager.tenant(), &query);
+    Ok(Json(EventsResponse {
+        events: events.iter().map(EventView::from).collect(),
+    }))
+}

@@ -1,0 +1,140 @@
+//! The command line (API.md fixes its shape).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// sessiond: secure sessions over HTTP/JSON.
+#[derive(Debug, Parser)]
+#[command(name = "sessiond", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where configuration comes from, shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// TOML configuration file (see `sessiond config example`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store URL: embedded:PATH (default embedded:./sessiond-data), memory:, redis://…, postgres://…
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve {
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on (default 127.0.0.1:7380).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Plain-HTTP localhost development mode.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Manage API keys.
+    Keys {
+        /// What to do with keys.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Inspect and end sessions directly on the store.
+    Sessions {
+        /// What to do with sessions.
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+    /// Remove expired sessions from the store now.
+    Purge {
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Configuration helpers.
+    Config {
+        /// What to show.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+/// `sessiond keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is printed alone on the last line of stdout, once.
+    Create {
+        /// The tenant the key acts in.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List keys (ids and tenants, never the keys).
+    List {
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        /// The key's id (from `keys list`).
+        id: String,
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// `sessiond sessions …`
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// A subject's live sessions, newest first, as JSON lines.
+    List {
+        /// The subject.
+        #[arg(long)]
+        subject: String,
+        /// The tenant.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// End one session, or all of a subject's.
+    Revoke {
+        /// The session id.
+        #[arg(long, conflicts_with = "subject", required_unless_present = "subject")]
+        id: Option<String>,
+        /// The subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// The tenant.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// `sessiond config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a configuration file with every key and its default.
+    Example,
+    /// Load the configuration (file, environment) and print it as TOML.
+    Show {
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+}

@@ -1,0 +1,353 @@
+//! Configuration: a TOML file, overridden by `SESSIOND_<SECTION>_<KEY>`
+//! environment variables, overridden by command-line flags.
+//!
+//! Unknown keys are errors wherever they come from: a typo in a security
+//! setting must never be silently ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sessiond_core::{LimitAction, Policy};
+
+/// Prefix of every environment variable sessiond reads.
+pub const ENV_PREFIX: &str = "SESSIOND_";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Listening, limits, data directory.
+    pub server: ServerConfig,
+    /// Which store and how it is maintained.
+    pub store: StoreConfig,
+    /// Session lifetimes and limits.
+    pub policy: PolicyConfig,
+    /// The audit event log.
+    pub events: EventsConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where API keys and the event log live. Defaults to the embedded
+    /// store's directory, or `./sessiond-data` for other stores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Plain-HTTP localhost development mode.
+    pub dev: bool,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Largest total size of request headers, in bytes.
+    pub header_limit: usize,
+    /// A request taking longer than this is answered 503 `timeout`.
+    #[serde(with = "humane")]
+    pub request_timeout: Duration,
+    /// Requests handled at once; more are refused at once with 503 `overloaded`.
+    pub max_concurrency: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7380)),
+            data_dir: None,
+            dev: false,
+            body_limit: 1024 * 1024,
+            header_limit: 16 * 1024,
+            request_timeout: Duration::from_secs(10),
+            max_concurrency: 1024,
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `embedded:PATH`, `memory:`, `redis://…` or `postgres://…`.
+    pub url: String,
+    /// How often expired sessions are reclaimed.
+    #[serde(with = "humane")]
+    pub purge_interval: Duration,
+    /// Most records one purge batch removes.
+    pub purge_batch: usize,
+}
+
+/// The default store URL.
+pub const DEFAULT_STORE_URL: &str = "embedded:./sessiond-data";
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_STORE_URL.to_owned(),
+            purge_interval: Duration::from_secs(60),
+            purge_batch: 1000,
+        }
+    }
+}
+
+/// `[policy]`: the keys of API.md, mapped onto [`Policy`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    #[serde(with = "humane")]
+    /// See [`Policy::idle_timeout`].
+    pub idle_timeout: Duration,
+    #[serde(with = "humane")]
+    /// See [`Policy::absolute_timeout`].
+    pub absolute_timeout: Duration,
+    #[serde(with = "humane")]
+    /// See [`Policy::remember_me_idle_timeout`].
+    pub remember_me_idle_timeout: Duration,
+    #[serde(with = "humane")]
+    /// See [`Policy::remember_me_absolute_timeout`].
+    pub remember_me_absolute_timeout: Duration,
+    #[serde(with = "humane")]
+    /// See [`Policy::touch_interval`].
+    pub touch_interval: Duration,
+    #[serde(with = "humane")]
+    /// See [`Policy::rotation_grace`].
+    pub rotation_grace: Duration,
+    /// See [`Policy::max_sessions_per_subject`]; 0 = no limit.
+    pub max_sessions_per_subject: u32,
+    /// `deny` or `evict_oldest`.
+    pub on_session_limit: LimitAction,
+    /// See [`Policy::max_data_bytes`].
+    pub max_data_bytes: usize,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self::from(&Policy::default())
+    }
+}
+
+impl From<&Policy> for PolicyConfig {
+    fn from(p: &Policy) -> Self {
+        Self {
+            idle_timeout: p.idle_timeout,
+            absolute_timeout: p.absolute_timeout,
+            remember_me_idle_timeout: p.remember_me_idle_timeout,
+            remember_me_absolute_timeout: p.remember_me_absolute_timeout,
+            touch_interval: p.touch_interval,
+            rotation_grace: p.rotation_grace,
+            max_sessions_per_subject: p.max_sessions_per_subject,
+            on_session_limit: p.on_session_limit,
+            max_data_bytes: p.max_data_bytes,
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// The core policy these keys describe (validated by the manager).
+    pub fn to_policy(&self) -> Policy {
+        Policy {
+            idle_timeout: self.idle_timeout,
+            absolute_timeout: self.absolute_timeout,
+            remember_me_idle_timeout: self.remember_me_idle_timeout,
+            remember_me_absolute_timeout: self.remember_me_absolute_timeout,
+            touch_interval: self.touch_interval,
+            rotation_grace: self.rotation_grace,
+            max_sessions_per_subject: self.max_sessions_per_subject,
+            on_session_limit: self.on_session_limit,
+            max_data_bytes: self.max_data_bytes,
+        }
+    }
+}
+
+/// `[events]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Most events kept; the oldest go first.
+    pub max_events: usize,
+    /// Events older than this are dropped.
+    #[serde(with = "humane")]
+    pub retention: Duration,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            max_events: 100_000,
+            retention: Duration::from_secs(30 * 86_400),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `pretty` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `sessiond=debug,tower_http=info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key is unknown or of the wrong type.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[source] Box<toml::de::Error>),
+    /// An environment variable names no known section.
+    #[error("unknown environment variable {0} (no such configuration section)")]
+    UnknownEnv(String),
+    /// The policy is incoherent.
+    #[error(transparent)]
+    Policy(#[from] sessiond_core::PolicyError),
+    /// A limit is zero.
+    #[error("server.{0} must be greater than zero")]
+    ZeroLimit(&'static str),
+}
+
+const SECTIONS: [&str; 5] = ["server", "store", "policy", "events", "log"];
+
+impl Config {
+    /// Loads `file` (if any), then applies `env` (pairs of name and value,
+    /// usually `std::env::vars()`); flags are applied by the caller.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Invalid(Box::new(e)))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, key)) = rest.split_once('_').filter(|(s, _)| SECTIONS.contains(s)) else {
+                return Err(ConfigError::UnknownEnv(name));
+            };
+            let entry = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(section) = entry {
+                section.insert(key.to_owned(), env_value(&value));
+            }
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: coherent policy, non-zero limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.policy.to_policy().validate()?;
+        let limits = [
+            ("body_limit", self.server.body_limit),
+            ("header_limit", self.server.header_limit),
+            ("max_concurrency", self.server.max_concurrency),
+        ];
+        for (name, value) in limits {
+            if value == 0 {
+                return Err(ConfigError::ZeroLimit(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where keys and events live.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.server.data_dir {
+            return dir.clone();
+        }
+        match self.store.url.strip_prefix("embedded:") {
+            Some(path) if !path.is_empty() => PathBuf::from(path),
+            _ => PathBuf::from("./sessiond-data"),
+        }
+    }
+}
+
+/// An environment value as TOML: numbers and booleans typed, anything that
+/// does not parse (such as `30m`) taken as a string.
+fn env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table())
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+/// Durations as humane strings: `30m`, `12h`, `30d`, `0s`.
+mod humane {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*value))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(text.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?} ({e}); use e.g. \"30m\", \"12h\", \"30d\""
+            ))
+        })
+    }
+
+    /// The largest whole unit that divides the value exactly.
+    pub fn format_duration(value: Duration) -> String {
+        let secs = value.as_secs();
+        if value.subsec_nanos() != 0 {
+            return format!("{}ms", value.as_millis());
+        }
+        for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+            if secs > 0 && secs.is_multiple_of(size) {
+                return format!("{}{unit}", secs / size);
+            }
+        }
+        format!("{secs}s")
+    }
+}
+
+pub use humane::format_duration;

@@ -1,0 +1,313 @@
+//! API keys: each bound to one tenant; only their SHA-256 is kept at rest.
+//!
+//! Keys live in `api-keys.json` in the data directory (mode 0600), written
+//! atomically (temporary file and rename) under a lock file, so the CLI can
+//! add or revoke keys while a server runs. The server re-reads the file when
+//! it changes, checking at most once a second.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Instant, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sessiond_core::Tenant;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// Prefix of every API key, so secret scanners can spot leaked ones.
+pub const KEY_PREFIX: &str = "sdk_";
+
+const FILE_NAME: &str = "api-keys.json";
+const LOCK_NAME: &str = "api-keys.lock";
+
+/// One key as stored: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredKey {
+    /// Public handle, for listing and revoking.
+    pub id: String,
+    /// The tenant the key acts in.
+    pub tenant: Tenant,
+    /// Lower-case hex SHA-256 of the key.
+    pub sha256: String,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was revoked, if it was.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct KeyFileContents {
+    keys: Vec<StoredKey>,
+}
+
+/// Why a key operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Reading or writing the key file failed.
+    #[error("key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key file is not what sessiond writes.
+    #[error("key file {path} is not valid: {source}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No randomness for a new key.
+    #[error("the operating system's random number generator failed")]
+    Randomness,
+}
+
+fn hash_hex(key: &str) -> String {
+    let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key file of a data directory.
+#[derive(Debug, Clone)]
+pub struct KeyFile {
+    dir: PathBuf,
+}
+
+impl KeyFile {
+    /// The key file in `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// Path of the file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(FILE_NAME)
+    }
+
+    fn io(&self, source: std::io::Error) -> KeyError {
+        KeyError::Io {
+            path: self.path(),
+            source,
+        }
+    }
+
+    /// Every key, revoked ones included.
+    pub fn list(&self) -> Result<Vec<StoredKey>, KeyError> {
+        Ok(self.read()?.keys)
+    }
+
+    fn read(&self) -> Result<KeyFileContents, KeyError> {
+        let path = self.path();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| KeyError::Corrupt { path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KeyFileContents::default()),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    /// Runs `change` on the contents under the lock and writes the result
+    /// atomically.
+    fn modify<T>(&self, change: impl FnOnce(&mut KeyFileContents) -> T) -> Result<T, KeyError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|e| self.io(e))?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(self.dir.join(LOCK_NAME))
+            .map_err(|e| self.io(e))?;
+        lock.lock().map_err(|e| self.io(e))?;
+        let mut contents = self.read()?;
+        let result = change(&mut contents);
+        let tmp = self.dir.join(format!("{FILE_NAME}.tmp"));
+        let json = serde_json::to_vec_pretty(&contents).map_err(|source| KeyError::Corrupt {
+            path: tmp.clone(),
+            source,
+        })?;
+        let mut file: File = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| self.io(e))?;
+        file.write_all(&json)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| self.io(e))?;
+        std::fs::rename(&tmp, self.path()).map_err(|e| self.io(e))?;
+        drop(lock);
+        Ok(result)
+    }
+
+    /// Makes a new key for `tenant`; returns its record and the key, which
+    /// exists nowhere else: show it once.
+    pub fn create(&self, tenant: &Tenant) -> Result<(StoredKey, String), KeyError> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|_| KeyError::Randomness)?;
+        let mut id = [0u8; 6];
+        getrandom::fill(&mut id).map_err(|_| KeyError::Randomness)?;
+        let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
+        let stored = StoredKey {
+            id: URL_SAFE_NO_PAD.encode(id),
+            tenant: tenant.clone(),
+            sha256: hash_hex(&key),
+            created_at: OffsetDateTime::now_utc(),
+            revoked_at: None,
+        };
+        let record = stored.clone();
+        self.modify(move |c| c.keys.push(record))?;
+        Ok((stored, key))
+    }
+
+    /// Revokes the key with this id; false if there is none or it already was.
+    pub fn revoke(&self, id: &str) -> Result<bool, KeyError> {
+        self.modify(|c| {
+            let found = c.keys.iter_mut().find(|k| k.id == id && k.revoked_at.is_none());
+            found.map(|k| k.revoked_at = Some(OffsetDateTime::now_utc())).is_some()
+        })
+    }
+}
+
+/// The server's view of the key file: key hash → tenant, refreshed when the
+/// file changes.
+#[derive(Debug)]
+pub struct KeyRing {
+    file: KeyFile,
+    state: RwLock<RingState>,
+    started: Instant,
+    /// Milliseconds since `started` of the last freshness check.
+    checked_at: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct RingState {
+    by_hash: HashMap<String, Tenant>,
+    stamp: Option<(SystemTime, u64)>,
+}
+
+/// How often the ring looks at the file for changes.
+const RELOAD_EVERY_MS: u64 = 1000;
+
+impl KeyRing {
+    /// Loads the key file of `dir`.
+    pub fn load(dir: &Path) -> Result<Arc<Self>, KeyError> {
+        let ring = Arc::new(Self {
+            file: KeyFile::new(dir),
+            state: RwLock::new(RingState::default()),
+            started: Instant::now(),
+            checked_at: AtomicU64::new(0),
+        });
+        ring.reload()?;
+        Ok(ring)
+    }
+
+    /// The key file behind the ring.
+    pub fn file(&self) -> &KeyFile {
+        &self.file
+    }
+
+    /// Number of active keys.
+    pub fn active(&self) -> usize {
+        self.state.read().map(|s| s.by_hash.len()).unwrap_or(0)
+    }
+
+    /// Re-reads the file now.
+    pub fn reload(&self) -> Result<(), KeyError> {
+        let path = self.file.path();
+        let stamp = std::fs::metadata(&path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        let keys = self.file.list()?;
+        let by_hash = keys
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| (k.sha256, k.tenant))
+            .collect();
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        *state = RingState { by_hash, stamp };
+        Ok(())
+    }
+
+    fn refresh_if_due(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.checked_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < RELOAD_EVERY_MS
+            || self
+                .checked_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let path = self.file.path();
+        let stamp = std::fs::metadata(&path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        let changed = self.state.read().map(|s| s.stamp != stamp).unwrap_or(true);
+        if changed && let Err(error) = self.reload() {
+            // Keep serving with the keys we had: a half-edited file must not lock everyone out.
+            tracing::error!(%error, "could not reload API keys");
+        }
+    }
+
+    /// The tenant of a presented key, if it is an active key.
+    pub fn authenticate(&self, presented: &str) -> Option<Tenant> {
+        if !presented.starts_with(KEY_PREFIX) || presented.len() > 128 {
+            return None;
+        }
+        self.refresh_if_due();
+        let hash = hash_hex(presented);
+        self.state.read().ok()?.by_hash.get(&hash).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stored_hashed_and_revocable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyFile::new(dir.path());
+        let tenant = Tenant::new("acme").unwrap();
+        let (stored, key) = file.create(&tenant).unwrap();
+        assert!(key.starts_with(KEY_PREFIX));
+        let on_disk = std::fs::read_to_string(file.path()).unwrap();
+        assert!(
+            !on_disk.contains(&key[KEY_PREFIX.len()..]),
+            "the key itself was written to disk"
+        );
+        let ring = KeyRing::load(dir.path()).unwrap();
+        assert_eq!(ring.authenticate(&key), Some(tenant));
+        assert_eq!(ring.authenticate("sdk_wrong"), None);
+        assert_eq!(ring.authenticate(""), None);
+        assert!(file.revoke(&stored.id).unwrap());
+        assert!(!file.revoke(&stored.id).unwrap());
+        ring.reload().unwrap();
+        assert_eq!(ring.authenticate(&key), None);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "key file readable by others");
+    }
+}

@@ -1,0 +1,19 @@
+//! The sessiond service: an HTTP/JSON API over [`sessiond_core`], its
+//! configuration, API keys, audit log and admin commands.
+//!
+//! The binary is thin: it parses the command line and calls into this crate.
+//! [`server::serve`] runs the service on any listener until a shutdown future
+//! completes, which is how the integration tests drive it too.
+
+pub mod admin;
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod event_log;
+pub mod keys;
+pub mod server;
+pub mod store_metrics;
+pub mod store_url;
+
+/// The annotated sample configuration, every key with its default.
+pub const EXAMPLE_CONFIG: &str = include_str!("../sessiond.example.toml");

@@ -1,0 +1,83 @@
+//! The `sessiond` binary: parse the command line, set up logging, run.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use sessiond::cli::{Cli, Command, Common, ConfigCommand, KeysCommand, SessionsCommand};
+use sessiond::config::{Config, LogFormat};
+use sessiond::{admin, server};
+use tracing_subscriber::EnvFilter;
+
+fn load(common: &Common) -> anyhow::Result<Config> {
+    let mut config = Config::load(common.config.as_deref(), std::env::vars())?;
+    if let Some(store) = &common.store {
+        config.store.url = store.clone();
+    }
+    Ok(config)
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { common, listen, dev } => {
+            let mut config = load(&common)?;
+            if let Some(listen) = listen {
+                config.server.listen = listen;
+            }
+            config.server.dev |= dev;
+            init_logging(&config);
+            let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
+            server::serve(config, listener, server::shutdown_signal()).await
+        }
+        Command::Keys { command } => match command {
+            KeysCommand::Create { tenant, common } => admin::keys_create(&load(&common)?, &tenant),
+            KeysCommand::List { common } => admin::keys_list(&load(&common)?),
+            KeysCommand::Revoke { id, common } => admin::keys_revoke(&load(&common)?, &id),
+        },
+        Command::Sessions { command } => match command {
+            SessionsCommand::List {
+                subject,
+                tenant,
+                common,
+            } => admin::sessions_list(&load(&common)?, &tenant, &subject).await,
+            SessionsCommand::Revoke {
+                id,
+                subject,
+                tenant,
+                common,
+            } => admin::sessions_revoke(&load(&common)?, &tenant, id.as_deref(), subject.as_deref()).await,
+        },
+        Command::Purge { common } => admin::purge(&load(&common)?).await,
+        Command::Config { command } => match command {
+            ConfigCommand::Example => {
+                print!("{}", sessiond::EXAMPLE_CONFIG);
+                Ok(())
+            }
+            ConfigCommand::Show { common } => {
+                print!("{}", toml::to_string(&load(&common)?)?);
+                Ok(())
+            }
+        },
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sessiond: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! `sessiond serve`: wires the store, keys, events and API together and
+//! runs until the shutdown signal, then drains and flushes.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sessiond_core::{SessionManager, Tenant, spawn_purger};
+use tokio::net::TcpListener;
+
+use crate::api::{self, Limits};
+use crate::config::Config;
+use crate::event_log::EventLog;
+use crate::keys::KeyRing;
+use crate::store_metrics::InstrumentedStore;
+use crate::store_url::{self, StoreUrl};
+
+/// The process-wide metrics recorder (a recorder is global; tests start
+/// several servers in one process, so it is installed once and shared).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Runs the service on `listener` until `shutdown` completes, then stops
+/// accepting, finishes in-flight requests and flushes the store.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let url = StoreUrl::parse(&config.store.url)?;
+    let opened = store_url::open(&url).await?;
+    let data_dir = config.data_dir();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+
+    let keys = KeyRing::load(&data_dir)?;
+    if keys.active() == 0 {
+        let (stored, key) = keys.file().create(&Tenant::default_tenant())?;
+        keys.reload()?;
+        let addr = listener.local_addr()?;
+        println!(
+            "sessiond: created the first API key (id {}) for tenant \"{}\".",
+            stored.id, stored.tenant
+        );
+        println!("It is shown only this once; keep it in your backend's secrets. Use it as:");
+        println!("  curl -H 'Authorization: Bearer {key}' http://{addr}/v1/subjects/alice/sessions");
+        println!("More keys: sessiond keys create --tenant NAME");
+    }
+    let events = EventLog::open(&data_dir, config.events.max_events, config.events.retention)
+        .with_context(|| format!("cannot open the event log in {}", data_dir.display()))?;
+
+    let store = Arc::new(InstrumentedStore::new(opened.store));
+    let manager = SessionManager::builder(store)
+        .policy(config.policy.to_policy())
+        .events(events.clone())
+        .build()?;
+    let purger = spawn_purger(manager.clone(), config.store.purge_interval, config.store.purge_batch);
+    if config.server.dev {
+        tracing::warn!(
+            "DEVELOPMENT MODE: cookies are sent over plain HTTP without Secure; never use --dev in production"
+        );
+    }
+    let limits = Limits {
+        body_bytes: config.server.body_limit,
+        header_bytes: config.server.header_limit,
+        timeout: config.server.request_timeout,
+        concurrency: config.server.max_concurrency,
+    };
+    let app = api::app(manager, keys, events.clone(), metrics_handle(), &limits);
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, store = %config.store.url, data_dir = %data_dir.display(), "sessiond listening");
+    println!("listening on {addr}");
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    tracing::info!("shutting down: in-flight requests finished; flushing");
+    purger.shutdown().await;
+    events.close();
+    (opened.close)();
+    served.context("the HTTP server failed")
+}
+
+/// Completes on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
