@@ -23,7 +23,7 @@ pub enum OpenError {
         path: PathBuf,
     },
     /// The file was written by a newer sessiond whose format this build
-    /// does not know. Nothing was changed.
+    /// does not know. Its contents are left as they are.
     #[error("the session store at {path} has format version {found}; this build reads up to {supported}")]
     NewerFormat {
         /// The store file.
@@ -34,7 +34,8 @@ pub enum OpenError {
         supported: u32,
     },
     /// The file exists but is not a sessiond store (another program's file,
-    /// random bytes, an empty or cut-short file). Nothing was changed.
+    /// random bytes, an empty or cut-short file). Its contents are left as
+    /// they are.
     #[error("{path} is not a sessiond session store ({why})")]
     NotAStore {
         /// The file.
@@ -87,6 +88,11 @@ impl OpenError {
             redb::Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => OpenError::NotAStore {
                 path,
                 why: "the file is truncated".into(),
+            },
+            // redb's own verdict on the header: empty file, wrong magic.
+            redb::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => OpenError::NotAStore {
+                path,
+                why: e.to_string(),
             },
             redb::Error::Io(source) => OpenError::Io { path, source },
             e @ (redb::Error::Corrupted(_) | redb::Error::RepairAborted) => OpenError::Corrupt { path, source: e },
