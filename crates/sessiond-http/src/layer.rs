@@ -111,17 +111,19 @@ async fn prepare(shared: &Arc<Shared>, parts: &mut request::Parts, body: Body) -
         }
         CookieLookup::Absent | CookieLookup::Malformed => None,
     };
+    let session = Session::new(Arc::clone(shared), token, client_info(parts));
     let mut body = body;
     if !csrf::is_safe(&parts.method) {
         shared.csrf.check_origin(parts)?;
-        // Without a session cookie the request carries no ambient authority
-        // to abuse; the origin check above still guards logins.
-        if let Some(token) = &token {
+        // Only a cookie naming a live session carries authority worth
+        // forging; a stale or planted unknown cookie must not block the
+        // login form that replaces it. The origin check above still guards
+        // every unsafe request, logins included.
+        if let (Some(token), Some(_)) = (session.token(), session.current().await?) {
             body = check_csrf_token(shared, parts, body, token).await?;
         }
     }
-    let client = client_info(parts);
-    Ok((Session::new(Arc::clone(shared), token, client), body))
+    Ok((session, body))
 }
 
 /// The synchronizer token from the `X-CSRF-Token` header or, for forms,

@@ -43,8 +43,8 @@
 //!   SameSite=Lax; Path=/`) strictly: duplicates, look-alikes and oversized
 //!   headers are "no session";
 //! - for unsafe methods, refuses cross-site requests (Fetch Metadata, then
-//!   `Origin`) with 403 `cross_site_request`, and, when a session cookie is
-//!   sent, requires the session's CSRF token (header `X-CSRF-Token` or form
+//!   `Origin`) with 403 `cross_site_request`, and, when the cookie names a
+//!   live session, requires that session's CSRF token (header `X-CSRF-Token` or form
 //!   field `csrf_token`) or answers 403 `csrf_failed`;
 //! - verifies the session only when a handler asks ([`Session::current`],
 //!   [`CurrentSession`], [`CsrfToken`]);

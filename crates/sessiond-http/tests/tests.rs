@@ -1,3 +1,8 @@
 //! Integration tests of sessiond-http: one binary, one module per topic.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod cookies;
+mod csrf;
+mod lifecycle;
+mod support;
