@@ -5,4 +5,6 @@
 mod cookies;
 mod csrf;
 mod lifecycle;
+mod loopback;
+mod parsers;
 mod support;
