@@ -120,7 +120,8 @@ impl EventLog {
 
 impl EventSink for EventLog {
     fn emit(&self, event: Event) {
-        metrics::counter!("sessiond_events_total", "kind" => event.kind.name()).increment(1);
+        let reason = event.kind.reason().unwrap_or("");
+        metrics::counter!("sessiond_events_total", "kind" => event.kind.name(), "reason" => reason).increment(1);
         let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((tx, _)) = writer.as_ref() {
             match tx.try_send(event.clone()) {

@@ -260,6 +260,11 @@ impl KeyRing {
         {
             return;
         }
+        self.refresh_if_changed();
+    }
+
+    /// Re-reads the file if its size or modification time changed.
+    fn refresh_if_changed(&self) {
         let path = self.file.path();
         let stamp = std::fs::metadata(&path)
             .ok()
@@ -271,14 +276,23 @@ impl KeyRing {
         }
     }
 
+    fn lookup(&self, hash: &str) -> Option<Tenant> {
+        self.state.read().ok()?.by_hash.get(hash).cloned()
+    }
+
     /// The tenant of a presented key, if it is an active key.
     pub fn authenticate(&self, presented: &str) -> Option<Tenant> {
         if !presented.starts_with(KEY_PREFIX) || presented.len() > 128 {
             return None;
         }
+        // Revocations are picked up within a second; a key just created is
+        // found at once (a miss costs one stat of the file).
         self.refresh_if_due();
         let hash = hash_hex(presented);
-        self.state.read().ok()?.by_hash.get(&hash).cloned()
+        self.lookup(&hash).or_else(|| {
+            self.refresh_if_changed();
+            self.lookup(&hash)
+        })
     }
 }
 

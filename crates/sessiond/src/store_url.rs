@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use sessiond_core::{MemoryStore, SessionStore};
+use sessiond_store_embedded::{EmbeddedStore, OpenError};
 
 /// A parsed store URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,10 +97,43 @@ pub async fn open(url: &StoreUrl) -> Result<OpenedStore, StoreOpenError> {
             store: Arc::new(MemoryStore::new()),
             close: Box::new(|| {}),
         }),
-        StoreUrl::Embedded(_) => Err(StoreOpenError::Unsupported("embedded")),
+        StoreUrl::Embedded(dir) => open_embedded(dir.clone()).await,
         StoreUrl::Redis(_) => Err(StoreOpenError::Unsupported("redis")),
         StoreUrl::Postgres(_) => Err(StoreOpenError::Unsupported("postgres")),
     }
+}
+
+async fn open_embedded(dir: PathBuf) -> Result<OpenedStore, StoreOpenError> {
+    // Opening reads and checks the file: blocking work, off the async threads.
+    let opening = dir.clone();
+    let opened = tokio::task::spawn_blocking(move || EmbeddedStore::open(&opening))
+        .await
+        .map_err(|e| StoreOpenError::Backend {
+            location: dir.display().to_string(),
+            source: Box::new(e),
+        })?;
+    let store = match opened {
+        Ok(store) => Arc::new(store),
+        Err(OpenError::InUse { .. }) => return Err(StoreOpenError::InUse { path: dir }),
+        Err(other) => {
+            return Err(StoreOpenError::Backend {
+                location: dir.display().to_string(),
+                source: Box::new(other),
+            });
+        }
+    };
+    let handle = Arc::clone(&store);
+    let close = Box::new(move || match Arc::try_unwrap(handle) {
+        Ok(store) => {
+            if let Err(error) = store.close() {
+                tracing::error!(%error, "closing the embedded store failed");
+            }
+        }
+        // Still referenced elsewhere: the last handle's drop commits and
+        // releases the file the same way.
+        Err(shared) => drop(shared),
+    });
+    Ok(OpenedStore { store, close })
 }
 
 #[cfg(test)]

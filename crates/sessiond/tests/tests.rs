@@ -1,1 +1,11 @@
+//! Integration tests of the sessiond service: the real binary, over HTTP on
+//! loopback. One test binary, one module per topic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod api;
+mod bad_input;
+mod cli;
+mod embedded;
+mod openapi;
+mod support;

@@ -70,6 +70,7 @@ pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest
 pub async fn verify(Caller(manager): Caller, ApiJson(req): ApiJson<VerifyRequest>) -> Result<Response, ApiError> {
     let client = req.client.map(|c| c.into_client()).transpose()?;
     let session = manager.verify(&req.token, client.as_ref()).await?;
+    metrics::counter!("sessiond_sessions_verified_total").increment(1);
     Ok(with_etag(
         &session,
         StatusCode::OK,

@@ -1,0 +1,366 @@
+//! The whole API of API.md, driven over HTTP.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, assert_problem, create_key};
+
+#[tokio::test]
+async fn login_verify_rotate_list_revoke() {
+    let s = TestServer::start();
+    let body = json!({"subject": "alice", "remember_me": true, "aal": 2, "data": {"cart": [1]},
+                      "client": {"ip": "203.0.113.7", "user_agent": "Firefox/140"}});
+    let created = s.post("/v1/sessions", body).await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    let created: Value = created.json().await.unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let session = &created["session"];
+    for field in [
+        "id",
+        "subject",
+        "created_at",
+        "last_seen_at",
+        "authenticated_at",
+        "idle_expires_at",
+        "absolute_expires_at",
+        "expires_at",
+        "remember_me",
+        "aal",
+        "data",
+        "client",
+        "version",
+    ] {
+        assert!(!session[field].is_null(), "session lacks {field}: {session}");
+    }
+    assert_eq!(session["remember_me"], true);
+    assert_eq!(session["aal"], 2);
+    assert_eq!(session["data"], json!({"cart": [1]}));
+    assert_eq!(
+        session["client"],
+        json!({"ip": "203.0.113.7", "user_agent": "Firefox/140"})
+    );
+    assert_eq!(session["version"], 1);
+    let id = session["id"].as_str().unwrap().to_owned();
+
+    let verified = s.post("/v1/sessions/verify", json!({"token": token})).await;
+    assert_eq!(verified.status(), 200);
+    assert_eq!(verified.headers()["cache-control"], "no-store");
+    assert_eq!(verified.json::<Value>().await.unwrap()["session"]["id"], id.as_str());
+
+    let rotated = s.post("/v1/sessions/rotate", json!({"token": token, "aal": 3})).await;
+    assert_eq!(rotated.status(), 200);
+    let rotated: Value = rotated.json().await.unwrap();
+    let new_token = rotated["token"].as_str().unwrap().to_owned();
+    assert_ne!(new_token, token);
+    assert_eq!(rotated["session"]["id"], id.as_str());
+    assert_eq!(rotated["session"]["aal"], 3);
+    assert_problem(
+        s.post("/v1/sessions/verify", json!({"token": token})).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_eq!(
+        s.post("/v1/sessions/verify", json!({"token": new_token}))
+            .await
+            .status(),
+        200
+    );
+
+    let (_, second) = s.login("alice").await;
+    let list: Value = s
+        .req(Method::GET, "/v1/subjects/alice/sessions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![second["id"].as_str().unwrap(), id.as_str()], "newest first");
+
+    let revoked = s.post("/v1/sessions/revoke", json!({"token": new_token})).await;
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(
+        s.post("/v1/sessions/revoke", json!({"token": new_token}))
+            .await
+            .status(),
+        204,
+        "idempotent"
+    );
+    assert_problem(
+        s.post("/v1/sessions/verify", json!({"token": new_token})).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_problem(
+        s.req(Method::GET, &format!("/v1/sessions/{id}")).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn get_patch_and_delete_by_id_with_versions() {
+    let s = TestServer::start();
+    let (token, session) = s.login("bob").await;
+    let id = session["id"].as_str().unwrap();
+    let path = format!("/v1/sessions/{id}");
+
+    let got = s.req(Method::GET, &path).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["etag"], "\"1\"");
+    assert_eq!(got.headers()["cache-control"], "no-store");
+
+    let patched = s
+        .req(Method::PATCH, &path)
+        .header("if-match", "\"1\"")
+        .json(&json!({"data": {"cart": [7]}}));
+    let patched = patched.send().await.unwrap();
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(patched["session"]["version"], 2);
+    assert_eq!(patched["session"]["data"], json!({"cart": [7]}));
+
+    let stale = s
+        .req(Method::PATCH, &path)
+        .header("if-match", "\"1\"")
+        .json(&json!({"data": {}}));
+    let stale = stale.send().await.unwrap();
+    assert_problem(stale, 412, "version_conflict").await;
+
+    let blind = s
+        .req(Method::PATCH, &path)
+        .json(&json!({"data": {"x": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        blind.json::<Value>().await.unwrap()["session"]["version"],
+        3,
+        "PATCH without If-Match replaces"
+    );
+
+    let verified: Value = s
+        .post("/v1/sessions/verify", json!({"token": token}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["session"]["data"], json!({"x": 1}));
+
+    assert_eq!(s.req(Method::DELETE, &path).send().await.unwrap().status(), 204);
+    assert_problem(s.req(Method::DELETE, &path).send().await.unwrap(), 404, "not_found").await;
+    assert_problem(
+        s.req(Method::PATCH, &path)
+            .json(&json!({"data": {}}))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        s.post("/v1/sessions/verify", json!({"token": token})).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_else_and_the_event_log() {
+    let s = TestServer::start();
+    let (mine, me) = s.login("carol").await;
+    let (theirs, _) = s.login("carol").await;
+    let (_, _) = s.login("carol").await;
+    let me_id = me["id"].as_str().unwrap();
+    let response = s
+        .req(Method::DELETE, &format!("/v1/subjects/carol/sessions?except={me_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"revoked": 2}));
+    assert_eq!(
+        s.post("/v1/sessions/verify", json!({"token": mine})).await.status(),
+        200
+    );
+    assert_problem(
+        s.post("/v1/sessions/verify", json!({"token": theirs})).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+
+    let events: Value = s
+        .req(Method::GET, "/v1/events?subject=carol&limit=10")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = events["events"].as_array().unwrap();
+    let kinds: Vec<(&str, Option<&str>)> = events
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["reason"].as_str()))
+        .collect();
+    assert_eq!(kinds[0], ("verify_failed", Some("revoked")), "newest first: {kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == ("revoked", Some("admin"))).count(), 2);
+    assert_eq!(kinds.iter().filter(|k| k.0 == "created").count(), 3);
+    let dump = serde_json::to_string(events).unwrap();
+    assert!(
+        !dump.contains(&mine[3..]) && !dump.contains(&theirs[3..]),
+        "an event holds a token"
+    );
+
+    let by_session: Value = s
+        .req(Method::GET, &format!("/v1/events?session_id={me_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        by_session["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["session_id"] == me_id)
+    );
+    let all: Value = s
+        .req(Method::GET, "/v1/subjects/carol/sessions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["sessions"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_session_limit_answers_409() {
+    let s = TestServer::start_with("memory:", &[("SESSIOND_POLICY_MAX_SESSIONS_PER_SUBJECT", "1")]);
+    s.login("dave").await;
+    assert_problem(
+        s.post("/v1/sessions", json!({"subject": "dave"})).await,
+        409,
+        "session_limit",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tenants_are_isolated_and_keys_are_checked() {
+    let s = TestServer::start();
+    let (token, session) = s.login("erin").await;
+    let id = session["id"].as_str().unwrap();
+    let other_key = create_key(&s.data_dir().join(".."), "other", "memory:");
+    let as_other = |method: Method, path: &str| s.client.request(method, s.url(path)).bearer_auth(&other_key);
+    let verify = as_other(Method::POST, "/v1/sessions/verify").json(&json!({"token": token}));
+    assert_problem(verify.send().await.unwrap(), 401, "invalid_token").await;
+    assert_problem(
+        as_other(Method::GET, &format!("/v1/sessions/{id}"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        as_other(Method::DELETE, &format!("/v1/sessions/{id}"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    let listed: Value = as_other(Method::GET, "/v1/subjects/erin/sessions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!({"sessions": []}));
+    let wiped: Value = as_other(Method::DELETE, "/v1/subjects/erin/sessions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(wiped, json!({"revoked": 0}));
+    let events: Value = as_other(Method::GET, "/v1/events")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["subject"] != "erin")
+    );
+    assert_eq!(
+        s.post("/v1/sessions/verify", json!({"token": token})).await.status(),
+        200,
+        "untouched"
+    );
+
+    for auth in [
+        None,
+        Some("Bearer sdk_wrong"),
+        Some("Basic abc"),
+        Some(format!("Bearer {}x", s.key).as_str()),
+    ] {
+        let mut req = s.client.post(s.url("/v1/sessions")).json(&json!({"subject": "x"}));
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        assert_problem(req.send().await.unwrap(), 401, "unauthorized").await;
+    }
+}
+
+#[tokio::test]
+async fn operations_endpoints_need_no_key() {
+    let s = TestServer::start();
+    assert_eq!(s.client.get(s.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(s.client.get(s.url("/readyz")).send().await.unwrap().status(), 200);
+    s.login("frank").await;
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "sessiond_http_requests_total",
+        "sessiond_http_request_duration_seconds_bucket",
+        "sessiond_store_operation_duration_seconds_bucket",
+        "sessiond_events_total",
+    ] {
+        assert!(metrics.contains(name), "metrics lack {name}");
+    }
+    assert!(metrics.contains(r#"route="/v1/sessions",method="POST",status="201""#));
+}

@@ -1,0 +1,334 @@
+//! Hostile and malformed input: a clear 4xx with a stable code, and no
+//! change to stored data.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, assert_problem};
+
+async fn raw(
+    s: &TestServer,
+    path: &str,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut req = s.req(Method::POST, path).body(body);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_415_or_413_and_change_nothing() {
+    let s = TestServer::start_with("memory:", &[("SESSIOND_SERVER_BODY_LIMIT", "65536")]);
+    let (token, session) = s.login("alice").await;
+    let json_ct = Some("application/json");
+    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+        ("/v1/sessions", json_ct, b"{".to_vec(), 400, "invalid_request"),
+        ("/v1/sessions", json_ct, b"".to_vec(), 400, "invalid_request"),
+        ("/v1/sessions", json_ct, b"[]".to_vec(), 400, "invalid_request"),
+        (
+            "/v1/sessions",
+            json_ct,
+            br#"{"subject": 42}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            br#"{"subject": "a", "remember_me": "yes"}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            br#"{"subject": "a", "data": [1]}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            br#"{"subject": "a", "aal": 4}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            br#"{"subject": "a", "aal": 0}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            br#"{"subject": "a", "aal": "2"}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            br#"{"subject": ""}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            br#"{"subject": "a\u0000b"}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            format!(r#"{{"subject": "{}"}}"#, "x".repeat(257)).into_bytes(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            br#"{"subject": "a", "isAdmin": true}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            br#"{"subject": "a", "client": {"ip": "not-an-ip"}}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            br#"{"remember_me": true}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions",
+            None,
+            br#"{"subject": "a"}"#.to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "/v1/sessions",
+            Some("text/plain"),
+            br#"{"subject": "a"}"#.to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "/v1/sessions",
+            Some("application/x-www-form-urlencoded"),
+            b"subject=a".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            format!(r#"{{"subject": "a", "data": {{"b": "{}"}}}}"#, "x".repeat(17_000)).into_bytes(),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "/v1/sessions",
+            json_ct,
+            format!(r#"{{"subject": "{}"}}"#, "x".repeat(70_000)).into_bytes(),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "/v1/sessions/verify",
+            json_ct,
+            br#"{"token": 5}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions/verify",
+            json_ct,
+            br#"{"token": null}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions/verify",
+            json_ct,
+            br#"{}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions/rotate",
+            json_ct,
+            br#"{"token": ["x"]}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/v1/sessions/revoke",
+            json_ct,
+            br#"{"token": {}}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (path, ct, body, status, code) in cases {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+        let response = raw(&s, path, ct, body).await;
+        assert_eq!(response.status(), status, "{path} {shown}");
+        assert_problem(response, status, code).await;
+    }
+    // A token sent in the wrong field is never echoed back.
+    let echoed = raw(
+        &s,
+        "/v1/sessions",
+        json_ct,
+        format!(r#"{{"subject": "a", "aal": "{token}"}}"#),
+    )
+    .await;
+    let text = echoed.text().await.unwrap();
+    assert!(!text.contains(&token[3..]), "error echoed the token: {text}");
+
+    // Nothing changed: one session, still valid, and only one creation logged.
+    let list: Value = s
+        .req(Method::GET, "/v1/subjects/a/sessions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!({"sessions": []}));
+    let verified: Value = s
+        .post("/v1/sessions/verify", json!({"token": token}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["session"]["version"], session["version"]);
+    let events: Value = s
+        .req(Method::GET, "/v1/events")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "created")
+        .count();
+    assert_eq!(created, 1);
+}
+
+#[tokio::test]
+async fn invalid_tokens_of_every_shape_are_401_invalid_token() {
+    let s = TestServer::start();
+    let (token, _) = s.login("alice").await;
+    let mut flipped = token.clone().into_bytes();
+    flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
+    let shapes = vec![
+        String::new(),
+        " ".into(),
+        "sd_".into(),
+        format!(" {token}"),
+        format!("{token} "),
+        format!("Bearer {token}"),
+        token.to_uppercase(),
+        token.replacen("sd_", "sk_", 1),
+        format!("{token}A"),
+        token[..token.len() - 1].to_owned(),
+        String::from_utf8(flipped).unwrap(),
+        format!("sd_{}", "é".repeat(21)),
+        format!("sd_{}", "/".repeat(43)),
+        "x".repeat(50_000),
+        "sd_\u{0000}".repeat(11),
+    ];
+    for shape in shapes {
+        for path in ["/v1/sessions/verify", "/v1/sessions/rotate"] {
+            assert_problem(s.post(path, json!({"token": shape})).await, 401, "invalid_token").await;
+        }
+        assert_eq!(
+            s.post("/v1/sessions/revoke", json!({"token": shape})).await.status(),
+            204
+        );
+    }
+    assert_eq!(
+        s.post("/v1/sessions/verify", json!({"token": token})).await.status(),
+        200,
+        "untouched"
+    );
+}
+
+#[tokio::test]
+async fn bad_paths_queries_and_headers() {
+    let s = TestServer::start();
+    let (_, session) = s.login("alice").await;
+    let id = session["id"].as_str().unwrap();
+    for bad_id in ["nope", "%00", &"A".repeat(200), &format!("{id}x")] {
+        let response = s
+            .req(Method::GET, &format!("/v1/sessions/{bad_id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 404, "not_found").await;
+    }
+    let bad_match = s
+        .req(Method::PATCH, &format!("/v1/sessions/{id}"))
+        .header("if-match", "1")
+        .json(&json!({"data": {}}));
+    assert_problem(bad_match.send().await.unwrap(), 400, "invalid_request").await;
+    let bad_except = s
+        .req(Method::DELETE, "/v1/subjects/alice/sessions?except=garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(bad_except, 400, "invalid_request").await;
+    assert_eq!(
+        s.req(Method::GET, "/v1/subjects/alice/sessions")
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "a bad except revoked nothing"
+    );
+    for query in ["limit=0", "limit=5000", "limit=x", "session_id=zzz", "colour=red"] {
+        let response = s.req(Method::GET, &format!("/v1/events?{query}")).send().await.unwrap();
+        assert_problem(response, 400, "invalid_request").await;
+    }
+    assert_problem(
+        s.client.get(s.url("/v2/anything")).send().await.unwrap(),
+        404,
+        "no_such_route",
+    )
+    .await;
+    assert_problem(
+        s.req(Method::PUT, "/v1/sessions").send().await.unwrap(),
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    let huge = s
+        .req(Method::GET, "/v1/subjects/alice/sessions")
+        .header("x-padding", "p".repeat(20_000));
+    assert_problem(huge.send().await.unwrap(), 431, "headers_too_large").await;
+}

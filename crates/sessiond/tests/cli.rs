@@ -1,0 +1,144 @@
+//! The command line and configuration layering.
+
+use std::time::Duration;
+
+use sessiond::config::{Config, ConfigError};
+
+use crate::support::{TestServer, sessiond};
+
+#[test]
+fn the_example_config_is_exactly_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessiond.toml");
+    std::fs::write(&path, sessiond::EXAMPLE_CONFIG).unwrap();
+    let loaded = Config::load(Some(&path), Vec::new()).unwrap();
+    assert_eq!(loaded, Config::default());
+    // Every key of the defaults is documented in the example.
+    let defaults = toml::to_string(&Config::default()).unwrap();
+    for line in defaults.lines().filter(|l| l.contains(" = ")) {
+        let key = line.split(" = ").next().unwrap();
+        assert!(
+            sessiond::EXAMPLE_CONFIG.contains(&format!("\n{key} = ")),
+            "example lacks {key}"
+        );
+    }
+}
+
+#[test]
+fn environment_overrides_the_file_and_unknown_keys_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[policy]\nidle_timeout = \"10m\"\nmax_sessions_per_subject = 3\n",
+    )
+    .unwrap();
+    let env = vec![
+        ("SESSIOND_POLICY_IDLE_TIMEOUT".to_owned(), "5m".to_owned()),
+        ("SESSIOND_SERVER_DEV".to_owned(), "true".to_owned()),
+        ("UNRELATED".to_owned(), "x".to_owned()),
+    ];
+    let config = Config::load(Some(&path), env).unwrap();
+    assert_eq!(config.policy.idle_timeout, Duration::from_secs(300));
+    assert_eq!(config.policy.max_sessions_per_subject, 3);
+    assert!(config.server.dev);
+
+    std::fs::write(&path, "[policy]\nidle_timeot = \"10m\"\n").unwrap();
+    let typo = Config::load(Some(&path), Vec::new());
+    assert!(matches!(typo, Err(ConfigError::Invalid(_))), "{typo:?}");
+    let env_typo = Config::load(None, vec![("SESSIOND_POLICY_IDLE_TIMEOT".to_owned(), "1m".to_owned())]);
+    assert!(matches!(env_typo, Err(ConfigError::Invalid(_))), "{env_typo:?}");
+    let bad_section = Config::load(None, vec![("SESSIOND_POLICIES_X".to_owned(), "1".to_owned())]);
+    assert!(
+        matches!(bad_section, Err(ConfigError::UnknownEnv(_))),
+        "{bad_section:?}"
+    );
+    let nonsense = Config::load(
+        None,
+        vec![("SESSIOND_POLICY_IDLE_TIMEOUT".to_owned(), "13h".to_owned())],
+    );
+    assert!(matches!(nonsense, Err(ConfigError::Policy(_))), "{nonsense:?}");
+    let bad_duration = Config::load(
+        None,
+        vec![("SESSIOND_POLICY_IDLE_TIMEOUT".to_owned(), "soon".to_owned())],
+    );
+    assert!(matches!(bad_duration, Err(ConfigError::Invalid(_))), "{bad_duration:?}");
+}
+
+#[test]
+fn a_bad_config_stops_serve_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sessiond(
+        dir.path(),
+        &["serve", "--store", "memory:"],
+        &[("SESSIOND_POLICY_IDLE_TIMEOUT", "0s")],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("idle_timeout must be greater than zero"), "{stderr}");
+    let out = sessiond(dir.path(), &["serve", "--store", "mysql://x"], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown store URL"));
+}
+
+#[test]
+fn keys_can_be_listed_and_revoked_and_admin_commands_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sessiond(
+        dir.path(),
+        &["keys", "create", "--tenant", "acme", "--store", "memory:"],
+        &[],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.lines().last().unwrap();
+    let listed = String::from_utf8(sessiond(dir.path(), &["keys", "list", "--store", "memory:"], &[]).stdout).unwrap();
+    assert!(listed.contains("acme") && listed.contains("active"));
+    assert!(!listed.contains(&key[4..]), "keys list printed a key");
+    let id = listed.split('\t').next().unwrap();
+    assert!(
+        sessiond(dir.path(), &["keys", "revoke", id, "--store", "memory:"], &[])
+            .status
+            .success()
+    );
+    let listed = String::from_utf8(sessiond(dir.path(), &["keys", "list", "--store", "memory:"], &[]).stdout).unwrap();
+    assert!(listed.contains("revoked"));
+    let again = sessiond(dir.path(), &["keys", "revoke", id, "--store", "memory:"], &[]);
+    assert!(!again.status.success());
+
+    let example = String::from_utf8(sessiond(dir.path(), &["config", "example"], &[]).stdout).unwrap();
+    assert_eq!(example, sessiond::EXAMPLE_CONFIG);
+    let purged = sessiond(dir.path(), &["purge", "--store", "memory:"], &[]);
+    assert_eq!(String::from_utf8_lossy(&purged.stdout).trim(), "purged 0");
+}
+
+#[tokio::test]
+async fn a_revoked_key_stops_working() {
+    let s = TestServer::start();
+    let listed =
+        String::from_utf8(sessiond(s.dir.path(), &["keys", "list", "--store", "memory:"], &[]).stdout).unwrap();
+    let id = listed.split('\t').next().unwrap().to_owned();
+    assert_eq!(
+        s.req(reqwest::Method::GET, "/v1/events").send().await.unwrap().status(),
+        200
+    );
+    assert!(
+        sessiond(s.dir.path(), &["keys", "revoke", &id, "--store", "memory:"], &[])
+            .status
+            .success()
+    );
+    // The server checks the key file at most once a second.
+    let mut status = 200;
+    for _ in 0..40 {
+        status = s
+            .req(reqwest::Method::GET, "/v1/events")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401);
+}

@@ -1,0 +1,120 @@
+//! The default embedded store: restarts keep sessions, admin commands and a
+//! running server never share the files.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, assert_problem, sessiond};
+
+const STORE: &str = "embedded:./sessiond-data";
+
+#[tokio::test]
+async fn a_restart_keeps_sessions_data_and_events() {
+    let s = TestServer::start_with(STORE, &[]);
+    let (old, session) = s.login("alice").await;
+    let id = session["id"].as_str().unwrap().to_owned();
+    let rotated: Value = s
+        .post("/v1/sessions/rotate", json!({"token": old}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = rotated["token"].as_str().unwrap().to_owned();
+    let patch = s
+        .req(Method::PATCH, &format!("/v1/sessions/{id}"))
+        .json(&json!({"data": {"cart": [3]}}));
+    assert_eq!(patch.send().await.unwrap().status(), 200);
+    let (gone, _) = s.login("alice").await;
+    assert_eq!(
+        s.post("/v1/sessions/revoke", json!({"token": gone})).await.status(),
+        204
+    );
+
+    let dir = s.stop();
+    let s = TestServer::start_in(dir, STORE, &[]);
+    let verified: Value = s
+        .post("/v1/sessions/verify", json!({"token": token}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["session"]["id"], id.as_str());
+    assert_eq!(verified["session"]["data"], json!({"cart": [3]}));
+    assert_eq!(verified["session"]["version"], 3);
+    assert_problem(
+        s.post("/v1/sessions/verify", json!({"token": old})).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_problem(
+        s.post("/v1/sessions/verify", json!({"token": gone})).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    let events: Value = s
+        .req(Method::GET, "/v1/events?subject=alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["created", "rotated", "data_updated", "revoked"] {
+        assert!(kinds.contains(&kind), "{kind} lost across the restart: {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn admin_commands_refuse_a_store_held_by_a_server_and_work_after_it_stops() {
+    let s = TestServer::start_with(STORE, &[]);
+    let (token, _) = s.login("bob").await;
+    let started = Instant::now();
+    let out = sessiond(
+        s.dir.path(),
+        &["sessions", "list", "--subject", "bob", "--store", STORE],
+        &[],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use by another sessiond process"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30), "the admin command hung");
+    assert_eq!(
+        s.post("/v1/sessions/verify", json!({"token": token})).await.status(),
+        200,
+        "server unaffected"
+    );
+
+    let dir = s.stop();
+    let listed = sessiond(
+        dir.path(),
+        &["sessions", "list", "--subject", "bob", "--store", STORE],
+        &[],
+    );
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let line: Value = serde_json::from_slice(listed.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(line["subject"], "bob");
+    let revoked = sessiond(
+        dir.path(),
+        &["sessions", "revoke", "--subject", "bob", "--store", STORE],
+        &[],
+    );
+    assert_eq!(String::from_utf8_lossy(&revoked.stdout).trim(), "revoked 1");
+
+    let s = TestServer::start_in(dir, STORE, &[]);
+    assert_problem(
+        s.post("/v1/sessions/verify", json!({"token": token})).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+}
