@@ -38,7 +38,10 @@ async fn full_browser_flow_over_loopback() {
     let base = serve(&app).await;
     let origin = base.clone();
     // The Host header will be 127.0.0.1:port; allow it as the origin.
-    let client = reqwest::Client::builder().user_agent("loopback-test/1").build().unwrap();
+    let client = reqwest::Client::builder()
+        .user_agent("loopback-test/1")
+        .build()
+        .unwrap();
     let call = |method: reqwest::Method, path: &str| {
         client
             .request(method, format!("{base}{path}"))
@@ -49,7 +52,10 @@ async fn full_browser_flow_over_loopback() {
     let response = call(reqwest::Method::POST, "/login?user=alice").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    assert!(set_cookie.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax"), "{set_cookie}");
+    assert!(
+        set_cookie.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax"),
+        "{set_cookie}"
+    );
     assert_eq!(response.headers()["cache-control"], "no-store");
     let token = session_cookie(&response).unwrap();
     let cookie = format!("{COOKIE_NAME}={token}");
@@ -60,7 +66,11 @@ async fn full_browser_flow_over_loopback() {
     assert_eq!(sessions[0].client.ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(sessions[0].client.user_agent.as_deref(), Some("loopback-test/1"));
 
-    let csrf = call(reqwest::Method::GET, "/csrf").header(COOKIE, &cookie).send().await.unwrap();
+    let csrf = call(reqwest::Method::GET, "/csrf")
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
     let csrf = csrf.text().await.unwrap();
 
     // A form post with the token, the cookie among others in two headers.
@@ -85,7 +95,11 @@ async fn full_browser_flow_over_loopback() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let response = call(reqwest::Method::POST, "/echo").header(COOKIE, &cookie).send().await.unwrap();
+    let response = call(reqwest::Method::POST, "/echo")
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 
     // Duplicate cookie over two headers: no session.
@@ -106,7 +120,13 @@ async fn full_browser_flow_over_loopback() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let deletion = response.headers()[SET_COOKIE].to_str().unwrap();
-    assert!(deletion.starts_with(&format!("{COOKIE_NAME}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")));
-    let response = call(reqwest::Method::GET, "/me").header(COOKIE, &cookie).send().await.unwrap();
+    assert!(deletion.starts_with(&format!(
+        "{COOKIE_NAME}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"
+    )));
+    let response = call(reqwest::Method::GET, "/me")
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }

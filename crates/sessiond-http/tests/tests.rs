@@ -7,4 +7,5 @@ mod csrf;
 mod lifecycle;
 mod loopback;
 mod parsers;
+mod remote;
 mod support;
