@@ -114,3 +114,91 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     metrics::histogram!("sessiond_http_request_duration_seconds", "route" => route, "status" => status).record(elapsed);
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::routing::get;
+    use tokio::sync::Notify;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    fn limits(concurrency: usize, timeout: Duration) -> Limits {
+        Limits {
+            body_bytes: 1024,
+            header_bytes: 1024,
+            timeout,
+            concurrency,
+        }
+    }
+
+    async fn code(response: Response) -> (u16, String) {
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        (status, body["code"].as_str().unwrap_or_default().to_owned())
+    }
+
+    #[tokio::test]
+    async fn requests_beyond_the_concurrency_limit_are_shed_at_once() {
+        let entered = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        let (e, r) = (entered.clone(), release.clone());
+        let router = Router::new().route(
+            "/slow",
+            get(move || {
+                let (e, r) = (e.clone(), r.clone());
+                async move {
+                    e.notify_one();
+                    r.notified().await;
+                    "done"
+                }
+            }),
+        );
+        let app = apply(router, &limits(1, Duration::from_secs(60)));
+        let first = tokio::spawn(app.clone().oneshot(Request::get("/slow").body(Body::empty()).unwrap()));
+        entered.notified().await;
+        let second = app
+            .clone()
+            .oneshot(Request::get("/slow").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(code(second).await, (503, "overloaded".to_owned()));
+        release.notify_one();
+        assert_eq!(first.await.unwrap().unwrap().status(), 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_over_the_timeout_gets_503_timeout() {
+        let router = Router::new().route(
+            "/stuck",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                "late"
+            }),
+        );
+        let app = apply(router, &limits(8, Duration::from_secs(2)));
+        let response = app
+            .oneshot(Request::get("/stuck").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(code(response).await, (503, "timeout".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn every_response_carries_a_request_id() {
+        let app = apply(
+            Router::new().route("/", get(|| async { "hi" })),
+            &limits(8, Duration::from_secs(5)),
+        );
+        let response = app
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let id = response.headers().get("x-request-id").unwrap().to_str().unwrap();
+        assert_eq!(id.len(), 16);
+    }
+}
