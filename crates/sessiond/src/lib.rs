@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod api;
+mod backends;
 pub mod cli;
 pub mod config;
 pub mod event_log;

@@ -98,8 +98,8 @@ pub async fn open(url: &StoreUrl) -> Result<OpenedStore, StoreOpenError> {
             close: Box::new(|| {}),
         }),
         StoreUrl::Embedded(dir) => open_embedded(dir.clone()).await,
-        StoreUrl::Redis(_) => Err(StoreOpenError::Unsupported("redis")),
-        StoreUrl::Postgres(_) => Err(StoreOpenError::Unsupported("postgres")),
+        StoreUrl::Redis(url) => crate::backends::redis::open(url).await,
+        StoreUrl::Postgres(url) => crate::backends::postgres::open(url).await,
     }
 }
 

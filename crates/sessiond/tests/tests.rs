@@ -8,4 +8,6 @@ mod bad_input;
 mod cli;
 mod embedded;
 mod openapi;
+mod postgres_nodes;
+mod redis_nodes;
 mod support;

@@ -1,0 +1,106 @@
+//! Fills an embedded store with sessions for the load test (`scripts/load`)
+//! and writes their tokens, one per line.
+//!
+//! Run: `cargo run --release -p sessiond --example preload -- --store-dir DIR --count 100000 --tokens-out FILE`
+//!
+//! Sessions are created through `SessionManager` with the default policy,
+//! in the `default` tenant, for subjects `user-{i % 10000}`, by 64 tasks at
+//! once so the store's group commit batches the writes. The store is closed
+//! (flushed) before the program exits, so `sessiond serve` can open it next.
+
+#![allow(missing_docs)]
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::Parser;
+use sessiond_core::{CreateOptions, SessionManager, Subject};
+use sessiond_store_embedded::EmbeddedStore;
+
+/// Preloads sessions into an embedded store.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The embedded store's directory (what `--store embedded:DIR` names).
+    #[arg(long)]
+    store_dir: PathBuf,
+    /// How many sessions to create.
+    #[arg(long, default_value_t = 100_000)]
+    count: usize,
+    /// Where to write the tokens, one per line.
+    #[arg(long)]
+    tokens_out: PathBuf,
+    /// How many distinct subjects (`user-0` …).
+    #[arg(long, default_value_t = 10_000)]
+    subjects: usize,
+    /// Creations in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let store = Arc::new(
+        EmbeddedStore::open(&args.store_dir)
+            .with_context(|| format!("cannot open the embedded store in {}", args.store_dir.display()))?,
+    );
+    let manager = SessionManager::builder(store.clone()).build()?;
+    let started = Instant::now();
+    let tokens = runtime.block_on(create_all(&manager, &args))?;
+    let elapsed = started.elapsed();
+    drop(manager);
+    // Flush and release the file before the server opens it.
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close().context("closing the store")?,
+        Err(_) => anyhow::bail!("the store is still shared at exit"),
+    }
+    drop(runtime);
+
+    let file = std::fs::File::create(&args.tokens_out)
+        .with_context(|| format!("cannot create {}", args.tokens_out.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for token in &tokens {
+        writeln!(out, "{token}")?;
+    }
+    out.flush()?;
+    eprintln!(
+        "preload: {} sessions for {} subjects in {:.1} s ({:.0}/s); tokens in {}",
+        tokens.len(),
+        args.subjects.min(args.count),
+        elapsed.as_secs_f64(),
+        tokens.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        args.tokens_out.display()
+    );
+    Ok(())
+}
+
+/// Creates `args.count` sessions with `args.concurrency` tasks; returns the
+/// tokens in creation order.
+async fn create_all(manager: &SessionManager, args: &Args) -> anyhow::Result<Vec<String>> {
+    let workers = args.concurrency.clamp(1, args.count.max(1));
+    let subjects = args.subjects.max(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..workers {
+        let manager = manager.clone();
+        let count = args.count;
+        tasks.spawn(async move {
+            let mut made = Vec::with_capacity(count / workers + 1);
+            for i in (worker..count).step_by(workers) {
+                let subject = Subject::new(format!("user-{}", i % subjects))?;
+                let (token, _) = manager.create(&subject, CreateOptions::default()).await?;
+                made.push((i, token.expose_secret().to_owned()));
+            }
+            anyhow::Ok(made)
+        });
+    }
+    let mut tokens = vec![String::new(); args.count];
+    while let Some(joined) = tasks.join_next().await {
+        for (i, token) in joined.context("a preload task panicked")?? {
+            tokens[i] = token;
+        }
+    }
+    Ok(tokens)
+}

@@ -1,0 +1,1 @@
+//! Several sessiond nodes over one redis server (filled in with the redis store).
