@@ -29,7 +29,9 @@
 //! * **Touches** (sliding expiry) are committed without an fsync and made
 //!   durable within a second; losing one in a crash only makes a session
 //!   expire earlier.
-//! * **Reads never wait for the writer**: each runs in its own snapshot.
+//! * **Reads never wait for the writer**: each runs in its own snapshot, or
+//!   is answered from a bounded cache of records that the writer keeps
+//!   coherent around every commit (see [`Options`]).
 //! * **Purge** walks an expiry index: its cost grows with what expired.
 //! * **One process at a time**: the file is locked; a second opener gets
 //!   [`OpenError::InUse`] at once (stop the server before using admin tools
@@ -38,6 +40,7 @@
 //!   a file from a newer build or that is not a sessiond store is refused
 //!   with a clear [`OpenError`], and a damaged file is an error, not a panic.
 
+mod cache;
 mod check;
 mod codec;
 mod error;
@@ -49,5 +52,5 @@ mod writer;
 pub use check::CheckReport;
 pub use codec::DecodeError;
 pub use error::{OpenError, WriterStopped};
-pub use store::{EmbeddedStore, FILE_NAME, dir_from_url};
+pub use store::{EmbeddedStore, FILE_NAME, Options, dir_from_url};
 pub use tables::FORMAT_VERSION;

@@ -14,7 +14,8 @@ use sessiond_core::{
 };
 use time::OffsetDateTime;
 
-use crate::error::{OpenError, engine, inconsistent};
+use crate::cache::Cache;
+use crate::error::{OpenError, engine, inconsistent, writer_stopped};
 use crate::ops::{Done, Op};
 use crate::tables::{self, EXPIRY, FORMAT_KEY, FORMAT_VERSION, META, SESSIONS, SUBJECTS, TOKENS, load};
 use crate::writer::Writer;
@@ -30,8 +31,33 @@ pub const FILE_NAME: &str = "sessions.redb";
 #[derive(Debug)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    cache: Arc<Cache>,
     writer: Writer,
     path: PathBuf,
+}
+
+/// Tuning for [`EmbeddedStore::open_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Token hashes whose decoded records are kept in memory for verify
+    /// (a record costs roughly 0.5–1 KiB). 0 turns the cache off: every
+    /// read then runs a read transaction. Default 262,144.
+    pub cache_entries: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { cache_entries: 262_144 }
+    }
+}
+
+impl Options {
+    /// Sets [`Options::cache_entries`].
+    pub fn cache_entries(mut self, entries: usize) -> Self {
+        self.cache_entries = entries;
+        self
+    }
 }
 
 impl EmbeddedStore {
@@ -41,6 +67,11 @@ impl EmbeddedStore {
     /// Fails with [`OpenError::InUse`] at once if another process has it
     /// open, and never modifies a file it does not recognise.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, OpenError> {
+        Self::open_with(dir, Options::default())
+    }
+
+    /// [`EmbeddedStore::open`] with explicit [`Options`].
+    pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Self, OpenError> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
             path: dir.to_owned(),
@@ -53,8 +84,14 @@ impl EmbeddedStore {
             Err(source) => return Err(OpenError::Io { path, source }),
         };
         let db = Arc::new(db);
-        let writer = Writer::spawn(Arc::clone(&db)).map_err(OpenError::Thread)?;
-        Ok(Self { db, writer, path })
+        let cache = Arc::new(Cache::new(options.cache_entries));
+        let writer = Writer::spawn(Arc::clone(&db), Arc::clone(&cache)).map_err(OpenError::Thread)?;
+        Ok(Self {
+            db,
+            cache,
+            writer,
+            path,
+        })
     }
 
     /// Opens the store named by a URL of the form `embedded:<directory>`
@@ -260,7 +297,16 @@ impl SessionStore for EmbeddedStore {
     }
 
     async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
-        Ok(self.read_by_token(hash)?.map(Arc::new))
+        if let Some(hit) = self.cache.get(hash) {
+            return Ok(Some(hit));
+        }
+        // The ticket must be taken before the read transaction begins.
+        let ticket = self.cache.ticket();
+        let session = self.read_by_token(hash)?.map(Arc::new);
+        if let (Some(ticket), Some(session)) = (ticket, &session) {
+            self.cache.fill(ticket, session);
+        }
+        Ok(session)
     }
 
     async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
@@ -360,6 +406,9 @@ impl SessionStore for EmbeddedStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        if !self.writer.is_running() {
+            return Err(writer_stopped());
+        }
         let txn = self.db.begin_read().map_err(engine)?;
         txn.open_table(META).map_err(engine)?;
         Ok(())

@@ -15,6 +15,7 @@
 use redb::{MultimapTable, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, Table, TableDefinition};
 use sessiond_core::{Session, SessionId, StoreError, Subject, Tenant, TokenHash};
 
+use crate::cache::Changes;
 use crate::codec::{self, deadline_key};
 use crate::error::{encode_failed, engine, inconsistent};
 
@@ -66,6 +67,8 @@ pub(crate) struct Tables<'txn> {
     pub(crate) tokens: Table<'txn, &'static [u8; 32], &'static str>,
     pub(crate) subjects: MultimapTable<'txn, (&'static str, &'static str), &'static str>,
     pub(crate) expiry: Table<'txn, (i128, &'static str), ()>,
+    /// What this transaction changed, for the cache (see `cache.rs`).
+    pub(crate) changes: Changes,
 }
 
 impl<'txn> Tables<'txn> {
@@ -76,6 +79,7 @@ impl<'txn> Tables<'txn> {
             tokens: txn.open_table(TOKENS).map_err(engine)?,
             subjects: txn.open_multimap_table(SUBJECTS).map_err(engine)?,
             expiry: txn.open_table(EXPIRY).map_err(engine)?,
+            changes: Changes::default(),
         })
     }
 
@@ -130,6 +134,7 @@ impl<'txn> Tables<'txn> {
         self.expiry
             .insert((deadline_key(session.expires_at()), id), ())
             .map_err(engine)?;
+        self.changes.put(session, old);
         Ok(())
     }
 
@@ -137,6 +142,7 @@ impl<'txn> Tables<'txn> {
     pub(crate) fn delete(&mut self, session: &Session) -> Result<(), StoreError> {
         self.unindex(session)?;
         self.sessions.remove(session.id.as_str()).map_err(engine)?;
+        self.changes.delete(session);
         Ok(())
     }
 

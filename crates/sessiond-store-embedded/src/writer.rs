@@ -37,6 +37,7 @@ use redb::{Database, Durability};
 use sessiond_core::StoreError;
 use tokio::sync::oneshot;
 
+use crate::cache::Cache;
 use crate::error::{engine, writer_stopped};
 use crate::ops::{Done, Op, Outcome};
 use crate::tables::Tables;
@@ -68,11 +69,11 @@ impl std::fmt::Debug for Command {
 
 impl Writer {
     /// Starts the writer thread over `db`.
-    pub(crate) fn spawn(db: Arc<Database>) -> std::io::Result<Self> {
+    pub(crate) fn spawn(db: Arc<Database>, cache: Arc<Cache>) -> std::io::Result<Self> {
         let (queue, commands) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sessiond-store-writer".into())
-            .spawn(move || run(&db, &commands))?;
+            .spawn(move || run(&WriteSide { db, cache }, &commands))?;
         Ok(Self {
             queue: Some(queue),
             thread: Some(thread),
@@ -89,6 +90,11 @@ impl Writer {
         answer.await.map_err(|_| writer_stopped())?
     }
 
+    /// False once the thread has ended (after `stop`, or if it died).
+    pub(crate) fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Stops accepting writes, lets the thread finish what is queued and
     /// make everything durable, and waits for it. Idempotent.
     pub(crate) fn stop(&mut self) -> Result<(), StoreError> {
@@ -100,7 +106,14 @@ impl Writer {
     }
 }
 
-fn run(db: &Database, commands: &mpsc::Receiver<Command>) -> Result<(), StoreError> {
+/// What the writer thread owns: the database's write side and the cache
+/// it keeps coherent.
+struct WriteSide {
+    db: Arc<Database>,
+    cache: Arc<Cache>,
+}
+
+fn run(side: &WriteSide, commands: &mpsc::Receiver<Command>) -> Result<(), StoreError> {
     // Set while some commit is not yet durable (only touches are ever left so).
     let mut undurable_since: Option<Instant> = None;
     loop {
@@ -112,11 +125,11 @@ fn run(db: &Database, commands: &mpsc::Receiver<Command>) -> Result<(), StoreErr
             Some(since) => match commands.recv_timeout(TOUCH_FLUSH_AFTER.saturating_sub(since.elapsed())) {
                 Ok(command) => command,
                 Err(RecvTimeoutError::Timeout) => {
-                    undurable_since = flush(db).map_or(undurable_since, |()| None);
+                    undurable_since = flush(side).map_or(undurable_since, |()| None);
                     continue;
                 }
                 // Every handle is gone: graceful shutdown makes touches durable.
-                Err(RecvTimeoutError::Disconnected) => return flush(db),
+                Err(RecvTimeoutError::Disconnected) => return flush(side),
             },
         };
         let mut batch = vec![first];
@@ -127,14 +140,14 @@ fn run(db: &Database, commands: &mpsc::Receiver<Command>) -> Result<(), StoreErr
             }
         }
         let (touches, writes): (Vec<_>, Vec<_>) = batch.into_iter().partition(|c| c.op.is_touch());
-        if !touches.is_empty() && !commit(db, touches, Durability::None) {
+        if !touches.is_empty() && !commit(side, touches, Durability::None) {
             undurable_since.get_or_insert_with(Instant::now);
         }
-        if !writes.is_empty() && commit(db, writes, Durability::Immediate) {
+        if !writes.is_empty() && commit(side, writes, Durability::Immediate) {
             undurable_since = None;
         }
         if undurable_since.is_some_and(|since| since.elapsed() >= TOUCH_FLUSH_AFTER) {
-            undurable_since = flush(db).map_or(undurable_since, |()| None);
+            undurable_since = flush(side).map_or(undurable_since, |()| None);
         }
     }
 }
@@ -145,8 +158,8 @@ fn run(db: &Database, commands: &mpsc::Receiver<Command>) -> Result<(), StoreErr
 /// If the transaction fails as a whole (an engine error part-way), it is
 /// dropped (redb rolls it back) and each op is retried alone, so one op that
 /// trips the engine does not fail the ops that happened to share its batch.
-fn commit(db: &Database, batch: Vec<Command>, durability: Durability) -> bool {
-    match apply_all(db, &batch, durability) {
+fn commit(side: &WriteSide, batch: Vec<Command>, durability: Durability) -> bool {
+    match apply_all(side, &batch, durability) {
         Ok((outcomes, durable)) => {
             for (command, outcome) in batch.into_iter().zip(outcomes) {
                 // The caller may have gone away (request cancelled); the
@@ -159,7 +172,7 @@ fn commit(db: &Database, batch: Vec<Command>, durability: Durability) -> bool {
             tracing::warn!(%error, ops = batch.len(), "batch failed; retrying its writes one by one");
             let mut all_durable = true;
             for command in batch {
-                all_durable &= commit(db, vec![command], durability);
+                all_durable &= commit(side, vec![command], durability);
             }
             all_durable
         }
@@ -173,11 +186,11 @@ fn commit(db: &Database, batch: Vec<Command>, durability: Durability) -> bool {
     }
 }
 
-fn apply_all(db: &Database, batch: &[Command], durability: Durability) -> Result<(Vec<Outcome>, bool), StoreError> {
-    let mut txn = db.begin_write().map_err(engine)?;
+fn apply_all(side: &WriteSide, batch: &[Command], durability: Durability) -> Result<(Vec<Outcome>, bool), StoreError> {
+    let mut txn = side.db.begin_write().map_err(engine)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut durable = matches!(durability, Durability::Immediate);
-    {
+    let changes = {
         let mut tables = Tables::open(&txn)?;
         for command in batch {
             let outcome = command.op.apply(&mut tables)?;
@@ -186,20 +199,26 @@ fn apply_all(db: &Database, batch: &[Command], durability: Durability) -> Result
             }
             outcomes.push(outcome);
         }
-    }
+        std::mem::take(&mut tables.changes)
+    };
     let level = if durable {
         Durability::Immediate
     } else {
         Durability::None
     };
     txn.set_durability(level).map_err(engine)?;
-    txn.commit().map_err(engine)?;
+    // The cache protocol of `cache.rs`: invalidate, commit, publish.
+    side.cache.before_commit(&changes);
+    let committed = txn.commit().map_err(engine);
+    side.cache.after_commit(changes, committed.is_ok());
+    committed?;
     Ok((outcomes, durable))
 }
 
 /// An empty durable commit: makes every earlier non-durable one durable.
-fn flush(db: &Database) -> Result<(), StoreError> {
-    let result = db
+fn flush(side: &WriteSide) -> Result<(), StoreError> {
+    let result = side
+        .db
         .begin_write()
         .map_err(engine)
         .and_then(|txn| txn.commit().map_err(engine));

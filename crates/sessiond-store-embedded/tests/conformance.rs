@@ -1,10 +1,30 @@
-//! The shared conformance suite and the lifecycle model, over the embedded store.
+//! The shared conformance suite and the lifecycle model, over the embedded
+//! store with its read cache, without it, and with one that evicts all the
+//! time (so both read paths and their interplay are covered).
 
 use crate::support::TempStore;
 
-sessiond_testkit::store_conformance!(|| async { TempStore::shared() });
+mod cached {
+    use super::*;
+    sessiond_testkit::store_conformance!(|| async { TempStore::shared() });
+}
+
+mod uncached {
+    use super::*;
+    sessiond_testkit::store_conformance!(|| async { TempStore::uncached() });
+}
 
 #[test]
 fn manager_over_embedded_store_agrees_with_the_model() {
     sessiond_testkit::model::check_manager_against_model(300, TempStore::shared);
+}
+
+#[test]
+fn manager_over_uncached_store_agrees_with_the_model() {
+    sessiond_testkit::model::check_manager_against_model(100, TempStore::uncached);
+}
+
+#[test]
+fn manager_over_a_tiny_cache_agrees_with_the_model() {
+    sessiond_testkit::model::check_manager_against_model(100, TempStore::tiny_cache);
 }

@@ -6,7 +6,7 @@ use sessiond_core::{
     ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant,
     TokenHash, async_trait,
 };
-use sessiond_store_embedded::EmbeddedStore;
+use sessiond_store_embedded::{EmbeddedStore, Options};
 use tempfile::TempDir;
 use time::OffsetDateTime;
 
@@ -19,14 +19,25 @@ pub struct TempStore {
 }
 
 impl TempStore {
-    pub fn new() -> Self {
+    pub fn with(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
         Self { store, _dir: dir }
     }
 
+    /// With the default read cache.
     pub fn shared() -> Arc<dyn SessionStore> {
-        Arc::new(Self::new())
+        Arc::new(Self::with(Options::default()))
+    }
+
+    /// Every read goes to the database.
+    pub fn uncached() -> Arc<dyn SessionStore> {
+        Arc::new(Self::with(Options::default().cache_entries(0)))
+    }
+
+    /// A cache so small that it evicts all the time.
+    pub fn tiny_cache() -> Arc<dyn SessionStore> {
+        Arc::new(Self::with(Options::default().cache_entries(2)))
     }
 }
 

@@ -1,0 +1,228 @@
+//! A bounded in-memory cache of decoded records by token hash, kept
+//! coherent by the writer, so that verify (the hot path) usually costs one
+//! hash-map lookup instead of a read transaction, two B-tree lookups and a
+//! decode.
+//!
+//! # Why it is never stale
+//!
+//! This process is the only writer: the file is locked, and every write
+//! goes through the writer thread, which updates the cache around each
+//! commit in three steps, under the lock each time:
+//!
+//! 1. before the commit: bump `epoch` to odd ("a commit is in flight") and
+//!    remove every hash the batch changes (old and new);
+//! 2. commit;
+//! 3. after the commit: insert the records as committed and bump `epoch`
+//!    back to even; only then are the callers answered.
+//!
+//! So an entry exists only while it equals the latest committed state of
+//! its record: it is inserted after the commit that wrote it, and removed
+//! before any commit that changes it. While an entry is absent, readers go
+//! to the database, which orders reads and commits itself.
+//!
+//! Readers may also fill the cache after a miss, with a ticket: the epoch
+//! they saw (even, so no commit in flight) before opening their snapshot.
+//! The fill is refused if the epoch moved, i.e. if any commit began since;
+//! otherwise no commit happened between their snapshot and the fill, so
+//! what they read is still the latest state.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use sessiond_core::{Session, TokenHash};
+
+use crate::tables::token_hashes;
+
+/// Passes a `TokenHash`'s own hash through: the keys are SHA-256 outputs,
+/// already uniform, and nobody chooses which get stored (as MemoryStore).
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type Map = HashMap<TokenHash, Arc<Session>, BuildHasherDefault<Prehashed>>;
+
+#[derive(Debug, Default)]
+struct Inner {
+    map: Map,
+    /// Odd while a commit is in flight; see the module docs.
+    epoch: u64,
+}
+
+/// The cache; shared by the store handle (reads) and the writer thread.
+#[derive(Debug)]
+pub(crate) struct Cache {
+    inner: RwLock<Inner>,
+    capacity: usize,
+}
+
+/// What a batch did to one token hash, in the order it happened.
+#[derive(Debug, Default)]
+pub(crate) struct Changes(HashMap<TokenHash, Option<Arc<Session>>>);
+
+impl Changes {
+    /// `session` was written, replacing `old`.
+    pub(crate) fn put(&mut self, session: &Session, old: Option<&Session>) {
+        for hash in old.into_iter().flat_map(token_hashes) {
+            self.0.insert(hash, None);
+        }
+        let session = Arc::new(session.clone());
+        for hash in token_hashes(&session) {
+            self.0.insert(hash, Some(Arc::clone(&session)));
+        }
+    }
+
+    /// `session` was deleted.
+    pub(crate) fn delete(&mut self, session: &Session) {
+        for hash in token_hashes(session) {
+            self.0.insert(hash, None);
+        }
+    }
+}
+
+/// Permission to fill after a miss; see [`Cache::ticket`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket(u64);
+
+impl Cache {
+    /// A cache of at most `capacity` token hashes (0 disables it).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            inner: RwLock::new(Inner::default()),
+            capacity,
+        }
+    }
+
+    // The lock is never held across an await or a call that can panic
+    // half-way through an update, so a poisoned lock is taken over.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn get(&self, hash: &TokenHash) -> Option<Arc<Session>> {
+        if self.capacity == 0 {
+            return None;
+        }
+        self.read().map.get(hash).cloned()
+    }
+
+    /// Taken *before* a read transaction begins; `None` while a commit is
+    /// in flight (the read might then be overtaken before it could fill).
+    pub(crate) fn ticket(&self) -> Option<Ticket> {
+        let epoch = self.read().epoch;
+        (self.capacity > 0 && epoch % 2 == 0).then_some(Ticket(epoch))
+    }
+
+    /// Caches a record read under `ticket`, unless a commit began since.
+    pub(crate) fn fill(&self, ticket: Ticket, session: &Arc<Session>) {
+        let mut inner = self.write();
+        if inner.epoch != ticket.0 {
+            return;
+        }
+        for hash in token_hashes(session) {
+            insert_bounded(&mut inner.map, self.capacity, hash, Arc::clone(session));
+        }
+    }
+
+    /// Step 1: a commit of `changes` is about to happen.
+    pub(crate) fn before_commit(&self, changes: &Changes) {
+        let mut inner = self.write();
+        inner.epoch = inner.epoch.wrapping_add(1) | 1;
+        for hash in changes.0.keys() {
+            inner.map.remove(hash);
+        }
+    }
+
+    /// Step 3: the commit is over. `committed` tells whether it took effect
+    /// (after a failed commit nothing is re-inserted; readers will fill).
+    pub(crate) fn after_commit(&self, changes: Changes, committed: bool) {
+        let mut inner = self.write();
+        if committed && self.capacity > 0 {
+            for (hash, session) in changes.0 {
+                if let Some(session) = session {
+                    insert_bounded(&mut inner.map, self.capacity, hash, session);
+                }
+            }
+        }
+        inner.epoch = inner.epoch.wrapping_add(1) & !1;
+    }
+}
+
+/// Inserts, first evicting an arbitrary entry if the cache is full: cheap,
+/// and fair enough for sessions, whose use is spread and bursty.
+fn insert_bounded(map: &mut Map, capacity: usize, hash: TokenHash, session: Arc<Session>) {
+    if map.len() >= capacity
+        && !map.contains_key(&hash)
+        && let Some(victim) = map.keys().next().copied()
+    {
+        map.remove(&victim);
+    }
+    map.insert(hash, session);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessiond_testkit::conformance::{NOW, sample};
+
+    #[test]
+    fn a_fill_is_refused_once_a_commit_began() {
+        let cache = Cache::new(8);
+        let s = Arc::new(sample("t", "s", NOW));
+        let ticket = cache.ticket().unwrap();
+        let mut changes = Changes::default();
+        changes.put(&s, None);
+        cache.before_commit(&changes);
+        assert!(cache.ticket().is_none(), "no tickets while a commit is in flight");
+        cache.after_commit(Changes::default(), true);
+        cache.fill(ticket, &s);
+        assert!(cache.get(&s.token_hash).is_none());
+        let ticket = cache.ticket().unwrap();
+        cache.fill(ticket, &s);
+        assert_eq!(cache.get(&s.token_hash).as_deref(), Some(&*s));
+    }
+
+    #[test]
+    fn commits_replace_and_remove_entries_and_capacity_holds() {
+        let cache = Cache::new(2);
+        let a = sample("t", "s", NOW);
+        let mut revoked = a.clone();
+        revoked.version += 1;
+        let mut changes = Changes::default();
+        changes.put(&a, None);
+        changes.put(&revoked, Some(&a));
+        cache.before_commit(&changes);
+        cache.after_commit(changes, true);
+        assert_eq!(cache.get(&a.token_hash).map(|s| s.version), Some(revoked.version));
+        let mut gone = Changes::default();
+        gone.delete(&revoked);
+        cache.before_commit(&gone);
+        cache.after_commit(gone, true);
+        assert!(cache.get(&a.token_hash).is_none());
+        for _ in 0..5 {
+            let mut more = Changes::default();
+            more.put(&sample("t", "s", NOW), None);
+            cache.before_commit(&more);
+            cache.after_commit(more, true);
+        }
+        assert!(cache.read().map.len() <= 2);
+        assert!(Cache::new(0).ticket().is_none());
+    }
+}
