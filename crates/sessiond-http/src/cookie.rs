@@ -70,25 +70,33 @@ pub fn find_cookie<'a, I>(header_values: I, name: &str) -> CookieLookup<'a>
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
-    let values: Vec<&'a [u8]> = header_values.into_iter().collect();
-    if values.iter().map(|v| v.len()).sum::<usize>() > MAX_COOKIE_HEADER_BYTES {
-        return CookieLookup::TooLarge;
-    }
+    // No collecting into a Vec first: this runs on every request. The size
+    // limit is checked before each header is looked at, so a request over
+    // it is TooLarge whatever came earlier.
+    let mut total = 0usize;
     let mut found: Option<&'a [u8]> = None;
-    for pair in values.iter().flat_map(|v| v.split(|&b| b == b';')) {
-        let pair = trim_ows(pair);
-        let (pair_name, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => (trim_ows(&pair[..eq]), trim_ows(&pair[eq + 1..])),
-            // A nameless or valueless fragment is not our cookie.
-            None => continue,
-        };
-        if pair_name != name.as_bytes() {
-            continue;
+    let mut duplicate = false;
+    for value in header_values {
+        total = total.saturating_add(value.len());
+        if total > MAX_COOKIE_HEADER_BYTES {
+            return CookieLookup::TooLarge;
         }
-        if found.is_some() {
-            return CookieLookup::Duplicate;
+        for pair in value.split(|&b| b == b';') {
+            let pair = trim_ows(pair);
+            let (pair_name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(eq) => (trim_ows(&pair[..eq]), trim_ows(&pair[eq + 1..])),
+                // A nameless or valueless fragment is not our cookie.
+                None => continue,
+            };
+            if pair_name != name.as_bytes() {
+                continue;
+            }
+            duplicate |= found.is_some();
+            found = Some(value);
         }
-        found = Some(value);
+    }
+    if duplicate {
+        return CookieLookup::Duplicate;
     }
     match found {
         None => CookieLookup::Absent,

@@ -171,18 +171,36 @@ fn is_form(headers: &HeaderMap) -> bool {
 }
 
 /// IP from the connection (never from `X-Forwarded-For`, which a client
-/// controls unless a trusted proxy rewrites it) and the User-Agent.
-fn client_info(parts: &request::Parts) -> ClientInfo {
-    ClientInfo {
+/// controls unless a trusted proxy rewrites it) and the User-Agent, kept
+/// raw: turned into a [`ClientInfo`] only if the session is used.
+fn client_info(parts: &request::Parts) -> RawClient {
+    RawClient {
         ip: parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string()),
-        user_agent: parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+            .map(|ConnectInfo(addr)| addr.ip()),
+        // A HeaderValue clone shares the bytes hyper already holds.
+        user_agent: parts.headers.get(header::USER_AGENT).cloned(),
+    }
+}
+
+/// Where the request came from, before any allocation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawClient {
+    ip: Option<std::net::IpAddr>,
+    user_agent: Option<HeaderValue>,
+}
+
+impl RawClient {
+    pub(crate) fn to_client_info(&self) -> ClientInfo {
+        ClientInfo {
+            ip: self.ip.map(|ip| ip.to_string()),
+            user_agent: self
+                .user_agent
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
     }
 }
 
@@ -223,7 +241,7 @@ async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<O
             remember_me: login.remember_me,
             aal: login.aal,
             data: changes.data.unwrap_or_default(),
-            client: session.client().clone(),
+            client: session.client().to_client_info(),
         };
         let (token, info) = backend.create(&login.subject, options).await?;
         return Ok(shared.cookie.set_cookie(&token, max_age(&info)));

@@ -7,12 +7,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sessiond_core::{Aal, ClientInfo, SessionData, Subject, Token};
+use sessiond_core::{Aal, SessionData, Subject, Token};
 use tokio::sync::OnceCell;
 
 use crate::backend::SessionInfo;
 use crate::error::HttpError;
-use crate::layer::Shared;
+use crate::layer::{RawClient, Shared};
 
 /// The session of the current request, as an axum extractor or a request
 /// extension. Clones share the request's state.
@@ -32,7 +32,7 @@ struct Inner {
     shared: Arc<Shared>,
     /// The session cookie's token, if exactly one well-formed one was sent.
     token: Option<Token>,
-    client: ClientInfo,
+    client: RawClient,
     verified: OnceCell<Result<Option<SessionInfo>, HttpError>>,
     /// Never held across an `.await`: a plain mutex is enough and cheaper.
     changes: Mutex<Changes>,
@@ -74,7 +74,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, token: Option<Token>, client: ClientInfo) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, token: Option<Token>, client: RawClient) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shared,
@@ -106,10 +106,15 @@ impl Session {
                 let Some(token) = &inner.token else {
                     return Ok(None);
                 };
-                inner.shared.backend.verify(token, &inner.client).await.map_err(|e| {
-                    tracing::warn!(error = %e, "session verification failed");
-                    HttpError::from(e)
-                })
+                inner
+                    .shared
+                    .backend
+                    .verify(token, &inner.client.to_client_info())
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "session verification failed");
+                        HttpError::from(e)
+                    })
             })
             .await
             .clone()
@@ -208,7 +213,7 @@ impl Session {
         self.inner.token.as_ref()
     }
 
-    pub(crate) fn client(&self) -> &ClientInfo {
+    pub(crate) fn client(&self) -> &RawClient {
         &self.inner.client
     }
 
