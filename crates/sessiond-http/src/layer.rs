@@ -292,3 +292,29 @@ fn add_vary_cookie(headers: &mut HeaderMap) {
         headers.append(header::VARY, HeaderValue::from_static("Cookie"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vary_gets_cookie_once() {
+        let mut headers = HeaderMap::new();
+        add_vary_cookie(&mut headers);
+        add_vary_cookie(&mut headers);
+        assert_eq!(headers.get_all(header::VARY).iter().count(), 1);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        add_vary_cookie(&mut headers);
+        let vary: Vec<_> = headers.get_all(header::VARY).iter().collect();
+        assert_eq!(vary, ["Accept-Encoding", "Cookie"]);
+
+        for already in ["accept, COOKIE", "*"] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::VARY, HeaderValue::from_static(already));
+            add_vary_cookie(&mut headers);
+            assert_eq!(headers.get_all(header::VARY).iter().count(), 1);
+        }
+    }
+}

@@ -47,11 +47,20 @@
 //!   live session, requires that session's CSRF token (header `X-CSRF-Token` or form
 //!   field `csrf_token`) or answers 403 `csrf_failed`;
 //! - verifies the session only when a handler asks ([`Session::current`],
-//!   [`CurrentSession`], [`CsrfToken`]);
+//!   [`CurrentSession`], [`CsrfToken`]) or, for unsafe methods with a
+//!   session cookie, when the CSRF check needs to know it names a live
+//!   session (a stale cookie must not block the login that replaces it);
 //! - after the handler, unless it answered 5xx, applies login, logout,
 //!   rotation, step-up and data updates and sets or deletes the cookie;
 //! - marks responses that depend on the session `Cache-Control: no-store`
 //!   and `Vary: Cookie`.
+//!
+//! [`SessionLayerBuilder::dev_mode`] is for plain-HTTP development: the
+//! cookie is `sessiond` without `Secure`, a warning is logged at startup,
+//! and requests whose `Host` is not localhost are refused (403
+//! `dev_mode_not_local`). Remote mode: [`SessionLayer::remote`] with a
+//! [`RemoteBackend`] speaks the sessiond HTTP API instead of calling a
+//! manager in-process; handlers do not change.
 
 mod backend;
 mod config;
