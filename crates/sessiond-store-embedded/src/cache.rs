@@ -127,7 +127,7 @@ impl Cache {
     /// in flight (the read might then be overtaken before it could fill).
     pub(crate) fn ticket(&self) -> Option<Ticket> {
         let epoch = self.read().epoch;
-        (self.capacity > 0 && epoch % 2 == 0).then_some(Ticket(epoch))
+        (self.capacity > 0 && epoch.is_multiple_of(2)).then_some(Ticket(epoch))
     }
 
     /// Caches a record read under `ticket`, unless a commit began since.

@@ -64,7 +64,8 @@ pub(crate) enum Done {
         wrote: bool,
         shortened: bool,
     },
-    Revoked(Option<Session>),
+    /// Boxed: a record is large and this enum moves through a channel.
+    Revoked(Option<Box<Session>>),
     Sessions(Vec<Session>),
 }
 
@@ -97,7 +98,13 @@ impl Op {
                 idle_expires_at,
                 client,
             } => touch(t, id, *last_seen_at, *idle_expires_at, client),
-            Op::Revoke { id, revocation } => Ok(Ok(Done::Revoked(revoke_one(t, id, *revocation)?))),
+            Op::Revoke { id, revocation } => {
+                let revoked = match t.get(id)? {
+                    Some(stored) => revoke_loaded(t, stored, *revocation)?,
+                    None => None,
+                };
+                Ok(Ok(Done::Revoked(revoked.map(Box::new))))
+            }
             Op::RevokeSubject {
                 tenant,
                 subject,
@@ -108,7 +115,7 @@ impl Op {
                 let mut revoked = Vec::new();
                 for session in t.live_of_subject(tenant, subject, *now)? {
                     if Some(&session.id) != except.as_ref()
-                        && let Some(done) = revoke_one(t, &session.id, *revocation)?
+                        && let Some(done) = revoke_loaded(t, session, *revocation)?
                     {
                         revoked.push(done);
                     }
@@ -149,7 +156,7 @@ fn insert(
             live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
             let excess = live.len() + 1 - max.max(1);
             for victim in live.into_iter().take(excess) {
-                if let Some(evicted) = revoke_one(t, &victim.id, revocation)? {
+                if let Some(evicted) = revoke_loaded(t, victim, revocation)? {
                     inserted.evicted.push(evicted);
                 }
             }
@@ -205,11 +212,9 @@ fn touch(
     }))
 }
 
-/// Marks a record revoked (version + 1) unless absent or already revoked.
-fn revoke_one(t: &mut Tables<'_>, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
-    let Some(stored) = t.get(id)? else {
-        return Ok(None);
-    };
+/// Marks a record revoked (version + 1) unless it already is. `stored`
+/// must be its current state in this transaction.
+fn revoke_loaded(t: &mut Tables<'_>, stored: Session, revocation: Revocation) -> Result<Option<Session>, StoreError> {
     if stored.revoked.is_some() {
         return Ok(None);
     }

@@ -118,22 +118,45 @@ impl<'txn> Tables<'txn> {
     /// Writes `session`, replacing `old` (the record currently stored under
     /// the same id, if any) and moving every index entry with it.
     pub(crate) fn put(&mut self, session: &Session, old: Option<&Session>) -> Result<(), StoreError> {
-        if let Some(old) = old {
-            self.unindex(old)?;
-        }
-        let bytes = codec::encode(session).map_err(encode_failed)?;
         let id = session.id.as_str();
+        let bytes = codec::encode(session).map_err(encode_failed)?;
         self.sessions.insert(id, bytes.as_slice()).map_err(engine)?;
-        for hash in token_hashes(session) {
+        // Index entries that stay the same are left alone: a revoke or a
+        // touch rewrites one or two entries, not all of them.
+        let new_hashes: Vec<TokenHash> = token_hashes(session).collect();
+        let old_hashes: Vec<TokenHash> = old.map(|o| token_hashes(o).collect()).unwrap_or_default();
+        for hash in old_hashes.iter().filter(|h| !new_hashes.contains(h)) {
+            // Only remove an entry this record owns; callers refuse writes
+            // that would take another record's hash, so this is a guard.
+            if self.token_owner(hash)?.as_deref() == Some(id) {
+                self.tokens.remove(hash.as_bytes()).map_err(engine)?;
+            }
+        }
+        for hash in new_hashes.iter().filter(|h| !old_hashes.contains(h)) {
             self.tokens.insert(hash.as_bytes(), id).map_err(engine)?;
         }
-        if session.revoked.is_none() {
-            let key = (session.tenant.as_str(), session.subject.as_str());
-            self.subjects.insert(key, id).map_err(engine)?;
+        let subject_key = |s: &Session| (s.revoked.is_none()).then(|| (s.tenant.clone(), s.subject.clone()));
+        let (old_key, new_key) = (old.and_then(subject_key), subject_key(session));
+        if old_key != new_key {
+            if let Some((tenant, subject)) = &old_key {
+                self.subjects
+                    .remove((tenant.as_str(), subject.as_str()), id)
+                    .map_err(engine)?;
+            }
+            if let Some((tenant, subject)) = &new_key {
+                self.subjects
+                    .insert((tenant.as_str(), subject.as_str()), id)
+                    .map_err(engine)?;
+            }
         }
-        self.expiry
-            .insert((deadline_key(session.expires_at()), id), ())
-            .map_err(engine)?;
+        let deadline = deadline_key(session.expires_at());
+        let old_deadline = old.map(|o| deadline_key(o.expires_at()));
+        if old_deadline != Some(deadline) {
+            if let Some(old_deadline) = old_deadline {
+                self.expiry.remove((old_deadline, id)).map_err(engine)?;
+            }
+            self.expiry.insert((deadline, id), ()).map_err(engine)?;
+        }
         self.changes.put(session, old);
         Ok(())
     }

@@ -1,0 +1,141 @@
+//! Opening the store file: creating a new one safely, and refusing files
+//! that are not a sessiond store this build can read.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase};
+
+use crate::error::OpenError;
+use crate::store::FILE_NAME;
+use crate::tables::{EXPIRY, FORMAT_KEY, FORMAT_VERSION, META, SESSIONS, SUBJECTS, TOKENS};
+
+/// Tuning for [`EmbeddedStore::open_with`](crate::EmbeddedStore::open_with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Token hashes whose decoded records are kept in memory for verify
+    /// (a record costs roughly 0.5–1 KiB). 0 turns the cache off: every
+    /// read then runs a read transaction. Default 262,144.
+    pub cache_entries: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { cache_entries: 262_144 }
+    }
+}
+
+impl Options {
+    /// Sets [`Options::cache_entries`].
+    pub fn cache_entries(mut self, entries: usize) -> Self {
+        self.cache_entries = entries;
+        self
+    }
+}
+
+/// The directory named by an `embedded:` URL.
+pub fn dir_from_url(url: &str) -> Result<PathBuf, OpenError> {
+    let rest = url
+        .strip_prefix("embedded:")
+        .ok_or_else(|| OpenError::BadUrl(url.to_owned()))?;
+    // `embedded:///abs` and `embedded://./rel` name the path after `//`.
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    if path.is_empty() {
+        return Err(OpenError::BadUrl(url.to_owned()));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// Creates a new store file without ever exposing a half-made one: it is
+/// built under a temporary name and then linked into place, which fails
+/// instead of replacing if another process got there first.
+pub(crate) fn create_new(dir: &Path, path: &Path) -> Result<Database, OpenError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| OpenError::Io { path, source }
+    };
+    let temp = dir.join(format!("{FILE_NAME}.new-{}", std::process::id()));
+    // Left over from a crashed creation by an earlier process with our pid.
+    let _ = std::fs::remove_file(&temp);
+    let db = Database::builder()
+        .create(&temp)
+        .map_err(|e| OpenError::from_engine(temp.clone(), e))?;
+    initialize(&db).map_err(|e| OpenError::from_engine(temp.clone(), e))?;
+    let linked = std::fs::hard_link(&temp, path);
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+            Ok(db)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            drop(db);
+            open_existing(path)
+        }
+        Err(source) => Err(OpenError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Writes the format version and creates every table, durably.
+fn initialize(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        meta.insert(FORMAT_KEY, u64::from(FORMAT_VERSION))?;
+        txn.open_table(SESSIONS)?;
+        txn.open_table(TOKENS)?;
+        txn.open_multimap_table(SUBJECTS)?;
+        txn.open_table(EXPIRY)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Opens an existing file and checks that it is a sessiond store this
+/// build can read. The integrity check verifies every page checksum, so a
+/// damaged or cut-short file is an error here rather than a panic later.
+pub(crate) fn open_existing(path: &Path) -> Result<Database, OpenError> {
+    let db = Database::builder()
+        .set_check_integrity_on_open(true)
+        .open(path)
+        .map_err(|e| OpenError::from_engine(path.to_owned(), e))?;
+    let not_a_store = |why: &str| OpenError::NotAStore {
+        path: path.to_owned(),
+        why: why.to_owned(),
+    };
+    let fail = |e: redb::Error| OpenError::from_engine(path.to_owned(), e);
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_) | redb::TableError::TableTypeMismatch { .. }) => {
+            return Err(not_a_store("no sessiond format version"));
+        }
+        Err(e) => return Err(fail(e.into())),
+    };
+    let version = meta.get(FORMAT_KEY).map_err(|e| fail(e.into()))?.map(|v| v.value());
+    match version {
+        Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        Some(v) if v > u64::from(FORMAT_VERSION) => {
+            return Err(OpenError::NewerFormat {
+                path: path.to_owned(),
+                found: u32::try_from(v).unwrap_or(u32::MAX),
+                supported: FORMAT_VERSION,
+            });
+        }
+        Some(_) => return Err(not_a_store("unknown format version")),
+        None => return Err(not_a_store("no sessiond format version")),
+    }
+    let tables_ok = txn.open_table(SESSIONS).is_ok()
+        && txn.open_table(TOKENS).is_ok()
+        && txn.open_multimap_table(SUBJECTS).is_ok()
+        && txn.open_table(EXPIRY).is_ok();
+    if !tables_ok {
+        return Err(not_a_store("a sessiond table is missing or has the wrong type"));
+    }
+    drop(meta);
+    drop(txn);
+    Ok(db)
+}
