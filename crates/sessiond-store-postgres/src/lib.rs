@@ -1,0 +1,50 @@
+//! sessiond's PostgreSQL store: several stateless `sessiond` nodes over one
+//! PostgreSQL database act as one.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sessiond_core::{SessionManager, SessionStore};
+//! use sessiond_store_postgres::PostgresStore;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Connects, applies any pending migration (under an advisory lock, so
+//! // nodes starting together take turns) and returns the store.
+//! let store = PostgresStore::open("postgres://sessiond@127.0.0.1:5432/app?schema=sessiond").await?;
+//! let manager = SessionManager::builder(Arc::new(store) as Arc<dyn SessionStore>).build()?;
+//! # let _ = manager;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Design
+//!
+//! * **URL.** libpq's `postgres://` URL plus `schema=` and `pool_size=`
+//!   (see [`PostgresOptions`]).
+//! * **Schema.** `sessions` (one column per field, `data` as JSON bytes)
+//!   and `session_tokens(hash PRIMARY KEY, session_id)`, which makes every
+//!   token hash, current or previous, unique store-wide. Indexes on id,
+//!   token hash, live (tenant, subject) and expiry.
+//! * **Atomicity.** Every operation is one statement or one transaction;
+//!   `update` is `UPDATE … WHERE version = $expected`; a limited `insert`
+//!   holds a transaction-scoped advisory lock for its subject, so a limit
+//!   holds when logins race across nodes.
+//! * **No cache.** Every read asks the engine, so a revocation is visible on
+//!   every node as soon as it returns.
+//! * **Fail closed.** An engine that cannot be reached, or does not answer
+//!   within the operation timeout, gives [`StoreError::Unavailable`]
+//!   (sessiond answers 503); the pool reconnects by itself when it is back.
+//!
+//! [`StoreError::Unavailable`]: sessiond_core::StoreError::Unavailable
+
+mod error;
+mod insert;
+mod keys;
+mod migrate;
+mod ops;
+mod options;
+mod row;
+mod store;
+
+pub use error::OpenError;
+pub use options::{DEFAULT_OPERATION_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, PostgresOptions};
+pub use store::PostgresStore;

@@ -1,0 +1,112 @@
+//! Versioned migrations, embedded in the binary and applied at start.
+//!
+//! Several nodes may start at once: each takes a session-level advisory lock
+//! for the schema before looking, so exactly one applies a migration and the
+//! others find it done. Each migration runs in its own transaction together
+//! with its `schema_migrations` row, so a crash leaves it either fully
+//! applied and recorded or not at all.
+
+use tokio_postgres::Client;
+
+use crate::error::OpenError;
+use crate::keys::migration_lock_key;
+
+/// One migration: a version, a name for people, and its SQL.
+struct Migration {
+    version: i32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+/// Every migration, oldest first. Never edit one that has shipped: add the
+/// next version instead.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "sessions",
+    sql: include_str!("../migrations/0001_sessions.sql"),
+}];
+
+/// The newest schema version this build knows.
+pub(crate) fn latest_version() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Brings `schema` up to the latest version on `client` (a dedicated
+/// connection whose search path starts with `schema`). Returns the versions
+/// it applied.
+pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<Vec<i32>, OpenError> {
+    let failed = |version: i32| move |source| OpenError::Migration { version, source };
+    let (class, key) = migration_lock_key(schema);
+    client
+        .execute("SELECT pg_advisory_lock($1, $2)", &[&class, &key])
+        .await
+        .map_err(failed(0))?;
+    let applied = apply_pending(client, schema).await;
+    // Unlock even after a failure; if the connection is gone the server has
+    // already released the lock with the session.
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key])
+        .await;
+    let applied = applied?;
+    unlocked.map_err(failed(0))?;
+    Ok(applied)
+}
+
+async fn apply_pending(client: &mut Client, schema: &str) -> Result<Vec<i32>, OpenError> {
+    let failed = |version: i32| move |source| OpenError::Migration { version, source };
+    // `schema` is validated to be a plain lower-case identifier, so it can
+    // be spliced in; DDL takes no bind parameters.
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
+                 version    integer     PRIMARY KEY,
+                 name       text        NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             );"
+        ))
+        .await
+        .map_err(failed(0))?;
+    let current: i32 = client
+        .query_one(
+            &format!("SELECT coalesce(max(version), 0) FROM {schema}.schema_migrations"),
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(failed(0))?;
+    if current > latest_version() {
+        return Err(OpenError::SchemaTooNew {
+            found: current,
+            known: latest_version(),
+        });
+    }
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let version = migration.version;
+        let tx = client.transaction().await.map_err(failed(version))?;
+        tx.batch_execute(migration.sql).await.map_err(failed(version))?;
+        tx.execute(
+            &format!("INSERT INTO {schema}.schema_migrations (version, name) VALUES ($1, $2)"),
+            &[&version, &migration.name],
+        )
+        .await
+        .map_err(failed(version))?;
+        tx.commit().await.map_err(failed(version))?;
+        tracing::info!(schema, version, name = migration.name, "applied migration");
+        applied.push(version);
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase_from_one_without_gaps() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(usize::try_from(m.version).ok(), Some(i + 1), "{}", m.name);
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Where the store lives: parsed from a `postgres://` URL.
+//!
+//! The URL is libpq's, as tokio-postgres reads it, plus two parameters of
+//! ours that are taken out before it is handed on:
+//!
+//! * `schema=NAME` (default `sessiond`): the schema holding the tables,
+//!   created if missing. Several deployments (or test runs) can share one
+//!   database, each in its own schema.
+//! * `pool_size=N` (default 16): connections per process.
+//!
+//! Everything else (`connect_timeout`, `application_name`, `options`, …)
+//! goes to tokio-postgres. Example:
+//! `postgres://sessiond:secret@db.internal:5432/app?schema=sessions&pool_size=32`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::OpenError;
+
+/// The schema used when the URL names none.
+pub const DEFAULT_SCHEMA: &str = "sessiond";
+
+/// Connections per process when the URL says nothing.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// How long one store operation (including waiting for a connection) may
+/// take before it fails as "unavailable": a stalled engine must turn into
+/// 503s, not into requests that hang.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest PostgreSQL identifier.
+const MAX_IDENTIFIER_LEN: usize = 63;
+
+/// How to reach the store.
+#[derive(Clone)]
+pub struct PostgresOptions {
+    pub(crate) pg: tokio_postgres::Config,
+    pub(crate) schema: String,
+    pub(crate) pool_size: usize,
+    pub(crate) operation_timeout: Duration,
+}
+
+impl std::fmt::Debug for PostgresOptions {
+    // By hand: the derived form would print the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("location", &self.location())
+            .field("pool_size", &self.pool_size)
+            .field("operation_timeout", &self.operation_timeout)
+            .finish()
+    }
+}
+
+impl PostgresOptions {
+    /// Parses a `postgres://` or `postgresql://` URL (see the module docs).
+    pub fn from_url(url: &str) -> Result<Self, OpenError> {
+        let (base, query) = match url.split_once('?') {
+            Some((base, query)) => (base, query),
+            None => (url, ""),
+        };
+        let mut schema = DEFAULT_SCHEMA.to_owned();
+        let mut pool_size = DEFAULT_POOL_SIZE;
+        let mut passed_on = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "schema" => schema = value.to_owned(),
+                "pool_size" => {
+                    pool_size = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or(OpenError::InvalidUrl("pool_size must be a positive integer"))?;
+                }
+                _ => passed_on.push(pair),
+            }
+        }
+        let rest = if passed_on.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", passed_on.join("&"))
+        };
+        let pg = tokio_postgres::Config::from_str(&rest).map_err(OpenError::Url)?;
+        Self::from_config(pg)?.schema(&schema)?.pool_size(pool_size)
+    }
+
+    /// Options from an already built tokio-postgres configuration, with the
+    /// default schema and pool size.
+    pub fn from_config(mut pg: tokio_postgres::Config) -> Result<Self, OpenError> {
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(DEFAULT_OPERATION_TIMEOUT);
+        }
+        if pg.get_application_name().is_none() {
+            pg.application_name("sessiond");
+        }
+        let mut options = Self {
+            pg,
+            schema: String::new(),
+            pool_size: DEFAULT_POOL_SIZE,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+        };
+        options.set_schema(DEFAULT_SCHEMA)?;
+        Ok(options)
+    }
+
+    /// Uses `name` as the schema: lower-case ASCII letters, digits and `_`,
+    /// not starting with a digit, at most 63 bytes (so it never needs
+    /// quoting and cannot inject SQL).
+    pub fn schema(mut self, name: &str) -> Result<Self, OpenError> {
+        self.set_schema(name)?;
+        Ok(self)
+    }
+
+    /// Keeps at most `size` connections open (at least one).
+    pub fn pool_size(mut self, size: usize) -> Result<Self, OpenError> {
+        if size == 0 {
+            return Err(OpenError::InvalidUrl("pool_size must be a positive integer"));
+        }
+        self.pool_size = size;
+        Ok(self)
+    }
+
+    /// Bounds every store operation; past it the operation fails as
+    /// unavailable.
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// The schema the tables live in.
+    pub fn schema_name(&self) -> &str {
+        &self.schema
+    }
+
+    /// Where the store is, for messages: hosts, ports, database and schema,
+    /// never credentials.
+    pub fn location(&self) -> String {
+        let hosts: Vec<String> = self
+            .pg
+            .get_hosts()
+            .iter()
+            .zip(self.pg.get_ports().iter().chain(std::iter::repeat(&5432)))
+            .map(|(host, port)| match host {
+                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                tokio_postgres::config::Host::Unix(path) => format!("{}:{port}", path.display()),
+            })
+            .collect();
+        format!(
+            "postgres://{}/{} (schema {})",
+            hosts.join(","),
+            self.pg.get_dbname().unwrap_or(""),
+            self.schema
+        )
+    }
+
+    fn set_schema(&mut self, name: &str) -> Result<(), OpenError> {
+        let valid = !name.is_empty()
+            && name.len() <= MAX_IDENTIFIER_LEN
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return Err(OpenError::InvalidUrl(
+                "schema must be 1-63 lower-case letters, digits or _, not starting with a digit",
+            ));
+        }
+        // Every connection starts with the schema first on its search path,
+        // so queries stay unqualified; the previous value of `options` (if
+        // the URL set one) is kept, with ours last so it wins.
+        let inherited = self.pg.get_options().unwrap_or("");
+        let inherited = strip_our_search_path(inherited, &self.schema);
+        let options = format!("{inherited} -c search_path={name}").trim().to_owned();
+        self.pg.options(&options);
+        self.schema = name.to_owned();
+        Ok(())
+    }
+}
+
+/// Removes the search path this type added before (when the schema is set
+/// twice), leaving the caller's own options.
+fn strip_our_search_path(options: &str, schema: &str) -> String {
+    if schema.is_empty() {
+        return options.to_owned();
+    }
+    options
+        .replace(&format!("-c search_path={schema}"), "")
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_parameters_are_taken_out_and_the_rest_passed_on() {
+        let o = PostgresOptions::from_url(
+            "postgres://u:secret@127.0.0.1:5433/db?schema=sd_x&pool_size=3&application_name=t",
+        )
+        .unwrap();
+        assert_eq!(o.schema_name(), "sd_x");
+        assert_eq!(o.pool_size, 3);
+        assert_eq!(o.pg.get_application_name(), Some("t"));
+        assert_eq!(o.pg.get_options(), Some("-c search_path=sd_x"));
+        assert_eq!(o.location(), "postgres://127.0.0.1:5433/db (schema sd_x)");
+        assert!(!format!("{o:?}").contains("secret"));
+    }
+
+    #[test]
+    fn defaults_apply_without_a_query() {
+        let o = PostgresOptions::from_url("postgresql://localhost/app").unwrap();
+        assert_eq!(o.schema_name(), DEFAULT_SCHEMA);
+        assert_eq!(o.pool_size, DEFAULT_POOL_SIZE);
+        assert_eq!(o.pg.get_connect_timeout(), Some(&DEFAULT_OPERATION_TIMEOUT));
+    }
+
+    #[test]
+    fn bad_schema_and_pool_size_are_refused() {
+        for url in [
+            "postgres://h/d?schema=Bad",
+            "postgres://h/d?schema=a;drop",
+            "postgres://h/d?schema=1a",
+            "postgres://h/d?schema=",
+            "postgres://h/d?pool_size=0",
+            "postgres://h/d?pool_size=x",
+        ] {
+            assert!(
+                matches!(PostgresOptions::from_url(url), Err(OpenError::InvalidUrl(_))),
+                "{url}"
+            );
+        }
+        assert!(matches!(
+            PostgresOptions::from_url("postgres://h/d?nonsense=1"),
+            Err(OpenError::Url(_))
+        ));
+    }
+}

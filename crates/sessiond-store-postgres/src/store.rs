@@ -1,0 +1,118 @@
+//! The store handle: a connection pool over one schema.
+
+use std::future::Future;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use sessiond_core::StoreError;
+
+use crate::error::{OpenError, OperationTimedOut, pool_error};
+use crate::migrate::migrate;
+use crate::options::PostgresOptions;
+
+/// A [`SessionStore`](sessiond_core::SessionStore) in PostgreSQL. Cloning
+/// shares the pool.
+///
+/// Nothing is cached in the process: every read asks the engine, so a
+/// revocation made through any node is seen by every other node at once.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pub(crate) pool: Pool,
+    pub(crate) schema: String,
+    pub(crate) timeout: Duration,
+    location: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the URL (see [`PostgresOptions::from_url`]), brings the
+    /// schema up to date and returns the store.
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        Self::open_with(PostgresOptions::from_url(url)?).await
+    }
+
+    /// Like [`PostgresStore::open`], from options.
+    ///
+    /// Migrations run on a connection of their own that is closed before
+    /// this returns; the pool opens its connections on first use, in the
+    /// runtime that uses them, so a store may be opened in one runtime and
+    /// used in another.
+    pub async fn open_with(options: PostgresOptions) -> Result<Self, OpenError> {
+        let (mut client, connection) = options
+            .pg
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(OpenError::Connect)?;
+        let driver = tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "migration connection ended");
+            }
+        });
+        let migrated = migrate(&mut client, &options.schema).await;
+        drop(client);
+        // The driver ends once the client is gone; waiting for it makes sure
+        // the session (and its advisory lock) is over before we go on.
+        let _ = driver.await;
+        migrated?;
+
+        let manager = Manager::from_config(
+            options.pg.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                // Checks `is_closed` only: a connection the engine dropped is
+                // discarded; one that fails later fails its operation as
+                // unavailable and is discarded then.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.operation_timeout))
+            .create_timeout(Some(options.operation_timeout))
+            .recycle_timeout(Some(options.operation_timeout))
+            .build()
+            .map_err(OpenError::Pool)?;
+        Ok(Self {
+            pool,
+            schema: options.schema.clone(),
+            timeout: options.operation_timeout,
+            location: options.location(),
+        })
+    }
+
+    /// Where the store is (no credentials), for messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Closes the pool: connections close as they are returned, and later
+    /// operations fail as unavailable.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Runs one store operation within the operation timeout: an engine that
+    /// stops answering becomes [`StoreError::Unavailable`], never a hang.
+    pub(crate) async fn bounded<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, operation).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(Box::new(OperationTimedOut(self.timeout)))),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The shared conformance suite and the lifecycle model, unchanged, over
+//! PostgreSQL; each case in a schema of its own.
+
+use crate::support::{conformance_store, model_store, server_url};
+
+sessiond_testkit::store_conformance!(conformance_store);
+
+#[test]
+fn manager_over_postgres_agrees_with_the_model() {
+    let Some(url) = server_url() else { return };
+    sessiond_testkit::model::check_manager_against_model(150, || model_store(&url));
+}

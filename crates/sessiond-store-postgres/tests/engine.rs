@@ -1,0 +1,2 @@
+//! Behaviour specific to the engine: migrations, unreachable servers,
+//! constraints the conformance suite cannot see.
