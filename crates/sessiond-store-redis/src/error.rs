@@ -1,0 +1,47 @@
+//! How engine failures become [`StoreError`]s: unreachable means
+//! [`StoreError::Unavailable`], which the service answers with 503.
+
+use redis::{ErrorKind, RedisError, ServerErrorKind};
+use sessiond_core::StoreError;
+
+/// A reply the scripts never give: the stored data or the scripts are not
+/// what this version of the crate wrote.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Unexpected(pub(crate) String);
+
+pub(crate) fn corrupt(what: String) -> StoreError {
+    StoreError::Corrupt(Box::new(Unexpected(what)))
+}
+
+/// True when the failure says "the engine cannot serve now" rather than
+/// "this request is wrong": I/O errors, timeouts, refused or dropped
+/// connections, and the server states of a restart or failover (loading
+/// the append-only file, a replica that became read-only, a cluster or
+/// master that is down).
+pub(crate) fn is_unreachable(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_unrecoverable_error()
+        || matches!(
+            error.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ReadOnly
+            )
+        )
+}
+
+/// Maps a client error, keeping it as the cause.
+pub(crate) fn from_redis(error: RedisError) -> StoreError {
+    if is_unreachable(&error) {
+        StoreError::Unavailable(Box::new(error))
+    } else {
+        StoreError::Backend(Box::new(error))
+    }
+}

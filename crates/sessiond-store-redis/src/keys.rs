@@ -1,0 +1,109 @@
+//! Key names: where each part of a session lives in the keyspace.
+//!
+//! With prefix `P` (default `sessiond:`):
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `P{T}:s:<id>` | hash | the record (see `record.rs`), TTL from its deadline |
+//! | `P{T}:u:<tenant>/<subject>` | sorted set | the subject's non-revoked ids, scored by deadline (µs) |
+//! | `Pt:<token hash hex>` | string | the record key, for current and previous token hashes, same TTL |
+//! | `Pi:<id>` | string | the record key, same TTL |
+//! | `Pexp` | sorted set | every id, scored by deadline (µs), for purge |
+//!
+//! `T` is 16 hex digits of SHA-256 over tenant and subject: a Redis Cluster
+//! hash tag, so that a subject's records and its index share a slot whatever
+//! characters the subject holds (a `}` in a subject cannot end the tag
+//! early). The index key still names tenant and subject in full, so two
+//! subjects whose tags collided would only share a slot, never an index.
+
+use sessiond_core::{SessionId, Subject, Tenant, TokenHash};
+use sha2::{Digest, Sha256};
+
+/// Builds key names under one prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct KeySpace {
+    prefix: String,
+}
+
+impl KeySpace {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn tag(tenant: &Tenant, subject: &Subject) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(tenant.as_str().as_bytes());
+        // A tenant never holds '\n', so the pair is encoded unambiguously.
+        hasher.update(b"\n");
+        hasher.update(subject.as_str().as_bytes());
+        let digest = hasher.finalize();
+        let mut tag = String::with_capacity(16);
+        for byte in &digest[..8] {
+            tag.push_str(&format!("{byte:02x}"));
+        }
+        tag
+    }
+
+    /// `P{T}:s:`: the subject's record keys are this plus the id.
+    pub(crate) fn record_prefix(&self, tenant: &Tenant, subject: &Subject) -> String {
+        format!("{}{{{}}}:s:", self.prefix, Self::tag(tenant, subject))
+    }
+
+    /// `P{T}:u:<tenant>/<subject>`.
+    pub(crate) fn subject_index(&self, tenant: &Tenant, subject: &Subject) -> String {
+        format!(
+            "{}{{{}}}:u:{}/{}",
+            self.prefix,
+            Self::tag(tenant, subject),
+            tenant.as_str(),
+            subject.as_str()
+        )
+    }
+
+    /// `Pt:`: token pointers are this plus the hash in hex.
+    pub(crate) fn token_prefix(&self) -> String {
+        format!("{}t:", self.prefix)
+    }
+
+    /// `Pt:<hash>`.
+    pub(crate) fn token(&self, hash: &TokenHash) -> String {
+        format!("{}t:{}", self.prefix, hash.to_hex())
+    }
+
+    /// `Pi:`: id pointers are this plus the id.
+    pub(crate) fn id_prefix(&self) -> String {
+        format!("{}i:", self.prefix)
+    }
+
+    /// `Pi:<id>`.
+    pub(crate) fn id(&self, id: &SessionId) -> String {
+        format!("{}i:{}", self.prefix, id.as_str())
+    }
+
+    /// `Pexp`.
+    pub(crate) fn expiry(&self) -> String {
+        format!("{}exp", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subjects_keys_share_one_hash_tag() {
+        let keys = KeySpace::new("sd:");
+        let t = Tenant::new("acme").unwrap_or_else(|e| panic!("{e}"));
+        let s = Subject::new("user}{42").unwrap_or_else(|e| panic!("{e}"));
+        let record = keys.record_prefix(&t, &s);
+        let index = keys.subject_index(&t, &s);
+        let tag = |k: &str| k[k.find('{').unwrap_or(0)..=k.find('}').unwrap_or(0)].to_owned();
+        assert_eq!(tag(&record), tag(&index));
+        assert_eq!(tag(&record).len(), 18);
+        assert!(index.ends_with(":u:acme/user}{42"));
+        let other = Subject::new("user}{43").unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(keys.record_prefix(&t, &other), record);
+    }
+}

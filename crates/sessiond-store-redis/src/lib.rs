@@ -1,0 +1,92 @@
+//! sessiond's shared store on Redis 7: several stateless `sessiond` nodes
+//! over one Redis act as one.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sessiond_core::{SessionManager, SessionStore};
+//! use sessiond_store_redis::RedisStore;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = RedisStore::connect("redis://127.0.0.1:6379/0?prefix=myapp:sessions:").await?;
+//! let manager = SessionManager::builder(Arc::new(store) as Arc<dyn SessionStore>).build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # URL
+//!
+//! `redis://[user:password@]host[:port][/db][?prefix=…&ttl_slack_secs=…&timeout_ms=…]`;
+//! see [`RedisConfig`]. `rediss://` (TLS) parses, but this build of the crate
+//! leaves redis-rs' TLS support out, so opening one fails with
+//! [`OpenError::Client`].
+//!
+//! # Layout
+//!
+//! One hash per session holding the record, a pointer key per token hash
+//! (current and previous) and per id, a sorted set per subject (its
+//! non-revoked sessions, scored by deadline) and one sorted set of all
+//! deadlines for purging. The table is in `keys.rs`, the record's fields in
+//! `record.rs`.
+//!
+//! # Atomicity
+//!
+//! Every method is one Lua script (files in `src/lua/`, each stating what it
+//! guarantees). A script runs alone on the server, so each change to a record
+//! and its pointers and index entries is all-or-nothing with respect to every
+//! other node: the limit check and the insert, compare-and-set updates with
+//! their re-indexing, revoke-by-subject with `except`. Scripts check every
+//! precondition before their first write, so a refused call writes nothing.
+//! No node keeps a cache: a revoke on one node is seen by the next read on
+//! any node.
+//!
+//! # Expiry
+//!
+//! Keys get a TTL so Redis reclaims them even if no node ever purges, but
+//! the TTL is **deadline + slack** (`ttl_slack_secs`, default one hour),
+//! measured from the caller's `now` at insert and shifted by exactly as much
+//! as the deadline moves afterwards (touch, update). Why not `PEXPIREAT` at
+//! the deadline:
+//!
+//! * the store contract reports expired records through `purge_expired`
+//!   (the manager turns them into "expired" events); a record Redis dropped
+//!   at its deadline could never be reported;
+//! * stores never read a clock; a TTL relative to the caller's `now` needs
+//!   none and is immune to skew between the nodes' clocks and Redis';
+//! * the conformance suite and the model test run on fake clocks in the
+//!   past; absolute deadlines there would delete records before the cases
+//!   look at them.
+//!
+//! Validity never depends on the TTL: the manager checks deadlines on every
+//! read, and listing and limits count only entries whose deadline is after
+//! the caller's `now`. When Redis does expire a record, its index entries go
+//! with it (pointers share its TTL) or are dropped by the next script that
+//! meets them (subject index: entries older than the slack, or whose record
+//! is gone; deadline index: by purge), so no scan is ever needed.
+//!
+//! Times are compared in whole microseconds, the precision the manager
+//! writes.
+//!
+//! # Durability
+//!
+//! `Ok` means Redis applied the change. That it survives a crash of Redis
+//! is Redis' configuration: `appendonly yes` with `appendfsync always`
+//! (every acknowledged write is on disk), or replicas. With the default
+//! `appendfsync everysec` up to a second of acknowledged writes can be lost.
+//!
+//! # Engines
+//!
+//! Standalone Redis 7.0+ is tested. Sentinel works through any client that
+//! follows the master. For Cluster the layout is ready (a subject's records
+//! and index share a hash tag, `{…}` in the key), but the scripts are not:
+//! they also touch the store-wide token and id pointers, which live in
+//! other slots. Running on Cluster needs those claims split from the
+//! subject-slot step; until then, use standalone or Sentinel.
+
+mod config;
+mod error;
+mod keys;
+mod record;
+mod scripts;
+mod store;
+
+pub use config::{ConfigError, DEFAULT_PREFIX, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK, RedisConfig, redacted};
+pub use store::{OpenError, RedisStore};

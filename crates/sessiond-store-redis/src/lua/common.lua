@@ -1,0 +1,78 @@
+-- Helpers prepended to every script (scripts.rs joins them), so each script
+-- file is read as one unit with the same vocabulary.
+--
+-- Numbers: times are unix microseconds, exact in a Lua double until 2255.
+-- Lua's own number-to-string conversion keeps only 14 digits, so numbers that
+-- must reach Redis as text are either passed through as the strings the
+-- caller sent or handed to redis.call, which formats them exactly.
+
+-- The hash fields a reader needs to rebuild a session, in the order
+-- record.rs decodes them.
+local READ = {'body', 'v', 'rev', 'seen', 'idle', 'client'}
+
+-- The record at `rk` as its READ fields, or nil when there is none.
+local function read_record(rk)
+  local f = redis.call('HMGET', rk, unpack(READ))
+  if not f[1] then
+    return nil
+  end
+  return f
+end
+
+-- Byte-wise string order, as Rust compares session ids. Lua's `<` on
+-- strings follows the C locale collation, which we do not want to trust.
+local function less_bytes(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x < y
+    end
+  end
+  return #a < #b
+end
+
+-- The subject's live sessions at `now` (a string of microseconds): in the
+-- subject index with a deadline after now, record present, not revoked.
+-- Entries whose record is gone (dropped by Redis' TTL) are removed here, so
+-- stale entries never accumulate and never need a scan.
+local function live_members(sx, now, rec_prefix)
+  local ids = redis.call('ZRANGEBYSCORE', sx, '(' .. now, '+inf')
+  local live = {}
+  for _, id in ipairs(ids) do
+    local key = rec_prefix .. id
+    local f = redis.call('HMGET', key, 'created_us', 'rev')
+    if not f[1] then
+      redis.call('ZREM', sx, id)
+    elseif not f[2] then
+      live[#live + 1] = {created = tonumber(f[1]), id = id, key = key}
+    end
+  end
+  return live
+end
+
+-- Marks a live record revoked: the tombstone keeps its token pointers and
+-- TTL (so a late use reads as "revoked"), gains a version and leaves the
+-- subject index. Returns the record as it is afterwards.
+local function revoke_record(key, id, sx, rev)
+  redis.call('HSET', key, 'rev', rev)
+  redis.call('HINCRBY', key, 'v', 1)
+  redis.call('ZREM', sx, id)
+  return read_record(key)
+end
+
+-- The TTL (ms) after a record's deadline moves from old_exp to new_exp
+-- (microseconds): the remaining TTL shifted by the same amount. This keeps
+-- the relation "TTL = deadline + slack" set at insert without reading a
+-- clock, whatever clock the caller uses.
+local function shifted_ttl(rk, old_exp, new_exp, fallback)
+  local pttl = redis.call('PTTL', rk)
+  if pttl < 0 then
+    return fallback
+  end
+  local ttl = pttl + math.floor((new_exp - old_exp) / 1000)
+  if ttl < 1 then
+    ttl = 1
+  end
+  return ttl
+end

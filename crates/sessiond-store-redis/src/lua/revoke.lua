@@ -1,0 +1,18 @@
+-- revoke.lua: revokes one record by id.
+--
+-- KEYS[1] id pointer
+-- ARGV[1] revocation JSON
+--
+-- Guarantees: a live or expired, not yet revoked record becomes a
+-- tombstone (revocation set, version + 1, out of the subject index) and is
+-- returned; an absent or already revoked one is left alone and nil is
+-- returned, so exactly one of two racing revocations reports it.
+local rk = redis.call('GET', KEYS[1])
+if not rk then
+  return nil
+end
+local f = redis.call('HMGET', rk, 'rev', 'sx', 'id')
+if not f[3] or f[1] then
+  return nil
+end
+return revoke_record(rk, f[3], f[2], ARGV[1])

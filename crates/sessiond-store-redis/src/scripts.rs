@@ -1,0 +1,74 @@
+//! The Lua scripts that make each multi-key change atomic, and the replies
+//! they give. Every script is `common.lua` followed by its own file; each
+//! file says what it guarantees.
+
+use std::sync::LazyLock;
+
+use redis::{Script, Value};
+use sessiond_core::StoreError;
+
+use crate::error::corrupt;
+
+const COMMON: &str = include_str!("lua/common.lua");
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{COMMON}\n{body}"))
+}
+
+/// The loaded scripts (hashed once per process; `EVALSHA` falls back to
+/// `EVAL` when a server does not know one yet, e.g. after a restart).
+pub(crate) struct Scripts {
+    pub(crate) read: Script,
+    pub(crate) insert: Script,
+    pub(crate) update: Script,
+    pub(crate) touch: Script,
+    pub(crate) revoke: Script,
+    pub(crate) revoke_subject: Script,
+    pub(crate) subject: Script,
+    pub(crate) purge: Script,
+}
+
+pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    read: script(include_str!("lua/read.lua")),
+    insert: script(include_str!("lua/insert.lua")),
+    update: script(include_str!("lua/update.lua")),
+    touch: script(include_str!("lua/touch.lua")),
+    revoke: script(include_str!("lua/revoke.lua")),
+    revoke_subject: script(include_str!("lua/revoke_subject.lua")),
+    subject: script(include_str!("lua/subject.lua")),
+    purge: script(include_str!("lua/purge.lua")),
+});
+
+/// A script's answer split into its status word and the rest:
+/// `{'ok', …}`, `{'collision'}`, `{'conflict', v}`, ….
+pub(crate) fn status(reply: Value) -> Result<(String, Vec<Value>), StoreError> {
+    let Value::Array(mut items) = reply else {
+        return Err(corrupt(format!("script replied {reply:?}")));
+    };
+    if items.is_empty() {
+        return Err(corrupt("script replied with an empty array".into()));
+    }
+    let word = match items.remove(0) {
+        Value::BulkString(b) => String::from_utf8(b).map_err(|e| StoreError::Corrupt(Box::new(e)))?,
+        Value::SimpleString(s) => s,
+        other => return Err(corrupt(format!("script status {other:?}"))),
+    };
+    Ok((word, items))
+}
+
+/// An integer reply.
+pub(crate) fn int(reply: &Value) -> Result<i64, StoreError> {
+    match reply {
+        Value::Int(n) => Ok(*n),
+        other => Err(corrupt(format!("expected an integer, got {other:?}"))),
+    }
+}
+
+/// An array reply (nil counts as empty).
+pub(crate) fn array(reply: Value) -> Result<Vec<Value>, StoreError> {
+    match reply {
+        Value::Array(items) => Ok(items),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(corrupt(format!("expected an array, got {other:?}"))),
+    }
+}

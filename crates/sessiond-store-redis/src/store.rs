@@ -1,0 +1,382 @@
+//! [`RedisStore`]: the handle, its connection, and the [`SessionStore`]
+//! methods, each one script call (see `lua/`).
+
+use std::sync::Arc;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ScriptInvocation, Value};
+use sessiond_core::{
+    ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant,
+    TokenHash, async_trait,
+};
+use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+
+use crate::config::{RedisConfig, redacted};
+use crate::error::{corrupt, from_redis};
+use crate::keys::KeySpace;
+use crate::record::{self, micros};
+use crate::scripts::{SCRIPTS, array, int, status};
+
+/// Purge deletes at most this many records per script call, so one call
+/// never holds the server for long.
+const PURGE_BATCH: usize = 256;
+
+/// A cloneable handle to sessions kept in Redis; clones share one connection.
+///
+/// The connection is opened on first use (or by [`RedisStore::connect`]) on
+/// the tokio runtime of that call, and re-opened by itself after the server
+/// goes away; while it is down every call fails with
+/// [`StoreError::Unavailable`]. Use a handle on one runtime only.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RedisConfig,
+    client: redis::Client,
+    keys: KeySpace,
+    connection: OnceCell<ConnectionManager>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("server", &redacted(&self.inner.config.server_url))
+            .field("prefix", &self.inner.config.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL is not a usable redis store URL.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// redis-rs refused the address (e.g. `rediss://` in a build without TLS).
+    #[error("redis-rs cannot use the server address")]
+    Client(#[source] redis::RedisError),
+    /// The server did not answer.
+    #[error("redis at {server} does not answer")]
+    Unreachable {
+        /// The server, without credentials.
+        server: String,
+        /// The cause.
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl RedisStore {
+    /// A handle on the server and prefix in `config`. Does no I/O: the
+    /// connection opens on first use.
+    pub fn new(config: RedisConfig) -> Result<Self, OpenError> {
+        let client = redis::Client::open(config.server_url.as_str()).map_err(OpenError::Client)?;
+        let keys = KeySpace::new(&config.prefix);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                client,
+                keys,
+                connection: OnceCell::new(),
+            }),
+        })
+    }
+
+    /// A handle for a store URL (format in [`RedisConfig`]), connected and
+    /// checked with a `PING`.
+    pub async fn connect(url: &str) -> Result<Self, OpenError> {
+        let store = Self::new(RedisConfig::from_url(url)?)?;
+        store.ping().await.map_err(|source| OpenError::Unreachable {
+            server: redacted(&store.inner.config.server_url),
+            source,
+        })?;
+        Ok(store)
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &RedisConfig {
+        &self.inner.config
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let timeout = self.inner.config.timeout;
+        let connection = self
+            .inner
+            .connection
+            .get_or_try_init(|| {
+                // Few, short retries: a caller waiting on a dead server gets
+                // "unavailable" within about one timeout, and the next call
+                // starts a new attempt, so recovery needs no restart.
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(std::time::Duration::from_millis(200));
+                ConnectionManager::new_with_config(self.inner.client.clone(), config)
+            })
+            .await
+            .map_err(from_redis)?;
+        Ok(connection.clone())
+    }
+
+    async fn run(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
+        let mut connection = self.connection().await?;
+        invocation.invoke_async(&mut connection).await.map_err(from_redis)
+    }
+
+    fn slack_ms(&self) -> u64 {
+        u64::try_from(self.inner.config.ttl_slack.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Subject index entries whose deadline is this old belong to records
+    /// Redis has expired by itself (deadline + slack); scripts drop them.
+    fn stale_before(&self, now: OffsetDateTime) -> String {
+        micros(now - self.inner.config.ttl_slack)
+    }
+
+    /// The TTL of a new record: its deadline minus the caller's `now`, plus
+    /// the slack; at least 1 ms (a record already that far past its deadline
+    /// may vanish at once, which the store contract allows).
+    fn insert_ttl_ms(&self, session: &Session, now: OffsetDateTime) -> i64 {
+        let left = (session.expires_at() - now).whole_milliseconds();
+        let ttl = left.saturating_add(i128::from(self.slack_ms()));
+        i64::try_from(ttl.max(1)).unwrap_or(i64::MAX)
+    }
+
+    async fn read(&self, pointer: String) -> Result<Option<Session>, StoreError> {
+        let call = SCRIPTS.read.key(pointer);
+        record::decode(&self.run(&call).await?)
+    }
+}
+
+fn token_keys(keys: &KeySpace, session: &Session) -> Vec<String> {
+    std::iter::once(keys.token(&session.token_hash))
+        .chain(session.previous_token.map(|p| keys.token(&p.hash)))
+        .collect()
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn insert(
+        &self,
+        session: &Session,
+        limit: SubjectLimit,
+        now: OffsetDateTime,
+        revocation: Revocation,
+    ) -> Result<Inserted, StoreError> {
+        let keys = &self.inner.keys;
+        let index = keys.subject_index(&session.tenant, &session.subject);
+        let record_prefix = keys.record_prefix(&session.tenant, &session.subject);
+        let (mode, max) = match limit {
+            SubjectLimit::Unlimited => ("none", 0),
+            SubjectLimit::Deny(max) => ("deny", max),
+            SubjectLimit::EvictOldest(max) => ("evict", max),
+        };
+        let mut call = SCRIPTS.insert.prepare_invoke();
+        call.key(format!("{record_prefix}{}", session.id))
+            .key(keys.id(&session.id))
+            .key(&index)
+            .key(keys.expiry());
+        for key in token_keys(keys, session) {
+            call.key(key);
+        }
+        call.arg(micros(now))
+            .arg(self.stale_before(now))
+            .arg(mode)
+            .arg(max)
+            .arg(record::revocation_json(&revocation)?)
+            .arg(self.insert_ttl_ms(session, now))
+            .arg(&record_prefix)
+            .arg(session.id.as_str())
+            .arg(micros(session.expires_at()))
+            .arg(record::revoked_field(session)?);
+        for (name, value) in record::fields(session, &index)? {
+            call.arg(name).arg(value);
+        }
+        let (word, rest) = status(self.run(&call).await?)?;
+        match word.as_str() {
+            "ok" => Ok(Inserted {
+                evicted: record::decode_all(&rest)?,
+            }),
+            "collision" => Err(StoreError::Collision),
+            "limit" => Err(StoreError::LimitReached),
+            other => Err(corrupt(format!("insert answered {other}"))),
+        }
+    }
+
+    async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
+        let found = self.read(self.inner.keys.token(hash)).await?;
+        // The pointer and the record change together in every script; this
+        // check only guards against a keyspace edited by hand.
+        Ok(found
+            .filter(|s| s.token_hash == *hash || s.previous_token.is_some_and(|p| p.hash == *hash))
+            .map(Arc::new))
+    }
+
+    async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        let found = self.read(self.inner.keys.id(id)).await?;
+        Ok(found.filter(|s| s.id == *id).map(Arc::new))
+    }
+
+    async fn update(&self, session: &Session, expected_version: u64) -> Result<(), StoreError> {
+        let keys = &self.inner.keys;
+        let index = keys.subject_index(&session.tenant, &session.subject);
+        let record_prefix = keys.record_prefix(&session.tenant, &session.subject);
+        let mut call = SCRIPTS.update.prepare_invoke();
+        call.key(keys.id(&session.id))
+            .key(format!("{record_prefix}{}", session.id))
+            .key(&index)
+            .key(keys.expiry());
+        for key in token_keys(keys, session) {
+            call.key(key);
+        }
+        call.arg(expected_version)
+            .arg(keys.token_prefix())
+            .arg(self.slack_ms())
+            .arg(session.id.as_str())
+            .arg(micros(session.expires_at()))
+            .arg(record::revoked_field(session)?);
+        for (name, value) in record::fields(session, &index)? {
+            call.arg(name).arg(value);
+        }
+        let (word, rest) = status(self.run(&call).await?)?;
+        match word.as_str() {
+            "ok" => Ok(()),
+            "notfound" => Err(StoreError::NotFound),
+            "collision" => Err(StoreError::Collision),
+            "conflict" => {
+                let current = rest
+                    .first()
+                    .and_then(|v| match v {
+                        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+                        _ => None,
+                    })
+                    .ok_or_else(|| corrupt("conflict without a version".into()))?;
+                Err(StoreError::VersionConflict { current })
+            }
+            "moved" => Err(StoreError::Backend(Box::new(crate::error::Unexpected(
+                "an update cannot change a session's tenant or subject".into(),
+            )))),
+            other => Err(corrupt(format!("update answered {other}"))),
+        }
+    }
+
+    async fn touch(
+        &self,
+        id: &SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+        client: &ClientInfo,
+    ) -> Result<bool, StoreError> {
+        let keys = &self.inner.keys;
+        let mut call = SCRIPTS.touch.prepare_invoke();
+        call.key(keys.id(id))
+            .key(keys.expiry())
+            .arg(micros(last_seen_at))
+            .arg(record::time_text(last_seen_at)?)
+            .arg(record::time_text(idle_expires_at)?)
+            .arg(micros(idle_expires_at))
+            .arg(record::client_json(client)?)
+            .arg(keys.token_prefix())
+            .arg(self.slack_ms());
+        Ok(int(&self.run(&call).await?)? == 1)
+    }
+
+    async fn revoke(&self, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
+        let mut call = SCRIPTS.revoke.prepare_invoke();
+        call.key(self.inner.keys.id(id))
+            .arg(record::revocation_json(&revocation)?);
+        record::decode(&self.run(&call).await?)
+    }
+
+    async fn revoke_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        except: Option<&SessionId>,
+        revocation: Revocation,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        let keys = &self.inner.keys;
+        let mut call = SCRIPTS.revoke_subject.prepare_invoke();
+        call.key(keys.subject_index(tenant, subject))
+            .arg(micros(now))
+            .arg(self.stale_before(now))
+            .arg(record::revocation_json(&revocation)?)
+            .arg(keys.record_prefix(tenant, subject))
+            .arg(except.map_or("", SessionId::as_str));
+        record::decode_all(&array(self.run(&call).await?)?)
+    }
+
+    async fn list_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        let keys = &self.inner.keys;
+        let mut call = SCRIPTS.subject.prepare_invoke();
+        call.key(keys.subject_index(tenant, subject))
+            .arg(micros(now))
+            .arg(keys.record_prefix(tenant, subject))
+            .arg("list");
+        record::decode_all(&array(self.run(&call).await?)?)
+    }
+
+    async fn count_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        let keys = &self.inner.keys;
+        let mut call = SCRIPTS.subject.prepare_invoke();
+        call.key(keys.subject_index(tenant, subject))
+            .arg(micros(now))
+            .arg(keys.record_prefix(tenant, subject))
+            .arg("count");
+        let count = int(&self.run(&call).await?)?;
+        usize::try_from(count).map_err(|e| StoreError::Corrupt(Box::new(e)))
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
+        let keys = &self.inner.keys;
+        let mut purged = Vec::new();
+        while purged.len() < limit {
+            let batch = (limit - purged.len()).min(PURGE_BATCH);
+            let mut call = SCRIPTS.purge.prepare_invoke();
+            call.key(keys.expiry())
+                .arg(micros(now))
+                .arg(batch)
+                .arg(keys.token_prefix())
+                .arg(keys.id_prefix());
+            let mut reply = array(self.run(&call).await?)?;
+            if reply.is_empty() {
+                return Err(corrupt("purge answered an empty array".into()));
+            }
+            let scanned = int(&reply.remove(0))?;
+            purged.extend(record::decode_all(&reply)?);
+            // Fewer due entries than asked for: nothing more is due.
+            if usize::try_from(scanned).unwrap_or(0) < batch {
+                break;
+            }
+        }
+        Ok(purged)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection().await?;
+        let reply: String = redis::cmd("PING")
+            .query_async(&mut connection)
+            .await
+            .map_err(from_redis)?;
+        if reply == "PONG" {
+            Ok(())
+        } else {
+            Err(corrupt(format!("PING answered {reply:?}")))
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! What only a Redis store has: TTLs, cleanup of index entries left behind
+//! by them, key layout, and failing closed when the server is gone.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use sessiond_core::{ClientInfo, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit};
+use sessiond_store_redis::{ConfigError, OpenError, RedisConfig, RedisStore};
+use sessiond_testkit::conformance::sample;
+use time::OffsetDateTime;
+
+use crate::support::{config, raw, redis_url};
+
+fn revocation(now: OffsetDateTime) -> Revocation {
+    Revocation {
+        at: now,
+        reason: RevokeReason::Limit,
+    }
+}
+
+/// All keys under a prefix (test keyspaces are tiny, KEYS is fine here).
+async fn keys(con: &mut redis::aio::MultiplexedConnection, prefix: &str) -> Vec<String> {
+    let mut keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn ttl_is_deadline_plus_slack_and_follows_touches() {
+    let Some(url) = redis_url() else { return };
+    let config = config(&url);
+    let prefix = config.prefix.clone();
+    let slack = config.ttl_slack;
+    let store = RedisStore::new(config).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let session = sample("t", "alice", now);
+    store
+        .insert(&session, SubjectLimit::Unlimited, now, revocation(now))
+        .await
+        .unwrap();
+    let mut con = raw(&url).await;
+    let record = format!("{prefix}i:{}", session.id);
+    let record: String = con.get(record).await.unwrap();
+    let ttl: i64 = con.pttl(&record).await.unwrap();
+    let expected = i64::try_from((Duration::from_secs(1800) + slack).as_millis()).unwrap();
+    assert!(
+        ttl <= expected && ttl > expected - 60_000,
+        "ttl {ttl} ms, expected about {expected}"
+    );
+
+    // A touch 10 minutes later moves the deadline, and the TTL, by 10 minutes.
+    let later = now + Duration::from_secs(600);
+    assert!(
+        store
+            .touch(
+                &session.id,
+                later,
+                later + Duration::from_secs(1800),
+                &ClientInfo::default()
+            )
+            .await
+            .unwrap()
+    );
+    let moved: i64 = con.pttl(&record).await.unwrap();
+    assert!(
+        moved > ttl + 590_000 && moved <= ttl + 600_000,
+        "ttl {ttl} then {moved}"
+    );
+    for pointer in [
+        format!("{prefix}t:{}", session.token_hash.to_hex()),
+        format!("{prefix}i:{}", session.id),
+    ] {
+        let pointer_ttl: i64 = con.pttl(&pointer).await.unwrap();
+        assert!(
+            (pointer_ttl - moved).abs() < 60_000,
+            "{pointer}: {pointer_ttl} vs {moved}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
+    let Some(url) = redis_url() else { return };
+    let config = config(&url);
+    let prefix = config.prefix.clone();
+    let store = RedisStore::new(config).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let gone = sample("t", "alice", now);
+    let kept = sample("t", "alice", now);
+    for s in [&gone, &kept] {
+        store
+            .insert(s, SubjectLimit::Unlimited, now, revocation(now))
+            .await
+            .unwrap();
+    }
+    // What Redis' own expiry does: the record and its pointers vanish, the
+    // sorted sets keep their entries.
+    let mut con = raw(&url).await;
+    let record: String = con.get(format!("{prefix}i:{}", gone.id)).await.unwrap();
+    let _: () = con
+        .del(&[
+            record,
+            format!("{prefix}i:{}", gone.id),
+            format!("{prefix}t:{}", gone.token_hash.to_hex()),
+        ])
+        .await
+        .unwrap();
+
+    // A limit of 2 still has room: the vanished record does not count.
+    let third = sample("t", "alice", now);
+    store
+        .insert(&third, SubjectLimit::Deny(2), now, revocation(now))
+        .await
+        .unwrap();
+    let index = keys(&mut con, &prefix)
+        .await
+        .into_iter()
+        .find(|k| k.contains(":u:t/alice"))
+        .unwrap();
+    let mut members: Vec<String> = con.zrange(&index, 0, -1).await.unwrap();
+    members.sort();
+    let mut want = vec![kept.id.to_string(), third.id.to_string()];
+    want.sort();
+    assert_eq!(members, want);
+
+    // Purge drops the deadline entry without reporting a record it no longer has.
+    let after = now + Duration::from_secs(3600);
+    let purged = store.purge_expired(after, 10).await.unwrap();
+    let mut purged: Vec<String> = purged.into_iter().map(|s| s.id.to_string()).collect();
+    purged.sort();
+    assert_eq!(purged, want);
+    assert_eq!(keys(&mut con, &prefix).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_subjects_keys_share_a_hash_tag() {
+    let Some(url) = redis_url() else { return };
+    let config = config(&url);
+    let prefix = config.prefix.clone();
+    let store = RedisStore::new(config).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let session = sample("t", "alice", now);
+    store
+        .insert(&session, SubjectLimit::Unlimited, now, revocation(now))
+        .await
+        .unwrap();
+    let mut con = raw(&url).await;
+    let tagged: Vec<String> = keys(&mut con, &prefix)
+        .await
+        .into_iter()
+        .filter(|k| k.contains('{'))
+        .collect();
+    assert_eq!(tagged.len(), 2, "{tagged:?}");
+    let tag = |k: &str| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_owned();
+    assert_eq!(tag(&tagged[0]), tag(&tagged[1]));
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_there_is_unavailable_never_empty() {
+    // Port 1 on loopback: nothing listens there.
+    let store = RedisStore::new(RedisConfig::from_url("redis://127.0.0.1:1/?timeout_ms=500").unwrap()).unwrap();
+    let session = sample("t", "alice", OffsetDateTime::now_utc());
+    let read = store.get_by_token(&session.token_hash).await;
+    assert!(matches!(read, Err(StoreError::Unavailable(_))), "got {read:?}");
+    let ping = store.ping().await;
+    assert!(matches!(ping, Err(StoreError::Unavailable(_))), "got {ping:?}");
+    let opened = RedisStore::connect("redis://127.0.0.1:1/?timeout_ms=500").await;
+    assert!(
+        matches!(
+            opened,
+            Err(OpenError::Unreachable {
+                source: StoreError::Unavailable(_),
+                ..
+            })
+        ),
+        "got {opened:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_urls_are_refused_before_any_connection() {
+    // The host does not exist: reaching it would fail differently.
+    let opened = RedisStore::connect("redis://no-such-host.invalid?prefix={x}").await;
+    assert!(
+        matches!(
+            opened,
+            Err(OpenError::Config(ConfigError::Parameter { name: "prefix", .. }))
+        ),
+        "got {opened:?}"
+    );
+}
