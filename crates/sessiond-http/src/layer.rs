@@ -244,7 +244,7 @@ async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<O
             client: session.client().to_client_info(),
         };
         let (token, info) = backend.create(&login.subject, options).await?;
-        return Ok(shared.cookie.set_cookie(&token, max_age(&info)));
+        return set_cookie(shared, &token, &info).map(Some);
     }
     if changes.logout {
         if let Some(token) = session.token() {
@@ -263,12 +263,22 @@ async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<O
         return Ok(None);
     };
     match backend.rotate(token, aal).await? {
-        Some((token, info)) => Ok(shared.cookie.set_cookie(&token, max_age(&info))),
+        Some((token, info)) => set_cookie(shared, &token, &info).map(Some),
         // The token was superseded meanwhile (a concurrent rotation; this
         // request ran on grace). Do not touch the cookie: the browser
         // already holds the newer one, and deleting it would log them out.
         None => Err(HttpError::Unauthenticated),
     }
+}
+
+/// The cookie for a new token. A token is always a valid header value, but
+/// if it ever were not, the client must hear of the failure rather than
+/// believe it is signed in.
+fn set_cookie(shared: &Shared, token: &Token, info: &SessionInfo) -> Result<HeaderValue, HttpError> {
+    shared
+        .cookie
+        .set_cookie(token, max_age(info))
+        .ok_or(HttpError::Internal)
 }
 
 /// Remember-me cookies live as long as the session can, never longer;

@@ -94,13 +94,13 @@ async fn full_browser_flow_over_loopback() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_problem(response, StatusCode::FORBIDDEN, "cross_site_request").await;
     let response = call(reqwest::Method::POST, "/echo")
         .header(COOKIE, &cookie)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_problem(response, StatusCode::FORBIDDEN, "csrf_failed").await;
 
     // Duplicate cookie over two headers: no session.
     let response = call(reqwest::Method::GET, "/me")
@@ -109,7 +109,7 @@ async fn full_browser_flow_over_loopback() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_problem(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 
     // Logout, then replay.
     let response = call(reqwest::Method::POST, "/logout")
@@ -128,5 +128,12 @@ async fn full_browser_flow_over_loopback() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_problem(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+async fn assert_problem(response: reqwest::Response, status: StatusCode, code: &str) {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code);
 }
