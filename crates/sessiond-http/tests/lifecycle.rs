@@ -145,27 +145,34 @@ async fn session_data_is_written_after_the_handler_without_losing_updates() {
 
 #[tokio::test]
 async fn a_concurrent_data_update_is_a_conflict_not_a_lost_write() {
-    let app = TestApp::new();
+    let mut app = TestApp::new();
+    let manager = app.manager.clone();
+    // A handler that reads the session, then loses a race: another request
+    // writes the data before this one's write is applied.
+    let racing = axum::routing::post(move |session: sessiond_http::Session| {
+        let manager = manager.clone();
+        async move {
+            let current = session.require().await?;
+            let mut theirs = serde_json::Map::new();
+            theirs.insert("cart".into(), serde_json::json!(["theirs"]));
+            manager.update_data(current.id(), theirs, None).await.unwrap();
+            let mut ours = current.data().clone();
+            ours.insert("cart".into(), serde_json::json!(["ours"]));
+            session.update_data(ours).await?;
+            Ok::<_, sessiond_http::HttpError>("written?")
+        }
+    });
+    let layer = sessiond_http::SessionLayer::in_process(app.manager.clone())
+        .build()
+        .unwrap();
+    app.router = routes().route("/race", racing).layer(layer);
     let token = app.login("alice", false).await;
     let csrf = app.csrf(&token).await;
-    // Another request changed the data between this one's read and write.
-    let session = app.manager.verify(&token, None).await.unwrap();
-    let stale = session.version;
-    app.manager
-        .update_data(&session.id, serde_json::Map::new(), Some(stale))
-        .await
-        .unwrap();
-    let backend: &dyn sessiond_http::SessionBackend = &app.manager;
-    let error = backend
-        .update_data(&session.id, serde_json::Map::new(), stale)
-        .await
-        .unwrap_err();
-    assert_eq!(error, sessiond_http::BackendError::VersionConflict);
-    // Through the layer, sequential updates still succeed.
-    let reply = app
-        .send(post_req("/cart").cookie(&token).csrf(&csrf).body("x").build())
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = app.send(post_req("/race").cookie(&token).csrf(&csrf).build()).await;
+    reply.assert_problem(StatusCode::CONFLICT, "version_conflict");
+    // The other write stands; ours was not silently applied over it.
+    let me = app.send(get_req("/me").cookie(&token).build()).await;
+    assert_eq!(me.json()["data"]["cart"], serde_json::json!(["theirs"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,4 +214,22 @@ async fn changes_without_a_session_are_unauthenticated() {
         let reply = app.send(post_req(path).build()).await;
         reply.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
     }
+}
+
+#[tokio::test]
+async fn oversized_session_data_is_refused_and_not_written() {
+    let policy = Policy {
+        max_data_bytes: 64,
+        ..Policy::default()
+    };
+    let app = TestApp::with(policy, |b| b);
+    let token = app.login("alice", false).await;
+    let csrf = app.csrf(&token).await;
+    let item = "x".repeat(100);
+    let reply = app
+        .send(post_req("/cart").cookie(&token).csrf(&csrf).body(&item).build())
+        .await;
+    reply.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let me = app.send(get_req("/me").cookie(&token).build()).await;
+    assert_eq!(me.json()["data"], serde_json::json!({}));
 }
