@@ -16,15 +16,15 @@ mod uncached {
 
 #[test]
 fn manager_over_embedded_store_agrees_with_the_model() {
-    sessiond_testkit::model::check_manager_against_model(300, TempStore::shared);
+    sessiond_testkit::model::check_manager_against_model(200, TempStore::shared);
 }
 
 #[test]
 fn manager_over_uncached_store_agrees_with_the_model() {
-    sessiond_testkit::model::check_manager_against_model(100, TempStore::uncached);
+    sessiond_testkit::model::check_manager_against_model(60, TempStore::uncached);
 }
 
 #[test]
 fn manager_over_a_tiny_cache_agrees_with_the_model() {
-    sessiond_testkit::model::check_manager_against_model(100, TempStore::tiny_cache);
+    sessiond_testkit::model::check_manager_against_model(60, TempStore::tiny_cache);
 }
