@@ -44,8 +44,14 @@ fn find_or_build() -> PathBuf {
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
     let target_dir = profile_dir.parent().unwrap().to_owned();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // The same profile directory as this test binary: `debug` is the dev
+    // profile, any other directory is named after its profile.
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev".to_owned(),
+        Some(other) => other.to_owned(),
+    };
     let status = Command::new(cargo)
-        .args(["build", "-p", "sessiond", "--bin", "sessiond"])
+        .args(["build", "-p", "sessiond", "--bin", "sessiond", "--profile", &profile])
         .arg("--target-dir")
         .arg(&target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
