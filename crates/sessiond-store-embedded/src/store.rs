@@ -1,8 +1,9 @@
 //! [`EmbeddedStore`]: the handle, its reads, and the [`SessionStore`] methods.
 //!
-//! Reads run on the caller's task in their own redb read transaction (MVCC
-//! snapshots: never blocked by the writer, and they see every acknowledged
-//! write). Writes go to the writer thread ([`crate::writer`]).
+//! Reads run on the caller's task: from the read cache ([`crate::cache`])
+//! or in their own redb read transaction (MVCC snapshots: never blocked by
+//! the writer, and they see every acknowledged write). Writes go to the
+//! writer thread ([`crate::writer`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,7 +43,10 @@ impl EmbeddedStore {
     /// if there is none.
     ///
     /// Fails with [`OpenError::InUse`] at once if another process has it
-    /// open, and never modifies a file it does not recognise.
+    /// open. Never writes sessions into a file that is not a sessiond store
+    /// of a format this build knows. (Opening verifies every page checksum;
+    /// on a valid redb file that check may rewrite redb's own allocator
+    /// bookkeeping, never the data.)
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, OpenError> {
         Self::open_with(dir, Options::default())
     }

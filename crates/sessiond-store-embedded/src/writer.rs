@@ -140,11 +140,14 @@ fn run(side: &WriteSide, commands: &mpsc::Receiver<Command>) -> Result<(), Store
             }
         }
         let (touches, writes): (Vec<_>, Vec<_>) = batch.into_iter().partition(|c| c.op.is_touch());
-        if !touches.is_empty() && !commit(side, touches, Durability::None) {
-            undurable_since.get_or_insert_with(Instant::now);
-        }
-        if !writes.is_empty() && commit(side, writes, Durability::Immediate) {
-            undurable_since = None;
+        for (part, durability) in [(touches, Durability::None), (writes, Durability::Immediate)] {
+            match commit(side, part, durability) {
+                Committed::Durably => undurable_since = None,
+                Committed::NotDurably => {
+                    undurable_since.get_or_insert_with(Instant::now);
+                }
+                Committed::Nothing => {}
+            }
         }
         if undurable_since.is_some_and(|since| since.elapsed() >= TOUCH_FLUSH_AFTER) {
             undurable_since = flush(side).map_or(undurable_since, |()| None);
@@ -152,13 +155,27 @@ fn run(side: &WriteSide, commands: &mpsc::Receiver<Command>) -> Result<(), Store
     }
 }
 
+/// What the last commit that wrote anything left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Committed {
+    /// Durable, and so is every commit before it.
+    Durably,
+    /// Visible but not yet on disk.
+    NotDurably,
+    /// Nothing was written.
+    Nothing,
+}
+
 /// Applies a batch in one transaction, commits it, and answers every
-/// caller. Returns whether the commit was durable.
+/// caller.
 ///
 /// If the transaction fails as a whole (an engine error part-way), it is
 /// dropped (redb rolls it back) and each op is retried alone, so one op that
 /// trips the engine does not fail the ops that happened to share its batch.
-fn commit(side: &WriteSide, batch: Vec<Command>, durability: Durability) -> bool {
+fn commit(side: &WriteSide, batch: Vec<Command>, durability: Durability) -> Committed {
+    if batch.is_empty() {
+        return Committed::Nothing;
+    }
     match apply_all(side, &batch, durability) {
         Ok((outcomes, durable)) => {
             for (command, outcome) in batch.into_iter().zip(outcomes) {
@@ -166,22 +183,28 @@ fn commit(side: &WriteSide, batch: Vec<Command>, durability: Durability) -> bool
                 // write stands either way.
                 let _ = command.reply.send(outcome);
             }
-            durable
+            if durable {
+                Committed::Durably
+            } else {
+                Committed::NotDurably
+            }
         }
         Err(error) if batch.len() > 1 => {
             tracing::warn!(%error, ops = batch.len(), "batch failed; retrying its writes one by one");
-            let mut all_durable = true;
+            let mut last = Committed::Nothing;
             for command in batch {
-                all_durable &= commit(side, vec![command], durability);
+                match commit(side, vec![command], durability) {
+                    Committed::Nothing => {}
+                    wrote => last = wrote,
+                }
             }
-            all_durable
+            last
         }
         Err(error) => {
             if let Some(command) = batch.into_iter().next() {
                 let _ = command.reply.send(Err(error));
             }
-            // Nothing was written, so nothing is left non-durable.
-            true
+            Committed::Nothing
         }
     }
 }
