@@ -1,7 +1,7 @@
 //! Remote mode against a real `sessiond serve` process (crates/sessiond),
 //! started on 127.0.0.1:0 with a memory store.
 //!
-//! The binary is taken from `SESSIOND_BIN` if set; otherwise it is built
+//! The binary is taken from `TEST_SESSIOND_BIN` if set; otherwise it is built
 //! with the cargo that runs these tests, into this target directory.
 
 use std::io::{BufRead as _, BufReader};
@@ -28,7 +28,7 @@ impl Drop for Sessiond {
     }
 }
 
-/// The sessiond binary: `SESSIOND_BIN`, or built (once per test run) next
+/// The sessiond binary: `TEST_SESSIOND_BIN`, or built (once per test run) next
 /// to this test binary.
 fn sessiond_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -36,7 +36,7 @@ fn sessiond_bin() -> PathBuf {
 }
 
 fn find_or_build() -> PathBuf {
-    if let Some(bin) = std::env::var_os("SESSIOND_BIN") {
+    if let Some(bin) = std::env::var_os("TEST_SESSIOND_BIN") {
         return PathBuf::from(bin);
     }
     // target/<profile>/deps/tests-… → target/<profile>/sessiond
