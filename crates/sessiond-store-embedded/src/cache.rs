@@ -25,6 +25,10 @@
 //! The fill is refused if the epoch moved, i.e. if any commit began since;
 //! otherwise no commit happened between their snapshot and the fill, so
 //! what they read is still the latest state.
+//!
+//! The lock is held only to update the map (steps 1 and 3, a few hash-map
+//! operations per written record), never across the commit or its fsync,
+//! so a reader waits at most for that, never behind the disk.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

@@ -7,4 +7,5 @@ mod cache;
 mod conformance;
 mod crash;
 mod files;
+mod purge;
 mod support;
