@@ -9,8 +9,9 @@
 //! | `expiry` | (deadline in Unix ns, id) | () |
 //!
 //! Every write goes through [`Tables::put`] and [`Tables::delete`], which
-//! remove a record's old index entries and add its new ones in the same
-//! transaction, so the indexes always agree with the records.
+//! move a record's index entries with it in the same transaction (removing
+//! the ones it no longer needs, adding the new ones), so the indexes always
+//! agree with the records. `EmbeddedStore::check` verifies exactly that.
 
 use redb::{MultimapTable, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, Table, TableDefinition};
 use sessiond_core::{Session, SessionId, StoreError, Subject, Tenant, TokenHash};
