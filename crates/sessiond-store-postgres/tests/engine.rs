@@ -1,2 +1,164 @@
 //! Behaviour specific to the engine: migrations, unreachable servers,
-//! constraints the conformance suite cannot see.
+//! stored values that do not decode, and the engine's own read floor.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sessiond_core::{SessionStore, StoreError, SubjectLimit};
+use sessiond_store_postgres::{OpenError, PostgresStore};
+use sessiond_testkit::conformance::{NOW, sample};
+
+use crate::support::{fresh_schema, server_url, with_schema};
+
+/// A plain connection to the test server, for looking behind the store.
+async fn raw(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+fn revocation() -> sessiond_core::Revocation {
+    sessiond_core::Revocation {
+        at: NOW,
+        reason: sessiond_core::RevokeReason::Admin,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_migrate_once() {
+    let Some(url) = server_url() else { return };
+    let url = with_schema(&url, &fresh_schema());
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PostgresStore::open(&url).await })
+        })
+        .collect();
+    for open in opens {
+        open.await.unwrap().unwrap();
+    }
+    let schema = url.rsplit_once("schema=").unwrap().1;
+    let rows = raw(&server_url().unwrap())
+        .await
+        .query(&format!("SELECT version FROM {schema}.schema_migrations"), &[])
+        .await
+        .unwrap();
+    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, vec![1]);
+}
+
+#[tokio::test]
+async fn a_schema_from_a_newer_sessiond_is_refused() {
+    let Some(base) = server_url() else { return };
+    let schema = fresh_schema();
+    let url = with_schema(&base, &schema);
+    PostgresStore::open(&url).await.unwrap();
+    raw(&base)
+        .await
+        .execute(
+            &format!("INSERT INTO {schema}.schema_migrations (version, name) VALUES (99, 'future')"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let refused = PostgresStore::open(&url).await.unwrap_err();
+    assert!(
+        matches!(refused, OpenError::SchemaTooNew { found: 99, known: 1 }),
+        "got {refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_engine_nobody_answers_for_is_unavailable() {
+    // A port just released by the kernel: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let error = PostgresStore::open(&format!("postgres://postgres@127.0.0.1:{port}/x?connect_timeout=2"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, OpenError::Connect(_)), "got {error:?}");
+    assert!(error.is_unavailable());
+}
+
+#[tokio::test]
+async fn a_record_that_does_not_decode_is_corrupt_not_absent() {
+    let Some(base) = server_url() else { return };
+    let schema = fresh_schema();
+    let store = PostgresStore::open(&with_schema(&base, &schema)).await.unwrap();
+    let session = sample("t", "alice", NOW);
+    store
+        .insert(&session, SubjectLimit::Unlimited, NOW, revocation())
+        .await
+        .unwrap();
+    raw(&base)
+        .await
+        .execute(
+            &format!("UPDATE {schema}.sessions SET data = '\\x7b'::bytea WHERE id = $1"),
+            &[&session.id.as_str()],
+        )
+        .await
+        .unwrap();
+    let read = store.get_by_token(&session.token_hash).await;
+    assert!(matches!(read, Err(StoreError::Corrupt(_))), "got {read:?}");
+}
+
+/// Not a test of speed (nothing is asserted): prints the store's point-read
+/// rate next to `pgbench -S` on the same server, for the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn point_read_figures_next_to_pgbench() {
+    let Some(base) = server_url() else { return };
+    let store = Arc::new(PostgresStore::open(&with_schema(&base, &fresh_schema())).await.unwrap());
+    let mut hashes = Vec::new();
+    for i in 0..1000 {
+        let session = sample("t", &format!("user-{i}"), NOW);
+        hashes.push(session.token_hash);
+        store
+            .insert(&session, SubjectLimit::Unlimited, NOW, revocation())
+            .await
+            .unwrap();
+    }
+    let hashes = Arc::new(hashes);
+    let started = Instant::now();
+    let readers: Vec<_> = (0..4)
+        .map(|r| {
+            let (store, hashes) = (Arc::clone(&store), Arc::clone(&hashes));
+            tokio::spawn(async move {
+                for i in 0..2500 {
+                    let hash = hashes[(i * 7 + r) % hashes.len()];
+                    assert!(store.get_by_token(&hash).await.unwrap().is_some());
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    let per_second = 10_000.0 / started.elapsed().as_secs_f64();
+    eprintln!("store get_by_token, 4 tasks, this build: {per_second:.0}/s");
+
+    let Ok(bin) = std::env::var("TEST_POSTGRES_BIN_DIR") else {
+        eprintln!("pgbench skipped: TEST_POSTGRES_BIN_DIR is not set");
+        return;
+    };
+    let pgbench = format!("{bin}/pgbench");
+    let init = std::process::Command::new(&pgbench)
+        .args(["-i", "-q", "-s", "1", &base])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let run = std::process::Command::new(&pgbench)
+        .args(["-S", "-n", "-c", "4", "-j", "2", "-T", "5", "-M", "prepared", &base])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report = String::from_utf8_lossy(&run.stdout);
+    for line in report
+        .lines()
+        .filter(|l| l.contains("tps") || l.contains("latency average"))
+    {
+        eprintln!("pgbench -S -c 4 -j 2 -M prepared: {line}");
+    }
+}

@@ -1,0 +1,253 @@
+//! The engine crashes under load: meanwhile every answer is a 503 or
+//! correct (never "valid" for a revoked or unknown token), the nodes notice
+//! and recover by themselves when it is back, and every session (and every
+//! revocation) acknowledged before or during the fault is still there.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::cluster::{Cluster, bin_dir};
+use super::nodes;
+use crate::support::TestServer;
+
+/// What the test knows about a token: only acknowledged outcomes are known.
+#[derive(Clone)]
+enum Known {
+    /// Created (201) and not revoked: must verify as this session id.
+    Live(String),
+    /// Revoked (204) or never created: must never verify.
+    Dead,
+}
+
+#[derive(Default)]
+struct Tally {
+    valid: AtomicUsize,
+    refused: AtomicUsize,
+    unavailable: AtomicUsize,
+}
+
+/// Handles of one node the tasks can own.
+#[derive(Clone)]
+struct Node {
+    base: String,
+    key: String,
+    client: reqwest::Client,
+}
+
+impl Node {
+    fn of(server: &TestServer) -> Self {
+        Self {
+            base: server.base.clone(),
+            key: server.key.clone(),
+            client: server.client.clone(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .expect("the node itself stays up");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn ready(&self) -> u16 {
+        let response = self.client.get(format!("{}/readyz", self.base)).send().await;
+        response.expect("the node itself stays up").status().as_u16()
+    }
+}
+
+/// A 503 must say why; these are the reasons a node may give.
+fn assert_unavailable(body: &Value) {
+    let code = body["code"].as_str().unwrap_or_default();
+    assert!(
+        ["store_unavailable", "timeout", "overloaded"].contains(&code),
+        "a 503 with code {code:?}: {body}"
+    );
+}
+
+/// Checks one verify answer against what is known about the token.
+fn check(known: &Known, status: u16, body: &Value, tally: &Tally) {
+    match (status, known) {
+        (200, Known::Live(id)) => {
+            assert_eq!(body["session"]["id"], id.as_str(), "valid, but for the wrong session");
+            tally.valid.fetch_add(1, Ordering::Relaxed);
+        }
+        (200, Known::Dead) => panic!("a revoked or unknown token verified as valid: {body}"),
+        (401, Known::Dead) => {
+            tally.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        (401, Known::Live(id)) => panic!("acknowledged session {id} answered 401: {body}"),
+        (503, _) => {
+            assert_unavailable(body);
+            tally.unavailable.fetch_add(1, Ordering::Relaxed);
+        }
+        (other, _) => panic!("unexpected status {other}: {body}"),
+    }
+}
+
+/// Polls `condition` every 50 ms, at most `tries` times.
+async fn wait_for(what: &str, tries: usize, mut condition: impl AsyncFnMut() -> bool) {
+    for _ in 0..tries {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gave up waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_crash_under_load_never_yields_a_wrong_valid_and_loses_nothing() {
+    let Some(bin) = bin_dir() else { return };
+    let cluster = Cluster::start(&bin);
+    let servers = nodes(&cluster.url(), 2, &[]);
+    let n: Vec<Node> = servers.iter().map(Node::of).collect();
+
+    // Before the fault: acknowledged sessions, some revoked, one made up.
+    let tokens: Arc<Mutex<Vec<(String, Known)>>> = Arc::default();
+    for i in 0..20 {
+        let (status, body) = n[i % 2].post("/v1/sessions", json!({"subject": format!("u{i}")})).await;
+        assert_eq!(status, 201);
+        let token = body["token"].as_str().unwrap().to_owned();
+        let known = if i % 4 == 0 {
+            assert_eq!(
+                n[1 - i % 2]
+                    .post("/v1/sessions/revoke", json!({"token": token}))
+                    .await
+                    .0,
+                204
+            );
+            Known::Dead
+        } else {
+            Known::Live(body["session"]["id"].as_str().unwrap().to_owned())
+        };
+        tokens.lock().unwrap().push((token, known));
+    }
+    tokens
+        .lock()
+        .unwrap()
+        .push((format!("sd_{}", "A".repeat(43)), Known::Dead));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let mut tasks = tokio::task::JoinSet::new();
+    for (v, node) in n.iter().enumerate() {
+        let (node, tokens, stop, tally) = (node.clone(), tokens.clone(), stop.clone(), tally.clone());
+        tasks.spawn(async move {
+            // Bounded: stops when told, or after this many verifies at most.
+            for i in 0..50_000usize {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (token, known) = {
+                    let tokens = tokens.lock().unwrap();
+                    tokens[(i * 7 + v) % tokens.len()].clone()
+                };
+                let (status, body) = node.post("/v1/sessions/verify", json!({"token": token})).await;
+                check(&known, status, &body, &tally);
+            }
+        });
+    }
+    {
+        // Logins and logouts keep coming during the fault; only what was
+        // acknowledged is recorded, so only that is checked afterwards.
+        let (creator, revoker, tokens, stop) = (n[0].clone(), n[1].clone(), tokens.clone(), stop.clone());
+        tasks.spawn(async move {
+            for i in 0..5_000usize {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (status, body) = creator.post("/v1/sessions", json!({"subject": format!("w{i}")})).await;
+                match status {
+                    201 => {}
+                    503 => {
+                        assert_unavailable(&body);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    other => panic!("login answered {other}: {body}"),
+                }
+                let token = body["token"].as_str().unwrap().to_owned();
+                if i % 3 == 0 {
+                    let (status, body) = revoker.post("/v1/sessions/revoke", json!({"token": token})).await;
+                    match status {
+                        204 => tokens.lock().unwrap().push((token, Known::Dead)),
+                        // Unknown outcome: the token is neither known live nor known dead.
+                        503 => assert_unavailable(&body),
+                        other => panic!("revoke answered {other}: {body}"),
+                    }
+                } else {
+                    let id = body["session"]["id"].as_str().unwrap().to_owned();
+                    tokens.lock().unwrap().push((token, Known::Live(id)));
+                }
+            }
+        });
+    }
+
+    wait_for("verifies before the fault", 600, async || {
+        tally.valid.load(Ordering::Relaxed) >= 200
+    })
+    .await;
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.crash();
+        cluster
+    })
+    .await
+    .unwrap();
+    for node in &n {
+        wait_for("readyz to fail", 600, async || node.ready().await == 503).await;
+    }
+    wait_for("503s under load", 600, async || {
+        tally.unavailable.load(Ordering::Relaxed) >= 20
+    })
+    .await;
+    let acknowledged_before_restart = tokens.lock().unwrap().len();
+
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.start_again();
+        cluster
+    })
+    .await
+    .unwrap();
+    for node in &n {
+        wait_for("readyz to recover", 1200, async || node.ready().await == 200).await;
+    }
+    let valid_at_restart = tally.valid.load(Ordering::Relaxed);
+    wait_for("verifies after recovery", 1200, async || {
+        tally.valid.load(Ordering::Relaxed) >= valid_at_restart + 200
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    while let Some(task) = tasks.join_next().await {
+        task.unwrap();
+    }
+    eprintln!(
+        "during the run: {} valid, {} refused, {} unavailable; {} tokens acknowledged before the restart",
+        tally.valid.load(Ordering::Relaxed),
+        tally.refused.load(Ordering::Relaxed),
+        tally.unavailable.load(Ordering::Relaxed),
+        acknowledged_before_restart
+    );
+
+    // Everything acknowledged, before or during the fault, is as it was.
+    let known = tokens.lock().unwrap().clone();
+    let after = Tally::default();
+    for (token, known) in &known {
+        for node in &n {
+            let (status, body) = node.post("/v1/sessions/verify", json!({"token": token})).await;
+            assert_ne!(status, 503, "still unavailable after recovery: {body}");
+            check(known, status, &body, &after);
+        }
+    }
+    drop(servers);
+    drop(cluster);
+}
