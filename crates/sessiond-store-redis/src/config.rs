@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! redis://[user:password@]host[:port][/db][?prefix=sessiond:&ttl_slack_secs=3600&timeout_ms=2000]
-//! rediss://…   (TLS: needs a build with redis-rs TLS support, see the crate docs)
+//! rediss://[user:password@]host[:port][/db][?ca_file=/etc/ssl/redis-ca.pem&…]
 //! ```
 //!
 //! * `prefix` (default `sessiond:`): put before every key, so several
@@ -13,6 +13,9 @@
 //!   its deadline before expiring it by itself (see the crate docs for why).
 //! * `timeout_ms` (default 2000): connect and response timeout; past it a
 //!   call fails as unavailable instead of hanging.
+//! * `ca_file` (`rediss://` only): PEM file of the CA that signed the
+//!   server's certificate, for private CAs; without it the system's roots
+//!   are used. The server name is always verified.
 //!
 //! Other query parameters (e.g. `protocol=resp3`) are passed to redis-rs.
 
@@ -36,6 +39,8 @@ pub struct RedisConfig {
     pub ttl_slack: Duration,
     /// Connect and response timeout.
     pub timeout: Duration,
+    /// CA certificates (PEM) to trust for `rediss://` instead of the system's.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -46,6 +51,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("prefix", &self.prefix)
             .field("ttl_slack", &self.ttl_slack)
             .field("timeout", &self.timeout)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -91,6 +97,7 @@ impl RedisConfig {
             prefix: DEFAULT_PREFIX.to_owned(),
             ttl_slack: DEFAULT_TTL_SLACK,
             timeout: DEFAULT_TIMEOUT,
+            ca_file: None,
         };
         let mut passed = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -122,6 +129,15 @@ impl RedisConfig {
                             reason: "not a positive number of milliseconds",
                         })?;
                     config.timeout = Duration::from_millis(ms);
+                }
+                "ca_file" => {
+                    if !url.starts_with("rediss://") || value.is_empty() {
+                        return Err(ConfigError::Parameter {
+                            name: "ca_file",
+                            reason: "needs a path, and a rediss:// URL",
+                        });
+                    }
+                    config.ca_file = Some(value.into());
                 }
                 _ => passed.push(pair),
             }
@@ -169,6 +185,17 @@ mod tests {
         assert!(matches!(
             RedisConfig::from_url("redis://h?timeout_ms=0"),
             Err(ConfigError::Parameter { name: "timeout_ms", .. })
+        ));
+    }
+
+    #[test]
+    fn a_ca_file_is_only_for_tls() {
+        let c = RedisConfig::from_url("rediss://h:6380?ca_file=/x/ca.pem").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("/x/ca.pem")));
+        assert_eq!(c.server_url, "rediss://h:6380");
+        assert!(matches!(
+            RedisConfig::from_url("redis://h?ca_file=/x/ca.pem"),
+            Err(ConfigError::Parameter { name: "ca_file", .. })
         ));
     }
 

@@ -15,9 +15,8 @@
 //! # URL
 //!
 //! `redis://[user:password@]host[:port][/db][?prefix=…&ttl_slack_secs=…&timeout_ms=…]`;
-//! see [`RedisConfig`]. `rediss://` (TLS) parses, but this build of the crate
-//! leaves redis-rs' TLS support out, so opening one fails with
-//! [`OpenError::Client`].
+//! see [`RedisConfig`]. `rediss://` connects with TLS (rustls, ring),
+//! verifying the server against the system's roots or the URL's `ca_file`.
 //!
 //! # Layout
 //!
@@ -87,6 +86,7 @@ mod keys;
 mod record;
 mod scripts;
 mod store;
+mod tls;
 
 pub use config::{ConfigError, DEFAULT_PREFIX, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK, RedisConfig, redacted};
 pub use store::{OpenError, RedisStore};

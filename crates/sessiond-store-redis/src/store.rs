@@ -55,9 +55,18 @@ pub enum OpenError {
     /// The URL is not a usable redis store URL.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    /// redis-rs refused the address (e.g. `rediss://` in a build without TLS).
+    /// redis-rs refused the address or the TLS settings.
     #[error("redis-rs cannot use the server address")]
     Client(#[source] redis::RedisError),
+    /// The `ca_file` of the URL cannot be read.
+    #[error("cannot read the CA file {path}")]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The server did not answer.
     #[error("redis at {server} does not answer")]
     Unreachable {
@@ -70,10 +79,10 @@ pub enum OpenError {
 }
 
 impl RedisStore {
-    /// A handle on the server and prefix in `config`. Does no I/O: the
-    /// connection opens on first use.
+    /// A handle on the server and prefix in `config`. Opens no connection
+    /// (that happens on first use); reads `ca_file` if there is one.
     pub fn new(config: RedisConfig) -> Result<Self, OpenError> {
-        let client = redis::Client::open(config.server_url.as_str()).map_err(OpenError::Client)?;
+        let client = crate::tls::client(&config)?;
         let keys = KeySpace::new(&config.prefix);
         Ok(Self {
             inner: Arc::new(Inner {

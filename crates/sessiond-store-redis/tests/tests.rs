@@ -7,3 +7,4 @@ mod conformance;
 mod engine;
 mod model;
 mod support;
+mod tls;

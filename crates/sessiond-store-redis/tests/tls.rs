@@ -1,0 +1,187 @@
+//! `rediss://`: a private redis-server with TLS on a free loopback port,
+//! its certificate signed by a CA made for the test with openssl.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sessiond_core::{Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit};
+use sessiond_store_redis::{RedisConfig, RedisStore};
+use sessiond_testkit::conformance::sample;
+use time::OffsetDateTime;
+
+use crate::support::unique_prefix;
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let out = Command::new("which").arg(program).output().ok()?;
+    let path = String::from_utf8(out.stdout).ok()?;
+    (!path.trim().is_empty()).then(|| PathBuf::from(path.trim()))
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it.
+fn make_certificates(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=sessiond test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
+struct TlsRedis {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TlsRedis {
+    fn start() -> Option<Self> {
+        let bin = std::env::var_os("TEST_REDIS_SERVER_BIN")
+            .map(PathBuf::from)
+            .or_else(|| which("redis-server"));
+        let (Some(bin), Some(_)) = (bin, which("openssl")) else {
+            if in_ci() {
+                panic!("the TLS test needs redis-server and openssl: run scripts/test");
+            }
+            eprintln!("skipped: no redis-server or openssl: run scripts/test");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        make_certificates(dir.path());
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(bin)
+            .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--tls-cert-file", "server.pem", "--tls-key-file", "server.key"])
+            .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Some(Self { dir, port, child })
+    }
+
+    fn url(&self, ca: bool) -> String {
+        let mut url = format!("rediss://127.0.0.1:{}/?prefix={}", self.port, unique_prefix());
+        if ca {
+            url.push_str(&format!("&ca_file={}", self.dir.path().join("ca.pem").display()));
+        }
+        url
+    }
+}
+
+#[tokio::test]
+async fn rediss_verifies_the_server_against_the_ca_file() {
+    let Some(server) = TlsRedis::start() else { return };
+    let store = RedisStore::new(RedisConfig::from_url(&server.url(true)).unwrap()).unwrap();
+    // Bounded wait for the server to listen.
+    let mut up = false;
+    for _ in 0..100 {
+        if store.ping().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "redis-server with TLS did not answer");
+    let now = OffsetDateTime::now_utc();
+    let session = sample("t", "alice", now);
+    let how = Revocation {
+        at: now,
+        reason: RevokeReason::Limit,
+    };
+    store.insert(&session, SubjectLimit::Deny(1), now, how).await.unwrap();
+    let found = store.get_by_token(&session.token_hash).await.unwrap();
+    assert_eq!(found.as_deref(), Some(&session));
+
+    // The same server without its CA: the system's roots do not know it,
+    // and the store refuses to talk rather than skip verification.
+    let stranger = RedisStore::new(RedisConfig::from_url(&server.url(false)).unwrap()).unwrap();
+    let refused = stranger.ping().await;
+    assert!(matches!(refused, Err(StoreError::Unavailable(_))), "got {refused:?}");
+    let cause = format!(
+        "{:?}",
+        refused
+            .err()
+            .map(|e| std::error::Error::source(&e).map(ToString::to_string))
+    );
+    assert!(cause.to_lowercase().contains("certificate"), "cause: {cause}");
+}
