@@ -73,12 +73,19 @@
 //!
 //! # Engines
 //!
-//! Standalone Redis 7.0+ is tested. Sentinel works through any client that
-//! follows the master. For Cluster the layout is ready (a subject's records
-//! and index share a hash tag, `{…}` in the key), but the scripts are not:
-//! they also touch the store-wide token and id pointers, which live in
-//! other slots. Running on Cluster needs those claims split from the
-//! subject-slot step; until then, use standalone or Sentinel.
+//! Standalone Redis 7.0+ is tested (Debian's 7.0). Nothing here needs a
+//! command newer than 7.0 (no `HEXPIRE`), and every script runs on the
+//! master, so Sentinel needs no change to the scripts; but the URL names
+//! one server, and connecting through Sentinel (redis-rs' `sentinel`
+//! feature, following the master after a failover) is not wired yet. Note
+//! that a failover can lose writes the old master acknowledged unless
+//! replicas confirm them (`WAIT`); the durability above is one server's.
+//!
+//! For Cluster the layout is ready (a subject's records and index share a
+//! hash tag, `{…}` in the key), the scripts are not: they also touch the
+//! store-wide token and id pointers, which live in other slots. Running on
+//! Cluster needs those uniqueness claims split from the subject-slot step;
+//! until then, use standalone.
 
 mod config;
 mod error;

@@ -11,8 +11,19 @@ use crate::error::corrupt;
 
 const COMMON: &str = include_str!("lua/common.lua");
 
+/// A script that writes. With the `#!lua` line (Redis 7) the server
+/// decides before the script starts whether it may write at all (e.g. it
+/// refuses the whole call over `maxmemory`), rather than at its first write
+/// command; together with each script checking its preconditions before
+/// writing, a refused call has written nothing.
 fn script(body: &str) -> Script {
-    Script::new(&format!("{COMMON}\n{body}"))
+    Script::new(&format!("#!lua\n{COMMON}\n{body}"))
+}
+
+/// A script that only reads: declared so, it also runs on a read-only
+/// replica and is never refused for memory.
+fn read_only(body: &str) -> Script {
+    Script::new(&format!("#!lua flags=no-writes\n{COMMON}\n{body}"))
 }
 
 /// The loaded scripts (hashed once per process; `EVALSHA` falls back to
@@ -29,7 +40,7 @@ pub(crate) struct Scripts {
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    read: script(include_str!("lua/read.lua")),
+    read: read_only(include_str!("lua/read.lua")),
     insert: script(include_str!("lua/insert.lua")),
     update: script(include_str!("lua/update.lua")),
     touch: script(include_str!("lua/touch.lua")),
