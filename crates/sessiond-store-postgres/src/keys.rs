@@ -34,8 +34,9 @@ pub(crate) fn migration_lock_key(schema: &str) -> (i32, i32) {
     )
 }
 
-/// The transaction lock held while one subject's limit is enforced, so that
-/// logins racing on several nodes count each other's sessions.
+/// The transaction lock held while one subject's limit is enforced (so that
+/// logins racing on several nodes count each other's sessions) and while
+/// several of its sessions are revoked at once.
 pub(crate) fn subject_lock_key(schema: &str, tenant: &Tenant, subject: &Subject) -> i64 {
     i64::from_ne_bytes(fnv1a(&[schema, tenant.as_str(), subject.as_str()]).to_ne_bytes())
 }

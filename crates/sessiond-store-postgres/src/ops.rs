@@ -11,6 +11,7 @@ use sessiond_core::{
 use time::OffsetDateTime;
 
 use crate::error::{corrupt, store_error};
+use crate::keys::subject_lock_key;
 use crate::row::{COLUMNS, Encoded, decode, decode_all, token_hashes, version_param};
 use crate::store::PostgresStore;
 
@@ -122,14 +123,26 @@ impl SessionStore for PostgresStore {
         now: OffsetDateTime,
     ) -> Result<Vec<Session>, StoreError> {
         self.bounded(async {
-            let client = self.client().await?;
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(store_error)?;
+            // The subject's lock, as a limited insert takes it: every
+            // statement that revokes several of one subject's sessions runs
+            // alone, so two of them never lock rows in different orders
+            // (which would be a deadlock, reported as a failure).
+            let lock = tx
+                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await
+                .map_err(store_error)?;
+            tx.execute(&lock, &[&subject_lock_key(&self.schema, tenant, subject)])
+                .await
+                .map_err(store_error)?;
             let sql = format!(
                 "UPDATE sessions AS s SET revoked_at = $4, revoked_reason = $5, version = s.version + 1 \
                  WHERE s.tenant = $1 AND s.subject = $2 AND s.revoked_at IS NULL AND s.expires_at > $6 \
                  AND s.id IS DISTINCT FROM $3 RETURNING {COLUMNS}"
             );
-            let statement = client.prepare_cached(&sql).await.map_err(store_error)?;
-            let rows = client
+            let statement = tx.prepare_cached(&sql).await.map_err(store_error)?;
+            let rows = tx
                 .query(
                     &statement,
                     &[
@@ -143,7 +156,9 @@ impl SessionStore for PostgresStore {
                 )
                 .await
                 .map_err(store_error)?;
-            decode_all(&rows)
+            let revoked = decode_all(&rows)?;
+            tx.commit().await.map_err(store_error)?;
+            Ok(revoked)
         })
         .await
     }

@@ -90,6 +90,13 @@ impl PostgresOptions {
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(DEFAULT_OPERATION_TIMEOUT);
         }
+        if pg.get_tcp_user_timeout().is_none() {
+            // An engine host that vanishes without closing its sockets would
+            // otherwise leave pooled connections that look open and hang
+            // every operation given them; with this the kernel closes them
+            // once sent data goes unacknowledged, and the pool drops them.
+            pg.tcp_user_timeout(DEFAULT_OPERATION_TIMEOUT);
+        }
         if pg.get_application_name().is_none() {
             pg.application_name("sessiond");
         }
