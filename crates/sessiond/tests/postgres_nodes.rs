@@ -64,6 +64,25 @@ async fn created_on_one_node_verified_on_another_revoked_on_a_third() {
     // No cache anywhere: the very next verify on the first node refuses it.
     assert_problem(verify(&n[0], &token).await, 401, "invalid_token").await;
     assert_problem(verify(&n[1], &token).await, 401, "invalid_token").await;
+
+    // Subject-wide revocation on one node ends the sessions made on others,
+    // except the one it was told to keep.
+    let (on_first, _) = n[0].login("alice").await;
+    let (on_second, kept) = n[1].login("alice").await;
+    let (on_third, _) = n[2].login("alice").await;
+    let kept = kept["id"].as_str().unwrap();
+    let revoked: Value = n[2]
+        .req(Method::DELETE, &format!("/v1/subjects/alice/sessions?except={kept}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoked["revoked"], 2);
+    assert_problem(verify(&n[1], &on_first).await, 401, "invalid_token").await;
+    assert_problem(verify(&n[0], &on_third).await, 401, "invalid_token").await;
+    assert_eq!(verify(&n[0], &on_second).await.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
