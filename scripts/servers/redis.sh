@@ -55,3 +55,18 @@ stop_redis() {
   fi
   unset REDIS_TEST_PID REDIS_TEST_DIR REDIS_TEST_PORT TEST_REDIS_URL TEST_REDIS_SERVER_BIN
 }
+
+# The floor a Redis-backed sessiond is compared against: point reads
+# (GET of a 1 KiB value, about a session record's size) straight from
+# redis-benchmark on the same server, printed as one line per run.
+#
+#   redis_floor [requests] [clients]
+redis_floor() {
+  local requests="${1:-200000}" clients="${2:-50}"
+  if [[ -z "${REDIS_TEST_PORT:-}" ]]; then
+    echo "redis.sh: redis_floor needs start_redis first" >&2
+    return 1
+  fi
+  redis-benchmark -h 127.0.0.1 -p "$REDIS_TEST_PORT" -t get -d 1024 \
+    -n "$requests" -c "$clients" -q 2>/dev/null | tr '\r' '\n' | grep 'requests per second' | tail -1
+}
