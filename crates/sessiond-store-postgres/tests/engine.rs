@@ -47,6 +47,38 @@ async fn nodes_starting_together_migrate_once() {
     assert_eq!(versions, vec![1]);
 }
 
+/// Two handles with pools of their own stand for two nodes: logins of one
+/// subject racing through both never get past the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_limit_holds_across_separately_pooled_handles() {
+    let Some(base) = server_url() else { return };
+    let url = with_schema(&base, &fresh_schema());
+    let nodes = [
+        Arc::new(PostgresStore::open(&url).await.unwrap()),
+        Arc::new(PostgresStore::open(&url).await.unwrap()),
+    ];
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let node = Arc::clone(&nodes[i % 2]);
+        racing.spawn(async move {
+            let session = sample("t", "erin", NOW);
+            node.insert(&session, SubjectLimit::Deny(4), NOW, revocation()).await
+        });
+    }
+    let (mut created, mut refused) = (0, 0);
+    while let Some(result) = racing.join_next().await {
+        match result.unwrap() {
+            Ok(_) => created += 1,
+            Err(StoreError::LimitReached) => refused += 1,
+            Err(other) => panic!("unexpected failure {other:?}"),
+        }
+    }
+    assert_eq!((created, refused), (4, 36));
+    let t = sessiond_core::Tenant::new("t").unwrap();
+    let s = sessiond_core::Subject::new("erin").unwrap();
+    assert_eq!(nodes[1].count_subject(&t, &s, NOW).await.unwrap(), 4);
+}
+
 #[tokio::test]
 async fn a_schema_from_a_newer_sessiond_is_refused() {
     let Some(base) = server_url() else { return };
