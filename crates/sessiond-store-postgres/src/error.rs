@@ -66,7 +66,10 @@ pub(crate) fn is_unreachable(error: &tokio_postgres::Error) -> bool {
             || *code == SqlState::ADMIN_SHUTDOWN
             || *code == SqlState::CRASH_SHUTDOWN
             || *code == SqlState::CANNOT_CONNECT_NOW
-            || *code == SqlState::TOO_MANY_CONNECTIONS;
+            || *code == SqlState::TOO_MANY_CONNECTIONS
+            // A standby (during a failover, or a URL that reached the wrong
+            // host) refuses writes: no writable engine right now.
+            || *code == SqlState::READ_ONLY_SQL_TRANSACTION;
     }
     // No server error: look for an I/O failure (refused, reset, timed out)
     // in the cause chain. Encoding and decoding errors have none.
