@@ -19,12 +19,15 @@ async fn raw(
     req.send().await.unwrap()
 }
 
+/// Path, content type, body, expected status and code.
+type Case = (&'static str, Option<&'static str>, Vec<u8>, u16, &'static str);
+
 #[tokio::test]
 async fn malformed_bodies_are_400_415_or_413_and_change_nothing() {
     let s = TestServer::start_with("memory:", &[("SESSIOND_SERVER_BODY_LIMIT", "65536")]);
     let (token, session) = s.login("alice").await;
     let json_ct = Some("application/json");
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("/v1/sessions", json_ct, b"{".to_vec(), 400, "invalid_request"),
         ("/v1/sessions", json_ct, b"".to_vec(), 400, "invalid_request"),
         ("/v1/sessions", json_ct, b"[]".to_vec(), 400, "invalid_request"),

@@ -107,9 +107,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() {
+        match code {
+            // An outage answers many requests; one warning each is enough,
+            // and readiness and metrics carry the signal.
+            "store_unavailable" | "overloaded" | "timeout" => tracing::warn!(error = %self, code, "request refused"),
             // Keep the cause in the log (never in the body).
-            tracing::error!(error = ?self, code, "request failed");
+            _ if status.is_server_error() => tracing::error!(error = ?self, code, "request failed"),
+            _ => {}
         }
         let current_version = match &self {
             ApiError::PreconditionFailed { current } | ApiError::Core(CoreError::VersionConflict { current }) => {

@@ -77,11 +77,16 @@ pub fn apply(router: Router, limits: &Limits) -> Router {
             ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    // The path may hold a session id (public) but never a token.
-                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-                }))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &axum::http::Request<_>| {
+                            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                            // The path may hold a session id (public) but never a token.
+                            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                        })
+                        // Failures are logged once, where they are mapped to a response.
+                        .on_failure(()),
+                )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
 }
