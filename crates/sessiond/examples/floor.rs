@@ -55,7 +55,11 @@ type Sessions = Arc<HashMap<String, Entry>>;
 async fn verify(State(sessions): State<Sessions>, Json(req): Json<VerifyRequest>) -> Response {
     match sessions.get(&req.token) {
         Some(entry) => Json(entry.clone()).into_response(),
-        None => (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"code": "invalid_token"}))).into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"code": "invalid_token"})),
+        )
+            .into_response(),
     }
 }
 

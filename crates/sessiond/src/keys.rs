@@ -79,9 +79,17 @@ pub enum KeyError {
     Randomness,
 }
 
+/// Lower-case hex SHA-256 of a key. Runs on every API request: one
+/// allocation, not one per byte.
 fn hash_hex(key: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(2 * digest.len());
+    for byte in digest {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 /// The key file of a data directory.

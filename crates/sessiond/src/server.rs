@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -36,6 +37,21 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Folds recorded histogram samples into their buckets every few seconds.
+/// A recorder from `build_recorder` otherwise keeps every sample until the
+/// next scrape of `/metrics`: without a scraper, memory grows with every
+/// request (several samples each).
+fn spawn_metrics_upkeep(handle: PrometheusHandle) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            handle.run_upkeep();
+        }
+    })
 }
 
 /// Runs the service on `listener` until `shutdown` completes, then stops
@@ -73,6 +89,7 @@ pub async fn serve(
         .events(events.clone())
         .build()?;
     let purger = spawn_purger(manager.clone(), config.store.purge_interval, config.store.purge_batch);
+    let upkeep = spawn_metrics_upkeep(metrics_handle());
     if config.server.dev {
         tracing::warn!(
             "DEVELOPMENT MODE: cookies are sent over plain HTTP without Secure; never use --dev in production"
@@ -91,6 +108,7 @@ pub async fn serve(
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     tracing::info!("shutting down: in-flight requests finished; flushing");
     purger.shutdown().await;
+    upkeep.abort();
     events.close();
     (opened.close)();
     served.context("the HTTP server failed")

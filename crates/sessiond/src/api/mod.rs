@@ -26,9 +26,23 @@ pub use layers::Limits;
 use crate::event_log::EventLog;
 use crate::keys::KeyRing;
 
-/// What every handler can reach.
+/// What every handler can reach. axum clones the state for every request,
+/// so it is a single reference count; the fields are reached through
+/// `Deref` to [`Shared`].
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     /// The manager (default tenant; handlers switch to the caller's).
     pub manager: SessionManager,
     /// API keys.
@@ -91,13 +105,13 @@ pub fn app(
 ) -> Router {
     let (router, doc) = routes().split_for_parts();
     let openapi = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         manager,
         keys,
         events,
         metrics,
         openapi,
-    };
+    }));
     let router = router
         .fallback(|| async { ApiError::NoSuchRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
