@@ -61,6 +61,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Installed first: metric handles registered before the recorder exists
+    // would record into nothing.
+    let metrics = metrics_handle();
     let url = StoreUrl::parse(&config.store.url)?;
     let opened = store_url::open(&url).await?;
     let data_dir = config.data_dir();
@@ -89,7 +92,7 @@ pub async fn serve(
         .events(events.clone())
         .build()?;
     let purger = spawn_purger(manager.clone(), config.store.purge_interval, config.store.purge_batch);
-    let upkeep = spawn_metrics_upkeep(metrics_handle());
+    let upkeep = spawn_metrics_upkeep(metrics.clone());
     if config.server.dev {
         tracing::warn!(
             "DEVELOPMENT MODE: cookies are sent over plain HTTP without Secure; never use --dev in production"
@@ -101,7 +104,7 @@ pub async fn serve(
         timeout: config.server.request_timeout,
         concurrency: config.server.max_concurrency,
     };
-    let app = api::app(manager, keys, events.clone(), metrics_handle(), &limits);
+    let app = api::app(manager, keys, events.clone(), metrics, &limits);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %config.store.url, data_dir = %data_dir.display(), "sessiond listening");
     println!("listening on {addr}");

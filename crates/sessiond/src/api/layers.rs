@@ -1,15 +1,16 @@
 //! The layers around every route, outermost first: sensitive headers kept
-//! out of logs, request ids, tracing, metrics, load shedding and timeouts,
-//! header and body limits.
+//! out of logs, request ids, tracing, metrics and the header limit, load
+//! shedding and timeouts, the body limit.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -18,6 +19,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use super::error::ApiError;
+use super::observe::observe;
 
 /// Request limits from `[server]`.
 #[derive(Debug, Clone)]
@@ -39,15 +41,32 @@ pub fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
-#[derive(Clone, Copy)]
-struct RandomRequestId;
+/// Request ids: a random per-process prefix and a counter, 16 hex digits.
+/// Unique across restarts without a system call per request.
+#[derive(Clone)]
+struct CountingRequestId {
+    prefix: u32,
+    next: Arc<AtomicU32>,
+}
 
-impl MakeRequestId for RandomRequestId {
+impl CountingRequestId {
+    fn new() -> Self {
+        let mut bytes = [0u8; 4];
+        // Without randomness ids are still unique within the process.
+        let _ = getrandom::fill(&mut bytes);
+        Self {
+            prefix: u32::from_le_bytes(bytes),
+            next: Arc::new(AtomicU32::new(0)),
+        }
+    }
+}
+
+impl MakeRequestId for CountingRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).ok()?;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        HeaderValue::from_str(&hex).ok().map(RequestId::new)
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{:08x}{n:08x}", self.prefix))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -70,13 +89,12 @@ pub fn apply(router: Router, limits: &Limits) -> Router {
         .timeout(limits.timeout);
     router
         .layer(DefaultBodyLimit::max(limits.body_bytes))
-        .layer(middleware::from_fn(move |req: Request, next: Next| limit_headers(req, next, header_limit)))
         .layer(shedding)
-        .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn(move |req: Request, next: Next| observe(req, next, header_limit)))
         .layer(
             ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
-                .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, CountingRequestId::new()))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(|req: &axum::http::Request<_>| {
@@ -91,40 +109,12 @@ pub fn apply(router: Router, limits: &Limits) -> Router {
         )
 }
 
-async fn limit_headers(req: Request, next: Next, limit: usize) -> Response {
-    let size: usize = req
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    if size > limit {
-        return ApiError::HeadersTooLarge.into_response();
-    }
-    next.run(req).await
-}
-
-async fn record_metrics(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let method = req.method().as_str().to_owned();
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    let elapsed = started.elapsed().as_secs_f64();
-    metrics::counter!("sessiond_http_requests_total", "route" => route.clone(), "method" => method, "status" => status.clone())
-        .increment(1);
-    metrics::histogram!("sessiond_http_request_duration_seconds", "route" => route, "status" => status).record(elapsed);
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use axum::body::Body;
+    use axum::response::Response;
     use axum::routing::get;
     use tokio::sync::Notify;
     use tower::ServiceExt as _;

@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod layers;
 pub mod model;
+mod observe;
 mod ops;
 mod problem;
 mod sessions;
