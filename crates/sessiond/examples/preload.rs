@@ -1,7 +1,7 @@
-//! Fills an embedded store with sessions for the load test (`scripts/load`)
-//! and writes their tokens, one per line.
+//! Fills a store with sessions for the load test (`scripts/load`) and writes
+//! their tokens, one per line. Any store URL sessiond accepts works.
 //!
-//! Run: `cargo run --release -p sessiond --example preload -- --store-dir DIR --count 100000 --tokens-out FILE`
+//! Run: `cargo run --release -p sessiond --example preload -- --store embedded:DIR --count 100000 --tokens-out FILE`
 //!
 //! Sessions are created through `SessionManager` with the default policy,
 //! in the `default` tenant, for subjects `user-{i % 10000}`, by 64 tasks at
@@ -12,20 +12,19 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser;
+use sessiond::store_url::{self, StoreUrl};
 use sessiond_core::{CreateOptions, SessionManager, Subject};
-use sessiond_store_embedded::EmbeddedStore;
 
-/// Preloads sessions into an embedded store.
+/// Preloads sessions into a store.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The embedded store's directory (what `--store embedded:DIR` names).
+    /// The store, as `sessiond serve --store` names it.
     #[arg(long)]
-    store_dir: PathBuf,
+    store: String,
     /// How many sessions to create.
     #[arg(long, default_value_t = 100_000)]
     count: usize,
@@ -43,20 +42,17 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let store = Arc::new(
-        EmbeddedStore::open(&args.store_dir)
-            .with_context(|| format!("cannot open the embedded store in {}", args.store_dir.display()))?,
-    );
-    let manager = SessionManager::builder(store.clone()).build()?;
+    let url = StoreUrl::parse(&args.store)?;
+    let opened = runtime
+        .block_on(store_url::open(&url))
+        .with_context(|| format!("cannot open the store {}", args.store))?;
+    let manager = SessionManager::builder(opened.store).build()?;
     let started = Instant::now();
     let tokens = runtime.block_on(create_all(&manager, &args))?;
     let elapsed = started.elapsed();
     drop(manager);
-    // Flush and release the file before the server opens it.
-    match Arc::try_unwrap(store) {
-        Ok(store) => store.close().context("closing the store")?,
-        Err(_) => anyhow::bail!("the store is still shared at exit"),
-    }
+    // Flush and release the store (the embedded file lock) before the server opens it.
+    runtime.block_on(async { (opened.close)() });
     drop(runtime);
 
     let file = std::fs::File::create(&args.tokens_out)
