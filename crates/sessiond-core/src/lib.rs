@@ -55,7 +55,9 @@ pub use session::{
     Aal, AalError, ClientInfo, MAX_IP_LEN, MAX_USER_AGENT_LEN, PreviousToken, Revocation, RevokeReason, Session,
 };
 pub use store::{BoxError, Inserted, SessionStore, StoreError, SubjectLimit};
-pub use token::{TOKEN_BYTES, TOKEN_LEN, TOKEN_PREFIX, Token, TokenHash, TokenParseError};
+pub use token::{
+    PrehashedHasher, TOKEN_BYTES, TOKEN_LEN, TOKEN_PREFIX, Token, TokenHash, TokenHashBuildHasher, TokenParseError,
+};
 
 /// Re-exported so store implementations use the same `async_trait`.
 pub use async_trait::async_trait;

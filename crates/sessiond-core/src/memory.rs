@@ -7,7 +7,6 @@
 //! a blocking lock is the right tool and cheaper than an async one.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
@@ -16,7 +15,7 @@ use time::OffsetDateTime;
 use crate::ids::{SessionId, Subject, Tenant};
 use crate::session::{ClientInfo, Revocation, Session};
 use crate::store::{Inserted, SessionStore, StoreError, SubjectLimit};
-use crate::token::TokenHash;
+use crate::token::{TokenHash, TokenHashBuildHasher};
 
 /// A cloneable handle to an in-memory store; clones share the data.
 #[derive(Debug, Clone, Default)]
@@ -24,32 +23,12 @@ pub struct MemoryStore {
     inner: Arc<RwLock<Indexes>>,
 }
 
-/// A hasher for keys that are already uniformly random (SHA-256 outputs,
-/// see `TokenHash`'s `Hash`): it passes the value through. Safe against
-/// flooding because nobody can choose which hashes get stored.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
 #[derive(Debug, Default)]
 struct Indexes {
     by_id: HashMap<SessionId, Arc<Session>>,
     /// Current and previous token hashes, sharing the record with `by_id` so
     /// a verify is one lookup.
-    by_token: HashMap<TokenHash, Arc<Session>, BuildHasherDefault<Prehashed>>,
+    by_token: HashMap<TokenHash, Arc<Session>, TokenHashBuildHasher>,
     /// Non-revoked sessions of each subject (expired ones stay until purged).
     by_subject: HashMap<(Tenant, Subject), BTreeSet<SessionId>>,
     /// `(expires_at, id)` of every record, so purge visits only what expired.

@@ -31,33 +31,13 @@
 //! so a reader waits at most for that, never behind the disk.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use sessiond_core::{Session, TokenHash};
+use sessiond_core::{Session, TokenHash, TokenHashBuildHasher};
 
 use crate::tables::token_hashes;
 
-/// Passes a `TokenHash`'s own hash through: the keys are SHA-256 outputs,
-/// already uniform, and nobody chooses which get stored (as MemoryStore).
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-type Map = HashMap<TokenHash, Arc<Session>, BuildHasherDefault<Prehashed>>;
+type Map = HashMap<TokenHash, Arc<Session>, TokenHashBuildHasher>;
 
 #[derive(Debug, Default)]
 struct Inner {
