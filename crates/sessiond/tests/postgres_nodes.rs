@@ -255,33 +255,8 @@ async fn concurrent_data_updates_across_nodes_lose_nothing() {
 #[test]
 fn an_unreachable_postgres_fails_at_start_with_its_location_and_no_password() {
     // Nothing listens on port 1; the password must not reach the message.
-    let dir = tempfile::tempdir().unwrap();
     let store = "postgres://sessiond:hunter2@127.0.0.1:1/app?schema=s1&connect_timeout=2";
-    let mut child = std::process::Command::new(crate::support::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
-        .current_dir(dir.path())
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Bounded: a server that started anyway is killed and the test fails.
-    let mut status = None;
-    for _ in 0..200 {
-        status = child.try_wait().unwrap();
-        if status.is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("sessiond started over an unreachable postgres");
-    }
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.unwrap().success());
+    let stderr = crate::support::serve_must_fail(store);
     assert!(
         stderr.contains("postgres://127.0.0.1:1/app (schema s1)"),
         "stderr: {stderr}"

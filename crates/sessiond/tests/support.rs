@@ -142,6 +142,38 @@ impl Drop for TestServer {
     }
 }
 
+/// Runs `sessiond serve --store STORE`, which must exit with an error
+/// within 10 s; returns its stderr. A server that started anyway is killed
+/// and the test fails.
+pub fn serve_must_fail(store: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    for _ in 0..200 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("sessiond started over {store}");
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "sessiond exited successfully over {store}");
+    stderr
+}
+
 /// Asserts a problem+json answer with this status and code.
 pub async fn assert_problem(response: Response, status: u16, code: &str) {
     assert_eq!(response.status(), status, "status for expected code {code}");
