@@ -37,11 +37,13 @@ mod events;
 mod ids;
 mod manager;
 mod memory;
+mod memory_users;
 mod policy;
 mod purge;
 mod session;
 mod store;
 mod token;
+mod users;
 
 pub use clock::{Clock, SystemClock, truncate_to_micros};
 pub use error::{Error, RandomnessError};
@@ -58,6 +60,7 @@ pub use store::{BoxError, Inserted, SessionStore, StoreError, SubjectLimit};
 pub use token::{
     PrehashedHasher, TOKEN_BYTES, TOKEN_LEN, TOKEN_PREFIX, Token, TokenHash, TokenHashBuildHasher, TokenParseError,
 };
+pub use users::{UserRecord, UserStore, UserStoreError};
 
 /// Re-exported so store implementations use the same `async_trait`.
 pub use async_trait::async_trait;

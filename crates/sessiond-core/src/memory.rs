@@ -21,6 +21,9 @@ use crate::token::{TokenHash, TokenHashBuildHasher};
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     inner: Arc<RwLock<Indexes>>,
+    /// Portal accounts, apart from the session indexes: user calls are rare
+    /// and must not contend with verification.
+    pub(crate) users: Arc<std::sync::Mutex<crate::memory_users::Users>>,
 }
 
 #[derive(Debug, Default)]
