@@ -1,10 +1,12 @@
-//! MemoryStore against the shared conformance suite and the lifecycle model.
+//! MemoryStore against the shared conformance suites (sessions and users)
+//! and the lifecycle model.
 
 use std::sync::Arc;
 
-use sessiond_core::{MemoryStore, SessionStore};
+use sessiond_core::{MemoryStore, SessionStore, UserStore};
 
 sessiond_testkit::store_conformance!(|| async { Arc::new(MemoryStore::new()) as Arc<dyn SessionStore> });
+sessiond_testkit::user_store_conformance!(|| async { Arc::new(MemoryStore::new()) as Arc<dyn UserStore> });
 
 #[test]
 fn manager_over_memory_store_agrees_with_the_model() {
