@@ -12,7 +12,7 @@ use sessiond_core::StoreError;
 use crate::EmbeddedStore;
 use crate::codec::{self, deadline_key};
 use crate::error::engine;
-use crate::tables::{EXPIRY, SESSIONS, SUBJECTS, TOKENS, token_hashes};
+use crate::tables::{EXPIRY, SESSIONS, SUBJECTS, TOKENS, USERS, token_hashes};
 
 /// What [`EmbeddedStore::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub struct CheckReport {
     pub subject_entries: u64,
     /// Entries in the expiry index.
     pub expiry_entries: u64,
+    /// Portal accounts.
+    pub users: u64,
     /// Every disagreement found, in words; empty for a consistent store.
     pub problems: Vec<String>,
 }
@@ -38,20 +40,37 @@ impl CheckReport {
 
 impl EmbeddedStore {
     /// Checks that every record decodes and that the token, subject and
-    /// expiry indexes hold exactly the entries the records call for.
+    /// expiry indexes hold exactly the entries the records call for; and
+    /// that every portal account decodes and is stored under its own key.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         let txn = self.database().begin_read().map_err(engine)?;
         let sessions = txn.open_table(SESSIONS).map_err(engine)?;
         let tokens = txn.open_table(TOKENS).map_err(engine)?;
         let subjects = txn.open_multimap_table(SUBJECTS).map_err(engine)?;
         let expiry = txn.open_table(EXPIRY).map_err(engine)?;
+        let users = txn.open_table(USERS).map_err(engine)?;
         let mut report = CheckReport {
             sessions: sessions.len().map_err(engine)?,
             tokens: tokens.len().map_err(engine)?,
             subject_entries: subjects.len().map_err(engine)?,
             expiry_entries: expiry.len().map_err(engine)?,
+            users: users.len().map_err(engine)?,
             problems: Vec::new(),
         };
+        for entry in users.iter().map_err(engine)? {
+            let (key, value) = entry.map_err(engine)?;
+            let (tenant, name) = key.value();
+            match codec::decode_user(value.value()) {
+                Err(e) => report.problems.push(format!("user ({tenant}, {name}): {e}")),
+                Ok(user) if user.tenant.as_str() != tenant || user.name.as_str() != name => {
+                    report.problems.push(format!(
+                        "user ({tenant}, {name}) holds the record of ({}, {})",
+                        user.tenant, user.name
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
         let (mut want_tokens, mut want_subjects, mut want_expiry) = (0u64, 0u64, 0u64);
         for entry in sessions.iter().map_err(engine)? {
             let (key, value) = entry.map_err(engine)?;

@@ -21,18 +21,30 @@
 //! then a `str`, and `time` an i128 of Unix nanoseconds and an i32 UTC
 //! offset in seconds (so a record reads back exactly as it was written).
 //!
+//! A portal account ([`UserRecord`]) has a layout of its own, with its own
+//! leading layout byte (numbered independently of the session's):
+//!
+//! ```text
+//! str tenant | str name | str password_hash | u8 disabled
+//! time created_at | time password_changed_at | u64 version
+//! ```
+//!
 //! Decoding never trusts the bytes: every length is checked, every value is
 //! validated through the same constructors the rest of sessiond uses, and
 //! trailing bytes are refused. A bad record is an error, never a panic.
 
 use sessiond_core::{
     Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session, SessionId, Subject, Tenant, TokenHash,
+    UserRecord,
 };
 use time::{OffsetDateTime, UtcOffset};
 
 /// The record layout this build writes and reads. A new layout gets a new
 /// number, and decoding dispatches on it.
 const LAYOUT_V1: u8 = 1;
+
+/// The user record layout this build writes and reads.
+const USER_LAYOUT_V1: u8 = 1;
 
 /// A stored record that cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,6 +157,48 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
         client,
         version,
         revoked,
+    })
+}
+
+/// Encodes a portal account into a fresh buffer.
+pub(crate) fn encode_user(user: &UserRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + user.name.as_str().len() + user.password_hash.len());
+    out.push(USER_LAYOUT_V1);
+    put_str(&mut out, user.tenant.as_str());
+    put_str(&mut out, user.name.as_str());
+    put_str(&mut out, &user.password_hash);
+    out.push(u8::from(user.disabled));
+    put_time(&mut out, user.created_at);
+    put_time(&mut out, user.password_changed_at);
+    out.extend_from_slice(&user.version.to_le_bytes());
+    out
+}
+
+/// Decodes a portal account written by [`encode_user`].
+pub(crate) fn decode_user(bytes: &[u8]) -> Result<UserRecord, DecodeError> {
+    let mut r = Reader(bytes);
+    match r.u8()? {
+        USER_LAYOUT_V1 => {}
+        _ => return Err(DecodeError("unknown user record layout")),
+    }
+    let tenant = Tenant::new(r.str()?).map_err(|_| DecodeError("invalid tenant"))?;
+    let name = Subject::new(r.str()?).map_err(|_| DecodeError("invalid user name"))?;
+    let password_hash = r.str()?.to_owned();
+    let disabled = r.flag()?;
+    let created_at = r.time()?;
+    let password_changed_at = r.time()?;
+    let version = u64::from_le_bytes(r.array()?);
+    if !r.0.is_empty() {
+        return Err(DecodeError("trailing bytes"));
+    }
+    Ok(UserRecord {
+        tenant,
+        name,
+        password_hash,
+        disabled,
+        created_at,
+        password_changed_at,
+        version,
     })
 }
 
@@ -313,5 +367,41 @@ mod tests {
             }
         }
         assert_eq!(decode(&[9]), Err(DecodeError("unknown record layout")));
+    }
+
+    fn user() -> UserRecord {
+        let mut user = sessiond_testkit::user_conformance::sample_user("acme", "émile");
+        user.disabled = true;
+        user.version = u64::MAX - 1;
+        user.password_changed_at = NOW.to_offset(time::macros::offset!(-05:00));
+        user
+    }
+
+    #[test]
+    fn user_records_round_trip_exactly() {
+        let user = user();
+        let back = decode_user(&encode_user(&user)).unwrap();
+        assert_eq!(back, user);
+        assert_eq!(back.password_hash, user.password_hash);
+        assert_eq!(back.password_changed_at.offset(), user.password_changed_at.offset());
+    }
+
+    #[test]
+    fn damaged_user_records_are_errors_never_panics() {
+        let bytes = encode_user(&user());
+        for cut in 0..bytes.len() {
+            assert!(decode_user(&bytes[..cut]).is_err(), "prefix of {cut} bytes decoded");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode_user(&longer), Err(DecodeError("trailing bytes")));
+        for i in 0..bytes.len() {
+            for bit in [0x01, 0x80, 0xff] {
+                let mut bad = bytes.clone();
+                bad[i] ^= bit;
+                let _ = decode_user(&bad);
+            }
+        }
+        assert_eq!(decode_user(&[2]), Err(DecodeError("unknown user record layout")));
     }
 }

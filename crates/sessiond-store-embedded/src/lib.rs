@@ -36,6 +36,8 @@
 //! * **One process at a time**: the file is locked; a second opener gets
 //!   [`OpenError::InUse`] at once (stop the server before using admin tools
 //!   that open the store directly).
+//! * **Portal accounts** live in the same file: [`EmbeddedStore`] is also a
+//!   [`UserStore`](sessiond_core::UserStore), with the same durability.
 //! * **Versioned**: the file records its format version ([`FORMAT_VERSION`]);
 //!   a file from a newer build or that is not a sessiond store is refused
 //!   with a clear [`OpenError`], and a damaged file is an error, not a panic.
@@ -48,6 +50,7 @@ mod open;
 mod ops;
 mod store;
 mod tables;
+mod users;
 mod writer;
 
 pub use check::CheckReport;

@@ -7,7 +7,7 @@ use redb::{Database, ReadableDatabase};
 
 use crate::error::OpenError;
 use crate::store::FILE_NAME;
-use crate::tables::{EXPIRY, FORMAT_KEY, FORMAT_VERSION, META, SESSIONS, SUBJECTS, TOKENS};
+use crate::tables::{EXPIRY, FORMAT_KEY, FORMAT_VERSION, META, SESSIONS, SUBJECTS, TOKENS, USERS};
 
 /// Tuning for [`EmbeddedStore::open_with`](crate::EmbeddedStore::open_with).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,7 @@ fn initialize(db: &Database) -> Result<(), redb::Error> {
         txn.open_table(TOKENS)?;
         txn.open_multimap_table(SUBJECTS)?;
         txn.open_table(EXPIRY)?;
+        txn.open_table(USERS)?;
     }
     txn.commit()?;
     Ok(())
@@ -135,7 +136,25 @@ pub(crate) fn open_existing(path: &Path) -> Result<Database, OpenError> {
     if !tables_ok {
         return Err(not_a_store("a sessiond table is missing or has the wrong type"));
     }
+    // `users` came later than format 1: a file without it gets it, durably,
+    // so that nothing else has to expect its absence.
+    let has_users = match txn.open_table(USERS) {
+        Ok(_) => true,
+        Err(redb::TableError::TableDoesNotExist(_)) => false,
+        Err(redb::TableError::Storage(e)) => return Err(fail(e.into())),
+        Err(_) => return Err(not_a_store("the users table has the wrong type")),
+    };
     drop(meta);
     drop(txn);
+    if !has_users {
+        add_users_table(&db).map_err(fail)?;
+    }
     Ok(db)
+}
+
+fn add_users_table(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    txn.open_table(USERS)?;
+    txn.commit()?;
+    Ok(())
 }

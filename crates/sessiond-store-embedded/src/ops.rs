@@ -1,16 +1,20 @@
 //! The write operations, each with exactly the semantics written on
-//! [`SessionStore`](sessiond_core::SessionStore), applied inside the
-//! writer's shared transaction.
+//! [`SessionStore`](sessiond_core::SessionStore) (or, for the user ops,
+//! [`UserStore`](sessiond_core::UserStore); those live in `users.rs`),
+//! applied inside the writer's shared transaction.
 //!
 //! Every operation decides all of its refusals (collision, version
-//! conflict, limit) *before* it changes anything, so a refused operation
+//! conflict, limit, a taken user name) *before* it changes anything, so a refused operation
 //! leaves the transaction as it found it and the others in the same batch
 //! commit unaffected. An engine failure part-way is different: it is
 //! returned as the outer error, and the writer abandons the whole
 //! transaction (see `writer.rs`).
 
 use redb::ReadableTable;
-use sessiond_core::{ClientInfo, Inserted, Revocation, Session, SessionId, StoreError, Subject, SubjectLimit, Tenant};
+use sessiond_core::{
+    ClientInfo, Inserted, Revocation, Session, SessionId, StoreError, Subject, SubjectLimit, Tenant, UserRecord,
+    UserStoreError,
+};
 use time::OffsetDateTime;
 
 use crate::codec::deadline_key;
@@ -51,6 +55,12 @@ pub(crate) enum Op {
         now: OffsetDateTime,
         limit: usize,
     },
+    /// Boxed, like every large payload here: this enum moves through a channel.
+    InsertUser(Box<UserRecord>),
+    UpdateUser {
+        user: Box<UserRecord>,
+        expected_version: u64,
+    },
 }
 
 /// What a successful write returns to its caller.
@@ -67,6 +77,12 @@ pub(crate) enum Done {
     /// Boxed: a record is large and this enum moves through a channel.
     Revoked(Option<Box<Session>>),
     Sessions(Vec<Session>),
+    /// A user write went through.
+    UserWritten,
+    /// A user write was refused and wrote nothing: only ever
+    /// [`UserStoreError::Exists`], [`UserStoreError::VersionConflict`] or
+    /// [`UserStoreError::NotFound`].
+    UserRefused(UserStoreError),
 }
 
 /// The caller's answer: success or a refusal that changed nothing.
@@ -123,6 +139,8 @@ impl Op {
                 Ok(Ok(Done::Sessions(revoked)))
             }
             Op::Purge { now, limit } => purge(t, *now, *limit),
+            Op::InsertUser(user) => crate::users::insert(t, user),
+            Op::UpdateUser { user, expected_version } => crate::users::update(t, user, *expected_version),
         }
     }
 }

@@ -96,7 +96,7 @@ impl EmbeddedStore {
         &self.db
     }
 
-    async fn write(&self, op: Op) -> Result<Done, StoreError> {
+    pub(crate) async fn write(&self, op: Op) -> Result<Done, StoreError> {
         self.writer.submit(op).await
     }
 

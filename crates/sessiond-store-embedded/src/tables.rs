@@ -7,6 +7,11 @@
 //! | `tokens` | SHA-256 token hash (current and previous) | session id |
 //! | `subjects` (multimap) | (tenant, subject) | ids of its non-revoked records |
 //! | `expiry` | (deadline in Unix ns, id) | () |
+//! | `users` | (tenant, name) | encoded portal account ([`crate::codec::encode_user`]) |
+//!
+//! `users` stands apart: no index refers to it and the read cache never
+//! holds it, so user writes (see `users.rs`) touch nothing else. A file made
+//! before it existed gets it at open; the format version stays 1.
 //!
 //! Every write goes through [`Tables::put`] and [`Tables::delete`], which
 //! move a record's index entries with it in the same transaction (removing
@@ -25,6 +30,7 @@ pub(crate) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 pub(crate) const TOKENS: TableDefinition<&[u8; 32], &str> = TableDefinition::new("tokens");
 pub(crate) const SUBJECTS: MultimapTableDefinition<(&str, &str), &str> = MultimapTableDefinition::new("subjects");
 pub(crate) const EXPIRY: TableDefinition<(i128, &str), ()> = TableDefinition::new("expiry");
+pub(crate) const USERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("users");
 
 /// The key under which the format version is stored in [`META`].
 pub(crate) const FORMAT_KEY: &str = "format_version";
@@ -70,10 +76,13 @@ pub(crate) struct Tables<'txn> {
     pub(crate) expiry: Table<'txn, (i128, &'static str), ()>,
     /// What this transaction changed, for the cache (see `cache.rs`).
     pub(crate) changes: Changes,
+    /// The transaction, for tables only some ops use (`users`), which are
+    /// opened by those ops rather than for every batch.
+    pub(crate) txn: &'txn redb::WriteTransaction,
 }
 
 impl<'txn> Tables<'txn> {
-    /// Opens (creating if needed) every data table in `txn`.
+    /// Opens (creating if needed) every session table in `txn`.
     pub(crate) fn open(txn: &'txn redb::WriteTransaction) -> Result<Self, StoreError> {
         Ok(Self {
             sessions: txn.open_table(SESSIONS).map_err(engine)?,
@@ -81,6 +90,7 @@ impl<'txn> Tables<'txn> {
             subjects: txn.open_multimap_table(SUBJECTS).map_err(engine)?,
             expiry: txn.open_table(EXPIRY).map_err(engine)?,
             changes: Changes::default(),
+            txn,
         })
     }
 

@@ -1,6 +1,7 @@
-//! The shared conformance suite and the lifecycle model, over the embedded
+//! The shared conformance suites and the lifecycle model, over the embedded
 //! store with its read cache, without it, and with one that evicts all the
-//! time (so both read paths and their interplay are covered).
+//! time (so both read paths and their interplay are covered). The user
+//! store has no cache, so its suite runs once.
 
 use crate::support::TempStore;
 
@@ -12,6 +13,11 @@ mod cached {
 mod uncached {
     use super::*;
     sessiond_testkit::store_conformance!(|| async { TempStore::uncached() });
+}
+
+mod users {
+    use super::*;
+    sessiond_testkit::user_store_conformance!(|| async { TempStore::users() });
 }
 
 #[test]

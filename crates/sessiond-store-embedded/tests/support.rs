@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sessiond_core::{
     ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant,
-    TokenHash, async_trait,
+    TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
 };
 use sessiond_store_embedded::{EmbeddedStore, Options};
 use tempfile::TempDir;
@@ -33,6 +33,11 @@ impl TempStore {
     /// Every read goes to the database.
     pub fn uncached() -> Arc<dyn SessionStore> {
         Arc::new(Self::with(Options::default().cache_entries(0)))
+    }
+
+    /// As a user store (default options).
+    pub fn users() -> Arc<dyn UserStore> {
+        Arc::new(Self::with(Options::default()))
     }
 
     /// A cache so small that it evicts all the time.
@@ -111,6 +116,22 @@ impl SessionStore for TempStore {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
+    }
+}
+
+#[async_trait]
+impl UserStore for TempStore {
+    async fn get_user(&self, tenant: &Tenant, name: &Subject) -> Result<Option<UserRecord>, UserStoreError> {
+        self.store.get_user(tenant, name).await
+    }
+    async fn insert_user(&self, user: &UserRecord) -> Result<(), UserStoreError> {
+        self.store.insert_user(user).await
+    }
+    async fn update_user(&self, user: &UserRecord, expected_version: u64) -> Result<(), UserStoreError> {
+        self.store.update_user(user, expected_version).await
+    }
+    async fn list_users(&self, tenant: &Tenant) -> Result<Vec<UserRecord>, UserStoreError> {
+        self.store.list_users(tenant).await
     }
 }
 

@@ -9,3 +9,4 @@ mod crash;
 mod files;
 mod purge;
 mod support;
+mod users;
