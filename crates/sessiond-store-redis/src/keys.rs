@@ -9,12 +9,18 @@
 //! | `Pt:<token hash hex>` | string | the record key, for current and previous token hashes, same TTL |
 //! | `Pi:<id>` | string | the record key, same TTL |
 //! | `Pexp` | sorted set | every id, scored by deadline (µs), for purge |
+//! | `P{user:<tenant>}:u:<name>` | hash | a portal account (see `users.rs`), no TTL |
+//! | `P{user:<tenant>}:names` | sorted set | the tenant's account names, all scored 0 (byte order) |
 //!
 //! `T` is 16 hex digits of SHA-256 over tenant and subject: a Redis Cluster
 //! hash tag, so that a subject's records and its index share a slot whatever
 //! characters the subject holds (a `}` in a subject cannot end the tag
 //! early). The index key still names tenant and subject in full, so two
 //! subjects whose tags collided would only share a slot, never an index.
+//!
+//! A tenant's accounts and their name index share the tag `{user:<tenant>}`:
+//! a tenant name is `[a-z0-9_-]`, so it cannot end the tag early, and no
+//! session key starts its tag with `user:` (those are hex digits).
 
 use sessiond_core::{SessionId, Subject, Tenant, TokenHash};
 use sha2::{Digest, Sha256};
@@ -86,6 +92,21 @@ impl KeySpace {
     pub(crate) fn expiry(&self) -> String {
         format!("{}exp", self.prefix)
     }
+
+    /// `P{user:<tenant>}:u:`: the tenant's account keys are this plus the name.
+    pub(crate) fn user_prefix(&self, tenant: &Tenant) -> String {
+        format!("{}{{user:{}}}:u:", self.prefix, tenant.as_str())
+    }
+
+    /// `P{user:<tenant>}:u:<name>`.
+    pub(crate) fn user(&self, tenant: &Tenant, name: &Subject) -> String {
+        format!("{}{}", self.user_prefix(tenant), name.as_str())
+    }
+
+    /// `P{user:<tenant>}:names`.
+    pub(crate) fn user_names(&self, tenant: &Tenant) -> String {
+        format!("{}{{user:{}}}:names", self.prefix, tenant.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -105,5 +126,15 @@ mod tests {
         assert!(index.ends_with(":u:acme/user}{42"));
         let other = Subject::new("user}{43").unwrap_or_else(|e| panic!("{e}"));
         assert_ne!(keys.record_prefix(&t, &other), record);
+    }
+
+    #[test]
+    fn a_tenants_accounts_share_one_hash_tag() {
+        let keys = KeySpace::new("sd:");
+        let t = Tenant::new("acme").unwrap_or_else(|e| panic!("{e}"));
+        let n = Subject::new("x}{y").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(keys.user(&t, &n), "sd:{user:acme}:u:x}{y");
+        assert_eq!(keys.user_names(&t), "sd:{user:acme}:names");
+        assert!(keys.user(&t, &n).starts_with(&keys.user_prefix(&t)));
     }
 }

@@ -26,6 +26,10 @@
 //! deadlines for purging. The table is in `keys.rs`, the record's fields in
 //! `record.rs`.
 //!
+//! [`RedisStore`] is also the [`UserStore`](sessiond_core::UserStore) of
+//! the login portal: one hash per account (no TTL) and a sorted set of each
+//! tenant's names, written by their own scripts (`users.rs`).
+//!
 //! # Atomicity
 //!
 //! Every method is one Lua script (files in `src/lua/`, each stating what it
@@ -94,6 +98,7 @@ mod record;
 mod scripts;
 mod store;
 mod tls;
+mod users;
 
 pub use config::{ConfigError, DEFAULT_PREFIX, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK, RedisConfig, redacted};
 pub use store::{OpenError, RedisStore};

@@ -37,6 +37,9 @@ pub(crate) struct Scripts {
     pub(crate) revoke_subject: Script,
     pub(crate) subject: Script,
     pub(crate) purge: Script,
+    pub(crate) user_insert: Script,
+    pub(crate) user_update: Script,
+    pub(crate) user_list: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -48,6 +51,9 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     revoke_subject: script(include_str!("lua/revoke_subject.lua")),
     subject: script(include_str!("lua/subject.lua")),
     purge: script(include_str!("lua/purge.lua")),
+    user_insert: script(include_str!("lua/user_insert.lua")),
+    user_update: script(include_str!("lua/user_update.lua")),
+    user_list: read_only(include_str!("lua/user_list.lua")),
 });
 
 /// A script's answer split into its status word and the rest:

@@ -110,7 +110,11 @@ impl RedisStore {
         &self.inner.config
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+    pub(crate) fn keys(&self) -> &KeySpace {
+        &self.inner.keys
+    }
+
+    pub(crate) async fn connection(&self) -> Result<ConnectionManager, StoreError> {
         let timeout = self.inner.config.timeout;
         let connection = self
             .inner
@@ -131,7 +135,7 @@ impl RedisStore {
         Ok(connection.clone())
     }
 
-    async fn run(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
+    pub(crate) async fn run(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
         let mut connection = self.connection().await?;
         invocation.invoke_async(&mut connection).await.map_err(from_redis)
     }

@@ -8,3 +8,4 @@ mod engine;
 mod model;
 mod support;
 mod tls;
+mod users;
