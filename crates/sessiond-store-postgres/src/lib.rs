@@ -24,6 +24,8 @@
 //!   and `session_tokens(hash PRIMARY KEY, session_id)`, which makes every
 //!   token hash, current or previous, unique store-wide. Indexes on id,
 //!   token hash, live (tenant, subject) and expiry.
+//! * **Accounts.** `users` (migration 2) holds the login portal's accounts:
+//!   [`PostgresStore`] is also a [`UserStore`](sessiond_core::UserStore).
 //! * **Atomicity.** Every operation is one statement or one transaction;
 //!   `update` is `UPDATE … WHERE version = $expected`; a limited `insert`
 //!   holds a transaction-scoped advisory lock for its subject, so a limit
@@ -44,6 +46,7 @@ mod ops;
 mod options;
 mod row;
 mod store;
+mod users;
 
 pub use error::OpenError;
 pub use options::{DEFAULT_OPERATION_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, PostgresOptions};

@@ -1,9 +1,10 @@
-//! The shared conformance suite and the lifecycle model, unchanged, over
-//! PostgreSQL; each case in a schema of its own.
+//! The shared conformance suites (sessions and users) and the lifecycle
+//! model, unchanged, over PostgreSQL; each case in a schema of its own.
 
-use crate::support::{conformance_store, model_store, server_url};
+use crate::support::{conformance_store, conformance_user_store, model_store, server_url};
 
 sessiond_testkit::store_conformance!(conformance_store);
+sessiond_testkit::user_store_conformance!(conformance_user_store);
 
 #[test]
 fn manager_over_postgres_agrees_with_the_model() {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessiond_core::SessionStore;
+use sessiond_core::{SessionStore, UserStore};
 use sessiond_store_postgres::PostgresStore;
 
 /// The test server's URL; `None` (after saying so) when it is not set and
@@ -44,6 +44,14 @@ pub async fn fresh_store() -> Option<PostgresStore> {
 /// server (outside CI) the case runs on the reference memory store instead,
 /// after saying so, so it proves nothing about PostgreSQL but does not fail.
 pub async fn conformance_store() -> Arc<dyn SessionStore> {
+    match fresh_store().await {
+        Some(store) => Arc::new(store),
+        None => Arc::new(sessiond_core::MemoryStore::new()),
+    }
+}
+
+/// [`conformance_store`] for the user-store suite.
+pub async fn conformance_user_store() -> Arc<dyn UserStore> {
     match fresh_store().await {
         Some(store) => Arc::new(store),
         None => Arc::new(sessiond_core::MemoryStore::new()),
