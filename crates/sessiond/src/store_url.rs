@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use sessiond_core::{MemoryStore, SessionStore};
+use sessiond_core::{MemoryStore, SessionStore, UserStore};
 use sessiond_store_embedded::{EmbeddedStore, OpenError};
 
 /// A parsed store URL.
@@ -78,7 +78,12 @@ impl StoreUrl {
 pub struct OpenedStore {
     /// The store.
     pub store: Arc<dyn SessionStore>,
-    /// Flushes and releases the store (graceful shutdown).
+    /// The portal's accounts, in the same store (the same handle: one file,
+    /// one connection pool, one Redis connection).
+    pub users: Arc<dyn UserStore>,
+    /// Flushes and releases the store (graceful shutdown). For the embedded
+    /// store it closes the file at once only if `store` and `users` were
+    /// dropped before; otherwise the last handle's drop does it.
     pub close: Box<dyn FnOnce() + Send>,
 }
 
@@ -86,6 +91,7 @@ impl std::fmt::Debug for OpenedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenedStore")
             .field("store", &self.store)
+            .field("users", &self.users)
             .finish_non_exhaustive()
     }
 }
@@ -93,10 +99,14 @@ impl std::fmt::Debug for OpenedStore {
 /// Opens the store a URL names.
 pub async fn open(url: &StoreUrl) -> Result<OpenedStore, StoreOpenError> {
     match url {
-        StoreUrl::Memory => Ok(OpenedStore {
-            store: Arc::new(MemoryStore::new()),
-            close: Box::new(|| {}),
-        }),
+        StoreUrl::Memory => {
+            let store = Arc::new(MemoryStore::new());
+            Ok(OpenedStore {
+                store: Arc::clone(&store) as Arc<dyn SessionStore>,
+                users: store,
+                close: Box::new(|| {}),
+            })
+        }
         StoreUrl::Embedded(dir) => open_embedded(dir.clone()).await,
         StoreUrl::Redis(url) => crate::backends::redis::open(url).await,
         StoreUrl::Postgres(url) => crate::backends::postgres::open(url).await,
@@ -133,7 +143,11 @@ async fn open_embedded(dir: PathBuf) -> Result<OpenedStore, StoreOpenError> {
         // releases the file the same way.
         Err(shared) => drop(shared),
     });
-    Ok(OpenedStore { store, close })
+    Ok(OpenedStore {
+        store: Arc::clone(&store) as Arc<dyn SessionStore>,
+        users: store,
+        close,
+    })
 }
 
 #[cfg(test)]
@@ -161,5 +175,30 @@ mod tests {
             StoreUrl::parse("mysql://x"),
             Err(StoreOpenError::UnknownScheme(_))
         ));
+    }
+
+    /// The sessions and the accounts of one URL live in one store.
+    #[tokio::test]
+    async fn users_share_the_store_of_the_sessions() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let user = sessiond_testkit::user_conformance::sample_user("t", "alice");
+        let opened = open(&StoreUrl::Embedded(dir.path().into()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        opened.users.insert_user(&user).await.unwrap_or_else(|e| panic!("{e}"));
+        let OpenedStore { store, users, close } = opened;
+        drop((store, users));
+        close();
+        // Closed for real (the file lock is released), and the user is on disk.
+        let reopened = open(&StoreUrl::Embedded(dir.path().into()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let got = reopened.users.get_user(&user.tenant, &user.name).await;
+        assert_eq!(got.unwrap_or_else(|e| panic!("{e}")), Some(user.clone()));
+
+        let memory = open(&StoreUrl::Memory).await.unwrap_or_else(|e| panic!("{e}"));
+        memory.users.insert_user(&user).await.unwrap_or_else(|e| panic!("{e}"));
+        let listed = memory.users.list_users(&user.tenant).await;
+        assert_eq!(listed.unwrap_or_else(|e| panic!("{e}")), vec![user]);
     }
 }

@@ -26,6 +26,8 @@ pub async fn open(url: &str) -> Result<OpenedStore, StoreOpenError> {
     let store = PostgresStore::open_with(options).await.map_err(failed(location))?;
     let handle = store.clone();
     Ok(OpenedStore {
+        // Clones share the one pool.
+        users: Arc::new(store.clone()),
         store: Arc::new(store),
         close: Box::new(move || handle.close()),
     })

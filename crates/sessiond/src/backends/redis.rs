@@ -22,6 +22,8 @@ pub async fn open(url: &str) -> Result<OpenedStore, StoreOpenError> {
         source: Box::new(e),
     })?;
     Ok(OpenedStore {
+        // Clones share the one connection.
+        users: Arc::new(store.clone()),
         store: Arc::new(store),
         // Nothing to flush: every acknowledged write is already in Redis.
         close: Box::new(|| {}),
