@@ -30,6 +30,68 @@ pub fn sessiond(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process
     cmd.output().expect("run sessiond")
 }
 
+/// `sessiond users add NAME --password-stdin --store STORE` in `dir`.
+pub fn add_user(dir: &Path, store: &str, name: &str, password: &str) {
+    let mut child = Command::new(BIN)
+        .args(["users", "add", name, "--password-stdin", "--store", store])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sessiond users add");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, format!("{password}\n").as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "users add {name} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The value of an environment variable naming a tool a test needs
+/// (`TEST_CHROMIUM`, `TEST_NGINX_BIN`, …), which `scripts/test` sets. Unset:
+/// `None` after a note on stderr, so the test returns early; with
+/// `CI=true` the test fails instead.
+pub fn tool_or_skip(var: &str, test: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{var} is not set and CI=true: {test} cannot run (scripts/test sets it)")
+        }
+        _ => {
+            eprintln!("SKIPPED {test}: {var} is not set (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+/// The cargo target directory this test binary was built in (the binary
+/// under test is `<target>/<profile>/sessiond`).
+pub fn target_dir() -> PathBuf {
+    Path::new(BIN)
+        .parent()
+        .and_then(Path::parent)
+        .expect("sessiond binary inside a target directory")
+        .to_path_buf()
+}
+
+/// A free loopback port: the kernel picks one, we release it (a tiny race
+/// before the caller binds it, acceptable in tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// `sessiond keys create` in `dir`: the key on the last line.
 pub fn create_key(dir: &Path, tenant: &str, store: &str) -> String {
     let out = sessiond(dir, &["keys", "create", "--tenant", tenant, "--store", store], &[]);
@@ -58,9 +120,16 @@ impl TestServer {
 
     /// A server in an existing directory (restarts).
     pub fn start_in(dir: tempfile::TempDir, store: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_in_with_args(dir, store, env, &[])
+    }
+
+    /// A server in an existing directory with extra `serve` arguments
+    /// (e.g. `--dev`).
+    pub fn start_in_with_args(dir: tempfile::TempDir, store: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
         let key = create_key(dir.path(), "default", store);
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--store", store])
+            .args(args)
             .current_dir(dir.path())
             .env("SESSIOND_SERVER_DATA_DIR", dir.path().join("sessiond-data"))
             .env("SESSIOND_LOG_LEVEL", "warn")

@@ -5,8 +5,10 @@
 
 mod api;
 mod bad_input;
+mod browser;
 mod cli;
 mod embedded;
+mod nginx;
 mod openapi;
 mod postgres_nodes;
 mod redis_nodes;
