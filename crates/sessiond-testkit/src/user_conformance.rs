@@ -1,5 +1,5 @@
 //! The user-store conformance suite: the written semantics of
-//! [`UserStore`](sessiond_core::UserStore), checked.
+//! [`UserStore`], checked.
 //!
 //! Every backend runs all of it, unchanged, with one line:
 //!
@@ -246,6 +246,10 @@ pub async fn user_concurrent_compare_and_set_loses_no_update(store: Arc<dyn User
             for _ in 0..EACH {
                 loop {
                     let current = get(&store, "t", "alice").await.expect("present");
+                    // Let the others read the same version before this one
+                    // writes, so that even a store that answers at once
+                    // sees read-modify-write races.
+                    tokio::task::yield_now().await;
                     let mut next = current.clone();
                     next.version = current.version + 1;
                     next.disabled = !current.disabled;
