@@ -149,7 +149,9 @@ impl SessionManager {
         &self.shared.store
     }
 
-    pub(crate) fn now(&self) -> OffsetDateTime {
+    /// The manager's clock, truncated to microseconds like every stored
+    /// timestamp: what callers compare session times against.
+    pub fn now(&self) -> OffsetDateTime {
         truncate_to_micros(self.shared.clock.now())
     }
 

@@ -28,6 +28,8 @@ pub struct Config {
     pub events: EventsConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The login portal and forward auth.
+    pub portal: PortalConfig,
 }
 
 /// `[server]`
@@ -162,6 +164,35 @@ impl PolicyConfig {
     }
 }
 
+/// `[portal]`: the login portal, account page and forward auth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// Serve `/login`, `/account`, `/logout` and `/auth/verify`.
+    pub enabled: bool,
+    /// The tenant whose users and sessions the portal uses.
+    pub tenant: String,
+    /// Origins besides the portal's own that a login may return to (`rd`).
+    pub redirect_allowlist: Vec<String>,
+    /// How recent a login must be to end sessions without re-entering the password.
+    #[serde(with = "humane")]
+    pub reauth_window: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed for the client's IP.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tenant: "default".to_owned(),
+            redirect_allowlist: Vec::new(),
+            reauth_window: Duration::from_secs(5 * 60),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
 /// `[events]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -236,9 +267,17 @@ pub enum ConfigError {
     /// A limit is zero.
     #[error("server.{0} must be greater than zero")]
     ZeroLimit(&'static str),
+    /// A `[portal]` setting is invalid.
+    #[error("portal.{key}: {message}")]
+    Portal {
+        /// The key.
+        key: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
-const SECTIONS: [&str; 5] = ["server", "store", "policy", "events", "log"];
+const SECTIONS: [&str; 6] = ["server", "store", "policy", "events", "log", "portal"];
 
 impl Config {
     /// Loads `file` (if any), then applies `env` (pairs of name and value,
@@ -289,6 +328,20 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit(name));
             }
+        }
+        sessiond_core::Tenant::new(&self.portal.tenant).map_err(|e| ConfigError::Portal {
+            key: "tenant",
+            message: e.to_string(),
+        })?;
+        crate::portal::RedirectPolicy::new(&self.portal.redirect_allowlist).map_err(|e| ConfigError::Portal {
+            key: "redirect_allowlist",
+            message: e.to_string(),
+        })?;
+        if self.portal.reauth_window.is_zero() {
+            return Err(ConfigError::Portal {
+                key: "reauth_window",
+                message: "must be greater than zero".to_owned(),
+            });
         }
         Ok(())
     }

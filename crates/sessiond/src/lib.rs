@@ -12,9 +12,11 @@ pub mod cli;
 pub mod config;
 pub mod event_log;
 pub mod keys;
+pub mod portal;
 pub mod server;
 pub mod store_metrics;
 pub mod store_url;
+pub mod user_admin;
 
 /// The annotated sample configuration, every key with its default.
 pub const EXAMPLE_CONFIG: &str = include_str!("../sessiond.example.toml");

@@ -14,6 +14,7 @@ use crate::api::{self, Limits};
 use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::keys::KeyRing;
+use crate::portal::{self, PortalSettings};
 use crate::store_metrics::InstrumentedStore;
 use crate::store_url::{self, StoreUrl};
 
@@ -104,10 +105,19 @@ pub async fn serve(
         timeout: config.server.request_timeout,
         concurrency: config.server.max_concurrency,
     };
-    let app = api::app(manager, keys, events.clone(), metrics, &limits);
+    let portal = if config.portal.enabled {
+        let settings = PortalSettings::from_config(&config.portal, config.server.dev)?;
+        Some(portal::router(&manager, opened.users.clone(), settings, &data_dir)?)
+    } else {
+        None
+    };
+    let app = api::app(manager, keys, events.clone(), metrics, &limits, portal);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %config.store.url, data_dir = %data_dir.display(), "sessiond listening");
     println!("listening on {addr}");
+    // The peer address is what the portal throttles logins by and shows in
+    // device lists (the API ignores it).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     tracing::info!("shutting down: in-flight requests finished; flushing");
     purger.shutdown().await;

@@ -103,6 +103,7 @@ pub fn app(
     events: Arc<EventLog>,
     metrics: PrometheusHandle,
     limits: &Limits,
+    portal: Option<Router>,
 ) -> Router {
     let (router, doc) = routes().split_for_parts();
     let openapi = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
@@ -113,9 +114,9 @@ pub fn app(
         metrics,
         openapi,
     }));
+    let router = router.with_state(state).merge(portal.unwrap_or_default());
     let router = router
         .fallback(|| async { ApiError::NoSuchRoute })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(state);
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     layers::apply(router, limits)
 }

@@ -1,0 +1,315 @@
+//! The account page: the user's sessions as devices, ending them, and
+//! changing the password.
+//!
+//! Ending sessions needs a recent login (`reauth_window`) or the password
+//! again: a session left open on a shared computer must not be enough to
+//! lock the owner out of their other devices. Entering the password counts
+//! as a fresh login (the session is re-authenticated and gets a new token).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, request};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use sessiond_core::{RevokeReason, Session as Record, SessionId, UserStoreError};
+use sessiond_http::{Session, SessionInfo};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+use super::passwords::{MIN_PASSWORD_CHARS, check_new_password};
+use super::{PortalError, State as Portal, client_ip, device};
+
+#[derive(Template)]
+#[template(path = "portal/account.html")]
+struct AccountPage<'a> {
+    subject: &'a str,
+    sessions: Vec<DeviceRow>,
+    csrf_token: &'a str,
+    needs_password: bool,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    min_password: usize,
+}
+
+struct DeviceRow {
+    id: String,
+    device: String,
+    ip: String,
+    created: String,
+    created_iso: String,
+    last_seen: String,
+    last_seen_iso: String,
+    remember_me: bool,
+    current: bool,
+}
+
+fn human(at: OffsetDateTime) -> String {
+    at.format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+        .unwrap_or_default()
+}
+
+fn iso(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+impl DeviceRow {
+    fn new(record: &Record, current: &SessionId) -> Self {
+        Self {
+            id: record.id.as_str().to_owned(),
+            device: device::describe(record.client.user_agent.as_deref()),
+            ip: record.client.ip.clone().unwrap_or_else(|| "unknown".to_owned()),
+            created: human(record.created_at),
+            created_iso: iso(record.created_at),
+            last_seen: human(record.last_seen_at),
+            last_seen_iso: iso(record.last_seen_at),
+            remember_me: record.remember_me,
+            current: record.id == *current,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Notice {
+    done: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ReauthForm {
+    password: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// The signed-in session, or a redirect to the login page that returns here.
+async fn signed_in(session: &Session) -> Result<Result<SessionInfo, Response>, PortalError> {
+    Ok(match session.current().await? {
+        Some(info) => Ok(info),
+        None => Err(Redirect::to("/login?rd=%2Faccount").into_response()),
+    })
+}
+
+async fn render(
+    state: &Portal,
+    session: &Session,
+    info: &SessionInfo,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Result<Response, PortalError> {
+    let records = state.manager.list_subject(info.subject()).await?;
+    let sessions = records.iter().map(|r| DeviceRow::new(r, info.id())).collect();
+    let csrf_token = session.csrf_token().await?.unwrap_or_default();
+    let page = AccountPage {
+        subject: info.subject().as_str(),
+        sessions,
+        csrf_token: &csrf_token,
+        needs_password: !state.is_fresh(info),
+        notice,
+        error,
+        min_password: MIN_PASSWORD_CHARS,
+    };
+    let html = page.render().map_err(|error| {
+        tracing::error!(%error, "portal: cannot render the account page");
+        PortalError::Internal
+    })?;
+    Ok((status, Html(html)).into_response())
+}
+
+impl super::PortalState {
+    fn is_fresh(&self, info: &SessionInfo) -> bool {
+        let age = self.manager.now() - info.authenticated_at();
+        age < self.settings.reauth_window
+    }
+
+    /// Checks the user's password, throttled like a login. `Ok(false)` for
+    /// a wrong password (or a user that no longer exists or is disabled).
+    async fn password_matches(
+        &self,
+        info: &SessionInfo,
+        password: String,
+        parts: &request::Parts,
+    ) -> Result<Result<bool, std::time::Duration>, PortalError> {
+        let name = info.subject().as_str();
+        let ip = client_ip::of(parts);
+        let now = self.manager.now();
+        if let Err(wait) = self.throttle.check(name, ip, now) {
+            return Ok(Err(wait));
+        }
+        let user = self.users.get_user(&self.settings.tenant, info.subject()).await?;
+        let enabled = user.as_ref().is_some_and(|u| !u.disabled);
+        let matched = self.passwords.verify(password, user.map(|u| u.password_hash)).await? && enabled;
+        if matched {
+            self.throttle.succeeded(name);
+        } else {
+            self.throttle.failed(name, ip, now);
+        }
+        Ok(Ok(matched))
+    }
+
+    /// Allows ending sessions: a fresh login, or the right password (which
+    /// then re-authenticates this session). `Err` is the page to answer.
+    async fn reauthenticate(
+        self: &std::sync::Arc<Self>,
+        session: &Session,
+        info: &SessionInfo,
+        password: Option<String>,
+        parts: &request::Parts,
+    ) -> Result<Result<(), Response>, PortalError> {
+        if self.is_fresh(info) {
+            return Ok(Ok(()));
+        }
+        let message = match password.filter(|p| !p.is_empty()) {
+            None => "Enter your password to sign out other devices.",
+            Some(password) => match self.password_matches(info, password, parts).await? {
+                Ok(true) => {
+                    session.elevate(info.aal()).await?;
+                    return Ok(Ok(()));
+                }
+                Ok(false) => "Wrong password.",
+                Err(_) => "Too many failed attempts. Please wait a little and try again.",
+            },
+        };
+        let page = render(self, session, info, StatusCode::FORBIDDEN, None, Some(message)).await?;
+        Ok(Err(page))
+    }
+}
+
+/// `GET /account`.
+pub(super) async fn page(
+    State(state): State<Portal>,
+    session: Session,
+    notice: Result<Query<Notice>, QueryRejection>,
+) -> Result<Response, PortalError> {
+    let info = match signed_in(&session).await? {
+        Ok(info) => info,
+        Err(redirect) => return Ok(redirect),
+    };
+    let notice = match notice.ok().and_then(|Query(n)| n.done).as_deref() {
+        Some("password") => Some("Your password was changed and every other device was signed out."),
+        Some("revoked") => Some("The device was signed out."),
+        Some("others") => Some("Every other device was signed out."),
+        _ => None,
+    };
+    render(&state, &session, &info, StatusCode::OK, notice, None).await
+}
+
+/// `POST /account/sessions/{id}/revoke`: ends one of the user's sessions.
+pub(super) async fn revoke_one(
+    State(state): State<Portal>,
+    session: Session,
+    Path(id): Path<String>,
+    parts: request::Parts,
+    form: Result<Form<ReauthForm>, FormRejection>,
+) -> Result<Response, PortalError> {
+    let Form(form) = form.map_err(|_| PortalError::BadRequest)?;
+    let info = match signed_in(&session).await? {
+        Ok(info) => info,
+        Err(redirect) => return Ok(redirect),
+    };
+    let id = SessionId::parse(&id).ok_or(PortalError::NotFound)?;
+    // Another user's session is "not found", exactly like a missing one.
+    let target = state.manager.get(&id).await?;
+    if target.subject != *info.subject() || target.revoked.is_some() {
+        return Err(PortalError::NotFound);
+    }
+    if let Err(page) = state.reauthenticate(&session, &info, form.password, &parts).await? {
+        return Ok(page);
+    }
+    if id == *info.id() {
+        session.logout();
+        return Ok(Redirect::to("/login").into_response());
+    }
+    state.manager.revoke_id(&id, RevokeReason::User).await?;
+    Ok(Redirect::to("/account?done=revoked").into_response())
+}
+
+/// `POST /account/sessions/revoke-others`: "sign out everywhere else".
+pub(super) async fn revoke_others(
+    State(state): State<Portal>,
+    session: Session,
+    parts: request::Parts,
+    form: Result<Form<ReauthForm>, FormRejection>,
+) -> Result<Response, PortalError> {
+    let Form(form) = form.map_err(|_| PortalError::BadRequest)?;
+    let info = match signed_in(&session).await? {
+        Ok(info) => info,
+        Err(redirect) => return Ok(redirect),
+    };
+    if let Err(page) = state.reauthenticate(&session, &info, form.password, &parts).await? {
+        return Ok(page);
+    }
+    state
+        .manager
+        .revoke_subject(info.subject(), Some(info.id()), RevokeReason::User)
+        .await?;
+    Ok(Redirect::to("/account?done=others").into_response())
+}
+
+/// `POST /account/password`: needs the current password; then every other
+/// session of the user ends and this one is re-authenticated with a new
+/// token, so a thief holding an old cookie is out.
+pub(super) async fn change_password(
+    State(state): State<Portal>,
+    session: Session,
+    parts: request::Parts,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Result<Response, PortalError> {
+    let Form(form) = form.map_err(|_| PortalError::BadRequest)?;
+    let info = match signed_in(&session).await? {
+        Ok(info) => info,
+        Err(redirect) => return Ok(redirect),
+    };
+    let refuse = |status, message| render(&state, &session, &info, status, None, Some(message));
+    if check_new_password(&form.new_password).is_err() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "The new password must be at least 8 characters long (and at most 1024 bytes).",
+        )
+        .await;
+    }
+    match state.password_matches(&info, form.current_password, &parts).await? {
+        Ok(true) => {}
+        Ok(false) => return refuse(StatusCode::FORBIDDEN, "Your current password is not correct.").await,
+        Err(_) => {
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed attempts. Please wait a little and try again.",
+            )
+            .await;
+        }
+    }
+    let hash = state.passwords.hash(form.new_password).await?;
+    let Some(mut user) = state.users.get_user(&state.settings.tenant, info.subject()).await? else {
+        return Err(PortalError::NotFound);
+    };
+    let expected = user.version;
+    user.password_hash = hash;
+    user.password_changed_at = state.manager.now();
+    user.version = expected + 1;
+    match state.users.update_user(&user, expected).await {
+        Ok(()) => {}
+        Err(UserStoreError::VersionConflict { .. }) => {
+            return refuse(
+                StatusCode::CONFLICT,
+                "Your account changed at the same time. Please try again.",
+            )
+            .await;
+        }
+        Err(other) => return Err(other.into()),
+    }
+    state
+        .manager
+        .revoke_subject(info.subject(), Some(info.id()), RevokeReason::PasswordChange)
+        .await?;
+    session.elevate(info.aal()).await?;
+    Ok(Redirect::to("/account?done=password").into_response())
+}

@@ -1,0 +1,171 @@
+//! Signing in and out: `GET`/`POST /login` and `POST /logout`.
+//!
+//! Every failed login gets the same answer and costs the same time (an
+//! unknown or disabled user is checked against a decoy hash), so the form
+//! reveals neither which accounts exist nor which are disabled.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header, request};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use sessiond_core::Subject;
+use sessiond_http::Session;
+
+use super::{PortalError, PortalState, State as Portal, client_ip};
+
+/// What a person reads after any failed login.
+const WRONG_CREDENTIALS: &str = "Wrong username or password.";
+
+#[derive(Template)]
+#[template(path = "portal/login.html")]
+struct LoginPage<'a> {
+    error: Option<&'a str>,
+    csrf_token: &'a str,
+    rd: Option<&'a str>,
+    username: &'a str,
+    remember_me: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ReturnQuery {
+    rd: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    remember_me: Option<String>,
+    csrf_token: Option<String>,
+    rd: Option<String>,
+}
+
+impl PortalState {
+    /// Where to go after signing in: `rd` if it is safe, else the account page.
+    pub(super) fn return_target(&self, headers: &HeaderMap, rd: Option<&str>) -> String {
+        rd.and_then(|rd| self.settings.redirects.check(rd, &self.own_origin(headers)))
+            .filter(|rd| HeaderValue::from_str(rd).is_ok())
+            .unwrap_or("/account")
+            .to_owned()
+    }
+}
+
+fn render(status: StatusCode, page: &LoginPage<'_>, cookie: Option<HeaderValue>) -> Result<Response, PortalError> {
+    let html = page.render().map_err(|error| {
+        tracing::error!(%error, "portal: cannot render the login page");
+        PortalError::Internal
+    })?;
+    let mut response = (status, Html(html)).into_response();
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// `GET /login`: the form, or straight on when already signed in.
+pub(super) async fn form(
+    State(state): State<Portal>,
+    session: Session,
+    headers: HeaderMap,
+    query: Result<Query<ReturnQuery>, QueryRejection>,
+) -> Result<Response, PortalError> {
+    let rd = query.map(|Query(q)| q.rd).unwrap_or_default();
+    if session.current().await?.is_some() {
+        return Ok(Redirect::to(&state.return_target(&headers, rd.as_deref())).into_response());
+    }
+    let rd = rd.filter(|rd| state.return_target(&headers, Some(rd)) == *rd);
+    let (csrf_token, cookie) = state.login_csrf.for_form(&headers)?;
+    let page = LoginPage {
+        error: None,
+        csrf_token: &csrf_token,
+        rd: rd.as_deref(),
+        username: "",
+        remember_me: false,
+    };
+    render(StatusCode::OK, &page, cookie)
+}
+
+/// `POST /login`.
+pub(super) async fn submit(
+    State(state): State<Portal>,
+    session: Session,
+    parts: request::Parts,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Result<Response, PortalError> {
+    let Form(form) = form.map_err(|_| PortalError::BadRequest)?;
+    let headers = &parts.headers;
+    let target = state.return_target(headers, form.rd.as_deref());
+    let rd = form.rd.as_deref().filter(|rd| *rd == target);
+    let remember_me = form.remember_me.is_some();
+    let failure = |status: StatusCode, error: &str| -> Result<Response, PortalError> {
+        let (csrf_token, cookie) = state.login_csrf.for_form(headers)?;
+        let page = LoginPage {
+            error: Some(error),
+            csrf_token: &csrf_token,
+            rd,
+            username: &form.username,
+            remember_me,
+        };
+        render(status, &page, cookie)
+    };
+
+    // With a live session the layer has already checked the session's own
+    // CSRF token; without one, the login form's double-submit value.
+    let signed_in = session.current().await?.is_some();
+    if !signed_in && !state.login_csrf.verify(headers, form.csrf_token.as_deref()) {
+        return failure(
+            StatusCode::FORBIDDEN,
+            "This sign-in form has expired. Please try again.",
+        );
+    }
+    let ip = client_ip::of(&parts);
+    let now = state.manager.now();
+    if let Err(wait) = state.throttle.check(&form.username, ip, now) {
+        let mut response = failure(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-ins. Please wait a little and try again.",
+        )?;
+        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return Ok(response);
+    }
+
+    let name = Subject::new(&form.username).ok();
+    let user = match &name {
+        Some(name) => state.users.get_user(&state.settings.tenant, name).await?,
+        None => None,
+    };
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let matched = state.passwords.verify(form.password.clone(), hash).await?;
+    let enabled = user.as_ref().is_some_and(|u| !u.disabled);
+    let (Some(user), true) = (user, matched && enabled) else {
+        state.throttle.failed(&form.username, ip, now);
+        tracing::info!(ip = ?ip, "portal: failed sign-in");
+        return failure(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
+    };
+    state.throttle.succeeded(&form.username);
+    session.login(user.name, remember_me);
+    let mut response = Redirect::to(&target).into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, state.login_csrf.deletion());
+    Ok(response)
+}
+
+/// `POST /logout`: ends the session, deletes the cookie, and asks the
+/// browser to drop every cookie of the site.
+pub(super) async fn logout(session: Session) -> Response {
+    session.logout();
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(
+        HeaderName::from_static("clear-site-data"),
+        HeaderValue::from_static("\"cookies\""),
+    );
+    response
+}

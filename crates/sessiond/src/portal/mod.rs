@@ -1,0 +1,170 @@
+//! The login portal: `/login`, `/logout`, `/account` and forward auth at
+//! `/auth/verify`, server-rendered and working without JavaScript.
+//!
+//! It is an ordinary user of the library: the session cookie, CSRF defence
+//! and fixation-proof login come from [`sessiond_http::SessionLayer`] over the
+//! service's own [`SessionManager`]; accounts come from the store's
+//! [`UserStore`]. What is added here is what only a portal needs: password
+//! checks, login throttling, the pre-session CSRF token of the login form,
+//! safe return addresses and the security headers of every page.
+
+mod account;
+mod client_ip;
+mod device;
+mod error;
+mod forward_auth;
+mod headers;
+mod login;
+mod login_csrf;
+pub mod passwords;
+mod redirect;
+pub mod throttle;
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::header;
+use axum::routing::{get, post};
+use sessiond_core::{SessionManager, Tenant, UserStore};
+use sessiond_http::SessionLayer;
+
+pub use error::PortalError;
+pub use passwords::{PasswordError, Passwords};
+pub use redirect::{BadOrigin, RedirectPolicy};
+
+use crate::config::PortalConfig;
+use throttle::LoginThrottle;
+
+/// What the portal needs from `[portal]` and `[server]`.
+#[derive(Debug, Clone)]
+pub struct PortalSettings {
+    /// The tenant of the portal's users and sessions.
+    pub tenant: Tenant,
+    /// Where logins may return to.
+    pub redirects: RedirectPolicy,
+    /// How recent a login must be to end sessions without the password.
+    pub reauth_window: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Plain-HTTP localhost development mode.
+    pub dev: bool,
+}
+
+/// Why the portal could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalSetupError {
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The session layer refused its configuration.
+    #[error("session layer: {0}")]
+    Layer(#[from] sessiond_http::ConfigError),
+    /// The CSRF secret file cannot be read or written.
+    #[error("cannot read or create the portal secret {path}")]
+    Secret {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Hashing could not be set up (no randomness).
+    #[error(transparent)]
+    Passwords(#[from] PasswordError),
+}
+
+impl PortalSettings {
+    /// Settings from the configuration (already validated by `Config::load`).
+    pub fn from_config(portal: &PortalConfig, dev: bool) -> Result<Self, PortalSetupError> {
+        let invalid = |key: &'static str, message: String| crate::config::ConfigError::Portal { key, message };
+        Ok(Self {
+            tenant: Tenant::new(&portal.tenant).map_err(|e| invalid("tenant", e.to_string()))?,
+            redirects: RedirectPolicy::new(&portal.redirect_allowlist)
+                .map_err(|e| invalid("redirect_allowlist", e.to_string()))?,
+            reauth_window: portal.reauth_window,
+            trusted_proxies: portal.trusted_proxies.clone(),
+            dev,
+        })
+    }
+}
+
+/// Shared state of every portal handler.
+#[derive(Debug)]
+struct PortalState {
+    manager: SessionManager,
+    users: Arc<dyn UserStore>,
+    passwords: Passwords,
+    throttle: LoginThrottle,
+    settings: PortalSettings,
+    login_csrf: login_csrf::LoginCsrf,
+}
+
+type State = Arc<PortalState>;
+
+impl PortalState {
+    /// The origin pages are served from, as the browser sees it.
+    fn own_origin(&self, headers: &axum::http::HeaderMap) -> String {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+            .to_ascii_lowercase();
+        let scheme = if self.settings.dev { "http" } else { "https" };
+        format!("{scheme}://{host}")
+    }
+}
+
+/// The portal's routes with their layers. `manager` may be scoped to any
+/// tenant; the portal scopes it to its own. `data_dir` keeps the secret the
+/// session CSRF tokens are derived from, so they survive restarts.
+pub fn router(
+    manager: &SessionManager,
+    users: Arc<dyn UserStore>,
+    settings: PortalSettings,
+    data_dir: &Path,
+) -> Result<Router, PortalSetupError> {
+    let manager = manager.for_tenant(settings.tenant.clone());
+    let secret = login_csrf::load_or_create_secret(&data_dir.join("portal-secret"))?;
+    let session_layer = SessionLayer::in_process(manager.clone())
+        .dev_mode(settings.dev)
+        .csrf_secret(secret)
+        .build()?;
+    let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let headers = headers::SecurityHeaders::new(&settings);
+    let trusted = client_ip::TrustedProxies::new(settings.trusted_proxies.clone());
+    let state = Arc::new(PortalState {
+        manager,
+        users,
+        passwords: Passwords::new(concurrency)?,
+        throttle: LoginThrottle::new(),
+        login_csrf: login_csrf::LoginCsrf::new(settings.dev),
+        settings,
+    });
+    let routes = Router::new()
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/account", get(account::page))
+        .route("/account/password", post(account::change_password))
+        .route("/account/sessions/revoke-others", post(account::revoke_others))
+        .route("/account/sessions/{id}/revoke", post(account::revoke_one))
+        .route("/auth/verify", get(forward_auth::verify))
+        .with_state(state)
+        .layer(session_layer)
+        .route("/static/portal.css", get(stylesheet));
+    Ok(routes
+        .layer(axum::middleware::from_fn_with_state(headers, headers::apply))
+        .layer(axum::middleware::from_fn_with_state(trusted, client_ip::apply)))
+}
+
+async fn stylesheet() -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/portal.css"),
+    )
+}

@@ -1,0 +1,231 @@
+//! Login throttling: growing delays per account name and per client IP.
+//!
+//! Each key may fail a few times freely; after that every failure locks it
+//! for twice as long as the previous one (1 s, 2 s, 4 s, … up to 15 min).
+//! A locked key is refused before any password is checked, so the answer
+//! says nothing about the password. Names are counted whether or not such a
+//! user exists, so throttling does not reveal which accounts exist either.
+//!
+//! A success clears its account's record but not its IP's: one known
+//! password must not reset an attacker's budget for guessing others.
+//! Counters are per process (see STACK.md: cluster-wide counters would need
+//! the shared store), bounded in size, and forgotten an hour after the last
+//! failure.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+/// Failures an account name may have before delays start.
+pub const FREE_FAILURES_PER_ACCOUNT: u32 = 5;
+/// Failures one IP may have before delays start (a shared NAT is many users).
+pub const FREE_FAILURES_PER_IP: u32 = 20;
+/// The first delay.
+const BASE_DELAY: Duration = Duration::from_secs(1);
+/// The longest delay.
+const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+/// A record with no failure for this long is forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
+/// Most records kept; beyond it the least recently failed are dropped.
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Account(String),
+    Ip(IpAddr),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    failures: u32,
+    last_failure: OffsetDateTime,
+    locked_until: OffsetDateTime,
+}
+
+/// Per-process login throttle.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    records: Mutex<HashMap<Key, Record>>,
+}
+
+fn account_key(name: &str) -> Key {
+    // Throttle "Alice" and "alice" together even though they may be
+    // different accounts: it only ever makes throttling stricter.
+    Key::Account(name.trim().to_lowercase())
+}
+
+fn delay_after(failures: u32, free: u32) -> Duration {
+    let Some(over) = failures.checked_sub(free) else {
+        return Duration::ZERO;
+    };
+    if over == 0 {
+        return Duration::ZERO;
+    }
+    let factor = 1u32.checked_shl(over - 1).unwrap_or(u32::MAX);
+    BASE_DELAY.saturating_mul(factor).min(MAX_DELAY)
+}
+
+impl LoginThrottle {
+    /// An empty throttle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Record>> {
+        // Records are replaced whole; a panic elsewhere cannot corrupt one.
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `Err(wait)` when the account or the IP is locked at `now`.
+    pub fn check(&self, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), Duration> {
+        let records = self.records();
+        let keys = std::iter::once(account_key(account)).chain(ip.map(Key::Ip));
+        let wait = keys
+            .filter_map(|key| records.get(&key).map(|r| r.locked_until - now))
+            .filter(|left| left.is_positive())
+            .max();
+        match wait {
+            Some(left) => Err(Duration::try_from(left)
+                .unwrap_or(MAX_DELAY)
+                .max(Duration::from_secs(1))),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a failed attempt for the account and the IP.
+    pub fn failed(&self, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) {
+        let mut records = self.records();
+        if records.len() >= MAX_ENTRIES {
+            prune(&mut records, now);
+        }
+        let keys = std::iter::once((account_key(account), FREE_FAILURES_PER_ACCOUNT))
+            .chain(ip.map(|ip| (Key::Ip(ip), FREE_FAILURES_PER_IP)));
+        for (key, free) in keys {
+            let record = records.entry(key).or_insert(Record {
+                failures: 0,
+                last_failure: now,
+                locked_until: now,
+            });
+            if now - record.last_failure > FORGET_AFTER {
+                record.failures = 0;
+            }
+            record.failures = record.failures.saturating_add(1);
+            record.last_failure = now;
+            record.locked_until = now + delay_after(record.failures, free);
+        }
+    }
+
+    /// Clears the account's record after a successful login.
+    pub fn succeeded(&self, account: &str) {
+        self.records().remove(&account_key(account));
+    }
+}
+
+/// Drops forgotten records; if that is not enough, the least recently
+/// failed half. Runs only when the map is full, so its cost is amortised.
+fn prune(records: &mut HashMap<Key, Record>, now: OffsetDateTime) {
+    records.retain(|_, r| now - r.last_failure <= FORGET_AFTER);
+    if records.len() >= MAX_ENTRIES {
+        let mut times: Vec<OffsetDateTime> = records.values().map(|r| r.last_failure).collect();
+        let middle = times.len() / 2;
+        let (_, cutoff, _) = times.select_nth_unstable(middle);
+        let cutoff = *cutoff;
+        records.retain(|_, r| r.last_failure > cutoff);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+
+    fn secs(n: i64) -> time::Duration {
+        time::Duration::seconds(n)
+    }
+
+    #[test]
+    fn delays_start_after_the_free_failures_and_double() {
+        let throttle = LoginThrottle::new();
+        for _ in 0..FREE_FAILURES_PER_ACCOUNT {
+            assert_eq!(throttle.check("alice", None, T0), Ok(()));
+            throttle.failed("alice", None, T0);
+        }
+        assert_eq!(throttle.check("alice", None, T0), Ok(()));
+        throttle.failed("alice", None, T0);
+        assert_eq!(throttle.check("ALICE ", None, T0), Err(Duration::from_secs(1)));
+        assert_eq!(throttle.check("alice", None, T0 + secs(1)), Ok(()));
+        throttle.failed("alice", None, T0 + secs(1));
+        assert_eq!(throttle.check("alice", None, T0 + secs(1)), Err(Duration::from_secs(2)));
+        throttle.failed("alice", None, T0 + secs(3));
+        assert_eq!(throttle.check("alice", None, T0 + secs(3)), Err(Duration::from_secs(4)));
+        // Other names are unaffected.
+        assert_eq!(throttle.check("bob", None, T0 + secs(3)), Ok(()));
+    }
+
+    #[test]
+    fn delays_are_capped_and_forgotten() {
+        assert_eq!(delay_after(5, 5), Duration::ZERO);
+        assert_eq!(delay_after(6, 5), Duration::from_secs(1));
+        assert_eq!(delay_after(200, 5), MAX_DELAY);
+        let throttle = LoginThrottle::new();
+        for _ in 0..40 {
+            throttle.failed("alice", None, T0);
+        }
+        assert_eq!(throttle.check("alice", None, T0), Err(MAX_DELAY));
+        let later = T0 + secs(2 * 3600);
+        assert_eq!(throttle.check("alice", None, later), Ok(()));
+        throttle.failed("alice", None, later);
+        assert_eq!(throttle.check("alice", None, later), Ok(()), "old failures forgotten");
+    }
+
+    #[test]
+    fn an_ip_is_throttled_across_names_and_a_success_does_not_reset_it() {
+        let throttle = LoginThrottle::new();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for n in 0..=FREE_FAILURES_PER_IP {
+            throttle.failed(&format!("user{n}"), Some(ip), T0);
+        }
+        throttle.succeeded("user0");
+        assert_eq!(throttle.check("someone-new", Some(ip), T0), Err(Duration::from_secs(1)));
+        assert_eq!(throttle.check("someone-new", None, T0), Ok(()));
+    }
+
+    #[test]
+    fn success_clears_the_account() {
+        let throttle = LoginThrottle::new();
+        for _ in 0..=FREE_FAILURES_PER_ACCOUNT {
+            throttle.failed("alice", None, T0);
+        }
+        assert!(throttle.check("alice", None, T0).is_err());
+        throttle.succeeded("alice");
+        assert_eq!(throttle.check("alice", None, T0), Ok(()));
+    }
+
+    #[test]
+    fn a_full_map_is_pruned_not_grown() {
+        let throttle = LoginThrottle::new();
+        {
+            let mut records = throttle.records();
+            for n in 0..MAX_ENTRIES {
+                let at = T0 + secs(i64::try_from(n % 1000).unwrap());
+                records.insert(
+                    Key::Account(format!("u{n}")),
+                    Record {
+                        failures: 1,
+                        last_failure: at,
+                        locked_until: at,
+                    },
+                );
+            }
+        }
+        throttle.failed("new", None, T0 + secs(2000));
+        let len = throttle.records().len();
+        assert!(len <= MAX_ENTRIES / 2 + 1, "{len}");
+        assert!(throttle.records().contains_key(&Key::Account("new".into())));
+    }
+}
