@@ -13,7 +13,9 @@ use crate::event_log::EventLog;
 use crate::keys::KeyFile;
 use crate::store_url::{self, OpenedStore, StoreUrl};
 
-async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(SessionManager, OpenedStore)> {
+/// A manager for `tenant` on the configured store, with the store handle
+/// to close when done.
+pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(SessionManager, OpenedStore)> {
     let opened = store_url::open(&StoreUrl::parse(&config.store.url)?).await?;
     let events = EventLog::open(&config.data_dir(), config.events.max_events, config.events.retention)
         .context("cannot open the event log")?;

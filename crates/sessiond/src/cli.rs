@@ -52,6 +52,12 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionsCommand,
     },
+    /// Manage the login portal's users.
+    Users {
+        /// What to do with users.
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Remove expired sessions from the store now.
     Purge {
         /// Configuration and store.
@@ -120,6 +126,70 @@ pub enum SessionsCommand {
         /// The tenant.
         #[arg(long, default_value = "default")]
         tenant: String,
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// `sessiond users …`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user; the password is read from stdin.
+    Add {
+        /// The user name (also the subject of their sessions).
+        name: String,
+        /// Read the password from stdin (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// The tenant (default: portal.tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Set a user's password (read from stdin) and end their sessions.
+    Passwd {
+        /// The user name.
+        name: String,
+        /// Read the password from stdin (required).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// The tenant (default: portal.tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Stop a user from signing in and end all their sessions.
+    Disable {
+        /// The user name.
+        name: String,
+        /// The tenant (default: portal.tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Let a disabled user sign in again.
+    Enable {
+        /// The user name.
+        name: String,
+        /// The tenant (default: portal.tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List users: name, state, created, password changed.
+    List {
+        /// The tenant (default: portal.tenant).
+        #[arg(long)]
+        tenant: Option<String>,
         /// Configuration and store.
         #[command(flatten)]
         common: Common,

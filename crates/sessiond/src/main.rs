@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use sessiond::cli::{Cli, Command, Common, ConfigCommand, KeysCommand, SessionsCommand};
+use sessiond::cli::{Cli, Command, Common, ConfigCommand, KeysCommand, SessionsCommand, UsersCommand};
 use sessiond::config::{Config, LogFormat};
-use sessiond::{admin, server};
+use sessiond::{admin, server, user_admin};
 use tracing_subscriber::EnvFilter;
 
 fn load(common: &Common) -> anyhow::Result<Config> {
@@ -59,6 +59,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tenant,
                 common,
             } => admin::sessions_revoke(&load(&common)?, &tenant, id.as_deref(), subject.as_deref()).await,
+        },
+        Command::Users { command } => match command {
+            UsersCommand::Add {
+                name, tenant, common, ..
+            } => {
+                let password = user_admin::read_password_stdin()?;
+                user_admin::add(&load(&common)?, tenant.as_deref(), &name, password).await
+            }
+            UsersCommand::Passwd {
+                name, tenant, common, ..
+            } => {
+                let password = user_admin::read_password_stdin()?;
+                user_admin::passwd(&load(&common)?, tenant.as_deref(), &name, password).await
+            }
+            UsersCommand::Disable { name, tenant, common } => {
+                user_admin::set_disabled(&load(&common)?, tenant.as_deref(), &name, true).await
+            }
+            UsersCommand::Enable { name, tenant, common } => {
+                user_admin::set_disabled(&load(&common)?, tenant.as_deref(), &name, false).await
+            }
+            UsersCommand::List { tenant, common } => user_admin::list(&load(&common)?, tenant.as_deref()).await,
         },
         Command::Purge { common } => admin::purge(&load(&common)?).await,
         Command::Config { command } => match command {
