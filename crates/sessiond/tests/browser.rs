@@ -84,6 +84,9 @@ fn the_portal_in_chromium() {
         .env("TEST_USERS", users_json)
         .env("ARTIFACTS_DIR", &artifacts)
         .env("TEST_CHROMIUM", &chromium)
+        // A plain log: no colour codes in browser.log or the panic message.
+        .env("NO_COLOR", "1")
+        .env("FORCE_COLOR", "0")
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
