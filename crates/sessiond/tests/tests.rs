@@ -10,6 +10,7 @@ mod cli;
 mod embedded;
 mod nginx;
 mod openapi;
+mod portal;
 mod postgres_nodes;
 mod redis_nodes;
 mod support;

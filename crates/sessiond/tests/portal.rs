@@ -1,0 +1,574 @@
+//! The portal over plain HTTP against the real binary: login, CSRF,
+//! throttling, return addresses, the account page's actions, forward auth,
+//! security headers and the `users` commands. (The same flows in a real
+//! browser are in `browser.rs`.)
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+
+use crate::support::{TestServer, add_user, sessiond};
+
+const STORE: &str = "embedded:sessiond-data";
+const PASSWORD: &str = "correct horse battery";
+
+/// A server in dev mode (plain HTTP) with users alice and bob.
+fn portal(env: &[(&str, &str)]) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    add_user(dir.path(), STORE, "alice", PASSWORD);
+    add_user(dir.path(), STORE, "bob", PASSWORD);
+    TestServer::start_in_with_args(dir, STORE, env, &["--dev"])
+}
+
+fn form_encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A minimal browser: its own cookie jar, no redirects followed, and the
+/// `Origin` a browser sends with a same-origin form.
+struct Browser {
+    base: String,
+    client: Client,
+    cookies: BTreeMap<String, String>,
+    user_agent: &'static str,
+}
+
+impl Browser {
+    fn new(server: &TestServer, user_agent: &'static str) -> Self {
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Self {
+            base: server.base.clone(),
+            client,
+            cookies: BTreeMap::new(),
+            user_agent,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn remember(&mut self, headers: &HeaderMap) {
+        for value in headers.get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Response {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("user-agent", self.user_agent)
+            .send()
+            .await
+            .unwrap();
+        self.remember(response.headers());
+        response
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("user-agent", self.user_agent)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_encode(fields));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = request.send().await.unwrap();
+        self.remember(response.headers());
+        response
+    }
+
+    async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let origin = self.base.clone();
+        self.post(path, fields, Some(&origin)).await
+    }
+
+    /// The `csrf_token` of the form on `path`.
+    async fn csrf(&mut self, path: &str) -> String {
+        let page = self.get(path).await.text().await.unwrap();
+        hidden(&page, "csrf_token")
+    }
+
+    async fn login(&mut self, user: &str, password: &str, remember: bool) -> Response {
+        let csrf = self.csrf("/login").await;
+        let mut fields = vec![
+            ("username", user),
+            ("password", password),
+            ("csrf_token", csrf.as_str()),
+        ];
+        if remember {
+            fields.push(("remember_me", "on"));
+        }
+        self.submit("/login", &fields).await
+    }
+
+    async fn subject(&mut self) -> Option<String> {
+        let response = self.get("/auth/verify").await;
+        match response.status() {
+            StatusCode::OK => Some(response.headers()["x-auth-subject"].to_str().unwrap().to_owned()),
+            StatusCode::UNAUTHORIZED => None,
+            other => panic!("/auth/verify answered {other}"),
+        }
+    }
+}
+
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} in {page}")) + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+fn location(response: &Response) -> &str {
+    response.headers()[LOCATION].to_str().unwrap()
+}
+
+async fn assert_page(response: Response, status: StatusCode, text: &str) {
+    assert_eq!(response.status(), status);
+    let body = response.text().await.unwrap();
+    assert!(body.contains(text), "expected {text:?} in {body}");
+}
+
+#[tokio::test]
+async fn login_verify_and_logout() {
+    let server = portal(&[]);
+    let mut alice = Browser::new(&server, "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0");
+    assert_eq!(alice.subject().await, None);
+
+    let login = alice.login("alice", PASSWORD, false).await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&login), "/account");
+    let cookies: Vec<_> = login
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let session_cookie = cookies.iter().find(|c| c.starts_with("sessiond=")).unwrap();
+    assert!(session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"));
+    assert!(
+        !session_cookie.contains("Max-Age"),
+        "no remember-me: a browser-session cookie"
+    );
+    assert!(
+        cookies.iter().any(|c| c.starts_with("sessiond-login=;")),
+        "login token dropped"
+    );
+
+    let verify = alice.get("/auth/verify").await;
+    assert_eq!(verify.status(), StatusCode::OK);
+    assert_eq!(verify.headers()["x-auth-subject"], "alice");
+    assert_eq!(verify.headers()["x-auth-session"].len(), 22);
+
+    let account = alice.get("/account").await.text().await.unwrap();
+    assert!(account.contains("Your sessions") && account.contains("This device"));
+    assert!(account.contains("Firefox on Linux"), "{account}");
+
+    let csrf = alice.csrf("/account").await;
+    let logout = alice.submit("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&logout), "/login");
+    assert_eq!(logout.headers()["clear-site-data"], "\"cookies\"");
+    assert!(logout.headers()[SET_COOKIE].to_str().unwrap().starts_with("sessiond=;"));
+    assert_eq!(alice.subject().await, None);
+    let account = alice.get("/account").await;
+    assert_eq!(account.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&account), "/login?rd=%2Faccount");
+}
+
+#[tokio::test]
+async fn remember_me_makes_the_cookie_persistent() {
+    let server = portal(&[]);
+    let mut alice = Browser::new(&server, "test");
+    let login = alice.login("alice", PASSWORD, true).await;
+    let cookie = login
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("sessiond="))
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("Max-Age="), "{cookie}");
+}
+
+#[tokio::test]
+async fn failures_look_the_same_and_are_throttled() {
+    let server = portal(&[]);
+    let mut browser = Browser::new(&server, "test");
+    let wrong = browser.login("alice", "wrong password", false).await;
+    assert_page(wrong, StatusCode::UNAUTHORIZED, "Wrong username or password.").await;
+    let unknown = browser.login("nobody", PASSWORD, false).await;
+    assert_page(unknown, StatusCode::UNAUTHORIZED, "Wrong username or password.").await;
+    let invalid_name = browser.login("", PASSWORD, false).await;
+    assert_page(invalid_name, StatusCode::UNAUTHORIZED, "Wrong username or password.").await;
+
+    // Five free failures for alice; the sixth starts a delay, and even the
+    // right password is refused while it lasts, before any password check.
+    for _ in 0..5 {
+        let r = browser.login("alice", "wrong password", false).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = browser.login("alice", PASSWORD, false).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(throttled.headers()["retry-after"], "1");
+    assert_page(throttled, StatusCode::TOO_MANY_REQUESTS, "Too many failed sign-ins").await;
+    // Other accounts are not held up by alice's.
+    let bob = browser.login("bob", PASSWORD, false).await;
+    assert_eq!(bob.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn login_csrf_is_refused() {
+    let server = portal(&[]);
+    let mut browser = Browser::new(&server, "test");
+    let csrf = browser.csrf("/login").await;
+    let fields = [("username", "alice"), ("password", PASSWORD)];
+
+    // No form token, a wrong one, or no cookie: the form is refused.
+    let r = browser.submit("/login", &fields).await;
+    assert_page(r, StatusCode::FORBIDDEN, "This sign-in form has expired").await;
+    let other = "A".repeat(43);
+    let r = browser
+        .submit("/login", &[fields[0], fields[1], ("csrf_token", &other)])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let mut stranger = Browser::new(&server, "test");
+    let r = stranger
+        .submit("/login", &[fields[0], fields[1], ("csrf_token", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // From another origin, even with both values right.
+    let with_token = [fields[0], fields[1], ("csrf_token", csrf.as_str())];
+    let r = browser.post("/login", &with_token, Some("http://evil.example")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "cross_site_request");
+    let r = browser.post("/login", &with_token, None).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(browser.subject().await, None);
+
+    let r = browser.submit("/login", &with_token).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(browser.subject().await.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn return_addresses_are_same_origin_or_allow_listed() {
+    let server = portal(&[("SESSIOND_PORTAL_REDIRECT_ALLOWLIST", "[\"https://app.example\"]")]);
+    let own = server.base.clone();
+    let cases = [
+        ("/app/page?x=1", "/app/page?x=1"),
+        ("https://app.example/x", "https://app.example/x"),
+        (&format!("{own}/deep"), &format!("{own}/deep")),
+        ("https://evil.example/", "/account"),
+        ("//evil.example/", "/account"),
+        ("/\\evil.example", "/account"),
+        ("javascript:alert(1)", "/account"),
+    ];
+    for (rd, expected) in cases {
+        let mut browser = Browser::new(&server, "test");
+        let page = browser
+            .get(&format!("/login?rd={}", encode(rd)))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let csrf = hidden(&page, "csrf_token");
+        let fields = [
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf),
+            ("rd", rd),
+        ];
+        let r = browser.submit("/login", &fields).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{rd}");
+        assert_eq!(location(&r), expected, "{rd}");
+    }
+}
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers() {
+    let server = portal(&[]);
+    let mut browser = Browser::new(&server, "test");
+    for path in ["/login", "/account", "/auth/verify"] {
+        let r = browser.get(path).await;
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "no HSTS over plain HTTP in --dev"
+        );
+    }
+    let page = browser.get("/login").await.text().await.unwrap();
+    assert!(!page.contains("<script"), "the login page needs no JavaScript");
+}
+
+#[tokio::test]
+async fn outside_dev_mode_cookies_are_host_prefixed_and_hsts_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(dir, "memory:", &[]);
+    let mut browser = Browser::new(&server, "test");
+    let r = browser.get("/login").await;
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let cookie = r.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.starts_with("__Host-sessiond-login=") && cookie.contains("Secure"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn devices_can_be_signed_out_and_a_stale_login_needs_the_password() {
+    let server = portal(&[("SESSIOND_PORTAL_REAUTH_WINDOW", "2s")]);
+    let mut laptop = Browser::new(&server, "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0");
+    let mut phone = Browser::new(
+        &server,
+        "Mozilla/5.0 (Linux; Android 14) Chrome/131.0 Mobile Safari/537.36",
+    );
+    let mut tablet = Browser::new(&server, "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) Safari/604.1");
+    for b in [&mut laptop, &mut phone, &mut tablet] {
+        assert_eq!(b.login("alice", PASSWORD, false).await.status(), StatusCode::SEE_OTHER);
+    }
+    let mut bob = Browser::new(&server, "test");
+    bob.login("bob", PASSWORD, false).await;
+    let page = laptop.get("/account").await.text().await.unwrap();
+    assert_eq!(page.matches("class=\"session card\"").count(), 3, "{page}");
+    assert!(page.contains("Chrome on Android") && page.contains("Safari on iPadOS"));
+
+    let phone_id = phone.get("/auth/verify").await.headers()["x-auth-session"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let bob_id = bob.get("/auth/verify").await.headers()["x-auth-session"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let csrf = hidden(&page, "csrf_token");
+
+    // Another user's session is "not found", and stays alive.
+    let r = laptop
+        .submit(&format!("/account/sessions/{bob_id}/revoke"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(bob.subject().await.as_deref(), Some("bob"));
+    let r = laptop
+        .submit("/account/sessions/not-an-id/revoke", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Without the session's CSRF token nothing happens.
+    let r = laptop
+        .submit(&format!("/account/sessions/{phone_id}/revoke"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(phone.subject().await.as_deref(), Some("alice"));
+
+    let r = laptop
+        .submit(
+            &format!("/account/sessions/{phone_id}/revoke"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/account?done=revoked");
+    assert_eq!(phone.subject().await, None);
+    assert_eq!(location(&phone.get("/account").await), "/login?rd=%2Faccount");
+
+    // Once the login is older than the window, the password is required.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let page = laptop.get("/account").await.text().await.unwrap();
+    assert!(page.contains("name=\"password\""), "{page}");
+    let csrf = hidden(&page, "csrf_token");
+    let r = laptop
+        .submit("/account/sessions/revoke-others", &[("csrf_token", &csrf)])
+        .await;
+    assert_page(r, StatusCode::FORBIDDEN, "Enter your password").await;
+    let r = laptop
+        .submit(
+            "/account/sessions/revoke-others",
+            &[("csrf_token", &csrf), ("password", "nope")],
+        )
+        .await;
+    assert_page(r, StatusCode::FORBIDDEN, "Wrong password.").await;
+    assert_eq!(tablet.subject().await.as_deref(), Some("alice"));
+    let r = laptop
+        .submit(
+            "/account/sessions/revoke-others",
+            &[("csrf_token", &csrf), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(tablet.subject().await, None);
+    // The password made this session fresh again, with a new token.
+    assert_eq!(laptop.subject().await.as_deref(), Some("alice"));
+    let page = laptop.get("/account").await.text().await.unwrap();
+    assert!(!page.contains("name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>"));
+    assert_eq!(bob.subject().await.as_deref(), Some("bob"));
+}
+
+#[tokio::test]
+async fn changing_the_password_rotates_this_session_and_ends_the_others() {
+    let server = portal(&[]);
+    let mut laptop = Browser::new(&server, "test");
+    let mut phone = Browser::new(&server, "test");
+    laptop.login("alice", PASSWORD, false).await;
+    phone.login("alice", PASSWORD, false).await;
+    let old_cookie = laptop.cookies["sessiond"].clone();
+    let csrf = laptop.csrf("/account").await;
+
+    let change = |current: &'static str, new: &'static str| {
+        [
+            ("csrf_token", csrf.clone()),
+            ("current_password", current.to_owned()),
+            ("new_password", new.to_owned()),
+        ]
+    };
+    let fields = change("wrong", "a new long password");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = laptop.submit("/account/password", &fields).await;
+    assert_page(r, StatusCode::FORBIDDEN, "Your current password is not correct.").await;
+    let fields = change(PASSWORD, "short");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = laptop.submit("/account/password", &fields).await;
+    assert_page(r, StatusCode::BAD_REQUEST, "at least 8 characters").await;
+    assert_eq!(phone.subject().await.as_deref(), Some("alice"));
+
+    let fields = change(PASSWORD, "a new long password");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = laptop.submit("/account/password", &fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/account?done=password");
+    assert_ne!(laptop.cookies["sessiond"], old_cookie, "the session was rotated");
+    assert_eq!(laptop.subject().await.as_deref(), Some("alice"));
+    assert_eq!(phone.subject().await, None);
+
+    // The old password no longer works, the new one does.
+    let mut other = Browser::new(&server, "test");
+    assert_eq!(
+        other.login("alice", PASSWORD, false).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        other.login("alice", "a new long password", false).await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // Each ended session has its event.
+    let events: Value = server
+        .req(reqwest::Method::GET, "/v1/events?subject=alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reasons: Vec<_> = events["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{events}"))
+        .iter()
+        .filter(|e| e["kind"] == "revoked")
+        .map(|e| e["reason"].as_str().unwrap_or_else(|| panic!("{e}")).to_owned())
+        .collect();
+    assert_eq!(reasons, ["password_change"], "{events}");
+}
+
+fn users_with_stdin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::support::BIN)
+        .arg("users")
+        .args(args)
+        .args(["--store", STORE])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    add_user(dir.path(), STORE, "alice", PASSWORD);
+    let out = sessiond(dir.path(), &["users", "list", "--store", STORE], &[]);
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(listed.starts_with("alice\tactive\t"), "{listed}");
+    // A second add of the same name fails and changes nothing.
+    let out = users_with_stdin(dir.path(), &["add", "alice", "--password-stdin"], "another password");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = users_with_stdin(dir.path(), &["add", "carol", "--password-stdin"], "short");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("8 to 1024 bytes"));
+    // A password is never taken from the command line.
+    let out = sessiond(dir.path(), &["users", "add", "carol", "--store", STORE], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
+
+    let server = TestServer::start_in_with_args(dir, STORE, &[], &["--dev"]);
+    let mut alice = Browser::new(&server, "test");
+    alice.login("alice", PASSWORD, false).await;
+    assert_eq!(alice.subject().await.as_deref(), Some("alice"));
+    // While the server holds the embedded store, the command says so at once.
+    let out = sessiond(server.dir.path(), &["users", "disable", "alice", "--store", STORE], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another sessiond process"));
+    let dir = server.stop();
+    let out = sessiond(dir.path(), &["users", "disable", "alice", "--store", STORE], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ended 1 session"));
+
+    let server = TestServer::start_in_with_args(dir, STORE, &[], &["--dev"]);
+    alice.base = server.base.clone();
+    assert_eq!(alice.subject().await, None, "disabling ended the session");
+    let r = alice.login("alice", PASSWORD, false).await;
+    assert_page(r, StatusCode::UNAUTHORIZED, "Wrong username or password.").await;
+}
