@@ -66,7 +66,7 @@ pub async fn serve(
     // would record into nothing.
     let metrics = metrics_handle();
     let url = StoreUrl::parse(&config.store.url)?;
-    let opened = store_url::open(&url).await?;
+    let store_url::OpenedStore { store, users, close } = store_url::open(&url).await?;
     let data_dir = config.data_dir();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
@@ -87,7 +87,7 @@ pub async fn serve(
     let events = EventLog::open(&data_dir, config.events.max_events, config.events.retention)
         .with_context(|| format!("cannot open the event log in {}", data_dir.display()))?;
 
-    let store = Arc::new(InstrumentedStore::new(opened.store));
+    let store = Arc::new(InstrumentedStore::new(store));
     let manager = SessionManager::builder(store)
         .policy(config.policy.to_policy())
         .events(events.clone())
@@ -107,7 +107,7 @@ pub async fn serve(
     };
     let portal = if config.portal.enabled {
         let settings = PortalSettings::from_config(&config.portal, config.server.dev)?;
-        Some(portal::router(&manager, opened.users.clone(), settings, &data_dir)?)
+        Some(portal::router(&manager, Arc::clone(&users), settings, &data_dir)?)
     } else {
         None
     };
@@ -123,7 +123,9 @@ pub async fn serve(
     purger.shutdown().await;
     upkeep.abort();
     events.close();
-    (opened.close)();
+    // The last handles go first, so closing flushes now and reports errors.
+    drop(users);
+    close();
     served.context("the HTTP server failed")
 }
 
