@@ -336,7 +336,7 @@ async fn every_page_carries_the_security_headers() {
         );
         assert!(!csp.contains("unsafe-inline"), "{csp}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
-        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert!(
             h.get("strict-transport-security").is_none(),

@@ -1,6 +1,9 @@
 //! Security headers on every portal response: a CSP that allows no inline
 //! script or style and no framing, `X-Frame-Options` for old browsers, a
-//! strict `Referrer-Policy` (return addresses must not leak to other sites),
+//! `Referrer-Policy: same-origin` (return addresses must not leak to other
+//! sites; `no-referrer` would also make Chromium send `Origin: null` on the
+//! portal's own forms, failing the CSRF origin check where Fetch Metadata is
+//! missing),
 //! `nosniff`, and HSTS unless in plain-HTTP development mode (outside it the
 //! session cookie is `Secure`, so the portal is only usable over HTTPS).
 
@@ -32,7 +35,7 @@ impl SecurityHeaders {
         );
         let mut headers = vec![
             (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
             (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
             (
                 HeaderName::from_static("cross-origin-opener-policy"),
