@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::support::TestServer;
 
-/// Every endpoint of API.md.
+/// Every endpoint of API.md, the portal's included.
 const API_MD: &[(&str, &str)] = &[
     ("post", "/v1/sessions"),
     ("post", "/v1/sessions/verify"),
@@ -20,6 +20,14 @@ const API_MD: &[(&str, &str)] = &[
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
+    ("get", "/login"),
+    ("post", "/login"),
+    ("post", "/logout"),
+    ("get", "/account"),
+    ("post", "/account/password"),
+    ("post", "/account/sessions/{id}/revoke"),
+    ("post", "/account/sessions/revoke-others"),
+    ("get", "/auth/verify"),
 ];
 
 #[tokio::test]

@@ -572,3 +572,16 @@ async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
     let r = alice.login("alice", PASSWORD, false).await;
     assert_page(r, StatusCode::UNAUTHORIZED, "Wrong username or password.").await;
 }
+
+#[tokio::test]
+async fn a_disabled_portal_is_neither_served_nor_documented() {
+    let server = TestServer::start_with("memory:", &[("SESSIOND_PORTAL_ENABLED", "false")]);
+    let mut browser = Browser::new(&server, "test");
+    let r = browser.get("/login").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "no_such_route");
+    assert_eq!(browser.get("/auth/verify").await.status(), StatusCode::NOT_FOUND);
+    let doc: Value = browser.get("/openapi.json").await.json().await.unwrap();
+    assert!(doc["paths"].get("/v1/sessions").is_some());
+    assert!(doc["paths"].get("/login").is_none(), "{}", doc["paths"]);
+}

@@ -103,9 +103,13 @@ pub fn app(
     events: Arc<EventLog>,
     metrics: PrometheusHandle,
     limits: &Limits,
-    portal: Option<Router>,
+    portal: Option<(Router, utoipa::openapi::OpenApi)>,
 ) -> Router {
-    let (router, doc) = routes().split_for_parts();
+    let (router, mut doc) = routes().split_for_parts();
+    let (portal, portal_doc) = portal.unzip();
+    if let Some(portal_doc) = portal_doc {
+        doc.merge(portal_doc);
+    }
     let openapi = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
     let state = AppState(Arc::new(Shared {
         manager,

@@ -184,6 +184,8 @@ impl super::PortalState {
 }
 
 /// `GET /account`.
+#[utoipa::path(get, path = "/account", tag = "portal",
+    responses((status = 200, description = "The user's sessions as devices (HTML)"), (status = 303, description = "Not signed in: to /login")))]
 pub(super) async fn page(
     State(state): State<Portal>,
     session: Session,
@@ -203,6 +205,10 @@ pub(super) async fn page(
 }
 
 /// `POST /account/sessions/{id}/revoke`: ends one of the user's sessions.
+#[utoipa::path(post, path = "/account/sessions/{id}/revoke", tag = "portal",
+    params(("id" = String, Path, description = "One of the user's sessions")), request_body(content_type = "application/x-www-form-urlencoded", description = "csrf_token, and password when the login is older than portal.reauth_window"),
+    responses((status = 303, description = "Ended"), (status = 403, description = "The login is not recent and no or a wrong password was given, or CSRF"),
+        (status = 404, description = "No such session of this user")))]
 pub(super) async fn revoke_one(
     State(state): State<Portal>,
     session: Session,
@@ -233,6 +239,8 @@ pub(super) async fn revoke_one(
 }
 
 /// `POST /account/sessions/revoke-others`: "sign out everywhere else".
+#[utoipa::path(post, path = "/account/sessions/revoke-others", tag = "portal", request_body(content_type = "application/x-www-form-urlencoded", description = "csrf_token, and password when the login is older than portal.reauth_window"),
+    responses((status = 303, description = "Every other session ended"), (status = 403, description = "The login is not recent and no or a wrong password was given, or CSRF")))]
 pub(super) async fn revoke_others(
     State(state): State<Portal>,
     session: Session,
@@ -257,6 +265,10 @@ pub(super) async fn revoke_others(
 /// `POST /account/password`: needs the current password; then every other
 /// session of the user ends and this one is re-authenticated with a new
 /// token, so a thief holding an old cookie is out.
+#[utoipa::path(post, path = "/account/password", tag = "portal", request_body(content_type = "application/x-www-form-urlencoded", description = "current_password, new_password, csrf_token"),
+    responses((status = 303, description = "Changed: this session rotated, every other one ended"),
+        (status = 400, description = "The new password is too short or too long"), (status = 403, description = "Wrong current password, or CSRF"),
+        (status = 409, description = "The account changed concurrently"), (status = 429, description = "Throttled")))]
 pub(super) async fn change_password(
     State(state): State<Portal>,
     session: Session,

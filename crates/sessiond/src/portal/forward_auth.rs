@@ -14,6 +14,9 @@ use super::{PortalError, State as Portal};
 const SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
 const SESSION: HeaderName = HeaderName::from_static("x-auth-session");
 
+/// Forward auth.
+#[utoipa::path(get, path = "/auth/verify", tag = "portal",
+    responses((status = 200, description = "Valid session: X-Auth-Subject and X-Auth-Session headers"), (status = 401, description = "No valid session")))]
 pub(super) async fn verify(State(_state): State<Portal>, session: Session) -> Result<Response, PortalError> {
     let Some(info) = session.current().await? else {
         return Ok(StatusCode::UNAUTHORIZED.into_response());

@@ -68,6 +68,9 @@ fn render(status: StatusCode, page: &LoginPage<'_>, cookie: Option<HeaderValue>)
 }
 
 /// `GET /login`: the form, or straight on when already signed in.
+#[utoipa::path(get, path = "/login", tag = "portal",
+    params(("rd" = Option<String>, Query, description = "Where to return after signing in: same origin or allow-listed")),
+    responses((status = 200, description = "The sign-in form (HTML)"), (status = 303, description = "Already signed in: on to rd")))]
 pub(super) async fn form(
     State(state): State<Portal>,
     session: Session,
@@ -91,6 +94,12 @@ pub(super) async fn form(
 }
 
 /// `POST /login`.
+#[utoipa::path(post, path = "/login", tag = "portal",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "username, password, remember_me (checkbox), csrf_token, rd"),
+    responses((status = 303, description = "Signed in: on to rd or /account, with the session cookie"),
+        (status = 401, description = "Wrong username or password (one message for every failure)"),
+        (status = 403, description = "Login CSRF: form token missing or not matching its cookie, or a cross-site request"),
+        (status = 429, description = "Throttled after repeated failures; Retry-After says how long")))]
 pub(super) async fn submit(
     State(state): State<Portal>,
     session: Session,
@@ -160,6 +169,8 @@ pub(super) async fn submit(
 
 /// `POST /logout`: ends the session, deletes the cookie, and asks the
 /// browser to drop every cookie of the site.
+#[utoipa::path(post, path = "/logout", tag = "portal", request_body(content_type = "application/x-www-form-urlencoded", description = "csrf_token"),
+    responses((status = 303, description = "Signed out: to /login, cookie deleted, Clear-Site-Data: \"cookies\"")))]
 pub(super) async fn logout(session: Session) -> Response {
     session.logout();
     let mut response = Redirect::to("/login").into_response();

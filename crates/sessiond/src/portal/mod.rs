@@ -27,9 +27,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::header;
-use axum::routing::{get, post};
+use axum::routing::get;
 use sessiond_core::{SessionManager, Tenant, UserStore};
 use sessiond_http::SessionLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::PortalError;
 pub use passwords::{PasswordError, Passwords};
@@ -117,7 +119,8 @@ impl PortalState {
     }
 }
 
-/// The portal's routes with their layers. `manager` may be scoped to any
+/// The portal's routes with their layers, and their OpenAPI description
+/// (merged into `/openapi.json`). `manager` may be scoped to any
 /// tenant; the portal scopes it to its own. `data_dir` keeps the secret the
 /// session CSRF tokens are derived from, so they survive restarts.
 pub fn router(
@@ -125,7 +128,7 @@ pub fn router(
     users: Arc<dyn UserStore>,
     settings: PortalSettings,
     data_dir: &Path,
-) -> Result<Router, PortalSetupError> {
+) -> Result<(Router, utoipa::openapi::OpenApi), PortalSetupError> {
     let manager = manager.for_tenant(settings.tenant.clone());
     let secret = login_csrf::load_or_create_secret(&data_dir.join("portal-secret"))?;
     let session_layer = SessionLayer::in_process(manager.clone())
@@ -143,20 +146,22 @@ pub fn router(
         login_csrf: login_csrf::LoginCsrf::new(settings.dev),
         settings,
     });
-    let routes = Router::new()
-        .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
-        .route("/account", get(account::page))
-        .route("/account/password", post(account::change_password))
-        .route("/account/sessions/revoke-others", post(account::revoke_others))
-        .route("/account/sessions/{id}/revoke", post(account::revoke_one))
-        .route("/auth/verify", get(forward_auth::verify))
+    let (routes, doc) = OpenApiRouter::new()
+        .routes(routes!(login::form, login::submit))
+        .routes(routes!(login::logout))
+        .routes(routes!(account::page))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::revoke_others))
+        .routes(routes!(account::revoke_one))
+        .routes(routes!(forward_auth::verify))
         .with_state(state)
+        .split_for_parts();
+    let routes = routes
         .layer(session_layer)
-        .route("/static/portal.css", get(stylesheet));
-    Ok(routes
+        .route("/static/portal.css", get(stylesheet))
         .layer(axum::middleware::from_fn_with_state(headers, headers::apply))
-        .layer(axum::middleware::from_fn_with_state(trusted, client_ip::apply)))
+        .layer(axum::middleware::from_fn_with_state(trusted, client_ip::apply));
+    Ok((routes, doc))
 }
 
 async fn stylesheet() -> impl axum::response::IntoResponse {
