@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::{Subject, Tenant};
-use crate::store::BoxError;
+use crate::store::{BoxError, StoreError};
 
 /// An account of the login portal.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +93,19 @@ impl UserStoreError {
     /// True for [`UserStoreError::Unavailable`].
     pub fn is_unavailable(&self) -> bool {
         matches!(self, UserStoreError::Unavailable(_))
+    }
+}
+
+/// A session-store failure met by a user-store operation (the engines share
+/// their connection and error handling), with its cause kept.
+impl From<StoreError> for UserStoreError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(source) => UserStoreError::Unavailable(source),
+            StoreError::Corrupt(source) => UserStoreError::Corrupt(source),
+            StoreError::Backend(source) => UserStoreError::Backend(source),
+            other => UserStoreError::Backend(Box::new(other)),
+        }
     }
 }
 

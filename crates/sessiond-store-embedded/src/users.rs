@@ -18,16 +18,6 @@ use crate::error::engine;
 use crate::ops::{Done, Op, Outcome};
 use crate::tables::{Tables, USERS};
 
-/// A session-store failure as a user-store one, keeping its cause.
-fn from_store(error: StoreError) -> UserStoreError {
-    match error {
-        StoreError::Unavailable(source) => UserStoreError::Unavailable(source),
-        StoreError::Corrupt(source) => UserStoreError::Corrupt(source),
-        StoreError::Backend(source) => UserStoreError::Backend(source),
-        other => UserStoreError::Backend(Box::new(other)),
-    }
-}
-
 /// A stored record that does not belong under its key.
 #[derive(Debug, thiserror::Error)]
 #[error("user record stored under ({key_tenant}, {key_name}) names another user")]
@@ -85,7 +75,7 @@ pub(crate) fn update(t: &mut Tables<'_>, user: &UserRecord, expected_version: u6
 
 impl EmbeddedStore {
     async fn write_user(&self, op: Op) -> Result<(), UserStoreError> {
-        match self.write(op).await.map_err(from_store)? {
+        match self.write(op).await.map_err(UserStoreError::from)? {
             Done::UserWritten => Ok(()),
             Done::UserRefused(refusal) => Err(refusal),
             other => Err(UserStoreError::Backend(
@@ -102,13 +92,16 @@ impl EmbeddedStore {
         empty: T,
         read: impl FnOnce(&redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>) -> Result<T, StoreError>,
     ) -> Result<T, UserStoreError> {
-        let txn = self.database().begin_read().map_err(|e| from_store(engine(e)))?;
+        let txn = self
+            .database()
+            .begin_read()
+            .map_err(|e| UserStoreError::from(engine(e)))?;
         let users = match txn.open_table(USERS) {
             Ok(users) => users,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(empty),
-            Err(e) => return Err(from_store(engine(e))),
+            Err(e) => return Err(UserStoreError::from(engine(e))),
         };
-        read(&users).map_err(from_store)
+        read(&users).map_err(UserStoreError::from)
     }
 }
 

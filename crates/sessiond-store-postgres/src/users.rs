@@ -16,16 +16,6 @@ use crate::store::PostgresStore;
 /// The columns of an account, in the order [`decode`] reads them.
 const COLUMNS: &str = "tenant, name, password_hash, disabled, created_at, password_changed_at, version";
 
-/// A session-store failure as a user-store one, keeping its cause.
-fn from_store(error: StoreError) -> UserStoreError {
-    match error {
-        StoreError::Unavailable(source) => UserStoreError::Unavailable(source),
-        StoreError::Corrupt(source) => UserStoreError::Corrupt(source),
-        StoreError::Backend(source) => UserStoreError::Backend(source),
-        other => UserStoreError::Backend(Box::new(other)),
-    }
-}
-
 /// A version as the engine's signed `bigint`; larger ones cannot be stored.
 fn version_param(version: u64) -> Result<i64, StoreError> {
     i64::try_from(version).map_err(|_| {
@@ -136,7 +126,7 @@ impl UserStore for PostgresStore {
             row.as_ref().map(decode).transpose()
         })
         .await
-        .map_err(from_store)
+        .map_err(UserStoreError::from)
     }
 
     async fn insert_user(&self, user: &UserRecord) -> Result<(), UserStoreError> {
@@ -166,7 +156,7 @@ impl UserStore for PostgresStore {
                     .map_err(store_error)
             })
             .await
-            .map_err(from_store)?;
+            .map_err(UserStoreError::from)?;
         if inserted == 1 {
             Ok(())
         } else {
@@ -178,7 +168,7 @@ impl UserStore for PostgresStore {
         match self
             .bounded(self.user_cas(user, expected_version))
             .await
-            .map_err(from_store)?
+            .map_err(UserStoreError::from)?
         {
             Cas::Written => Ok(()),
             Cas::Refused(refusal) => Err(refusal),
@@ -198,6 +188,6 @@ impl UserStore for PostgresStore {
             rows.iter().map(decode).collect()
         })
         .await
-        .map_err(from_store)
+        .map_err(UserStoreError::from)
     }
 }

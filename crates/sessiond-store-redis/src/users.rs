@@ -9,21 +9,11 @@
 //! sessions (see the crate docs).
 
 use redis::Value;
-use sessiond_core::{StoreError, Subject, Tenant, UserRecord, UserStore, UserStoreError, async_trait};
+use sessiond_core::{Subject, Tenant, UserRecord, UserStore, UserStoreError, async_trait};
 
 use crate::error::{Unexpected, from_redis};
 use crate::scripts::{SCRIPTS, array, status};
 use crate::store::RedisStore;
-
-/// A session-store failure as a user-store one, keeping its cause.
-fn from_store(error: StoreError) -> UserStoreError {
-    match error {
-        StoreError::Unavailable(source) => UserStoreError::Unavailable(source),
-        StoreError::Corrupt(source) => UserStoreError::Corrupt(source),
-        StoreError::Backend(source) => UserStoreError::Backend(source),
-        other => UserStoreError::Backend(Box::new(other)),
-    }
-}
 
 fn corrupt(what: String) -> UserStoreError {
     UserStoreError::Corrupt(Box::new(Unexpected(what)))
@@ -72,15 +62,15 @@ fn conflict(rest: &[Value]) -> UserStoreError {
 #[async_trait]
 impl UserStore for RedisStore {
     async fn get_user(&self, tenant: &Tenant, name: &Subject) -> Result<Option<UserRecord>, UserStoreError> {
-        let mut connection = self.connection().await.map_err(from_store)?;
+        let mut connection = self.connection().await.map_err(UserStoreError::from)?;
         let reply: Value = redis::cmd("HMGET")
             .arg(self.keys().user(tenant, name))
             .arg("v")
             .arg("body")
             .query_async(&mut connection)
             .await
-            .map_err(|e| from_store(from_redis(e)))?;
-        match array(reply).map_err(from_store)?.as_slice() {
+            .map_err(|e| UserStoreError::from(from_redis(e)))?;
+        match array(reply).map_err(UserStoreError::from)?.as_slice() {
             [version, body] => decode(tenant, name.as_str(), version, body),
             other => Err(corrupt(format!("HMGET answered {} values, not 2", other.len()))),
         }
@@ -94,7 +84,7 @@ impl UserStore for RedisStore {
             .arg(user.name.as_str())
             .arg(user.version)
             .arg(json(user)?);
-        let (word, _) = status(self.run(&call).await.map_err(from_store)?).map_err(from_store)?;
+        let (word, _) = status(self.run(&call).await.map_err(UserStoreError::from)?).map_err(UserStoreError::from)?;
         match word.as_str() {
             "ok" => Ok(()),
             "exists" => Err(UserStoreError::Exists),
@@ -108,7 +98,8 @@ impl UserStore for RedisStore {
             .arg(expected_version)
             .arg(user.version)
             .arg(json(user)?);
-        let (word, rest) = status(self.run(&call).await.map_err(from_store)?).map_err(from_store)?;
+        let (word, rest) =
+            status(self.run(&call).await.map_err(UserStoreError::from)?).map_err(UserStoreError::from)?;
         match word.as_str() {
             "ok" => Ok(()),
             "notfound" => Err(UserStoreError::NotFound),
@@ -121,7 +112,7 @@ impl UserStore for RedisStore {
         let keys = self.keys();
         let mut call = SCRIPTS.user_list.prepare_invoke();
         call.key(keys.user_names(tenant)).arg(keys.user_prefix(tenant));
-        let reply = array(self.run(&call).await.map_err(from_store)?).map_err(from_store)?;
+        let reply = array(self.run(&call).await.map_err(UserStoreError::from)?).map_err(UserStoreError::from)?;
         if reply.len() % 3 != 0 {
             return Err(corrupt(format!("user list answered {} values", reply.len())));
         }
