@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
 
-use crate::support::{TestServer, add_user, sessiond};
+use crate::support::{TestServer, add_user, sessiond, users_command};
 
 const STORE: &str = "embedded:sessiond-data";
 const PASSWORD: &str = "correct horse battery";
@@ -518,24 +518,6 @@ async fn changing_the_password_rotates_this_session_and_ends_the_others() {
     assert_eq!(reasons, ["password_change"], "{events}");
 }
 
-fn users_with_stdin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(crate::support::BIN)
-        .arg("users")
-        .args(args)
-        .args(["--store", STORE])
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[tokio::test]
 async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
     let dir = tempfile::tempdir().unwrap();
@@ -544,10 +526,15 @@ async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
     let listed = String::from_utf8(out.stdout).unwrap();
     assert!(listed.starts_with("alice\tactive\t"), "{listed}");
     // A second add of the same name fails and changes nothing.
-    let out = users_with_stdin(dir.path(), &["add", "alice", "--password-stdin"], "another password");
+    let out = users_command(
+        dir.path(),
+        STORE,
+        &["add", "alice", "--password-stdin"],
+        "another password",
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
-    let out = users_with_stdin(dir.path(), &["add", "carol", "--password-stdin"], "short");
+    let out = users_command(dir.path(), STORE, &["add", "carol", "--password-stdin"], "short");
     assert!(String::from_utf8_lossy(&out.stderr).contains("8 to 1024 bytes"));
     // A password is never taken from the command line.
     let out = sessiond(dir.path(), &["users", "add", "carol", "--store", STORE], &[]);

@@ -30,22 +30,26 @@ pub fn sessiond(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process
     cmd.output().expect("run sessiond")
 }
 
-/// `sessiond users add NAME --password-stdin --store STORE` in `dir`.
-pub fn add_user(dir: &Path, store: &str, name: &str, password: &str) {
+/// `sessiond users ARGS --store STORE` in `dir`, with `stdin` as its input.
+pub fn users_command(dir: &Path, store: &str, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(BIN)
-        .args(["users", "add", name, "--password-stdin", "--store", store])
+        .arg("users")
+        .args(args)
+        .args(["--store", store])
         .current_dir(dir)
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run sessiond users add");
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        std::io::Write::write_all(&mut stdin, format!("{password}\n").as_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+        .expect("run sessiond users");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `sessiond users add NAME --password-stdin --store STORE` in `dir`.
+pub fn add_user(dir: &Path, store: &str, name: &str, password: &str) {
+    let out = users_command(dir, store, &["add", name, "--password-stdin"], &format!("{password}\n"));
     assert!(
         out.status.success(),
         "users add {name} failed ({}): {}{}",

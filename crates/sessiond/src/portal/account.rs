@@ -7,8 +7,7 @@
 //! as a fresh login (the session is re-authenticated and gets a new token).
 
 use askama::Template;
-use axum::Form;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, request};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -19,6 +18,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
+use super::extract::{PortalForm, SignedIn};
 use super::passwords::{MIN_PASSWORD_CHARS, check_new_password};
 use super::{PortalError, State as Portal, client_ip, device};
 
@@ -87,14 +87,6 @@ pub(super) struct PasswordForm {
     current_password: String,
     #[serde(default)]
     new_password: String,
-}
-
-/// The signed-in session, or a redirect to the login page that returns here.
-async fn signed_in(session: &Session) -> Result<Result<SessionInfo, Response>, PortalError> {
-    Ok(match session.current().await? {
-        Some(info) => Ok(info),
-        None => Err(Redirect::to("/login?rd=%2Faccount").into_response()),
-    })
 }
 
 async fn render(
@@ -189,12 +181,9 @@ impl super::PortalState {
 pub(super) async fn page(
     State(state): State<Portal>,
     session: Session,
+    SignedIn(info): SignedIn,
     notice: Result<Query<Notice>, QueryRejection>,
 ) -> Result<Response, PortalError> {
-    let info = match signed_in(&session).await? {
-        Ok(info) => info,
-        Err(redirect) => return Ok(redirect),
-    };
     let notice = match notice.ok().and_then(|Query(n)| n.done).as_deref() {
         Some("password") => Some("Your password was changed and every other device was signed out."),
         Some("revoked") => Some("The device was signed out."),
@@ -212,15 +201,11 @@ pub(super) async fn page(
 pub(super) async fn revoke_one(
     State(state): State<Portal>,
     session: Session,
+    SignedIn(info): SignedIn,
     Path(id): Path<String>,
     parts: request::Parts,
-    form: Result<Form<ReauthForm>, FormRejection>,
+    PortalForm(form): PortalForm<ReauthForm>,
 ) -> Result<Response, PortalError> {
-    let Form(form) = form.map_err(|_| PortalError::BadRequest)?;
-    let info = match signed_in(&session).await? {
-        Ok(info) => info,
-        Err(redirect) => return Ok(redirect),
-    };
     let id = SessionId::parse(&id).ok_or(PortalError::NotFound)?;
     // Another user's session is "not found", exactly like a missing one.
     let target = state.manager.get(&id).await?;
@@ -244,14 +229,10 @@ pub(super) async fn revoke_one(
 pub(super) async fn revoke_others(
     State(state): State<Portal>,
     session: Session,
+    SignedIn(info): SignedIn,
     parts: request::Parts,
-    form: Result<Form<ReauthForm>, FormRejection>,
+    PortalForm(form): PortalForm<ReauthForm>,
 ) -> Result<Response, PortalError> {
-    let Form(form) = form.map_err(|_| PortalError::BadRequest)?;
-    let info = match signed_in(&session).await? {
-        Ok(info) => info,
-        Err(redirect) => return Ok(redirect),
-    };
     if let Err(page) = state.reauthenticate(&session, &info, form.password, &parts).await? {
         return Ok(page);
     }
@@ -272,14 +253,10 @@ pub(super) async fn revoke_others(
 pub(super) async fn change_password(
     State(state): State<Portal>,
     session: Session,
+    SignedIn(info): SignedIn,
     parts: request::Parts,
-    form: Result<Form<PasswordForm>, FormRejection>,
+    PortalForm(form): PortalForm<PasswordForm>,
 ) -> Result<Response, PortalError> {
-    let Form(form) = form.map_err(|_| PortalError::BadRequest)?;
-    let info = match signed_in(&session).await? {
-        Ok(info) => info,
-        Err(redirect) => return Ok(redirect),
-    };
     let refuse = |status, message| render(&state, &session, &info, status, None, Some(message));
     if check_new_password(&form.new_password).is_err() {
         return refuse(

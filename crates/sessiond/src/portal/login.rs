@@ -5,8 +5,7 @@
 //! reveals neither which accounts exist nor which are disabled.
 
 use askama::Template;
-use axum::Form;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header, request};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -14,6 +13,7 @@ use serde::Deserialize;
 use sessiond_core::Subject;
 use sessiond_http::Session;
 
+use super::extract::PortalForm;
 use super::{PortalError, PortalState, State as Portal, client_ip};
 
 /// What a person reads after any failed login.
@@ -104,9 +104,8 @@ pub(super) async fn submit(
     State(state): State<Portal>,
     session: Session,
     parts: request::Parts,
-    form: Result<Form<LoginForm>, FormRejection>,
+    PortalForm(form): PortalForm<LoginForm>,
 ) -> Result<Response, PortalError> {
-    let Form(form) = form.map_err(|_| PortalError::BadRequest)?;
     let headers = &parts.headers;
     let target = state.return_target(headers, form.rd.as_deref());
     let rd = form.rd.as_deref().filter(|rd| *rd == target);

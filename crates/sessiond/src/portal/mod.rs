@@ -12,6 +12,7 @@ mod account;
 mod client_ip;
 mod device;
 mod error;
+mod extract;
 mod forward_auth;
 mod headers;
 mod login;
