@@ -179,6 +179,11 @@ pub struct PortalConfig {
     pub reauth_window: Duration,
     /// Proxies whose `X-Forwarded-For` is believed for the client's IP.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The 32-byte secret of the portal's CSRF tokens; created if missing.
+    /// Defaults to `<data_dir>/portal-secret`. Nodes behind one load
+    /// balancer must share it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
 }
 
 impl Default for PortalConfig {
@@ -189,6 +194,7 @@ impl Default for PortalConfig {
             redirect_allowlist: Vec::new(),
             reauth_window: Duration::from_secs(5 * 60),
             trusted_proxies: Vec::new(),
+            secret_file: None,
         }
     }
 }

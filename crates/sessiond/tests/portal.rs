@@ -572,3 +572,39 @@ async fn a_disabled_portal_is_neither_served_nor_documented() {
     assert!(doc["paths"].get("/v1/sessions").is_some());
     assert!(doc["paths"].get("/login").is_none(), "{}", doc["paths"]);
 }
+
+#[tokio::test]
+async fn nodes_sharing_a_secret_file_accept_each_others_forms() {
+    let Some(server) = crate::redis_nodes::redis_url() else {
+        return;
+    };
+    let store = crate::redis_nodes::store_url(&server);
+    let shared = tempfile::tempdir().unwrap();
+    let secret = shared.path().join("portal-secret");
+    let secret = secret.to_str().unwrap();
+    let node =
+        |env: &[(&str, &str)]| TestServer::start_in_with_args(tempfile::tempdir().unwrap(), &store, env, &["--dev"]);
+    let a = node(&[("SESSIOND_PORTAL_SECRET_FILE", secret)]);
+    add_user(a.dir.path(), &store, "alice", PASSWORD);
+    let b = node(&[("SESSIOND_PORTAL_SECRET_FILE", secret)]);
+    let c = node(&[]);
+
+    let mut alice = Browser::new(&a, "test");
+    assert_eq!(
+        alice.login("alice", PASSWORD, false).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let csrf = alice.csrf("/account").await;
+    // A node with its own secret refuses the form A rendered...
+    alice.base = c.base.clone();
+    let r = alice.submit("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "csrf_failed");
+    assert_eq!(alice.subject().await.as_deref(), Some("alice"));
+    // ...one sharing A's secret file accepts it.
+    alice.base = b.base.clone();
+    let r = alice.submit("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    alice.base = a.base.clone();
+    assert_eq!(alice.subject().await, None);
+}

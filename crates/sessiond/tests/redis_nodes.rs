@@ -19,7 +19,7 @@ pub(crate) fn in_ci() -> bool {
 }
 
 /// `TEST_REDIS_URL`, or `None` (skip) outside CI; a failure in CI.
-fn redis_url() -> Option<String> {
+pub(crate) fn redis_url() -> Option<String> {
     match std::env::var("TEST_REDIS_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ if in_ci() => panic!("TEST_REDIS_URL is not set: run scripts/test"),

@@ -54,6 +54,8 @@ pub struct PortalSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Plain-HTTP localhost development mode.
     pub dev: bool,
+    /// Where the CSRF secret is kept (`None`: in the data directory).
+    pub secret_file: Option<std::path::PathBuf>,
 }
 
 /// Why the portal could not be set up.
@@ -90,6 +92,7 @@ impl PortalSettings {
             reauth_window: portal.reauth_window,
             trusted_proxies: portal.trusted_proxies.clone(),
             dev,
+            secret_file: portal.secret_file.clone(),
         })
     }
 }
@@ -122,8 +125,9 @@ impl PortalState {
 
 /// The portal's routes with their layers, and their OpenAPI description
 /// (merged into `/openapi.json`). `manager` may be scoped to any
-/// tenant; the portal scopes it to its own. `data_dir` keeps the secret the
-/// session CSRF tokens are derived from, so they survive restarts.
+/// tenant; the portal scopes it to its own. The secret the session CSRF
+/// tokens are derived from is kept in a file (by default in `data_dir`), so
+/// they survive restarts and can be shared by the nodes of a cluster.
 pub fn router(
     manager: &SessionManager,
     users: Arc<dyn UserStore>,
@@ -131,7 +135,8 @@ pub fn router(
     data_dir: &Path,
 ) -> Result<(Router, utoipa::openapi::OpenApi), PortalSetupError> {
     let manager = manager.for_tenant(settings.tenant.clone());
-    let secret = login_csrf::load_or_create_secret(&data_dir.join("portal-secret"))?;
+    let secret_file = (settings.secret_file.clone()).unwrap_or_else(|| data_dir.join("portal-secret"));
+    let secret = login_csrf::load_or_create_secret(&secret_file)?;
     let session_layer = SessionLayer::in_process(manager.clone())
         .dev_mode(settings.dev)
         .csrf_secret(secret)
