@@ -1,25 +1,16 @@
-//! The layers around every route, outermost first: sensitive headers kept
-//! out of logs, request ids, tracing, metrics and the header limit, load
-//! shedding and timeouts, the body limit.
+//! The layers around every route, outermost first: [`Guard`] (sensitive
+//! headers kept out of logs, request ids, tracing, metrics and the header
+//! limit, load shedding and timeouts), then the body limit.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::{self, Next};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
-use super::error::ApiError;
-use super::observe::observe;
+use super::observe::Guard;
 
 /// Request limits from `[server]`.
 #[derive(Debug, Clone)]
@@ -34,79 +25,21 @@ pub struct Limits {
     pub concurrency: usize,
 }
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 /// `Cache-Control: no-store` on every response of the layer's routes.
 pub fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
-/// Request ids: a random per-process prefix and a counter, 16 hex digits.
-/// Unique across restarts without a system call per request.
-#[derive(Clone)]
-struct CountingRequestId {
-    prefix: u32,
-    next: Arc<AtomicU32>,
-}
-
-impl CountingRequestId {
-    fn new() -> Self {
-        let mut bytes = [0u8; 4];
-        // Without randomness ids are still unique within the process.
-        let _ = getrandom::fill(&mut bytes);
-        Self {
-            prefix: u32::from_le_bytes(bytes),
-            next: Arc::new(AtomicU32::new(0)),
-        }
-    }
-}
-
-impl MakeRequestId for CountingRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{:08x}{n:08x}", self.prefix))
-            .ok()
-            .map(RequestId::new)
-    }
-}
-
-/// Wraps the router in every layer.
+/// Wraps every route in [`Guard`] (sensitive headers, request id, trace
+/// span, header limit, load shedding, timeout, metrics) and the body limit,
+/// in one `Router::layer` call: axum boxes and clones each layered route per
+/// request, once per call.
 pub fn apply(router: Router, limits: &Limits) -> Router {
-    let header_limit = limits.header_bytes;
-    let shedding = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|error: tower::BoxError| async move {
-            if error.is::<tower::load_shed::error::Overloaded>() {
-                ApiError::Overloaded
-            } else if error.is::<tower::timeout::error::Elapsed>() {
-                ApiError::Timeout
-            } else {
-                tracing::error!(%error, "middleware failed");
-                ApiError::Internal
-            }
-        }))
-        .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::new(limits.concurrency))
-        .timeout(limits.timeout);
-    router
-        .layer(DefaultBodyLimit::max(limits.body_bytes))
-        .layer(shedding)
-        .layer(middleware::from_fn(move |req: Request, next: Next| observe(req, next, header_limit)))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
-                .layer(SetRequestIdLayer::new(REQUEST_ID, CountingRequestId::new()))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|req: &axum::http::Request<_>| {
-                            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                            // The path may hold a session id (public) but never a token.
-                            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-                        })
-                        // Failures are logged once, where they are mapped to a response.
-                        .on_failure(()),
-                )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
-        )
+    router.layer(
+        ServiceBuilder::new()
+            .layer(Guard::new(limits.header_bytes, limits.timeout, limits.concurrency))
+            .layer(DefaultBodyLimit::max(limits.body_bytes)),
+    )
 }
 
 #[cfg(test)]
@@ -114,6 +47,7 @@ mod tests {
     use std::sync::Arc;
 
     use axum::body::Body;
+    use axum::extract::Request;
     use axum::response::Response;
     use axum::routing::get;
     use tokio::sync::Notify;
@@ -195,5 +129,31 @@ mod tests {
             .unwrap();
         let id = response.headers().get("x-request-id").unwrap().to_str().unwrap();
         assert_eq!(id.len(), 16);
+    }
+
+    #[tokio::test]
+    async fn a_callers_request_id_is_kept_and_oversized_headers_get_431() {
+        let app = apply(
+            Router::new().route("/", get(|| async { "hi" })),
+            &limits(8, Duration::from_secs(5)),
+        );
+        let response = app
+            .clone()
+            .oneshot(
+                Request::get("/")
+                    .header("x-request-id", "caller-1")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-request-id"], "caller-1");
+        let big = "x".repeat(2048);
+        let response = app
+            .oneshot(Request::get("/").header("x-big", big).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-request-id"].len(), 16);
+        assert_eq!(code(response).await, (431, "headers_too_large".to_owned()));
     }
 }

@@ -1,80 +1,261 @@
-//! Per-request bookkeeping in one middleware: the header size limit and the
-//! request metrics (`sessiond_http_requests_total` and
-//! `sessiond_http_request_duration_seconds` by route, method and status).
+//! Per-request bookkeeping in one hand-written middleware, [`Guard`]: in one
+//! pass, with one boxed future, where six tower layers used to nest (each a
+//! boxed, cloned service and most a boxed future of their own):
+//!
+//! - `Authorization` and `Cookie` marked sensitive (kept out of logs);
+//! - the request id (`x-request-id`): kept if the caller sent one, else a
+//!   random per-process prefix and a counter, 16 hex digits; set on the
+//!   request and on the response;
+//! - a `request` span (request id, method, path) and the debug events
+//!   "started processing request" / "finished processing request";
+//! - the header size limit (431 `headers_too_large`);
+//! - the concurrency limit with load shedding (503 `overloaded` at once);
+//! - the request timeout (503 `timeout`);
+//! - the request metrics (`sessiond_http_requests_total` and
+//!   `sessiond_http_request_duration_seconds` by route, method and status).
 //!
 //! Metric handles are registered once per (route, method, status) and kept
-//! here: a registry lookup by name and labels, with the label strings it
-//! allocates, cost more per request than the session lookup itself.
+//! by each wrapped route: a registry lookup by name and labels, with the
+//! label strings it allocates, costs more per request than the session
+//! lookup itself.
 
-use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
-use std::time::Instant;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics::{Counter, Histogram};
+use tokio::sync::Semaphore;
+use tower::{Layer, Service};
+use tracing::Instrument as _;
 
 use super::error::ApiError;
 
-/// Handles by route, then by (method, status); a route has few of those,
-/// so a short list beats a second map.
-type Handles = HashMap<Box<str>, Vec<(Method, StatusCode, Counter, Histogram)>>;
+/// The request id header.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-fn handles() -> &'static RwLock<Handles> {
-    static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
-    HANDLES.get_or_init(Default::default)
+/// Headers never logged.
+const SENSITIVE: [HeaderName; 2] = [header::AUTHORIZATION, header::COOKIE];
+
+/// What every wrapped route shares.
+#[derive(Debug)]
+struct Settings {
+    header_limit: usize,
+    timeout: Duration,
+    in_flight: Arc<Semaphore>,
+    id_prefix: [u8; 8],
+    next_id: AtomicU32,
 }
 
-fn record(route: &str, method: &Method, status: StatusCode, seconds: f64) {
-    let found = handles().read().ok().and_then(|map| {
-        map.get(route)?
+/// The layer: see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    settings: Arc<Settings>,
+}
+
+impl Guard {
+    /// At most `header_limit` bytes of headers, `concurrency` requests in
+    /// flight (across every route it wraps) and `timeout` per request.
+    pub fn new(header_limit: usize, timeout: Duration, concurrency: usize) -> Self {
+        let mut random = [0u8; 4];
+        // Without randomness ids are still unique within the process.
+        let _ = getrandom::fill(&mut random);
+        Self {
+            settings: Arc::new(Settings {
+                header_limit,
+                timeout,
+                in_flight: Arc::new(Semaphore::new(concurrency)),
+                id_prefix: hex8(u32::from_le_bytes(random)),
+                next_id: AtomicU32::new(0),
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for Guard {
+    type Service = GuardService<S>;
+
+    fn layer(&self, inner: S) -> GuardService<S> {
+        GuardService {
+            inner,
+            settings: self.settings.clone(),
+            handles: Arc::default(),
+        }
+    }
+}
+
+/// One (route, method, status) and its metric handles.
+struct Handle {
+    route: Box<str>,
+    method: Method,
+    status: StatusCode,
+    requests: Counter,
+    duration: Histogram,
+}
+
+/// The metric handles of one wrapped route: a few (method, status) pairs, so
+/// a short list beats a map.
+type Handles = Arc<RwLock<Vec<Handle>>>;
+
+/// A route wrapped in [`Guard`].
+#[derive(Clone)]
+pub struct GuardService<S> {
+    inner: S,
+    settings: Arc<Settings>,
+    handles: Handles,
+}
+
+impl<S> std::fmt::Debug for GuardService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardService").finish_non_exhaustive()
+    }
+}
+
+/// Eight lower-case hex digits of `n`.
+fn hex8(n: u32) -> [u8; 8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 8];
+    for (i, digit) in out.iter_mut().enumerate() {
+        let shift = 28 - 4 * i;
+        *digit = HEX[((n >> shift) & 0xf) as usize];
+    }
+    out
+}
+
+impl Settings {
+    fn make_request_id(&self) -> Option<HeaderValue> {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&self.id_prefix);
+        id[8..].copy_from_slice(&hex8(n));
+        HeaderValue::from_bytes(&id).ok()
+    }
+}
+
+fn record(handles: &Handles, route: &str, method: &Method, status: StatusCode, seconds: f64) {
+    if let Ok(list) = handles.read()
+        && let Some(handle) = list
             .iter()
-            .find(|(m, s, _, _)| m == method && *s == status)
-            .map(|(_, _, c, h)| (c.clone(), h.clone()))
-    });
-    let (counter, histogram) = match found {
-        Some(pair) => pair,
-        None => register(route, method, status),
-    };
-    counter.increment(1);
-    histogram.record(seconds);
+            .find(|h| h.status == status && h.method == *method && *h.route == *route)
+    {
+        handle.requests.increment(1);
+        handle.duration.record(seconds);
+        return;
+    }
+    let (requests, duration) = register(handles, route, method, status);
+    requests.increment(1);
+    duration.record(seconds);
 }
 
 #[cold]
-fn register(route: &str, method: &Method, status: StatusCode) -> (Counter, Histogram) {
+fn register(handles: &Handles, route: &str, method: &Method, status: StatusCode) -> (Counter, Histogram) {
     let labels = [
         ("route", route.to_owned()),
         ("method", method.as_str().to_owned()),
         ("status", status.as_str().to_owned()),
     ];
-    let counter = metrics::counter!("sessiond_http_requests_total", &labels);
+    let requests = metrics::counter!("sessiond_http_requests_total", &labels);
     let labels = [labels[0].clone(), labels[2].clone()];
-    let histogram = metrics::histogram!("sessiond_http_request_duration_seconds", &labels);
-    let mut map = handles().write().unwrap_or_else(|p| p.into_inner());
-    map.entry(route.into())
-        .or_default()
-        .push((method.clone(), status, counter.clone(), histogram.clone()));
-    (counter, histogram)
+    let duration = metrics::histogram!("sessiond_http_request_duration_seconds", &labels);
+    let mut list = handles.write().unwrap_or_else(|p| p.into_inner());
+    list.push(Handle {
+        route: route.into(),
+        method: method.clone(),
+        status,
+        requests: requests.clone(),
+        duration: duration.clone(),
+    });
+    (requests, duration)
 }
 
-/// Refuses oversized headers (431) and records the request's metrics.
-pub async fn observe(req: Request, next: Next, header_limit: usize) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let size: usize = req
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    let response = if size > header_limit {
-        ApiError::HeadersTooLarge.into_response()
-    } else {
-        next.run(req).await
-    };
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    record(route, &method, response.status(), started.elapsed().as_secs_f64());
-    response
+impl<S> Service<Request> for GuardService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let started = Instant::now();
+        // The clone is not ready; the one polled ready serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let settings = self.settings.clone();
+        let handles = self.handles.clone();
+
+        let headers = req.headers_mut();
+        for name in SENSITIVE {
+            if let header::Entry::Occupied(mut entry) = headers.entry(name) {
+                for value in entry.iter_mut() {
+                    value.set_sensitive(true);
+                }
+            }
+        }
+        let request_id = match headers.get(REQUEST_ID) {
+            Some(id) => Some(id.clone()),
+            None => settings.make_request_id().inspect(|id| {
+                headers.insert(REQUEST_ID, id.clone());
+            }),
+        };
+        let size: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        let method = req.method().clone();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        // The path may hold a session id (public) but never a token.
+        let span = tracing::info_span!(
+            "request",
+            request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
+            method = %method,
+            path = %req.uri().path(),
+        );
+
+        let future = async move {
+            tracing::debug!("started processing request");
+            let mut response = if size > settings.header_limit {
+                ApiError::HeadersTooLarge.into_response()
+            } else {
+                match settings.in_flight.clone().try_acquire_owned() {
+                    Err(_) => ApiError::Overloaded.into_response(),
+                    Ok(permit) => {
+                        let answered = tokio::time::timeout(settings.timeout, inner.call(req)).await;
+                        drop(permit);
+                        match answered {
+                            Ok(Ok(response)) => response,
+                            Ok(Err(never)) => match never {},
+                            Err(_) => ApiError::Timeout.into_response(),
+                        }
+                    }
+                }
+            };
+            if let Some(id) = request_id
+                && !response.headers().contains_key(REQUEST_ID)
+            {
+                response.headers_mut().insert(REQUEST_ID, id);
+            }
+            let elapsed = started.elapsed();
+            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            record(&handles, route, &method, response.status(), elapsed.as_secs_f64());
+            tracing::debug!(
+                latency = format_args!("{} ms", elapsed.as_millis()),
+                status = response.status().as_u16(),
+                "finished processing request"
+            );
+            Ok(response)
+        };
+        Box::pin(future.instrument(span))
+    }
 }
