@@ -1,6 +1,5 @@
 //! `/v1/sessions…`: create, verify, rotate, revoke, read and update.
 
-use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sessiond_core::{Aal, CreateOptions, Error as CoreError, RevokeReason, Session, SessionId, Subject};
@@ -25,13 +24,46 @@ fn aal(value: Option<u8>) -> Result<Option<Aal>, ApiError> {
         .transpose()
 }
 
-/// A session response with the version as its entity tag.
+/// A session response with the version as its entity tag. Serialised into
+/// a `Vec` sized for a session (axum's `Json` writes through a growing
+/// `BytesMut`, a bounds check and often a copy per fragment).
 fn with_etag(session: &Session, status: StatusCode, body: impl serde::Serialize) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", session.version)) {
+    let mut json = Vec::with_capacity(1024);
+    if let Err(error) = serde_json::to_writer(&mut json, &body) {
+        tracing::error!(%error, "could not serialise a session");
+        return ApiError::Internal.into_response();
+    }
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response();
+    let mut tag = [0u8; 22];
+    tag[0] = b'"';
+    let digits = decimal(session.version, &mut tag[1..21]);
+    tag[1 + digits] = b'"';
+    if let Ok(tag) = HeaderValue::from_bytes(&tag[..digits + 2]) {
         response.headers_mut().insert(header::ETAG, tag);
     }
     response
+}
+
+/// Writes `n` in decimal at the start of `out` (20 bytes hold any `u64`);
+/// returns the number of digits.
+fn decimal(mut n: u64, out: &mut [u8]) -> usize {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    loop {
+        digits[19 - len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out[..len].copy_from_slice(&digits[20 - len..]);
+    len
 }
 
 /// An id from a URL: one that cannot exist is simply not found.
@@ -190,6 +222,15 @@ pub async fn delete(Caller(manager): Caller, ApiPath(id): ApiPath<String>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_are_written_in_decimal() {
+        for n in [0, 1, 9, 10, 4711, u64::MAX] {
+            let mut out = [0u8; 20];
+            let len = decimal(n, &mut out);
+            assert_eq!(std::str::from_utf8(&out[..len]).unwrap(), n.to_string());
+        }
+    }
 
     #[test]
     fn if_match_accepts_only_a_quoted_version() {
