@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasher as _, RandomState};
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sessiond_core::Tenant;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
 /// Prefix of every API key, so secret scanners can spot leaked ones.
@@ -203,6 +205,8 @@ impl KeyFile {
 pub struct KeyRing {
     file: KeyFile,
     state: RwLock<RingState>,
+    /// Keys the index of [`RingState::verified`].
+    index: RandomState,
     started: Instant,
     /// Milliseconds since `started` of the last freshness check.
     checked_at: AtomicU64,
@@ -212,6 +216,12 @@ pub struct KeyRing {
 struct RingState {
     by_hash: HashMap<String, Tenant>,
     stamp: Option<(SystemTime, u64)>,
+    /// Keys already found in `by_hash`, by a keyed (per-process random)
+    /// hash of the key: a presented key found here skips the SHA-256. Only
+    /// active keys get in, and a reload starts it empty, so a revoked key
+    /// drops out with the state that held it. The match is confirmed with a
+    /// constant-time comparison of the whole key. In memory only.
+    verified: HashMap<u64, (Box<[u8]>, Tenant)>,
 }
 
 /// How often the ring looks at the file for changes.
@@ -223,6 +233,7 @@ impl KeyRing {
         let ring = Arc::new(Self {
             file: KeyFile::new(dir),
             state: RwLock::new(RingState::default()),
+            index: RandomState::new(),
             started: Instant::now(),
             checked_at: AtomicU64::new(0),
         });
@@ -253,7 +264,11 @@ impl KeyRing {
             .map(|k| (k.sha256, k.tenant))
             .collect();
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        *state = RingState { by_hash, stamp };
+        *state = RingState {
+            by_hash,
+            stamp,
+            verified: HashMap::new(),
+        };
         Ok(())
     }
 
@@ -288,6 +303,25 @@ impl KeyRing {
         self.state.read().ok()?.by_hash.get(hash).cloned()
     }
 
+    /// The tenant of a key seen before, without hashing it again.
+    fn lookup_verified(&self, index: u64, presented: &str) -> Option<Tenant> {
+        let state = self.state.read().ok()?;
+        let (key, tenant) = state.verified.get(&index)?;
+        bool::from(key.as_ref().ct_eq(presented.as_bytes())).then(|| tenant.clone())
+    }
+
+    /// Remembers an active key, if the state that holds it is still current.
+    fn remember(&self, index: u64, presented: &str, hash: &str, tenant: &Tenant) {
+        let Ok(mut state) = self.state.write() else {
+            return;
+        };
+        if state.by_hash.get(hash) == Some(tenant) && !state.verified.contains_key(&index) {
+            state
+                .verified
+                .insert(index, (presented.as_bytes().into(), tenant.clone()));
+        }
+    }
+
     /// The tenant of a presented key, if it is an active key.
     pub fn authenticate(&self, presented: &str) -> Option<Tenant> {
         if !presented.starts_with(KEY_PREFIX) || presented.len() > 128 {
@@ -296,11 +330,17 @@ impl KeyRing {
         // Revocations are picked up within a second; a key just created is
         // found at once (a miss costs one stat of the file).
         self.refresh_if_due();
+        let index = self.index.hash_one(presented);
+        if let Some(tenant) = self.lookup_verified(index, presented) {
+            return Some(tenant);
+        }
         let hash = hash_hex(presented);
-        self.lookup(&hash).or_else(|| {
+        let tenant = self.lookup(&hash).or_else(|| {
             self.refresh_if_changed();
             self.lookup(&hash)
-        })
+        })?;
+        self.remember(index, presented, &hash, &tenant);
+        Some(tenant)
     }
 }
 
@@ -321,7 +361,13 @@ mod tests {
             "the key itself was written to disk"
         );
         let ring = KeyRing::load(dir.path()).unwrap();
+        assert_eq!(ring.authenticate(&key), Some(tenant.clone()));
+        // The second time from the ring's memory of verified keys.
         assert_eq!(ring.authenticate(&key), Some(tenant));
+        let mut near = key.clone();
+        near.pop();
+        near.push(if key.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(ring.authenticate(&near), None);
         assert_eq!(ring.authenticate("sdk_wrong"), None);
         assert_eq!(ring.authenticate(""), None);
         assert!(file.revoke(&stored.id).unwrap());
