@@ -7,8 +7,8 @@ use sessiond_core::{Aal, CreateOptions, Error as CoreError, RevokeReason, Sessio
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
 use super::model::{
-    CreateRequest, PatchRequest, RevokeRequest, RotateRequest, SessionResponse, SessionView, TokenResponse,
-    VerifyRequest,
+    CreateRequest, PatchRequest, RevokeRequest, RotateRequest, SessionResponse, TokenResponse, VerifyRequest, decimal,
+    session_json,
 };
 use super::problem::Problem;
 
@@ -24,46 +24,30 @@ fn aal(value: Option<u8>) -> Result<Option<Aal>, ApiError> {
         .transpose()
 }
 
-/// A session response with the version as its entity tag. Serialised into
-/// a `Vec` sized for a session (axum's `Json` writes through a growing
-/// `BytesMut`, a bounds check and often a copy per fragment).
-fn with_etag(session: &Session, status: StatusCode, body: impl serde::Serialize) -> Response {
-    let mut json = Vec::with_capacity(1024);
-    if let Err(error) = serde_json::to_writer(&mut json, &body) {
-        tracing::error!(%error, "could not serialise a session");
-        return ApiError::Internal.into_response();
-    }
+/// A session response (with the token when there is one) and the version as
+/// its entity tag.
+fn with_etag(session: &Session, status: StatusCode, token: Option<&str>) -> Response {
+    let json = match session_json(token, session) {
+        Ok(json) => json,
+        Err(error) => {
+            tracing::error!(%error, "could not serialise a session");
+            return ApiError::Internal.into_response();
+        }
+    };
     let mut response = (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         json,
     )
         .into_response();
-    let mut tag = [0u8; 22];
-    tag[0] = b'"';
-    let digits = decimal(session.version, &mut tag[1..21]);
-    tag[1 + digits] = b'"';
-    if let Ok(tag) = HeaderValue::from_bytes(&tag[..digits + 2]) {
+    let mut tag = Vec::with_capacity(22);
+    tag.push(b'"');
+    decimal(session.version, &mut tag);
+    tag.push(b'"');
+    if let Ok(tag) = HeaderValue::from_maybe_shared(bytes::Bytes::from(tag)) {
         response.headers_mut().insert(header::ETAG, tag);
     }
     response
-}
-
-/// Writes `n` in decimal at the start of `out` (20 bytes hold any `u64`);
-/// returns the number of digits.
-fn decimal(mut n: u64, out: &mut [u8]) -> usize {
-    let mut digits = [0u8; 20];
-    let mut len = 0;
-    loop {
-        digits[19 - len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out[..len].copy_from_slice(&digits[20 - len..]);
-    len
 }
 
 /// An id from a URL: one that cannot exist is simply not found.
@@ -90,11 +74,7 @@ pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest
         client: req.client.map(|c| c.into_client()).transpose()?.unwrap_or_default(),
     };
     let (token, session) = manager.create(&subject, options).await?;
-    let body = TokenResponse {
-        token: token.expose_secret().to_owned(),
-        session: SessionView::from(&session),
-    };
-    Ok(with_etag(&session, StatusCode::CREATED, body))
+    Ok(with_etag(&session, StatusCode::CREATED, Some(token.expose_secret())))
 }
 
 /// Verifies a token; the hot path.
@@ -109,13 +89,7 @@ pub async fn verify(Caller(manager): Caller, ApiJson(req): ApiJson<VerifyRequest
     let client = req.client.map(|c| c.into_client()).transpose()?;
     let session = manager.verify(&req.token, client.as_ref()).await?;
     verified_counter().increment(1);
-    Ok(with_etag(
-        &session,
-        StatusCode::OK,
-        SessionResponse {
-            session: SessionView::from(&*session),
-        },
-    ))
+    Ok(with_etag(&session, StatusCode::OK, None))
 }
 
 /// Replaces the token (privilege change, step-up).
@@ -127,11 +101,7 @@ pub async fn verify(Caller(manager): Caller, ApiJson(req): ApiJson<VerifyRequest
     ))]
 pub async fn rotate(Caller(manager): Caller, ApiJson(req): ApiJson<RotateRequest>) -> Result<Response, ApiError> {
     let (token, session) = manager.rotate(&req.token, aal(req.aal)?).await?;
-    let body = TokenResponse {
-        token: token.expose_secret().to_owned(),
-        session: SessionView::from(&session),
-    };
-    Ok(with_etag(&session, StatusCode::OK, body))
+    Ok(with_etag(&session, StatusCode::OK, Some(token.expose_secret())))
 }
 
 /// Ends the session of a token (logout); 204 also when it is already gone.
@@ -153,13 +123,7 @@ pub async fn revoke(Caller(manager): Caller, ApiJson(req): ApiJson<RevokeRequest
     ))]
 pub async fn get(Caller(manager): Caller, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let session = manager.get(&parse_id(&id)?).await?;
-    Ok(with_etag(
-        &session,
-        StatusCode::OK,
-        SessionResponse {
-            session: SessionView::from(&*session),
-        },
-    ))
+    Ok(with_etag(&session, StatusCode::OK, None))
 }
 
 /// Parses `If-Match: "<version>"`.
@@ -197,13 +161,7 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
     let session = manager.update_data(&parse_id(&id)?, req.data, expected).await?;
-    Ok(with_etag(
-        &session,
-        StatusCode::OK,
-        SessionResponse {
-            session: SessionView::from(&session),
-        },
-    ))
+    Ok(with_etag(&session, StatusCode::OK, None))
 }
 
 /// Ends a session by id (admin or "sign out that device").
@@ -226,9 +184,9 @@ mod tests {
     #[test]
     fn versions_are_written_in_decimal() {
         for n in [0, 1, 9, 10, 4711, u64::MAX] {
-            let mut out = [0u8; 20];
-            let len = decimal(n, &mut out);
-            assert_eq!(std::str::from_utf8(&out[..len]).unwrap(), n.to_string());
+            let mut out = Vec::new();
+            decimal(n, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
         }
     }
 
