@@ -364,3 +364,29 @@ async fn operations_endpoints_need_no_key() {
     }
     assert!(metrics.contains(r#"route="/v1/sessions",method="POST",status="201""#));
 }
+
+#[tokio::test]
+async fn invented_methods_share_one_metric_label() {
+    let s = TestServer::start();
+    for method in ["FOOA", "FOOB", "X-RANDOM"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let status = s.req(method, "/v1/sessions").send().await.unwrap().status();
+        assert_eq!(status, 405);
+    }
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(r#"method="other",status="405""#), "{metrics}");
+    for invented in ["FOOA", "FOOB", "X-RANDOM"] {
+        assert!(
+            !metrics.contains(invented),
+            "a client-chosen method became a label: {invented}"
+        );
+    }
+}

@@ -93,7 +93,7 @@ impl<S> Layer<S> for Guard {
 /// One (route, method, status) and its metric handles.
 struct Handle {
     route: Box<str>,
-    method: Method,
+    method: &'static str,
     status: StatusCode,
     requests: Counter,
     duration: Histogram,
@@ -138,11 +138,30 @@ impl Settings {
     }
 }
 
+/// The method as a metric label: the standard ones by name, any other as
+/// `other`, so a client cannot mint new time series (and memory) by
+/// inventing methods.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
+}
+
 fn record(handles: &Handles, route: &str, method: &Method, status: StatusCode, seconds: f64) {
+    let method = method_label(method);
     if let Ok(list) = handles.read()
         && let Some(handle) = list
             .iter()
-            .find(|h| h.status == status && h.method == *method && *h.route == *route)
+            .find(|h| h.status == status && h.method == method && *h.route == *route)
     {
         handle.requests.increment(1);
         handle.duration.record(seconds);
@@ -154,10 +173,10 @@ fn record(handles: &Handles, route: &str, method: &Method, status: StatusCode, s
 }
 
 #[cold]
-fn register(handles: &Handles, route: &str, method: &Method, status: StatusCode) -> (Counter, Histogram) {
+fn register(handles: &Handles, route: &str, method: &'static str, status: StatusCode) -> (Counter, Histogram) {
     let labels = [
         ("route", route.to_owned()),
-        ("method", method.as_str().to_owned()),
+        ("method", method.to_owned()),
         ("status", status.as_str().to_owned()),
     ];
     let requests = metrics::counter!("sessiond_http_requests_total", &labels);
@@ -166,7 +185,7 @@ fn register(handles: &Handles, route: &str, method: &Method, status: StatusCode)
     let mut list = handles.write().unwrap_or_else(|p| p.into_inner());
     list.push(Handle {
         route: route.into(),
-        method: method.clone(),
+        method,
         status,
         requests: requests.clone(),
         duration: duration.clone(),
