@@ -41,7 +41,7 @@ fn user_name(name: &str) -> anyhow::Result<Subject> {
 pub async fn add(config: &Config, tenant_name: Option<&str>, name: &str, password: String) -> anyhow::Result<()> {
     let tenant = tenant(config, tenant_name)?;
     let name = user_name(name)?;
-    let hash = Passwords::new(1)?.hash(password).await?;
+    let hash = Passwords::new(1).hash(password).await?;
     let (manager, opened) = open_manager(config, tenant.as_str()).await?;
     let now = manager.now();
     let user = UserRecord {
@@ -94,7 +94,7 @@ async fn modify(
 pub async fn passwd(config: &Config, tenant_name: Option<&str>, name: &str, password: String) -> anyhow::Result<()> {
     let tenant = tenant(config, tenant_name)?;
     let name = user_name(name)?;
-    let hash = Passwords::new(1)?.hash(password).await?;
+    let hash = Passwords::new(1).hash(password).await?;
     let (manager, opened) = open_manager(config, tenant.as_str()).await?;
     let now = manager.now();
     let result = async {

@@ -76,9 +76,6 @@ pub enum PortalSetupError {
         #[source]
         source: std::io::Error,
     },
-    /// Hashing could not be set up (no randomness).
-    #[error(transparent)]
-    Passwords(#[from] PasswordError),
 }
 
 impl PortalSettings {
@@ -135,7 +132,10 @@ pub fn router(
     data_dir: &Path,
 ) -> Result<(Router, utoipa::openapi::OpenApi), PortalSetupError> {
     let manager = manager.for_tenant(settings.tenant.clone());
-    let secret_file = (settings.secret_file.clone()).unwrap_or_else(|| data_dir.join("portal-secret"));
+    let secret_file = settings
+        .secret_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("portal-secret"));
     let secret = login_csrf::load_or_create_secret(&secret_file)?;
     let session_layer = SessionLayer::in_process(manager.clone())
         .dev_mode(settings.dev)
@@ -147,7 +147,7 @@ pub fn router(
     let state = Arc::new(PortalState {
         manager,
         users,
-        passwords: Passwords::new(concurrency)?,
+        passwords: Passwords::new(concurrency),
         throttle: LoginThrottle::new(),
         login_csrf: login_csrf::LoginCsrf::new(settings.dev),
         settings,

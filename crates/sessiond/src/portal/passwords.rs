@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 /// Shortest password accepted when one is set (NIST SP 800-63B: at least 8).
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -38,8 +38,11 @@ pub enum PasswordError {
 pub struct Passwords {
     permits: Arc<Semaphore>,
     /// A hash of a random password, checked when the user is unknown so an
-    /// unknown name costs the same time as a wrong password.
-    decoy: Arc<str>,
+    /// unknown name costs the same time as a wrong password. Made on the
+    /// blocking pool by the first check of any password, so neither start-up
+    /// nor the admin commands (which only hash) pay for it, and the one
+    /// extra hash falls on whichever login comes first, known user or not.
+    decoy: Arc<OnceCell<String>>,
 }
 
 fn argon2() -> Argon2<'static> {
@@ -55,16 +58,24 @@ pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
 }
 
 impl Passwords {
-    /// At most `concurrency` hashes at once. Computes the decoy hash, so it
-    /// takes one hash's time (tens of milliseconds).
-    pub fn new(concurrency: usize) -> Result<Self, PasswordError> {
-        let mut random = [0u8; 32];
-        getrandom::fill(&mut random).map_err(|e| PasswordError::Internal(e.to_string()))?;
-        let decoy = hash_blocking(&random)?;
-        Ok(Self {
+    /// At most `concurrency` hashes at once.
+    pub fn new(concurrency: usize) -> Self {
+        Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            decoy: decoy.into(),
-        })
+            decoy: Arc::new(OnceCell::new()),
+        }
+    }
+
+    async fn decoy(&self) -> Result<&str, PasswordError> {
+        let decoy = self
+            .decoy
+            .get_or_try_init(|| async {
+                let mut random = [0u8; 32];
+                getrandom::fill(&mut random).map_err(|e| PasswordError::Internal(e.to_string()))?;
+                self.run(move || hash_blocking(&random)).await?
+            })
+            .await?;
+        Ok(decoy)
     }
 
     /// The PHC string of a new password, after the length rules.
@@ -76,8 +87,9 @@ impl Passwords {
     /// True when `password` matches `stored`. With `stored = None` (no such
     /// user) the decoy is checked instead, and the answer is always false.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, PasswordError> {
+        let decoy = self.decoy().await?;
         let known = stored.is_some();
-        let hash = stored.unwrap_or_else(|| self.decoy.to_string());
+        let hash = stored.unwrap_or_else(|| decoy.to_owned());
         let matched = self
             .run(move || {
                 // Over-long input is refused after the same work as any other.
@@ -116,7 +128,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_password_verifies_only_against_its_own_hash() {
-        let passwords = Passwords::new(2).unwrap();
+        let passwords = Passwords::new(2);
         let hash = passwords.hash("correct horse".to_owned()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(
@@ -144,7 +156,7 @@ mod tests {
 
     #[tokio::test]
     async fn new_passwords_obey_the_length_rules() {
-        let passwords = Passwords::new(1).unwrap();
+        let passwords = Passwords::new(1);
         assert!(matches!(
             passwords.hash("short".into()).await,
             Err(PasswordError::Unacceptable)
