@@ -1,4 +1,4 @@
-//! Errors of the manager, each with a stable machine-readable code.
+//! Errors of the manager.
 
 use crate::events::Rejection;
 use crate::ids::NameError;
@@ -23,9 +23,9 @@ impl RandomnessError {
 
 /// Everything a [`SessionManager`](crate::SessionManager) operation can fail with.
 ///
-/// [`Error::code`] is the stable string an API puts in its error body. Note
-/// that every [`Error::Rejected`] shares one code, `invalid_token`, whatever
-/// the [`Rejection`]: callers must not learn whether a token was unknown,
+/// The stable codes an API answers with are `sessiond_wire::ErrorCode`'s.
+/// Every [`Error::Rejected`] must look the same to a caller, whatever the
+/// [`Rejection`]: callers must not learn whether a token was unknown,
 /// expired or revoked. The reason is for events and logs.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -72,22 +72,5 @@ pub enum Error {
 impl From<StoreError> for Error {
     fn from(value: StoreError) -> Self {
         Error::Store(value)
-    }
-}
-
-impl Error {
-    /// Stable snake_case code for API error bodies.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::Rejected(_) => "invalid_token",
-            Error::NotFound => "not_found",
-            Error::VersionConflict { .. } => "version_conflict",
-            Error::SessionLimit => "session_limit",
-            Error::DataTooLarge { .. } => "payload_too_large",
-            Error::InvalidName(_) | Error::InvalidAal(_) => "invalid_request",
-            Error::InvalidPolicy(_) => "invalid_policy",
-            Error::Store(e) if e.is_unavailable() => "store_unavailable",
-            Error::Store(_) | Error::Randomness(_) => "internal",
-        }
     }
 }

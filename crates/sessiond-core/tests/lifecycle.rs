@@ -360,7 +360,6 @@ async fn the_session_limit_denies_or_evicts_the_oldest() {
     }
     let refused = f.manager.create(&alice(), CreateOptions::default()).await;
     assert!(matches!(&refused, Err(Error::SessionLimit)), "got {refused:?}");
-    assert_eq!(refused.err().map(|e| e.code()), Some("session_limit"));
 
     let evict = Policy {
         max_sessions_per_subject: 2,
@@ -492,7 +491,7 @@ async fn an_unreachable_store_fails_closed() {
     let token = sessiond_core::Token::generate().expect("randomness");
     let result = f.manager.verify(token.expose_secret(), None).await;
     match result {
-        Err(e @ Error::Store(_)) => assert_eq!(e.code(), "store_unavailable"),
+        Err(Error::Store(e)) => assert!(e.is_unavailable(), "{e:?}"),
         other => panic!("expected a store failure, got {other:?}"),
     }
     assert!(matches!(

@@ -18,77 +18,106 @@ use time::OffsetDateTime;
 ///
 /// Cheap to clone. Deliberately narrower than the stored record: no token
 /// hashes, no tenant, nothing a handler could leak that helps an attacker.
+/// In-process it shares the manager's record; from a remote sessiond it
+/// holds exactly what the API's session object says, nothing invented.
 #[derive(Clone)]
 pub struct SessionInfo {
-    inner: Arc<Session>,
+    inner: Record,
+}
+
+#[derive(Clone)]
+enum Record {
+    Local(Arc<Session>),
+    #[cfg(feature = "remote")]
+    Remote(Arc<crate::remote::RemoteSession>),
+}
+
+/// One accessor: the same field of either kind of record.
+macro_rules! field {
+    ($self:ident, |$s:ident| $e:expr) => {
+        match &$self.inner {
+            Record::Local($s) => $e,
+            #[cfg(feature = "remote")]
+            Record::Remote($s) => $e,
+        }
+    };
 }
 
 impl SessionInfo {
     /// Wraps a session record.
     pub fn new(session: Arc<Session>) -> Self {
-        Self { inner: session }
+        Self {
+            inner: Record::Local(session),
+        }
+    }
+
+    #[cfg(feature = "remote")]
+    pub(crate) fn remote(session: crate::remote::RemoteSession) -> Self {
+        Self {
+            inner: Record::Remote(Arc::new(session)),
+        }
     }
 
     /// The public session id (for device lists; grants nothing).
     pub fn id(&self) -> &SessionId {
-        &self.inner.id
+        field!(self, |s| &s.id)
     }
 
     /// Who the session belongs to.
     pub fn subject(&self) -> &Subject {
-        &self.inner.subject
+        field!(self, |s| &s.subject)
     }
 
     /// Authentication assurance level.
     pub fn aal(&self) -> Aal {
-        self.inner.aal
+        field!(self, |s| s.aal)
     }
 
     /// When the user last authenticated (login or step-up).
     pub fn authenticated_at(&self) -> OffsetDateTime {
-        self.inner.authenticated_at
+        field!(self, |s| s.authenticated_at)
     }
 
     /// The application data stored with the session.
     pub fn data(&self) -> &SessionData {
-        &self.inner.data
+        field!(self, |s| &s.data)
     }
 
     /// Whether this is a remember-me session (persistent cookie).
     pub fn remember_me(&self) -> bool {
-        self.inner.remember_me
+        field!(self, |s| s.remember_me)
     }
 
     /// The earlier of the idle and absolute deadlines.
     pub fn expires_at(&self) -> OffsetDateTime {
-        self.inner.expires_at()
+        field!(self, |s| s.expires_at())
     }
 
     /// The hard end of the session, whatever its use.
     pub fn absolute_expires_at(&self) -> OffsetDateTime {
-        self.inner.absolute_expires_at
+        field!(self, |s| s.absolute_expires_at)
     }
 
     /// Compare-and-set version of the record.
     pub fn version(&self) -> u64 {
-        self.inner.version
+        field!(self, |s| s.version)
     }
 
     /// When the session was last used, as the backend recorded it. Right
     /// after create or rotate this is the backend's "now", which is what the
     /// cookie's `Max-Age` is measured from.
     pub(crate) fn last_seen_at(&self) -> OffsetDateTime {
-        self.inner.last_seen_at
+        field!(self, |s| s.last_seen_at)
     }
 }
 
 impl fmt::Debug for SessionInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionInfo")
-            .field("id", &self.inner.id)
-            .field("subject", &self.inner.subject)
-            .field("aal", &self.inner.aal)
-            .field("version", &self.inner.version)
+            .field("id", self.id())
+            .field("subject", self.subject())
+            .field("aal", &self.aal())
+            .field("version", &self.version())
             .finish_non_exhaustive()
     }
 }

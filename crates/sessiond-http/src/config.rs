@@ -9,6 +9,7 @@ use crate::backend::SessionBackend;
 use crate::cookie::{CookieCodec, CookieConfigError, DEFAULT_COOKIE_NAME, DEV_COOKIE_NAME, SameSite};
 use crate::csrf::CsrfGuard;
 use crate::layer::{SessionLayer, Shared};
+#[cfg(feature = "remote")]
 use crate::remote::RemoteBackend;
 
 /// Default bound on a form body read to find its `csrf_token`.
@@ -71,7 +72,8 @@ impl SessionLayer {
         Self::builder(Arc::new(manager))
     }
 
-    /// A layer over a remote sessiond.
+    /// A layer over a remote sessiond (feature `remote`).
+    #[cfg(feature = "remote")]
     pub fn remote(remote: RemoteBackend) -> SessionLayerBuilder {
         Self::builder(Arc::new(remote))
     }

@@ -1,10 +1,11 @@
 //! Errors of the HTTP layer and their one mapping to `application/problem+json`.
 //!
 //! Every failure a browser can see goes through [`HttpError::into_response`],
-//! so status codes and the stable `code` strings live in one place.
+//! so every code comes from the one vocabulary of [`sessiond_wire::ErrorCode`].
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use sessiond_wire::{ErrorCode, PROBLEM_CONTENT_TYPE, Problem};
 
 use crate::backend::BackendError;
 
@@ -52,35 +53,26 @@ pub enum HttpError {
 }
 
 impl HttpError {
-    /// The HTTP status this error is answered with.
-    pub fn status(&self) -> StatusCode {
+    /// The stable code of the problem body.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            HttpError::CrossSite | HttpError::CsrfFailed | HttpError::DevModeNotLocal => StatusCode::FORBIDDEN,
-            HttpError::BadRequest => StatusCode::BAD_REQUEST,
-            HttpError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            HttpError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            HttpError::VersionConflict | HttpError::SessionLimit => StatusCode::CONFLICT,
-            HttpError::DataTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            HttpError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            HttpError::LayerMissing | HttpError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::CrossSite => ErrorCode::CrossSiteRequest,
+            HttpError::CsrfFailed => ErrorCode::CsrfFailed,
+            HttpError::BadRequest => ErrorCode::InvalidRequest,
+            HttpError::DevModeNotLocal => ErrorCode::DevModeNotLocal,
+            HttpError::PayloadTooLarge | HttpError::DataTooLarge => ErrorCode::PayloadTooLarge,
+            HttpError::Unauthenticated => ErrorCode::Unauthenticated,
+            HttpError::VersionConflict => ErrorCode::VersionConflict,
+            HttpError::SessionLimit => ErrorCode::SessionLimit,
+            HttpError::Unavailable => ErrorCode::StoreUnavailable,
+            HttpError::LayerMissing => ErrorCode::SessionLayerMissing,
+            HttpError::Internal => ErrorCode::Internal,
         }
     }
 
-    /// Stable snake_case code for the problem body.
-    pub fn code(&self) -> &'static str {
-        match self {
-            HttpError::CrossSite => "cross_site_request",
-            HttpError::CsrfFailed => "csrf_failed",
-            HttpError::BadRequest => "invalid_request",
-            HttpError::DevModeNotLocal => "dev_mode_not_local",
-            HttpError::PayloadTooLarge | HttpError::DataTooLarge => "payload_too_large",
-            HttpError::Unauthenticated => "unauthenticated",
-            HttpError::VersionConflict => "version_conflict",
-            HttpError::SessionLimit => "session_limit",
-            HttpError::Unavailable => "store_unavailable",
-            HttpError::LayerMissing => "session_layer_missing",
-            HttpError::Internal => "internal",
-        }
+    /// The HTTP status this error is answered with: its code's.
+    pub fn status(&self) -> StatusCode {
+        self.code().status()
     }
 }
 
@@ -99,18 +91,10 @@ impl From<BackendError> for HttpError {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": self.to_string(),
-            "status": status.as_u16(),
-            "code": self.code(),
-        });
-        let mut response = (status, body.to_string()).into_response();
+        let body = Problem::new(self.code(), self.to_string()).to_json();
+        let mut response = (status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
         // Errors about sessions are as private as the sessions themselves.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response

@@ -58,9 +58,9 @@
 //! [`SessionLayerBuilder::dev_mode`] is for plain-HTTP development: the
 //! cookie is `sessiond` without `Secure`, a warning is logged at startup,
 //! and requests whose `Host` is not localhost are refused (403
-//! `dev_mode_not_local`). Remote mode: [`SessionLayer::remote`] with a
-//! [`RemoteBackend`] speaks the sessiond HTTP API instead of calling a
-//! manager in-process; handlers do not change.
+//! `dev_mode_not_local`). Remote mode (cargo feature `remote`):
+//! `SessionLayer::remote` with a `RemoteBackend` speaks the sessiond HTTP
+//! API instead of calling a manager in-process; handlers do not change.
 
 mod backend;
 mod config;
@@ -69,6 +69,7 @@ mod csrf;
 mod error;
 mod extract;
 mod layer;
+#[cfg(feature = "remote")]
 mod remote;
 mod session;
 
@@ -82,5 +83,6 @@ pub use csrf::{CSRF_FIELD, CSRF_HEADER, CSRF_TOKEN_LEN, find_form_token, parse_c
 pub use error::HttpError;
 pub use extract::{CsrfToken, CurrentSession};
 pub use layer::{SessionLayer, SessionService};
+#[cfg(feature = "remote")]
 pub use remote::{RemoteBackend, RemoteConfigError};
 pub use session::Session;

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use sessiond_core::{
-    Aal, ClientInfo, CreateOptions, Session, SessionData, SessionId, Subject, Tenant, Token, TokenHash,
+use sessiond_core::{Aal, ClientInfo, CreateOptions, SessionData, SessionId, Subject, Token};
+use sessiond_wire::{
+    ClientView, CreateRequest, ErrorCode, PatchRequest, Problem, RevokeRequest, RotateRequest, SessionResponse,
+    SessionView, TokenResponse, VerifyRequest,
 };
 use time::OffsetDateTime;
 
@@ -77,8 +78,8 @@ impl RemoteBackend {
     }
 }
 
-/// Sends a request and decodes a success body; `Ok(None)` for 401 (the
-/// API's "invalid token", whatever the reason).
+/// Sends a request and decodes a success body; `Ok(None)` for 401
+/// `invalid_token` (the API's "no such session", whatever the reason).
 async fn call<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<Option<T>, BackendError> {
     let response = request
         .send()
@@ -99,131 +100,106 @@ async fn call<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<O
             .map(Some)
             .map_err(|e| BackendError::Internal(format!("unexpected response from sessiond: {e}")));
     }
-    let code = response.json::<Problem>().await.map(|p| p.code).unwrap_or_default();
-    Err(match status {
-        StatusCode::UNAUTHORIZED if code == "invalid_token" => return Ok(None),
-        StatusCode::CONFLICT if code == "session_limit" => BackendError::SessionLimit,
+    let code = response.json::<Problem>().await.ok().map(|p| p.code);
+    Err(match code {
+        Some(ErrorCode::InvalidToken) => return Ok(None),
+        Some(ErrorCode::SessionLimit) => BackendError::SessionLimit,
         // A PATCH on a session that is gone did not happen, like a lost race.
-        StatusCode::PRECONDITION_FAILED | StatusCode::NOT_FOUND => BackendError::VersionConflict,
-        StatusCode::PAYLOAD_TOO_LARGE => BackendError::DataTooLarge,
-        s if s.is_server_error() => BackendError::Unavailable(format!("sessiond answered {s} {code}")),
-        s => BackendError::Invalid(format!("sessiond answered {s} {code}")),
+        Some(ErrorCode::VersionConflict | ErrorCode::NotFound) => BackendError::VersionConflict,
+        Some(ErrorCode::PayloadTooLarge) => BackendError::DataTooLarge,
+        _ if status.is_server_error() => BackendError::Unavailable(format!("sessiond answered {status}")),
+        Some(code) => BackendError::Invalid(format!("sessiond answered {status} {code}")),
+        None => BackendError::Invalid(format!("sessiond answered {status}")),
     })
 }
 
-#[derive(Deserialize)]
-struct Problem {
-    #[serde(default)]
-    code: String,
+/// The session object of the API, typed: exactly what the server sent.
+#[derive(Debug)]
+pub(crate) struct RemoteSession {
+    pub(crate) id: SessionId,
+    pub(crate) subject: Subject,
+    pub(crate) aal: Aal,
+    pub(crate) authenticated_at: OffsetDateTime,
+    pub(crate) last_seen_at: OffsetDateTime,
+    pub(crate) absolute_expires_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    pub(crate) remember_me: bool,
+    pub(crate) data: SessionData,
+    pub(crate) version: u64,
 }
 
-#[derive(Deserialize)]
-struct WithToken {
-    token: String,
-    session: WireSession,
-}
-
-#[derive(Deserialize)]
-struct WithSession {
-    session: WireSession,
-}
-
-/// The session object of API.md.
-#[derive(Deserialize)]
-struct WireSession {
-    id: String,
-    subject: String,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    last_seen_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    authenticated_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    idle_expires_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    absolute_expires_at: OffsetDateTime,
-    #[serde(default)]
-    remember_me: bool,
-    aal: Aal,
-    #[serde(default)]
-    data: SessionData,
-    #[serde(default)]
-    client: Option<ClientInfo>,
-    version: u64,
-}
-
-impl WireSession {
-    fn into_info(self) -> Result<SessionInfo, BackendError> {
-        let bad = |what: &str| BackendError::Internal(format!("sessiond sent an invalid {what}"));
-        let session = Session {
-            id: SessionId::parse(&self.id).ok_or_else(|| bad("session id"))?,
-            // Neither is part of the API's session object, and SessionInfo
-            // exposes neither; these placeholders never leave this crate.
-            tenant: Tenant::default_tenant(),
-            token_hash: TokenHash::from_bytes([0; 32]),
-            previous_token: None,
-            subject: Subject::new(self.subject).map_err(|_| bad("subject"))?,
-            created_at: self.created_at,
-            last_seen_at: self.last_seen_at,
-            authenticated_at: self.authenticated_at,
-            idle_expires_at: self.idle_expires_at,
-            absolute_expires_at: self.absolute_expires_at,
-            remember_me: self.remember_me,
-            aal: self.aal,
-            data: self.data,
-            client: self.client.unwrap_or_default(),
-            version: self.version,
-            revoked: None,
-        };
-        Ok(SessionInfo::new(Arc::new(session)))
+impl RemoteSession {
+    pub(crate) fn expires_at(&self) -> OffsetDateTime {
+        self.expires_at
     }
 }
 
-fn with_token(body: WithToken) -> Result<(Token, SessionInfo), BackendError> {
-    let token =
-        Token::parse(&body.token).map_err(|_| BackendError::Internal("sessiond sent an invalid token".into()))?;
-    Ok((token, body.session.into_info()?))
+fn into_info(view: SessionView) -> Result<SessionInfo, BackendError> {
+    let bad = |what: &str| BackendError::Internal(format!("sessiond sent an invalid {what}"));
+    Ok(SessionInfo::remote(RemoteSession {
+        id: SessionId::parse(&view.id).ok_or_else(|| bad("session id"))?,
+        subject: Subject::new(view.subject).map_err(|_| bad("subject"))?,
+        aal: Aal::try_from(view.aal).map_err(|_| bad("aal"))?,
+        authenticated_at: view.authenticated_at,
+        last_seen_at: view.last_seen_at,
+        absolute_expires_at: view.absolute_expires_at,
+        expires_at: view.expires_at,
+        remember_me: view.remember_me,
+        data: view.data,
+        version: view.version,
+    }))
 }
 
-fn client_json(client: &ClientInfo) -> Option<&ClientInfo> {
-    (!client.is_empty()).then_some(client)
+fn with_token(body: TokenResponse) -> Result<(Token, SessionInfo), BackendError> {
+    let token =
+        Token::parse(&body.token).map_err(|_| BackendError::Internal("sessiond sent an invalid token".into()))?;
+    Ok((token, into_info(body.session)?))
+}
+
+fn client_view(client: &ClientInfo) -> Option<ClientView> {
+    (!client.is_empty()).then(|| ClientView::from(client))
 }
 
 #[async_trait::async_trait]
 impl SessionBackend for RemoteBackend {
     async fn create(&self, subject: &Subject, options: CreateOptions) -> Result<(Token, SessionInfo), BackendError> {
-        let body = serde_json::json!({
-            "subject": subject.as_str(),
-            "remember_me": options.remember_me,
-            "aal": options.aal,
-            "data": options.data,
-            "client": client_json(&options.client),
-        });
-        let response: Option<WithToken> = call(self.request(reqwest::Method::POST, "/v1/sessions").json(&body)).await?;
+        let body = CreateRequest {
+            subject: subject.as_str().to_owned(),
+            remember_me: options.remember_me,
+            aal: Some(options.aal.get()),
+            data: Some(options.data),
+            client: client_view(&options.client),
+        };
+        let response: Option<TokenResponse> =
+            call(self.request(reqwest::Method::POST, "/v1/sessions").json(&body)).await?;
         // A 401 here means our API key was refused: a configuration error.
         with_token(response.ok_or_else(|| BackendError::Invalid("sessiond refused the API key".into()))?)
     }
 
     async fn verify(&self, token: &Token, client: &ClientInfo) -> Result<Option<SessionInfo>, BackendError> {
-        let body = serde_json::json!({ "token": token.expose_secret(), "client": client_json(client) });
-        let response: Option<WithSession> =
+        let body = VerifyRequest {
+            token: token.expose_secret().to_owned(),
+            client: client_view(client),
+        };
+        let response: Option<SessionResponse> =
             call(self.request(reqwest::Method::POST, "/v1/sessions/verify").json(&body)).await?;
-        response.map(|r| r.session.into_info()).transpose()
+        response.map(|r| into_info(r.session)).transpose()
     }
 
     async fn rotate(&self, token: &Token, aal: Option<Aal>) -> Result<Option<(Token, SessionInfo)>, BackendError> {
-        let body = match aal {
-            Some(aal) => serde_json::json!({ "token": token.expose_secret(), "aal": aal }),
-            None => serde_json::json!({ "token": token.expose_secret() }),
+        let body = RotateRequest {
+            token: token.expose_secret().to_owned(),
+            aal: aal.map(Aal::get),
         };
-        let response: Option<WithToken> =
+        let response: Option<TokenResponse> =
             call(self.request(reqwest::Method::POST, "/v1/sessions/rotate").json(&body)).await?;
         response.map(with_token).transpose()
     }
 
     async fn revoke(&self, token: &Token) -> Result<(), BackendError> {
-        let body = serde_json::json!({ "token": token.expose_secret() });
+        let body = RevokeRequest {
+            token: token.expose_secret().to_owned(),
+        };
         let _: Option<serde_json::Value> =
             call(self.request(reqwest::Method::POST, "/v1/sessions/revoke").json(&body)).await?;
         Ok(())
@@ -238,11 +214,12 @@ impl SessionBackend for RemoteBackend {
         let request = self
             .request(reqwest::Method::PATCH, &format!("/v1/sessions/{}", id.as_str()))
             .header(reqwest::header::IF_MATCH, format!("\"{expected_version}\""))
-            .json(&serde_json::json!({ "data": data }));
-        let response: Option<WithSession> = call(request).await?;
-        response
-            .ok_or_else(|| BackendError::Invalid("sessiond refused the API key".into()))?
-            .session
-            .into_info()
+            .json(&PatchRequest { data });
+        let response: Option<SessionResponse> = call(request).await?;
+        into_info(
+            response
+                .ok_or_else(|| BackendError::Invalid("sessiond refused the API key".into()))?
+                .session,
+        )
     }
 }

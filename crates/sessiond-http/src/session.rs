@@ -185,7 +185,7 @@ impl Session {
 
     /// Replaces the session's data after the handler. The write is a
     /// compare-and-set against the version this request read, so a
-    /// concurrent update makes this request fail with 409
+    /// concurrent update makes this request fail with 412
     /// `version_conflict` instead of being lost. After
     /// [`login`](Session::login) in the same request, it becomes the new
     /// session's initial data. 401 without either.

@@ -169,7 +169,7 @@ async fn a_concurrent_data_update_is_a_conflict_not_a_lost_write() {
     let token = app.login("alice", false).await;
     let csrf = app.csrf(&token).await;
     let reply = app.send(post_req("/race").cookie(&token).csrf(&csrf).build()).await;
-    reply.assert_problem(StatusCode::CONFLICT, "version_conflict");
+    reply.assert_problem(StatusCode::PRECONDITION_FAILED, "version_conflict");
     // The other write stands; ours was not silently applied over it.
     let me = app.send(get_req("/me").cookie(&token).build()).await;
     assert_eq!(me.json()["data"]["cart"], serde_json::json!(["theirs"]));

@@ -7,11 +7,11 @@
 use anyhow::Context as _;
 use sessiond_core::{RevokeReason, SessionId, SessionManager, Subject, Tenant};
 
-use crate::api::model::SessionView;
 use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::keys::KeyFile;
 use crate::store_url::{self, OpenedStore, StoreUrl};
+use sessiond_wire::SessionView;
 
 /// A manager for `tenant` on the configured store, with the store handle
 /// to close when done.

@@ -1,10 +1,10 @@
 //! Every error the API can answer, mapped to `application/problem+json` in
 //! one place.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use sessiond_core::Error as CoreError;
+use sessiond_wire::{ErrorCode, InvalidField, PROBLEM_CONTENT_TYPE, Problem};
 
 /// An API failure: a status, a stable code and a human title.
 #[derive(Debug, thiserror::Error)]
@@ -51,45 +51,22 @@ pub enum ApiError {
     Internal,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: String,
-    status: u16,
-    code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    current_version: Option<u64>,
-}
-
 impl ApiError {
-    /// HTTP status and stable code.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The stable code; its status is [`ErrorCode::status`].
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Core(e) => {
-                let status = match e {
-                    CoreError::Rejected(_) => StatusCode::UNAUTHORIZED,
-                    CoreError::NotFound => StatusCode::NOT_FOUND,
-                    CoreError::VersionConflict { .. } => StatusCode::PRECONDITION_FAILED,
-                    CoreError::SessionLimit => StatusCode::CONFLICT,
-                    CoreError::DataTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                    CoreError::InvalidName(_) | CoreError::InvalidAal(_) => StatusCode::BAD_REQUEST,
-                    CoreError::Store(s) if s.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-                    _ => StatusCode::INTERNAL_SERVER_ERROR,
-                };
-                (status, e.code())
-            }
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::HeadersTooLarge => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large"),
-            ApiError::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "version_conflict"),
-            ApiError::NoSuchRoute => (StatusCode::NOT_FOUND, "no_such_route"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
-            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Core(e) => ErrorCode::of(e),
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            ApiError::HeadersTooLarge => ErrorCode::HeadersTooLarge,
+            ApiError::PreconditionFailed { .. } => ErrorCode::VersionConflict,
+            ApiError::NoSuchRoute => ErrorCode::NoSuchRoute,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::Overloaded => ErrorCode::Overloaded,
+            ApiError::Timeout => ErrorCode::Timeout,
+            ApiError::Internal => ErrorCode::Internal,
         }
     }
 
@@ -98,21 +75,32 @@ impl ApiError {
             // One title for every rejection: no oracle.
             ApiError::Core(CoreError::Rejected(_)) => "invalid or expired session token".to_owned(),
             ApiError::Core(CoreError::Store(s)) if s.is_unavailable() => "session store unavailable".to_owned(),
-            ApiError::Core(CoreError::Store(_) | CoreError::Randomness(_)) => "internal error".to_owned(),
+            ApiError::Core(CoreError::Store(_) | CoreError::Randomness(_) | CoreError::InvalidPolicy(_)) => {
+                "internal error".to_owned()
+            }
             other => other.to_string(),
         }
     }
 }
 
+impl From<InvalidField> for ApiError {
+    fn from(value: InvalidField) -> Self {
+        ApiError::InvalidRequest(value.0)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
+        let code = self.code();
+        let status = code.status();
         match code {
             // An outage answers many requests; one warning each is enough,
             // and readiness and metrics carry the signal.
-            "store_unavailable" | "overloaded" | "timeout" => tracing::warn!(error = %self, code, "request refused"),
+            ErrorCode::StoreUnavailable | ErrorCode::Overloaded | ErrorCode::Timeout => {
+                tracing::warn!(error = %self, code = code.as_str(), "request refused");
+            }
             // Keep the cause in the log (never in the body).
-            _ if status.is_server_error() => tracing::error!(error = ?self, code, "request failed"),
+            _ if status.is_server_error() => tracing::error!(error = ?self, code = code.as_str(), "request failed"),
             _ => {}
         }
         let current_version = match &self {
@@ -121,22 +109,14 @@ impl IntoResponse for ApiError {
             }
             _ => None,
         };
-        let problem = Problem {
-            kind: format!("urn:sessiond:problem:{code}"),
-            title: self.title(),
-            status: status.as_u16(),
-            code,
-            current_version,
-        };
-        let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
+        let body = Problem::new(code, self.title())
+            .with_current_version(current_version)
+            .to_json();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if status == StatusCode::UNAUTHORIZED && code == "unauthorized" {
+        if code == ErrorCode::Unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response

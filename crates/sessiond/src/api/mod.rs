@@ -4,10 +4,8 @@
 mod error;
 mod extract;
 mod layers;
-pub mod model;
 mod observe;
 mod ops;
-mod problem;
 mod sessions;
 mod subjects;
 
@@ -60,7 +58,7 @@ pub struct Shared {
 #[openapi(
     info(title = "sessiond", description = "Session management over HTTP/JSON. See API.md."),
     modifiers(&BearerKey),
-    components(schemas(problem::Problem))
+    components(schemas(sessiond_wire::Problem, sessiond_wire::ErrorCode))
 )]
 struct ApiDoc;
 

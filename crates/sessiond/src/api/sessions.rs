@@ -6,11 +6,10 @@ use sessiond_core::{Aal, CreateOptions, Error as CoreError, RevokeReason, Sessio
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
-use super::model::{
-    CreateRequest, PatchRequest, RevokeRequest, RotateRequest, SessionResponse, TokenResponse, VerifyRequest, decimal,
-    session_json,
+use sessiond_wire::{
+    CreateRequest, PatchRequest, Problem, RevokeRequest, RotateRequest, SessionResponse, TokenResponse, VerifyRequest,
+    decimal, session_json,
 };
-use super::problem::Problem;
 
 /// Registered once: a registry lookup per verify costs more than the count.
 fn verified_counter() -> &'static metrics::Counter {

@@ -6,13 +6,11 @@ use sessiond_core::{Error as CoreError, RevokeReason, SessionId, Subject};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, Caller};
-use super::model::{
-    EventView, EventsParams, EventsResponse, RevokeSubjectParams, RevokedResponse, SessionView, SessionsResponse,
-};
 use crate::event_log::EventQuery;
-
-/// Most events one query returns.
-pub const MAX_EVENTS_PER_QUERY: usize = 1000;
+use sessiond_wire::{
+    EventView, EventsParams, EventsResponse, MAX_EVENTS_PER_QUERY, RevokeSubjectParams, RevokedResponse, SessionView,
+    SessionsResponse,
+};
 
 fn subject(raw: String) -> Result<Subject, ApiError> {
     Subject::new(raw).map_err(|e| ApiError::Core(CoreError::from(e)))

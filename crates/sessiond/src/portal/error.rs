@@ -2,10 +2,11 @@
 //! plain sentence and a stable code, never a stack of internals.
 
 use askama::Template;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use sessiond_core::{Error, UserStoreError};
 use sessiond_http::HttpError;
+use sessiond_wire::ErrorCode;
 
 use super::passwords::PasswordError;
 
@@ -38,37 +39,36 @@ struct ErrorPage {
 }
 
 impl PortalError {
-    fn parts(&self) -> (StatusCode, &'static str, &'static str, &'static str) {
+    /// The stable code; the page's status is the code's.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            PortalError::Unavailable => ErrorCode::StoreUnavailable,
+            PortalError::Busy => ErrorCode::Overloaded,
+            PortalError::BadRequest => ErrorCode::InvalidRequest,
+            PortalError::NotFound => ErrorCode::NotFound,
+            PortalError::Internal => ErrorCode::Internal,
+        }
+    }
+
+    /// The page's heading and sentence.
+    fn words(&self) -> (&'static str, &'static str) {
         match self {
             PortalError::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
                 "Unavailable",
                 "Sign-in is unavailable right now. Please try again in a moment.",
-                "unavailable",
             ),
             PortalError::Busy => (
-                StatusCode::SERVICE_UNAVAILABLE,
                 "Busy",
                 "Too many sign-ins are in progress. Please try again in a moment.",
-                "overloaded",
             ),
             PortalError::BadRequest => (
-                StatusCode::BAD_REQUEST,
                 "Bad request",
                 "The form could not be read. Please go back and try again.",
-                "bad_request",
             ),
-            PortalError::NotFound => (
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "That session does not exist or has already ended.",
-                "not_found",
-            ),
+            PortalError::NotFound => ("Not found", "That session does not exist or has already ended."),
             PortalError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "Something went wrong on our side. Please try again.",
-                "internal",
             ),
         }
     }
@@ -76,8 +76,15 @@ impl PortalError {
 
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
-        let (status, title, message, code) = self.parts();
-        match (ErrorPage { title, message, code }).render() {
+        let (title, message) = self.words();
+        let code = self.code();
+        let status = code.status();
+        let page = ErrorPage {
+            title,
+            message,
+            code: code.as_str(),
+        };
+        match page.render() {
             Ok(page) => (status, Html(page)).into_response(),
             Err(_) => (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message).into_response(),
         }

@@ -1,0 +1,203 @@
+//! [`ErrorCode`]: every stable error code any part of sessiond answers with,
+//! and the one status each code has.
+
+use std::fmt;
+
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sessiond_core::Error as CoreError;
+
+/// A stable, machine-readable error code: the `code` of every problem body.
+///
+/// One code per meaning, wherever it is answered (the JSON API, the portal's
+/// pages, the cookie layer): a client branches on the code, never on the
+/// title or the status alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ErrorCode {
+    /// The token names no valid session: unknown, malformed, expired and
+    /// revoked alike (no oracle).
+    InvalidToken,
+    /// A missing or unknown API key.
+    Unauthorized,
+    /// A route that needs a signed-in user was called without one.
+    Unauthenticated,
+    /// No such session (in the caller's tenant).
+    NotFound,
+    /// A compare-and-set update lost: the record changed since it was read,
+    /// or `If-Match` names another version.
+    VersionConflict,
+    /// The subject is at its session limit and the policy is `deny`.
+    SessionLimit,
+    /// The request body, or the session data, is larger than allowed.
+    PayloadTooLarge,
+    /// Malformed JSON, a field of the wrong type or value, a missing or an
+    /// unknown field, a malformed form or header.
+    InvalidRequest,
+    /// A request body that is not `application/json`.
+    UnsupportedMediaType,
+    /// The request headers are larger than allowed.
+    HeadersTooLarge,
+    /// No route has this path.
+    NoSuchRoute,
+    /// The path exists, the method does not.
+    MethodNotAllowed,
+    /// An unsafe request came from another site, or without proof of where
+    /// it came from.
+    CrossSiteRequest,
+    /// An unsafe request with a session lacked a valid CSRF token.
+    CsrfFailed,
+    /// Development mode answers only on loopback hosts.
+    DevModeNotLocal,
+    /// Too many requests in flight, or every password-hashing slot is busy.
+    Overloaded,
+    /// The request took longer than the configured timeout.
+    Timeout,
+    /// The store cannot be reached: nothing happened (fail closed).
+    StoreUnavailable,
+    /// A handler used a session extractor on a route without the layer.
+    SessionLayerMissing,
+    /// Anything else; the details are in the server's log, never in the body.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 20] = [
+        ErrorCode::InvalidToken,
+        ErrorCode::Unauthorized,
+        ErrorCode::Unauthenticated,
+        ErrorCode::NotFound,
+        ErrorCode::VersionConflict,
+        ErrorCode::SessionLimit,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::InvalidRequest,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::HeadersTooLarge,
+        ErrorCode::NoSuchRoute,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::CrossSiteRequest,
+        ErrorCode::CsrfFailed,
+        ErrorCode::DevModeNotLocal,
+        ErrorCode::Overloaded,
+        ErrorCode::Timeout,
+        ErrorCode::StoreUnavailable,
+        ErrorCode::SessionLayerMissing,
+        ErrorCode::Internal,
+    ];
+
+    /// The snake_case code, as it appears in problem bodies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::VersionConflict => "version_conflict",
+            ErrorCode::SessionLimit => "session_limit",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
+            ErrorCode::NoSuchRoute => "no_such_route",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::CrossSiteRequest => "cross_site_request",
+            ErrorCode::CsrfFailed => "csrf_failed",
+            ErrorCode::DevModeNotLocal => "dev_mode_not_local",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::SessionLayerMissing => "session_layer_missing",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status this code is always answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidToken | ErrorCode::Unauthorized | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::CrossSiteRequest | ErrorCode::CsrfFailed | ErrorCode::DevModeNotLocal => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound | ErrorCode::NoSuchRoute => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::SessionLimit => StatusCode::CONFLICT,
+            ErrorCode::VersionConflict => StatusCode::PRECONDITION_FAILED,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::Overloaded | ErrorCode::Timeout | ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::SessionLayerMissing | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem `type`: `urn:sessiond:problem:<code>`.
+    pub fn type_uri(self) -> String {
+        format!("{PROBLEM_TYPE_PREFIX}{}", self.as_str())
+    }
+
+    /// The code of a core error. Every rejection shares `invalid_token`,
+    /// whatever the reason: callers must not learn whether a token was
+    /// unknown, expired or revoked.
+    pub fn of(error: &CoreError) -> Self {
+        match error {
+            CoreError::Rejected(_) => ErrorCode::InvalidToken,
+            CoreError::NotFound => ErrorCode::NotFound,
+            CoreError::VersionConflict { .. } => ErrorCode::VersionConflict,
+            CoreError::SessionLimit => ErrorCode::SessionLimit,
+            CoreError::DataTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            CoreError::InvalidName(_) | CoreError::InvalidAal(_) => ErrorCode::InvalidRequest,
+            CoreError::Store(e) if e.is_unavailable() => ErrorCode::StoreUnavailable,
+            // An invalid policy is refused when the manager is built, so a
+            // request never meets it; the rest are failures on our side.
+            CoreError::InvalidPolicy(_) | CoreError::Store(_) | CoreError::Randomness(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// What every problem `type` starts with.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:sessiond:problem:";
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&CoreError> for ErrorCode {
+    fn from(error: &CoreError) -> Self {
+        ErrorCode::of(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_writes_the_same_code_as_as_str() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let back: Option<ErrorCode> = serde_json::from_str(&json).ok();
+            assert_eq!(back, Some(code));
+        }
+    }
+
+    #[test]
+    fn codes_are_distinct_and_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            assert!(code.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(code.status().is_client_error() || code.status().is_server_error());
+        }
+    }
+
+    #[test]
+    fn a_version_conflict_is_412_everywhere() {
+        assert_eq!(ErrorCode::VersionConflict.status(), StatusCode::PRECONDITION_FAILED);
+        let core = CoreError::VersionConflict { current: 3 };
+        assert_eq!(ErrorCode::of(&core), ErrorCode::VersionConflict);
+    }
+}

@@ -1,0 +1,170 @@
+//! The session JSON written straight from the record: the one serialiser of
+//! single-session responses (create, verify, rotate, get, patch).
+//!
+//! It writes byte for byte what serde writes for [`SessionResponse`] and
+//! [`TokenResponse`] (checked by a test), without building a
+//! [`SessionView`] with its copied strings and data, and without an escaping
+//! pass over the fields that never need one (times, numbers, booleans, field
+//! names).
+//!
+//! [`SessionResponse`]: crate::SessionResponse
+//! [`TokenResponse`]: crate::TokenResponse
+//! [`SessionView`]: crate::SessionView
+
+use serde::Serialize;
+use sessiond_core::Session;
+use time::OffsetDateTime;
+
+use crate::rfc3339;
+
+/// The JSON of a [`SessionResponse`](crate::SessionResponse) (no token) or a
+/// [`TokenResponse`](crate::TokenResponse) for session `s`.
+pub fn session_json(token: Option<&str>, s: &Session) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(640);
+    out.push(b'{');
+    if let Some(token) = token {
+        out.extend_from_slice(b"\"token\":");
+        serde_json::to_writer(&mut out, token)?;
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"session\":{\"id\":");
+    serde_json::to_writer(&mut out, s.id.as_str())?;
+    out.extend_from_slice(b",\"subject\":");
+    serde_json::to_writer(&mut out, s.subject.as_str())?;
+    let times = [
+        (&b",\"created_at\":"[..], s.created_at),
+        (b",\"last_seen_at\":", s.last_seen_at),
+        (b",\"authenticated_at\":", s.authenticated_at),
+        (b",\"idle_expires_at\":", s.idle_expires_at),
+        (b",\"absolute_expires_at\":", s.absolute_expires_at),
+        (b",\"expires_at\":", s.expires_at()),
+    ];
+    for (name, at) in times {
+        out.extend_from_slice(name);
+        let mut buf = [0u8; rfc3339::LONGEST];
+        match rfc3339::format(at, &mut buf) {
+            Some(len) => {
+                out.push(b'"');
+                out.extend_from_slice(&buf[..len]);
+                out.push(b'"');
+            }
+            None => serde_json::to_writer(&mut out, &Stamp(at))?,
+        }
+    }
+    out.extend_from_slice(if s.remember_me {
+        b",\"remember_me\":true"
+    } else {
+        b",\"remember_me\":false"
+    });
+    out.extend_from_slice(b",\"aal\":");
+    decimal(u64::from(s.aal.get()), &mut out);
+    out.extend_from_slice(b",\"data\":");
+    serde_json::to_writer(&mut out, &s.data)?;
+    out.extend_from_slice(b",\"client\":{");
+    if let Some(ip) = &s.client.ip {
+        out.extend_from_slice(b"\"ip\":");
+        serde_json::to_writer(&mut out, ip)?;
+    }
+    if let Some(agent) = &s.client.user_agent {
+        if s.client.ip.is_some() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"user_agent\":");
+        serde_json::to_writer(&mut out, agent)?;
+    }
+    out.extend_from_slice(b"},\"version\":");
+    decimal(s.version, &mut out);
+    out.extend_from_slice(b"}}");
+    Ok(out)
+}
+
+/// A time serialised the way [`SessionView`](crate::SessionView) does.
+struct Stamp(OffsetDateTime);
+
+impl Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        rfc3339::serialize(&self.0, serializer)
+    }
+}
+
+/// Appends `n` in decimal.
+pub fn decimal(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use sessiond_core::{Aal, ClientInfo, Session, SessionId, Subject, Tenant, Token};
+    use time::{Duration, OffsetDateTime};
+
+    use super::*;
+    use crate::{SessionResponse, SessionView, TokenResponse};
+
+    fn session(client: ClientInfo, data: &str, version: u64) -> Session {
+        let now = OffsetDateTime::now_utc();
+        Session {
+            id: SessionId::generate().unwrap(),
+            tenant: Tenant::default_tenant(),
+            subject: Subject::new("alice@example.com").unwrap(),
+            token_hash: Token::generate().unwrap().hash(),
+            previous_token: None,
+            revoked: None,
+            created_at: now - Duration::hours(1),
+            last_seen_at: now,
+            authenticated_at: now.replace_nanosecond(0).unwrap(),
+            idle_expires_at: now + Duration::minutes(30),
+            absolute_expires_at: now + Duration::hours(12),
+            remember_me: version.is_multiple_of(2),
+            aal: Aal::try_from(2).unwrap(),
+            data: serde_json::from_str(data).unwrap(),
+            client,
+            version,
+        }
+    }
+
+    #[test]
+    fn session_json_is_what_serde_writes() {
+        let clients = [
+            ClientInfo::default(),
+            ClientInfo {
+                ip: Some("10.0.0.1".to_owned()),
+                user_agent: None,
+            },
+            ClientInfo {
+                ip: None,
+                user_agent: Some("Mozilla \"5\"\t\u{1}".to_owned()),
+            },
+            ClientInfo {
+                ip: Some("::1".to_owned()),
+                user_agent: Some("curl/8".to_owned()),
+            },
+        ];
+        for (i, client) in clients.into_iter().enumerate() {
+            let s = session(client, r#"{"b":[1,2.5,null],"a":{"x":"\u00e9\"y"}}"#, 7 + i as u64);
+            let plain = serde_json::to_vec(&SessionResponse {
+                session: SessionView::from(&s),
+            })
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(session_json(None, &s).unwrap()).unwrap(),
+                String::from_utf8(plain).unwrap()
+            );
+            let with_token = serde_json::to_vec(&TokenResponse {
+                token: "tok\"en".to_owned(),
+                session: SessionView::from(&s),
+            })
+            .unwrap();
+            assert_eq!(session_json(Some("tok\"en"), &s).unwrap(), with_token);
+        }
+    }
+}

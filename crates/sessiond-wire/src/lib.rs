@@ -1,0 +1,45 @@
+//! The wire model of the sessiond HTTP API: one vocabulary for the server,
+//! the portal, the cookie layer's remote backend and other clients.
+//!
+//! - request and response bodies ([`CreateRequest`], [`TokenResponse`], …)
+//!   and the session object ([`SessionView`]);
+//! - [`ErrorCode`], every stable error code with the one status it has, and
+//!   [`Problem`], the `application/problem+json` body that carries it;
+//! - [`session_json`], the serialiser of single-session responses.
+//!
+//! ```
+//! use sessiond_wire::{ErrorCode, Problem, VerifyRequest};
+//!
+//! // What a client sends to `POST /v1/sessions/verify`…
+//! let body = serde_json::to_string(&VerifyRequest { token: "sd_…".into(), client: None })?;
+//! assert_eq!(body, r#"{"token":"sd_…"}"#);
+//!
+//! // …and how it reads a refusal.
+//! let refused: Problem = serde_json::from_str(
+//!     r#"{"type":"urn:sessiond:problem:invalid_token","title":"invalid or expired session token","status":401,"code":"invalid_token"}"#,
+//! )?;
+//! assert_eq!(refused.code, ErrorCode::InvalidToken);
+//! assert_eq!(refused.code.status(), 401);
+//! # Ok::<(), serde_json::Error>(())
+//! ```
+//!
+//! With the `openapi` feature every type also derives `utoipa::ToSchema`,
+//! with the same bounds the server enforces.
+
+mod code;
+mod json;
+mod problem;
+mod requests;
+mod responses;
+mod rfc3339;
+mod session;
+
+pub use code::{ErrorCode, PROBLEM_TYPE_PREFIX};
+pub use json::{decimal, session_json};
+pub use problem::{PROBLEM_CONTENT_TYPE, Problem};
+pub use requests::{
+    CreateRequest, EventsParams, MAX_EVENTS_PER_QUERY, PatchRequest, RevokeRequest, RevokeSubjectParams, RotateRequest,
+    VerifyRequest,
+};
+pub use responses::{EventView, EventsResponse, RevokedResponse, SessionResponse, SessionsResponse, TokenResponse};
+pub use session::{ClientView, InvalidField, SessionView};

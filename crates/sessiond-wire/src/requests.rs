@@ -1,0 +1,101 @@
+//! What requests to the API carry. Every type refuses unknown fields: a typo
+//! in a security setting must not be silently ignored.
+
+use serde::{Deserialize, Serialize};
+use sessiond_core::SessionData;
+
+use crate::ClientView;
+
+/// `POST /v1/sessions`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// Who logged in: 1 to 256 bytes, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f]+$")
+    )]
+    pub subject: String,
+    /// Longer timeouts.
+    #[serde(default)]
+    pub remember_me: bool,
+    /// Assurance level of the login, 1 to 3 (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3))]
+    pub aal: Option<u8>,
+    /// Initial data object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub data: Option<SessionData>,
+    /// The end user's client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientView>,
+}
+
+/// `POST /v1/sessions/verify`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The token the end user presented.
+    pub token: String,
+    /// The end user's client, recorded on touch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientView>,
+}
+
+/// `POST /v1/sessions/rotate`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// The current token.
+    pub token: String,
+    /// A new assurance level, 1 to 3 (step-up); records a fresh authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3))]
+    pub aal: Option<u8>,
+}
+
+/// `POST /v1/sessions/revoke`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// The token to end.
+    pub token: String,
+}
+
+/// `PATCH /v1/sessions/{id}`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PatchRequest {
+    /// The new data object, replacing the old one as a whole.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: SessionData,
+}
+
+/// Query of `GET /v1/events`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsParams {
+    /// Only this subject.
+    pub subject: Option<String>,
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// At most this many (1 to [`MAX_EVENTS_PER_QUERY`], default 100).
+    pub limit: Option<usize>,
+}
+
+/// Most events one query returns.
+pub const MAX_EVENTS_PER_QUERY: usize = 1000;
+
+/// Query of `DELETE /v1/subjects/{subject}/sessions`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeSubjectParams {
+    /// Keep this session (the caller's own).
+    pub except: Option<String>,
+}

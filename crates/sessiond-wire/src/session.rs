@@ -1,0 +1,132 @@
+//! The session object of the API, and the client context inside it.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use sessiond_core::{ClientInfo, Session, SessionData};
+use time::OffsetDateTime;
+
+use crate::rfc3339;
+
+/// A request field the server refuses (answered 400 `invalid_request`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidField(pub String);
+
+impl std::fmt::Display for InvalidField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidField {}
+
+/// Client context a backend passes on from the end user's request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClientView {
+    /// The end user's IP address, IPv4 or IPv6 in text form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 45))]
+    pub ip: Option<String>,
+    /// The end user's User-Agent (control characters are removed, and it is
+    /// cut to 512 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+impl ClientView {
+    /// Validates the IP and bounds the User-Agent.
+    pub fn into_client(self) -> Result<ClientInfo, InvalidField> {
+        if let Some(ip) = &self.ip
+            && ip.parse::<IpAddr>().is_err()
+        {
+            return Err(InvalidField("client.ip is not an IP address".to_owned()));
+        }
+        Ok(ClientInfo {
+            ip: self.ip,
+            user_agent: self.user_agent,
+        }
+        .sanitized())
+    }
+}
+
+impl From<&ClientInfo> for ClientView {
+    fn from(c: &ClientInfo) -> Self {
+        Self {
+            ip: c.ip.clone(),
+            user_agent: c.user_agent.clone(),
+        }
+    }
+}
+
+impl From<ClientView> for ClientInfo {
+    /// The client as a server sent it (already validated there).
+    fn from(c: ClientView) -> Self {
+        ClientInfo {
+            ip: c.ip,
+            user_agent: c.user_agent,
+        }
+    }
+}
+
+/// A session as the API shows it: never its token, token hash or tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionView {
+    /// Public id (22 characters of base64url); grants nothing.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{22}$"))]
+    pub id: String,
+    /// Owner.
+    pub subject: String,
+    /// Login time.
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last recorded use (updated at most once per touch interval).
+    #[serde(with = "rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+    /// Last authentication (login or step-up).
+    #[serde(with = "rfc3339")]
+    pub authenticated_at: OffsetDateTime,
+    /// Idle deadline.
+    #[serde(with = "rfc3339")]
+    pub idle_expires_at: OffsetDateTime,
+    /// Absolute deadline.
+    #[serde(with = "rfc3339")]
+    pub absolute_expires_at: OffsetDateTime,
+    /// The earlier of the two.
+    #[serde(with = "rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Created with "remember me".
+    pub remember_me: bool,
+    /// Assurance level.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3))]
+    pub aal: u8,
+    /// Application data.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: SessionData,
+    /// Client seen at creation or last touch.
+    pub client: ClientView,
+    /// Version for `If-Match`.
+    pub version: u64,
+}
+
+impl From<&Session> for SessionView {
+    fn from(s: &Session) -> Self {
+        Self {
+            id: s.id.to_string(),
+            subject: s.subject.to_string(),
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            authenticated_at: s.authenticated_at,
+            idle_expires_at: s.idle_expires_at,
+            absolute_expires_at: s.absolute_expires_at,
+            expires_at: s.expires_at(),
+            remember_me: s.remember_me,
+            aal: s.aal.get(),
+            data: s.data.clone(),
+            client: ClientView::from(&s.client),
+            version: s.version,
+        }
+    }
+}
