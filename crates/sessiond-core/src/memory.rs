@@ -259,15 +259,6 @@ impl SessionStore for MemoryStore {
             .collect())
     }
 
-    async fn count_subject(
-        &self,
-        tenant: &Tenant,
-        subject: &Subject,
-        now: OffsetDateTime,
-    ) -> Result<usize, StoreError> {
-        Ok(self.read().live_of_subject(tenant, subject, now).len())
-    }
-
     async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
         let mut ix = self.write();
         let due: Vec<SessionId> = ix

@@ -172,10 +172,6 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
         now: OffsetDateTime,
     ) -> Result<Vec<Session>, StoreError>;
 
-    /// How many live sessions the subject has at `now`.
-    async fn count_subject(&self, tenant: &Tenant, subject: &Subject, now: OffsetDateTime)
-    -> Result<usize, StoreError>;
-
     /// Deletes up to `limit` records whose `expires_at()` is at or before
     /// `now`, earliest deadline first, and returns them. The cost grows with
     /// what is removed, not with the size of the store.

@@ -81,10 +81,6 @@ impl SessionStore for CountingStore {
         self.read();
         self.inner.list_subject(t, s, now).await
     }
-    async fn count_subject(&self, t: &Tenant, s: &Subject, now: OffsetDateTime) -> Result<usize, StoreError> {
-        self.read();
-        self.inner.count_subject(t, s, now).await
-    }
     async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
         self.wrote();
         self.inner.purge_expired(now, limit).await
@@ -145,9 +141,6 @@ impl SessionStore for DownStore {
         down()
     }
     async fn list_subject(&self, _: &Tenant, _: &Subject, _: OffsetDateTime) -> Result<Vec<Session>, StoreError> {
-        down()
-    }
-    async fn count_subject(&self, _: &Tenant, _: &Subject, _: OffsetDateTime) -> Result<usize, StoreError> {
         down()
     }
     async fn purge_expired(&self, _: OffsetDateTime, _: usize) -> Result<Vec<Session>, StoreError> {

@@ -260,15 +260,6 @@ impl SessionStore for EmbeddedStore {
         self.read_live_of_subject(tenant, subject, now)
     }
 
-    async fn count_subject(
-        &self,
-        tenant: &Tenant,
-        subject: &Subject,
-        now: OffsetDateTime,
-    ) -> Result<usize, StoreError> {
-        Ok(self.read_live_of_subject(tenant, subject, now)?.len())
-    }
-
     async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());

@@ -98,14 +98,6 @@ impl SessionStore for TempStore {
     ) -> Result<Vec<Session>, StoreError> {
         self.store.list_subject(tenant, subject, now).await
     }
-    async fn count_subject(
-        &self,
-        tenant: &Tenant,
-        subject: &Subject,
-        now: OffsetDateTime,
-    ) -> Result<usize, StoreError> {
-        self.store.count_subject(tenant, subject, now).await
-    }
     async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
         // Every conformance case that writes also purges or reads back; a
         // consistency check here covers the indexes after real sequences.

@@ -185,31 +185,6 @@ impl SessionStore for PostgresStore {
         .await
     }
 
-    async fn count_subject(
-        &self,
-        tenant: &Tenant,
-        subject: &Subject,
-        now: OffsetDateTime,
-    ) -> Result<usize, StoreError> {
-        self.bounded(async {
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(
-                    "SELECT count(*) FROM sessions \
-                     WHERE tenant = $1 AND subject = $2 AND revoked_at IS NULL AND expires_at > $3",
-                )
-                .await
-                .map_err(store_error)?;
-            let row = client
-                .query_one(&statement, &[&tenant.as_str(), &subject.as_str(), &now])
-                .await
-                .map_err(store_error)?;
-            let count: i64 = row.try_get(0).map_err(store_error)?;
-            usize::try_from(count).map_err(|_| corrupt("count", count))
-        })
-        .await
-    }
-
     async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
         self.bounded(async {
             let client = self.client().await?;

@@ -334,25 +334,8 @@ impl SessionStore for RedisStore {
         let mut call = SCRIPTS.subject.prepare_invoke();
         call.key(keys.subject_index(tenant, subject))
             .arg(micros(now))
-            .arg(keys.record_prefix(tenant, subject))
-            .arg("list");
+            .arg(keys.record_prefix(tenant, subject));
         record::decode_all(&array(self.run(&call).await?)?)
-    }
-
-    async fn count_subject(
-        &self,
-        tenant: &Tenant,
-        subject: &Subject,
-        now: OffsetDateTime,
-    ) -> Result<usize, StoreError> {
-        let keys = &self.inner.keys;
-        let mut call = SCRIPTS.subject.prepare_invoke();
-        call.key(keys.subject_index(tenant, subject))
-            .arg(micros(now))
-            .arg(keys.record_prefix(tenant, subject))
-            .arg("count");
-        let count = int(&self.run(&call).await?)?;
-        usize::try_from(count).map_err(|e| StoreError::Corrupt(Box::new(e)))
     }
 
     async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {

@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser;
-use sessiond::store_url::{self, StoreUrl};
 use sessiond_core::{CreateOptions, SessionManager, Subject};
+use sessiond_stores::StoreUrl;
 
 /// Preloads sessions into a store.
 #[derive(Debug, Parser)]
@@ -44,15 +44,15 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let url = StoreUrl::parse(&args.store)?;
     let opened = runtime
-        .block_on(store_url::open(&url))
+        .block_on(sessiond_stores::open(&url))
         .with_context(|| format!("cannot open the store {}", args.store))?;
-    let manager = SessionManager::builder(opened.store).build()?;
+    let manager = SessionManager::builder(opened.sessions()).build()?;
     let started = Instant::now();
     let tokens = runtime.block_on(create_all(&manager, &args))?;
     let elapsed = started.elapsed();
     drop(manager);
     // Flush and release the store (the embedded file lock) before the server opens it.
-    runtime.block_on(async { (opened.close)() });
+    runtime.block_on(async { opened.shutdown() })?;
     drop(runtime);
 
     let file = std::fs::File::create(&args.tokens_out)

@@ -1,7 +1,7 @@
 //! Admin subcommands that work on the store directly.
 //!
 //! An embedded store is held open by a running server; opening it here then
-//! fails at once with [`StoreOpenError::InUse`](crate::store_url::StoreOpenError::InUse),
+//! fails at once with [`StoreOpenError::InUse`](sessiond_stores::StoreOpenError::InUse),
 //! which says so, rather than waiting or touching the files.
 
 use anyhow::Context as _;
@@ -10,16 +10,16 @@ use sessiond_core::{RevokeReason, SessionId, SessionManager, Subject, Tenant};
 use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::keys::KeyFile;
-use crate::store_url::{self, OpenedStore, StoreUrl};
+use sessiond_stores::{StoreHandle, StoreUrl};
 use sessiond_wire::SessionView;
 
 /// A manager for `tenant` on the configured store, with the store handle
 /// to close when done.
-pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(SessionManager, OpenedStore)> {
-    let opened = store_url::open(&StoreUrl::parse(&config.store.url)?).await?;
+pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(SessionManager, StoreHandle)> {
+    let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
     let events = EventLog::open(&config.data_dir(), config.events.max_events, config.events.retention)
         .context("cannot open the event log")?;
-    let manager = SessionManager::builder(opened.store.clone())
+    let manager = SessionManager::builder(opened.sessions())
         .policy(config.policy.to_policy())
         .events(events)
         .tenant(Tenant::new(tenant)?)
@@ -64,7 +64,7 @@ pub async fn sessions_list(config: &Config, tenant: &str, subject: &str) -> anyh
     for session in &sessions {
         println!("{}", serde_json::to_string(&SessionView::from(session))?);
     }
-    (opened.close)();
+    close(manager, opened)?;
     Ok(())
 }
 
@@ -88,7 +88,7 @@ pub async fn sessions_revoke(
         }
         (None, None) => anyhow::bail!("give --id or --subject"),
     };
-    (opened.close)();
+    close(manager, opened)?;
     println!("revoked {}", result?);
     Ok(())
 }
@@ -104,7 +104,14 @@ pub async fn purge(config: &Config) -> anyhow::Result<()> {
             break;
         }
     }
-    (opened.close)();
+    close(manager, opened)?;
     println!("purged {total}");
     Ok(())
+}
+
+/// Drops the manager (the store's last other handle), then flushes and
+/// releases the store.
+pub fn close(manager: SessionManager, opened: StoreHandle) -> anyhow::Result<()> {
+    drop(manager);
+    opened.shutdown().context("closing the store failed")
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sessiond_core::{LimitAction, Policy};
+use sessiond_stores::StoreUrl;
 
 /// Prefix of every environment variable sessiond reads.
 pub const ENV_PREFIX: &str = "SESSIOND_";
@@ -270,6 +271,9 @@ pub enum ConfigError {
     /// The policy is incoherent.
     #[error(transparent)]
     Policy(#[from] sessiond_core::PolicyError),
+    /// `store.url` names no store.
+    #[error("store.url: {0}")]
+    StoreUrl(#[from] sessiond_stores::StoreOpenError),
     /// A limit is zero.
     #[error("server.{0} must be greater than zero")]
     ZeroLimit(&'static str),
@@ -325,6 +329,7 @@ impl Config {
     /// Checks what serde cannot: coherent policy, non-zero limits.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.policy.to_policy().validate()?;
+        StoreUrl::parse(&self.store.url)?;
         let limits = [
             ("body_limit", self.server.body_limit),
             ("header_limit", self.server.header_limit),
@@ -352,13 +357,15 @@ impl Config {
         Ok(())
     }
 
-    /// Where keys and events live.
+    /// Where keys, events and the portal secret live: `server.data_dir`,
+    /// else the embedded store's own directory (the store URL's one parser
+    /// decides), else `./sessiond-data`.
     pub fn data_dir(&self) -> PathBuf {
         if let Some(dir) = &self.server.data_dir {
             return dir.clone();
         }
-        match self.store.url.strip_prefix("embedded:") {
-            Some(path) if !path.is_empty() => PathBuf::from(path),
+        match StoreUrl::parse(&self.store.url) {
+            Ok(StoreUrl::Embedded(dir)) => dir,
             _ => PathBuf::from("./sessiond-data"),
         }
     }

@@ -7,15 +7,12 @@
 
 pub mod admin;
 pub mod api;
-mod backends;
 pub mod cli;
 pub mod config;
 pub mod event_log;
 pub mod keys;
 pub mod portal;
 pub mod server;
-pub mod store_metrics;
-pub mod store_url;
 pub mod user_admin;
 
 /// The annotated sample configuration, every key with its default.

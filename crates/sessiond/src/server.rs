@@ -15,8 +15,7 @@ use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::keys::KeyRing;
 use crate::portal::{self, PortalSettings};
-use crate::store_metrics::InstrumentedStore;
-use crate::store_url::{self, StoreUrl};
+use sessiond_stores::{InstrumentedStore, StoreUrl};
 
 /// The process-wide metrics recorder (a recorder is global; tests start
 /// several servers in one process, so it is installed once and shared).
@@ -66,7 +65,8 @@ pub async fn serve(
     // would record into nothing.
     let metrics = metrics_handle();
     let url = StoreUrl::parse(&config.store.url)?;
-    let store_url::OpenedStore { store, users, close } = store_url::open(&url).await?;
+    let opened = sessiond_stores::open(&url).await?;
+    let users = opened.users();
     let data_dir = config.data_dir();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
@@ -87,7 +87,7 @@ pub async fn serve(
     let events = EventLog::open(&data_dir, config.events.max_events, config.events.retention)
         .with_context(|| format!("cannot open the event log in {}", data_dir.display()))?;
 
-    let store = Arc::new(InstrumentedStore::new(store));
+    let store = Arc::new(InstrumentedStore::new(opened.sessions()));
     let manager = SessionManager::builder(store)
         .policy(config.policy.to_policy())
         .events(events.clone())
@@ -113,7 +113,7 @@ pub async fn serve(
     };
     let app = api::app(manager, keys, events.clone(), metrics, &limits, portal);
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, store = %config.store.url, data_dir = %data_dir.display(), "sessiond listening");
+    tracing::info!(%addr, store = %url, data_dir = %data_dir.display(), "sessiond listening");
     println!("listening on {addr}");
     // The peer address is what the portal throttles logins by and shows in
     // device lists (the API ignores it).
@@ -125,7 +125,9 @@ pub async fn serve(
     events.close();
     // The last handles go first, so closing flushes now and reports errors.
     drop(users);
-    close();
+    if let Err(error) = opened.shutdown() {
+        tracing::error!(%error, "closing the store failed");
+    }
     served.context("the HTTP server failed")
 }
 

@@ -53,8 +53,8 @@ pub async fn add(config: &Config, tenant_name: Option<&str>, name: &str, passwor
         password_changed_at: now,
         version: 1,
     };
-    let result = opened.users.insert_user(&user).await;
-    (opened.close)();
+    let result = opened.users().insert_user(&user).await;
+    crate::admin::close(manager, opened)?;
     match result {
         Ok(()) => {
             println!("added user {name} (tenant {tenant})");
@@ -98,7 +98,7 @@ pub async fn passwd(config: &Config, tenant_name: Option<&str>, name: &str, pass
     let (manager, opened) = open_manager(config, tenant.as_str()).await?;
     let now = manager.now();
     let result = async {
-        modify(opened.users.as_ref(), &tenant, &name, |user| {
+        modify(opened.users().as_ref(), &tenant, &name, |user| {
             user.password_hash = hash.clone();
             user.password_changed_at = now;
         })
@@ -110,7 +110,7 @@ pub async fn passwd(config: &Config, tenant_name: Option<&str>, name: &str, pass
         )
     }
     .await;
-    (opened.close)();
+    crate::admin::close(manager, opened)?;
     println!("changed the password of {name}; ended {} session(s)", result?);
     Ok(())
 }
@@ -127,7 +127,7 @@ pub async fn set_disabled(
     let name = user_name(name)?;
     let (manager, opened) = open_manager(config, tenant.as_str()).await?;
     let result = async {
-        modify(opened.users.as_ref(), &tenant, &name, |user| user.disabled = disabled).await?;
+        modify(opened.users().as_ref(), &tenant, &name, |user| user.disabled = disabled).await?;
         if disabled {
             Ok::<_, anyhow::Error>(manager.revoke_subject(&name, None, RevokeReason::Admin).await?)
         } else {
@@ -135,7 +135,7 @@ pub async fn set_disabled(
         }
     }
     .await;
-    (opened.close)();
+    crate::admin::close(manager, opened)?;
     let ended = result?;
     if disabled {
         println!("disabled {name}; ended {ended} session(s)");
@@ -148,9 +148,9 @@ pub async fn set_disabled(
 /// `sessiond users list`: name, state, created, password changed; tab-separated.
 pub async fn list(config: &Config, tenant_name: Option<&str>) -> anyhow::Result<()> {
     let tenant = tenant(config, tenant_name)?;
-    let (_manager, opened) = open_manager(config, tenant.as_str()).await?;
-    let result = opened.users.list_users(&tenant).await;
-    (opened.close)();
+    let (manager, opened) = open_manager(config, tenant.as_str()).await?;
+    let result = opened.users().list_users(&tenant).await;
+    crate::admin::close(manager, opened)?;
     for user in result? {
         let state = if user.disabled { "disabled" } else { "active" };
         println!(

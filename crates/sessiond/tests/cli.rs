@@ -142,3 +142,27 @@ async fn a_revoked_key_stops_working() {
     }
     assert_eq!(status, 401);
 }
+
+/// `embedded:./data` and `embedded://./data` name one directory for the
+/// sessions, the API keys and the event log alike (one of three parsers once
+/// read the second as `/./data` for keys, events and the portal secret).
+#[test]
+fn both_embedded_spellings_keep_every_file_in_one_directory() {
+    for url in ["embedded:./data", "embedded://./data"] {
+        let dir = tempfile::tempdir().unwrap();
+        let created = sessiond(dir.path(), &["keys", "create", "--store", url], &[]);
+        assert!(created.status.success(), "{created:?}");
+        let listed = sessiond(
+            dir.path(),
+            &["sessions", "list", "--subject", "alice", "--store", url],
+            &[],
+        );
+        assert!(listed.status.success(), "{listed:?}");
+        let data = dir.path().join("data");
+        for file in ["api-keys.json", "sessions.redb", "events.jsonl"] {
+            assert!(data.join(file).is_file(), "{url}: no {file} in ./data");
+        }
+        let config = Config::load(None, vec![("SESSIOND_STORE_URL".to_owned(), url.to_owned())]).unwrap();
+        assert_eq!(config.data_dir(), std::path::PathBuf::from("./data"), "{url}");
+    }
+}

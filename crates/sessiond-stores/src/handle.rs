@@ -1,0 +1,187 @@
+//! [`StoreHandle`]: an open engine, the traits it serves, and its shutdown.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sessiond_core::{MemoryStore, SessionStore, StoreError, UserStore};
+use sessiond_store_embedded::{EmbeddedStore, OpenError};
+
+use crate::url::{StoreOpenError, StoreUrl};
+
+/// An open store: one engine handle (one file, one pool, one connection)
+/// serving every store trait. Clone the trait objects it hands out freely;
+/// call [`shutdown`](StoreHandle::shutdown) once, last.
+#[derive(Debug)]
+pub struct StoreHandle {
+    engine: Engine,
+}
+
+#[derive(Debug)]
+enum Engine {
+    Memory(Arc<MemoryStore>),
+    Embedded(Arc<EmbeddedStore>),
+    #[cfg(feature = "redis")]
+    Redis(sessiond_store_redis::RedisStore),
+    #[cfg(feature = "postgres")]
+    Postgres(sessiond_store_postgres::PostgresStore),
+}
+
+impl StoreHandle {
+    /// The sessions.
+    pub fn sessions(&self) -> Arc<dyn SessionStore> {
+        match &self.engine {
+            Engine::Memory(store) => Arc::clone(store) as Arc<dyn SessionStore>,
+            Engine::Embedded(store) => Arc::clone(store) as Arc<dyn SessionStore>,
+            // Clones share the one connection or pool.
+            #[cfg(feature = "redis")]
+            Engine::Redis(store) => Arc::new(store.clone()),
+            #[cfg(feature = "postgres")]
+            Engine::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// The portal's accounts, in the same store as the sessions.
+    pub fn users(&self) -> Arc<dyn UserStore> {
+        match &self.engine {
+            Engine::Memory(store) => Arc::clone(store) as Arc<dyn UserStore>,
+            Engine::Embedded(store) => Arc::clone(store) as Arc<dyn UserStore>,
+            #[cfg(feature = "redis")]
+            Engine::Redis(store) => Arc::new(store.clone()),
+            #[cfg(feature = "postgres")]
+            Engine::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// Flushes and releases the store (graceful shutdown).
+    ///
+    /// The embedded store commits what is queued and releases its file at
+    /// once if every handle given out was dropped before; otherwise the last
+    /// one's drop does the same. A PostgreSQL pool is closed; Redis and
+    /// memory have nothing to flush (every acknowledged write is already in
+    /// the engine).
+    pub fn shutdown(self) -> Result<(), StoreError> {
+        match self.engine {
+            Engine::Memory(_) => Ok(()),
+            Engine::Embedded(store) => match Arc::try_unwrap(store) {
+                Ok(store) => store.close(),
+                Err(shared) => {
+                    drop(shared);
+                    Ok(())
+                }
+            },
+            #[cfg(feature = "redis")]
+            Engine::Redis(_) => Ok(()),
+            #[cfg(feature = "postgres")]
+            Engine::Postgres(store) => {
+                store.close();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Opens the store `url` names.
+pub async fn open(url: &StoreUrl) -> Result<StoreHandle, StoreOpenError> {
+    let engine = match url {
+        StoreUrl::Memory => Engine::Memory(Arc::new(MemoryStore::new())),
+        StoreUrl::Embedded(dir) => Engine::Embedded(open_embedded(dir.clone()).await?),
+        StoreUrl::Redis(url) => open_redis(url).await?,
+        StoreUrl::Postgres(url) => open_postgres(url).await?,
+    };
+    Ok(StoreHandle { engine })
+}
+
+async fn open_embedded(dir: PathBuf) -> Result<Arc<EmbeddedStore>, StoreOpenError> {
+    let failed = |dir: &PathBuf, source: Box<dyn std::error::Error + Send + Sync>| StoreOpenError::Backend {
+        location: dir.display().to_string(),
+        source,
+    };
+    // Opening reads and checks the file: blocking work, off the async threads.
+    let opening = dir.clone();
+    let opened = tokio::task::spawn_blocking(move || EmbeddedStore::open(&opening))
+        .await
+        .map_err(|e| failed(&dir, Box::new(e)))?;
+    match opened {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(OpenError::InUse { .. }) => Err(StoreOpenError::InUse { path: dir }),
+        Err(other) => Err(failed(&dir, Box::new(other))),
+    }
+}
+
+/// Connects and checks that the server answers, so a wrong address fails at
+/// start with a clear message; once running, a server that goes away makes
+/// calls fail with an unavailable store until it is back, and the
+/// connection comes back by itself. URL format: `sessiond_store_redis::RedisConfig`.
+#[cfg(feature = "redis")]
+async fn open_redis(url: &str) -> Result<Engine, StoreOpenError> {
+    use sessiond_store_redis::{RedisStore, redacted};
+    let store = RedisStore::connect(url).await.map_err(|e| StoreOpenError::Backend {
+        location: redacted(url),
+        source: Box::new(e),
+    })?;
+    Ok(Engine::Redis(store))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn open_redis(_: &str) -> Result<Engine, StoreOpenError> {
+    Err(StoreOpenError::Unsupported("redis"))
+}
+
+/// Connects and applies pending migrations (nodes that start together take
+/// turns through an advisory lock). URL format:
+/// `sessiond_store_postgres::PostgresOptions`.
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> Result<Engine, StoreOpenError> {
+    use sessiond_store_postgres::{PostgresOptions, PostgresStore};
+    // Messages name the location without the password the URL may hold.
+    let failed = |location: String| {
+        move |e: sessiond_store_postgres::OpenError| StoreOpenError::Backend {
+            location,
+            source: Box::new(e),
+        }
+    };
+    let options = PostgresOptions::from_url(url).map_err(failed("the postgres:// URL".to_owned()))?;
+    let location = options.location();
+    let store = PostgresStore::open_with(options).await.map_err(failed(location))?;
+    Ok(Engine::Postgres(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_: &str) -> Result<Engine, StoreOpenError> {
+    Err(StoreOpenError::Unsupported("postgres"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sessions and the accounts of one URL live in one store, and
+    /// shutdown really closes it (the file lock is released).
+    #[tokio::test]
+    async fn users_share_the_store_of_the_sessions() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let user = sessiond_testkit::user_conformance::sample_user("t", "alice");
+        let url = StoreUrl::Embedded(dir.path().into());
+        let opened = open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        opened
+            .users()
+            .insert_user(&user)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(open(&url).await, Err(StoreOpenError::InUse { .. })));
+        opened.shutdown().unwrap_or_else(|e| panic!("{e}"));
+
+        let reopened = open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        let got = reopened.users().get_user(&user.tenant, &user.name).await;
+        assert_eq!(got.unwrap_or_else(|e| panic!("{e}")), Some(user.clone()));
+
+        let memory = open(&StoreUrl::Memory).await.unwrap_or_else(|e| panic!("{e}"));
+        memory
+            .users()
+            .insert_user(&user)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let listed = memory.users().list_users(&user.tenant).await;
+        assert_eq!(listed.unwrap_or_else(|e| panic!("{e}")), vec![user]);
+    }
+}

@@ -1,0 +1,175 @@
+//! [`StoreUrl`]: which engine a store URL names, as sqlx chooses a driver by
+//! scheme. Each scheme's own syntax is parsed by its engine's crate, once.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A store URL, by engine.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `memory:`: in-process, lost on exit (tests, demos).
+    Memory,
+    /// `embedded:PATH` or `embedded://PATH`: the durable default; the path is
+    /// the data directory.
+    Embedded(PathBuf),
+    /// `redis://…` or `rediss://…` (feature `redis`).
+    Redis(String),
+    /// `postgres://…` or `postgresql://…` (feature `postgres`).
+    Postgres(String),
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenError {
+    /// The URL names no known kind of store.
+    #[error("unknown store URL {0:?}: use embedded:PATH, memory:, redis://… or postgres://…")]
+    UnknownScheme(String),
+    /// `embedded:` without a path.
+    #[error("embedded: needs a directory, e.g. embedded:./sessiond-data")]
+    MissingPath,
+    /// An engine this build was compiled without.
+    #[error("the {0} store is not available in this build of sessiond (cargo feature `{0}` of sessiond-stores)")]
+    Unsupported(&'static str),
+    /// The embedded store is held by another process (a running server).
+    #[error(
+        "the store at {path} is in use by another sessiond process; stop it, or run this command through the running server's API"
+    )]
+    InUse {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// The engine failed to open.
+    #[error("cannot open the store at {location}")]
+    Backend {
+        /// What was being opened, without any password.
+        location: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreUrl {
+    /// Parses a store URL.
+    pub fn parse(url: &str) -> Result<Self, StoreOpenError> {
+        let url = url.trim();
+        if url == "memory:" || url == "memory://" {
+            return Ok(StoreUrl::Memory);
+        }
+        if url.starts_with("embedded:") {
+            return sessiond_store_embedded::dir_from_url(url)
+                .map(StoreUrl::Embedded)
+                .map_err(|_| StoreOpenError::MissingPath);
+        }
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
+            return Ok(StoreUrl::Redis(url.to_owned()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(StoreUrl::Postgres(url.to_owned()));
+        }
+        Err(StoreOpenError::UnknownScheme(url.to_owned()))
+    }
+
+    /// The embedded store's data directory, if this URL names one.
+    pub fn embedded_dir(&self) -> Option<&std::path::Path> {
+        match self {
+            StoreUrl::Embedded(dir) => Some(dir),
+            _ => None,
+        }
+    }
+
+    /// What the URL names, without any password it holds.
+    pub fn location(&self) -> String {
+        match self {
+            StoreUrl::Memory => "memory:".to_owned(),
+            StoreUrl::Embedded(dir) => format!("embedded:{}", dir.display()),
+            StoreUrl::Redis(url) | StoreUrl::Postgres(url) => without_password(url),
+        }
+    }
+}
+
+/// `scheme://user:secret@host…` → `scheme://user:***@host…`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for StoreUrl {
+    // By hand: a derived form would print the password a URL may hold.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreUrl({})", self.location())
+    }
+}
+
+impl fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.location())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_choose_the_engine() {
+        assert_eq!(StoreUrl::parse("memory:").ok(), Some(StoreUrl::Memory));
+        assert_eq!(
+            StoreUrl::parse("embedded:./d").ok(),
+            Some(StoreUrl::Embedded("./d".into()))
+        );
+        assert_eq!(
+            StoreUrl::parse("embedded:///var/lib/s").ok(),
+            Some(StoreUrl::Embedded("/var/lib/s".into()))
+        );
+        assert!(matches!(StoreUrl::parse("embedded:"), Err(StoreOpenError::MissingPath)));
+        assert!(matches!(
+            StoreUrl::parse("redis://127.0.0.1:6379"),
+            Ok(StoreUrl::Redis(_))
+        ));
+        assert!(matches!(StoreUrl::parse("postgresql://x/y"), Ok(StoreUrl::Postgres(_))));
+        assert!(matches!(
+            StoreUrl::parse("mysql://x"),
+            Err(StoreOpenError::UnknownScheme(_))
+        ));
+    }
+
+    /// `embedded:./data` and `embedded://./data` name the same directory
+    /// (once the second was read as `/./data` by one of three parsers).
+    #[test]
+    fn both_embedded_spellings_name_the_same_directory() {
+        let short = StoreUrl::parse("embedded:./data").ok();
+        let long = StoreUrl::parse("embedded://./data").ok();
+        assert_eq!(short.as_ref().and_then(StoreUrl::embedded_dir), Some("./data".as_ref()));
+        assert_eq!(short, long);
+    }
+
+    #[test]
+    fn passwords_never_reach_the_location() {
+        for (url, shown) in [
+            ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
+            (
+                "postgres://app:s3cret@db/app?schema=x",
+                "postgres://app:***@db/app?schema=x",
+            ),
+            ("rediss://cache", "rediss://cache"),
+            ("postgres://app@db/app", "postgres://app@db/app"),
+            ("redis://u:p@ss@h/0", "redis://u:***@h/0"),
+        ] {
+            let parsed = StoreUrl::parse(url).ok();
+            assert_eq!(parsed.as_ref().map(StoreUrl::location).as_deref(), Some(shown));
+            assert!(!format!("{parsed:?}").contains("s3cret"));
+        }
+    }
+}
