@@ -7,6 +7,7 @@
 
 mod clock;
 pub mod conformance;
+pub mod env;
 pub mod model;
 pub mod user_conformance;
 
