@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, assert_problem};
+use crate::support::{TestServer, assert_problem, launch};
 
 /// The test server's URL; `None` (after saying so) when it is not set and
 /// this is not CI, where a missing server fails the run instead.
@@ -39,7 +39,7 @@ pub fn fresh_schema_url(url: &str) -> String {
 
 /// `count` nodes over the same store, each with its own directory and key.
 pub fn nodes(store: &str, count: usize, env: &[(&str, &str)]) -> Vec<TestServer> {
-    (0..count).map(|_| TestServer::start_with(store, env)).collect()
+    (0..count).map(|_| launch().store(store).env(env).start()).collect()
 }
 
 async fn verify(node: &TestServer, token: &str) -> reqwest::Response {

@@ -10,7 +10,7 @@
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, assert_problem};
+use crate::support::{TestServer, assert_problem, launch};
 
 mod fault;
 
@@ -46,7 +46,7 @@ pub(crate) fn store_url(server: &str) -> String {
 
 /// A node over `store`: its own directory and API key.
 pub(crate) fn node(store: &str, env: &[(&str, &str)]) -> TestServer {
-    TestServer::start_with(store, env)
+    launch().store(store).env(env).start()
 }
 
 pub(crate) async fn verify(node: &TestServer, token: &str) -> reqwest::Response {
