@@ -575,10 +575,9 @@ async fn a_disabled_portal_is_neither_served_nor_documented() {
 
 #[tokio::test]
 async fn nodes_sharing_a_secret_file_accept_each_others_forms() {
-    let Some(server) = crate::redis_nodes::redis_url() else {
+    let Some(store) = crate::multi_node::Engine::Redis.store() else {
         return;
     };
-    let store = crate::redis_nodes::store_url(&server);
     let shared = tempfile::tempdir().unwrap();
     let secret = shared.path().join("portal-secret");
     let secret = secret.to_str().unwrap();
