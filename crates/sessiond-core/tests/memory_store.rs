@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use sessiond_core::{MemoryStore, SessionStore, UserStore};
 
-sessiond_testkit::store_conformance!(|| async { Arc::new(MemoryStore::new()) as Arc<dyn SessionStore> });
-sessiond_testkit::user_store_conformance!(|| async { Arc::new(MemoryStore::new()) as Arc<dyn UserStore> });
+sessiond_testkit::store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn SessionStore>) });
+sessiond_testkit::user_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn UserStore>) });
 
 #[test]
 fn manager_over_memory_store_agrees_with_the_model() {

@@ -7,17 +7,17 @@ use crate::support::TempStore;
 
 mod cached {
     use super::*;
-    sessiond_testkit::store_conformance!(|| async { TempStore::shared() });
+    sessiond_testkit::store_conformance!(|| async { Some(TempStore::shared()) });
 }
 
 mod uncached {
     use super::*;
-    sessiond_testkit::store_conformance!(|| async { TempStore::uncached() });
+    sessiond_testkit::store_conformance!(|| async { Some(TempStore::uncached()) });
 }
 
 mod users {
     use super::*;
-    sessiond_testkit::user_store_conformance!(|| async { TempStore::users() });
+    sessiond_testkit::user_store_conformance!(|| async { Some(TempStore::users()) });
 }
 
 #[test]

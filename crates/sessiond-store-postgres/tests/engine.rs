@@ -171,8 +171,7 @@ async fn point_read_figures_next_to_pgbench() {
     let per_second = 10_000.0 / started.elapsed().as_secs_f64();
     eprintln!("store get_by_token, 4 tasks, this build: {per_second:.0}/s");
 
-    let Ok(bin) = std::env::var("TEST_POSTGRES_BIN_DIR") else {
-        eprintln!("pgbench skipped: TEST_POSTGRES_BIN_DIR is not set");
+    let Some(bin) = sessiond_testkit::env::required("TEST_POSTGRES_BIN_DIR", "the pgbench comparison") else {
         return;
     };
     let pgbench = format!("{bin}/pgbench");

@@ -4,28 +4,17 @@ use std::sync::Arc;
 
 use sessiond_core::{SessionStore, UserStore};
 use sessiond_store_postgres::PostgresStore;
+use sessiond_testkit::env::{required, unique_name};
 
-/// The test server's URL; `None` (after saying so) when it is not set and
-/// this is not CI, where a missing server must fail the run instead.
+/// The test server's URL (`TEST_POSTGRES_URL`): `None` after a note on a
+/// developer's machine, a failure in CI.
 pub fn server_url() -> Option<String> {
-    match std::env::var("TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("TEST_POSTGRES_URL is not set: run scripts/test")
-        }
-        _ => {
-            eprintln!("skipped: TEST_POSTGRES_URL is not set (run scripts/test)");
-            None
-        }
-    }
+    required("TEST_POSTGRES_URL", "the PostgreSQL store tests")
 }
 
 /// A schema name no other test uses.
 pub fn fresh_schema() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sd_test_{suffix}")
+    unique_name("sd_test_")
 }
 
 /// `url` with `schema` selected.
@@ -40,22 +29,15 @@ pub async fn fresh_store() -> Option<PostgresStore> {
     Some(PostgresStore::open(&with_schema(&url, &fresh_schema())).await.unwrap())
 }
 
-/// For the conformance macro, which has no way to skip a case: with no
-/// server (outside CI) the case runs on the reference memory store instead,
-/// after saying so, so it proves nothing about PostgreSQL but does not fail.
-pub async fn conformance_store() -> Arc<dyn SessionStore> {
-    match fresh_store().await {
-        Some(store) => Arc::new(store),
-        None => Arc::new(sessiond_core::MemoryStore::new()),
-    }
+/// For the conformance suites: an empty store in a new schema, or `None`
+/// (the case is skipped, or fails in CI) without a server.
+pub async fn conformance_store() -> Option<Arc<dyn SessionStore>> {
+    Some(Arc::new(fresh_store().await?))
 }
 
 /// [`conformance_store`] for the user-store suite.
-pub async fn conformance_user_store() -> Arc<dyn UserStore> {
-    match fresh_store().await {
-        Some(store) => Arc::new(store),
-        None => Arc::new(sessiond_core::MemoryStore::new()),
-    }
+pub async fn conformance_user_store() -> Option<Arc<dyn UserStore>> {
+    Some(Arc::new(fresh_store().await?))
 }
 
 /// A fresh store opened on a thread of its own, for the model test, whose

@@ -1,28 +1,20 @@
 //! Finding the test server and making isolated stores on it.
 
-use sessiond_store_redis::{RedisConfig, RedisStore};
+use std::sync::Arc;
 
-/// The server to test against. Without `TEST_REDIS_URL`, CI fails and a
-/// developer's run skips (returns `None`) with a note.
+use sessiond_core::{SessionStore, UserStore};
+use sessiond_store_redis::{RedisConfig, RedisStore};
+use sessiond_testkit::env::{required, unique_name};
+
+/// The server to test against (`TEST_REDIS_URL`): `None` after a note on a
+/// developer's machine, a failure in CI.
 pub fn redis_url() -> Option<String> {
-    match std::env::var("TEST_REDIS_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("TEST_REDIS_URL is not set: run scripts/test")
-        }
-        _ => {
-            eprintln!("skipped: TEST_REDIS_URL is not set: run scripts/test to test against a real Redis");
-            None
-        }
-    }
+    required("TEST_REDIS_URL", "the Redis store tests")
 }
 
 /// A prefix no other test uses, so every store starts empty.
 pub fn unique_prefix() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sd-test-{hex}:")
+    format!("{}:", unique_name("sd-test-"))
 }
 
 /// The configuration of a fresh, empty store on the test server.
@@ -33,6 +25,17 @@ pub fn config(url: &str) -> RedisConfig {
 /// A fresh, empty store on the test server (connects on first use).
 pub fn store(url: &str) -> RedisStore {
     RedisStore::new(config(url)).unwrap()
+}
+
+/// For the conformance suites: a fresh store, or `None` (the case is
+/// skipped, or fails in CI) without a server.
+pub async fn conformance_store() -> Option<Arc<dyn SessionStore>> {
+    redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn SessionStore>)
+}
+
+/// [`conformance_store`] for the user-store suite.
+pub async fn conformance_user_store() -> Option<Arc<dyn UserStore>> {
+    redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn UserStore>)
 }
 
 /// A plain connection for looking at the keyspace directly.

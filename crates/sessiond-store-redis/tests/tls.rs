@@ -2,7 +2,7 @@
 //! its certificate signed by a CA made for the test with openssl.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -11,17 +11,9 @@ use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
 use time::OffsetDateTime;
 
+use sessiond_testkit::env::{on_path, required};
+
 use crate::support::unique_prefix;
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    let out = Command::new("which").arg(program).output().ok()?;
-    let path = String::from_utf8(out.stdout).ok()?;
-    (!path.trim().is_empty()).then(|| PathBuf::from(path.trim()))
-}
 
 fn openssl(dir: &Path, args: &[&str]) {
     let status = Command::new("openssl")
@@ -111,16 +103,8 @@ impl Drop for TlsRedis {
 
 impl TlsRedis {
     fn start() -> Option<Self> {
-        let bin = std::env::var_os("TEST_REDIS_SERVER_BIN")
-            .map(PathBuf::from)
-            .or_else(|| which("redis-server"));
-        let (Some(bin), Some(_)) = (bin, which("openssl")) else {
-            if in_ci() {
-                panic!("the TLS test needs redis-server and openssl: run scripts/test");
-            }
-            eprintln!("skipped: no redis-server or openssl: run scripts/test");
-            return None;
-        };
+        let bin = required("TEST_REDIS_SERVER_BIN", "the Redis TLS test")?;
+        on_path("openssl", "the Redis TLS test")?;
         let dir = tempfile::tempdir().unwrap();
         make_certificates(dir.path());
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

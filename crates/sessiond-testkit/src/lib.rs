@@ -1,13 +1,17 @@
 //! Test support shared by every sessiond crate: a controllable clock, the
 //! session-store and user-store conformance suites every backend must pass,
-//! and the model-based property test of the manager.
+//! the model-based property test of the manager, the rule for a missing
+//! server or tool ([`env::required`]) and the real `sessiond` binary as a
+//! test server ([`server::TestServer`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // Test support: a failed expectation here is a failed test, so panicking is the point.
 
 mod clock;
 pub mod conformance;
+pub mod env;
 pub mod model;
+pub mod server;
 pub mod user_conformance;
 
 pub use clock::FakeClock;

@@ -3,11 +3,11 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, assert_problem, create_key};
+use crate::support::{assert_problem, create_key, launch};
 
 #[tokio::test]
 async fn login_verify_rotate_list_revoke() {
-    let s = TestServer::start();
+    let s = launch().start();
     let body = json!({"subject": "alice", "remember_me": true, "aal": 2, "data": {"cart": [1]},
                       "client": {"ip": "203.0.113.7", "user_agent": "Firefox/140"}});
     let created = s.post("/v1/sessions", body).await;
@@ -110,7 +110,7 @@ async fn login_verify_rotate_list_revoke() {
 
 #[tokio::test]
 async fn get_patch_and_delete_by_id_with_versions() {
-    let s = TestServer::start();
+    let s = launch().start();
     let (token, session) = s.login("bob").await;
     let id = session["id"].as_str().unwrap();
     let path = format!("/v1/sessions/{id}");
@@ -179,7 +179,7 @@ async fn get_patch_and_delete_by_id_with_versions() {
 
 #[tokio::test]
 async fn sign_out_everywhere_else_and_the_event_log() {
-    let s = TestServer::start();
+    let s = launch().start();
     let (mine, me) = s.login("carol").await;
     let (theirs, _) = s.login("carol").await;
     let (_, _) = s.login("carol").await;
@@ -252,7 +252,9 @@ async fn sign_out_everywhere_else_and_the_event_log() {
 
 #[tokio::test]
 async fn the_session_limit_answers_409() {
-    let s = TestServer::start_with("memory:", &[("SESSIOND_POLICY_MAX_SESSIONS_PER_SUBJECT", "1")]);
+    let s = launch()
+        .env(&[("SESSIOND_POLICY_MAX_SESSIONS_PER_SUBJECT", "1")])
+        .start();
     s.login("dave").await;
     assert_problem(
         s.post("/v1/sessions", json!({"subject": "dave"})).await,
@@ -264,7 +266,7 @@ async fn the_session_limit_answers_409() {
 
 #[tokio::test]
 async fn tenants_are_isolated_and_keys_are_checked() {
-    let s = TestServer::start();
+    let s = launch().start();
     let (token, session) = s.login("erin").await;
     let id = session["id"].as_str().unwrap();
     let other_key = create_key(&s.data_dir().join(".."), "other", "memory:");
@@ -341,7 +343,7 @@ async fn tenants_are_isolated_and_keys_are_checked() {
 
 #[tokio::test]
 async fn operations_endpoints_need_no_key() {
-    let s = TestServer::start();
+    let s = launch().start();
     assert_eq!(s.client.get(s.url("/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(s.client.get(s.url("/readyz")).send().await.unwrap().status(), 200);
     s.login("frank").await;
@@ -367,7 +369,7 @@ async fn operations_endpoints_need_no_key() {
 
 #[tokio::test]
 async fn invented_methods_share_one_metric_label() {
-    let s = TestServer::start();
+    let s = launch().start();
     for method in ["FOOA", "FOOB", "X-RANDOM"] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let status = s.req(method, "/v1/sessions").send().await.unwrap().status();

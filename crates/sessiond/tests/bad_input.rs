@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, assert_problem};
+use crate::support::{TestServer, assert_problem, launch};
 
 async fn raw(
     s: &TestServer,
@@ -24,7 +24,7 @@ type Case = (&'static str, Option<&'static str>, Vec<u8>, u16, &'static str);
 
 #[tokio::test]
 async fn malformed_bodies_are_400_415_or_413_and_change_nothing() {
-    let s = TestServer::start_with("memory:", &[("SESSIOND_SERVER_BODY_LIMIT", "65536")]);
+    let s = launch().env(&[("SESSIOND_SERVER_BODY_LIMIT", "65536")]).start();
     let (token, session) = s.login("alice").await;
     let json_ct = Some("application/json");
     let cases: Vec<Case> = vec![
@@ -239,7 +239,7 @@ async fn malformed_bodies_are_400_415_or_413_and_change_nothing() {
 
 #[tokio::test]
 async fn invalid_tokens_of_every_shape_are_401_invalid_token() {
-    let s = TestServer::start();
+    let s = launch().start();
     let (token, _) = s.login("alice").await;
     let mut flipped = token.clone().into_bytes();
     flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
@@ -278,7 +278,7 @@ async fn invalid_tokens_of_every_shape_are_401_invalid_token() {
 
 #[tokio::test]
 async fn bad_paths_queries_and_headers() {
-    let s = TestServer::start();
+    let s = launch().start();
     let (_, session) = s.login("alice").await;
     let id = session["id"].as_str().unwrap();
     for bad_id in ["nope", "%00", &"A".repeat(200), &format!("{id}x")] {

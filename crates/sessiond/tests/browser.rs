@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{TestServer, add_user, target_dir, tool_or_skip};
+use sessiond_testkit::env::required;
+
+use crate::support::{TestServer, add_user, launch, target_dir};
 
 const STORE: &str = "embedded:./sessiond-data";
 /// The idle server's idle timeout (the script waits past it once).
@@ -27,15 +29,15 @@ fn portal(users: &[(&str, &str)], env: &[(&str, &str)]) -> TestServer {
     for (name, password) in users {
         add_user(dir.path(), STORE, name, password);
     }
-    TestServer::start_in_with_args(dir, STORE, env, &["--dev"])
+    launch().dir(dir).store(STORE).env(env).args(&["--dev"]).start()
 }
 
 #[test]
 fn the_portal_in_chromium() {
-    let Some(chromium) = tool_or_skip("TEST_CHROMIUM", "the browser tests") else {
+    let Some(chromium) = required("TEST_CHROMIUM", "the browser tests") else {
         return;
     };
-    let Some(browser_dir) = tool_or_skip("TEST_BROWSER_DIR", "the browser tests") else {
+    let Some(browser_dir) = required("TEST_BROWSER_DIR", "the browser tests") else {
         return;
     };
     let script = Path::new(&browser_dir).join("portal.test.mjs");

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sessiond::config::{Config, ConfigError};
 
-use crate::support::{TestServer, sessiond};
+use crate::support::{launch, sessiond};
 
 #[test]
 fn the_example_config_is_exactly_the_defaults() {
@@ -112,7 +112,7 @@ fn keys_can_be_listed_and_revoked_and_admin_commands_work() {
 
 #[tokio::test]
 async fn a_revoked_key_stops_working() {
-    let s = TestServer::start();
+    let s = launch().start();
     let listed =
         String::from_utf8(sessiond(s.dir.path(), &["keys", "list", "--store", "memory:"], &[]).stdout).unwrap();
     let id = listed.split('\t').next().unwrap().to_owned();

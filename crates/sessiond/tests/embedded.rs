@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, assert_problem, sessiond};
+use crate::support::{assert_problem, launch, sessiond};
 
 const STORE: &str = "embedded:./sessiond-data";
 
 #[tokio::test]
 async fn a_restart_keeps_sessions_data_and_events() {
-    let s = TestServer::start_with(STORE, &[]);
+    let s = launch().store(STORE).start();
     let (old, session) = s.login("alice").await;
     let id = session["id"].as_str().unwrap().to_owned();
     let rotated: Value = s
@@ -33,7 +33,7 @@ async fn a_restart_keeps_sessions_data_and_events() {
     );
 
     let dir = s.stop();
-    let s = TestServer::start_in(dir, STORE, &[]);
+    let s = launch().dir(dir).store(STORE).start();
     let verified: Value = s
         .post("/v1/sessions/verify", json!({"token": token}))
         .await
@@ -76,7 +76,7 @@ async fn a_restart_keeps_sessions_data_and_events() {
 
 #[tokio::test]
 async fn admin_commands_refuse_a_store_held_by_a_server_and_work_after_it_stops() {
-    let s = TestServer::start_with(STORE, &[]);
+    let s = launch().store(STORE).start();
     let (token, _) = s.login("bob").await;
     let started = Instant::now();
     let out = sessiond(
@@ -110,7 +110,7 @@ async fn admin_commands_refuse_a_store_held_by_a_server_and_work_after_it_stops(
     );
     assert_eq!(String::from_utf8_lossy(&revoked.stdout).trim(), "revoked 1");
 
-    let s = TestServer::start_in(dir, STORE, &[]);
+    let s = launch().dir(dir).store(STORE).start();
     assert_problem(
         s.post("/v1/sessions/verify", json!({"token": token})).await,
         401,

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
+use sessiond_testkit::env::required;
 
-use crate::support::{TestServer, add_user, free_port, tool_or_skip};
+use crate::support::{add_user, free_port, launch};
 
 const STORE: &str = "embedded:./sessiond-data";
 const PASSWORD: &str = "alice-Correct-Horse-1";
@@ -282,12 +283,12 @@ async fn assert_sent_to_login(client: &Client, base: &str, url: &str, headers: &
 
 #[tokio::test]
 async fn nginx_forward_auth_with_the_documented_config() {
-    let Some(bin) = tool_or_skip("TEST_NGINX_BIN", "the nginx forward-auth test") else {
+    let Some(bin) = required("TEST_NGINX_BIN", "the nginx forward-auth test") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     add_user(dir.path(), STORE, "alice", PASSWORD);
-    let sessiond = TestServer::start_in_with_args(dir, STORE, &[], &["--dev"]);
+    let sessiond = launch().dir(dir).store(STORE).args(&["--dev"]).start();
     let nginx = Nginx::start(&bin, sessiond.base.trim_start_matches("http://"));
     let base = nginx.base.clone();
     let client = Client::builder()

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::TestServer;
+use crate::support::launch;
 
 /// Every endpoint of API.md, the portal's included.
 const API_MD: &[(&str, &str)] = &[
@@ -32,7 +32,7 @@ const API_MD: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn every_route_is_documented_and_every_documented_route_is_served() {
-    let s = TestServer::start();
+    let s = launch().start();
     let doc: Value = s
         .client
         .get(s.url("/openapi.json"))

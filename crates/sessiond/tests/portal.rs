@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
 
-use crate::support::{TestServer, add_user, sessiond, users_command};
+use crate::support::{TestServer, add_user, launch, sessiond, users_command};
 
 const STORE: &str = "embedded:sessiond-data";
 const PASSWORD: &str = "correct horse battery";
@@ -20,7 +20,7 @@ fn portal(env: &[(&str, &str)]) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     add_user(dir.path(), STORE, "alice", PASSWORD);
     add_user(dir.path(), STORE, "bob", PASSWORD);
-    TestServer::start_in_with_args(dir, STORE, env, &["--dev"])
+    launch().dir(dir).store(STORE).env(env).args(&["--dev"]).start()
 }
 
 fn form_encode(fields: &[(&str, &str)]) -> String {
@@ -350,7 +350,7 @@ async fn every_page_carries_the_security_headers() {
 #[tokio::test]
 async fn outside_dev_mode_cookies_are_host_prefixed_and_hsts_is_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_in(dir, "memory:", &[]);
+    let server = launch().dir(dir).store("memory:").start();
     let mut browser = Browser::new(&server, "test");
     let r = browser.get("/login").await;
     assert_eq!(
@@ -541,7 +541,7 @@ async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
 
-    let server = TestServer::start_in_with_args(dir, STORE, &[], &["--dev"]);
+    let server = launch().dir(dir).store(STORE).args(&["--dev"]).start();
     let mut alice = Browser::new(&server, "test");
     alice.login("alice", PASSWORD, false).await;
     assert_eq!(alice.subject().await.as_deref(), Some("alice"));
@@ -553,7 +553,7 @@ async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ended 1 session"));
 
-    let server = TestServer::start_in_with_args(dir, STORE, &[], &["--dev"]);
+    let server = launch().dir(dir).store(STORE).args(&["--dev"]).start();
     alice.base = server.base.clone();
     assert_eq!(alice.subject().await, None, "disabling ended the session");
     let r = alice.login("alice", PASSWORD, false).await;
@@ -562,7 +562,7 @@ async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
 
 #[tokio::test]
 async fn a_disabled_portal_is_neither_served_nor_documented() {
-    let server = TestServer::start_with("memory:", &[("SESSIOND_PORTAL_ENABLED", "false")]);
+    let server = launch().env(&[("SESSIOND_PORTAL_ENABLED", "false")]).start();
     let mut browser = Browser::new(&server, "test");
     let r = browser.get("/login").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
@@ -575,15 +575,13 @@ async fn a_disabled_portal_is_neither_served_nor_documented() {
 
 #[tokio::test]
 async fn nodes_sharing_a_secret_file_accept_each_others_forms() {
-    let Some(server) = crate::redis_nodes::redis_url() else {
+    let Some(store) = crate::multi_node::Engine::Redis.store() else {
         return;
     };
-    let store = crate::redis_nodes::store_url(&server);
     let shared = tempfile::tempdir().unwrap();
     let secret = shared.path().join("portal-secret");
     let secret = secret.to_str().unwrap();
-    let node =
-        |env: &[(&str, &str)]| TestServer::start_in_with_args(tempfile::tempdir().unwrap(), &store, env, &["--dev"]);
+    let node = |env: &[(&str, &str)]| launch().store(&store).env(env).args(&["--dev"]).start();
     let a = node(&[("SESSIOND_PORTAL_SECRET_FILE", secret)]);
     add_user(a.dir.path(), &store, "alice", PASSWORD);
     let b = node(&[("SESSIOND_PORTAL_SECRET_FILE", secret)]);

@@ -6,21 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-/// The directory with `initdb`, `pg_ctl` and `pg_isready`; `None` (after
-/// saying so) when unknown outside CI.
+use sessiond_testkit::env::required;
+
+use crate::support::free_port;
+
+/// The directory with `initdb`, `pg_ctl` and `pg_isready`
+/// (`TEST_POSTGRES_BIN_DIR`): `None` after a note outside CI, a failure in
+/// CI.
 pub fn bin_dir() -> Option<PathBuf> {
-    match std::env::var("TEST_POSTGRES_BIN_DIR") {
-        Ok(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("TEST_POSTGRES_BIN_DIR is not set: run scripts/test")
-        }
-        _ => {
-            eprintln!("skipped: TEST_POSTGRES_BIN_DIR is not set (run scripts/test)");
-            None
-        }
-    }
+    required("TEST_POSTGRES_BIN_DIR", "the PostgreSQL crash test").map(PathBuf::from)
 }
 
+/// A private PostgreSQL server in a temporary directory.
 pub struct Cluster {
     bin: PathBuf,
     dir: tempfile::TempDir,
@@ -47,14 +44,6 @@ fn as_postgres(program: &Path, args: &[&str]) -> Output {
         Command::new(program).args(args).output()
     };
     output.expect("run a postgres program")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Cluster {

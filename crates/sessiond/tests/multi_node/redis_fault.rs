@@ -10,11 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use reqwest::{Client, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sessiond_testkit::env::required;
+use sessiond_testkit::server::Api;
 
-use super::{in_ci, node, store_url, verify};
-use crate::support::{TestServer, assert_problem};
+use super::{Engine, nodes, readyz, verify, wait_for};
+use crate::support::{TestServer, assert_problem, serve_must_fail};
 
 /// A `redis-server` of this test's own, which it can kill and restart on
 /// the same port and directory. `appendfsync always`: Redis answers a
@@ -28,22 +30,9 @@ struct PrivateRedis {
 }
 
 impl PrivateRedis {
-    /// `None` (skip) when no redis-server is installed outside CI.
+    /// `None` (skip, or a failure in CI) without `TEST_REDIS_SERVER_BIN`.
     fn start() -> Option<Self> {
-        let bin = std::env::var_os("TEST_REDIS_SERVER_BIN")
-            .map(PathBuf::from)
-            .or_else(|| {
-                let out = Command::new("which").arg("redis-server").output().ok()?;
-                let path = String::from_utf8(out.stdout).ok()?;
-                (!path.trim().is_empty()).then(|| PathBuf::from(path.trim()))
-            });
-        let Some(bin) = bin else {
-            if in_ci() {
-                panic!("no redis-server: set TEST_REDIS_SERVER_BIN or run scripts/test");
-            }
-            eprintln!("skipped: no redis-server installed: run scripts/test");
-            return None;
-        };
+        let bin = PathBuf::from(required("TEST_REDIS_SERVER_BIN", "the Redis crash test")?);
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut redis = Self {
             bin,
@@ -104,10 +93,6 @@ impl Drop for PrivateRedis {
     }
 }
 
-async fn readyz(node: &TestServer) -> StatusCode {
-    node.client.get(node.url("/readyz")).send().await.unwrap().status()
-}
-
 /// Verifies every token on `node`: live ones answer 200 with their own
 /// session or 503; dead ones 401 or 503; never 200 for a dead one.
 /// Returns how many answers were 503.
@@ -159,38 +144,23 @@ impl LoadLog {
 /// be correct or 503: a login is 201 or 503; a new session verifies as
 /// itself or 503, never 401 (it was acknowledged); the revoked token is 401
 /// or 503, never 200.
-async fn load(nodes: [(Client, String, String); 2], revoked: String, log: Arc<LoadLog>, rounds: usize) {
+async fn load(nodes: [Api; 2], revoked: String, log: Arc<LoadLog>, rounds: usize) {
     for i in 0..rounds {
         if log.stop.load(Ordering::SeqCst) {
             return;
         }
-        let (client, base, key) = &nodes[i % 2];
-        let (other_client, other_base, other_key) = &nodes[(i + 1) % 2];
-        let login = client
-            .post(format!("{base}/v1/sessions"))
-            .bearer_auth(key)
-            .json(&json!({ "subject": format!("load-{}", i % 5) }))
-            .send()
-            .await
-            .unwrap();
-        match login.status() {
+        let (node, other) = (&nodes[i % 2], &nodes[(i + 1) % 2]);
+        let subject = json!({ "subject": format!("load-{}", i % 5) });
+        let (status, body) = node.json(Method::POST, "/v1/sessions", Some(subject)).await;
+        match status {
             StatusCode::CREATED => {
-                let body: Value = login.json().await.unwrap();
                 let token = body["token"].as_str().unwrap().to_owned();
                 let id = body["session"]["id"].as_str().unwrap().to_owned();
                 log.acknowledged.lock().unwrap().push((token.clone(), id.clone()));
-                let check = other_client
-                    .post(format!("{other_base}/v1/sessions/verify"))
-                    .bearer_auth(other_key)
-                    .json(&json!({ "token": token }))
-                    .send()
-                    .await
-                    .unwrap();
-                match check.status() {
-                    StatusCode::OK => {
-                        let body: Value = check.json().await.unwrap();
-                        assert_eq!(body["session"]["id"], id.as_str());
-                    }
+                let verify = Some(json!({ "token": token }));
+                let (status, body) = other.json(Method::POST, "/v1/sessions/verify", verify).await;
+                match status {
+                    StatusCode::OK => assert_eq!(body["session"]["id"], id.as_str()),
                     StatusCode::SERVICE_UNAVAILABLE => {
                         log.unavailable.fetch_add(1, Ordering::SeqCst);
                     }
@@ -204,15 +174,8 @@ async fn load(nodes: [(Client, String, String); 2], revoked: String, log: Arc<Lo
             }
             other => panic!("a login answered {other}"),
         }
-        let dead = client
-            .post(format!("{base}/v1/sessions/verify"))
-            .bearer_auth(key)
-            .json(&json!({ "token": revoked }))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        match dead {
+        let verify = Some(json!({ "token": revoked }));
+        match node.json(Method::POST, "/v1/sessions/verify", verify).await.0 {
             StatusCode::UNAUTHORIZED => {}
             StatusCode::SERVICE_UNAVAILABLE => {
                 log.unavailable.fetch_add(1, Ordering::SeqCst);
@@ -222,22 +185,10 @@ async fn load(nodes: [(Client, String, String); 2], revoked: String, log: Arc<Lo
     }
 }
 
-/// Polls `done` every 50 ms, at most `tries` times.
-async fn wait_for(what: &str, tries: usize, done: impl Fn() -> bool) {
-    for _ in 0..tries {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("gave up waiting for {what}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_crash_mid_load_fails_closed_and_loses_nothing_acknowledged() {
     let Some(mut redis) = PrivateRedis::start() else { return };
-    let store = store_url(&redis.url());
-    let nodes = [node(&store, &[]), node(&store, &[])];
+    let nodes = nodes(&Engine::Redis.isolated(&redis.url()), 2, &[]);
 
     // Before the fault: sessions created on both nodes, some revoked
     // (acknowledged with 204), and a token that was never issued.
@@ -261,15 +212,18 @@ async fn a_redis_crash_mid_load_fails_closed_and_loses_nothing_acknowledged() {
 
     // Load on both nodes; the crash (SIGKILL) lands in the middle of it.
     let log = Arc::new(LoadLog::default());
-    let handles = [0, 1].map(|i| (nodes[i].client.clone(), nodes[i].base.clone(), nodes[i].key.clone()));
+    let handles = [nodes[0].api(), nodes[1].api()];
     let running = tokio::spawn(load(handles, dead[0].clone(), Arc::clone(&log), 5000));
-    wait_for("sessions created under load", 400, || log.acknowledged() >= 10).await;
+    wait_for("sessions created under load", 400, async || log.acknowledged() >= 10).await;
     redis.kill();
-    wait_for("503s under load", 400, || log.unavailable.load(Ordering::SeqCst) >= 20).await;
+    wait_for("503s under load", 400, async || {
+        log.unavailable.load(Ordering::SeqCst) >= 20
+    })
+    .await;
     let mut saw_unavailable = 0;
     for n in &nodes {
         saw_unavailable += check_answers(n, &live, &dead).await;
-        assert_eq!(readyz(n).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(readyz(&n.api()).await, StatusCode::SERVICE_UNAVAILABLE);
         assert_problem(verify(n, &live[0].0).await, 503, "store_unavailable").await;
     }
     assert!(saw_unavailable > 0, "no answer noticed the store was gone");
@@ -278,14 +232,14 @@ async fn a_redis_crash_mid_load_fails_closed_and_loses_nothing_acknowledged() {
     // (bounded wait) while the load goes on.
     redis.spawn();
     let before_restart = log.acknowledged();
-    wait_for("logins after the restart", 400, || {
+    wait_for("logins after the restart", 400, async || {
         log.acknowledged() >= before_restart + 10
     })
     .await;
     log.stop.store(true, Ordering::SeqCst);
     running.await.expect("the load saw a wrong answer");
     for n in &nodes {
-        assert_eq!(readyz(n).await, StatusCode::OK);
+        assert_eq!(readyz(&n.api()).await, StatusCode::OK);
     }
 
     // Everything acknowledged, before the fault and during the load, is there.
@@ -299,4 +253,14 @@ async fn a_redis_crash_mid_load_fails_closed_and_loses_nothing_acknowledged() {
     for n in &nodes {
         assert_eq!(check_answers(n, &live, &dead).await, 0);
     }
+}
+
+#[test]
+fn an_unreachable_redis_fails_at_start_with_a_clear_message_and_no_password() {
+    // Nothing listens on port 1; the password must not reach the message.
+    let store = "redis://:hunter2@127.0.0.1:1/0?prefix=x:&timeout_ms=300";
+    let stderr = serve_must_fail(store);
+    assert!(stderr.contains("redis://127.0.0.1:1/0"), "stderr: {stderr}");
+    assert!(stderr.contains("does not answer"), "stderr: {stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
 }

@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{Value, json};
+use sessiond_testkit::server::Api;
 
 use super::cluster::{Cluster, bin_dir};
-use super::nodes;
-use crate::support::TestServer;
+use super::{nodes, readyz, wait_for};
+use crate::support::{TestServer, serve_must_fail};
 
 /// What the test knows about a token: only acknowledged outcomes are known.
 #[derive(Clone)]
@@ -29,40 +31,10 @@ struct Tally {
     unavailable: AtomicUsize,
 }
 
-/// Handles of one node the tasks can own.
-#[derive(Clone)]
-struct Node {
-    base: String,
-    key: String,
-    client: reqwest::Client,
-}
-
-impl Node {
-    fn of(server: &TestServer) -> Self {
-        Self {
-            base: server.base.clone(),
-            key: server.key.clone(),
-            client: server.client.clone(),
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .json(&body)
-            .send()
-            .await
-            .expect("the node itself stays up");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn ready(&self) -> u16 {
-        let response = self.client.get(format!("{}/readyz", self.base)).send().await;
-        response.expect("the node itself stays up").status().as_u16()
-    }
+/// POSTs `body` to `path` on `node`: (status, answer).
+async fn post(node: &Api, path: &str, body: Value) -> (u16, Value) {
+    let (status, body) = node.json(Method::POST, path, Some(body)).await;
+    (status.as_u16(), body)
 }
 
 /// A 503 must say why; these are the reasons a node may give.
@@ -94,34 +66,22 @@ fn check(known: &Known, status: u16, body: &Value, tally: &Tally) {
     }
 }
 
-/// Polls `condition` every 50 ms, at most `tries` times.
-async fn wait_for(what: &str, tries: usize, mut condition: impl AsyncFnMut() -> bool) {
-    for _ in 0..tries {
-        if condition().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("gave up waiting for {what}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_crash_under_load_never_yields_a_wrong_valid_and_loses_nothing() {
     let Some(bin) = bin_dir() else { return };
     let cluster = Cluster::start(&bin);
     let servers = nodes(&cluster.url(), 2, &[]);
-    let n: Vec<Node> = servers.iter().map(Node::of).collect();
+    let n: Vec<Api> = servers.iter().map(TestServer::api).collect();
 
     // Before the fault: acknowledged sessions, some revoked, one made up.
     let tokens: Arc<Mutex<Vec<(String, Known)>>> = Arc::default();
     for i in 0..20 {
-        let (status, body) = n[i % 2].post("/v1/sessions", json!({"subject": format!("u{i}")})).await;
+        let (status, body) = post(&n[i % 2], "/v1/sessions", json!({"subject": format!("u{i}")})).await;
         assert_eq!(status, 201);
         let token = body["token"].as_str().unwrap().to_owned();
         let known = if i % 4 == 0 {
             assert_eq!(
-                n[1 - i % 2]
-                    .post("/v1/sessions/revoke", json!({"token": token}))
+                post(&n[1 - i % 2], "/v1/sessions/revoke", json!({"token": token}))
                     .await
                     .0,
                 204
@@ -152,7 +112,7 @@ async fn an_engine_crash_under_load_never_yields_a_wrong_valid_and_loses_nothing
                     let tokens = tokens.lock().unwrap();
                     tokens[(i * 7 + v) % tokens.len()].clone()
                 };
-                let (status, body) = node.post("/v1/sessions/verify", json!({"token": token})).await;
+                let (status, body) = post(&node, "/v1/sessions/verify", json!({"token": token})).await;
                 check(&known, status, &body, &tally);
             }
         });
@@ -166,7 +126,7 @@ async fn an_engine_crash_under_load_never_yields_a_wrong_valid_and_loses_nothing
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let (status, body) = creator.post("/v1/sessions", json!({"subject": format!("w{i}")})).await;
+                let (status, body) = post(&creator, "/v1/sessions", json!({"subject": format!("w{i}")})).await;
                 match status {
                     201 => {}
                     503 => {
@@ -178,7 +138,7 @@ async fn an_engine_crash_under_load_never_yields_a_wrong_valid_and_loses_nothing
                 }
                 let token = body["token"].as_str().unwrap().to_owned();
                 if i % 3 == 0 {
-                    let (status, body) = revoker.post("/v1/sessions/revoke", json!({"token": token})).await;
+                    let (status, body) = post(&revoker, "/v1/sessions/revoke", json!({"token": token})).await;
                     match status {
                         204 => tokens.lock().unwrap().push((token, Known::Dead)),
                         // Unknown outcome: the token is neither known live nor known dead.
@@ -204,7 +164,7 @@ async fn an_engine_crash_under_load_never_yields_a_wrong_valid_and_loses_nothing
     .await
     .unwrap();
     for node in &n {
-        wait_for("readyz to fail", 600, async || node.ready().await == 503).await;
+        wait_for("readyz to fail", 600, async || readyz(node).await == 503).await;
     }
     wait_for("503s under load", 600, async || {
         tally.unavailable.load(Ordering::Relaxed) >= 20
@@ -219,7 +179,7 @@ async fn an_engine_crash_under_load_never_yields_a_wrong_valid_and_loses_nothing
     .await
     .unwrap();
     for node in &n {
-        wait_for("readyz to recover", 1200, async || node.ready().await == 200).await;
+        wait_for("readyz to recover", 1200, async || readyz(node).await == 200).await;
     }
     let valid_at_restart = tally.valid.load(Ordering::Relaxed);
     wait_for("verifies after recovery", 1200, async || {
@@ -243,11 +203,24 @@ async fn an_engine_crash_under_load_never_yields_a_wrong_valid_and_loses_nothing
     let after = Tally::default();
     for (token, known) in &known {
         for node in &n {
-            let (status, body) = node.post("/v1/sessions/verify", json!({"token": token})).await;
+            let (status, body) = post(node, "/v1/sessions/verify", json!({"token": token})).await;
             assert_ne!(status, 503, "still unavailable after recovery: {body}");
             check(known, status, &body, &after);
         }
     }
     drop(servers);
     drop(cluster);
+}
+
+#[test]
+fn an_unreachable_postgres_fails_at_start_with_its_location_and_no_password() {
+    // Nothing listens on port 1; the password must not reach the message.
+    let store = "postgres://sessiond:hunter2@127.0.0.1:1/app?schema=s1&connect_timeout=2";
+    let stderr = serve_must_fail(store);
+    assert!(
+        stderr.contains("postgres://127.0.0.1:1/app (schema s1)"),
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains("cannot connect to PostgreSQL"), "stderr: {stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
 }

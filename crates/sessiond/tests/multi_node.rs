@@ -1,0 +1,119 @@
+//! Several sessiond nodes over one shared engine act as one: what one node
+//! writes every other node sees at once, and limits and compare-and-set
+//! hold when requests race across nodes.
+//!
+//! The scenarios are written once ([`scenarios`]) and run for every engine
+//! that can be shared: `multi_node::redis::*` and `multi_node::postgres::*`.
+//! Each test gets a store of its own (a key prefix on Redis, a schema on
+//! PostgreSQL) on the server `scripts/test` starts (`TEST_REDIS_URL`,
+//! `TEST_POSTGRES_URL`); without it the test is skipped with a note, and in
+//! CI it fails. What only one engine has (a crash of that engine under
+//! load, its start-up message) is in its own fault module.
+
+mod cluster;
+mod postgres_fault;
+mod redis_fault;
+mod scenarios;
+
+use std::time::Duration;
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::json;
+use sessiond_testkit::env::{required, unique_name};
+use sessiond_testkit::server::Api;
+
+use crate::support::{TestServer, launch};
+
+/// An engine several nodes can share.
+#[derive(Clone, Copy, Debug)]
+pub enum Engine {
+    Redis,
+    Postgres,
+}
+
+impl Engine {
+    /// The URL of the test server: `None` after a note outside CI, a
+    /// failure in CI.
+    fn server(self) -> Option<String> {
+        match self {
+            Engine::Redis => required("TEST_REDIS_URL", "the multi-node tests over Redis"),
+            Engine::Postgres => required("TEST_POSTGRES_URL", "the multi-node tests over PostgreSQL"),
+        }
+    }
+
+    /// The store URL of a part of `server` no other test uses: a key prefix
+    /// of its own (and a 1 s command timeout) on Redis, a schema of its own
+    /// on PostgreSQL.
+    pub fn isolated(self, server: &str) -> String {
+        let joiner = if server.contains('?') { '&' } else { '?' };
+        match self {
+            Engine::Redis => format!("{server}{joiner}prefix={}:&timeout_ms=1000", unique_name("sd-nodes-")),
+            Engine::Postgres => format!("{server}{joiner}schema={}", unique_name("sd_test_")),
+        }
+    }
+
+    /// An isolated store on the test server, or `None` (skip) without one.
+    pub fn store(self) -> Option<String> {
+        Some(self.isolated(&self.server()?))
+    }
+}
+
+/// Generates, for each scenario, one test per engine:
+/// `redis::<scenario>` and `postgres::<scenario>`.
+macro_rules! for_each_engine {
+    ($($scenario:ident),+ $(,)?) => {
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::scenarios::$scenario(super::Engine::Redis).await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::scenarios::$scenario(super::Engine::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+for_each_engine!(
+    created_on_one_node_verified_on_another_revoked_on_a_third,
+    a_subject_limit_holds_when_logins_race_across_nodes,
+    evicting_the_oldest_keeps_the_limit_when_logins_race_across_nodes,
+    concurrent_data_updates_across_nodes_lose_nothing,
+);
+
+/// `count` nodes over the same store, each with its own directory and key.
+pub fn nodes(store: &str, count: usize, env: &[(&str, &str)]) -> Vec<TestServer> {
+    (0..count).map(|_| launch().store(store).env(env).start()).collect()
+}
+
+/// `POST /v1/sessions/verify` of `token` on `node`; the raw response, for
+/// [`assert_problem`](crate::support::assert_problem).
+pub async fn verify(node: &TestServer, token: &str) -> Response {
+    node.post("/v1/sessions/verify", json!({ "token": token })).await
+}
+
+/// The status of `GET /readyz` on a node (which must answer).
+pub async fn readyz(node: &Api) -> StatusCode {
+    let response = node.req(Method::GET, "/readyz").send().await;
+    response.expect("the node itself stays up").status()
+}
+
+/// Polls `condition` every 50 ms, at most `tries` times; fails the test if
+/// it never holds.
+pub async fn wait_for(what: &str, tries: usize, mut condition: impl AsyncFnMut() -> bool) {
+    for _ in 0..tries {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gave up waiting for {what}");
+}

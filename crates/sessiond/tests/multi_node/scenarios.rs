@@ -1,0 +1,217 @@
+//! The multi-node scenarios, each a function of the [`Engine`] it runs on
+//! (see `for_each_engine!` in the parent module for the tests).
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sessiond_testkit::server::{Api, send_json};
+
+use super::{Engine, nodes, verify};
+use crate::support::assert_problem;
+
+/// Sessions made on one node are seen by the others at once, and so is
+/// every way of ending them: revocation, rotation, "sign out everywhere
+/// else".
+pub async fn created_on_one_node_verified_on_another_revoked_on_a_third(engine: Engine) {
+    let Some(store) = engine.store() else { return };
+    let n = nodes(&store, 3, &[]);
+    let (token, session) = n[0].login("alice").await;
+
+    let verified = verify(&n[1], &token).await;
+    assert_eq!(verified.status(), 200);
+    let verified: Value = verified.json().await.unwrap();
+    assert_eq!(verified["session"]["id"], session["id"]);
+
+    let (status, _) = n[2]
+        .json(Method::POST, "/v1/sessions/revoke", Some(json!({ "token": token })))
+        .await;
+    assert_eq!(status, 204);
+    // No cache anywhere: the very next verify on every node refuses it.
+    for node in &n {
+        assert_problem(verify(node, &token).await, 401, "invalid_token").await;
+    }
+
+    // Rotation on one node kills the old token on every node.
+    let (old, _) = n[1].login("bob").await;
+    let (status, rotated) = n[2]
+        .json(Method::POST, "/v1/sessions/rotate", Some(json!({ "token": old })))
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = rotated["token"].as_str().unwrap();
+    for node in &n {
+        assert_problem(verify(node, &old).await, 401, "invalid_token").await;
+    }
+    assert_eq!(verify(&n[0], new).await.status(), 200);
+
+    // Subject-wide revocation on one node ends the sessions made on others,
+    // except the one it was told to keep (alice's revoked one is not
+    // counted again).
+    let (on_first, _) = n[0].login("alice").await;
+    let (on_second, kept) = n[1].login("alice").await;
+    let (on_third, _) = n[2].login("alice").await;
+    let kept = kept["id"].as_str().unwrap();
+    let (status, revoked) = n[2]
+        .json(
+            Method::DELETE,
+            &format!("/v1/subjects/alice/sessions?except={kept}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(revoked["revoked"], 2);
+    for node in &n {
+        assert_problem(verify(node, &on_first).await, 401, "invalid_token").await;
+        assert_problem(verify(node, &on_third).await, 401, "invalid_token").await;
+        assert_eq!(verify(node, &on_second).await.status(), 200);
+    }
+}
+
+/// Logins of one subject racing on three nodes (spread round-robin), all
+/// spawned at once; the answers in whatever order they come.
+async fn racing_logins(nodes: &[Api], subject: &str, count: usize) -> Vec<(StatusCode, Value)> {
+    let mut logins = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let (node, body) = (nodes[i % nodes.len()].clone(), json!({ "subject": subject }));
+        logins.spawn(async move { node.json(Method::POST, "/v1/sessions", Some(body)).await });
+    }
+    logins.join_all().await
+}
+
+/// The number of live sessions of `subject` as `node` lists them.
+async fn listed(node: &Api, subject: &str) -> usize {
+    let path = format!("/v1/subjects/{subject}/sessions");
+    let (status, listed) = node.json(Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{listed}");
+    listed["sessions"].as_array().unwrap().len()
+}
+
+/// With `deny`, exactly the limit of racing logins succeed, the others are
+/// refused with `session_limit`, and every node lists exactly that many.
+pub async fn a_subject_limit_holds_when_logins_race_across_nodes(engine: Engine) {
+    let Some(store) = engine.store() else { return };
+    let env = [
+        ("SESSIOND_POLICY_MAX_SESSIONS_PER_SUBJECT", "3"),
+        ("SESSIOND_POLICY_ON_SESSION_LIMIT", "deny"),
+    ];
+    let n = nodes(&store, 3, &env);
+    let apis: Vec<Api> = n.iter().map(|node| node.api()).collect();
+    let mut created = 0;
+    for (status, body) in racing_logins(&apis, "bob", 30).await {
+        match status.as_u16() {
+            201 => created += 1,
+            409 if body["code"] == "session_limit" => {}
+            other => panic!("login answered {other}: {body}"),
+        }
+    }
+    assert_eq!(created, 3);
+    for node in &apis {
+        assert_eq!(listed(node, "bob").await, 3);
+    }
+    let refused = n[2].post("/v1/sessions", json!({ "subject": "bob" })).await;
+    assert_problem(refused, 409, "session_limit").await;
+}
+
+/// With `evict_oldest`, every racing login succeeds and exactly the limit
+/// of them stay valid, on every node.
+pub async fn evicting_the_oldest_keeps_the_limit_when_logins_race_across_nodes(engine: Engine) {
+    let Some(store) = engine.store() else { return };
+    let env = [
+        ("SESSIOND_POLICY_MAX_SESSIONS_PER_SUBJECT", "2"),
+        ("SESSIOND_POLICY_ON_SESSION_LIMIT", "evict_oldest"),
+    ];
+    let n = nodes(&store, 3, &env);
+    let apis: Vec<Api> = n.iter().map(|node| node.api()).collect();
+    let mut tokens = Vec::new();
+    for (status, body) in racing_logins(&apis, "carol", 24).await {
+        assert_eq!(status, 201, "{body}");
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+    let mut valid = 0;
+    for (i, token) in tokens.iter().enumerate() {
+        match verify(&n[i % 3], token).await.status().as_u16() {
+            200 => valid += 1,
+            401 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(valid, 2);
+    for node in &apis {
+        assert_eq!(listed(node, "carol").await, 2);
+    }
+}
+
+/// One read-modify-write of session `id` through `node`: adds `entry` and
+/// one to the counter, conditionally on the version read. `true` when it
+/// landed, `false` on a reported conflict.
+async fn add_entry(node: &Api, id: &str, entry: &str) -> bool {
+    let path = format!("/v1/sessions/{id}");
+    let (status, read) = node.json(Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{read}");
+    let version = read["session"]["version"].as_u64().unwrap();
+    let mut data = read["session"]["data"].as_object().cloned().unwrap_or_default();
+    let count = data.get("count").and_then(Value::as_u64).unwrap_or(0);
+    data.insert("count".to_owned(), json!(count + 1));
+    data.insert(entry.to_owned(), json!(true));
+    let request = node
+        .req(Method::PATCH, &path)
+        .header("If-Match", format!("\"{version}\""));
+    let (status, body) = send_json(request, Some(json!({ "data": data }))).await;
+    match status.as_u16() {
+        200 => true,
+        412 => {
+            assert_eq!(body["code"], "version_conflict");
+            false
+        }
+        other => panic!("PATCH answered {other}: {body}"),
+    }
+}
+
+/// Writers on every node each add entries to one session's data by
+/// compare-and-set, retrying on conflict: every entry and every increment
+/// is there at the end, and the version counts every write.
+pub async fn concurrent_data_updates_across_nodes_lose_nothing(engine: Engine) {
+    const WRITERS: usize = 6;
+    const EACH: usize = 8;
+    let Some(store) = engine.store() else { return };
+    let n = nodes(&store, 3, &[]);
+    let (_, session) = n[0].login("dave").await;
+    let id = session["id"].as_str().unwrap().to_owned();
+    let start_version = session["version"].as_u64().unwrap();
+    assert_eq!(start_version, 1);
+
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let (node, id) = (n[w % 3].api(), id.clone());
+        writers.spawn(async move {
+            let mut conflicts = 0usize;
+            for item in 0..EACH {
+                // Bounded: each attempt either lands or lost to one that did.
+                let mut landed = false;
+                for _attempt in 0..1000 {
+                    if add_entry(&node, &id, &format!("w{w}-{item}")).await {
+                        landed = true;
+                        break;
+                    }
+                    conflicts += 1;
+                }
+                assert!(landed, "writer {w} never got item {item} in");
+            }
+            conflicts
+        });
+    }
+    let conflicts: usize = writers.join_all().await.into_iter().sum();
+    eprintln!("{conflicts} conflicts reported and retried");
+
+    let (status, read) = n[1].json(Method::GET, &format!("/v1/sessions/{id}"), None).await;
+    assert_eq!(status, 200, "{read}");
+    let data = read["session"]["data"].as_object().unwrap();
+    let entries: BTreeSet<&str> = data.keys().map(String::as_str).filter(|k| *k != "count").collect();
+    let expected: Vec<String> = (0..WRITERS)
+        .flat_map(|w| (0..EACH).map(move |i| format!("w{w}-{i}")))
+        .collect();
+    assert_eq!(entries, expected.iter().map(String::as_str).collect::<BTreeSet<_>>());
+    let writes = u64::try_from(WRITERS * EACH).unwrap();
+    assert_eq!(data["count"], writes);
+    assert_eq!(read["session"]["version"].as_u64().unwrap(), start_version + writes);
+}
