@@ -34,6 +34,7 @@ mod by_id;
 mod clock;
 mod error;
 mod events;
+pub mod humane;
 mod ids;
 mod manager;
 mod memory;

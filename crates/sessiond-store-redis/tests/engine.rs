@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use sessiond_core::{ClientInfo, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit};
+use sessiond_core::{
+    ClientInfo, Clock as _, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit, SystemClock,
+};
 use sessiond_store_redis::{ConfigError, OpenError, RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
 use time::OffsetDateTime;
@@ -32,7 +34,7 @@ async fn ttl_is_deadline_plus_slack_and_follows_touches() {
     let prefix = config.prefix.clone();
     let slack = config.ttl_slack;
     let store = RedisStore::new(config).unwrap();
-    let now = OffsetDateTime::now_utc();
+    let now = SystemClock.now();
     let session = sample("t", "alice", now);
     store
         .insert(&session, SubjectLimit::Unlimited, now, revocation(now))
@@ -84,7 +86,7 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
     let config = config(&url);
     let prefix = config.prefix.clone();
     let store = RedisStore::new(config).unwrap();
-    let now = OffsetDateTime::now_utc();
+    let now = SystemClock.now();
     let gone = sample("t", "alice", now);
     let kept = sample("t", "alice", now);
     for s in [&gone, &kept] {
@@ -138,7 +140,7 @@ async fn a_subjects_keys_share_a_hash_tag() {
     let config = config(&url);
     let prefix = config.prefix.clone();
     let store = RedisStore::new(config).unwrap();
-    let now = OffsetDateTime::now_utc();
+    let now = SystemClock.now();
     let session = sample("t", "alice", now);
     store
         .insert(&session, SubjectLimit::Unlimited, now, revocation(now))
@@ -159,7 +161,7 @@ async fn a_subjects_keys_share_a_hash_tag() {
 async fn a_server_that_is_not_there_is_unavailable_never_empty() {
     // Port 1 on loopback: nothing listens there.
     let store = RedisStore::new(RedisConfig::from_url("redis://127.0.0.1:1/?timeout_ms=500").unwrap()).unwrap();
-    let session = sample("t", "alice", OffsetDateTime::now_utc());
+    let session = sample("t", "alice", SystemClock.now());
     let read = store.get_by_token(&session.token_hash).await;
     assert!(matches!(read, Err(StoreError::Unavailable(_))), "got {read:?}");
     let ping = store.ping().await;

@@ -6,10 +6,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sessiond_core::{Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit};
+use sessiond_core::{Clock as _, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit, SystemClock};
 use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
-use time::OffsetDateTime;
 
 use sessiond_testkit::env::{on_path, required};
 
@@ -146,7 +145,7 @@ async fn rediss_verifies_the_server_against_the_ca_file() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(up, "redis-server with TLS did not answer");
-    let now = OffsetDateTime::now_utc();
+    let now = SystemClock.now();
     let session = sample("t", "alice", now);
     let how = Revocation {
         at: now,

@@ -105,13 +105,13 @@ pub fn decimal(mut n: u64, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use sessiond_core::{Aal, ClientInfo, Session, SessionId, Subject, Tenant, Token};
-    use time::{Duration, OffsetDateTime};
+    use time::Duration;
 
     use super::*;
     use crate::{SessionResponse, SessionView, TokenResponse};
 
     fn session(client: ClientInfo, data: &str, version: u64) -> Session {
-        let now = OffsetDateTime::now_utc();
+        let now = sessiond_core::Clock::now(&sessiond_core::SystemClock);
         Session {
             id: SessionId::generate().unwrap(),
             tenant: Tenant::default_tenant(),

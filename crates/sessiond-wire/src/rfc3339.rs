@@ -89,15 +89,20 @@ mod tests {
         }
         assert!(nanos_seen > 100);
         for year in [0, 1, 999, 2026, 9999] {
-            let at = OffsetDateTime::now_utc().replace_year(year).unwrap();
+            let at = sessiond_core::Clock::now(&sessiond_core::SystemClock)
+                .replace_year(year)
+                .unwrap();
             let mut buf = [0u8; super::LONGEST];
             let len = super::format(at, &mut buf).unwrap();
             assert_eq!(std::str::from_utf8(&buf[..len]).unwrap(), at.format(&Rfc3339).unwrap());
         }
         let mut buf = [0u8; super::LONGEST];
-        let offset = OffsetDateTime::now_utc().to_offset(UtcOffset::from_hms(2, 0, 0).unwrap());
+        let offset =
+            sessiond_core::Clock::now(&sessiond_core::SystemClock).to_offset(UtcOffset::from_hms(2, 0, 0).unwrap());
         assert_eq!(super::format(offset, &mut buf), None);
-        let ancient = OffsetDateTime::now_utc().replace_year(-5).unwrap();
+        let ancient = sessiond_core::Clock::now(&sessiond_core::SystemClock)
+            .replace_year(-5)
+            .unwrap();
         assert_eq!(super::format(ancient, &mut buf), None);
     }
 }

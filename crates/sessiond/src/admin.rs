@@ -5,7 +5,9 @@
 //! which says so, rather than waiting or touching the files.
 
 use anyhow::Context as _;
-use sessiond_core::{RevokeReason, SessionId, SessionManager, Subject, Tenant};
+use std::sync::Arc;
+
+use sessiond_core::{Clock as _, RevokeReason, SessionId, SessionManager, Subject, SystemClock, Tenant};
 
 use crate::config::Config;
 use crate::event_log::EventLog;
@@ -17,8 +19,13 @@ use sessiond_wire::SessionView;
 /// to close when done.
 pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(SessionManager, StoreHandle)> {
     let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
-    let events = EventLog::open(&config.data_dir(), config.events.max_events, config.events.retention)
-        .context("cannot open the event log")?;
+    let events = EventLog::open(
+        &config.data_dir(),
+        config.events.max_events,
+        config.events.retention,
+        Arc::new(SystemClock),
+    )
+    .context("cannot open the event log")?;
     let manager = SessionManager::builder(opened.sessions())
         .policy(config.policy.to_policy())
         .events(events)
@@ -29,7 +36,7 @@ pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(Sess
 
 /// `sessiond keys create`: the key alone on the last line of stdout.
 pub fn keys_create(config: &Config, tenant: &str) -> anyhow::Result<()> {
-    let (stored, key) = KeyFile::new(config.data_dir()).create(&Tenant::new(tenant)?)?;
+    let (stored, key) = KeyFile::new(config.data_dir()).create(&Tenant::new(tenant)?, SystemClock.now())?;
     println!(
         "created API key {} for tenant {}; it is shown only once:",
         stored.id, stored.tenant
@@ -42,14 +49,14 @@ pub fn keys_create(config: &Config, tenant: &str) -> anyhow::Result<()> {
 pub fn keys_list(config: &Config) -> anyhow::Result<()> {
     for key in KeyFile::new(config.data_dir()).list()? {
         let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
-        println!("{}\t{}\t{}\t{}", key.id, key.tenant, key.created_at, state);
+        println!("{}\t{}\t{}\t{}", key.id, key.tenant, stamp(key.created_at), state);
     }
     Ok(())
 }
 
 /// `sessiond keys revoke ID`
 pub fn keys_revoke(config: &Config, id: &str) -> anyhow::Result<()> {
-    if KeyFile::new(config.data_dir()).revoke(id)? {
+    if KeyFile::new(config.data_dir()).revoke(id, SystemClock.now())? {
         println!("revoked key {id}");
         Ok(())
     } else {
@@ -114,4 +121,12 @@ pub async fn purge(config: &Config) -> anyhow::Result<()> {
 pub fn close(manager: SessionManager, opened: StoreHandle) -> anyhow::Result<()> {
     drop(manager);
     opened.shutdown().context("closing the store failed")
+}
+
+/// A time as the commands print it: RFC 3339 in UTC (`Display` would write
+/// `2026-11-29 17:35:04.1 +00:00:00`).
+pub fn stamp(at: time::OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
 }

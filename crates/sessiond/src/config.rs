@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sessiond_core::{LimitAction, Policy};
+use sessiond_portal::PortalConfig;
 use sessiond_stores::StoreUrl;
 
 /// Prefix of every environment variable sessiond reads.
@@ -165,41 +166,6 @@ impl PolicyConfig {
     }
 }
 
-/// `[portal]`: the login portal, account page and forward auth.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PortalConfig {
-    /// Serve `/login`, `/account`, `/logout` and `/auth/verify`.
-    pub enabled: bool,
-    /// The tenant whose users and sessions the portal uses.
-    pub tenant: String,
-    /// Origins besides the portal's own that a login may return to (`rd`).
-    pub redirect_allowlist: Vec<String>,
-    /// How recent a login must be to end sessions without re-entering the password.
-    #[serde(with = "humane")]
-    pub reauth_window: Duration,
-    /// Proxies whose `X-Forwarded-For` is believed for the client's IP.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// The 32-byte secret of the portal's CSRF tokens; created if missing.
-    /// Defaults to `<data_dir>/portal-secret`. Nodes behind one load
-    /// balancer must share it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_file: Option<PathBuf>,
-}
-
-impl Default for PortalConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            tenant: "default".to_owned(),
-            redirect_allowlist: Vec::new(),
-            reauth_window: Duration::from_secs(5 * 60),
-            trusted_proxies: Vec::new(),
-            secret_file: None,
-        }
-    }
-}
-
 /// `[events]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -278,13 +244,8 @@ pub enum ConfigError {
     #[error("server.{0} must be greater than zero")]
     ZeroLimit(&'static str),
     /// A `[portal]` setting is invalid.
-    #[error("portal.{key}: {message}")]
-    Portal {
-        /// The key.
-        key: &'static str,
-        /// What is wrong with it.
-        message: String,
-    },
+    #[error(transparent)]
+    Portal(#[from] sessiond_portal::PortalConfigError),
 }
 
 const SECTIONS: [&str; 6] = ["server", "store", "policy", "events", "log", "portal"];
@@ -340,20 +301,7 @@ impl Config {
                 return Err(ConfigError::ZeroLimit(name));
             }
         }
-        sessiond_core::Tenant::new(&self.portal.tenant).map_err(|e| ConfigError::Portal {
-            key: "tenant",
-            message: e.to_string(),
-        })?;
-        crate::portal::RedirectPolicy::new(&self.portal.redirect_allowlist).map_err(|e| ConfigError::Portal {
-            key: "redirect_allowlist",
-            message: e.to_string(),
-        })?;
-        if self.portal.reauth_window.is_zero() {
-            return Err(ConfigError::Portal {
-                key: "reauth_window",
-                message: "must be greater than zero".to_owned(),
-            });
-        }
+        self.portal.settings(self.server.dev)?;
         Ok(())
     }
 
@@ -382,38 +330,5 @@ fn env_value(raw: &str) -> toml::Value {
         .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
 }
 
-/// Durations as humane strings: `30m`, `12h`, `30d`, `0s`.
-mod humane {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_duration(*value))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(text.trim()).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?} ({e}); use e.g. \"30m\", \"12h\", \"30d\""
-            ))
-        })
-    }
-
-    /// The largest whole unit that divides the value exactly.
-    pub fn format_duration(value: Duration) -> String {
-        let secs = value.as_secs();
-        if value.subsec_nanos() != 0 {
-            return format!("{}ms", value.as_millis());
-        }
-        for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-            if secs > 0 && secs.is_multiple_of(size) {
-                return format!("{}{unit}", secs / size);
-            }
-        }
-        format!("{secs}s")
-    }
-}
-
-pub use humane::format_duration;
+use sessiond_core::humane;
+pub use sessiond_core::humane::format_duration;

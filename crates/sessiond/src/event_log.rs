@@ -17,8 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use sessiond_core::{Event, EventSink, SessionId, Subject, Tenant};
-use time::OffsetDateTime;
+use sessiond_core::{Clock, Event, EventSink, SessionId, Subject, Tenant};
 
 const FILE_NAME: &str = "events.jsonl";
 const CHANNEL_DEPTH: usize = 65_536;
@@ -29,6 +28,7 @@ pub struct EventLog {
     ring: Mutex<VecDeque<Event>>,
     max_events: usize,
     retention: Duration,
+    clock: Arc<dyn Clock>,
     writer: Mutex<Option<(SyncSender<Event>, JoinHandle<()>)>>,
 }
 
@@ -44,23 +44,18 @@ pub struct EventQuery {
 }
 
 impl EventLog {
-    /// An in-memory log, not persisted (for `memory:` test servers and tools).
-    pub fn in_memory(max_events: usize, retention: Duration) -> Arc<Self> {
-        Arc::new(Self {
-            ring: Mutex::new(VecDeque::new()),
-            max_events,
-            retention,
-            writer: Mutex::new(None),
-        })
-    }
-
     /// Opens the log in `dir`: loads the retained tail of the file, rewrites
     /// the file to just that (so it never grows without bound across
     /// restarts) and starts the writer.
-    pub fn open(dir: &Path, max_events: usize, retention: Duration) -> std::io::Result<Arc<Self>> {
+    pub fn open(
+        dir: &Path,
+        max_events: usize,
+        retention: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> std::io::Result<Arc<Self>> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(FILE_NAME);
-        let now = OffsetDateTime::now_utc();
+        let now = clock.now();
         let mut ring = VecDeque::new();
         if let Ok(file) = File::open(&path) {
             for line in BufReader::new(file).lines() {
@@ -87,13 +82,14 @@ impl EventLog {
             ring: Mutex::new(ring),
             max_events,
             retention,
+            clock,
             writer: Mutex::new(Some((tx, handle))),
         }))
     }
 
     /// Events of `tenant` matching `query`, newest first.
     pub fn query(&self, tenant: &Tenant, query: &EventQuery) -> Vec<Event> {
-        let cutoff = OffsetDateTime::now_utc() - self.retention;
+        let cutoff = self.clock.now() - self.retention;
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         ring.iter()
             .rev()

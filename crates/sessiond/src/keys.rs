@@ -172,7 +172,7 @@ impl KeyFile {
 
     /// Makes a new key for `tenant`; returns its record and the key, which
     /// exists nowhere else: show it once.
-    pub fn create(&self, tenant: &Tenant) -> Result<(StoredKey, String), KeyError> {
+    pub fn create(&self, tenant: &Tenant, now: OffsetDateTime) -> Result<(StoredKey, String), KeyError> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(|_| KeyError::Randomness)?;
         let mut id = [0u8; 6];
@@ -182,7 +182,7 @@ impl KeyFile {
             id: URL_SAFE_NO_PAD.encode(id),
             tenant: tenant.clone(),
             sha256: hash_hex(&key),
-            created_at: OffsetDateTime::now_utc(),
+            created_at: now,
             revoked_at: None,
         };
         let record = stored.clone();
@@ -190,11 +190,12 @@ impl KeyFile {
         Ok((stored, key))
     }
 
-    /// Revokes the key with this id; false if there is none or it already was.
-    pub fn revoke(&self, id: &str) -> Result<bool, KeyError> {
+    /// Revokes the key with this id at `now`; false if there is none or it
+    /// already was.
+    pub fn revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, KeyError> {
         self.modify(|c| {
             let found = c.keys.iter_mut().find(|k| k.id == id && k.revoked_at.is_none());
-            found.map(|k| k.revoked_at = Some(OffsetDateTime::now_utc())).is_some()
+            found.map(|k| k.revoked_at = Some(now)).is_some()
         })
     }
 }
@@ -346,6 +347,8 @@ impl KeyRing {
 
 #[cfg(test)]
 mod tests {
+    use sessiond_core::{Clock as _, SystemClock};
+
     use super::*;
 
     #[test]
@@ -353,7 +356,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = KeyFile::new(dir.path());
         let tenant = Tenant::new("acme").unwrap();
-        let (stored, key) = file.create(&tenant).unwrap();
+        let (stored, key) = file.create(&tenant, SystemClock.now()).unwrap();
         assert!(key.starts_with(KEY_PREFIX));
         let on_disk = std::fs::read_to_string(file.path()).unwrap();
         assert!(
@@ -370,8 +373,8 @@ mod tests {
         assert_eq!(ring.authenticate(&near), None);
         assert_eq!(ring.authenticate("sdk_wrong"), None);
         assert_eq!(ring.authenticate(""), None);
-        assert!(file.revoke(&stored.id).unwrap());
-        assert!(!file.revoke(&stored.id).unwrap());
+        assert!(file.revoke(&stored.id, SystemClock.now()).unwrap());
+        assert!(!file.revoke(&stored.id, SystemClock.now()).unwrap());
         ring.reload().unwrap();
         assert_eq!(ring.authenticate(&key), None);
         use std::os::unix::fs::PermissionsExt;

@@ -1,5 +1,6 @@
-//! The sessiond service: an HTTP/JSON API over [`sessiond_core`], its
-//! configuration, API keys, audit log and admin commands.
+//! The sessiond service: the `/v1` HTTP/JSON API over [`sessiond_core`],
+//! its configuration, API keys, audit log and admin commands, wired to the
+//! store [`sessiond_stores`] opens and the portal of [`sessiond_portal`].
 //!
 //! The binary is thin: it parses the command line and calls into this crate.
 //! [`server::serve`] runs the service on any listener until a shutdown future
@@ -11,7 +12,6 @@ pub mod cli;
 pub mod config;
 pub mod event_log;
 pub mod keys;
-pub mod portal;
 pub mod server;
 pub mod user_admin;
 

@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sessiond_core::{SessionManager, Tenant, spawn_purger};
+use sessiond_core::{Clock, SessionManager, SystemClock, Tenant, spawn_purger};
 use tokio::net::TcpListener;
 
 use crate::api::{self, Limits};
 use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::keys::KeyRing;
-use crate::portal::{self, PortalSettings};
 use sessiond_stores::{InstrumentedStore, StoreUrl};
 
 /// The process-wide metrics recorder (a recorder is global; tests start
@@ -71,9 +70,10 @@ pub async fn serve(
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
 
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = KeyRing::load(&data_dir)?;
     if keys.active() == 0 {
-        let (stored, key) = keys.file().create(&Tenant::default_tenant())?;
+        let (stored, key) = keys.file().create(&Tenant::default_tenant(), clock.now())?;
         keys.reload()?;
         let addr = listener.local_addr()?;
         println!(
@@ -84,11 +84,17 @@ pub async fn serve(
         println!("  curl -H 'Authorization: Bearer {key}' http://{addr}/v1/subjects/alice/sessions");
         println!("More keys: sessiond keys create --tenant NAME");
     }
-    let events = EventLog::open(&data_dir, config.events.max_events, config.events.retention)
-        .with_context(|| format!("cannot open the event log in {}", data_dir.display()))?;
+    let events = EventLog::open(
+        &data_dir,
+        config.events.max_events,
+        config.events.retention,
+        Arc::clone(&clock),
+    )
+    .with_context(|| format!("cannot open the event log in {}", data_dir.display()))?;
 
     let store = Arc::new(InstrumentedStore::new(opened.sessions()));
     let manager = SessionManager::builder(store)
+        .clock(Arc::clone(&clock))
         .policy(config.policy.to_policy())
         .events(events.clone())
         .build()?;
@@ -106,8 +112,13 @@ pub async fn serve(
         concurrency: config.server.max_concurrency,
     };
     let portal = if config.portal.enabled {
-        let settings = PortalSettings::from_config(&config.portal, config.server.dev)?;
-        Some(portal::router(&manager, Arc::clone(&users), settings, &data_dir)?)
+        let settings = config.portal.settings(config.server.dev)?;
+        Some(sessiond_portal::router(
+            &manager,
+            Arc::clone(&users),
+            settings,
+            &data_dir,
+        )?)
     } else {
         None
     };

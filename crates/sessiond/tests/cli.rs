@@ -166,3 +166,28 @@ fn both_embedded_spellings_keep_every_file_in_one_directory() {
         assert_eq!(config.data_dir(), std::path::PathBuf::from("./data"), "{url}");
     }
 }
+
+/// Listings print RFC 3339 times (`Display` wrote `… +00:00:00`).
+#[test]
+fn listings_print_rfc3339_times() {
+    use time::format_description::well_known::Rfc3339;
+    let dir = tempfile::tempdir().unwrap();
+    let store = "embedded:./d";
+    assert!(
+        sessiond(dir.path(), &["keys", "create", "--store", store], &[])
+            .status
+            .success()
+    );
+    crate::support::add_user(dir.path(), store, "alice", "a long password");
+    let keys = sessiond(dir.path(), &["keys", "list", "--store", store], &[]);
+    let users = sessiond(dir.path(), &["users", "list", "--store", store], &[]);
+    let keys = String::from_utf8(keys.stdout).unwrap();
+    let users = String::from_utf8(users.stdout).unwrap();
+    let fields: Vec<&str> = keys.lines().chain(users.lines()).flat_map(|l| l.split('\t')).collect();
+    let times: Vec<&&str> = fields.iter().filter(|f| f.starts_with("20")).collect();
+    assert_eq!(times.len(), 3, "{keys}{users}");
+    for at in times {
+        assert!(at.ends_with('Z'), "{at}");
+        time::OffsetDateTime::parse(at, &Rfc3339).unwrap();
+    }
+}

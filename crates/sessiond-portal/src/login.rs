@@ -10,7 +10,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header, request};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use sessiond_core::Subject;
 use sessiond_http::Session;
 
 use super::extract::PortalForm;
@@ -144,15 +143,11 @@ pub(super) async fn submit(
         return Ok(response);
     }
 
-    let name = Subject::new(&form.username).ok();
-    let user = match &name {
-        Some(name) => state.users.get_user(&state.settings.tenant, name).await?,
-        None => None,
-    };
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let matched = state.passwords.verify(form.password.clone(), hash).await?;
-    let enabled = user.as_ref().is_some_and(|u| !u.disabled);
-    let (Some(user), true) = (user, matched && enabled) else {
+    let Some(user) = state
+        .accounts
+        .check_credentials(&form.username, form.password.clone())
+        .await?
+    else {
         state.throttle.failed(&form.username, ip, now);
         tracing::info!(ip = ?ip, "portal: failed sign-in");
         return failure(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);

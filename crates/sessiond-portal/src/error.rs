@@ -8,6 +8,7 @@ use sessiond_core::{Error, UserStoreError};
 use sessiond_http::HttpError;
 use sessiond_wire::ErrorCode;
 
+use super::AccountError;
 use super::passwords::PasswordError;
 
 /// A failed portal request.
@@ -122,6 +123,22 @@ impl From<PasswordError> for PortalError {
             PasswordError::Unacceptable => PortalError::BadRequest,
             PasswordError::Internal(message) => {
                 tracing::error!(%message, "portal: password hashing failed");
+                PortalError::Internal
+            }
+        }
+    }
+}
+
+impl From<AccountError> for PortalError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::NotFound => PortalError::NotFound,
+            AccountError::Password(e) => e.into(),
+            AccountError::Users(e) => e.into(),
+            AccountError::Sessions(e) => e.into(),
+            // The handlers refuse these on the page before they get here.
+            other @ (AccountError::InvalidName(_) | AccountError::Exists | AccountError::Conflict) => {
+                tracing::error!(error = %other, "portal: account operation failed");
                 PortalError::Internal
             }
         }

@@ -9,7 +9,9 @@
 //! safe return addresses and the security headers of every page.
 
 mod account;
+mod accounts;
 mod client_ip;
+mod config;
 mod device;
 mod error;
 mod extract;
@@ -21,49 +23,28 @@ pub mod passwords;
 mod redirect;
 pub mod throttle;
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
-use sessiond_core::{SessionManager, Tenant, UserStore};
+use sessiond_core::{SessionManager, UserStore};
 use sessiond_http::SessionLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use accounts::{AccountError, Accounts, user_name};
+pub use config::{PortalConfig, PortalConfigError, PortalSettings};
 pub use error::PortalError;
 pub use passwords::{PasswordError, Passwords};
 pub use redirect::{BadOrigin, RedirectPolicy};
 
-use crate::config::PortalConfig;
 use throttle::LoginThrottle;
-
-/// What the portal needs from `[portal]` and `[server]`.
-#[derive(Debug, Clone)]
-pub struct PortalSettings {
-    /// The tenant of the portal's users and sessions.
-    pub tenant: Tenant,
-    /// Where logins may return to.
-    pub redirects: RedirectPolicy,
-    /// How recent a login must be to end sessions without the password.
-    pub reauth_window: Duration,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// Plain-HTTP localhost development mode.
-    pub dev: bool,
-    /// Where the CSRF secret is kept (`None`: in the data directory).
-    pub secret_file: Option<std::path::PathBuf>,
-}
 
 /// Why the portal could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum PortalSetupError {
-    /// A setting is invalid.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
     /// The session layer refused its configuration.
     #[error("session layer: {0}")]
     Layer(#[from] sessiond_http::ConfigError),
@@ -78,28 +59,11 @@ pub enum PortalSetupError {
     },
 }
 
-impl PortalSettings {
-    /// Settings from the configuration (already validated by `Config::load`).
-    pub fn from_config(portal: &PortalConfig, dev: bool) -> Result<Self, PortalSetupError> {
-        let invalid = |key: &'static str, message: String| crate::config::ConfigError::Portal { key, message };
-        Ok(Self {
-            tenant: Tenant::new(&portal.tenant).map_err(|e| invalid("tenant", e.to_string()))?,
-            redirects: RedirectPolicy::new(&portal.redirect_allowlist)
-                .map_err(|e| invalid("redirect_allowlist", e.to_string()))?,
-            reauth_window: portal.reauth_window,
-            trusted_proxies: portal.trusted_proxies.clone(),
-            dev,
-            secret_file: portal.secret_file.clone(),
-        })
-    }
-}
-
 /// Shared state of every portal handler.
 #[derive(Debug)]
 struct PortalState {
     manager: SessionManager,
-    users: Arc<dyn UserStore>,
-    passwords: Passwords,
+    accounts: Accounts,
     throttle: LoginThrottle,
     settings: PortalSettings,
     login_csrf: login_csrf::LoginCsrf,
@@ -145,9 +109,8 @@ pub fn router(
     let headers = headers::SecurityHeaders::new(&settings);
     let trusted = client_ip::TrustedProxies::new(settings.trusted_proxies.clone());
     let state = Arc::new(PortalState {
+        accounts: Accounts::new(users, manager.clone(), Passwords::new(concurrency)),
         manager,
-        users,
-        passwords: Passwords::new(concurrency),
         throttle: LoginThrottle::new(),
         login_csrf: login_csrf::LoginCsrf::new(settings.dev),
         settings,
@@ -176,6 +139,6 @@ async fn stylesheet() -> impl axum::response::IntoResponse {
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../static/portal.css"),
+        include_str!("../static/portal.css"),
     )
 }

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, request};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use sessiond_core::{RevokeReason, Session as Record, SessionId, UserStoreError};
+use sessiond_core::{RevokeReason, Session as Record, SessionId};
 use sessiond_http::{Session, SessionInfo};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -20,7 +20,7 @@ use time::macros::format_description;
 
 use super::extract::{PortalForm, SignedIn};
 use super::passwords::{MIN_PASSWORD_CHARS, check_new_password};
-use super::{PortalError, State as Portal, client_ip, device};
+use super::{AccountError, PortalError, State as Portal, client_ip, device};
 
 #[derive(Template)]
 #[template(path = "portal/account.html")]
@@ -51,8 +51,13 @@ fn human(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// A `<time datetime>` value: whole seconds, since HTML allows only one to
+/// three fractional digits.
 fn iso(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_default()
+    at.replace_nanosecond(0)
+        .unwrap_or(at)
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 impl DeviceRow {
@@ -68,6 +73,19 @@ impl DeviceRow {
             remember_me: record.remember_me,
             current: record.id == *current,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    #[test]
+    fn datetime_attributes_have_whole_seconds() {
+        assert_eq!(
+            super::iso(datetime!(2026-11-29 17:35:04.123456 UTC)),
+            "2026-11-29T17:35:04Z"
+        );
     }
 }
 
@@ -136,9 +154,7 @@ impl super::PortalState {
         if let Err(wait) = self.throttle.check(name, ip, now) {
             return Ok(Err(wait));
         }
-        let user = self.users.get_user(&self.settings.tenant, info.subject()).await?;
-        let enabled = user.as_ref().is_some_and(|u| !u.disabled);
-        let matched = self.passwords.verify(password, user.map(|u| u.password_hash)).await? && enabled;
+        let matched = self.accounts.check_credentials(name, password).await?.is_some();
         if matched {
             self.throttle.succeeded(name);
         } else {
@@ -276,17 +292,13 @@ pub(super) async fn change_password(
             .await;
         }
     }
-    let hash = state.passwords.hash(form.new_password).await?;
-    let Some(mut user) = state.users.get_user(&state.settings.tenant, info.subject()).await? else {
-        return Err(PortalError::NotFound);
-    };
-    let expected = user.version;
-    user.password_hash = hash;
-    user.password_changed_at = state.manager.now();
-    user.version = expected + 1;
-    match state.users.update_user(&user, expected).await {
-        Ok(()) => {}
-        Err(UserStoreError::VersionConflict { .. }) => {
+    let changed = state
+        .accounts
+        .change_password(info.subject(), form.new_password, Some(info.id()))
+        .await;
+    match changed {
+        Ok(_) => {}
+        Err(AccountError::Conflict) => {
             return refuse(
                 StatusCode::CONFLICT,
                 "Your account changed at the same time. Please try again.",
@@ -295,10 +307,6 @@ pub(super) async fn change_password(
         }
         Err(other) => return Err(other.into()),
     }
-    state
-        .manager
-        .revoke_subject(info.subject(), Some(info.id()), RevokeReason::PasswordChange)
-        .await?;
     session.elevate(info.aal()).await?;
     Ok(Redirect::to("/account?done=password").into_response())
 }

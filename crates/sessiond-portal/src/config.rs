@@ -1,0 +1,129 @@
+//! `[portal]`: what the portal reads from the configuration file, checked
+//! once into [`PortalSettings`].
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sessiond_core::{Tenant, humane};
+
+use crate::redirect::RedirectPolicy;
+
+/// `[portal]`: the login portal, account page and forward auth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// Serve `/login`, `/account`, `/logout` and `/auth/verify`.
+    pub enabled: bool,
+    /// The tenant whose users and sessions the portal uses.
+    pub tenant: String,
+    /// Origins besides the portal's own that a login may return to (`rd`).
+    pub redirect_allowlist: Vec<String>,
+    /// How recent a login must be to end sessions without re-entering the password.
+    #[serde(with = "humane")]
+    pub reauth_window: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed for the client's IP.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The 32-byte secret of the portal's CSRF tokens; created if missing.
+    /// Defaults to `<data_dir>/portal-secret`. Nodes behind one load
+    /// balancer must share it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tenant: "default".to_owned(),
+            redirect_allowlist: Vec::new(),
+            reauth_window: Duration::from_secs(5 * 60),
+            trusted_proxies: Vec::new(),
+            secret_file: None,
+        }
+    }
+}
+
+/// A `[portal]` setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("portal.{key}: {message}")]
+pub struct PortalConfigError {
+    /// The key.
+    pub key: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// What the portal runs with: `[portal]` checked, plus the server's mode.
+#[derive(Debug, Clone)]
+pub struct PortalSettings {
+    /// The tenant of the portal's users and sessions.
+    pub tenant: Tenant,
+    /// Where logins may return to.
+    pub redirects: RedirectPolicy,
+    /// How recent a login must be to end sessions without the password.
+    pub reauth_window: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Plain-HTTP localhost development mode.
+    pub dev: bool,
+    /// Where the CSRF secret is kept (`None`: in the data directory).
+    pub secret_file: Option<PathBuf>,
+}
+
+impl PortalConfig {
+    /// Checks the settings (the one place they are checked) and combines
+    /// them with the server's development mode.
+    pub fn settings(&self, dev: bool) -> Result<PortalSettings, PortalConfigError> {
+        let invalid = |key: &'static str, message: String| PortalConfigError { key, message };
+        if self.reauth_window.is_zero() {
+            return Err(invalid("reauth_window", "must be greater than zero".to_owned()));
+        }
+        Ok(PortalSettings {
+            tenant: Tenant::new(&self.tenant).map_err(|e| invalid("tenant", e.to_string()))?,
+            redirects: RedirectPolicy::new(&self.redirect_allowlist)
+                .map_err(|e| invalid("redirect_allowlist", e.to_string()))?,
+            reauth_window: self.reauth_window,
+            trusted_proxies: self.trusted_proxies.clone(),
+            dev,
+            secret_file: self.secret_file.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        let bad = [
+            (
+                PortalConfig {
+                    tenant: String::new(),
+                    ..PortalConfig::default()
+                },
+                "tenant",
+            ),
+            (
+                PortalConfig {
+                    redirect_allowlist: vec!["not a url".to_owned()],
+                    ..PortalConfig::default()
+                },
+                "redirect_allowlist",
+            ),
+            (
+                PortalConfig {
+                    reauth_window: Duration::ZERO,
+                    ..PortalConfig::default()
+                },
+                "reauth_window",
+            ),
+        ];
+        for (config, key) in bad {
+            assert_eq!(config.settings(false).err().map(|e| e.key), Some(key));
+        }
+        assert!(PortalConfig::default().settings(true).is_ok_and(|s| s.dev));
+    }
+}
