@@ -33,6 +33,7 @@ mod requests;
 mod responses;
 mod rfc3339;
 mod session;
+mod strict;
 
 pub use code::{ErrorCode, PROBLEM_TYPE_PREFIX};
 pub use json::{decimal, session_json};

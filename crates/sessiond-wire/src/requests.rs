@@ -21,7 +21,7 @@ pub struct CreateRequest {
     #[serde(default)]
     pub remember_me: bool,
     /// Assurance level of the login, 1 to 3 (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::strict::aal", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3))]
     pub aal: Option<u8>,
     /// Initial data object.
@@ -53,7 +53,7 @@ pub struct RotateRequest {
     /// The current token.
     pub token: String,
     /// A new assurance level, 1 to 3 (step-up); records a fresh authentication.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::strict::aal", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3))]
     pub aal: Option<u8>,
 }

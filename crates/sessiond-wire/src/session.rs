@@ -21,7 +21,9 @@ impl std::fmt::Display for InvalidField {
 impl std::error::Error for InvalidField {}
 
 /// Client context a backend passes on from the end user's request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+///
+/// Deserialized from a JSON object only, never from an array.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClientView {
@@ -33,6 +35,23 @@ pub struct ClientView {
     /// cut to 512 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+}
+
+/// The fields of a [`ClientView`], as the derive reads them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientFields {
+    #[serde(default)]
+    ip: Option<String>,
+    #[serde(default)]
+    user_agent: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ClientView {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let ClientFields { ip, user_agent } = crate::strict::object(deserializer)?;
+        Ok(Self { ip, user_agent })
+    }
 }
 
 impl ClientView {
