@@ -289,11 +289,12 @@ async fn bad_paths_queries_and_headers() {
             .unwrap();
         assert_problem(response, 404, "not_found").await;
     }
+    // A malformed If-Match fails the condition (RFC 9110 13.1.1): 412.
     let bad_match = s
         .req(Method::PATCH, &format!("/v1/sessions/{id}"))
         .header("if-match", "1")
         .json(&json!({"data": {}}));
-    assert_problem(bad_match.send().await.unwrap(), 400, "invalid_request").await;
+    assert_problem(bad_match.send().await.unwrap(), 412, "version_conflict").await;
     let bad_except = s
         .req(Method::DELETE, "/v1/subjects/alice/sessions?except=garbage")
         .send()

@@ -125,18 +125,119 @@ pub async fn get(Caller(manager): Caller, ApiPath(id): ApiPath<String>) -> Resul
     Ok(with_etag(&session, StatusCode::OK, None))
 }
 
-/// Parses `If-Match: "<version>"`.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
+/// What `If-Match` (RFC 9110 13.1.1) lets a data update apply to. The
+/// entity tag of a session is its version in decimal, quoted: `"3"`.
+#[derive(Debug, PartialEq, Eq)]
+enum IfMatch {
+    /// No header: the last writer wins.
+    Absent,
+    /// `*`: any current version.
+    Any,
+    /// A list of entity tags: the versions its strong tags name. A weak tag
+    /// never matches (If-Match compares strongly), nor does a strong one
+    /// that is not a version, so the list may be empty.
+    Versions(Vec<u64>),
+    /// Not `*` nor a list of entity tags. RFC 9110 lets a recipient treat
+    /// it as a failed condition; so do we (412, not 400), which also keeps
+    /// a client from mistaking a typo for an unconditional write.
+    Malformed,
+}
+
+impl IfMatch {
+    /// Parses the field lines of `If-Match` (several lines form one list).
+    fn parse<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut lines = lines.into_iter().peekable();
+        if lines.peek().is_none() {
+            return IfMatch::Absent;
+        }
+        let (mut star, mut tags, mut versions) = (false, 0usize, Vec::new());
+        for line in lines {
+            let mut rest = line;
+            loop {
+                // Whitespace and empty list elements (RFC 9110 5.6.1).
+                rest = skip(rest, b" \t,");
+                if rest.is_empty() {
+                    break;
+                }
+                let Some((element, after)) = list_element(rest) else {
+                    return IfMatch::Malformed;
+                };
+                match element {
+                    Element::Star => star = true,
+                    Element::Tag { weak, opaque } => {
+                        tags += 1;
+                        if let (false, Some(version)) = (weak, version(opaque)) {
+                            versions.push(version);
+                        }
+                    }
+                }
+                rest = skip(after, b" \t");
+                if !(rest.is_empty() || rest[0] == b',') {
+                    return IfMatch::Malformed;
+                }
+            }
+        }
+        match (star, tags) {
+            (true, 0) => IfMatch::Any,
+            (true, _) => IfMatch::Malformed,
+            (false, _) => IfMatch::Versions(versions),
+        }
+    }
+
+    /// The versions an update may apply to; `None`: any.
+    fn versions(self) -> Option<Vec<u64>> {
+        match self {
+            IfMatch::Absent | IfMatch::Any => None,
+            IfMatch::Versions(versions) => Some(versions),
+            IfMatch::Malformed => Some(Vec::new()),
+        }
+    }
+}
+
+/// One element of an `If-Match` list.
+enum Element<'a> {
+    Star,
+    Tag { weak: bool, opaque: &'a [u8] },
+}
+
+/// The element at the start of `input` and what follows it; `None` when
+/// there is no well-formed one.
+fn list_element(input: &[u8]) -> Option<(Element<'_>, &[u8])> {
+    if let Some(rest) = input.strip_prefix(b"*") {
+        return Some((Element::Star, rest));
+    }
+    let (weak, rest) = match input.strip_prefix(b"W/") {
+        Some(rest) => (true, rest),
+        None => (false, input),
     };
-    let bad = || ApiError::InvalidRequest("If-Match must be a quoted version, e.g. \"3\"".to_owned());
-    let text = value.to_str().map_err(|_| bad())?.trim();
-    let inner = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .ok_or_else(bad)?;
-    inner.parse::<u64>().map(Some).map_err(|_| bad())
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    let opaque = &rest[..end];
+    // etagc = %x21 / %x23-7E / obs-text
+    let etagc = |b: &u8| *b == 0x21 || (0x23..=0x7e).contains(b) || *b >= 0x80;
+    opaque
+        .iter()
+        .all(etagc)
+        .then_some((Element::Tag { weak, opaque }, &rest[end + 1..]))
+}
+
+/// The version an opaque tag names: decimal as we write it, so strong
+/// comparison (byte for byte) holds; `"03"` and `"+3"` name none.
+fn version(opaque: &[u8]) -> Option<u64> {
+    let canonical = opaque.first().is_some_and(|&b| b != b'0' || opaque.len() == 1);
+    if !canonical || !opaque.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(opaque).ok()?.parse().ok()
+}
+
+fn skip<'a>(mut input: &'a [u8], set: &[u8]) -> &'a [u8] {
+    while let [first, rest @ ..] = input
+        && set.contains(first)
+    {
+        input = rest;
+    }
+    input
 }
 
 /// Replaces a session's data; with `If-Match`, only over that version.
@@ -158,8 +259,9 @@ pub async fn patch(
     headers: HeaderMap,
     ApiJson(req): ApiJson<PatchRequest>,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
-    let session = manager.update_data(&parse_id(&id)?, req.data, expected).await?;
+    let id = parse_id(&id)?;
+    let versions = IfMatch::parse(headers.get_all(header::IF_MATCH).iter().map(HeaderValue::as_bytes)).versions();
+    let session = manager.update_data_if(&id, req.data, versions.as_deref()).await?;
     Ok(with_etag(&session, StatusCode::OK, None))
 }
 
@@ -190,14 +292,41 @@ mod tests {
     }
 
     #[test]
-    fn if_match_accepts_only_a_quoted_version() {
-        let mut h = HeaderMap::new();
-        assert_eq!(if_match(&h).ok(), Some(None));
-        h.insert(header::IF_MATCH, HeaderValue::from_static("\"7\""));
-        assert_eq!(if_match(&h).ok(), Some(Some(7)));
-        for bad in ["7", "\"x\"", "W/\"7\"", "\"-1\"", "\"\""] {
-            h.insert(header::IF_MATCH, HeaderValue::from_static(bad));
-            assert!(matches!(if_match(&h), Err(ApiError::InvalidRequest(_))), "{bad}");
+    fn if_match_follows_rfc_9110() {
+        use IfMatch::{Any, Malformed, Versions};
+        let table: &[(&[&str], IfMatch)] = &[
+            (&["\"7\""], Versions(vec![7])),
+            (&["*"], Any),
+            (&[" * "], Any),
+            (&["\"3\", \"4\""], Versions(vec![3, 4])),
+            (&["\"3\",\"4\",,"], Versions(vec![3, 4])),
+            (&["\"3\"", "\"4\""], Versions(vec![3, 4])),
+            (&["W/\"7\""], Versions(vec![])),
+            (&["W/\"7\", \"8\""], Versions(vec![8])),
+            (&["\"x\""], Versions(vec![])),
+            (&["\"a,b\", \"2\""], Versions(vec![2])),
+            (&["\"07\"", "\"+7\"", "\"-1\"", "\"\""], Versions(vec![])),
+            (&["\"18446744073709551615\""], Versions(vec![u64::MAX])),
+            (&["\"18446744073709551616\""], Versions(vec![])),
+            (&[""], Versions(vec![])),
+            (&["7"], Malformed),
+            (&["0"], Malformed),
+            (&["\"7"], Malformed),
+            (&["\"7\"\"8\""], Malformed),
+            (&["\"7\" 8"], Malformed),
+            (&["w/\"7\""], Malformed),
+            (&["*, \"7\""], Malformed),
+            (&["*", "\"7\""], Malformed),
+            (&["**"], Malformed),
+            (&["\"a b\""], Malformed),
+        ];
+        for (lines, expected) in table {
+            let parsed = IfMatch::parse(lines.iter().map(|l| l.as_bytes()));
+            assert_eq!(&parsed, expected, "{lines:?}");
         }
+        assert_eq!(IfMatch::parse(std::iter::empty()), IfMatch::Absent);
+        assert_eq!(IfMatch::Absent.versions(), None);
+        assert_eq!(IfMatch::Any.versions(), None);
+        assert_eq!(IfMatch::Malformed.versions(), Some(vec![]));
     }
 }
