@@ -28,6 +28,8 @@
 
 mod code;
 mod json;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod problem;
 mod requests;
 mod responses;
@@ -43,4 +45,4 @@ pub use requests::{
     VerifyRequest,
 };
 pub use responses::{EventView, EventsResponse, RevokedResponse, SessionResponse, SessionsResponse, TokenResponse};
-pub use session::{ClientView, InvalidField, SessionView};
+pub use session::{ClientView, InvalidField, SESSION_ID_PATTERN, SUBJECT_DESCRIPTION, SUBJECT_PATTERN, SessionView};

@@ -349,9 +349,15 @@ async fn regression_arrays_in_place_of_objects_are_400() {
         ("/v1/sessions", r#"["alice", false, 1, {}, null]"#.to_owned()),
         ("/v1/sessions", r#"["alice"]"#.to_owned()),
         ("/v1/sessions", r#"{"subject": "a", "client": [null, null]}"#.to_owned()),
-        ("/v1/sessions", r#"{"subject": "a", "client": ["10.0.0.1", "curl"]}"#.to_owned()),
+        (
+            "/v1/sessions",
+            r#"{"subject": "a", "client": ["10.0.0.1", "curl"]}"#.to_owned(),
+        ),
         ("/v1/sessions/verify", format!(r#"["{token}"]"#)),
-        ("/v1/sessions/verify", format!(r#"{{"token": "{token}", "client": []}}"#)),
+        (
+            "/v1/sessions/verify",
+            format!(r#"{{"token": "{token}", "client": []}}"#),
+        ),
     ];
     for (path, body) in cases {
         let response = raw(&s, path, json_ct, body.clone()).await;

@@ -4,11 +4,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sessiond_core::{Aal, CreateOptions, Error as CoreError, RevokeReason, Session, SessionId, Subject};
 
+use super::doc::{InvalidToken, NotFound, SessionLimit, VersionConflict};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
 use sessiond_wire::{
-    CreateRequest, PatchRequest, Problem, RevokeRequest, RotateRequest, SessionResponse, TokenResponse, VerifyRequest,
-    decimal, session_json,
+    CreateRequest, PatchRequest, RevokeRequest, RotateRequest, SessionResponse, TokenResponse, VerifyRequest, decimal,
+    session_json,
 };
 
 /// Registered once: a registry lookup per verify costs more than the count.
@@ -55,14 +56,12 @@ fn parse_id(raw: &str) -> Result<SessionId, ApiError> {
 }
 
 /// Creates a session (login).
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = CreateRequest,
-    security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/sessions", operation_id = "create_session", tag = "sessions",
+    request_body = CreateRequest,
     responses(
-        (status = 201, description = "Created", body = TokenResponse),
-        (status = 400, description = "Bad fields", body = Problem),
-        (status = 401, description = "Missing or wrong API key", body = Problem),
-        (status = 409, description = "session_limit", body = Problem),
-        (status = 413, description = "payload_too_large", body = Problem),
+        (status = 201, description = "Created: the token (shown once) and the session", body = TokenResponse,
+            headers(("ETag" = String, description = "The session's version, quoted"))),
+        (status = 409, response = SessionLimit),
     ))]
 pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest>) -> Result<Response, ApiError> {
     let subject = Subject::new(req.subject).map_err(CoreError::from)?;
@@ -77,12 +76,12 @@ pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest
 }
 
 /// Verifies a token; the hot path.
-#[utoipa::path(post, path = "/v1/sessions/verify", tag = "sessions", request_body = VerifyRequest,
-    security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/sessions/verify", operation_id = "verify_session", tag = "sessions",
+    request_body = VerifyRequest,
     responses(
-        (status = 200, description = "Valid", body = SessionResponse),
-        (status = 401, description = "invalid_token (unknown, malformed, expired or revoked alike)", body = Problem),
-        (status = 503, description = "store_unavailable", body = Problem),
+        (status = 200, description = "Valid", body = SessionResponse,
+            headers(("ETag" = String, description = "The session's version, quoted"))),
+        (status = 401, response = InvalidToken),
     ))]
 pub async fn verify(Caller(manager): Caller, ApiJson(req): ApiJson<VerifyRequest>) -> Result<Response, ApiError> {
     let client = req.client.map(|c| c.into_client()).transpose()?;
@@ -92,11 +91,12 @@ pub async fn verify(Caller(manager): Caller, ApiJson(req): ApiJson<VerifyRequest
 }
 
 /// Replaces the token (privilege change, step-up).
-#[utoipa::path(post, path = "/v1/sessions/rotate", tag = "sessions", request_body = RotateRequest,
-    security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/sessions/rotate", operation_id = "rotate_session", tag = "sessions",
+    request_body = RotateRequest,
     responses(
-        (status = 200, description = "New token, same session id", body = TokenResponse),
-        (status = 401, description = "invalid_token", body = Problem),
+        (status = 200, description = "New token, same session id", body = TokenResponse,
+            headers(("ETag" = String, description = "The session's version, quoted"))),
+        (status = 401, response = InvalidToken),
     ))]
 pub async fn rotate(Caller(manager): Caller, ApiJson(req): ApiJson<RotateRequest>) -> Result<Response, ApiError> {
     let (token, session) = manager.rotate(&req.token, aal(req.aal)?).await?;
@@ -104,21 +104,21 @@ pub async fn rotate(Caller(manager): Caller, ApiJson(req): ApiJson<RotateRequest
 }
 
 /// Ends the session of a token (logout); 204 also when it is already gone.
-#[utoipa::path(post, path = "/v1/sessions/revoke", tag = "sessions", request_body = RevokeRequest,
-    security(("api_key" = [])),
-    responses((status = 204, description = "Ended, or already gone")))]
+#[utoipa::path(post, path = "/v1/sessions/revoke", operation_id = "revoke_session", tag = "sessions",
+    request_body = RevokeRequest,
+    responses((status = 204, description = "Ended, or already gone (also for an invalid token)")))]
 pub async fn revoke(Caller(manager): Caller, ApiJson(req): ApiJson<RevokeRequest>) -> Result<StatusCode, ApiError> {
     manager.revoke_token(&req.token, RevokeReason::Logout).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Reads a session by id.
-#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions",
-    params(("id" = String, Path, description = "Session id")),
-    security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/sessions/{id}", operation_id = "get_session", tag = "sessions",
+    params(("id" = String, Path, description = "Session id", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")),
     responses(
-        (status = 200, description = "The session", body = SessionResponse),
-        (status = 404, description = "not_found", body = Problem),
+        (status = 200, description = "The session", body = SessionResponse,
+            headers(("ETag" = String, description = "The session's version, quoted"))),
+        (status = 404, response = NotFound),
     ))]
 pub async fn get(Caller(manager): Caller, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let session = manager.get(&parse_id(&id)?).await?;
@@ -241,17 +241,21 @@ fn skip<'a>(mut input: &'a [u8], set: &[u8]) -> &'a [u8] {
 }
 
 /// Replaces a session's data; with `If-Match`, only over that version.
-#[utoipa::path(patch, path = "/v1/sessions/{id}", tag = "sessions", request_body = PatchRequest,
+#[utoipa::path(patch, path = "/v1/sessions/{id}", operation_id = "update_session_data", tag = "sessions",
+    request_body = PatchRequest,
     params(
-        ("id" = String, Path, description = "Session id"),
-        ("If-Match" = Option<String>, Header, description = "Expected version, quoted"),
+        ("id" = String, Path, description = "Session id", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"),
+        // The syntax of RFC 9110: `*` or a list of entity tags. Anything
+        // else is answered 412 too, as a condition that does not hold.
+        ("If-Match" = Option<String>, Header, nullable = false,
+            description = "`*`, or the versions the update may apply to as a list of strong entity tags (`\"3\", \"4\"`); a weak tag never matches",
+            pattern = "^(\\*|(W/)?\"[!#-~]*\"( *, *(W/)?\"[!#-~]*\")*)$"),
     ),
-    security(("api_key" = [])),
     responses(
-        (status = 200, description = "Updated; version + 1", body = SessionResponse),
-        (status = 404, description = "not_found", body = Problem),
-        (status = 412, description = "version_conflict", body = Problem),
-        (status = 413, description = "payload_too_large", body = Problem),
+        (status = 200, description = "Updated; version + 1", body = SessionResponse,
+            headers(("ETag" = String, description = "The session's new version, quoted"))),
+        (status = 404, response = NotFound),
+        (status = 412, response = VersionConflict),
     ))]
 pub async fn patch(
     Caller(manager): Caller,
@@ -266,12 +270,11 @@ pub async fn patch(
 }
 
 /// Ends a session by id (admin or "sign out that device").
-#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions",
-    params(("id" = String, Path, description = "Session id")),
-    security(("api_key" = [])),
+#[utoipa::path(delete, path = "/v1/sessions/{id}", operation_id = "delete_session", tag = "sessions",
+    params(("id" = String, Path, description = "Session id", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")),
     responses(
         (status = 204, description = "Ended"),
-        (status = 404, description = "not_found", body = Problem),
+        (status = 404, response = NotFound),
     ))]
 pub async fn delete(Caller(manager): Caller, ApiPath(id): ApiPath<String>) -> Result<StatusCode, ApiError> {
     manager.revoke_id(&parse_id(&id)?, RevokeReason::Admin).await?;
