@@ -10,7 +10,7 @@ use crate::manager::{AllowGrace, SessionData, SessionManager};
 use crate::session::{Revocation, RevokeReason, Session};
 use crate::store::StoreError;
 
-/// Attempts of an unconditional data update that keeps losing races with
+/// Attempts of a data update that keeps losing races with
 /// touches-free writers (rotation, other updates) before it reports a conflict.
 const MAX_BLIND_ATTEMPTS: usize = 8;
 
@@ -38,11 +38,32 @@ impl SessionManager {
         data: SessionData,
         expected_version: Option<u64>,
     ) -> Result<Session, Error> {
+        let expected = expected_version.map(|v| [v]);
+        self.update_data_if(id, data, expected.as_ref().map(<[u64; 1]>::as_slice))
+            .await
+    }
+
+    /// Replaces the session's data as a whole if its version is one of
+    /// `versions` (`None`: whatever it is); HTTP `If-Match` with a list of
+    /// entity tags. An empty list matches no version.
+    ///
+    /// The condition is checked against the version the write is made over,
+    /// and the write is a compare-and-set on that version. If a concurrent
+    /// write gets in between, the session is read again and the condition
+    /// checked again: no update is lost, and none lands on a version the
+    /// caller did not name. When it does not hold: [`Error::VersionConflict`]
+    /// with the current version.
+    pub async fn update_data_if(
+        &self,
+        id: &SessionId,
+        data: SessionData,
+        versions: Option<&[u64]>,
+    ) -> Result<Session, Error> {
         self.check_data(&data)?;
         for _ in 0..MAX_BLIND_ATTEMPTS {
             let current = self.get(id).await?;
-            if let Some(expected) = expected_version
-                && expected != current.version
+            if let Some(versions) = versions
+                && !versions.contains(&current.version)
             {
                 return Err(Error::VersionConflict {
                     current: current.version,
@@ -56,9 +77,7 @@ impl SessionManager {
                     self.emit(self.now(), EventKind::DataUpdated, Some(&next), None);
                     return Ok(next);
                 }
-                Err(StoreError::VersionConflict { current }) if expected_version.is_some() => {
-                    return Err(Error::VersionConflict { current });
-                }
+                // Read again: the condition is checked against the new version.
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(StoreError::NotFound) => return Err(Error::NotFound),
                 Err(other) => return Err(other.into()),

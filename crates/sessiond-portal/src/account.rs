@@ -94,17 +94,40 @@ pub(super) struct Notice {
     done: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Ending sessions (`application/x-www-form-urlencoded`).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct ReauthForm {
+    /// The user's password, needed when the login is older than
+    /// `portal.reauth_window`.
     password: Option<String>,
+    /// The session's CSRF token (checked by the session layer before the
+    /// handler runs; here for the form's schema).
+    #[expect(dead_code, reason = "read by the session layer; declared for the OpenAPI schema")]
+    csrf_token: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Changing the password (`application/x-www-form-urlencoded`).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct PasswordForm {
+    /// The password now.
     #[serde(default)]
     current_password: String,
+    /// The new password: 8 characters to 1024 bytes.
     #[serde(default)]
     new_password: String,
+    /// The session's CSRF token (checked by the session layer before the
+    /// handler runs; here for the form's schema).
+    #[expect(dead_code, reason = "read by the session layer; declared for the OpenAPI schema")]
+    csrf_token: Option<String>,
+}
+
+/// A form with nothing but the session's CSRF token (`POST /logout`),
+/// checked by the session layer; only the OpenAPI schema reads this.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "only the OpenAPI schema of the form")]
+pub(super) struct CsrfForm {
+    /// The session's CSRF token.
+    csrf_token: Option<String>,
 }
 
 async fn render(
@@ -192,8 +215,12 @@ impl super::PortalState {
 }
 
 /// `GET /account`.
-#[utoipa::path(get, path = "/account", tag = "portal",
-    responses((status = 200, description = "The user's sessions as devices (HTML)"), (status = 303, description = "Not signed in: to /login")))]
+#[utoipa::path(get, path = "/account", operation_id = "account_page", tag = "portal", security(),
+    params(("done" = Option<String>, Query, description = "What was just done: `password`, `revoked` or `others` (a notice)")),
+    responses(
+        (status = 200, description = "The user's sessions as devices", body = String, content_type = "text/html"),
+        (status = 303, description = "Not signed in: to /login?rd=%2Faccount", headers(("Location" = String))),
+    ))]
 pub(super) async fn page(
     State(state): State<Portal>,
     session: Session,
@@ -210,10 +237,17 @@ pub(super) async fn page(
 }
 
 /// `POST /account/sessions/{id}/revoke`: ends one of the user's sessions.
-#[utoipa::path(post, path = "/account/sessions/{id}/revoke", tag = "portal",
-    params(("id" = String, Path, description = "One of the user's sessions")), request_body(content_type = "application/x-www-form-urlencoded", description = "csrf_token, and password when the login is older than portal.reauth_window"),
-    responses((status = 303, description = "Ended"), (status = 403, description = "The login is not recent and no or a wrong password was given, or CSRF"),
-        (status = 404, description = "No such session of this user")))]
+#[utoipa::path(post, path = "/account/sessions/{id}/revoke", operation_id = "revoke_account_session", tag = "portal", security(),
+    params(("id" = String, Path, description = "One of the user's sessions", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")),
+    request_body(content = ReauthForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Ended: to /account?done=revoked, or to /login when it was this session; \
+            not signed in: to /login?rd=%2Faccount", headers(("Location" = String))),
+        (status = 400, description = "The form could not be read", body = String, content_type = "text/html"),
+        (status = 403, description = "The login is not recent and no or a wrong password was given (or too many tries): the page again",
+            body = String, content_type = "text/html"),
+        (status = 404, description = "`not_found`: no such session of this user", body = String, content_type = "text/html"),
+    ))]
 pub(super) async fn revoke_one(
     State(state): State<Portal>,
     session: Session,
@@ -240,8 +274,15 @@ pub(super) async fn revoke_one(
 }
 
 /// `POST /account/sessions/revoke-others`: "sign out everywhere else".
-#[utoipa::path(post, path = "/account/sessions/revoke-others", tag = "portal", request_body(content_type = "application/x-www-form-urlencoded", description = "csrf_token, and password when the login is older than portal.reauth_window"),
-    responses((status = 303, description = "Every other session ended"), (status = 403, description = "The login is not recent and no or a wrong password was given, or CSRF")))]
+#[utoipa::path(post, path = "/account/sessions/revoke-others", operation_id = "revoke_other_sessions", tag = "portal", security(),
+    request_body(content = ReauthForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Every other session ended: to /account?done=others; \
+            not signed in: to /login?rd=%2Faccount", headers(("Location" = String))),
+        (status = 400, description = "The form could not be read", body = String, content_type = "text/html"),
+        (status = 403, description = "The login is not recent and no or a wrong password was given (or too many tries): the page again",
+            body = String, content_type = "text/html"),
+    ))]
 pub(super) async fn revoke_others(
     State(state): State<Portal>,
     session: Session,
@@ -262,10 +303,18 @@ pub(super) async fn revoke_others(
 /// `POST /account/password`: needs the current password; then every other
 /// session of the user ends and this one is re-authenticated with a new
 /// token, so a thief holding an old cookie is out.
-#[utoipa::path(post, path = "/account/password", tag = "portal", request_body(content_type = "application/x-www-form-urlencoded", description = "current_password, new_password, csrf_token"),
-    responses((status = 303, description = "Changed: this session rotated, every other one ended"),
-        (status = 400, description = "The new password is too short or too long"), (status = 403, description = "Wrong current password, or CSRF"),
-        (status = 409, description = "The account changed concurrently"), (status = 429, description = "Throttled")))]
+#[utoipa::path(post, path = "/account/password", operation_id = "change_password", tag = "portal", security(),
+    request_body(content = PasswordForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Changed: this session rotated, every other one ended, to /account?done=password; \
+            not signed in: to /login?rd=%2Faccount", headers(("Location" = String))),
+        (status = 400, description = "The new password is too short or too long, or the form could not be read",
+            body = String, content_type = "text/html"),
+        (status = 403, description = "Wrong current password: the page again", body = String, content_type = "text/html"),
+        (status = 404, description = "`not_found`: the account no longer exists", body = String, content_type = "text/html"),
+        (status = 409, description = "The account changed concurrently: the page again", body = String, content_type = "text/html"),
+        (status = 429, description = "Throttled: the page again", body = String, content_type = "text/html"),
+    ))]
 pub(super) async fn change_password(
     State(state): State<Portal>,
     session: Session,

@@ -15,8 +15,13 @@ const SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
 const SESSION: HeaderName = HeaderName::from_static("x-auth-session");
 
 /// Forward auth.
-#[utoipa::path(get, path = "/auth/verify", tag = "portal",
-    responses((status = 200, description = "Valid session: X-Auth-Subject and X-Auth-Session headers"), (status = 401, description = "No valid session")))]
+#[utoipa::path(get, path = "/auth/verify", operation_id = "forward_auth", tag = "portal", security(),
+    responses(
+        (status = 200, description = "Valid session (empty body)", headers(
+            ("X-Auth-Subject" = String, description = "The session's subject"),
+            ("X-Auth-Session" = String, description = "The session's id"))),
+        (status = 401, description = "No valid session (empty body)"),
+    ))]
 pub(super) async fn verify(State(_state): State<Portal>, session: Session) -> Result<Response, PortalError> {
     let Some(info) = session.current().await? else {
         return Ok(StatusCode::UNAUTHORIZED.into_response());

@@ -115,7 +115,7 @@ pub fn router(
         login_csrf: login_csrf::LoginCsrf::new(settings.dev),
         settings,
     });
-    let (routes, doc) = OpenApiRouter::new()
+    let (routes, mut doc) = OpenApiRouter::new()
         .routes(routes!(login::form, login::submit))
         .routes(routes!(login::logout))
         .routes(routes!(account::page))
@@ -125,12 +125,70 @@ pub fn router(
         .routes(routes!(forward_auth::verify))
         .with_state(state)
         .split_for_parts();
+    document_shared_responses(&mut doc);
     let routes = routes
         .layer(session_layer)
         .route("/static/portal.css", get(stylesheet))
         .layer(axum::middleware::from_fn_with_state(headers, headers::apply))
         .layer(axum::middleware::from_fn_with_state(trusted, client_ip::apply));
     Ok((routes, doc))
+}
+
+/// The answers every portal route can give besides its own: the HTML error
+/// pages of [`PortalError`], and the session layer's refusals, which are
+/// problem+json (`--dev` refuses other hosts on every route; unsafe
+/// requests are checked for their origin and CSRF token, reading the form).
+fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use sessiond_wire::PROBLEM_CONTENT_TYPE;
+    use sessiond_wire::openapi::{add_response, operations_mut, problem_content, problem_response};
+    use utoipa::openapi::{Content, ResponseBuilder};
+
+    let html = || {
+        Content::new(Some(utoipa::openapi::schema::Object::with_type(
+            utoipa::openapi::Type::String,
+        )))
+    };
+    for (_, method, operation) in operations_mut(doc) {
+        let mut page = |status: &str, description: &str| {
+            let response = || {
+                ResponseBuilder::new()
+                    .description(description)
+                    .content("text/html", html())
+                    .build()
+                    .into()
+            };
+            add_response(operation, status, response, "text/html", html, description);
+        };
+        page("500", "`internal`: an error page");
+        page("503", "`store_unavailable` or `overloaded`: an error page");
+        let mut problem = |status: &str, description: &str| {
+            let response = || problem_response(description).into();
+            add_response(
+                operation,
+                status,
+                response,
+                PROBLEM_CONTENT_TYPE,
+                problem_content,
+                description,
+            );
+        };
+        if method == "post" {
+            problem(
+                "403",
+                "`cross_site_request`: not from the portal's own origin; `csrf_failed`: a live session without its CSRF token; `dev_mode_not_local`",
+            );
+            problem("400", "`invalid_request`: the session layer could not read the form");
+            problem(
+                "413",
+                "`payload_too_large`: the form is too large to look for its CSRF token in",
+            );
+        } else {
+            problem(
+                "403",
+                "`dev_mode_not_local`: `--dev` answers only requests to a loopback host",
+            );
+        }
+    }
 }
 
 async fn stylesheet() -> impl axum::response::IntoResponse {

@@ -33,14 +33,21 @@ pub(super) struct ReturnQuery {
     rd: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The sign-in form (`application/x-www-form-urlencoded`).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct LoginForm {
+    /// The user's name.
     #[serde(default)]
     username: String,
+    /// The user's password.
     #[serde(default)]
     password: String,
+    /// "Keep me signed in" checkbox: present (any value) = on.
     remember_me: Option<String>,
+    /// The form's CSRF token: the login cookie's value before sign-in, the
+    /// session's CSRF token with a live session.
     csrf_token: Option<String>,
+    /// Where to return after signing in (same origin or allow-listed).
     rd: Option<String>,
 }
 
@@ -67,9 +74,13 @@ fn render(status: StatusCode, page: &LoginPage<'_>, cookie: Option<HeaderValue>)
 }
 
 /// `GET /login`: the form, or straight on when already signed in.
-#[utoipa::path(get, path = "/login", tag = "portal",
+#[utoipa::path(get, path = "/login", operation_id = "login_form", tag = "portal", security(),
     params(("rd" = Option<String>, Query, description = "Where to return after signing in: same origin or allow-listed")),
-    responses((status = 200, description = "The sign-in form (HTML)"), (status = 303, description = "Already signed in: on to rd")))]
+    responses(
+        (status = 200, description = "The sign-in form", body = String, content_type = "text/html",
+            headers(("Set-Cookie" = String, description = "The login form's CSRF cookie, when it had none"))),
+        (status = 303, description = "Already signed in: on to rd or /account", headers(("Location" = String))),
+    ))]
 pub(super) async fn form(
     State(state): State<Portal>,
     session: Session,
@@ -93,12 +104,20 @@ pub(super) async fn form(
 }
 
 /// `POST /login`.
-#[utoipa::path(post, path = "/login", tag = "portal",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "username, password, remember_me (checkbox), csrf_token, rd"),
-    responses((status = 303, description = "Signed in: on to rd or /account, with the session cookie"),
-        (status = 401, description = "Wrong username or password (one message for every failure)"),
-        (status = 403, description = "Login CSRF: form token missing or not matching its cookie, or a cross-site request"),
-        (status = 429, description = "Throttled after repeated failures; Retry-After says how long")))]
+#[utoipa::path(post, path = "/login", operation_id = "login", tag = "portal", security(),
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: on to rd or /account, with the session cookie",
+            headers(("Location" = String), ("Set-Cookie" = String, description = "The session cookie"))),
+        (status = 400, description = "The form could not be read", body = String, content_type = "text/html"),
+        (status = 401, description = "Wrong username or password (one message for every failure): the form again",
+            body = String, content_type = "text/html"),
+        (status = 403, description = "Login CSRF: the form's token missing or not matching its cookie: the form again",
+            body = String, content_type = "text/html"),
+        (status = 429, description = "Throttled after repeated failures: the form again",
+            body = String, content_type = "text/html",
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ))]
 pub(super) async fn submit(
     State(state): State<Portal>,
     session: Session,
@@ -163,8 +182,11 @@ pub(super) async fn submit(
 
 /// `POST /logout`: ends the session, deletes the cookie, and asks the
 /// browser to drop every cookie of the site.
-#[utoipa::path(post, path = "/logout", tag = "portal", request_body(content_type = "application/x-www-form-urlencoded", description = "csrf_token"),
-    responses((status = 303, description = "Signed out: to /login, cookie deleted, Clear-Site-Data: \"cookies\"")))]
+#[utoipa::path(post, path = "/logout", operation_id = "logout", tag = "portal", security(),
+    request_body(content = super::account::CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Signed out: to /login, cookie deleted",
+        headers(("Location" = String), ("Set-Cookie" = String, description = "Deletes the session cookie"),
+            ("Clear-Site-Data" = String, description = "\"cookies\"")))))]
 pub(super) async fn logout(session: Session) -> Response {
     session.logout();
     let mut response = Redirect::to("/login").into_response();

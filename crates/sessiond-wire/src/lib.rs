@@ -28,11 +28,14 @@
 
 mod code;
 mod json;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod problem;
 mod requests;
 mod responses;
 mod rfc3339;
 mod session;
+mod strict;
 
 pub use code::{ErrorCode, PROBLEM_TYPE_PREFIX};
 pub use json::{decimal, session_json};
@@ -42,4 +45,4 @@ pub use requests::{
     VerifyRequest,
 };
 pub use responses::{EventView, EventsResponse, RevokedResponse, SessionResponse, SessionsResponse, TokenResponse};
-pub use session::{ClientView, InvalidField, SessionView};
+pub use session::{ClientView, InvalidField, SESSION_ID_PATTERN, SUBJECT_DESCRIPTION, SUBJECT_PATTERN, SessionView};

@@ -11,17 +11,23 @@ use crate::ClientView;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
-    /// Who logged in: 1 to 256 bytes, no control characters.
+    /// Who logged in: 1 to 256 bytes of UTF-8 without control characters.
+    /// (`maxLength` would count characters, not bytes: left out, see
+    /// [`SUBJECT_PATTERN`](crate::SUBJECT_PATTERN).)
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f]+$")
+        schema(min_length = 1, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")
     )]
     pub subject: String,
     /// Longer timeouts.
     #[serde(default)]
     pub remember_me: bool,
     /// Assurance level of the login, 1 to 3 (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::strict::aal",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3))]
     pub aal: Option<u8>,
     /// Initial data object.
@@ -53,7 +59,11 @@ pub struct RotateRequest {
     /// The current token.
     pub token: String,
     /// A new assurance level, 1 to 3 (step-up); records a fresh authentication.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::strict::aal",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3))]
     pub aal: Option<u8>,
 }

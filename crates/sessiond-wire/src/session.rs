@@ -8,6 +8,24 @@ use time::OffsetDateTime;
 
 use crate::rfc3339;
 
+/// The pattern of a session id: exactly what `SessionId::parse` accepts,
+/// 22 characters of canonical base64url (16 bytes: the last character
+/// carries 2 bits and 4 zero bits, so it is one of `A`, `Q`, `g`, `w`).
+pub const SESSION_ID_PATTERN: &str = "^[A-Za-z0-9_-]{21}[AQgw]$";
+
+/// The pattern of a subject: no control character (Unicode `Cc`: C0, DEL
+/// and C1, exactly what `Subject::new` refuses), at least one character.
+///
+/// The limit of 256 is in bytes of UTF-8, which JSON Schema cannot express:
+/// `maxLength` counts characters, so `maxLength: 256` would promise that
+/// 256 characters of `é` (512 bytes) are accepted, and any smaller
+/// `maxLength` would deny subjects the server takes. The schemas leave it
+/// out and say it in words ([`SUBJECT_DESCRIPTION`]).
+pub const SUBJECT_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$";
+
+/// What the schemas say about a subject's length.
+pub const SUBJECT_DESCRIPTION: &str = "1 to 256 bytes of UTF-8 without control characters";
+
 /// A request field the server refuses (answered 400 `invalid_request`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidField(pub String);
@@ -21,18 +39,37 @@ impl std::fmt::Display for InvalidField {
 impl std::error::Error for InvalidField {}
 
 /// Client context a backend passes on from the end user's request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+///
+/// Deserialized from a JSON object only, never from an array.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClientView {
     /// The end user's IP address, IPv4 or IPv6 in text form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(min_length = 2, max_length = 45))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = ip_schema))]
     pub ip: Option<String>,
     /// The end user's User-Agent (control characters are removed, and it is
     /// cut to 512 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+}
+
+/// The fields of a [`ClientView`], as the derive reads them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientFields {
+    #[serde(default)]
+    ip: Option<String>,
+    #[serde(default)]
+    user_agent: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ClientView {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let ClientFields { ip, user_agent } = crate::strict::object(deserializer)?;
+        Ok(Self { ip, user_agent })
+    }
 }
 
 impl ClientView {
@@ -75,7 +112,7 @@ impl From<ClientView> for ClientInfo {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionView {
     /// Public id (22 characters of base64url); grants nothing.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{22}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"))]
     pub id: String,
     /// Owner.
     pub subject: String,
@@ -129,4 +166,23 @@ impl From<&Session> for SessionView {
             version: s.version,
         }
     }
+}
+
+/// `client.ip`: an IPv4 or IPv6 address as `IpAddr` parses it (dotted quad
+/// without leading zeros; RFC 4291 text without a zone), or null.
+#[cfg(feature = "openapi")]
+fn ip_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let address = |format| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+    };
+    AnyOfBuilder::new()
+        .item(address(KnownFormat::Ipv4))
+        .item(address(KnownFormat::Ipv6))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some("The end user's IP address, IPv4 or IPv6 in text form."))
+        .build()
+        .into()
 }

@@ -392,3 +392,45 @@ async fn invented_methods_share_one_metric_label() {
         );
     }
 }
+
+/// `If-Match` per RFC 9110: `*`, lists, weak tags (never a strong match)
+/// and malformed values (a failed condition).
+#[tokio::test]
+async fn if_match_takes_star_and_lists_and_fails_weak_or_malformed_tags() {
+    let s = launch().start();
+    let (_, session) = s.login("iris").await;
+    let path = format!("/v1/sessions/{}", session["id"].as_str().unwrap());
+    let patch = |tag: &'static str| {
+        s.req(Method::PATCH, &path)
+            .header("if-match", tag)
+            .json(&json!({"data": {"tag": tag}}))
+    };
+    // (If-Match, version after: the expected new version or unchanged.)
+    let table: [(&str, Option<u64>); 9] = [
+        ("*", Some(2)),
+        ("\"1\", \"2\"", Some(3)),
+        ("\"9\", \"3\"", Some(4)),
+        ("W/\"4\"", None),
+        ("\"04\"", None),
+        ("\"5\", \"6\"", None),
+        ("4", None),
+        ("*, \"4\"", None),
+        ("", None),
+    ];
+    for (tag, expected) in table {
+        let response = patch(tag).send().await.unwrap();
+        match expected {
+            Some(version) => {
+                assert_eq!(response.status(), 200, "{tag}");
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["session"]["version"], version, "{tag}");
+            }
+            None => {
+                assert_eq!(response.status(), 412, "{tag}");
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["code"], "version_conflict", "{tag}");
+                assert_eq!(body["current_version"], 4, "{tag}");
+            }
+        }
+    }
+}

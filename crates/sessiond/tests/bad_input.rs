@@ -289,11 +289,12 @@ async fn bad_paths_queries_and_headers() {
             .unwrap();
         assert_problem(response, 404, "not_found").await;
     }
+    // A malformed If-Match fails the condition (RFC 9110 13.1.1): 412.
     let bad_match = s
         .req(Method::PATCH, &format!("/v1/sessions/{id}"))
         .header("if-match", "1")
         .json(&json!({"data": {}}));
-    assert_problem(bad_match.send().await.unwrap(), 400, "invalid_request").await;
+    assert_problem(bad_match.send().await.unwrap(), 412, "version_conflict").await;
     let bad_except = s
         .req(Method::DELETE, "/v1/subjects/alice/sessions?except=garbage")
         .send()
@@ -334,4 +335,102 @@ async fn bad_paths_queries_and_headers() {
         .req(Method::GET, "/v1/subjects/alice/sessions")
         .header("x-padding", "p".repeat(20_000));
     assert_problem(huge.send().await.unwrap(), 431, "headers_too_large").await;
+}
+
+/// Found by schemathesis: serde's derives read a JSON array as a struct
+/// (fields in order), so `["alice", false, 1, {}, null]` created a session
+/// and `"client": [null, null]` was taken for an empty client.
+#[tokio::test]
+async fn regression_arrays_in_place_of_objects_are_400() {
+    let s = launch().start();
+    let (token, _) = s.login("alice").await;
+    let json_ct = Some("application/json");
+    let cases: [(&str, String); 6] = [
+        ("/v1/sessions", r#"["alice", false, 1, {}, null]"#.to_owned()),
+        ("/v1/sessions", r#"["alice"]"#.to_owned()),
+        ("/v1/sessions", r#"{"subject": "a", "client": [null, null]}"#.to_owned()),
+        (
+            "/v1/sessions",
+            r#"{"subject": "a", "client": ["10.0.0.1", "curl"]}"#.to_owned(),
+        ),
+        ("/v1/sessions/verify", format!(r#"["{token}"]"#)),
+        (
+            "/v1/sessions/verify",
+            format!(r#"{{"token": "{token}", "client": []}}"#),
+        ),
+    ];
+    for (path, body) in cases {
+        let response = raw(&s, path, json_ct, body.clone()).await;
+        assert_eq!(response.status(), 400, "{path} {body}");
+        assert_problem(response, 400, "invalid_request").await;
+    }
+    let listed: Value = s
+        .req(Method::GET, "/v1/subjects/a/sessions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!({"sessions": []}), "no session was created");
+}
+
+/// Found by schemathesis: `2.0` is a JSON Schema integer, and the server
+/// refused it as an `aal`.
+#[tokio::test]
+async fn regression_integral_float_aal_is_accepted() {
+    let s = launch().start();
+    let created = s.post("/v1/sessions", json!({"subject": "a", "aal": 2.0})).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["session"]["aal"], 2);
+    let token = created["token"].as_str().unwrap();
+    let rotated = raw(
+        &s,
+        "/v1/sessions/rotate",
+        Some("application/json"),
+        format!(r#"{{"token": "{token}", "aal": 3e0}}"#),
+    )
+    .await;
+    assert_eq!(rotated.status(), 200);
+    assert_eq!(rotated.json::<Value>().await.unwrap()["session"]["aal"], 3);
+    for aal in ["1.5", "4.0", "0.0", "-1.0", "1e300"] {
+        let response = raw(
+            &s,
+            "/v1/sessions",
+            Some("application/json"),
+            format!(r#"{{"subject": "a", "aal": {aal}}}"#),
+        )
+        .await;
+        assert_problem(response, 400, "invalid_request").await;
+    }
+}
+
+/// The authentication scheme is case-insensitive (RFC 9110 11.1): `bearer`
+/// and `BEARER` were refused with 401.
+#[tokio::test]
+async fn regression_bearer_scheme_is_case_insensitive() {
+    let s = launch().start();
+    for scheme in ["bearer", "BEARER", "bEaReR", "Bearer"] {
+        let response = s
+            .client
+            .post(s.url("/v1/sessions"))
+            .header("authorization", format!("{scheme} {}", s.key))
+            .json(&json!({"subject": "a"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{scheme}");
+    }
+    for bad in [format!("Bearer{}", s.key), format!("Bearerx {}", s.key), s.key.clone()] {
+        let response = s
+            .client
+            .post(s.url("/v1/sessions"))
+            .header("authorization", bad)
+            .json(&json!({"subject": "a"}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 401, "unauthorized").await;
+    }
 }

@@ -1,6 +1,18 @@
-//! `/openapi.json` describes the routes the server really has.
+//! `/openapi.json` describes the routes the server really has, is valid
+//! OpenAPI 3.1 (openapi-spec-validator), and describes what the server
+//! really answers (schemathesis). Both tools are found through
+//! `TEST_OPENAPI_SPEC_VALIDATOR` and `TEST_SCHEMATHESIS`, which
+//! scripts/test sets (scripts/servers/openapi_tools.sh).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use sessiond_testkit::env;
+use sessiond_testkit::server::TestServer;
 
 use crate::support::launch;
 
@@ -73,4 +85,194 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
         API_MD.len(),
         "documented routes beyond API.md: {documented:?}"
     );
+}
+
+/// The document as served, in a file in `dir`.
+async fn served_document(s: &TestServer, dir: &Path) -> PathBuf {
+    let text = s
+        .client
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let file = dir.join("openapi.json");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Runs `program args` in `dir` on loopback only (no proxies), killed after
+/// `limit`; returns whether it exited 0 and everything it wrote.
+fn run_tool(program: &str, args: &[&str], dir: &Path, limit: Duration) -> (bool, String) {
+    let out = dir.join("tool.out");
+    let output = File::create(&out).unwrap();
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("all_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(output.try_clone().unwrap()))
+        .stderr(Stdio::from(output))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut text = std::fs::read_to_string(&out).unwrap_or_default();
+    if status.is_none() {
+        text.push_str(&format!("\n(killed after {limit:?})"));
+    }
+    (status.is_some_and(|s| s.success()), text)
+}
+
+/// openapi-spec-validator: the served document is valid OpenAPI 3.1.
+#[tokio::test]
+async fn the_document_is_valid_openapi_3_1() {
+    let Some(validator) = env::required(
+        "TEST_OPENAPI_SPEC_VALIDATOR",
+        "openapi::the_document_is_valid_openapi_3_1",
+    ) else {
+        return;
+    };
+    let s = launch().start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = served_document(&s, dir.path()).await;
+    let file = file.to_str().unwrap();
+    let (ok, output) = run_tool(
+        &validator,
+        &["--schema", "3.1", "--validation-errors", "all", file],
+        dir.path(),
+        Duration::from_secs(60),
+    );
+    assert!(ok, "openapi-spec-validator refused /openapi.json:\n{output}");
+}
+
+/// schemathesis: generated requests, valid and invalid, against the real
+/// server; every answer must be what the document says (statuses, media
+/// types, schemas, headers), schema-valid requests accepted and invalid
+/// ones refused. The exceptions, each explained, are in
+/// tests/schemathesis.toml.
+#[tokio::test]
+async fn schemathesis_finds_the_server_as_documented() {
+    let Some(schemathesis) = env::required(
+        "TEST_SCHEMATHESIS",
+        "openapi::schemathesis_finds_the_server_as_documented",
+    ) else {
+        return;
+    };
+    let s = launch().start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = served_document(&s, dir.path()).await;
+    let auth = format!("Authorization: Bearer {}", s.key);
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis.toml");
+    #[rustfmt::skip]
+    let args = [
+        "--config-file", config,
+        "--no-color",
+        "run", file.to_str().unwrap(),
+        "--url", &s.base,
+        "--header", &auth,
+        // The JSON API and the operations endpoints; the portal is
+        // browser-driven (cookies, CSRF) and has its own tests.
+        "--include-path-regex", r"^/(v1/|healthz$|readyz$|metrics$|openapi\.json$)",
+        "--checks", "all",
+        "--max-examples", "100",
+        // How long fuzzing runs (about 1,800 cases): the test's time budget.
+        "--max-time", "60",
+        "--continue-on-failure",
+        "--seed", "1",
+        "--generation-database", "none",
+        "--workers", "1",
+        "--request-timeout", "5",
+        "--output-truncate", "false",
+    ];
+    let (ok, output) = run_tool(&schemathesis, &args, dir.path(), Duration::from_secs(150));
+    assert!(ok, "schemathesis found the server other than documented:\n{output}");
+}
+
+/// Without the tools: unique operation ids, every `/v1` failure as
+/// problem+json, and session ids and subjects as strict as the server.
+#[tokio::test]
+async fn operations_are_unique_and_their_failures_and_ids_are_declared() {
+    let s = launch().start();
+    let doc: Value = s
+        .client
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resolve = |response: &Value| -> Value {
+        match response["$ref"].as_str() {
+            Some(name) => doc["components"]["responses"][name.rsplit('/').next().unwrap()].clone(),
+            None => response.clone(),
+        }
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "operationId {id} used twice");
+            let v1 = path.starts_with("/v1/");
+            // `/v1` inherits the document's `api_key`; the rest is public.
+            let public = op["security"] == serde_json::json!([]);
+            assert_eq!(public, !v1, "{method} {path} security");
+            let json_body = op["requestBody"]["content"]["application/json"].is_object();
+            let mut needed = vec!["431", "503"];
+            if v1 {
+                needed.extend(["400", "401", "500"]);
+            }
+            if json_body {
+                needed.extend(["413", "415"]);
+            }
+            for status in needed {
+                let response = resolve(&op["responses"][status]);
+                assert_eq!(
+                    response["content"]["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+            }
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let response = resolve(response);
+                assert!(
+                    response["content"].get("application/json").is_none() || status.starts_with('2'),
+                    "{method} {path} {status} is documented as application/json"
+                );
+            }
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let expected = match param["name"].as_str().unwrap() {
+                    "id" | "except" | "session_id" => sessiond_wire::SESSION_ID_PATTERN,
+                    "subject" => sessiond_wire::SUBJECT_PATTERN,
+                    _ => continue,
+                };
+                assert_eq!(
+                    param["schema"]["pattern"], expected,
+                    "{method} {path} {}",
+                    param["name"]
+                );
+            }
+        }
+    }
+    assert_eq!(doc["servers"][0]["url"], "/");
+    assert_eq!(doc["security"], serde_json::json!([{"api_key": []}]));
 }

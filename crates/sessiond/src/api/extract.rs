@@ -37,6 +37,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 ApiError::InvalidRequest("could not read the request body".to_owned())
             }
         })?;
+        // serde's derives read a JSON array as a struct (its fields in
+        // order); every body of this API is an object, so nothing else is.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::InvalidRequest("the body must be a JSON object".to_owned()));
+        }
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::InvalidRequest(describe_json_error(&e)))
@@ -76,7 +81,7 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_credentials)
             .ok_or(ApiError::Unauthorized)?;
         let tenant = state
             .keys
@@ -84,6 +89,13 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(ApiError::Unauthorized)?;
         Ok(Caller(state.manager.for_tenant(tenant)))
     }
+}
+
+/// The credentials of `Authorization: Bearer <key>`. The scheme is
+/// case-insensitive and followed by one or more spaces (RFC 9110 11.4).
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(credentials)
 }
 
 /// A path parameter; a bad one is a 400 (an id that is merely unknown is a
@@ -114,5 +126,27 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
             .await
             .map(|Query(v)| ApiQuery(v))
             .map_err(|e: QueryRejection| ApiError::InvalidRequest(e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let table = [
+            ("Bearer k", Some("k")),
+            ("bearer k", Some("k")),
+            ("BEARER k", Some("k")),
+            ("Bearer  k", Some(" k")),
+            ("Bearer", None),
+            ("Bearerk", None),
+            ("Basic k", None),
+            ("k", None),
+        ];
+        for (value, expected) in table {
+            assert_eq!(bearer_credentials(value), expected, "{value}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP API of API.md: routes, shared state and the layers every request
 //! passes through (limits, load shedding, request ids, metrics, logs).
 
+mod doc;
 mod error;
 mod extract;
 mod layers;
@@ -14,8 +15,7 @@ use std::sync::Arc;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sessiond_core::SessionManager;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -54,23 +54,6 @@ pub struct Shared {
     pub openapi: Arc<String>,
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "sessiond", description = "Session management over HTTP/JSON. See API.md."),
-    modifiers(&BearerKey),
-    components(schemas(sessiond_wire::Problem, sessiond_wire::ErrorCode))
-)]
-struct ApiDoc;
-
-struct BearerKey;
-
-impl Modify for BearerKey {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
-    }
-}
-
 fn routes() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .routes(routes!(sessions::create))
@@ -81,7 +64,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(subjects::list, subjects::revoke_all))
         .routes(routes!(subjects::events))
         .layer(layers::no_store());
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
         .merge(v1)
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
@@ -91,7 +74,9 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of this API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    let mut doc = routes().split_for_parts().1;
+    doc::complete(&mut doc);
+    doc
 }
 
 /// The whole application: routes, state and layers.
@@ -108,6 +93,7 @@ pub fn app(
     if let Some(portal_doc) = portal_doc {
         doc.merge(portal_doc);
     }
+    doc::complete(&mut doc);
     let openapi = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
     let state = AppState(Arc::new(Shared {
         manager,

@@ -7,14 +7,18 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Up")))]
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations", security(),
+    responses((status = 200, description = "Up", body = String, content_type = "text/plain")))]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// The store answers; 503 otherwise.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "Ready"), (status = 503, description = "Store unreachable")))]
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations", security(),
+    responses(
+        (status = 200, description = "Ready", body = String, content_type = "text/plain"),
+        (status = 503, description = "Store unreachable", body = String, content_type = "text/plain"),
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.manager.store().ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
@@ -26,7 +30,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text")))]
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations", security(),
+    responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
@@ -37,7 +42,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// This API's OpenAPI document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1")))]
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "operations", security(),
+    responses((status = 200, description = "This document, OpenAPI 3.1", body = Object, content_type = "application/json")))]
 pub async fn openapi(State(state): State<AppState>) -> Response {
     let mut response = state.openapi.as_ref().clone().into_response();
     response

@@ -4,11 +4,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sessiond_core::{Aal, CreateOptions, Error as CoreError, RevokeReason, Session, SessionId, Subject};
 
+use super::doc::{InvalidToken, NotFound, SessionLimit, VersionConflict};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
 use sessiond_wire::{
-    CreateRequest, PatchRequest, Problem, RevokeRequest, RotateRequest, SessionResponse, TokenResponse, VerifyRequest,
-    decimal, session_json,
+    CreateRequest, PatchRequest, RevokeRequest, RotateRequest, SessionResponse, TokenResponse, VerifyRequest, decimal,
+    session_json,
 };
 
 /// Registered once: a registry lookup per verify costs more than the count.
@@ -55,14 +56,12 @@ fn parse_id(raw: &str) -> Result<SessionId, ApiError> {
 }
 
 /// Creates a session (login).
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = CreateRequest,
-    security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/sessions", operation_id = "create_session", tag = "sessions",
+    request_body = CreateRequest,
     responses(
-        (status = 201, description = "Created", body = TokenResponse),
-        (status = 400, description = "Bad fields", body = Problem),
-        (status = 401, description = "Missing or wrong API key", body = Problem),
-        (status = 409, description = "session_limit", body = Problem),
-        (status = 413, description = "payload_too_large", body = Problem),
+        (status = 201, description = "Created: the token (shown once) and the session", body = TokenResponse,
+            headers(("ETag" = String, description = "The session's version, quoted"))),
+        (status = 409, response = SessionLimit),
     ))]
 pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest>) -> Result<Response, ApiError> {
     let subject = Subject::new(req.subject).map_err(CoreError::from)?;
@@ -77,12 +76,12 @@ pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest
 }
 
 /// Verifies a token; the hot path.
-#[utoipa::path(post, path = "/v1/sessions/verify", tag = "sessions", request_body = VerifyRequest,
-    security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/sessions/verify", operation_id = "verify_session", tag = "sessions",
+    request_body = VerifyRequest,
     responses(
-        (status = 200, description = "Valid", body = SessionResponse),
-        (status = 401, description = "invalid_token (unknown, malformed, expired or revoked alike)", body = Problem),
-        (status = 503, description = "store_unavailable", body = Problem),
+        (status = 200, description = "Valid", body = SessionResponse,
+            headers(("ETag" = String, description = "The session's version, quoted"))),
+        (status = 401, response = InvalidToken),
     ))]
 pub async fn verify(Caller(manager): Caller, ApiJson(req): ApiJson<VerifyRequest>) -> Result<Response, ApiError> {
     let client = req.client.map(|c| c.into_client()).transpose()?;
@@ -92,11 +91,12 @@ pub async fn verify(Caller(manager): Caller, ApiJson(req): ApiJson<VerifyRequest
 }
 
 /// Replaces the token (privilege change, step-up).
-#[utoipa::path(post, path = "/v1/sessions/rotate", tag = "sessions", request_body = RotateRequest,
-    security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/sessions/rotate", operation_id = "rotate_session", tag = "sessions",
+    request_body = RotateRequest,
     responses(
-        (status = 200, description = "New token, same session id", body = TokenResponse),
-        (status = 401, description = "invalid_token", body = Problem),
+        (status = 200, description = "New token, same session id", body = TokenResponse,
+            headers(("ETag" = String, description = "The session's version, quoted"))),
+        (status = 401, response = InvalidToken),
     ))]
 pub async fn rotate(Caller(manager): Caller, ApiJson(req): ApiJson<RotateRequest>) -> Result<Response, ApiError> {
     let (token, session) = manager.rotate(&req.token, aal(req.aal)?).await?;
@@ -104,53 +104,158 @@ pub async fn rotate(Caller(manager): Caller, ApiJson(req): ApiJson<RotateRequest
 }
 
 /// Ends the session of a token (logout); 204 also when it is already gone.
-#[utoipa::path(post, path = "/v1/sessions/revoke", tag = "sessions", request_body = RevokeRequest,
-    security(("api_key" = [])),
-    responses((status = 204, description = "Ended, or already gone")))]
+#[utoipa::path(post, path = "/v1/sessions/revoke", operation_id = "revoke_session", tag = "sessions",
+    request_body = RevokeRequest,
+    responses((status = 204, description = "Ended, or already gone (also for an invalid token)")))]
 pub async fn revoke(Caller(manager): Caller, ApiJson(req): ApiJson<RevokeRequest>) -> Result<StatusCode, ApiError> {
     manager.revoke_token(&req.token, RevokeReason::Logout).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Reads a session by id.
-#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions",
-    params(("id" = String, Path, description = "Session id")),
-    security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/sessions/{id}", operation_id = "get_session", tag = "sessions",
+    params(("id" = String, Path, description = "Session id", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")),
     responses(
-        (status = 200, description = "The session", body = SessionResponse),
-        (status = 404, description = "not_found", body = Problem),
+        (status = 200, description = "The session", body = SessionResponse,
+            headers(("ETag" = String, description = "The session's version, quoted"))),
+        (status = 404, response = NotFound),
     ))]
 pub async fn get(Caller(manager): Caller, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let session = manager.get(&parse_id(&id)?).await?;
     Ok(with_etag(&session, StatusCode::OK, None))
 }
 
-/// Parses `If-Match: "<version>"`.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
+/// What `If-Match` (RFC 9110 13.1.1) lets a data update apply to. The
+/// entity tag of a session is its version in decimal, quoted: `"3"`.
+#[derive(Debug, PartialEq, Eq)]
+enum IfMatch {
+    /// No header: the last writer wins.
+    Absent,
+    /// `*`: any current version.
+    Any,
+    /// A list of entity tags: the versions its strong tags name. A weak tag
+    /// never matches (If-Match compares strongly), nor does a strong one
+    /// that is not a version, so the list may be empty.
+    Versions(Vec<u64>),
+    /// Not `*` nor a list of entity tags. RFC 9110 lets a recipient treat
+    /// it as a failed condition; so do we (412, not 400), which also keeps
+    /// a client from mistaking a typo for an unconditional write.
+    Malformed,
+}
+
+impl IfMatch {
+    /// Parses the field lines of `If-Match` (several lines form one list).
+    fn parse<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut lines = lines.into_iter().peekable();
+        if lines.peek().is_none() {
+            return IfMatch::Absent;
+        }
+        let (mut star, mut tags, mut versions) = (false, 0usize, Vec::new());
+        for line in lines {
+            let mut rest = line;
+            loop {
+                // Whitespace and empty list elements (RFC 9110 5.6.1).
+                rest = skip(rest, b" \t,");
+                if rest.is_empty() {
+                    break;
+                }
+                let Some((element, after)) = list_element(rest) else {
+                    return IfMatch::Malformed;
+                };
+                match element {
+                    Element::Star => star = true,
+                    Element::Tag { weak, opaque } => {
+                        tags += 1;
+                        if let (false, Some(version)) = (weak, version(opaque)) {
+                            versions.push(version);
+                        }
+                    }
+                }
+                rest = skip(after, b" \t");
+                if !(rest.is_empty() || rest[0] == b',') {
+                    return IfMatch::Malformed;
+                }
+            }
+        }
+        match (star, tags) {
+            (true, 0) => IfMatch::Any,
+            (true, _) => IfMatch::Malformed,
+            (false, _) => IfMatch::Versions(versions),
+        }
+    }
+
+    /// The versions an update may apply to; `None`: any.
+    fn versions(self) -> Option<Vec<u64>> {
+        match self {
+            IfMatch::Absent | IfMatch::Any => None,
+            IfMatch::Versions(versions) => Some(versions),
+            IfMatch::Malformed => Some(Vec::new()),
+        }
+    }
+}
+
+/// One element of an `If-Match` list.
+enum Element<'a> {
+    Star,
+    Tag { weak: bool, opaque: &'a [u8] },
+}
+
+/// The element at the start of `input` and what follows it; `None` when
+/// there is no well-formed one.
+fn list_element(input: &[u8]) -> Option<(Element<'_>, &[u8])> {
+    if let Some(rest) = input.strip_prefix(b"*") {
+        return Some((Element::Star, rest));
+    }
+    let (weak, rest) = match input.strip_prefix(b"W/") {
+        Some(rest) => (true, rest),
+        None => (false, input),
     };
-    let bad = || ApiError::InvalidRequest("If-Match must be a quoted version, e.g. \"3\"".to_owned());
-    let text = value.to_str().map_err(|_| bad())?.trim();
-    let inner = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .ok_or_else(bad)?;
-    inner.parse::<u64>().map(Some).map_err(|_| bad())
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    let opaque = &rest[..end];
+    // etagc = %x21 / %x23-7E / obs-text
+    let etagc = |b: &u8| *b == 0x21 || (0x23..=0x7e).contains(b) || *b >= 0x80;
+    opaque
+        .iter()
+        .all(etagc)
+        .then_some((Element::Tag { weak, opaque }, &rest[end + 1..]))
+}
+
+/// The version an opaque tag names: decimal as we write it, so strong
+/// comparison (byte for byte) holds; `"03"` and `"+3"` name none.
+fn version(opaque: &[u8]) -> Option<u64> {
+    let canonical = opaque.first().is_some_and(|&b| b != b'0' || opaque.len() == 1);
+    if !canonical || !opaque.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(opaque).ok()?.parse().ok()
+}
+
+fn skip<'a>(mut input: &'a [u8], set: &[u8]) -> &'a [u8] {
+    while let [first, rest @ ..] = input
+        && set.contains(first)
+    {
+        input = rest;
+    }
+    input
 }
 
 /// Replaces a session's data; with `If-Match`, only over that version.
-#[utoipa::path(patch, path = "/v1/sessions/{id}", tag = "sessions", request_body = PatchRequest,
+#[utoipa::path(patch, path = "/v1/sessions/{id}", operation_id = "update_session_data", tag = "sessions",
+    request_body = PatchRequest,
     params(
-        ("id" = String, Path, description = "Session id"),
-        ("If-Match" = Option<String>, Header, description = "Expected version, quoted"),
+        ("id" = String, Path, description = "Session id", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"),
+        // The syntax of RFC 9110: `*` or a list of entity tags. Anything
+        // else is answered 412 too, as a condition that does not hold.
+        ("If-Match" = Option<String>, Header, nullable = false,
+            description = "`*`, or the versions the update may apply to as a list of strong entity tags (`\"3\", \"4\"`); a weak tag never matches",
+            pattern = "^(\\*|(W/)?\"[!#-~]*\"( *, *(W/)?\"[!#-~]*\")*)$"),
     ),
-    security(("api_key" = [])),
     responses(
-        (status = 200, description = "Updated; version + 1", body = SessionResponse),
-        (status = 404, description = "not_found", body = Problem),
-        (status = 412, description = "version_conflict", body = Problem),
-        (status = 413, description = "payload_too_large", body = Problem),
+        (status = 200, description = "Updated; version + 1", body = SessionResponse,
+            headers(("ETag" = String, description = "The session's new version, quoted"))),
+        (status = 404, response = NotFound),
+        (status = 412, response = VersionConflict),
     ))]
 pub async fn patch(
     Caller(manager): Caller,
@@ -158,18 +263,18 @@ pub async fn patch(
     headers: HeaderMap,
     ApiJson(req): ApiJson<PatchRequest>,
 ) -> Result<Response, ApiError> {
-    let expected = if_match(&headers)?;
-    let session = manager.update_data(&parse_id(&id)?, req.data, expected).await?;
+    let id = parse_id(&id)?;
+    let versions = IfMatch::parse(headers.get_all(header::IF_MATCH).iter().map(HeaderValue::as_bytes)).versions();
+    let session = manager.update_data_if(&id, req.data, versions.as_deref()).await?;
     Ok(with_etag(&session, StatusCode::OK, None))
 }
 
 /// Ends a session by id (admin or "sign out that device").
-#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions",
-    params(("id" = String, Path, description = "Session id")),
-    security(("api_key" = [])),
+#[utoipa::path(delete, path = "/v1/sessions/{id}", operation_id = "delete_session", tag = "sessions",
+    params(("id" = String, Path, description = "Session id", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")),
     responses(
         (status = 204, description = "Ended"),
-        (status = 404, description = "not_found", body = Problem),
+        (status = 404, response = NotFound),
     ))]
 pub async fn delete(Caller(manager): Caller, ApiPath(id): ApiPath<String>) -> Result<StatusCode, ApiError> {
     manager.revoke_id(&parse_id(&id)?, RevokeReason::Admin).await?;
@@ -190,14 +295,41 @@ mod tests {
     }
 
     #[test]
-    fn if_match_accepts_only_a_quoted_version() {
-        let mut h = HeaderMap::new();
-        assert_eq!(if_match(&h).ok(), Some(None));
-        h.insert(header::IF_MATCH, HeaderValue::from_static("\"7\""));
-        assert_eq!(if_match(&h).ok(), Some(Some(7)));
-        for bad in ["7", "\"x\"", "W/\"7\"", "\"-1\"", "\"\""] {
-            h.insert(header::IF_MATCH, HeaderValue::from_static(bad));
-            assert!(matches!(if_match(&h), Err(ApiError::InvalidRequest(_))), "{bad}");
+    fn if_match_follows_rfc_9110() {
+        use IfMatch::{Any, Malformed, Versions};
+        let table: &[(&[&str], IfMatch)] = &[
+            (&["\"7\""], Versions(vec![7])),
+            (&["*"], Any),
+            (&[" * "], Any),
+            (&["\"3\", \"4\""], Versions(vec![3, 4])),
+            (&["\"3\",\"4\",,"], Versions(vec![3, 4])),
+            (&["\"3\"", "\"4\""], Versions(vec![3, 4])),
+            (&["W/\"7\""], Versions(vec![])),
+            (&["W/\"7\", \"8\""], Versions(vec![8])),
+            (&["\"x\""], Versions(vec![])),
+            (&["\"a,b\", \"2\""], Versions(vec![2])),
+            (&["\"07\"", "\"+7\"", "\"-1\"", "\"\""], Versions(vec![])),
+            (&["\"18446744073709551615\""], Versions(vec![u64::MAX])),
+            (&["\"18446744073709551616\""], Versions(vec![])),
+            (&[""], Versions(vec![])),
+            (&["7"], Malformed),
+            (&["0"], Malformed),
+            (&["\"7"], Malformed),
+            (&["\"7\"\"8\""], Malformed),
+            (&["\"7\" 8"], Malformed),
+            (&["w/\"7\""], Malformed),
+            (&["*, \"7\""], Malformed),
+            (&["*", "\"7\""], Malformed),
+            (&["**"], Malformed),
+            (&["\"a b\""], Malformed),
+        ];
+        for (lines, expected) in table {
+            let parsed = IfMatch::parse(lines.iter().map(|l| l.as_bytes()));
+            assert_eq!(&parsed, expected, "{lines:?}");
         }
+        assert_eq!(IfMatch::parse(std::iter::empty()), IfMatch::Absent);
+        assert_eq!(IfMatch::Absent.versions(), None);
+        assert_eq!(IfMatch::Any.versions(), None);
+        assert_eq!(IfMatch::Malformed.versions(), Some(vec![]));
     }
 }

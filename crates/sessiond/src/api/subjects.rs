@@ -17,9 +17,9 @@ fn subject(raw: String) -> Result<Subject, ApiError> {
 }
 
 /// A subject's live sessions, newest first (the device list).
-#[utoipa::path(get, path = "/v1/subjects/{subject}/sessions", tag = "subjects",
-    params(("subject" = String, Path, description = "Subject")),
-    security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/subjects/{subject}/sessions", operation_id = "list_subject_sessions", tag = "subjects",
+    params(("subject" = String, Path, min_length = 1, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+        description = "Subject: 1 to 256 bytes of UTF-8 without control characters, percent-encoded")),
     responses((status = 200, description = "Newest first", body = SessionsResponse)))]
 pub async fn list(Caller(manager): Caller, ApiPath(raw): ApiPath<String>) -> Result<Json<SessionsResponse>, ApiError> {
     let sessions = manager.list_subject(&subject(raw)?).await?;
@@ -29,12 +29,12 @@ pub async fn list(Caller(manager): Caller, ApiPath(raw): ApiPath<String>) -> Res
 }
 
 /// Ends every session of a subject, except `except` ("sign out everywhere else").
-#[utoipa::path(delete, path = "/v1/subjects/{subject}/sessions", tag = "subjects",
+#[utoipa::path(delete, path = "/v1/subjects/{subject}/sessions", operation_id = "revoke_subject_sessions", tag = "subjects",
     params(
-        ("subject" = String, Path, description = "Subject"),
-        ("except" = Option<String>, Query, description = "Session id to keep"),
+        ("subject" = String, Path, min_length = 1, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+            description = "Subject: 1 to 256 bytes of UTF-8 without control characters, percent-encoded"),
+        ("except" = Option<String>, Query, description = "Session id to keep", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"),
     ),
-    security(("api_key" = [])),
     responses((status = 200, description = "How many ended", body = RevokedResponse)))]
 pub async fn revoke_all(
     Caller(manager): Caller,
@@ -53,13 +53,13 @@ pub async fn revoke_all(
 }
 
 /// The audit log of the caller's tenant, newest first.
-#[utoipa::path(get, path = "/v1/events", tag = "events",
+#[utoipa::path(get, path = "/v1/events", operation_id = "list_events", tag = "events",
     params(
-        ("subject" = Option<String>, Query, description = "Only this subject"),
-        ("session_id" = Option<String>, Query, description = "Only this session"),
-        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
+        ("subject" = Option<String>, Query, min_length = 1, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+            description = "Only this subject (1 to 256 bytes of UTF-8 without control characters)"),
+        ("session_id" = Option<String>, Query, description = "Only this session", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100", minimum = 1, maximum = 1000),
     ),
-    security(("api_key" = [])),
     responses((status = 200, description = "Newest first", body = EventsResponse)))]
 pub async fn events(
     axum::extract::State(state): axum::extract::State<AppState>,
