@@ -3,7 +3,7 @@
 //! Keys live in `api-keys.json` in the data directory (mode 0600), written
 //! atomically (temporary file and rename) under a lock file, so the CLI can
 //! add or revoke keys while a server runs. The server re-reads the file when
-//! it changes, checking at most once a second.
+//! it changes, checking once a second in the background.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -11,9 +11,8 @@ use std::hash::{BuildHasher as _, RandomState};
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -208,9 +207,6 @@ pub struct KeyRing {
     state: RwLock<RingState>,
     /// Keys the index of [`RingState::verified`].
     index: RandomState,
-    started: Instant,
-    /// Milliseconds since `started` of the last freshness check.
-    checked_at: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -235,8 +231,6 @@ impl KeyRing {
             file: KeyFile::new(dir),
             state: RwLock::new(RingState::default()),
             index: RandomState::new(),
-            started: Instant::now(),
-            checked_at: AtomicU64::new(0),
         });
         ring.reload()?;
         Ok(ring)
@@ -273,18 +267,24 @@ impl KeyRing {
         Ok(())
     }
 
-    fn refresh_if_due(&self) {
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let last = self.checked_at.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < RELOAD_EVERY_MS
-            || self
-                .checked_at
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        self.refresh_if_changed();
+    /// Re-reads the key file when it changes, checking once a second on
+    /// the blocking pool, so that the request path never touches the file
+    /// (an unknown key costs a map lookup, never a `stat`). A key created
+    /// or revoked by `sessiond keys …` takes effect within a second. Ends
+    /// when the ring is dropped.
+    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let ring = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(RELOAD_EVERY_MS));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(ring) = ring.upgrade() else { break };
+                if tokio::task::spawn_blocking(move || ring.refresh_if_changed()).await.is_err() {
+                    break;
+                }
+            }
+        })
     }
 
     /// Re-reads the file if its size or modification time changed.
@@ -328,18 +328,12 @@ impl KeyRing {
         if !presented.starts_with(KEY_PREFIX) || presented.len() > 128 {
             return None;
         }
-        // Revocations are picked up within a second; a key just created is
-        // found at once (a miss costs one stat of the file).
-        self.refresh_if_due();
         let index = self.index.hash_one(presented);
         if let Some(tenant) = self.lookup_verified(index, presented) {
             return Some(tenant);
         }
         let hash = hash_hex(presented);
-        let tenant = self.lookup(&hash).or_else(|| {
-            self.refresh_if_changed();
-            self.lookup(&hash)
-        })?;
+        let tenant = self.lookup(&hash)?;
         self.remember(index, presented, &hash, &tenant);
         Some(tenant)
     }
@@ -380,5 +374,40 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(file.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "key file readable by others");
+    }
+
+    /// The request path never reads the key file: a key added to it is
+    /// unknown until the background refresh (which once ran on every miss,
+    /// so each unknown key presented cost a `stat`, and a changed file a
+    /// read, on the request's thread).
+    #[test]
+    fn authenticate_does_no_file_io() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyFile::new(dir.path());
+        let ring = KeyRing::load(dir.path()).unwrap();
+        let (_, key) = file.create(&Tenant::new("acme").unwrap(), SystemClock.now()).unwrap();
+        assert_eq!(ring.authenticate(&key), None);
+        ring.refresh_if_changed();
+        assert_eq!(ring.authenticate(&key), Some(Tenant::new("acme").unwrap()));
+    }
+
+    #[tokio::test]
+    async fn the_refresher_picks_up_a_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::load(dir.path()).unwrap();
+        let refresher = ring.spawn_refresher();
+        let (_, key) = KeyFile::new(dir.path())
+            .create(&Tenant::new("acme").unwrap(), SystemClock.now())
+            .unwrap();
+        let mut found = None;
+        for _ in 0..50 {
+            found = ring.authenticate(&key);
+            if found.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(found, Some(Tenant::new("acme").unwrap()));
+        refresher.abort();
     }
 }

@@ -72,6 +72,7 @@ pub async fn serve(
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = KeyRing::load(&data_dir)?;
+    let key_refresher = keys.spawn_refresher();
     if keys.active() == 0 {
         let (stored, key) = keys.file().create(&Tenant::default_tenant(), clock.now())?;
         keys.reload()?;
@@ -133,6 +134,7 @@ pub async fn serve(
     tracing::info!("shutting down: in-flight requests finished; flushing");
     purger.shutdown().await;
     upkeep.abort();
+    key_refresher.abort();
     events.close();
     // The last handles go first, so closing flushes now and reports errors.
     drop(users);

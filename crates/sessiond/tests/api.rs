@@ -271,6 +271,18 @@ async fn tenants_are_isolated_and_keys_are_checked() {
     let id = session["id"].as_str().unwrap();
     let other_key = create_key(&s.data_dir().join(".."), "other", "memory:");
     let as_other = |method: Method, path: &str| s.client.request(method, s.url(path)).bearer_auth(&other_key);
+    // The running server picks the new key up within a second.
+    let known = async {
+        for _ in 0..50 {
+            let r = as_other(Method::GET, "/v1/subjects/nobody/sessions").send().await.unwrap();
+            if r.status() != 401 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert!(known.await, "a key created beside the running server was not picked up within 5 s");
     let verify = as_other(Method::POST, "/v1/sessions/verify").json(&json!({"token": token}));
     assert_problem(verify.send().await.unwrap(), 401, "invalid_token").await;
     assert_problem(
