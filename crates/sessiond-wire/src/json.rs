@@ -1,11 +1,19 @@
 //! The session JSON written straight from the record: the one serialiser of
-//! single-session responses (create, verify, rotate, get, patch).
+//! every session the server sends (create, verify, rotate, get, patch, the
+//! subject's list, the CLI's listing).
 //!
 //! It writes byte for byte what serde writes for [`SessionResponse`] and
 //! [`TokenResponse`] (checked by a test), without building a
 //! [`SessionView`] with its copied strings and data, and without an escaping
 //! pass over the fields that never need one (times, numbers, booleans, field
 //! names).
+//!
+//! Why hand-written: `scripts/load` (embedded store, 100,000 sessions, 64
+//! connections, no touch writes, 8 interleaved rounds in two runs on
+//! 2026-11-29) measured verify with `SessionView` + serde_json +
+//! `time::serde::rfc3339` instead at a median of 27,117 req/s against
+//! 29,518 req/s for this writer (−8.1 %), and 41–44 µs of server CPU per
+//! request against 37–41 µs.
 //!
 //! [`SessionResponse`]: crate::SessionResponse
 //! [`TokenResponse`]: crate::TokenResponse
@@ -27,10 +35,33 @@ pub fn session_json(token: Option<&str>, s: &Session) -> Result<Vec<u8>, serde_j
         serde_json::to_writer(&mut out, token)?;
         out.push(b',');
     }
-    out.extend_from_slice(b"\"session\":{\"id\":");
-    serde_json::to_writer(&mut out, s.id.as_str())?;
+    out.extend_from_slice(b"\"session\":");
+    write_session(&mut out, s)?;
+    out.push(b'}');
+    Ok(out)
+}
+
+/// The JSON of a [`SessionsResponse`](crate::SessionsResponse).
+pub fn sessions_json(sessions: &[Session]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(16 + 560 * sessions.len());
+    out.extend_from_slice(b"{\"sessions\":[");
+    for (i, s) in sessions.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_session(&mut out, s)?;
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
+}
+
+/// Appends the session object of `s`: what serde writes for a
+/// [`SessionView`](crate::SessionView).
+pub fn write_session(out: &mut Vec<u8>, s: &Session) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(b"{\"id\":");
+    serde_json::to_writer(&mut *out, s.id.as_str())?;
     out.extend_from_slice(b",\"subject\":");
-    serde_json::to_writer(&mut out, s.subject.as_str())?;
+    serde_json::to_writer(&mut *out, s.subject.as_str())?;
     let times = [
         (&b",\"created_at\":"[..], s.created_at),
         (b",\"last_seen_at\":", s.last_seen_at),
@@ -48,7 +79,7 @@ pub fn session_json(token: Option<&str>, s: &Session) -> Result<Vec<u8>, serde_j
                 out.extend_from_slice(&buf[..len]);
                 out.push(b'"');
             }
-            None => serde_json::to_writer(&mut out, &Stamp(at))?,
+            None => serde_json::to_writer(&mut *out, &Stamp(at))?,
         }
     }
     out.extend_from_slice(if s.remember_me {
@@ -57,25 +88,25 @@ pub fn session_json(token: Option<&str>, s: &Session) -> Result<Vec<u8>, serde_j
         b",\"remember_me\":false"
     });
     out.extend_from_slice(b",\"aal\":");
-    decimal(u64::from(s.aal.get()), &mut out);
+    decimal(u64::from(s.aal.get()), out);
     out.extend_from_slice(b",\"data\":");
-    serde_json::to_writer(&mut out, &s.data)?;
+    serde_json::to_writer(&mut *out, &s.data)?;
     out.extend_from_slice(b",\"client\":{");
     if let Some(ip) = &s.client.ip {
         out.extend_from_slice(b"\"ip\":");
-        serde_json::to_writer(&mut out, ip)?;
+        serde_json::to_writer(&mut *out, ip)?;
     }
     if let Some(agent) = &s.client.user_agent {
         if s.client.ip.is_some() {
             out.push(b',');
         }
         out.extend_from_slice(b"\"user_agent\":");
-        serde_json::to_writer(&mut out, agent)?;
+        serde_json::to_writer(&mut *out, agent)?;
     }
     out.extend_from_slice(b"},\"version\":");
-    decimal(s.version, &mut out);
-    out.extend_from_slice(b"}}");
-    Ok(out)
+    decimal(s.version, out);
+    out.push(b'}');
+    Ok(())
 }
 
 /// A time serialised the way [`SessionView`](crate::SessionView) does.
@@ -108,7 +139,7 @@ mod tests {
     use time::Duration;
 
     use super::*;
-    use crate::{SessionResponse, SessionView, TokenResponse};
+    use crate::{SessionResponse, SessionView, SessionsResponse, TokenResponse};
 
     fn session(client: ClientInfo, data: &str, version: u64) -> Session {
         let now = sessiond_core::Clock::now(&sessiond_core::SystemClock);
@@ -149,6 +180,7 @@ mod tests {
                 user_agent: Some("curl/8".to_owned()),
             },
         ];
+        let mut sessions = Vec::new();
         for (i, client) in clients.into_iter().enumerate() {
             let s = session(client, r#"{"b":[1,2.5,null],"a":{"x":"\u00e9\"y"}}"#, 7 + i as u64);
             let plain = serde_json::to_vec(&SessionResponse {
@@ -165,6 +197,14 @@ mod tests {
             })
             .unwrap();
             assert_eq!(session_json(Some("tok\"en"), &s).unwrap(), with_token);
+            sessions.push(s);
+        }
+        for n in [0, 1, sessions.len()] {
+            let list = serde_json::to_vec(&SessionsResponse {
+                sessions: sessions[..n].iter().map(SessionView::from).collect(),
+            })
+            .unwrap();
+            assert_eq!(sessions_json(&sessions[..n]).unwrap(), list);
         }
     }
 }

@@ -5,7 +5,7 @@
 //!   and the session object ([`SessionView`]);
 //! - [`ErrorCode`], every stable error code with the one status it has, and
 //!   [`Problem`], the `application/problem+json` body that carries it;
-//! - [`session_json`], the serialiser of single-session responses.
+//! - [`session_json`] and [`sessions_json`], the serialiser of session responses.
 //!
 //! ```
 //! use sessiond_wire::{ErrorCode, Problem, VerifyRequest};
@@ -38,7 +38,7 @@ mod session;
 mod strict;
 
 pub use code::{ErrorCode, PROBLEM_TYPE_PREFIX};
-pub use json::{decimal, session_json};
+pub use json::{decimal, session_json, sessions_json, write_session};
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem};
 pub use requests::{
     CreateRequest, EventsParams, MAX_EVENTS_PER_QUERY, PatchRequest, RevokeRequest, RevokeSubjectParams, RotateRequest,

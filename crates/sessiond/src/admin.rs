@@ -13,7 +13,6 @@ use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::keys::KeyFile;
 use sessiond_stores::{StoreHandle, StoreUrl};
-use sessiond_wire::SessionView;
 
 /// A manager for `tenant` on the configured store, with the store handle
 /// to close when done.
@@ -69,7 +68,9 @@ pub async fn sessions_list(config: &Config, tenant: &str, subject: &str) -> anyh
     let (manager, opened) = open_manager(config, tenant).await?;
     let sessions = manager.list_subject(&Subject::new(subject)?).await?;
     for session in &sessions {
-        println!("{}", serde_json::to_string(&SessionView::from(session))?);
+        let mut line = Vec::new();
+        sessiond_wire::write_session(&mut line, session)?;
+        println!("{}", String::from_utf8_lossy(&line));
     }
     close(manager, opened)?;
     Ok(())

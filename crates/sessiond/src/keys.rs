@@ -218,6 +218,11 @@ struct RingState {
     /// active keys get in, and a reload starts it empty, so a revoked key
     /// drops out with the state that held it. The match is confirmed with a
     /// constant-time comparison of the whole key. In memory only.
+    ///
+    /// Why: `scripts/load` (embedded store, 64 connections, 8 interleaved
+    /// rounds in two runs, 2026-11-29) measured verify with a SHA-256 and a
+    /// map lookup per request instead at a median of 26,816 req/s against
+    /// 29,518 (−9.2 %), and 42 µs of server CPU per request against 37–41.
     verified: HashMap<u64, (Box<[u8]>, Tenant)>,
 }
 
@@ -280,7 +285,10 @@ impl KeyRing {
             loop {
                 every.tick().await;
                 let Some(ring) = ring.upgrade() else { break };
-                if tokio::task::spawn_blocking(move || ring.refresh_if_changed()).await.is_err() {
+                if tokio::task::spawn_blocking(move || ring.refresh_if_changed())
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }

@@ -18,6 +18,15 @@
 //! by each wrapped route: a registry lookup by name and labels, with the
 //! label strings it allocates, costs more per request than the session
 //! lookup itself.
+//!
+//! Why hand-written: `scripts/load` (embedded store, 100,000 sessions, 64
+//! connections, no touch writes, 3 interleaved rounds, 2026-11-29) measured
+//! verify through the six tower / tower-http layers this replaced
+//! (`SetSensitiveRequestHeaders`, `SetRequestId`/`PropagateRequestId`,
+//! `Trace`, a `from_fn` metrics middleware, `GlobalConcurrencyLimit` with
+//! `LoadShed` and `Timeout`) at 24,199 req/s against 27,861 and 30,159 for
+//! two runs of this build (−13 % to −20 %), and 50 µs of server CPU per
+//! request against 38–41 µs.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -1,6 +1,8 @@
 //! `/v1/subjects/{subject}/sessions` and `/v1/events`.
 
 use axum::Json;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use sessiond_core::{Error as CoreError, RevokeReason, SessionId, Subject};
 
 use super::AppState;
@@ -8,8 +10,8 @@ use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, Caller};
 use crate::event_log::EventQuery;
 use sessiond_wire::{
-    EventView, EventsParams, EventsResponse, MAX_EVENTS_PER_QUERY, RevokeSubjectParams, RevokedResponse, SessionView,
-    SessionsResponse,
+    EventView, EventsParams, EventsResponse, MAX_EVENTS_PER_QUERY, RevokeSubjectParams, RevokedResponse,
+    SessionsResponse, sessions_json,
 };
 
 fn subject(raw: String) -> Result<Subject, ApiError> {
@@ -21,11 +23,17 @@ fn subject(raw: String) -> Result<Subject, ApiError> {
     params(("subject" = String, Path, min_length = 1, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
         description = "Subject: 1 to 256 bytes of UTF-8 without control characters, percent-encoded")),
     responses((status = 200, description = "Newest first", body = SessionsResponse)))]
-pub async fn list(Caller(manager): Caller, ApiPath(raw): ApiPath<String>) -> Result<Json<SessionsResponse>, ApiError> {
+pub async fn list(Caller(manager): Caller, ApiPath(raw): ApiPath<String>) -> Result<Response, ApiError> {
     let sessions = manager.list_subject(&subject(raw)?).await?;
-    Ok(Json(SessionsResponse {
-        sessions: sessions.iter().map(SessionView::from).collect(),
-    }))
+    let json = sessions_json(&sessions).map_err(|error| {
+        tracing::error!(%error, "could not serialise sessions");
+        ApiError::Internal
+    })?;
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response())
 }
 
 /// Ends every session of a subject, except `except` ("sign out everywhere else").
