@@ -274,7 +274,10 @@ async fn tenants_are_isolated_and_keys_are_checked() {
     // The running server picks the new key up within a second.
     let known = async {
         for _ in 0..50 {
-            let r = as_other(Method::GET, "/v1/subjects/nobody/sessions").send().await.unwrap();
+            let r = as_other(Method::GET, "/v1/subjects/nobody/sessions")
+                .send()
+                .await
+                .unwrap();
             if r.status() != 401 {
                 return true;
             }
@@ -282,7 +285,10 @@ async fn tenants_are_isolated_and_keys_are_checked() {
         }
         false
     };
-    assert!(known.await, "a key created beside the running server was not picked up within 5 s");
+    assert!(
+        known.await,
+        "a key created beside the running server was not picked up within 5 s"
+    );
     let verify = as_other(Method::POST, "/v1/sessions/verify").json(&json!({"token": token}));
     assert_problem(verify.send().await.unwrap(), 401, "invalid_token").await;
     assert_problem(
