@@ -111,6 +111,7 @@ pub(super) fn load_or_create_secret(path: &Path) -> Result<[u8; 32], PortalSetup
     };
     match std::fs::read(path) {
         Ok(bytes) => {
+            refuse_if_exposed(path).map_err(fail)?;
             return <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
                 fail(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -140,6 +141,23 @@ pub(super) fn load_or_create_secret(path: &Path) -> Result<[u8; 32], PortalSetup
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(path),
         Err(e) => Err(fail(e)),
     }
+}
+
+/// A secret others can read (or anyone but its owner can change) is not a
+/// secret: refused, with what to do about it.
+fn refuse_if_exposed(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o026 != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "readable by others or writable by group or others (mode {:o}); run chmod 600 on it",
+                mode & 0o777
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -192,5 +210,24 @@ mod tests {
         std::fs::write(&path, b"short").unwrap();
         let error = load_or_create_secret(&path).unwrap_err().to_string();
         assert!(error.contains("portal-secret"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_others_can_read_or_change_is_refused() {
+        use std::error::Error as _;
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portal-secret");
+        load_or_create_secret(&path).unwrap();
+        for mode in [0o644, 0o604, 0o620, 0o602] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let error = load_or_create_secret(&path).unwrap_err();
+            let cause = error.source().map(ToString::to_string).unwrap_or_default();
+            assert!(cause.contains("chmod 600"), "{mode:o}: {cause}");
+        }
+        for mode in [0o600, 0o640, 0o400] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert!(load_or_create_secret(&path).is_ok(), "{mode:o}");
+        }
     }
 }

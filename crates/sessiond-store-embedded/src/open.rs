@@ -1,6 +1,7 @@
 //! Opening the store file: creating a new one safely, and refusing files
 //! that are not a sessiond store this build can read.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase};
@@ -60,6 +61,9 @@ pub(crate) fn create_new(dir: &Path, path: &Path) -> Result<Database, OpenError>
     let db = Database::builder()
         .create(&temp)
         .map_err(|e| OpenError::from_engine(temp.clone(), e))?;
+    // Owner only before anyone can open it by its real name: it holds
+    // password hashes, subjects, IPs and session data.
+    std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600)).map_err(io(&temp))?;
     initialize(&db).map_err(|e| OpenError::from_engine(temp.clone(), e))?;
     let linked = std::fs::hard_link(&temp, path);
     let _ = std::fs::remove_file(&temp);

@@ -54,10 +54,13 @@ impl EmbeddedStore {
     /// [`EmbeddedStore::open`] with explicit [`Options`].
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Self, OpenError> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
+        // Owner only: a new data directory is never listable by others.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .map_err(|source| OpenError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
         let path = dir.join(FILE_NAME);
         let db = match std::fs::symlink_metadata(&path) {
             Ok(_) => open_existing(&path)?,

@@ -21,8 +21,9 @@ pub enum StoreUrl {
 /// Why a store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreOpenError {
-    /// The URL names no known kind of store.
-    #[error("unknown store URL {0:?}: use embedded:PATH, memory:, redis://… or postgres://…")]
+    /// The URL names no known kind of store. Only its scheme is kept: the
+    /// rest of a mistyped URL may hold a password.
+    #[error("unknown store URL scheme {0:?}: use embedded:PATH, memory:, redis://… or postgres://…")]
     UnknownScheme(String),
     /// `embedded:` without a path.
     #[error("embedded: needs a directory, e.g. embedded:./sessiond-data")]
@@ -67,7 +68,8 @@ impl StoreUrl {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(StoreUrl::Postgres(url.to_owned()));
         }
-        Err(StoreOpenError::UnknownScheme(url.to_owned()))
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        Err(StoreOpenError::UnknownScheme(scheme.chars().take(32).collect()))
     }
 
     /// The embedded store's data directory, if this URL names one.
@@ -143,6 +145,18 @@ mod tests {
             StoreUrl::parse("mysql://x"),
             Err(StoreOpenError::UnknownScheme(_))
         ));
+    }
+
+    /// A mistyped scheme is named without the rest of the URL.
+    #[test]
+    fn an_unknown_scheme_keeps_no_password() {
+        let error = StoreUrl::parse("rediss+tls://:s3cret@cache/0")
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("unknown store URL scheme \"rediss+tls\": use embedded:PATH, memory:, redis://… or postgres://…")
+        );
     }
 
     /// `embedded:./data` and `embedded://./data` name the same directory

@@ -305,6 +305,16 @@ impl Config {
         Ok(())
     }
 
+    /// The configuration as `config show` prints it: the store URL without
+    /// any password it holds.
+    pub fn redacted(&self) -> Config {
+        let mut shown = self.clone();
+        if let Ok(url) = StoreUrl::parse(&self.store.url) {
+            shown.store.url = url.location();
+        }
+        shown
+    }
+
     /// Where keys, events and the portal secret live: `server.data_dir`,
     /// else the embedded store's own directory (the store URL's one parser
     /// decides), else `./sessiond-data`.

@@ -88,7 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             ConfigCommand::Show { common } => {
-                print!("{}", toml::to_string(&load(&common)?)?);
+                print!("{}", toml::to_string(&load(&common)?.redacted())?);
                 Ok(())
             }
         },

@@ -64,11 +64,10 @@ pub async fn serve(
     // would record into nothing.
     let metrics = metrics_handle();
     let url = StoreUrl::parse(&config.store.url)?;
+    let data_dir = config.data_dir();
+    private_dir(&data_dir)?;
     let opened = sessiond_stores::open(&url).await?;
     let users = opened.users();
-    let data_dir = config.data_dir();
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = KeyRing::load(&data_dir)?;
@@ -142,6 +141,30 @@ pub async fn serve(
         tracing::error!(%error, "closing the store failed");
     }
     served.context("the HTTP server failed")
+}
+
+/// Creates the data directory owner-only (0700), and refuses one that others
+/// can write to: it holds the key file, the audit log, the portal secret
+/// and, embedded, the store with password hashes and session data.
+fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("cannot read data directory {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 {
+        anyhow::bail!(
+            "data directory {} can be written by group or others (mode {:o}); run chmod 700 on it",
+            dir.display(),
+            mode & 0o777
+        );
+    }
+    Ok(())
 }
 
 /// Completes on SIGTERM or ctrl-c.

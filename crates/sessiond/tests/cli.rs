@@ -191,3 +191,54 @@ fn listings_print_rfc3339_times() {
         time::OffsetDateTime::parse(at, &Rfc3339).unwrap();
     }
 }
+
+/// A new data directory and store file are the owner's alone; a data
+/// directory others can write to, or a portal secret others can read,
+/// stops the server at start with what to do about it.
+#[test]
+fn data_is_private_and_exposed_data_refuses_to_start() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let set = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let server = crate::support::launch()
+        .dir(tempfile::tempdir().unwrap())
+        .store("embedded:./data")
+        .start();
+    let dir = server.stop();
+    let data = dir.path().join("data");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("sessions.redb")), 0o600);
+
+    set(&data, 0o777);
+    let refused = crate::support::serve_must_fail_in(dir.path(), "embedded:./data");
+    assert!(
+        refused.contains("can be written by group or others (mode 777); run chmod 700"),
+        "{refused}"
+    );
+    set(&data, 0o700);
+
+    std::fs::write(data.join("portal-secret"), [7u8; 32]).unwrap();
+    set(&data.join("portal-secret"), 0o644);
+    let refused = crate::support::serve_must_fail_in(dir.path(), "embedded:./data");
+    assert!(refused.contains("run chmod 600"), "{refused}");
+}
+
+/// Neither `config show` nor a mistyped store URL prints the password a
+/// store URL holds.
+#[test]
+fn store_passwords_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let shown = sessiond(
+        dir.path(),
+        &["config", "show", "--store", "redis://:s3cret@cache:6379/0"],
+        &[],
+    );
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    assert!(shown.contains("url = \"redis://:***@cache:6379/0\""), "{shown}");
+    assert!(!shown.contains("s3cret"));
+    let refused = crate::support::serve_must_fail("rediss+tls://:s3cret@cache/0");
+    assert!(refused.contains("unknown store URL scheme \"rediss+tls\""), "{refused}");
+    assert!(!refused.contains("s3cret"), "{refused}");
+}

@@ -86,9 +86,14 @@ pub fn launch() -> Launch {
 /// and the test fails.
 pub fn serve_must_fail(store: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
+    serve_must_fail_in(dir.path(), store)
+}
+
+/// [`serve_must_fail`] in `dir`.
+pub fn serve_must_fail_in(dir: &Path, store: &str) -> String {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
