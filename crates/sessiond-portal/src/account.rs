@@ -174,14 +174,18 @@ impl super::PortalState {
         let name = info.subject().as_str();
         let ip = client_ip::of(parts);
         let now = self.manager.now();
-        if let Err(wait) = self.throttle.check(name, ip, now) {
+        if let Err(wait) = self.throttle.reserve(name, ip, now) {
             return Ok(Err(wait));
         }
-        let matched = self.accounts.check_credentials(name, password).await?.is_some();
+        let matched = self
+            .accounts
+            .check_credentials(name, password)
+            .await
+            .inspect_err(|_| self.throttle.released(name, ip))?
+            .is_some();
+        // A wrong password stays counted, as its reservation was.
         if matched {
-            self.throttle.succeeded(name);
-        } else {
-            self.throttle.failed(name, ip, now);
+            self.throttle.succeeded(name, ip);
         }
         Ok(Ok(matched))
     }

@@ -151,7 +151,7 @@ pub(super) async fn submit(
     }
     let ip = client_ip::of(&parts);
     let now = state.manager.now();
-    if let Err(wait) = state.throttle.check(&form.username, ip, now) {
+    if let Err(wait) = state.throttle.reserve(&form.username, ip, now) {
         let mut response = failure(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed sign-ins. Please wait a little and try again.",
@@ -162,16 +162,17 @@ pub(super) async fn submit(
         return Ok(response);
     }
 
-    let Some(user) = state
+    let checked = state
         .accounts
         .check_credentials(&form.username, form.password.clone())
-        .await?
-    else {
-        state.throttle.failed(&form.username, ip, now);
+        .await
+        .inspect_err(|_| state.throttle.released(&form.username, ip))?;
+    // The attempt was counted as a failure when it was reserved.
+    let Some(user) = checked else {
         tracing::info!(ip = ?ip, "portal: failed sign-in");
         return failure(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
     };
-    state.throttle.succeeded(&form.username);
+    state.throttle.succeeded(&form.username, ip);
     session.login(user.name, remember_me);
     let mut response = Redirect::to(&target).into_response();
     response

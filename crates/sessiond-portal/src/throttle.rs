@@ -3,7 +3,13 @@
 //! Each key may fail a few times freely; after that every failure locks it
 //! for twice as long as the previous one (1 s, 2 s, 4 s, … up to 15 min).
 //! A locked key is refused before any password is checked, so the answer
-//! says nothing about the password. Names are counted whether or not such a
+//! says nothing about the password.
+//!
+//! An attempt is reserved — checked and counted as a failure in one step —
+//! before its password is hashed, and a success gives the reservation back.
+//! Checking first and counting after the hash let parallel guesses all pass
+//! the check before any of them had failed (200 parallel guesses at an
+//! account with 2 free failures left got 192 password checks). Names are counted whether or not such a
 //! user exists, so throttling does not reveal which accounts exist either.
 //!
 //! A success clears its account's record but not its IP's: one known
@@ -79,48 +85,87 @@ impl LoginThrottle {
         self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `Err(wait)` when the account or the IP is locked at `now`.
-    pub fn check(&self, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), Duration> {
-        let records = self.records();
-        let keys = std::iter::once(account_key(account)).chain(ip.map(Key::Ip));
-        let wait = keys
-            .filter_map(|key| records.get(&key).map(|r| r.locked_until - now))
-            .filter(|left| left.is_positive())
-            .max();
-        match wait {
-            Some(left) => Err(Duration::try_from(left)
-                .unwrap_or(MAX_DELAY)
-                .max(Duration::from_secs(1))),
-            None => Ok(()),
-        }
-    }
-
-    /// Records a failed attempt for the account and the IP.
-    pub fn failed(&self, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) {
+    /// Reserves one attempt for the account and the IP: `Err(wait)` when
+    /// either is locked at `now` (nothing is counted), else the attempt is
+    /// counted as a failure now, before its password is checked. Call
+    /// [`succeeded`](Self::succeeded) if the password was right.
+    pub fn reserve(&self, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), Duration> {
         let mut records = self.records();
-        if records.len() >= MAX_ENTRIES {
-            prune(&mut records, now);
-        }
-        let keys = std::iter::once((account_key(account), FREE_FAILURES_PER_ACCOUNT))
-            .chain(ip.map(|ip| (Key::Ip(ip), FREE_FAILURES_PER_IP)));
-        for (key, free) in keys {
-            let record = records.entry(key).or_insert(Record {
-                failures: 0,
-                last_failure: now,
-                locked_until: now,
-            });
-            if now - record.last_failure > FORGET_AFTER {
-                record.failures = 0;
-            }
-            record.failures = record.failures.saturating_add(1);
-            record.last_failure = now;
-            record.locked_until = now + delay_after(record.failures, free);
+        locked(&records, account, ip, now)?;
+        count_failure(&mut records, account, ip, now);
+        Ok(())
+    }
+
+    /// A reserved attempt had the right password: the account's record is
+    /// cleared, and the IP gets back the failure its reservation counted
+    /// (but keeps its other failures: one known password must not reset an
+    /// attacker's budget for guessing others).
+    pub fn succeeded(&self, account: &str, ip: Option<IpAddr>) {
+        let mut records = self.records();
+        records.remove(&account_key(account));
+        if let Some(ip) = ip {
+            refund(&mut records, &Key::Ip(ip), FREE_FAILURES_PER_IP);
         }
     }
 
-    /// Clears the account's record after a successful login.
-    pub fn succeeded(&self, account: &str) {
-        self.records().remove(&account_key(account));
+    /// A reserved attempt whose password could not be checked (the store or
+    /// the hashing pool failed): both get their reservation back.
+    pub fn released(&self, account: &str, ip: Option<IpAddr>) {
+        let mut records = self.records();
+        refund(&mut records, &account_key(account), FREE_FAILURES_PER_ACCOUNT);
+        if let Some(ip) = ip {
+            refund(&mut records, &Key::Ip(ip), FREE_FAILURES_PER_IP);
+        }
+    }
+}
+
+/// Takes back one counted failure of `key`.
+fn refund(records: &mut HashMap<Key, Record>, key: &Key, free: u32) {
+    if let Some(record) = records.get_mut(key) {
+        record.failures = record.failures.saturating_sub(1);
+        record.locked_until = record.last_failure + delay_after(record.failures, free);
+    }
+}
+
+/// `Err(wait)` when the account or the IP is locked at `now`.
+fn locked(
+    records: &HashMap<Key, Record>,
+    account: &str,
+    ip: Option<IpAddr>,
+    now: OffsetDateTime,
+) -> Result<(), Duration> {
+    let keys = std::iter::once(account_key(account)).chain(ip.map(Key::Ip));
+    let wait = keys
+        .filter_map(|key| records.get(&key).map(|r| r.locked_until - now))
+        .filter(|left| left.is_positive())
+        .max();
+    match wait {
+        Some(left) => Err(Duration::try_from(left)
+            .unwrap_or(MAX_DELAY)
+            .max(Duration::from_secs(1))),
+        None => Ok(()),
+    }
+}
+
+/// Counts a failed attempt for the account and the IP.
+fn count_failure(records: &mut HashMap<Key, Record>, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) {
+    if records.len() >= MAX_ENTRIES {
+        prune(records, now);
+    }
+    let keys = std::iter::once((account_key(account), FREE_FAILURES_PER_ACCOUNT))
+        .chain(ip.map(|ip| (Key::Ip(ip), FREE_FAILURES_PER_IP)));
+    for (key, free) in keys {
+        let record = records.entry(key).or_insert(Record {
+            failures: 0,
+            last_failure: now,
+            locked_until: now,
+        });
+        if now - record.last_failure > FORGET_AFTER {
+            record.failures = 0;
+        }
+        record.failures = record.failures.saturating_add(1);
+        record.last_failure = now;
+        record.locked_until = now + delay_after(record.failures, free);
     }
 }
 
@@ -152,19 +197,23 @@ mod tests {
     fn delays_start_after_the_free_failures_and_double() {
         let throttle = LoginThrottle::new();
         for _ in 0..FREE_FAILURES_PER_ACCOUNT {
-            assert_eq!(throttle.check("alice", None, T0), Ok(()));
-            throttle.failed("alice", None, T0);
+            assert_eq!(throttle.reserve("alice", None, T0), Ok(()));
         }
-        assert_eq!(throttle.check("alice", None, T0), Ok(()));
-        throttle.failed("alice", None, T0);
-        assert_eq!(throttle.check("ALICE ", None, T0), Err(Duration::from_secs(1)));
-        assert_eq!(throttle.check("alice", None, T0 + secs(1)), Ok(()));
-        throttle.failed("alice", None, T0 + secs(1));
-        assert_eq!(throttle.check("alice", None, T0 + secs(1)), Err(Duration::from_secs(2)));
-        throttle.failed("alice", None, T0 + secs(3));
-        assert_eq!(throttle.check("alice", None, T0 + secs(3)), Err(Duration::from_secs(4)));
+        // The sixth attempt is allowed and starts the delay.
+        assert_eq!(throttle.reserve("alice", None, T0), Ok(()));
+        assert_eq!(throttle.reserve("ALICE ", None, T0), Err(Duration::from_secs(1)));
+        assert_eq!(throttle.reserve("alice", None, T0 + secs(1)), Ok(()));
+        assert_eq!(
+            throttle.reserve("alice", None, T0 + secs(1)),
+            Err(Duration::from_secs(2))
+        );
+        assert_eq!(throttle.reserve("alice", None, T0 + secs(3)), Ok(()));
+        assert_eq!(
+            throttle.reserve("alice", None, T0 + secs(3)),
+            Err(Duration::from_secs(4))
+        );
         // Other names are unaffected.
-        assert_eq!(throttle.check("bob", None, T0 + secs(3)), Ok(()));
+        assert_eq!(throttle.reserve("bob", None, T0 + secs(3)), Ok(()));
     }
 
     #[test]
@@ -174,13 +223,12 @@ mod tests {
         assert_eq!(delay_after(200, 5), MAX_DELAY);
         let throttle = LoginThrottle::new();
         for _ in 0..40 {
-            throttle.failed("alice", None, T0);
+            count_failure(&mut throttle.records(), "alice", None, T0);
         }
-        assert_eq!(throttle.check("alice", None, T0), Err(MAX_DELAY));
+        assert_eq!(throttle.reserve("alice", None, T0), Err(MAX_DELAY));
         let later = T0 + secs(2 * 3600);
-        assert_eq!(throttle.check("alice", None, later), Ok(()));
-        throttle.failed("alice", None, later);
-        assert_eq!(throttle.check("alice", None, later), Ok(()), "old failures forgotten");
+        assert_eq!(throttle.reserve("alice", None, later), Ok(()));
+        assert_eq!(throttle.reserve("alice", None, later), Ok(()), "old failures forgotten");
     }
 
     #[test]
@@ -188,22 +236,30 @@ mod tests {
         let throttle = LoginThrottle::new();
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         for n in 0..=FREE_FAILURES_PER_IP {
-            throttle.failed(&format!("user{n}"), Some(ip), T0);
+            assert_eq!(throttle.reserve(&format!("user{n}"), Some(ip), T0), Ok(()));
         }
-        throttle.succeeded("user0");
-        assert_eq!(throttle.check("someone-new", Some(ip), T0), Err(Duration::from_secs(1)));
-        assert_eq!(throttle.check("someone-new", None, T0), Ok(()));
+        // A success before the IP's last failure refunds only its own reservation.
+        assert_eq!(
+            throttle.reserve("someone-new", Some(ip), T0),
+            Err(Duration::from_secs(1))
+        );
+        throttle.succeeded("user0", None);
+        assert_eq!(
+            throttle.reserve("someone-new", Some(ip), T0),
+            Err(Duration::from_secs(1))
+        );
+        assert_eq!(throttle.reserve("someone-new", None, T0), Ok(()));
     }
 
     #[test]
     fn success_clears_the_account() {
         let throttle = LoginThrottle::new();
         for _ in 0..=FREE_FAILURES_PER_ACCOUNT {
-            throttle.failed("alice", None, T0);
+            assert_eq!(throttle.reserve("alice", None, T0), Ok(()));
         }
-        assert!(throttle.check("alice", None, T0).is_err());
-        throttle.succeeded("alice");
-        assert_eq!(throttle.check("alice", None, T0), Ok(()));
+        assert!(throttle.reserve("alice", None, T0).is_err());
+        throttle.succeeded("alice", None);
+        assert_eq!(throttle.reserve("alice", None, T0), Ok(()));
     }
 
     #[test]
@@ -223,9 +279,48 @@ mod tests {
                 );
             }
         }
-        throttle.failed("new", None, T0 + secs(2000));
+        assert_eq!(throttle.reserve("new", None, T0 + secs(2000)), Ok(()));
         let len = throttle.records().len();
         assert!(len <= MAX_ENTRIES / 2 + 1, "{len}");
         assert!(throttle.records().contains_key(&Key::Account("new".into())));
+    }
+
+    /// Parallel attempts cannot all pass a check made before any of them
+    /// failed: the remaining allowance is all that gets through.
+    #[test]
+    fn parallel_attempts_get_only_the_remaining_allowance() {
+        let throttle = std::sync::Arc::new(LoginThrottle::new());
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(throttle.reserve("alice", Some(ip), T0), Ok(()));
+        }
+        let threads: Vec<_> = (0..200)
+            .map(|_| {
+                let throttle = std::sync::Arc::clone(&throttle);
+                std::thread::spawn(move || throttle.reserve("alice", Some(ip), T0).is_ok())
+            })
+            .collect();
+        let allowed = threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or(false))
+            .filter(|ok| *ok)
+            .count();
+        // Two free failures left, and the attempt that starts the delay.
+        assert_eq!(allowed, 3);
+    }
+
+    #[test]
+    fn a_success_gives_the_ip_its_reservation_back() {
+        let throttle = LoginThrottle::new();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for n in 0..FREE_FAILURES_PER_IP {
+            assert_eq!(throttle.reserve(&format!("user{n}"), Some(ip), T0), Ok(()));
+        }
+        // The 21st attempt is the right password: refunded, so the IP is
+        // not locked by it.
+        assert_eq!(throttle.reserve("alice", Some(ip), T0), Ok(()));
+        throttle.succeeded("alice", Some(ip));
+        assert_eq!(throttle.reserve("bob", Some(ip), T0), Ok(()));
+        assert_eq!(throttle.reserve("carol", Some(ip), T0), Err(Duration::from_secs(1)));
     }
 }

@@ -253,6 +253,58 @@ async fn failures_look_the_same_and_are_throttled() {
     assert_eq!(bob.status(), StatusCode::SEE_OTHER);
 }
 
+/// Parallel guesses get only the remaining allowance of password checks:
+/// the attempt is reserved before its password is hashed (checked before
+/// and counted after, 200 parallel guesses at an account with 3 of 5
+/// failures used got 192 checks).
+#[tokio::test]
+async fn parallel_guesses_get_only_the_remaining_allowance() {
+    let server = portal(&[]);
+    let mut browser = Browser::new(&server, "test");
+    for _ in 0..3 {
+        let r = browser.login("alice", "wrong password", false).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let csrf = browser.csrf("/login").await;
+    let body = form_encode(&[
+        ("username", "alice"),
+        ("password", "wrong again"),
+        ("csrf_token", &csrf),
+    ]);
+    let started = std::time::Instant::now();
+    let guesses: Vec<_> = (0..200)
+        .map(|_| {
+            let request = browser
+                .client
+                .post(format!("{}/login", browser.base))
+                .header("cookie", browser.cookie_header())
+                .header("origin", browser.base.clone())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone());
+            tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+        })
+        .collect();
+    let mut checked = 0;
+    for guess in guesses {
+        match guess.await.unwrap().unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // Two free failures are left, plus the attempt that starts the 1 s
+    // delay; each delay that ran out during a slow burst lets one more in.
+    let elapsed = started.elapsed().as_secs_f64();
+    let (mut expired, mut until, mut step) = (0, 1.0, 1.0);
+    while elapsed >= until {
+        expired += 1;
+        step *= 2.0;
+        until += step;
+    }
+    assert!(checked <= 3 + expired, "{checked} password checks in {elapsed:.1} s");
+    assert!(checked >= 1, "no guess was checked at all");
+}
+
 #[tokio::test]
 async fn login_csrf_is_refused() {
     let server = portal(&[]);
