@@ -23,6 +23,9 @@ pub enum PortalError {
     /// The form or path is malformed.
     #[error("malformed request")]
     BadRequest,
+    /// The form is larger than any the portal's pages send.
+    #[error("form too large")]
+    TooLarge,
     /// No such session of this user.
     #[error("no such session")]
     NotFound,
@@ -46,6 +49,7 @@ impl PortalError {
             PortalError::Unavailable => ErrorCode::StoreUnavailable,
             PortalError::Busy => ErrorCode::Overloaded,
             PortalError::BadRequest => ErrorCode::InvalidRequest,
+            PortalError::TooLarge => ErrorCode::PayloadTooLarge,
             PortalError::NotFound => ErrorCode::NotFound,
             PortalError::Internal => ErrorCode::Internal,
         }
@@ -65,6 +69,10 @@ impl PortalError {
             PortalError::BadRequest => (
                 "Bad request",
                 "The form could not be read. Please go back and try again.",
+            ),
+            PortalError::TooLarge => (
+                "Too large",
+                "The form is too large to be a sign-in. Please go back and try again.",
             ),
             PortalError::NotFound => ("Not found", "That session does not exist or has already ended."),
             PortalError::Internal => (
@@ -150,6 +158,7 @@ impl From<HttpError> for PortalError {
         match error {
             HttpError::Unavailable => PortalError::Unavailable,
             HttpError::BadRequest => PortalError::BadRequest,
+            HttpError::PayloadTooLarge => PortalError::TooLarge,
             other => {
                 tracing::error!(error = %other, "portal: session layer failed");
                 PortalError::Internal

@@ -30,7 +30,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     }
 }
 
-/// An `application/x-www-form-urlencoded` body; anything else is a 400 page.
+/// An `application/x-www-form-urlencoded` body; anything else is a 400
+/// page, and one over [`MAX_FORM_BYTES`](crate::MAX_FORM_BYTES) a 413 page.
 #[derive(Debug)]
 pub(super) struct PortalForm<T>(pub T);
 
@@ -41,6 +42,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PortalForm<T> {
         Form::<T>::from_request(request, state)
             .await
             .map(|Form(value)| PortalForm(value))
-            .map_err(|_| PortalError::BadRequest)
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    PortalError::TooLarge
+                } else {
+                    PortalError::BadRequest
+                }
+            })
     }
 }

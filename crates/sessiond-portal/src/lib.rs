@@ -42,6 +42,11 @@ pub use redirect::{BadOrigin, RedirectPolicy};
 
 use throttle::LoginThrottle;
 
+/// Largest form body the portal reads, in bytes: its largest form (a
+/// password change: two passwords of at most 1,024 bytes, a CSRF token)
+/// fits many times over, and a 1 MB user name does not get in.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+
 /// Why the portal could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum PortalSetupError {
@@ -102,6 +107,7 @@ pub fn router(
         .unwrap_or_else(|| data_dir.join("portal-secret"));
     let secret = login_csrf::load_or_create_secret(&secret_file)?;
     let session_layer = SessionLayer::in_process(manager.clone())
+        .max_form_bytes(MAX_FORM_BYTES)
         .dev_mode(settings.dev)
         .csrf_secret(secret)
         .build()?;
@@ -128,6 +134,8 @@ pub fn router(
     document_shared_responses(&mut doc);
     let routes = routes
         .layer(session_layer)
+        // Inside the API's larger body limit, so it wins for these routes.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .route("/static/portal.css", get(stylesheet))
         .layer(axum::middleware::from_fn_with_state(headers, headers::apply))
         .layer(axum::middleware::from_fn_with_state(trusted, client_ip::apply));
@@ -161,6 +169,13 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
         };
         page("500", "`internal`: an error page");
         page("503", "`store_unavailable` or `overloaded`: an error page");
+        if method == "post" {
+            page("400", "`invalid_request`: the form could not be read (an error page)");
+            page(
+                "413",
+                "`payload_too_large`: a form over `MAX_FORM_BYTES` (16 KiB) (an error page)",
+            );
+        }
         let mut problem = |status: &str, description: &str| {
             let response = || problem_response(description).into();
             add_response(

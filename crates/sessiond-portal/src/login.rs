@@ -182,18 +182,19 @@ pub(super) async fn submit(
 }
 
 /// `POST /logout`: ends the session, deletes the cookie, and asks the
-/// browser to drop every cookie of the site.
+/// browser to drop the site's cookies, cache and storage (a shared computer
+/// keeps nothing of the account).
 #[utoipa::path(post, path = "/logout", operation_id = "logout", tag = "portal", security(),
     request_body(content = super::account::CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "Signed out: to /login, cookie deleted",
         headers(("Location" = String), ("Set-Cookie" = String, description = "Deletes the session cookie"),
-            ("Clear-Site-Data" = String, description = "\"cookies\"")))))]
+            ("Clear-Site-Data" = String, description = "\"cache\", \"cookies\", \"storage\"")))))]
 pub(super) async fn logout(session: Session) -> Response {
     session.logout();
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(
         HeaderName::from_static("clear-site-data"),
-        HeaderValue::from_static("\"cookies\""),
+        HeaderValue::from_static("\"cache\", \"cookies\", \"storage\""),
     );
     response
 }

@@ -59,8 +59,14 @@ pub struct LoginThrottle {
 
 fn account_key(name: &str) -> Key {
     // Throttle "Alice" and "alice" together even though they may be
-    // different accounts: it only ever makes throttling stricter.
-    Key::Account(name.trim().to_lowercase())
+    // different accounts: it only ever makes throttling stricter. No user
+    // name is longer than a subject, so a longer one is cut there: a key
+    // costs a bounded number of bytes, whatever was typed.
+    let mut end = name.len().min(sessiond_core::MAX_SUBJECT_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    Key::Account(name[..end].trim().to_lowercase())
 }
 
 fn delay_after(failures: u32, free: u32) -> Duration {
@@ -307,6 +313,16 @@ mod tests {
             .count();
         // Two free failures left, and the attempt that starts the delay.
         assert_eq!(allowed, 3);
+    }
+
+    #[test]
+    fn account_keys_are_bounded() {
+        let long = "é".repeat(100_000);
+        let Key::Account(key) = account_key(&long) else {
+            unreachable!("an account name makes an account key")
+        };
+        assert!(key.len() <= sessiond_core::MAX_SUBJECT_LEN * 2, "{}", key.len());
+        assert_eq!(account_key(" Alice "), Key::Account("alice".to_owned()));
     }
 
     #[test]

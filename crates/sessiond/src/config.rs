@@ -237,6 +237,12 @@ pub enum ConfigError {
     /// The policy is incoherent.
     #[error(transparent)]
     Policy(#[from] sessiond_core::PolicyError),
+    /// `--dev` with a listening address other peers can reach.
+    #[error(
+        "--dev serves plain HTTP with cookies any network peer could read, so only on a loopback address; \
+         it was asked to listen on {0}"
+    )]
+    DevNotLoopback(SocketAddr),
     /// `store.url` names no store.
     #[error("store.url: {0}")]
     StoreUrl(#[from] sessiond_stores::StoreOpenError),
@@ -290,6 +296,7 @@ impl Config {
     /// Checks what serde cannot: coherent policy, non-zero limits.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.policy.to_policy().validate()?;
+        check_dev_listen(self.server.dev, self.server.listen)?;
         StoreUrl::parse(&self.store.url)?;
         let limits = [
             ("body_limit", self.server.body_limit),
@@ -327,6 +334,15 @@ impl Config {
             _ => PathBuf::from("./sessiond-data"),
         }
     }
+}
+
+/// Development mode (plain HTTP, cookies without `Secure`) listens on
+/// loopback addresses only.
+pub fn check_dev_listen(dev: bool, listen: SocketAddr) -> Result<(), ConfigError> {
+    if dev && !listen.ip().is_loopback() {
+        return Err(ConfigError::DevNotLoopback(listen));
+    }
+    Ok(())
 }
 
 /// An environment value as TOML: numbers and booleans typed, anything that

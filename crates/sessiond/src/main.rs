@@ -38,6 +38,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.server.listen = listen;
             }
             config.server.dev |= dev;
+            // Flags win over the file and the environment: check them too.
+            config.validate()?;
             init_logging(&config);
             let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
             server::serve(config, listener, server::shutdown_signal()).await

@@ -63,6 +63,8 @@ pub async fn serve(
     // Installed first: metric handles registered before the recorder exists
     // would record into nothing.
     let metrics = metrics_handle();
+    let addr = listener.local_addr()?;
+    crate::config::check_dev_listen(config.server.dev, addr)?;
     let url = StoreUrl::parse(&config.store.url)?;
     let data_dir = config.data_dir();
     private_dir(&data_dir)?;
@@ -75,7 +77,6 @@ pub async fn serve(
     if keys.active() == 0 {
         let (stored, key) = keys.file().create(&Tenant::default_tenant(), clock.now())?;
         keys.reload()?;
-        let addr = listener.local_addr()?;
         println!(
             "sessiond: created the first API key (id {}) for tenant \"{}\".",
             stored.id, stored.tenant
@@ -123,7 +124,6 @@ pub async fn serve(
         None
     };
     let app = api::app(manager, keys, events.clone(), metrics, &limits, portal);
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %url, data_dir = %data_dir.display(), "sessiond listening");
     println!("listening on {addr}");
     // The peer address is what the portal throttles logins by and shows in

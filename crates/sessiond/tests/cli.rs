@@ -242,3 +242,32 @@ fn store_passwords_are_never_printed() {
     assert!(refused.contains("unknown store URL scheme \"rediss+tls\""), "{refused}");
     assert!(!refused.contains("s3cret"), "{refused}");
 }
+
+/// `--dev` (plain HTTP, cookies without `Secure`) listens on loopback only,
+/// whether the address comes from a flag or the environment; it is refused
+/// before any socket is opened.
+#[test]
+fn dev_mode_listens_on_loopback_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let by_flag = sessiond(
+        dir.path(),
+        &["serve", "--dev", "--listen", "192.0.2.1:7380", "--store", "memory:"],
+        &[],
+    );
+    let by_env = sessiond(
+        dir.path(),
+        &["serve", "--store", "memory:"],
+        &[
+            ("SESSIOND_SERVER_DEV", "true"),
+            ("SESSIOND_SERVER_LISTEN", "192.0.2.1:7380"),
+        ],
+    );
+    for out in [by_flag, by_env] {
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("only on a loopback address; it was asked to listen on 192.0.2.1:7380"),
+            "{stderr}"
+        );
+    }
+}

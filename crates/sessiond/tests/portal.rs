@@ -203,7 +203,10 @@ async fn login_verify_and_logout() {
     let logout = alice.submit("/logout", &[("csrf_token", &csrf)]).await;
     assert_eq!(logout.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&logout), "/login");
-    assert_eq!(logout.headers()["clear-site-data"], "\"cookies\"");
+    assert_eq!(
+        logout.headers()["clear-site-data"],
+        "\"cache\", \"cookies\", \"storage\""
+    );
     assert!(logout.headers()[SET_COOKIE].to_str().unwrap().starts_with("sessiond=;"));
     assert_eq!(alice.subject().await, None);
     let account = alice.get("/account").await;
@@ -303,6 +306,28 @@ async fn parallel_guesses_get_only_the_remaining_allowance() {
     }
     assert!(checked <= 3 + expired, "{checked} password checks in {elapsed:.1} s");
     assert!(checked >= 1, "no guess was checked at all");
+}
+
+/// A sign-in form with a 1 MB user name is refused before anything reads it
+/// (1,200 such logins once grew the process by 1.2 GB of throttle keys).
+#[tokio::test]
+async fn an_oversized_form_is_refused_unread() {
+    let server = portal(&[]);
+    let mut browser = Browser::new(&server, "test");
+    let csrf = browser.csrf("/login").await;
+    let name = "a".repeat(1_000_000);
+    let fields = [
+        ("username", name.as_str()),
+        ("password", "x"),
+        ("csrf_token", csrf.as_str()),
+    ];
+    let refused = browser.submit("/login", &fields).await;
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("data-code=\"payload_too_large\""), "{page}");
+    // A form of ordinary size is still read.
+    let r = browser.login("alice", PASSWORD, false).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
