@@ -112,12 +112,13 @@ pub(super) fn load_or_create_secret(path: &Path) -> Result<[u8; 32], PortalSetup
     match std::fs::read(path) {
         Ok(bytes) => {
             refuse_if_exposed(path).map_err(fail)?;
-            return <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+            let secret = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
                 fail(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     "expected exactly 32 bytes; delete the file to make a new secret (open forms will need reloading)",
                 ))
-            });
+            })?;
+            return refuse_if_predictable(&secret).map(|()| secret).map_err(fail);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e)),
@@ -141,6 +142,26 @@ pub(super) fn load_or_create_secret(path: &Path) -> Result<[u8; 32], PortalSetup
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(path),
         Err(e) => Err(fail(e)),
     }
+}
+
+/// Fewest distinct byte values 32 random bytes may show: a random secret has
+/// about 30, and fewer than 16 happens once in about 3 * 10^16 draws, while
+/// a file of zeros, one repeated byte or a short pattern has a handful.
+const MIN_DISTINCT_BYTES: usize = 16;
+
+/// A secret that is plainly not random (all zeros, a repeated pattern) is
+/// refused rather than trusted to sign anything.
+fn refuse_if_predictable(secret: &[u8; 32]) -> std::io::Result<()> {
+    let distinct = secret.iter().collect::<std::collections::BTreeSet<_>>().len();
+    if distinct < MIN_DISTINCT_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "only {distinct} distinct byte values: not random; delete the file to make a new secret (open forms will need reloading)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A secret others can read (or anyone but its owner can change) is not a
@@ -210,6 +231,28 @@ mod tests {
         std::fs::write(&path, b"short").unwrap();
         let error = load_or_create_secret(&path).unwrap_err().to_string();
         assert!(error.contains("portal-secret"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_that_is_not_random_is_refused() {
+        use std::error::Error as _;
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portal-secret");
+        let pattern: Vec<u8> = (0..32u8).map(|i| i % 8).collect();
+        for weak in [vec![0u8; 32], vec![0xAB; 32], pattern] {
+            std::fs::write(&path, &weak).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let error = load_or_create_secret(&path).unwrap_err();
+            let cause = error.source().map(ToString::to_string).unwrap_or_default();
+            assert!(cause.contains("not random"), "{cause}");
+        }
+        std::fs::remove_file(&path).unwrap();
+        // Fresh secrets pass (each a new draw).
+        for _ in 0..100 {
+            load_or_create_secret(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 
     #[test]
