@@ -79,13 +79,22 @@ where
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
-            let (session, body) = match prepare(&shared, &mut parts, body).await {
-                Ok(prepared) => prepared,
-                Err(error) => return Ok(error.into_response()),
+            // The provenance check of an unsafe request decides on these
+            // headers: a cache must not answer one request with another's.
+            let provenance_checked = !csrf::is_safe(&parts.method);
+            let mut response = match prepare(&shared, &mut parts, body).await {
+                Ok((session, body)) => {
+                    parts.extensions.insert(session.clone());
+                    let response = inner.call(Request::from_parts(parts, body)).await?;
+                    finish(&shared, &session, response).await
+                }
+                Err(error) => error.into_response(),
             };
-            parts.extensions.insert(session.clone());
-            let response = inner.call(Request::from_parts(parts, body)).await?;
-            Ok(finish(&shared, &session, response).await)
+            if provenance_checked {
+                add_vary(response.headers_mut(), "Sec-Fetch-Site");
+                add_vary(response.headers_mut(), "Origin");
+            }
+            Ok(response)
         })
     }
 }
@@ -223,7 +232,7 @@ async fn finish(shared: &Shared, session: &Session, mut response: Response) -> R
     if session.touched() {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        add_vary_cookie(headers);
+        add_vary(headers, "Cookie");
     }
     response
 }
@@ -290,16 +299,16 @@ fn max_age(info: &SessionInfo) -> Option<Duration> {
     })
 }
 
-/// Adds `Cookie` to `Vary` unless it is already there (or `*`).
-fn add_vary_cookie(headers: &mut HeaderMap) {
+/// Adds `name` to `Vary` unless it is already there (or `*`).
+fn add_vary(headers: &mut HeaderMap, name: &'static str) {
     let present = headers
         .get_all(header::VARY)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|v| v.trim().eq_ignore_ascii_case("cookie") || v.trim() == "*");
+        .any(|v| v.trim().eq_ignore_ascii_case(name) || v.trim() == "*");
     if !present {
-        headers.append(header::VARY, HeaderValue::from_static("Cookie"));
+        headers.append(header::VARY, HeaderValue::from_static(name));
     }
 }
 
@@ -309,6 +318,7 @@ mod tests {
 
     #[test]
     fn vary_gets_cookie_once() {
+        let add_vary_cookie = |headers: &mut HeaderMap| add_vary(headers, "Cookie");
         let mut headers = HeaderMap::new();
         add_vary_cookie(&mut headers);
         add_vary_cookie(&mut headers);

@@ -5,6 +5,20 @@ use sessiond_core::Policy;
 
 use crate::support::*;
 
+/// The answer to an unsafe request depends on where it came from: caches
+/// are told so.
+fn assert_vary_provenance(reply: &Reply) {
+    let vary: Vec<String> = reply
+        .headers
+        .get_all("vary")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+        .collect();
+    for name in ["sec-fetch-site", "origin"] {
+        assert!(vary.iter().any(|v| v.split(',').any(|n| n.trim() == name)), "{vary:?}");
+    }
+}
+
 #[tokio::test]
 async fn same_origin_post_with_the_token_is_accepted() {
     let app = TestApp::new();
@@ -14,6 +28,7 @@ async fn same_origin_post_with_the_token_is_accepted() {
         .send(post_req("/echo").cookie(&token).csrf(&csrf).body("hi").build())
         .await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "hi"));
+    assert_vary_provenance(&reply);
     // Origin alone (no Fetch Metadata, as older browsers send) also works.
     let reply = app
         .send(
@@ -57,6 +72,7 @@ async fn cross_site_posts_are_refused() {
         // Even with a valid token: provenance is checked independently.
         let reply = app.send(request.cookie(&token).csrf(&csrf).build()).await;
         reply.assert_problem(StatusCode::FORBIDDEN, "cross_site_request");
+        assert_vary_provenance(&reply);
     }
     // Also without any session: a cross-site login attempt.
     let reply = app
