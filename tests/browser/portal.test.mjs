@@ -258,7 +258,7 @@ scenario('sign out ends the session and clears the cookie', async () => {
   const form = page.locator('form[action="/logout"]');
   const response = await submit(page, form.getByRole('button', { name: 'Sign out', exact: true }), '/logout');
   assert.equal(response.status(), 303, 'logout: status');
-  assert.equal(await response.headerValue('clear-site-data'), '"cookies"', 'logout: Clear-Site-Data');
+  assert.equal(await response.headerValue('clear-site-data'), '"cache", "cookies", "storage"', 'logout: Clear-Site-Data');
   await expectLoginPage(page);
   assert.equal(await sessionCookie(context), undefined, 'no session cookie after logout');
 
