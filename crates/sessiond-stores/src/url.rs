@@ -90,21 +90,37 @@ impl StoreUrl {
     }
 }
 
-/// `scheme://user:secret@host…` → `scheme://user:***@host…`.
+/// `scheme://user:secret@host/db?password=x&schema=s` →
+/// `scheme://user:***@host/db?password=***&schema=s`: libpq also takes a
+/// password (or `sslpassword`) as a query parameter.
 fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
             let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{hidden}@{host}{tail}")
+            format!("{user}{hidden}@{host}")
         }
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.to_ascii_lowercase().contains("pass") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 impl fmt::Debug for StoreUrl {
@@ -180,6 +196,14 @@ mod tests {
             ("rediss://cache", "rediss://cache"),
             ("postgres://app@db/app", "postgres://app@db/app"),
             ("redis://u:p@ss@h/0", "redis://u:***@h/0"),
+            (
+                "postgres://db/app?user=app&password=s3cret&schema=x",
+                "postgres://db/app?user=app&password=***&schema=x",
+            ),
+            (
+                "postgresql://db/app?sslpassword=s3cret",
+                "postgresql://db/app?sslpassword=***",
+            ),
         ] {
             let parsed = StoreUrl::parse(url).ok();
             assert_eq!(parsed.as_ref().map(StoreUrl::location).as_deref(), Some(shown));
