@@ -30,6 +30,11 @@ pub enum ConfigError {
     /// No randomness for the CSRF secret.
     #[error("cannot draw a CSRF secret from the operating system")]
     Randomness,
+    /// `SameSite=None` without [`SessionLayerBuilder::allow_cross_site_cookie`].
+    #[error(
+        "SameSite=None sends the session cookie with requests from every other site;          it needs allow_cross_site_cookie(true)"
+    )]
+    CrossSiteCookieNotAllowed,
 }
 
 /// Configures a [`SessionLayer`]. Every setting has a secure default; see
@@ -41,11 +46,12 @@ pub struct SessionLayerBuilder {
     domain: Option<String>,
     path: String,
     same_site: SameSite,
+    cross_site_cookie: bool,
     dev: bool,
     origins: Vec<String>,
     allow_same_site: bool,
     allow_missing_origin: bool,
-    secret: Option<[u8; 32]>,
+    secrets: Vec<[u8; 32]>,
     max_form_bytes: usize,
 }
 
@@ -58,11 +64,12 @@ impl SessionLayer {
             domain: None,
             path: "/".to_owned(),
             same_site: SameSite::Lax,
+            cross_site_cookie: false,
             dev: false,
             origins: Vec::new(),
             allow_same_site: false,
             allow_missing_origin: false,
-            secret: None,
+            secrets: Vec::new(),
             max_form_bytes: DEFAULT_MAX_FORM_BYTES,
         }
     }
@@ -98,9 +105,20 @@ impl SessionLayerBuilder {
         self
     }
 
-    /// `SameSite` (default `Lax`; `None` needs `Secure`).
+    /// `SameSite` (default `Lax`; `None` needs `Secure` and
+    /// [`allow_cross_site_cookie`](Self::allow_cross_site_cookie)).
     pub fn same_site(mut self, same_site: SameSite) -> Self {
         self.same_site = same_site;
+        self
+    }
+
+    /// Allows `SameSite=None`: the browser then sends the session cookie
+    /// with requests other sites start (embedded frames, cross-site
+    /// fetches), and only the origin check and CSRF token stand between
+    /// them and the session. Off by default; without it `SameSite=None` is
+    /// refused at build time, so it is never set by accident.
+    pub fn allow_cross_site_cookie(mut self, allow: bool) -> Self {
+        self.cross_site_cookie = allow;
         self
     }
 
@@ -133,8 +151,16 @@ impl SessionLayerBuilder {
 
     /// The CSRF secret. Defaults to a random one per process; set the same
     /// value on every instance of an app behind a load balancer.
-    pub fn csrf_secret(mut self, secret: [u8; 32]) -> Self {
-        self.secret = Some(secret);
+    pub fn csrf_secret(self, secret: [u8; 32]) -> Self {
+        self.csrf_secrets([secret])
+    }
+
+    /// Several CSRF secrets, for rotating them: the first signs new
+    /// tokens, every one verifies. Put a new secret first, and drop the
+    /// old one once the pages it signed have expired. An empty list is the
+    /// default (one random secret per process).
+    pub fn csrf_secrets(mut self, secrets: impl IntoIterator<Item = [u8; 32]>) -> Self {
+        self.secrets = secrets.into_iter().collect();
         self
     }
 
@@ -146,6 +172,9 @@ impl SessionLayerBuilder {
 
     /// Validates everything and builds the layer.
     pub fn build(self) -> Result<SessionLayer, ConfigError> {
+        if self.same_site == SameSite::None && !self.cross_site_cookie {
+            return Err(ConfigError::CrossSiteCookieNotAllowed);
+        }
         let default_name = if self.dev { DEV_COOKIE_NAME } else { DEFAULT_COOKIE_NAME };
         let name = self.cookie_name.as_deref().unwrap_or(default_name);
         let cookie = CookieCodec::new(name, self.domain.as_deref(), &self.path, self.same_site, !self.dev)?;
@@ -159,14 +188,12 @@ impl SessionLayerBuilder {
             }
             origins.push(origin.to_ascii_lowercase());
         }
-        let secret = match self.secret {
-            Some(secret) => secret,
-            None => {
-                let mut secret = [0u8; 32];
-                getrandom::fill(&mut secret).map_err(|_| ConfigError::Randomness)?;
-                secret
-            }
-        };
+        let mut secrets = self.secrets;
+        if secrets.is_empty() {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).map_err(|_| ConfigError::Randomness)?;
+            secrets.push(secret);
+        }
         if self.dev {
             tracing::warn!(
                 cookie = name,
@@ -175,7 +202,7 @@ impl SessionLayerBuilder {
             );
         }
         let csrf = CsrfGuard::new(
-            &secret,
+            &secrets,
             origins,
             self.allow_same_site,
             self.allow_missing_origin,

@@ -71,7 +71,8 @@ pub(crate) fn is_safe(method: &Method) -> bool {
 /// The CSRF settings and secret of one layer.
 #[derive(Clone)]
 pub(crate) struct CsrfGuard {
-    mac: Hmac<Sha256>,
+    /// One per secret; the first signs, every one verifies.
+    macs: Vec<Hmac<Sha256>>,
     /// Exact origins (`scheme://host[:port]`, lower case); empty = derive
     /// from the request's `Host`.
     allowed_origins: Vec<String>,
@@ -92,8 +93,11 @@ impl std::fmt::Debug for CsrfGuard {
 }
 
 impl CsrfGuard {
+    /// `secrets` must not be empty (the builder makes one if none is given);
+    /// if it is, tokens are signed with a key of zeros and nothing verifies
+    /// differently, so this stays free of a panic.
     pub(crate) fn new(
-        secret: &[u8; 32],
+        secrets: &[[u8; 32]],
         allowed_origins: Vec<String>,
         allow_same_site: bool,
         allow_missing_origin: bool,
@@ -101,10 +105,18 @@ impl CsrfGuard {
     ) -> Self {
         // A 32-byte key is always a valid HMAC key; the fallback is unreachable
         // but keeps this free of `expect`.
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
-            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+        let mut macs: Vec<_> = secrets
+            .iter()
+            .map(|secret| {
+                <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+                    .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()))
+            })
+            .collect();
+        if macs.is_empty() {
+            macs.push(<Hmac<Sha256> as KeyInit>::new(&Default::default()));
+        }
         Self {
-            mac,
+            macs,
             allowed_origins,
             allow_same_site,
             allow_missing_origin,
@@ -112,8 +124,8 @@ impl CsrfGuard {
         }
     }
 
-    fn mac_of(&self, session_token: &Token) -> [u8; 32] {
-        let mut mac = self.mac.clone();
+    fn mac_of(mac: &Hmac<Sha256>, session_token: &Token) -> [u8; 32] {
+        let mut mac = mac.clone();
         mac.update(b"sessiond-csrf-v1\0");
         mac.update(session_token.hash().as_bytes());
         mac.finalize().into_bytes().into()
@@ -121,13 +133,18 @@ impl CsrfGuard {
 
     /// The CSRF token for the session `session_token` names.
     pub(crate) fn token_for(&self, session_token: &Token) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac_of(session_token))
+        let signer = &self.macs[0];
+        URL_SAFE_NO_PAD.encode(Self::mac_of(signer, session_token))
     }
 
     /// Whether `presented` is the CSRF token of `session_token`'s session.
     pub(crate) fn verify(&self, session_token: &Token, presented: &str) -> bool {
         match parse_csrf_token(presented) {
-            Some(bytes) => bytes.ct_eq(&self.mac_of(session_token)).into(),
+            // Every secret is tried, so the time taken does not say which
+            // one matched.
+            Some(bytes) => self.macs.iter().fold(false, |found, mac| {
+                found | bool::from(bytes.ct_eq(&Self::mac_of(mac, session_token)))
+            }),
             None => false,
         }
     }
@@ -203,8 +220,8 @@ mod tests {
 
     #[test]
     fn tokens_are_bound_to_the_session_and_the_secret() {
-        let guard = CsrfGuard::new(&[7; 32], Vec::new(), false, false, false);
-        let other_secret = CsrfGuard::new(&[8; 32], Vec::new(), false, false, false);
+        let guard = CsrfGuard::new(&[[7; 32]], Vec::new(), false, false, false);
+        let other_secret = CsrfGuard::new(&[[8; 32]], Vec::new(), false, false, false);
         let (a, b) = (Token::generate().unwrap(), Token::generate().unwrap());
         let token = guard.token_for(&a);
         assert_eq!(token.len(), CSRF_TOKEN_LEN);
@@ -213,5 +230,21 @@ mod tests {
         assert!(!other_secret.verify(&a, &token));
         assert!(!guard.verify(&a, &token[1..]));
         assert!(!guard.verify(&a, ""));
+    }
+
+    #[test]
+    fn the_first_secret_signs_and_every_secret_verifies() {
+        let (a, b) = (Token::generate().unwrap(), Token::generate().unwrap());
+        let old = CsrfGuard::new(&[[7; 32]], Vec::new(), false, false, false);
+        let rotated = CsrfGuard::new(&[[9; 32], [7; 32]], Vec::new(), false, false, false);
+        let new = CsrfGuard::new(&[[9; 32]], Vec::new(), false, false, false);
+        // A page signed before the rotation still posts after it.
+        assert!(rotated.verify(&a, &old.token_for(&a)));
+        // New pages are signed with the new secret only.
+        assert_eq!(rotated.token_for(&a), new.token_for(&a));
+        assert!(!old.verify(&a, &rotated.token_for(&a)));
+        // Once the old secret is dropped, its tokens stop working.
+        assert!(!new.verify(&a, &old.token_for(&a)));
+        assert!(!rotated.verify(&b, &old.token_for(&a)));
     }
 }

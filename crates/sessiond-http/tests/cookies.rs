@@ -167,7 +167,10 @@ fn contradicting_configuration_is_refused_at_startup() {
         CookieConfigError::HostPrefixWithPath
     );
     assert_eq!(
-        cookie_error(build(|b| b.dev_mode(true).same_site(SameSite::None))),
+        cookie_error(build(|b| b
+            .dev_mode(true)
+            .same_site(SameSite::None)
+            .allow_cross_site_cookie(true))),
         CookieConfigError::SameSiteNoneWithoutSecure
     );
     assert_eq!(
@@ -182,9 +185,15 @@ fn contradicting_configuration_is_refused_at_startup() {
         build(|b| b.allowed_origin("https://shop.example/path")),
         Some(ConfigError::Origin(_))
     ));
-    // A non-prefixed name may have a Domain; SameSite=None is fine with Secure.
+    // SameSite=None is a choice made explicitly, never a default or typo.
+    assert!(matches!(
+        build(|b| b.same_site(SameSite::None)),
+        Some(ConfigError::CrossSiteCookieNotAllowed)
+    ));
+    // A non-prefixed name may have a Domain; SameSite=None is fine with
+    // Secure and the opt-in.
     assert!(build(|b| b.cookie_name("sid").cookie_domain("shop.example")).is_none());
-    assert!(build(|b| b.same_site(SameSite::None)).is_none());
+    assert!(build(|b| b.same_site(SameSite::None).allow_cross_site_cookie(true)).is_none());
 }
 
 #[tokio::test]

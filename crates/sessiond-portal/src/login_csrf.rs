@@ -101,10 +101,17 @@ fn is_value(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The 32-byte secret of the session CSRF tokens, kept in `path` (mode
-/// 0600) so tokens in open forms stay valid across restarts. Created on
-/// first use; a file of the wrong size is an error, never silently replaced.
-pub(super) fn load_or_create_secret(path: &Path) -> Result<[u8; 32], PortalSetupError> {
+/// Most secrets the file may hold: a rotation needs two; a few more leave
+/// room for a slow one.
+pub(super) const MAX_SECRETS: usize = 8;
+
+/// The secrets of the session CSRF tokens, kept in `path` (mode 0600) so
+/// tokens in open forms stay valid across restarts: 32 bytes each, one to
+/// [`MAX_SECRETS`] of them. The first signs new tokens, every one verifies,
+/// so a secret is rotated by putting a new one in front and dropping the old
+/// one later. Created (one secret) on first use; a file of the wrong size is
+/// an error, never silently replaced.
+pub(super) fn load_or_create_secrets(path: &Path) -> Result<Vec<[u8; 32]>, PortalSetupError> {
     let fail = |source: std::io::Error| PortalSetupError::Secret {
         path: path.to_owned(),
         source,
@@ -112,13 +119,7 @@ pub(super) fn load_or_create_secret(path: &Path) -> Result<[u8; 32], PortalSetup
     match std::fs::read(path) {
         Ok(bytes) => {
             refuse_if_exposed(path).map_err(fail)?;
-            let secret = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-                fail(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "expected exactly 32 bytes; delete the file to make a new secret (open forms will need reloading)",
-                ))
-            })?;
-            return refuse_if_predictable(&secret).map(|()| secret).map_err(fail);
+            return parse_secrets(&bytes).map_err(fail);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e)),
@@ -136,12 +137,35 @@ pub(super) fn load_or_create_secret(path: &Path) -> Result<[u8; 32], PortalSetup
         Ok(mut file) => {
             file.write_all(&secret).map_err(fail)?;
             file.sync_all().map_err(fail)?;
-            Ok(secret)
+            Ok(vec![secret])
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(path),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secrets(path),
         Err(e) => Err(fail(e)),
     }
+}
+
+/// The secrets in a file's bytes, each checked.
+fn parse_secrets(bytes: &[u8]) -> std::io::Result<Vec<[u8; 32]>> {
+    let count = bytes.len() / 32;
+    if bytes.len() % 32 != 0 || !(1..=MAX_SECRETS).contains(&count) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "expected 1 to {MAX_SECRETS} secrets of exactly 32 bytes each, found {} bytes; delete the file \
+                 to make a new secret (open forms will need reloading)",
+                bytes.len()
+            ),
+        ));
+    }
+    let mut secrets = Vec::with_capacity(count);
+    for chunk in bytes.chunks_exact(32) {
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(chunk);
+        refuse_if_predictable(&secret)?;
+        secrets.push(secret);
+    }
+    Ok(secrets)
 }
 
 /// Fewest distinct byte values 32 random bytes may show: a random secret has
@@ -221,15 +245,16 @@ mod tests {
     fn the_secret_is_created_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("portal-secret");
-        let first = load_or_create_secret(&path).unwrap();
-        assert_eq!(load_or_create_secret(&path).unwrap(), first);
+        let first = load_or_create_secrets(&path).unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(load_or_create_secrets(&path).unwrap(), first);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         std::fs::write(&path, b"short").unwrap();
-        let error = load_or_create_secret(&path).unwrap_err().to_string();
+        let error = load_or_create_secrets(&path).unwrap_err().to_string();
         assert!(error.contains("portal-secret"), "{error}");
     }
 
@@ -243,15 +268,49 @@ mod tests {
         for weak in [vec![0u8; 32], vec![0xAB; 32], pattern] {
             std::fs::write(&path, &weak).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-            let error = load_or_create_secret(&path).unwrap_err();
+            let error = load_or_create_secrets(&path).unwrap_err();
             let cause = error.source().map(ToString::to_string).unwrap_or_default();
             assert!(cause.contains("not random"), "{cause}");
         }
+        // One weak secret among good ones spoils the file.
+        let good = load_or_create_secrets(&dir.path().join("good")).unwrap()[0];
+        std::fs::write(&path, [good, [0u8; 32]].concat()).unwrap();
+        let error = load_or_create_secrets(&path).unwrap_err();
+        assert!(
+            error
+                .source()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+                .contains("not random")
+        );
         std::fs::remove_file(&path).unwrap();
         // Fresh secrets pass (each a new draw).
         for _ in 0..100 {
-            load_or_create_secret(&path).unwrap();
+            load_or_create_secrets(&path).unwrap();
             std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_file_may_hold_several_secrets_for_rotation() {
+        use std::error::Error as _;
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let draw = |name: &str| load_or_create_secrets(&dir.path().join(name)).unwrap()[0];
+        let (new, old) = (draw("a"), draw("b"));
+        let path = dir.path().join("portal-secret");
+        std::fs::write(&path, [new, old].concat()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(load_or_create_secrets(&path).unwrap(), vec![new, old]);
+        for bad in [
+            [new, old].concat()[..40].to_vec(),
+            Vec::new(),
+            vec![new; MAX_SECRETS + 1].concat(),
+        ] {
+            std::fs::write(&path, &bad).unwrap();
+            let error = load_or_create_secrets(&path).unwrap_err();
+            let cause = error.source().map(ToString::to_string).unwrap_or_default();
+            assert!(cause.contains("32 bytes each"), "{} bytes: {cause}", bad.len());
         }
     }
 
@@ -261,16 +320,16 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("portal-secret");
-        load_or_create_secret(&path).unwrap();
+        load_or_create_secrets(&path).unwrap();
         for mode in [0o644, 0o604, 0o620, 0o602] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-            let error = load_or_create_secret(&path).unwrap_err();
+            let error = load_or_create_secrets(&path).unwrap_err();
             let cause = error.source().map(ToString::to_string).unwrap_or_default();
             assert!(cause.contains("chmod 600"), "{mode:o}: {cause}");
         }
         for mode in [0o600, 0o640, 0o400] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-            assert!(load_or_create_secret(&path).is_ok(), "{mode:o}");
+            assert!(load_or_create_secrets(&path).is_ok(), "{mode:o}");
         }
     }
 }
