@@ -25,14 +25,27 @@ impl TrustedProxies {
 pub(super) async fn apply(State(trusted): State<TrustedProxies>, mut request: Request, next: Next) -> Response {
     if !trusted.0.is_empty()
         && let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied()
-        && trusted.0.contains(&peer.ip())
-        && let Some(client) = forwarded_client(request.headers())
     {
+        let client = client_ip(peer.ip(), request.headers(), &trusted.0);
         request
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::new(client, peer.port())));
     }
     next.run(request).await
+}
+
+/// The client's address: `peer`, or, when `peer` is one of the `trusted`
+/// proxies, the address that proxy appended to `X-Forwarded-For`. The
+/// server's per-client request budget counts by the same address the
+/// portal throttles by.
+pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if trusted.contains(&peer)
+        && let Some(client) = forwarded_client(headers)
+    {
+        client
+    } else {
+        peer
+    }
 }
 
 /// The last address of the last `X-Forwarded-For` header.
@@ -64,5 +77,16 @@ mod tests {
         assert_eq!(forwarded_client(&h), Some("2001:db8::1".parse().unwrap()));
         h.insert("x-forwarded-for", HeaderValue::from_static("not an ip"));
         assert_eq!(forwarded_client(&h), None);
+    }
+
+    #[test]
+    fn only_a_trusted_peer_names_the_client() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        assert_eq!(client_ip(proxy, &h, &[proxy]), "203.0.113.9".parse::<IpAddr>().unwrap());
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(client_ip(other, &h, &[proxy]), other);
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
     }
 }

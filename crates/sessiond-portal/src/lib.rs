@@ -35,6 +35,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use accounts::{AccountError, Accounts, user_name};
+pub use client_ip::client_ip;
 pub use config::{PortalConfig, PortalConfigError, PortalSettings};
 pub use error::PortalError;
 pub use passwords::{PasswordError, Passwords};
@@ -93,7 +94,8 @@ impl PortalState {
 /// (merged into `/openapi.json`). `manager` may be scoped to any
 /// tenant; the portal scopes it to its own. The secret the session CSRF
 /// tokens are derived from is kept in a file (by default in `data_dir`), so
-/// they survive restarts and can be shared by the nodes of a cluster.
+/// they survive restarts and can be shared by the nodes of a cluster; the
+/// file may hold several, to rotate them (the first signs, all verify).
 pub fn router(
     manager: &SessionManager,
     users: Arc<dyn UserStore>,
@@ -105,11 +107,11 @@ pub fn router(
         .secret_file
         .clone()
         .unwrap_or_else(|| data_dir.join("portal-secret"));
-    let secret = login_csrf::load_or_create_secret(&secret_file)?;
+    let secrets = login_csrf::load_or_create_secrets(&secret_file)?;
     let session_layer = SessionLayer::in_process(manager.clone())
         .max_form_bytes(MAX_FORM_BYTES)
         .dev_mode(settings.dev)
-        .csrf_secret(secret)
+        .csrf_secrets(secrets)
         .build()?;
     let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
     let headers = headers::SecurityHeaders::new(&settings);
