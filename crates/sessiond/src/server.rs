@@ -77,13 +77,11 @@ pub async fn serve(
     if keys.active() == 0 {
         let (stored, key) = keys.file().create(&Tenant::default_tenant(), clock.now())?;
         keys.reload()?;
-        println!(
-            "sessiond: created the first API key (id {}) for tenant \"{}\".",
-            stored.id, stored.tenant
-        );
-        println!("It is shown only this once; keep it in your backend's secrets. Use it as:");
-        println!("  curl -H 'Authorization: Bearer {key}' http://{addr}/v1/subjects/alice/sessions");
-        println!("More keys: sessiond keys create --tenant NAME");
+        let to_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let (_, text) =
+            crate::first_key::deliver(&data_dir, to_terminal, addr, &stored.id, stored.tenant.as_str(), &key)
+                .with_context(|| format!("cannot write the first API key to {}", data_dir.display()))?;
+        println!("{text}");
     }
     let events = EventLog::open(
         &data_dir,

@@ -1,0 +1,116 @@
+//! Handing the first API key to the operator.
+//!
+//! On its first start sessiond makes a key for the `default` tenant. Printed
+//! to a service's stdout, a key ends in journald or a container log, readable
+//! by whoever reads logs and kept as long as they are. So it is printed only
+//! to a terminal; otherwise it is written to `first-api-key` in the data
+//! directory (owner-only, 0600) and stdout says where, with a command that
+//! reads it from there.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+/// The file the first key is written to, in the data directory.
+pub const FILE_NAME: &str = "first-api-key";
+
+/// Where the first key went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Printed: stdout is a terminal.
+    Shown,
+    /// Written to this file.
+    Written(PathBuf),
+}
+
+/// Delivers `key` (id `id`, tenant `tenant`) for a server on `addr`, and
+/// returns the lines to print on stdout. With `to_terminal` the key is in
+/// them; otherwise it is written to [`FILE_NAME`] in `data_dir` and never
+/// in them.
+pub fn deliver(
+    data_dir: &Path,
+    to_terminal: bool,
+    addr: SocketAddr,
+    id: &str,
+    tenant: &str,
+    key: &str,
+) -> std::io::Result<(Delivery, String)> {
+    let mut text = format!("sessiond: created the first API key (id {id}) for tenant \"{tenant}\".\n");
+    let delivery = if to_terminal {
+        text.push_str("It is shown only this once; keep it in your backend's secrets. Use it as:\n");
+        text.push_str(&format!(
+            "  curl -H 'Authorization: Bearer {key}' http://{addr}/v1/subjects/alice/sessions\n"
+        ));
+        Delivery::Shown
+    } else {
+        let path = data_dir.join(FILE_NAME);
+        write_private(&path, key)?;
+        text.push_str(&format!(
+            "It is in {path} (readable by this user only); move it to your backend's secrets and delete \
+             the file. Use it as:\n",
+            path = path.display()
+        ));
+        text.push_str(&format!(
+            "  curl -H \"Authorization: Bearer $(cat {path})\" http://{addr}/v1/subjects/alice/sessions\n",
+            path = path.display()
+        ));
+        Delivery::Written(path)
+    };
+    text.push_str("More keys: sessiond keys create --tenant NAME");
+    Ok((delivery, text))
+}
+
+/// Writes `key` to a new owner-only file at `path`, replacing one left from
+/// an earlier first key (whose mode might not be 0600).
+fn write_private(path: &Path, key: &str) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(key.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    const KEY: &str = "sk_test_secret_value";
+
+    fn addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 7380))
+    }
+
+    #[test]
+    fn off_a_terminal_the_key_goes_to_an_owner_only_file_and_never_to_stdout() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join(FILE_NAME);
+        std::fs::write(&old, "an older key").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (delivery, text) = deliver(dir.path(), false, addr(), "k1", "default", KEY).unwrap();
+        assert_eq!(delivery, Delivery::Written(old.clone()));
+        assert!(!text.contains(KEY), "{text}");
+        assert!(text.contains(&format!("$(cat {})", old.display())), "{text}");
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), format!("{KEY}\n"));
+        let mode = std::fs::metadata(&old).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn on_a_terminal_the_key_is_shown_and_no_file_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (delivery, text) = deliver(dir.path(), true, addr(), "k1", "default", KEY).unwrap();
+        assert_eq!(delivery, Delivery::Shown);
+        assert!(text.contains(&format!("Bearer {KEY}")), "{text}");
+        assert!(!dir.path().join(FILE_NAME).exists());
+    }
+}
