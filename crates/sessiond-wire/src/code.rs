@@ -54,6 +54,11 @@ pub enum ErrorCode {
     Overloaded,
     /// The request took longer than the configured timeout.
     Timeout,
+    /// The request body did not arrive within `server.body_read_timeout`.
+    BodyTimeout,
+    /// Too many requests in flight from one client address on the public
+    /// (portal) routes.
+    TooManyRequests,
     /// The store cannot be reached: nothing happened (fail closed).
     StoreUnavailable,
     /// A handler used a session extractor on a route without the layer.
@@ -64,7 +69,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::InvalidToken,
         ErrorCode::Unauthorized,
         ErrorCode::Unauthenticated,
@@ -82,6 +87,8 @@ impl ErrorCode {
         ErrorCode::DevModeNotLocal,
         ErrorCode::Overloaded,
         ErrorCode::Timeout,
+        ErrorCode::BodyTimeout,
+        ErrorCode::TooManyRequests,
         ErrorCode::StoreUnavailable,
         ErrorCode::SessionLayerMissing,
         ErrorCode::Internal,
@@ -107,6 +114,8 @@ impl ErrorCode {
             ErrorCode::DevModeNotLocal => "dev_mode_not_local",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::BodyTimeout => "body_timeout",
+            ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::SessionLayerMissing => "session_layer_missing",
             ErrorCode::Internal => "internal",
@@ -126,6 +135,8 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Overloaded | ErrorCode::Timeout | ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::SessionLayerMissing | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -53,8 +53,25 @@ pub struct ServerConfig {
     /// A request taking longer than this is answered 503 `timeout`.
     #[serde(with = "humane")]
     pub request_timeout: Duration,
-    /// Requests handled at once; more are refused at once with 503 `overloaded`.
+    /// A connection that has not sent a whole request head within this time
+    /// is closed (also the longest a kept-alive connection may sit idle).
+    #[serde(with = "humane")]
+    pub header_read_timeout: Duration,
+    /// A request body that has not arrived whole within this time (from the
+    /// end of its head) is answered 408 `body_timeout`. At most
+    /// `request_timeout`.
+    #[serde(with = "humane")]
+    pub body_read_timeout: Duration,
+    /// `/v1` requests handled at once; more are refused at once with 503
+    /// `overloaded`.
     pub max_concurrency: usize,
+    /// Requests to the public routes (the portal, and unmatched paths)
+    /// handled at once, a separate budget: anonymous traffic cannot take
+    /// the API's.
+    pub public_max_concurrency: usize,
+    /// Public requests handled at once for one client address; more get
+    /// 429 `too_many_requests`.
+    pub public_max_per_client: usize,
 }
 
 impl Default for ServerConfig {
@@ -66,7 +83,11 @@ impl Default for ServerConfig {
             body_limit: 1024 * 1024,
             header_limit: 16 * 1024,
             request_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(5),
             max_concurrency: 1024,
+            public_max_concurrency: 256,
+            public_max_per_client: 16,
         }
     }
 }
@@ -249,6 +270,9 @@ pub enum ConfigError {
     /// A limit is zero.
     #[error("server.{0} must be greater than zero")]
     ZeroLimit(&'static str),
+    /// The body-read timeout would never fire.
+    #[error("server.body_read_timeout must not exceed server.request_timeout")]
+    BodyTimeoutOverRequestTimeout,
     /// A `[portal]` setting is invalid.
     #[error(transparent)]
     Portal(#[from] sessiond_portal::PortalConfigError),
@@ -302,11 +326,26 @@ impl Config {
             ("body_limit", self.server.body_limit),
             ("header_limit", self.server.header_limit),
             ("max_concurrency", self.server.max_concurrency),
+            ("public_max_concurrency", self.server.public_max_concurrency),
+            ("public_max_per_client", self.server.public_max_per_client),
         ];
         for (name, value) in limits {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit(name));
             }
+        }
+        let timeouts = [
+            ("request_timeout", self.server.request_timeout),
+            ("header_read_timeout", self.server.header_read_timeout),
+            ("body_read_timeout", self.server.body_read_timeout),
+        ];
+        for (name, value) in timeouts {
+            if value.is_zero() {
+                return Err(ConfigError::ZeroLimit(name));
+            }
+        }
+        if self.server.body_read_timeout > self.server.request_timeout {
+            return Err(ConfigError::BodyTimeoutOverRequestTimeout);
         }
         self.portal.settings(self.server.dev)?;
         Ok(())

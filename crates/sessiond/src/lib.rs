@@ -13,6 +13,7 @@ pub mod config;
 pub mod event_log;
 pub mod first_key;
 pub mod keys;
+pub mod listen;
 pub mod server;
 pub mod user_admin;
 

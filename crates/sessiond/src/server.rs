@@ -10,7 +10,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sessiond_core::{Clock, SessionManager, SystemClock, Tenant, spawn_purger};
 use tokio::net::TcpListener;
 
-use crate::api::{self, Limits};
+use crate::api::{self, BudgetSizes, Limits};
 use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::keys::KeyRing;
@@ -63,6 +63,10 @@ pub async fn serve(
     // Installed first: metric handles registered before the recorder exists
     // would record into nothing.
     let metrics = metrics_handle();
+    match crate::listen::raise_fd_limit() {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
+    }
     let addr = listener.local_addr()?;
     crate::config::check_dev_listen(config.server.dev, addr)?;
     let url = StoreUrl::parse(&config.store.url)?;
@@ -108,7 +112,13 @@ pub async fn serve(
         body_bytes: config.server.body_limit,
         header_bytes: config.server.header_limit,
         timeout: config.server.request_timeout,
-        concurrency: config.server.max_concurrency,
+        body_timeout: config.server.body_read_timeout,
+        budgets: BudgetSizes {
+            api: config.server.max_concurrency,
+            public: config.server.public_max_concurrency,
+            public_per_client: config.server.public_max_per_client,
+        },
+        trusted_proxies: config.portal.trusted_proxies.clone(),
     };
     let portal = if config.portal.enabled {
         let settings = config.portal.settings(config.server.dev)?;
@@ -124,10 +134,11 @@ pub async fn serve(
     let app = api::app(manager, keys, events.clone(), metrics, &limits, portal);
     tracing::info!(%addr, store = %url, data_dir = %data_dir.display(), "sessiond listening");
     println!("listening on {addr}");
-    // The peer address is what the portal throttles logins by and shows in
-    // device lists (the API ignores it).
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let connections = crate::listen::ConnectionLimits {
+        header_read_timeout: config.server.header_read_timeout,
+        drain_timeout: config.server.request_timeout + config.server.header_read_timeout,
+    };
+    let served = crate::listen::serve(listener, app, connections, shutdown).await;
     tracing::info!("shutting down: in-flight requests finished; flushing");
     purger.shutdown().await;
     upkeep.abort();

@@ -12,4 +12,5 @@ mod multi_node;
 mod nginx;
 mod openapi;
 mod portal;
+mod slow_clients;
 mod support;

@@ -2,7 +2,8 @@
 //! security by default), and the responses every operation shares, written
 //! here once instead of in every handler's annotation.
 //!
-//! - every operation: `431` and `503` of the guard in front of every route;
+//! - every operation: `431` and `503` of the guard in front of every route,
+//!   `408` when it takes a body, and `429` on the public (portal) routes;
 //! - every `/v1` operation: `400`, `401`, `500`, `503`,
 //!   and `413`/`415` when it takes a JSON body;
 //! - route-specific problems (`404`, `409`, `412`, `401 invalid_token`) are
@@ -82,6 +83,10 @@ problem_responses! {
     Internal = "`internal`: a failure on the server's side";
     /// 503 of every `/v1` operation.
     Unavailable = "`store_unavailable`: the store cannot be reached; `overloaded`: too many requests in flight; `timeout`: the request took too long";
+    /// 408 of every operation with a body.
+    BodyTimeout = "`body_timeout`: the body did not arrive whole within `server.body_read_timeout`";
+    /// 429 of the public routes.
+    TooManyRequests = "`too_many_requests`: this client address has `server.public_max_per_client` requests in flight";
     /// 503 of the guard, in front of every route.
     Shed = "`overloaded`: too many requests in flight; `timeout`: the request took too long";
 }
@@ -97,6 +102,8 @@ pub(super) fn complete(doc: &mut OpenApi) {
     );
     for (path, _, operation) in operations_mut(doc) {
         let v1 = path.starts_with("/v1/");
+        let public = super::budget::RouteClass::of(path) == super::budget::RouteClass::Public;
+        let has_body = operation.request_body.is_some();
         let json_body = operation
             .request_body
             .as_ref()
@@ -120,6 +127,12 @@ pub(super) fn complete(doc: &mut OpenApi) {
         if json_body {
             add("413", "PayloadTooLarge", "`payload_too_large`");
             add("415", "UnsupportedMediaType", "`unsupported_media_type`");
+        }
+        if has_body {
+            add("408", "BodyTimeout", "`body_timeout`");
+        }
+        if public {
+            add("429", "TooManyRequests", "`too_many_requests`");
         }
         add("431", "HeadersTooLarge", "`headers_too_large`");
         add("503", "Shed", "`overloaded` or `timeout` (problem+json)");

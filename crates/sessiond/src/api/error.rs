@@ -46,6 +46,13 @@ pub enum ApiError {
     /// The request took longer than the configured timeout.
     #[error("the request timed out")]
     Timeout,
+    /// The body did not arrive within the body-read timeout.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    /// The client's address has too many requests in flight on the public
+    /// routes.
+    #[error("too many requests in flight from your address; retry later")]
+    TooManyRequests,
     /// Something went wrong on our side.
     #[error("internal error")]
     Internal,
@@ -66,6 +73,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::Overloaded => ErrorCode::Overloaded,
             ApiError::Timeout => ErrorCode::Timeout,
+            ApiError::BodyTimeout => ErrorCode::BodyTimeout,
+            ApiError::TooManyRequests => ErrorCode::TooManyRequests,
             ApiError::Internal => ErrorCode::Internal,
         }
     }

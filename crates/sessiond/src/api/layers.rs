@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, header};
 use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use super::budget::BudgetSizes;
 use super::observe::Guard;
 
 /// Request limits from `[server]`.
@@ -21,8 +22,12 @@ pub struct Limits {
     pub header_bytes: usize,
     /// Longest time a request may take.
     pub timeout: Duration,
-    /// Most requests in flight.
-    pub concurrency: usize,
+    /// Longest time the body of a request may take to arrive.
+    pub body_timeout: Duration,
+    /// Requests in flight per route class and client.
+    pub budgets: BudgetSizes,
+    /// Proxies whose `X-Forwarded-For` names the client (the portal's).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `Cache-Control: no-store` on every response of the layer's routes.
@@ -37,7 +42,7 @@ pub fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
 pub fn apply(router: Router, limits: &Limits) -> Router {
     router.layer(
         ServiceBuilder::new()
-            .layer(Guard::new(limits.header_bytes, limits.timeout, limits.concurrency))
+            .layer(Guard::new(limits))
             .layer(DefaultBodyLimit::max(limits.body_bytes)),
     )
 }
@@ -60,7 +65,13 @@ mod tests {
             body_bytes: 1024,
             header_bytes: 1024,
             timeout,
-            concurrency,
+            body_timeout: timeout,
+            budgets: BudgetSizes {
+                api: concurrency,
+                public: concurrency,
+                public_per_client: concurrency,
+            },
+            trusted_proxies: Vec::new(),
         }
     }
 

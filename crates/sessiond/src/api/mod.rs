@@ -1,6 +1,8 @@
 //! The HTTP API of API.md: routes, shared state and the layers every request
 //! passes through (limits, load shedding, request ids, metrics, logs).
 
+mod body_deadline;
+mod budget;
 mod doc;
 mod error;
 mod extract;
@@ -20,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::ApiError;
-pub use layers::Limits;
+pub use layers::{BudgetSizes, Limits};
 
 use crate::event_log::EventLog;
 use crate::keys::KeyRing;

@@ -9,7 +9,10 @@
 //! - a `request` span (request id, method, path) and the debug events
 //!   "started processing request" / "finished processing request";
 //! - the header size limit (431 `headers_too_large`);
-//! - the concurrency limit with load shedding (503 `overloaded` at once);
+//! - the in-flight budget of the route's class, and on the public routes the
+//!   client address's share of it ([`super::budget`]), with load shedding
+//!   (503 `overloaded` or 429 `too_many_requests` at once);
+//! - the body-read deadline (408 `body_timeout`, [`super::body_deadline`]);
 //! - the request timeout (503 `timeout`);
 //! - the request metrics (`sessiond_http_requests_total` and
 //!   `sessiond_http_request_duration_seconds` by route, method and status).
@@ -30,21 +33,26 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body::Body as _;
 use metrics::{Counter, Histogram};
-use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 
+use super::body_deadline::DeadlineBody;
+use super::budget::{Budgets, Refusal, RouteClass};
 use super::error::ApiError;
+use super::layers::Limits;
 
 /// The request id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -57,7 +65,9 @@ const SENSITIVE: [HeaderName; 2] = [header::AUTHORIZATION, header::COOKIE];
 struct Settings {
     header_limit: usize,
     timeout: Duration,
-    in_flight: Arc<Semaphore>,
+    body_timeout: Duration,
+    budgets: Budgets,
+    trusted_proxies: Vec<IpAddr>,
     id_prefix: [u8; 8],
     next_id: AtomicU32,
 }
@@ -69,17 +79,18 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// At most `header_limit` bytes of headers, `concurrency` requests in
-    /// flight (across every route it wraps) and `timeout` per request.
-    pub fn new(header_limit: usize, timeout: Duration, concurrency: usize) -> Self {
+    /// The guard for `limits` (shared by every route it wraps).
+    pub fn new(limits: &Limits) -> Self {
         let mut random = [0u8; 4];
         // Without randomness ids are still unique within the process.
         let _ = getrandom::fill(&mut random);
         Self {
             settings: Arc::new(Settings {
-                header_limit,
-                timeout,
-                in_flight: Arc::new(Semaphore::new(concurrency)),
+                header_limit: limits.header_bytes,
+                timeout: limits.timeout,
+                body_timeout: limits.body_timeout,
+                budgets: Budgets::new(limits.budgets),
+                trusted_proxies: limits.trusted_proxies.clone(),
                 id_prefix: hex8(u32::from_le_bytes(random)),
                 next_id: AtomicU32::new(0),
             }),
@@ -243,6 +254,18 @@ where
             .sum();
         let method = req.method().clone();
         let route = req.extensions().get::<MatchedPath>().cloned();
+        let class = RouteClass::of(req.uri().path());
+        // The public routes count requests per client address: the one the
+        // portal throttles by (behind a trusted proxy, the one it names).
+        let client = match class {
+            RouteClass::Public => req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| {
+                    sessiond_portal::client_ip(peer.ip(), req.headers(), &settings.trusted_proxies)
+                }),
+            RouteClass::Api | RouteClass::Ops => None,
+        };
         // The path may hold a session id (public) but never a token.
         let span = tracing::info_span!(
             "request",
@@ -256,12 +279,32 @@ where
             let mut response = if size > settings.header_limit {
                 ApiError::HeadersTooLarge.into_response()
             } else {
-                match settings.in_flight.clone().try_acquire_owned() {
-                    Err(_) => ApiError::Overloaded.into_response(),
-                    Ok(permit) => {
+                match settings.budgets.admit(class, client) {
+                    Err(Refusal::Overloaded) => ApiError::Overloaded.into_response(),
+                    Err(Refusal::TooManyFromClient) => ApiError::TooManyRequests.into_response(),
+                    Ok(admission) => {
+                        // A body still to come must arrive before its
+                        // deadline; one that came with the head (or none)
+                        // is left as it is.
+                        let expired = (!req.body().is_end_stream()).then(|| {
+                            let deadline = tokio::time::Instant::from_std(started) + settings.body_timeout;
+                            let body = std::mem::replace(req.body_mut(), Body::empty());
+                            let (body, expired) = DeadlineBody::new(body, deadline);
+                            *req.body_mut() = Body::new(body);
+                            expired
+                        });
                         let answered = tokio::time::timeout(settings.timeout, inner.call(req)).await;
-                        drop(permit);
+                        drop(admission);
                         match answered {
+                            _ if expired.is_some_and(|e| e.happened()) => {
+                                let mut response = ApiError::BodyTimeout.into_response();
+                                // The rest of the body is unread: the
+                                // connection cannot carry another request.
+                                response
+                                    .headers_mut()
+                                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                                response
+                            }
                             Ok(Ok(response)) => response,
                             Ok(Err(never)) => match never {},
                             Err(_) => ApiError::Timeout.into_response(),

@@ -1,0 +1,108 @@
+//! The accept loop: every connection served by hyper's HTTP/1.1 server with
+//! a header-read timeout, which `axum::serve` does not let one set.
+//!
+//! Without it a client that sends half a request head holds its socket (and
+//! a file descriptor) for as long as it likes; a few hundred such clients
+//! exhaust a low descriptor limit and nobody else can connect. With it the
+//! head must arrive whole within `server.header_read_timeout`, or the
+//! connection is closed. hyper runs the same timer while a kept-alive
+//! connection waits for its next request, so the timeout is also the
+//! longest a connection may sit idle.
+//!
+//! What else `axum::serve` did is kept: each request carries the peer
+//! address as `ConnectInfo` (the portal throttles by it), transient accept
+//! errors do not stop the loop, and shutdown stops accepting, lets requests
+//! in flight finish, and closes idle connections.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt as _;
+
+/// How connections are treated.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Longest time to receive a whole request head.
+    pub header_read_timeout: Duration,
+    /// Longest wait at shutdown for requests in flight.
+    pub drain_timeout: Duration,
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    accept_failed(&error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(request.map(Body::new))
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // Resets, header timeouts and clients that go away mid-request
+            // are the network's business, not errors of ours.
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            after = ?limits.drain_timeout,
+            "connections still open at shutdown were dropped"
+        );
+    }
+    Ok(())
+}
+
+/// An accept error. A connection reset before it was accepted is nothing;
+/// anything else (out of file descriptors, above all) is logged, and the
+/// loop pauses briefly so it does not spin while descriptors are short.
+async fn accept_failed(error: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::warn!(%error, "cannot accept a connection");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Raises the soft limit on open files to the hard limit, so the descriptor
+/// limit is the operator's choice (the hard limit) and not the distribution's
+/// default soft limit, often 1,024. Returns the limit now in force.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
