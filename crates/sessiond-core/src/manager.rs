@@ -202,7 +202,8 @@ impl SessionManager {
         self.check_data(&options.data)?;
         let policy = &self.shared.policy;
         let now = self.now();
-        let (idle, absolute) = policy.timeouts(options.remember_me);
+        let (idle, _) = policy.timeouts(options.remember_me);
+        let absolute = policy.absolute_timeout_at(options.remember_me, options.aal);
         let limit = match (policy.max_sessions_per_subject, policy.on_session_limit) {
             (0, _) => SubjectLimit::Unlimited,
             (n, LimitAction::Deny) => SubjectLimit::Deny(n),

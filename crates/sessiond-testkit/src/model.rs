@@ -28,6 +28,9 @@ pub fn model_policy() -> Policy {
         absolute_timeout: Duration::from_secs(2 * 3600),
         remember_me_idle_timeout: Duration::from_secs(3600),
         remember_me_absolute_timeout: Duration::from_secs(4 * 3600),
+        // Sessions here are all AAL1, which these caps do not touch.
+        aal2_absolute_timeout: Duration::from_secs(4 * 3600),
+        aal3_absolute_timeout: Duration::from_secs(2 * 3600),
         touch_interval: Duration::from_secs(60),
         rotation_grace: Duration::from_secs(10),
         max_sessions_per_subject: LIMIT as u32,
