@@ -10,8 +10,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use sessiond_core::{
-    CreateOptions, Error, LimitAction, Policy, Rejection, RevokeReason, SessionId, SessionManager, SessionStore,
-    Subject,
+    CreateOptions, Error, LimitAction, Policy, Rejection, RevokeReason, Rotation, SessionId, SessionManager,
+    SessionStore, Subject,
 };
 use time::OffsetDateTime;
 
@@ -272,7 +272,7 @@ async fn apply(manager: &SessionManager, policy: &Policy, model: &mut Model, op:
         }
         Op::Rotate { token } if n_tokens > 0 => {
             let t = token % n_tokens;
-            let result = manager.rotate(&model.tokens[t].0, None).await;
+            let result = manager.rotate(&model.tokens[t].0, Rotation::Plain).await;
             match model.judge(t, now, false) {
                 Ok(i) => {
                     let (new_token, got) = result.expect("model says rotatable");
