@@ -3,7 +3,7 @@
 use crate::events::Rejection;
 use crate::ids::NameError;
 use crate::policy::PolicyError;
-use crate::session::AalError;
+use crate::session::{Aal, AalError};
 use crate::store::StoreError;
 
 /// The operating system could not supply random bytes. Nothing is created
@@ -58,6 +58,33 @@ pub enum Error {
     /// An AAL outside 1..=3.
     #[error(transparent)]
     InvalidAal(#[from] AalError),
+    /// A rotation asked for a level below the session's without asking for
+    /// a [`Downgrade`](crate::Rotation::Downgrade): refused, so that a
+    /// confused or hostile caller cannot lower a session while claiming to
+    /// re-authenticate it.
+    #[error("aal {requested} is below the session's aal {current}; a downgrade must be asked for")]
+    AalDowngrade {
+        /// The session's level.
+        current: Aal,
+        /// The level asked for.
+        requested: Aal,
+    },
+    /// A [`StepUp`](crate::Rotation::StepUp) to the level the session already has.
+    #[error("aal {requested} is not above the session's aal {current}")]
+    AalNotHigher {
+        /// The session's level.
+        current: Aal,
+        /// The level asked for.
+        requested: Aal,
+    },
+    /// A [`Downgrade`](crate::Rotation::Downgrade) to a level not below the session's.
+    #[error("aal {requested} is not below the session's aal {current}")]
+    AalNotLower {
+        /// The session's level.
+        current: Aal,
+        /// The level asked for.
+        requested: Aal,
+    },
     /// The policy given to the manager is incoherent.
     #[error(transparent)]
     InvalidPolicy(#[from] PolicyError),

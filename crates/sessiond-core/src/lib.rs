@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use sessiond_core::{CreateOptions, MemoryStore, Policy, SessionManager, Subject};
+//! use sessiond_core::{CreateOptions, MemoryStore, Policy, Rotation, SessionManager, Subject};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), sessiond_core::Error> {
@@ -20,7 +20,7 @@
 //! assert_eq!(verified.id, session.id);
 //!
 //! // Privilege change: a new token; the old one stops working.
-//! let (new_token, _) = manager.rotate(token.expose_secret(), None).await?;
+//! let (new_token, _) = manager.rotate(token.expose_secret(), Rotation::Plain).await?;
 //! assert!(manager.verify(token.expose_secret(), None).await.is_err());
 //!
 //! // Logout.
@@ -41,6 +41,7 @@ mod memory;
 mod memory_users;
 mod policy;
 mod purge;
+mod rotation;
 mod session;
 mod store;
 mod token;
@@ -54,6 +55,7 @@ pub use manager::{CreateOptions, SessionData, SessionManager, SessionManagerBuil
 pub use memory::MemoryStore;
 pub use policy::{LimitAction, MAX_DATA_BYTES_LIMIT, MAX_LIFETIME, Policy, PolicyError};
 pub use purge::{PurgeTask, spawn_purger};
+pub use rotation::Rotation;
 pub use session::{
     Aal, AalError, ClientInfo, MAX_IP_LEN, MAX_USER_AGENT_LEN, PreviousToken, Revocation, RevokeReason, Session,
 };

@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::events::{Event, EventKind, EventSink, NoEvents, Rejection};
 use crate::ids::{SessionId, Subject, Tenant};
 use crate::policy::{LimitAction, Policy};
+use crate::rotation::Rotation;
 use crate::session::{Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session};
 use crate::store::{SessionStore, StoreError, SubjectLimit};
 use crate::token::Token;
@@ -202,7 +203,8 @@ impl SessionManager {
         self.check_data(&options.data)?;
         let policy = &self.shared.policy;
         let now = self.now();
-        let (idle, absolute) = policy.timeouts(options.remember_me);
+        let (idle, _) = policy.timeouts(options.remember_me);
+        let absolute = policy.absolute_timeout_at(options.remember_me, options.aal);
         let limit = match (policy.max_sessions_per_subject, policy.on_session_limit) {
             (0, _) => SubjectLimit::Unlimited,
             (n, LimitAction::Deny) => SubjectLimit::Deny(n),
@@ -339,40 +341,29 @@ impl SessionManager {
         session
     }
 
-    /// Replaces the token of a valid session (on login step-up, privilege
-    /// change, or periodically) and returns the new one.
+    /// Replaces the token of a valid session (on step-up, re-authentication,
+    /// privilege change, or periodically) and returns the new one.
     ///
     /// The old token keeps verifying for the policy's rotation grace, then
-    /// dies; it cannot itself be rotated. With `aal`, the session records a
-    /// fresh authentication at that level (step-up).
-    pub async fn rotate(&self, token: &str, aal: Option<Aal>) -> Result<(Token, Session), Error> {
+    /// dies; it cannot itself be rotated. `rotation` says what happens to the
+    /// level, `authenticated_at` and the absolute deadline; it is checked
+    /// against the session as read for each compare-and-set attempt, so the
+    /// decision holds for the version actually written.
+    pub async fn rotate(&self, token: &str, rotation: Rotation) -> Result<(Token, Session), Error> {
         let now = self.now();
         let grace = self.shared.policy.rotation_grace;
         for _ in 0..MAX_ATTEMPTS {
             let (_, current) = self.find_valid(token, now, None, AllowGrace::No).await?;
-            let new_token = Token::generate()?;
-            let (idle, _) = self.shared.policy.timeouts(current.remember_me);
             let mut next = Session::clone(&current);
+            let kind = rotation.apply(&mut next, now, &self.shared.policy)?;
+            let new_token = Token::generate()?;
             next.previous_token = Some(PreviousToken {
                 hash: current.token_hash,
                 valid_until: after(now, grace),
             });
             next.token_hash = new_token.hash();
             next.last_seen_at = now;
-            next.idle_expires_at = after(now, idle).min(current.absolute_expires_at);
             next.version = current.version + 1;
-            let kind = match aal {
-                Some(level) => {
-                    next.aal = level;
-                    next.authenticated_at = now;
-                    if level > current.aal {
-                        EventKind::Elevated { aal: level }
-                    } else {
-                        EventKind::Rotated
-                    }
-                }
-                None => EventKind::Rotated,
-            };
             match self.shared.store.update(&next, current.version).await {
                 Ok(()) => {
                     self.emit(now, kind, Some(&next), None);

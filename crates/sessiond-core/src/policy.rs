@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::session::Aal;
+
 /// What to do when a subject already has the maximum number of live sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -17,18 +19,26 @@ pub enum LimitAction {
 ///
 /// The defaults follow NIST SP 800-63B at AAL2: 30 minutes idle, 12 hours
 /// absolute; "remember me" sessions get 7 days idle and 30 days absolute.
+/// Whatever those say, a session at AAL2 lives at most 24 hours and one at
+/// AAL3 at most 12 hours from its last authentication (800-63B §4.2.3, §4.3.3):
+/// the higher the assurance, the sooner it must be proven again.
 /// [`Policy::validate`] rejects combinations that make no sense; the manager
 /// refuses to start with an invalid policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// A session unused for this long expires.
     pub idle_timeout: Duration,
-    /// A session expires this long after it was created, however busy.
+    /// A session expires this long after it was created (or last
+    /// re-authenticated), however busy.
     pub absolute_timeout: Duration,
     /// Idle timeout of a "remember me" session.
     pub remember_me_idle_timeout: Duration,
     /// Absolute timeout of a "remember me" session.
     pub remember_me_absolute_timeout: Duration,
+    /// Longest absolute lifetime of a session at AAL2, remember-me or not.
+    pub aal2_absolute_timeout: Duration,
+    /// Longest absolute lifetime of a session at AAL3, remember-me or not.
+    pub aal3_absolute_timeout: Duration,
     /// The idle deadline is pushed forward (a store write) only when the last
     /// persisted use is older than this, so most verifications are reads.
     pub touch_interval: Duration,
@@ -50,6 +60,8 @@ impl Default for Policy {
             absolute_timeout: Duration::from_secs(12 * 3600),
             remember_me_idle_timeout: Duration::from_secs(7 * 86_400),
             remember_me_absolute_timeout: Duration::from_secs(30 * 86_400),
+            aal2_absolute_timeout: Duration::from_secs(24 * 3600),
+            aal3_absolute_timeout: Duration::from_secs(12 * 3600),
             touch_interval: Duration::from_secs(60),
             rotation_grace: Duration::ZERO,
             max_sessions_per_subject: 0,
@@ -90,6 +102,10 @@ pub enum PolicyError {
     /// A lifetime exceeds [`MAX_LIFETIME`].
     #[error("policy: {0} exceeds 400 days")]
     TooLong(&'static str),
+    /// The AAL3 cap is longer than the AAL2 one: a higher level would
+    /// outlive a lower one.
+    #[error("policy: aal3_absolute_timeout must not exceed aal2_absolute_timeout")]
+    AalCapsInverted,
     /// `max_data_bytes` is zero or above [`MAX_DATA_BYTES_LIMIT`].
     #[error("policy: max_data_bytes must be between 2 and {MAX_DATA_BYTES_LIMIT}")]
     DataLimit,
@@ -103,6 +119,8 @@ impl Policy {
             ("absolute_timeout", self.absolute_timeout),
             ("remember_me_idle_timeout", self.remember_me_idle_timeout),
             ("remember_me_absolute_timeout", self.remember_me_absolute_timeout),
+            ("aal2_absolute_timeout", self.aal2_absolute_timeout),
+            ("aal3_absolute_timeout", self.aal3_absolute_timeout),
             ("touch_interval", self.touch_interval),
         ];
         for (name, value) in lifetimes {
@@ -135,6 +153,9 @@ impl Policy {
                 return Err(PolicyError::TouchTooLong(idle));
             }
         }
+        if self.aal3_absolute_timeout > self.aal2_absolute_timeout {
+            return Err(PolicyError::AalCapsInverted);
+        }
         if self.rotation_grace >= self.idle_timeout {
             return Err(PolicyError::GraceTooLong);
         }
@@ -145,13 +166,30 @@ impl Policy {
         Ok(())
     }
 
-    /// The idle and absolute timeouts that apply to a session.
+    /// The idle and absolute timeouts of a session by its remember-me flag
+    /// alone; the absolute one is further capped by the session's level, see
+    /// [`Policy::absolute_timeout_at`].
     pub fn timeouts(&self, remember_me: bool) -> (Duration, Duration) {
         if remember_me {
             (self.remember_me_idle_timeout, self.remember_me_absolute_timeout)
         } else {
             (self.idle_timeout, self.absolute_timeout)
         }
+    }
+
+    /// How long after its last authentication a session at `aal` may live:
+    /// its remember-me or normal absolute timeout, capped by the level's.
+    pub fn absolute_timeout_at(&self, remember_me: bool, aal: Aal) -> Duration {
+        let (_, absolute) = self.timeouts(remember_me);
+        let cap = if aal >= Aal::AAL3 {
+            self.aal3_absolute_timeout
+        } else if aal >= Aal::AAL2 {
+            self.aal2_absolute_timeout
+        } else {
+            // AAL1 has no cap of its own beyond the timeouts above.
+            return absolute;
+        };
+        absolute.min(cap)
     }
 }
 
@@ -166,6 +204,40 @@ mod tests {
         assert_eq!(p.idle_timeout, Duration::from_secs(1800));
         assert_eq!(p.absolute_timeout, Duration::from_secs(43_200));
         assert_eq!(p.rotation_grace, Duration::ZERO);
+        assert_eq!(p.aal2_absolute_timeout, Duration::from_secs(24 * 3600));
+        assert_eq!(p.aal3_absolute_timeout, Duration::from_secs(12 * 3600));
+    }
+
+    #[test]
+    fn the_level_caps_the_absolute_timeout() {
+        let p = Policy::default();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(p.absolute_timeout_at(true, Aal::AAL1), 30 * day);
+        assert_eq!(p.absolute_timeout_at(true, Aal::AAL2), day);
+        assert_eq!(p.absolute_timeout_at(true, Aal::AAL3), day / 2);
+        // The normal 12 h is already within both caps.
+        assert_eq!(p.absolute_timeout_at(false, Aal::AAL2), day / 2);
+        assert_eq!(p.absolute_timeout_at(false, Aal::AAL3), day / 2);
+    }
+
+    #[test]
+    fn level_caps_are_validated() {
+        let base = Policy::default();
+        let zero = Policy {
+            aal3_absolute_timeout: Duration::ZERO,
+            ..base.clone()
+        };
+        assert_eq!(zero.validate(), Err(PolicyError::Zero("aal3_absolute_timeout")));
+        let long = Policy {
+            aal2_absolute_timeout: Duration::from_secs(401 * 86_400),
+            ..base.clone()
+        };
+        assert_eq!(long.validate(), Err(PolicyError::TooLong("aal2_absolute_timeout")));
+        let inverted = Policy {
+            aal3_absolute_timeout: Duration::from_secs(25 * 3600),
+            ..base
+        };
+        assert_eq!(inverted.validate(), Err(PolicyError::AalCapsInverted));
     }
 
     #[test]

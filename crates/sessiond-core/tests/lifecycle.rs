@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sessiond_core::{
     Aal, ClientInfo, CreateOptions, Error, EventKind, LimitAction, MemoryEvents, MemoryStore, Policy, PolicyError,
-    Rejection, RevokeReason, SessionManager, SessionStore, Subject, Tenant,
+    Rejection, RevokeReason, Rotation, SessionManager, SessionStore, Subject, Tenant,
 };
 use sessiond_testkit::FakeClock;
 
@@ -13,13 +13,13 @@ use crate::counting_store::{CountingStore, DownStore, counting};
 
 const MIN: Duration = Duration::from_secs(60);
 
-struct Fixture {
-    manager: SessionManager,
-    clock: FakeClock,
-    events: Arc<MemoryEvents>,
+pub(crate) struct Fixture {
+    pub(crate) manager: SessionManager,
+    pub(crate) clock: FakeClock,
+    pub(crate) events: Arc<MemoryEvents>,
 }
 
-fn fixture_with(store: Arc<dyn SessionStore>, policy: Policy) -> Fixture {
+pub(crate) fn fixture_with(store: Arc<dyn SessionStore>, policy: Policy) -> Fixture {
     let clock = FakeClock::default();
     let events = Arc::new(MemoryEvents::new());
     let manager = SessionManager::builder(store)
@@ -31,15 +31,15 @@ fn fixture_with(store: Arc<dyn SessionStore>, policy: Policy) -> Fixture {
     Fixture { manager, clock, events }
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     fixture_with(Arc::new(MemoryStore::new()), Policy::default())
 }
 
-fn alice() -> Subject {
+pub(crate) fn alice() -> Subject {
     Subject::new("alice").expect("subject")
 }
 
-fn rejected(result: Result<impl std::fmt::Debug, Error>) -> Rejection {
+pub(crate) fn rejected(result: Result<impl std::fmt::Debug, Error>) -> Rejection {
     match result {
         Err(Error::Rejected(why)) => why,
         other => panic!("expected a rejection, got {other:?}"),
@@ -146,7 +146,11 @@ async fn rotation_kills_the_old_token_and_keeps_the_id() {
         .create(&alice(), CreateOptions::default())
         .await
         .expect("create");
-    let (new, rotated) = f.manager.rotate(old.expose_secret(), None).await.expect("rotate");
+    let (new, rotated) = f
+        .manager
+        .rotate(old.expose_secret(), Rotation::Plain)
+        .await
+        .expect("rotate");
     assert_ne!(old, new);
     assert_eq!(rotated.id, created.id);
     assert_eq!(rotated.version, created.version + 1);
@@ -155,7 +159,7 @@ async fn rotation_kills_the_old_token_and_keeps_the_id() {
         Rejection::Superseded
     );
     assert_eq!(
-        rejected(f.manager.rotate(old.expose_secret(), None).await),
+        rejected(f.manager.rotate(old.expose_secret(), Rotation::Plain).await),
         Rejection::Superseded
     );
     assert_eq!(
@@ -176,11 +180,15 @@ async fn the_rotation_grace_lets_in_flight_requests_finish_then_ends() {
         .create(&alice(), CreateOptions::default())
         .await
         .expect("create");
-    let (new, _) = f.manager.rotate(old.expose_secret(), None).await.expect("rotate");
+    let (new, _) = f
+        .manager
+        .rotate(old.expose_secret(), Rotation::Plain)
+        .await
+        .expect("rotate");
     f.clock.advance(Duration::from_secs(4));
     f.manager.verify(old.expose_secret(), None).await.expect("within grace");
     assert_eq!(
-        rejected(f.manager.rotate(old.expose_secret(), None).await),
+        rejected(f.manager.rotate(old.expose_secret(), Rotation::Plain).await),
         Rejection::Superseded,
         "a token in grace cannot fork the session"
     );
@@ -204,7 +212,7 @@ async fn step_up_records_the_new_level_and_a_fresh_authentication() {
     f.clock.advance(5 * MIN);
     let (_, elevated) = f
         .manager
-        .rotate(token.expose_secret(), Some(Aal::AAL2))
+        .rotate(token.expose_secret(), Rotation::StepUp(Aal::AAL2))
         .await
         .expect("rotate");
     assert_eq!(elevated.aal, Aal::AAL2);
@@ -451,7 +459,11 @@ async fn events_cover_the_lifecycle_and_never_hold_a_token() {
         .verify(token.expose_secret(), Some(&client))
         .await
         .expect("touch");
-    let (new, _) = f.manager.rotate(token.expose_secret(), None).await.expect("rotate");
+    let (new, _) = f
+        .manager
+        .rotate(token.expose_secret(), Rotation::Plain)
+        .await
+        .expect("rotate");
     f.manager
         .update_data(&s.id, Default::default(), None)
         .await

@@ -9,8 +9,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use sessiond_core::{
-    Aal, ClientInfo, CreateOptions, Error, RevokeReason, Session, SessionData, SessionId, SessionManager, Subject,
-    Token,
+    Aal, ClientInfo, CreateOptions, Error, RevokeReason, Rotation, Session, SessionData, SessionId, SessionManager,
+    Subject, Token,
 };
 use time::OffsetDateTime;
 
@@ -138,6 +138,14 @@ pub enum BackendError {
     /// The data object is larger than the policy allows.
     #[error("session data too large")]
     DataTooLarge,
+    /// A rotation asked for a level below the session's without asking
+    /// for a downgrade.
+    #[error("the assurance level would be lowered without a downgrade")]
+    AalDowngrade,
+    /// A rotation's level does not fit it (a downgrade that does not lower,
+    /// a step-up that does not raise).
+    #[error("the assurance level does not fit the rotation")]
+    AalMismatch,
     /// The backend refused the request as malformed (a bug on our side).
     #[error("request refused by the backend: {0}")]
     Invalid(String),
@@ -152,6 +160,8 @@ impl From<Error> for BackendError {
             Error::VersionConflict { .. } => BackendError::VersionConflict,
             Error::SessionLimit => BackendError::SessionLimit,
             Error::DataTooLarge { .. } => BackendError::DataTooLarge,
+            Error::AalDowngrade { .. } => BackendError::AalDowngrade,
+            Error::AalNotHigher { .. } | Error::AalNotLower { .. } => BackendError::AalMismatch,
             Error::InvalidName(_) | Error::InvalidAal(_) => BackendError::Invalid(value.to_string()),
             Error::Store(ref e) if e.is_unavailable() => BackendError::Unavailable(value.to_string()),
             other => BackendError::Internal(other.to_string()),
@@ -172,9 +182,10 @@ pub trait SessionBackend: Send + Sync + fmt::Debug + 'static {
     /// The valid session `token` names, if any.
     async fn verify(&self, token: &Token, client: &ClientInfo) -> Result<Option<SessionInfo>, BackendError>;
 
-    /// Replaces the token (optionally recording a step-up to `aal`).
-    /// `None` when the token is not the current token of a valid session.
-    async fn rotate(&self, token: &Token, aal: Option<Aal>) -> Result<Option<(Token, SessionInfo)>, BackendError>;
+    /// Replaces the token, doing what `rotation` says to the level and the
+    /// authentication time. `None` when the token is not the current token
+    /// of a valid session.
+    async fn rotate(&self, token: &Token, rotation: Rotation) -> Result<Option<(Token, SessionInfo)>, BackendError>;
 
     /// Ends the session `token` names; succeeds when it is already gone.
     async fn revoke(&self, token: &Token) -> Result<(), BackendError>;
@@ -204,8 +215,8 @@ impl SessionBackend for SessionManager {
         }
     }
 
-    async fn rotate(&self, token: &Token, aal: Option<Aal>) -> Result<Option<(Token, SessionInfo)>, BackendError> {
-        match SessionManager::rotate(self, token.expose_secret(), aal).await {
+    async fn rotate(&self, token: &Token, rotation: Rotation) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        match SessionManager::rotate(self, token.expose_secret(), rotation).await {
             Ok((token, session)) => Ok(Some((token, SessionInfo::new(Arc::new(session))))),
             Err(Error::Rejected(_)) => Ok(None),
             Err(other) => Err(other.into()),

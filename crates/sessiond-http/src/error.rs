@@ -41,6 +41,13 @@ pub enum HttpError {
     /// The session data exceeds the policy's limit.
     #[error("session data too large")]
     DataTooLarge,
+    /// A step-up named a level below the session's: lowering a session is
+    /// not an authentication.
+    #[error("the assurance level would be lowered without a downgrade")]
+    AalDowngrade,
+    /// A rotation's level does not fit it.
+    #[error("the assurance level does not fit the rotation")]
+    AalMismatch,
     /// The session store (or remote sessiond) is unreachable: fail closed.
     #[error("session service unavailable")]
     Unavailable,
@@ -64,6 +71,8 @@ impl HttpError {
             HttpError::Unauthenticated => ErrorCode::Unauthenticated,
             HttpError::VersionConflict => ErrorCode::VersionConflict,
             HttpError::SessionLimit => ErrorCode::SessionLimit,
+            HttpError::AalDowngrade => ErrorCode::AalDowngrade,
+            HttpError::AalMismatch => ErrorCode::AalMismatch,
             HttpError::Unavailable => ErrorCode::StoreUnavailable,
             HttpError::LayerMissing => ErrorCode::SessionLayerMissing,
             HttpError::Internal => ErrorCode::Internal,
@@ -83,6 +92,8 @@ impl From<BackendError> for HttpError {
             BackendError::VersionConflict => HttpError::VersionConflict,
             BackendError::SessionLimit => HttpError::SessionLimit,
             BackendError::DataTooLarge => HttpError::DataTooLarge,
+            BackendError::AalDowngrade => HttpError::AalDowngrade,
+            BackendError::AalMismatch => HttpError::AalMismatch,
             BackendError::Invalid(_) | BackendError::Internal(_) => HttpError::Internal,
         }
     }

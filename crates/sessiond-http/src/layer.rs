@@ -268,10 +268,10 @@ async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<O
     if let Some(data) = changes.data {
         backend.update_data(current.id(), data, current.version()).await?;
     }
-    let Some(aal) = changes.rotate else {
+    let Some(rotation) = changes.rotate else {
         return Ok(None);
     };
-    match backend.rotate(token, aal).await? {
+    match backend.rotate(token, rotation).await? {
         Some((token, info)) => set_cookie(shared, &token, &info).map(Some),
         // The token was superseded meanwhile (a concurrent rotation; this
         // request ran on grace). Do not touch the cookie: the browser

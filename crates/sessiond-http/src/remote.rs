@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 use serde::de::DeserializeOwned;
-use sessiond_core::{Aal, ClientInfo, CreateOptions, SessionData, SessionId, Subject, Token};
+use sessiond_core::{Aal, ClientInfo, CreateOptions, Rotation, SessionData, SessionId, Subject, Token};
 use sessiond_wire::{
     ClientView, CreateRequest, ErrorCode, PatchRequest, Problem, RevokeRequest, RotateRequest, SessionResponse,
     SessionView, TokenResponse, VerifyRequest,
@@ -107,6 +107,8 @@ async fn call<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<O
         // A PATCH on a session that is gone did not happen, like a lost race.
         Some(ErrorCode::VersionConflict | ErrorCode::NotFound) => BackendError::VersionConflict,
         Some(ErrorCode::PayloadTooLarge) => BackendError::DataTooLarge,
+        Some(ErrorCode::AalDowngrade) => BackendError::AalDowngrade,
+        Some(ErrorCode::AalMismatch) => BackendError::AalMismatch,
         _ if status.is_server_error() => BackendError::Unavailable(format!("sessiond answered {status}")),
         Some(code) => BackendError::Invalid(format!("sessiond answered {status} {code}")),
         None => BackendError::Invalid(format!("sessiond answered {status}")),
@@ -186,11 +188,8 @@ impl SessionBackend for RemoteBackend {
         response.map(|r| into_info(r.session)).transpose()
     }
 
-    async fn rotate(&self, token: &Token, aal: Option<Aal>) -> Result<Option<(Token, SessionInfo)>, BackendError> {
-        let body = RotateRequest {
-            token: token.expose_secret().to_owned(),
-            aal: aal.map(Aal::get),
-        };
+    async fn rotate(&self, token: &Token, rotation: Rotation) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        let body = RotateRequest::new(token.expose_secret().to_owned(), rotation);
         let response: Option<TokenResponse> =
             call(self.request(reqwest::Method::POST, "/v1/sessions/rotate").json(&body)).await?;
         response.map(with_token).transpose()

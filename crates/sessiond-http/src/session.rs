@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sessiond_core::{Aal, SessionData, Subject, Token};
+use sessiond_core::{Aal, Rotation, SessionData, Subject, Token};
 use tokio::sync::OnceCell;
 
 use crate::backend::SessionInfo;
@@ -20,7 +20,8 @@ use crate::layer::{RawClient, Shared};
 /// Reading verifies the cookie once, on first use (requests that never ask
 /// cost no store access). [`login`](Session::login),
 /// [`logout`](Session::logout), [`rotate`](Session::rotate),
-/// [`elevate`](Session::elevate) and [`update_data`](Session::update_data)
+/// [`reauthenticate`](Session::reauthenticate), [`elevate`](Session::elevate)
+/// and [`update_data`](Session::update_data)
 /// take effect after the handler returns, and only if its response is not a
 /// server error.
 #[derive(Clone)]
@@ -45,8 +46,8 @@ struct Inner {
 pub(crate) struct Changes {
     pub(crate) login: Option<Login>,
     pub(crate) logout: bool,
-    /// `Some(None)`: plain rotation; `Some(Some(aal))`: step-up.
-    pub(crate) rotate: Option<Option<Aal>>,
+    /// A rotation, and what it does to the level and authentication time.
+    pub(crate) rotate: Option<Rotation>,
     pub(crate) data: Option<SessionData>,
 }
 
@@ -171,15 +172,40 @@ impl Session {
     /// cookie, new CSRF token). 401 without a session.
     pub async fn rotate(&self) -> Result<(), HttpError> {
         self.require().await?;
-        self.changes().rotate.get_or_insert(None);
+        self.changes().rotate.get_or_insert(Rotation::Plain);
         Ok(())
     }
 
-    /// Records a step-up to `aal`: the session is re-authenticated at that
-    /// level and always gets a new token. 401 without a session.
-    pub async fn elevate(&self, aal: Aal) -> Result<(), HttpError> {
+    /// Records that the user proved who they are again at the session's
+    /// level (e.g. re-entered their password): the session gets a new token,
+    /// `authenticated_at` becomes now and its absolute deadline restarts.
+    /// 401 without a session.
+    pub async fn reauthenticate(&self) -> Result<(), HttpError> {
         self.require().await?;
-        self.changes().rotate = Some(Some(aal));
+        let mut changes = self.changes();
+        // An elevate recorded earlier is already a re-authentication.
+        if matches!(changes.rotate, None | Some(Rotation::Plain)) {
+            changes.rotate = Some(Rotation::Reauthenticate);
+        }
+        Ok(())
+    }
+
+    /// Records that the user just authenticated at `aal`: a step-up when it
+    /// is above the session's level, a [re-authentication](Session::reauthenticate)
+    /// at the same level; the session always gets a new token. A lower
+    /// level is refused ([`HttpError::AalDowngrade`], 400): lowering a
+    /// session is not an authentication. 401 without a session.
+    pub async fn elevate(&self, aal: Aal) -> Result<(), HttpError> {
+        let current = self.require().await?;
+        // Checked here so the handler hears of it; the backend checks again
+        // against the session it writes.
+        if aal < current.aal() {
+            return Err(HttpError::AalDowngrade);
+        }
+        self.changes().rotate = Some(Rotation::AtLevel {
+            aal,
+            reauthenticated: true,
+        });
         Ok(())
     }
 

@@ -127,6 +127,44 @@ async fn elevate_raises_the_aal_and_rotates() {
     reply.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
 }
 
+/// Issue 12, finding 10: a step-up to a lower level is refused, and a
+/// re-authentication is its own operation.
+#[tokio::test]
+async fn elevate_refuses_a_lower_level_and_reauthenticate_resets_the_login_time() {
+    let app = TestApp::new();
+    let token = app.login("alice", false).await;
+    let csrf = app.csrf(&token).await;
+    let reply = app
+        .send(post_req("/elevate?aal=3").cookie(&token).csrf(&csrf).build())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let token = reply.session_cookie().unwrap();
+    let csrf = app.csrf(&token).await;
+    let before = app.send(get_req("/me").cookie(&token).build()).await.json();
+    assert_eq!(before["aal"], 3);
+
+    let reply = app
+        .send(post_req("/elevate?aal=1").cookie(&token).csrf(&csrf).build())
+        .await;
+    reply.assert_problem(StatusCode::BAD_REQUEST, "aal_downgrade");
+    assert!(reply.set_cookies().is_empty(), "a refused step-up keeps the cookie");
+    let me = app.send(get_req("/me").cookie(&token).build()).await.json();
+    assert_eq!(me["aal"], 3);
+
+    app.clock.advance(Duration::from_secs(600));
+    let reply = app
+        .send(post_req("/reauthenticate").cookie(&token).csrf(&csrf).build())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let token = reply.session_cookie().unwrap();
+    let me = app.send(get_req("/me").cookie(&token).build()).await.json();
+    assert_eq!(me["aal"], 3);
+    assert_eq!(
+        me["authenticated_at"].as_i64().unwrap() - before["authenticated_at"].as_i64().unwrap(),
+        600
+    );
+}
+
 #[tokio::test]
 async fn session_data_is_written_after_the_handler_without_losing_updates() {
     let app = TestApp::new();

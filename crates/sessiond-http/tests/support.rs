@@ -81,6 +81,7 @@ pub fn routes() -> Router {
         .route("/logout", post(logout))
         .route("/rotate", post(rotate))
         .route("/elevate", post(elevate))
+        .route("/reauthenticate", post(reauthenticate))
         .route("/cart", post(cart))
         .route("/echo", post(echo))
         .route("/fail", post(fail))
@@ -104,6 +105,7 @@ async fn me(current: CurrentSession) -> String {
     serde_json::json!({
         "subject": current.subject().as_str(),
         "aal": current.aal().get(),
+        "authenticated_at": current.authenticated_at().unix_timestamp(),
         "data": current.data(),
         "id": current.id().as_str(),
     })
@@ -124,9 +126,21 @@ async fn rotate(session: Session) -> Result<&'static str, HttpError> {
     Ok("rotated")
 }
 
-async fn elevate(session: Session) -> Result<&'static str, HttpError> {
-    session.elevate(Aal::AAL2).await?;
+#[derive(serde::Deserialize)]
+struct ElevateQuery {
+    aal: Option<u8>,
+}
+
+/// Steps up to `?aal=` (default 2).
+async fn elevate(session: Session, query: axum::extract::Query<ElevateQuery>) -> Result<&'static str, HttpError> {
+    let aal = Aal::try_from(query.aal.unwrap_or(2)).map_err(|_| HttpError::BadRequest)?;
+    session.elevate(aal).await?;
     Ok("elevated")
+}
+
+async fn reauthenticate(session: Session) -> Result<&'static str, HttpError> {
+    session.reauthenticate().await?;
+    Ok("reauthenticated")
 }
 
 /// Adds one `item` to the cart kept in the session data.

@@ -206,7 +206,7 @@ impl super::PortalState {
             None => "Enter your password to sign out other devices.",
             Some(password) => match self.password_matches(info, password, parts).await? {
                 Ok(true) => {
-                    session.elevate(info.aal()).await?;
+                    session.reauthenticate().await?;
                     return Ok(Ok(()));
                 }
                 Ok(false) => "Wrong password.",
@@ -360,6 +360,6 @@ pub(super) async fn change_password(
         }
         Err(other) => return Err(other.into()),
     }
-    session.elevate(info.aal()).await?;
+    session.reauthenticate().await?;
     Ok(Redirect::to("/account?done=password").into_response())
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use sessiond_core::{
-    CreateOptions, Error, LimitAction, Policy, Rejection, RevokeReason, SessionId, SessionManager, SessionStore,
-    Subject,
+    CreateOptions, Error, LimitAction, Policy, Rejection, RevokeReason, Rotation, SessionId, SessionManager,
+    SessionStore, Subject,
 };
 use time::OffsetDateTime;
 
@@ -28,6 +28,9 @@ pub fn model_policy() -> Policy {
         absolute_timeout: Duration::from_secs(2 * 3600),
         remember_me_idle_timeout: Duration::from_secs(3600),
         remember_me_absolute_timeout: Duration::from_secs(4 * 3600),
+        // Sessions here are all AAL1, which these caps do not touch.
+        aal2_absolute_timeout: Duration::from_secs(4 * 3600),
+        aal3_absolute_timeout: Duration::from_secs(2 * 3600),
         touch_interval: Duration::from_secs(60),
         rotation_grace: Duration::from_secs(10),
         max_sessions_per_subject: LIMIT as u32,
@@ -269,7 +272,7 @@ async fn apply(manager: &SessionManager, policy: &Policy, model: &mut Model, op:
         }
         Op::Rotate { token } if n_tokens > 0 => {
             let t = token % n_tokens;
-            let result = manager.rotate(&model.tokens[t].0, None).await;
+            let result = manager.rotate(&model.tokens[t].0, Rotation::Plain).await;
             match model.judge(t, now, false) {
                 Ok(i) => {
                     let (new_token, got) = result.expect("model says rotatable");

@@ -35,6 +35,12 @@ pub enum ErrorCode {
     /// Malformed JSON, a field of the wrong type or value, a missing or an
     /// unknown field, a malformed form or header.
     InvalidRequest,
+    /// A rotation asked for an assurance level below the session's without
+    /// asking for a downgrade (`"downgrade": true`).
+    AalDowngrade,
+    /// A rotation's level does not fit the operation asked for: a downgrade
+    /// to a level not below the session's, or a step-up to one not above it.
+    AalMismatch,
     /// A request body that is not `application/json`.
     UnsupportedMediaType,
     /// The request headers are larger than allowed.
@@ -78,6 +84,8 @@ impl ErrorCode {
         ErrorCode::SessionLimit,
         ErrorCode::PayloadTooLarge,
         ErrorCode::InvalidRequest,
+        ErrorCode::AalDowngrade,
+        ErrorCode::AalMismatch,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::HeadersTooLarge,
         ErrorCode::NoSuchRoute,
@@ -105,6 +113,8 @@ impl ErrorCode {
             ErrorCode::SessionLimit => "session_limit",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::AalDowngrade => "aal_downgrade",
+            ErrorCode::AalMismatch => "aal_mismatch",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::NoSuchRoute => "no_such_route",
@@ -125,7 +135,7 @@ impl ErrorCode {
     /// The HTTP status this code is always answered with.
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest | ErrorCode::AalDowngrade | ErrorCode::AalMismatch => StatusCode::BAD_REQUEST,
             ErrorCode::InvalidToken | ErrorCode::Unauthorized | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::CrossSiteRequest | ErrorCode::CsrfFailed | ErrorCode::DevModeNotLocal => StatusCode::FORBIDDEN,
             ErrorCode::NotFound | ErrorCode::NoSuchRoute => StatusCode::NOT_FOUND,
@@ -158,6 +168,8 @@ impl ErrorCode {
             CoreError::SessionLimit => ErrorCode::SessionLimit,
             CoreError::DataTooLarge { .. } => ErrorCode::PayloadTooLarge,
             CoreError::InvalidName(_) | CoreError::InvalidAal(_) => ErrorCode::InvalidRequest,
+            CoreError::AalDowngrade { .. } => ErrorCode::AalDowngrade,
+            CoreError::AalNotHigher { .. } | CoreError::AalNotLower { .. } => ErrorCode::AalMismatch,
             CoreError::Store(e) if e.is_unavailable() => ErrorCode::StoreUnavailable,
             // An invalid policy is refused when the manager is built, so a
             // request never meets it; the rest are failures on our side.
@@ -203,6 +215,21 @@ mod tests {
             assert!(code.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
             assert!(code.status().is_client_error() || code.status().is_server_error());
         }
+    }
+
+    #[test]
+    fn level_changes_the_caller_did_not_ask_for_are_400() {
+        let (current, requested) = (sessiond_core::Aal::AAL3, sessiond_core::Aal::AAL1);
+        let downgrade = CoreError::AalDowngrade { current, requested };
+        assert_eq!(ErrorCode::of(&downgrade), ErrorCode::AalDowngrade);
+        assert_eq!(ErrorCode::AalDowngrade.as_str(), "aal_downgrade");
+        assert_eq!(ErrorCode::AalDowngrade.status(), StatusCode::BAD_REQUEST);
+        let not_lower = CoreError::AalNotLower {
+            current: requested,
+            requested: current,
+        };
+        assert_eq!(ErrorCode::of(&not_lower), ErrorCode::AalMismatch);
+        assert_eq!(ErrorCode::AalMismatch.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod problem;
 mod requests;
 mod responses;
 mod rfc3339;
+mod rotation;
 mod session;
 mod strict;
 

@@ -52,13 +52,21 @@ pub struct VerifyRequest {
 }
 
 /// `POST /v1/sessions/rotate`
+///
+/// Without `aal` and `reauthenticated`: a new token only. `reauthenticated`:
+/// the user proved who they are again (`authenticated_at` and the absolute
+/// deadline restart). An `aal` above the session's is a step-up (a fresh
+/// authentication at that level); the same `aal` changes nothing but the
+/// token unless `reauthenticated`; a lower one is refused (`aal_downgrade`)
+/// unless `downgrade` asks for it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// The current token.
     pub token: String,
-    /// A new assurance level, 1 to 3 (step-up); records a fresh authentication.
+    /// The assurance level, 1 to 3, the user has now proven: above the
+    /// session's it is a step-up; below it, refused unless `downgrade`.
     #[serde(
         default,
         deserialize_with = "crate::strict::aal",
@@ -66,6 +74,16 @@ pub struct RotateRequest {
     )]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3))]
     pub aal: Option<u8>,
+    /// The user has just authenticated again (e.g. re-entered a password):
+    /// `authenticated_at` becomes now and the absolute deadline restarts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reauthenticated: bool,
+    /// Lower the session to `aal` (required, and below the session's level)
+    /// on purpose. Not an authentication: `authenticated_at` is kept and the
+    /// absolute deadline is never extended. Not combinable with
+    /// `reauthenticated`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub downgrade: bool,
 }
 
 /// `POST /v1/sessions/revoke`

@@ -135,6 +135,12 @@ pub struct PolicyConfig {
     /// See [`Policy::remember_me_absolute_timeout`].
     pub remember_me_absolute_timeout: Duration,
     #[serde(with = "humane")]
+    /// See [`Policy::aal2_absolute_timeout`].
+    pub aal2_absolute_timeout: Duration,
+    #[serde(with = "humane")]
+    /// See [`Policy::aal3_absolute_timeout`].
+    pub aal3_absolute_timeout: Duration,
+    #[serde(with = "humane")]
     /// See [`Policy::touch_interval`].
     pub touch_interval: Duration,
     #[serde(with = "humane")]
@@ -161,6 +167,8 @@ impl From<&Policy> for PolicyConfig {
             absolute_timeout: p.absolute_timeout,
             remember_me_idle_timeout: p.remember_me_idle_timeout,
             remember_me_absolute_timeout: p.remember_me_absolute_timeout,
+            aal2_absolute_timeout: p.aal2_absolute_timeout,
+            aal3_absolute_timeout: p.aal3_absolute_timeout,
             touch_interval: p.touch_interval,
             rotation_grace: p.rotation_grace,
             max_sessions_per_subject: p.max_sessions_per_subject,
@@ -178,6 +186,8 @@ impl PolicyConfig {
             absolute_timeout: self.absolute_timeout,
             remember_me_idle_timeout: self.remember_me_idle_timeout,
             remember_me_absolute_timeout: self.remember_me_absolute_timeout,
+            aal2_absolute_timeout: self.aal2_absolute_timeout,
+            aal3_absolute_timeout: self.aal3_absolute_timeout,
             touch_interval: self.touch_interval,
             rotation_grace: self.rotation_grace,
             max_sessions_per_subject: self.max_sessions_per_subject,

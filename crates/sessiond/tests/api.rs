@@ -108,6 +108,80 @@ async fn login_verify_rotate_list_revoke() {
     .await;
 }
 
+/// Issue 12, finding 10: a lower `aal` is refused unless asked for as a
+/// downgrade, and neither a downgrade nor a same-level rotation counts as an
+/// authentication.
+#[tokio::test]
+async fn rotate_refuses_a_lower_aal_unless_a_downgrade_is_asked_for() {
+    let s = launch().start();
+    let created: Value = s
+        .post("/v1/sessions", json!({"subject": "carol", "aal": 3}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let authenticated_at = created["session"]["authenticated_at"].clone();
+
+    let refused = s.post("/v1/sessions/rotate", json!({"token": token, "aal": 1})).await;
+    assert_problem(refused, 400, "aal_downgrade").await;
+    let refused = s
+        .post(
+            "/v1/sessions/rotate",
+            json!({"token": token, "aal": 1, "reauthenticated": true}),
+        )
+        .await;
+    assert_problem(refused, 400, "aal_downgrade").await;
+    let not_lower = s
+        .post(
+            "/v1/sessions/rotate",
+            json!({"token": token, "aal": 3, "downgrade": true}),
+        )
+        .await;
+    assert_problem(not_lower, 400, "aal_mismatch").await;
+    let no_level = s
+        .post("/v1/sessions/rotate", json!({"token": token, "downgrade": true}))
+        .await;
+    assert_problem(no_level, 400, "invalid_request").await;
+    let verified: Value = s
+        .post("/v1/sessions/verify", json!({"token": token}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["session"]["aal"], 3, "a refused rotation changes nothing");
+
+    let same: Value = s
+        .post("/v1/sessions/rotate", json!({"token": token, "aal": 3}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        same["session"]["authenticated_at"], authenticated_at,
+        "same level: no reset"
+    );
+    let token = same["token"].as_str().unwrap().to_owned();
+
+    let lowered = s
+        .post(
+            "/v1/sessions/rotate",
+            json!({"token": token, "aal": 1, "downgrade": true}),
+        )
+        .await;
+    assert_eq!(lowered.status(), 200);
+    let lowered: Value = lowered.json().await.unwrap();
+    assert_eq!(lowered["session"]["aal"], 1);
+    assert_eq!(
+        lowered["session"]["authenticated_at"], authenticated_at,
+        "a downgrade is no login"
+    );
+    assert_eq!(
+        lowered["session"]["absolute_expires_at"], created["session"]["absolute_expires_at"],
+        "a downgrade never buys time"
+    );
+}
+
 #[tokio::test]
 async fn get_patch_and_delete_by_id_with_versions() {
     let s = launch().start();

@@ -63,6 +63,8 @@ macro_rules! problem_responses {
 problem_responses! {
     /// 400 of every `/v1` operation.
     InvalidRequest = "`invalid_request`: malformed JSON or query, a body or field that is not an object, a missing, unknown or mistyped field, or a value out of range";
+    /// 400 of rotation.
+    AalRefused = "`invalid_request`: as for every operation, or `downgrade` without `aal` or with `reauthenticated`; `aal_downgrade`: `aal` is below the session's level and `downgrade` is not set; `aal_mismatch`: `downgrade` with an `aal` not below the session's level";
     /// 401 of every `/v1` operation.
     Unauthorized = "`unauthorized`: no valid API key";
     /// 401 of the operations that take a session token.

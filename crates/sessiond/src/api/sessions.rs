@@ -4,7 +4,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sessiond_core::{Aal, CreateOptions, Error as CoreError, RevokeReason, Session, SessionId, Subject};
 
-use super::doc::{InvalidToken, NotFound, SessionLimit, VersionConflict};
+use super::doc::{AalRefused, InvalidToken, NotFound, SessionLimit, VersionConflict};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
 use sessiond_wire::{
@@ -90,16 +90,19 @@ pub async fn verify(Caller(manager): Caller, ApiJson(req): ApiJson<VerifyRequest
     Ok(with_etag(&session, StatusCode::OK, None))
 }
 
-/// Replaces the token (privilege change, step-up).
+/// Replaces the token (privilege change, re-authentication, step-up, downgrade).
 #[utoipa::path(post, path = "/v1/sessions/rotate", operation_id = "rotate_session", tag = "sessions",
     request_body = RotateRequest,
     responses(
         (status = 200, description = "New token, same session id", body = TokenResponse,
             headers(("ETag" = String, description = "The session's version, quoted"))),
+        (status = 400, response = AalRefused),
         (status = 401, response = InvalidToken),
     ))]
 pub async fn rotate(Caller(manager): Caller, ApiJson(req): ApiJson<RotateRequest>) -> Result<Response, ApiError> {
-    let (token, session) = manager.rotate(&req.token, aal(req.aal)?).await?;
+    // The level is compared with the session's inside the manager, against
+    // the very version it writes: no race can turn this into a downgrade.
+    let (token, session) = manager.rotate(&req.token, req.rotation()?).await?;
     Ok(with_etag(&session, StatusCode::OK, Some(token.expose_secret())))
 }
 
