@@ -75,7 +75,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::InvalidToken,
         ErrorCode::Unauthorized,
         ErrorCode::Unauthenticated,
