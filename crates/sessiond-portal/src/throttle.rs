@@ -15,15 +15,19 @@
 //! A success clears its account's record but not its IP's: one known
 //! password must not reset an attacker's budget for guessing others.
 //! Counters are per process (see STACK.md: cluster-wide counters would need
-//! the shared store), bounded in size, and forgotten an hour after the last
-//! failure.
+//! the shared store), bounded in bytes ([`MAX_BYTES`], however long the
+//! names typed), and forgotten an hour after the last failure.
 
-use std::collections::HashMap;
+mod table;
+
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use time::OffsetDateTime;
+
+pub use table::MAX_BYTES;
+use table::{Key, Table};
 
 /// Failures an account name may have before delays start.
 pub const FREE_FAILURES_PER_ACCOUNT: u32 = 5;
@@ -35,38 +39,31 @@ const BASE_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 /// A record with no failure for this long is forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
-/// Most records kept; beyond it the least recently failed are dropped.
-const MAX_ENTRIES: usize = 100_000;
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Account(String),
-    Ip(IpAddr),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Record {
-    failures: u32,
-    last_failure: OffsetDateTime,
-    locked_until: OffsetDateTime,
-}
 
 /// Per-process login throttle.
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
-    records: Mutex<HashMap<Key, Record>>,
+    table: Mutex<Table>,
 }
 
-fn account_key(name: &str) -> Key {
-    // Throttle "Alice" and "alice" together even though they may be
-    // different accounts: it only ever makes throttling stricter. No user
-    // name is longer than a subject, so a longer one is cut there: a key
-    // costs a bounded number of bytes, whatever was typed.
+/// The name an account is throttled under. "Alice" and "alice" are
+/// throttled together even though they may be different accounts: it only
+/// ever makes throttling stricter. No user name is longer than a subject,
+/// so a longer one is cut there: a key costs a bounded number of bytes,
+/// whatever was typed.
+pub(crate) fn account_name(name: &str) -> String {
     let mut end = name.len().min(sessiond_core::MAX_SUBJECT_LEN);
     while !name.is_char_boundary(end) {
         end -= 1;
     }
-    Key::Account(name[..end].trim().to_lowercase())
+    let mut key = name[..end].trim().to_lowercase();
+    // The record is accounted by capacity: no slack kept.
+    key.shrink_to_fit();
+    key
+}
+
+fn account_key(name: &str) -> Key {
+    Key::Account(account_name(name))
 }
 
 fn delay_after(failures: u32, free: u32) -> Duration {
@@ -86,9 +83,9 @@ impl LoginThrottle {
         Self::default()
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Record>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
         // Records are replaced whole; a panic elsewhere cannot corrupt one.
-        self.records.lock().unwrap_or_else(|p| p.into_inner())
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Reserves one attempt for the account and the IP: `Err(wait)` when
@@ -96,9 +93,9 @@ impl LoginThrottle {
     /// counted as a failure now, before its password is checked. Call
     /// [`succeeded`](Self::succeeded) if the password was right.
     pub fn reserve(&self, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), Duration> {
-        let mut records = self.records();
-        locked(&records, account, ip, now)?;
-        count_failure(&mut records, account, ip, now);
+        let mut table = self.table();
+        locked(&table, account, ip, now)?;
+        count_failure(&mut table, account, ip, now);
         Ok(())
     }
 
@@ -107,42 +104,37 @@ impl LoginThrottle {
     /// (but keeps its other failures: one known password must not reset an
     /// attacker's budget for guessing others).
     pub fn succeeded(&self, account: &str, ip: Option<IpAddr>) {
-        let mut records = self.records();
-        records.remove(&account_key(account));
+        let mut table = self.table();
+        table.remove(&account_key(account));
         if let Some(ip) = ip {
-            refund(&mut records, &Key::Ip(ip), FREE_FAILURES_PER_IP);
+            refund(&mut table, &Key::Ip(ip), FREE_FAILURES_PER_IP);
         }
     }
 
     /// A reserved attempt whose password could not be checked (the store or
     /// the hashing pool failed): both get their reservation back.
     pub fn released(&self, account: &str, ip: Option<IpAddr>) {
-        let mut records = self.records();
-        refund(&mut records, &account_key(account), FREE_FAILURES_PER_ACCOUNT);
+        let mut table = self.table();
+        refund(&mut table, &account_key(account), FREE_FAILURES_PER_ACCOUNT);
         if let Some(ip) = ip {
-            refund(&mut records, &Key::Ip(ip), FREE_FAILURES_PER_IP);
+            refund(&mut table, &Key::Ip(ip), FREE_FAILURES_PER_IP);
         }
     }
 }
 
 /// Takes back one counted failure of `key`.
-fn refund(records: &mut HashMap<Key, Record>, key: &Key, free: u32) {
-    if let Some(record) = records.get_mut(key) {
+fn refund(table: &mut Table, key: &Key, free: u32) {
+    if let Some(record) = table.get_mut(key) {
         record.failures = record.failures.saturating_sub(1);
         record.locked_until = record.last_failure + delay_after(record.failures, free);
     }
 }
 
 /// `Err(wait)` when the account or the IP is locked at `now`.
-fn locked(
-    records: &HashMap<Key, Record>,
-    account: &str,
-    ip: Option<IpAddr>,
-    now: OffsetDateTime,
-) -> Result<(), Duration> {
+fn locked(table: &Table, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), Duration> {
     let keys = std::iter::once(account_key(account)).chain(ip.map(Key::Ip));
     let wait = keys
-        .filter_map(|key| records.get(&key).map(|r| r.locked_until - now))
+        .filter_map(|key| table.get(&key).map(|r| r.locked_until - now))
         .filter(|left| left.is_positive())
         .max();
     match wait {
@@ -154,37 +146,17 @@ fn locked(
 }
 
 /// Counts a failed attempt for the account and the IP.
-fn count_failure(records: &mut HashMap<Key, Record>, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) {
-    if records.len() >= MAX_ENTRIES {
-        prune(records, now);
-    }
+fn count_failure(table: &mut Table, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) {
     let keys = std::iter::once((account_key(account), FREE_FAILURES_PER_ACCOUNT))
         .chain(ip.map(|ip| (Key::Ip(ip), FREE_FAILURES_PER_IP)));
     for (key, free) in keys {
-        let record = records.entry(key).or_insert(Record {
-            failures: 0,
-            last_failure: now,
-            locked_until: now,
-        });
+        let record = table.entry(key, now, FORGET_AFTER);
         if now - record.last_failure > FORGET_AFTER {
             record.failures = 0;
         }
         record.failures = record.failures.saturating_add(1);
         record.last_failure = now;
         record.locked_until = now + delay_after(record.failures, free);
-    }
-}
-
-/// Drops forgotten records; if that is not enough, the least recently
-/// failed half. Runs only when the map is full, so its cost is amortised.
-fn prune(records: &mut HashMap<Key, Record>, now: OffsetDateTime) {
-    records.retain(|_, r| now - r.last_failure <= FORGET_AFTER);
-    if records.len() >= MAX_ENTRIES {
-        let mut times: Vec<OffsetDateTime> = records.values().map(|r| r.last_failure).collect();
-        let middle = times.len() / 2;
-        let (_, cutoff, _) = times.select_nth_unstable(middle);
-        let cutoff = *cutoff;
-        records.retain(|_, r| r.last_failure > cutoff);
     }
 }
 
@@ -229,7 +201,7 @@ mod tests {
         assert_eq!(delay_after(200, 5), MAX_DELAY);
         let throttle = LoginThrottle::new();
         for _ in 0..40 {
-            count_failure(&mut throttle.records(), "alice", None, T0);
+            count_failure(&mut throttle.table(), "alice", None, T0);
         }
         assert_eq!(throttle.reserve("alice", None, T0), Err(MAX_DELAY));
         let later = T0 + secs(2 * 3600);
@@ -268,27 +240,30 @@ mod tests {
         assert_eq!(throttle.reserve("alice", None, T0), Ok(()));
     }
 
+    /// Finding 5: 1 MB user names cost at most a subject's length each,
+    /// and however many there are, the throttle stays within its byte
+    /// budget while a recently locked account stays locked.
     #[test]
-    fn a_full_map_is_pruned_not_grown() {
+    fn long_names_keep_the_throttle_within_its_byte_budget() {
         let throttle = LoginThrottle::new();
-        {
-            let mut records = throttle.records();
-            for n in 0..MAX_ENTRIES {
-                let at = T0 + secs(i64::try_from(n % 1000).unwrap());
-                records.insert(
-                    Key::Account(format!("u{n}")),
-                    Record {
-                        failures: 1,
-                        last_failure: at,
-                        locked_until: at,
-                    },
-                );
-            }
+        for _ in 0..=FREE_FAILURES_PER_ACCOUNT {
+            assert_eq!(throttle.reserve("alice", None, T0 + secs(3000)), Ok(()));
         }
-        assert_eq!(throttle.reserve("new", None, T0 + secs(2000)), Ok(()));
-        let len = throttle.records().len();
-        assert!(len <= MAX_ENTRIES / 2 + 1, "{len}");
-        assert!(throttle.records().contains_key(&Key::Account("new".into())));
+        let tail = "x".repeat(1024 * 1024);
+        let huge = format!("{tail}{tail}");
+        assert_eq!(throttle.reserve(&huge, None, T0), Ok(()));
+        let per_name = sessiond_core::MAX_SUBJECT_LEN + 256;
+        for n in 0..2 * MAX_BYTES / per_name {
+            let at = T0 + secs(i64::try_from(n % 3000).unwrap());
+            let name = format!("{n:08}{}", &tail[..sessiond_core::MAX_SUBJECT_LEN]);
+            assert_eq!(throttle.reserve(&name, None, at), Ok(()));
+        }
+        let bytes = throttle.table().bytes();
+        assert!(bytes <= MAX_BYTES, "{bytes} bytes");
+        assert!(
+            throttle.reserve("alice", None, T0 + secs(3000)).is_err(),
+            "the most recent lock was evicted"
+        );
     }
 
     /// Parallel attempts cannot all pass a check made before any of them
