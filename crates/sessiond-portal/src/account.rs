@@ -174,18 +174,23 @@ impl super::PortalState {
         let name = info.subject().as_str();
         let ip = client_ip::of(parts);
         let now = self.manager.now();
-        if let Err(wait) = self.throttle.reserve(name, ip, now) {
-            return Ok(Err(wait));
-        }
-        let matched = self
-            .accounts
-            .check_credentials(name, password)
-            .await
-            .inspect_err(|_| self.throttle.released(name, ip))?
-            .is_some();
+        // The account's owner may be re-entering their password while
+        // someone else guesses it: their device cookie counts here too.
+        let device = self.device_cookies.presented(&parts.headers, name);
+        let reservation = match self.throttle.reserve(name, device.as_ref(), ip, now) {
+            Ok(reservation) => reservation,
+            Err(wait) => return Ok(Err(wait)),
+        };
+        let matched = match self.accounts.check_credentials(name, password).await {
+            Ok(user) => user.is_some(),
+            Err(error) => {
+                self.throttle.released(reservation);
+                return Err(error.into());
+            }
+        };
         // A wrong password stays counted, as its reservation was.
         if matched {
-            self.throttle.succeeded(name, ip);
+            self.throttle.succeeded(reservation);
         }
         Ok(Ok(matched))
     }

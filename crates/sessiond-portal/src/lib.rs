@@ -13,6 +13,7 @@ mod accounts;
 mod client_ip;
 mod config;
 mod device;
+mod device_cookie;
 mod error;
 mod extract;
 mod forward_auth;
@@ -73,6 +74,7 @@ struct PortalState {
     throttle: LoginThrottle,
     settings: PortalSettings,
     login_csrf: login_csrf::LoginCsrf,
+    device_cookies: device_cookie::DeviceCookies,
 }
 
 type State = Arc<PortalState>;
@@ -111,7 +113,7 @@ pub fn router(
     let session_layer = SessionLayer::in_process(manager.clone())
         .max_form_bytes(MAX_FORM_BYTES)
         .dev_mode(settings.dev)
-        .csrf_secrets(secrets)
+        .csrf_secrets(secrets.clone())
         .build()?;
     let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
     let headers = headers::SecurityHeaders::new(&settings);
@@ -121,6 +123,7 @@ pub fn router(
         manager,
         throttle: LoginThrottle::new(),
         login_csrf: login_csrf::LoginCsrf::new(settings.dev),
+        device_cookies: device_cookie::DeviceCookies::new(&secrets, settings.dev),
         settings,
     });
     let (routes, mut doc) = OpenApiRouter::new()

@@ -108,7 +108,8 @@ pub(super) async fn form(
     request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Signed in: on to rd or /account, with the session cookie",
-            headers(("Location" = String), ("Set-Cookie" = String, description = "The session cookie"))),
+            headers(("Location" = String), ("Set-Cookie" = String,
+                description = "The session cookie, and a new device cookie (sessiond-device): this browser then has a sign-in allowance of its own"))),
         (status = 400, description = "The form could not be read", body = String, content_type = "text/html"),
         (status = 401, description = "Wrong username or password (one message for every failure): the form again",
             body = String, content_type = "text/html"),
@@ -151,33 +152,52 @@ pub(super) async fn submit(
     }
     let ip = client_ip::of(&parts);
     let now = state.manager.now();
-    if let Err(wait) = state.throttle.reserve(&form.username, ip, now) {
-        let mut response = failure(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed sign-ins. Please wait a little and try again.",
-        )?;
-        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return Ok(response);
-    }
+    let device = state.device_cookies.presented(headers, &form.username);
+    let reservation = match state.throttle.reserve(&form.username, device.as_ref(), ip, now) {
+        Ok(reservation) => reservation,
+        Err(wait) => return throttled(failure, wait),
+    };
 
-    let checked = state
+    let checked = match state
         .accounts
         .check_credentials(&form.username, form.password.clone())
         .await
-        .inspect_err(|_| state.throttle.released(&form.username, ip))?;
+    {
+        Ok(checked) => checked,
+        Err(error) => {
+            state.throttle.released(reservation);
+            return Err(error.into());
+        }
+    };
     // The attempt was counted as a failure when it was reserved.
     let Some(user) = checked else {
-        tracing::info!(ip = ?ip, "portal: failed sign-in");
+        tracing::info!(ip = ?ip, trusted_device = reservation.trusted(), "portal: failed sign-in");
         return failure(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
     };
-    state.throttle.succeeded(&form.username, ip);
+    state.throttle.succeeded(reservation);
+    // A new cookie at every sign-in: one that was locked out is replaced.
+    // Without one (no randomness) the sign-in still stands.
+    let device_cookie = state.device_cookies.issue(user.name.as_str()).ok();
     session.login(user.name, remember_me);
     let mut response = Redirect::to(&target).into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, state.login_csrf.deletion());
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, state.login_csrf.deletion());
+    headers.extend(device_cookie.map(|cookie| (header::SET_COOKIE, cookie)));
+    Ok(response)
+}
+
+/// The 429 answer to a throttled attempt, with `Retry-After`.
+fn throttled(
+    failure: impl FnOnce(StatusCode, &str) -> Result<Response, PortalError>,
+    wait: std::time::Duration,
+) -> Result<Response, PortalError> {
+    let mut response = failure(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many failed sign-ins. Please wait a little and try again.",
+    )?;
+    if let Ok(value) = HeaderValue::from_str(&wait.as_secs().to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
     Ok(response)
 }
 

@@ -1,4 +1,5 @@
-//! Login throttling: growing delays per account name and per client IP.
+//! Login throttling: growing delays per account name and per client IP,
+//! with an allowance of its own for each browser known to the account.
 //!
 //! Each key may fail a few times freely; after that every failure locks it
 //! for twice as long as the previous one (1 s, 2 s, 4 s, … up to 15 min).
@@ -17,6 +18,15 @@
 //! Counters are per process (see STACK.md: cluster-wide counters would need
 //! the shared store), bounded in bytes ([`MAX_BYTES`], however long the
 //! names typed), and forgotten an hour after the last failure.
+//!
+//! Locking an account name lets anyone lock its owner out (one guess every
+//! 15 minutes keeps it so), so a browser that has signed in before is
+//! trusted with an allowance of its own (OWASP's device cookies, see
+//! `device_cookie.rs`): its attempts are counted per account and device
+//! cookie, not against the account. After [`FREE_FAILURES_PER_DEVICE`]
+//! failures the cookie is on the lockout list and its attempts count
+//! against the account like a stranger's, until its failures are forgotten.
+//! The IP's limit applies to every attempt.
 
 mod table;
 
@@ -37,8 +47,15 @@ pub const FREE_FAILURES_PER_IP: u32 = 20;
 const BASE_DELAY: Duration = Duration::from_secs(1);
 /// The longest delay.
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+/// Failures a device cookie may have at its account before it is put on
+/// the lockout list: its attempts then count against the account like a
+/// stranger's, until its failures are forgotten.
+pub const FREE_FAILURES_PER_DEVICE: u32 = 5;
 /// A record with no failure for this long is forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// The random part of a device cookie: which browser it is.
+pub type DeviceNonce = [u8; 16];
 
 /// Per-process login throttle.
 #[derive(Debug, Default)]
@@ -51,7 +68,7 @@ pub struct LoginThrottle {
 /// ever makes throttling stricter. No user name is longer than a subject,
 /// so a longer one is cut there: a key costs a bounded number of bytes,
 /// whatever was typed.
-pub(crate) fn account_name(name: &str) -> String {
+fn account_name(name: &str) -> String {
     let mut end = name.len().min(sessiond_core::MAX_SUBJECT_LEN);
     while !name.is_char_boundary(end) {
         end -= 1;
@@ -60,10 +77,6 @@ pub(crate) fn account_name(name: &str) -> String {
     // The record is accounted by capacity: no slack kept.
     key.shrink_to_fit();
     key
-}
-
-fn account_key(name: &str) -> Key {
-    Key::Account(account_name(name))
 }
 
 fn delay_after(failures: u32, free: u32) -> Duration {
@@ -77,6 +90,25 @@ fn delay_after(failures: u32, free: u32) -> Duration {
     BASE_DELAY.saturating_mul(factor).min(MAX_DELAY)
 }
 
+/// A reserved attempt: the allowances it was counted against. Hand it to
+/// [`LoginThrottle::succeeded`] or [`LoginThrottle::released`]; dropped,
+/// it stays counted as a failure.
+#[derive(Debug)]
+#[must_use = "a reservation stays counted as a failure unless it is given back"]
+pub struct Reservation {
+    /// The account's record, or the device cookie's when it was trusted.
+    subject: Key,
+    ip: Option<Key>,
+}
+
+impl Reservation {
+    /// Whether the attempt was counted against its device cookie's own
+    /// allowance rather than the account's.
+    pub fn trusted(&self) -> bool {
+        matches!(self.subject, Key::Device(..))
+    }
+}
+
 impl LoginThrottle {
     /// An empty throttle.
     pub fn new() -> Self {
@@ -88,53 +120,98 @@ impl LoginThrottle {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reserves one attempt for the account and the IP: `Err(wait)` when
-    /// either is locked at `now` (nothing is counted), else the attempt is
-    /// counted as a failure now, before its password is checked. Call
-    /// [`succeeded`](Self::succeeded) if the password was right.
-    pub fn reserve(&self, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), Duration> {
+    /// Reserves one attempt at `account` from `ip`, by a browser that
+    /// presented a valid device cookie for the account with nonce `device`
+    /// (if any): `Err(wait)` when a limit that applies is locked at `now`
+    /// (nothing is counted), else the attempt is counted as a failure now,
+    /// before its password is checked. Call [`succeeded`](Self::succeeded)
+    /// if the password was right.
+    ///
+    /// The IP's limit applies to everyone. A device cookie with fewer than
+    /// [`FREE_FAILURES_PER_DEVICE`] failures is counted on its own instead
+    /// of the account; any other attempt is counted against the account.
+    pub fn reserve(
+        &self,
+        account: &str,
+        device: Option<&DeviceNonce>,
+        ip: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Result<Reservation, Duration> {
         let mut table = self.table();
-        locked(&table, account, ip, now)?;
-        count_failure(&mut table, account, ip, now);
-        Ok(())
+        let name = account_name(account);
+        let subject = match device.map(|nonce| Key::Device(name.clone(), *nonce)) {
+            Some(device) if trusted(&table, &device, now) => device,
+            _ => Key::Account(name),
+        };
+        let reservation = Reservation {
+            subject,
+            ip: ip.map(Key::Ip),
+        };
+        locked(&table, &reservation, now)?;
+        count_failure(&mut table, reservation.subject.clone(), now);
+        if let Some(ip) = &reservation.ip {
+            count_failure(&mut table, ip.clone(), now);
+        }
+        Ok(reservation)
     }
 
-    /// A reserved attempt had the right password: the account's record is
-    /// cleared, and the IP gets back the failure its reservation counted
-    /// (but keeps its other failures: one known password must not reset an
-    /// attacker's budget for guessing others).
-    pub fn succeeded(&self, account: &str, ip: Option<IpAddr>) {
+    /// A reserved attempt had the right password: its account's (or device
+    /// cookie's) record is cleared, and the IP gets back the failure the
+    /// reservation counted (but keeps its other failures: one known password
+    /// must not reset an attacker's budget for guessing others). A success
+    /// on a device cookie leaves the account's record alone: whoever failed
+    /// against the account stays locked out.
+    pub fn succeeded(&self, reservation: Reservation) {
         let mut table = self.table();
-        table.remove(&account_key(account));
-        if let Some(ip) = ip {
-            refund(&mut table, &Key::Ip(ip), FREE_FAILURES_PER_IP);
+        table.remove(&reservation.subject);
+        if let Some(ip) = &reservation.ip {
+            refund(&mut table, ip);
         }
     }
 
     /// A reserved attempt whose password could not be checked (the store or
-    /// the hashing pool failed): both get their reservation back.
-    pub fn released(&self, account: &str, ip: Option<IpAddr>) {
+    /// the hashing pool failed): every record gets its reservation back.
+    pub fn released(&self, reservation: Reservation) {
         let mut table = self.table();
-        refund(&mut table, &account_key(account), FREE_FAILURES_PER_ACCOUNT);
-        if let Some(ip) = ip {
-            refund(&mut table, &Key::Ip(ip), FREE_FAILURES_PER_IP);
+        refund(&mut table, &reservation.subject);
+        if let Some(ip) = &reservation.ip {
+            refund(&mut table, ip);
         }
     }
 }
 
+/// Failures `key` may have before delays start (a device cookie is not
+/// delayed: past its allowance it is no longer trusted).
+fn free_failures(key: &Key) -> u32 {
+    match key {
+        Key::Account(_) => FREE_FAILURES_PER_ACCOUNT,
+        Key::Ip(_) => FREE_FAILURES_PER_IP,
+        Key::Device(..) => FREE_FAILURES_PER_DEVICE,
+    }
+}
+
+/// Whether a device cookie is off the lockout list at `now`: fewer failures
+/// than its allowance, or none for [`FORGET_AFTER`].
+fn trusted(table: &Table, device: &Key, now: OffsetDateTime) -> bool {
+    table
+        .get(device)
+        .is_none_or(|record| record.failures < FREE_FAILURES_PER_DEVICE || now - record.last_failure > FORGET_AFTER)
+}
+
 /// Takes back one counted failure of `key`.
-fn refund(table: &mut Table, key: &Key, free: u32) {
+fn refund(table: &mut Table, key: &Key) {
+    let free = free_failures(key);
     if let Some(record) = table.get_mut(key) {
         record.failures = record.failures.saturating_sub(1);
         record.locked_until = record.last_failure + delay_after(record.failures, free);
     }
 }
 
-/// `Err(wait)` when the account or the IP is locked at `now`.
-fn locked(table: &Table, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), Duration> {
-    let keys = std::iter::once(account_key(account)).chain(ip.map(Key::Ip));
+/// `Err(wait)` when a record the reservation would count on is locked at `now`.
+fn locked(table: &Table, reservation: &Reservation, now: OffsetDateTime) -> Result<(), Duration> {
+    let keys = std::iter::once(&reservation.subject).chain(&reservation.ip);
     let wait = keys
-        .filter_map(|key| table.get(&key).map(|r| r.locked_until - now))
+        .filter_map(|key| table.get(key).map(|r| r.locked_until - now))
         .filter(|left| left.is_positive())
         .max();
     match wait {
@@ -145,173 +222,17 @@ fn locked(table: &Table, account: &str, ip: Option<IpAddr>, now: OffsetDateTime)
     }
 }
 
-/// Counts a failed attempt for the account and the IP.
-fn count_failure(table: &mut Table, account: &str, ip: Option<IpAddr>, now: OffsetDateTime) {
-    let keys = std::iter::once((account_key(account), FREE_FAILURES_PER_ACCOUNT))
-        .chain(ip.map(|ip| (Key::Ip(ip), FREE_FAILURES_PER_IP)));
-    for (key, free) in keys {
-        let record = table.entry(key, now, FORGET_AFTER);
-        if now - record.last_failure > FORGET_AFTER {
-            record.failures = 0;
-        }
-        record.failures = record.failures.saturating_add(1);
-        record.last_failure = now;
-        record.locked_until = now + delay_after(record.failures, free);
+/// Counts a failed attempt for `key`.
+fn count_failure(table: &mut Table, key: Key, now: OffsetDateTime) {
+    let free = free_failures(&key);
+    let record = table.entry(key, now, FORGET_AFTER);
+    if now - record.last_failure > FORGET_AFTER {
+        record.failures = 0;
     }
+    record.failures = record.failures.saturating_add(1);
+    record.last_failure = now;
+    record.locked_until = now + delay_after(record.failures, free);
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::datetime;
-
-    const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
-
-    fn secs(n: i64) -> time::Duration {
-        time::Duration::seconds(n)
-    }
-
-    #[test]
-    fn delays_start_after_the_free_failures_and_double() {
-        let throttle = LoginThrottle::new();
-        for _ in 0..FREE_FAILURES_PER_ACCOUNT {
-            assert_eq!(throttle.reserve("alice", None, T0), Ok(()));
-        }
-        // The sixth attempt is allowed and starts the delay.
-        assert_eq!(throttle.reserve("alice", None, T0), Ok(()));
-        assert_eq!(throttle.reserve("ALICE ", None, T0), Err(Duration::from_secs(1)));
-        assert_eq!(throttle.reserve("alice", None, T0 + secs(1)), Ok(()));
-        assert_eq!(
-            throttle.reserve("alice", None, T0 + secs(1)),
-            Err(Duration::from_secs(2))
-        );
-        assert_eq!(throttle.reserve("alice", None, T0 + secs(3)), Ok(()));
-        assert_eq!(
-            throttle.reserve("alice", None, T0 + secs(3)),
-            Err(Duration::from_secs(4))
-        );
-        // Other names are unaffected.
-        assert_eq!(throttle.reserve("bob", None, T0 + secs(3)), Ok(()));
-    }
-
-    #[test]
-    fn delays_are_capped_and_forgotten() {
-        assert_eq!(delay_after(5, 5), Duration::ZERO);
-        assert_eq!(delay_after(6, 5), Duration::from_secs(1));
-        assert_eq!(delay_after(200, 5), MAX_DELAY);
-        let throttle = LoginThrottle::new();
-        for _ in 0..40 {
-            count_failure(&mut throttle.table(), "alice", None, T0);
-        }
-        assert_eq!(throttle.reserve("alice", None, T0), Err(MAX_DELAY));
-        let later = T0 + secs(2 * 3600);
-        assert_eq!(throttle.reserve("alice", None, later), Ok(()));
-        assert_eq!(throttle.reserve("alice", None, later), Ok(()), "old failures forgotten");
-    }
-
-    #[test]
-    fn an_ip_is_throttled_across_names_and_a_success_does_not_reset_it() {
-        let throttle = LoginThrottle::new();
-        let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        for n in 0..=FREE_FAILURES_PER_IP {
-            assert_eq!(throttle.reserve(&format!("user{n}"), Some(ip), T0), Ok(()));
-        }
-        // A success before the IP's last failure refunds only its own reservation.
-        assert_eq!(
-            throttle.reserve("someone-new", Some(ip), T0),
-            Err(Duration::from_secs(1))
-        );
-        throttle.succeeded("user0", None);
-        assert_eq!(
-            throttle.reserve("someone-new", Some(ip), T0),
-            Err(Duration::from_secs(1))
-        );
-        assert_eq!(throttle.reserve("someone-new", None, T0), Ok(()));
-    }
-
-    #[test]
-    fn success_clears_the_account() {
-        let throttle = LoginThrottle::new();
-        for _ in 0..=FREE_FAILURES_PER_ACCOUNT {
-            assert_eq!(throttle.reserve("alice", None, T0), Ok(()));
-        }
-        assert!(throttle.reserve("alice", None, T0).is_err());
-        throttle.succeeded("alice", None);
-        assert_eq!(throttle.reserve("alice", None, T0), Ok(()));
-    }
-
-    /// Finding 5: 1 MB user names cost at most a subject's length each,
-    /// and however many there are, the throttle stays within its byte
-    /// budget while a recently locked account stays locked.
-    #[test]
-    fn long_names_keep_the_throttle_within_its_byte_budget() {
-        let throttle = LoginThrottle::new();
-        for _ in 0..=FREE_FAILURES_PER_ACCOUNT {
-            assert_eq!(throttle.reserve("alice", None, T0 + secs(3000)), Ok(()));
-        }
-        let tail = "x".repeat(1024 * 1024);
-        let huge = format!("{tail}{tail}");
-        assert_eq!(throttle.reserve(&huge, None, T0), Ok(()));
-        let per_name = sessiond_core::MAX_SUBJECT_LEN + 256;
-        for n in 0..2 * MAX_BYTES / per_name {
-            let at = T0 + secs(i64::try_from(n % 3000).unwrap());
-            let name = format!("{n:08}{}", &tail[..sessiond_core::MAX_SUBJECT_LEN]);
-            assert_eq!(throttle.reserve(&name, None, at), Ok(()));
-        }
-        let bytes = throttle.table().bytes();
-        assert!(bytes <= MAX_BYTES, "{bytes} bytes");
-        assert!(
-            throttle.reserve("alice", None, T0 + secs(3000)).is_err(),
-            "the most recent lock was evicted"
-        );
-    }
-
-    /// Parallel attempts cannot all pass a check made before any of them
-    /// failed: the remaining allowance is all that gets through.
-    #[test]
-    fn parallel_attempts_get_only_the_remaining_allowance() {
-        let throttle = std::sync::Arc::new(LoginThrottle::new());
-        let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        for _ in 0..3 {
-            assert_eq!(throttle.reserve("alice", Some(ip), T0), Ok(()));
-        }
-        let threads: Vec<_> = (0..200)
-            .map(|_| {
-                let throttle = std::sync::Arc::clone(&throttle);
-                std::thread::spawn(move || throttle.reserve("alice", Some(ip), T0).is_ok())
-            })
-            .collect();
-        let allowed = threads
-            .into_iter()
-            .map(|t| t.join().unwrap_or(false))
-            .filter(|ok| *ok)
-            .count();
-        // Two free failures left, and the attempt that starts the delay.
-        assert_eq!(allowed, 3);
-    }
-
-    #[test]
-    fn account_keys_are_bounded() {
-        let long = "é".repeat(100_000);
-        let Key::Account(key) = account_key(&long) else {
-            unreachable!("an account name makes an account key")
-        };
-        assert!(key.len() <= sessiond_core::MAX_SUBJECT_LEN * 2, "{}", key.len());
-        assert_eq!(account_key(" Alice "), Key::Account("alice".to_owned()));
-    }
-
-    #[test]
-    fn a_success_gives_the_ip_its_reservation_back() {
-        let throttle = LoginThrottle::new();
-        let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        for n in 0..FREE_FAILURES_PER_IP {
-            assert_eq!(throttle.reserve(&format!("user{n}"), Some(ip), T0), Ok(()));
-        }
-        // The 21st attempt is the right password: refunded, so the IP is
-        // not locked by it.
-        assert_eq!(throttle.reserve("alice", Some(ip), T0), Ok(()));
-        throttle.succeeded("alice", Some(ip));
-        assert_eq!(throttle.reserve("bob", Some(ip), T0), Ok(()));
-        assert_eq!(throttle.reserve("carol", Some(ip), T0), Err(Duration::from_secs(1)));
-    }
-}
+mod tests;

@@ -256,6 +256,62 @@ async fn failures_look_the_same_and_are_throttled() {
     assert_eq!(bob.status(), StatusCode::SEE_OTHER);
 }
 
+/// Finding 9 (targeted lockout): another client's failures lock alice's
+/// account for strangers, but a browser alice signed in with before keeps
+/// its own allowance (its device cookie) and gets in with her password.
+/// Everyone here shares the loopback IP: 6 counted failures stay well
+/// under its limit of 20.
+#[tokio::test]
+async fn a_known_browser_signs_in_while_others_are_locked_out() {
+    let server = portal(&[]);
+    let mut alice = Browser::new(&server, "alice's browser");
+    let login = alice.login("alice", PASSWORD, false).await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    let device_cookie = login
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("sessiond-device="))
+        .expect("a device cookie at sign-in")
+        .to_owned();
+    for attribute in ["Path=/", "HttpOnly", "SameSite=Strict", "Max-Age="] {
+        assert!(
+            device_cookie.contains(attribute),
+            "{attribute} missing: {device_cookie}"
+        );
+    }
+    assert!(!device_cookie.contains("Secure"), "dev mode: {device_cookie}");
+    // Her session ends (a browser-session cookie, the browser closed); the
+    // device cookie stays.
+    alice.cookies.remove("sessiond");
+    assert_eq!(alice.subject().await, None);
+
+    let mut attacker = Browser::new(&server, "attacker");
+    for _ in 0..6 {
+        let r = attacker.login("alice", "guess", false).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let stranger = Browser::new(&server, "a new browser")
+        .login("alice", PASSWORD, false)
+        .await;
+    assert_eq!(stranger.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    let known = alice.login("alice", PASSWORD, false).await;
+    assert_eq!(known.status(), StatusCode::SEE_OTHER, "alice is locked out");
+    assert_eq!(alice.subject().await.as_deref(), Some("alice"));
+    // Her cookie is no pass for another account.
+    let mut bob = Browser::new(&server, "bob's browser");
+    bob.cookies
+        .insert("sessiond-device".into(), alice.cookies["sessiond-device"].clone());
+    for _ in 0..6 {
+        let r = bob.login("bob", "guess", false).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = bob.login("bob", PASSWORD, false).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
 /// Parallel guesses get only the remaining allowance of password checks:
 /// the attempt is reserved before its password is hashed (checked before
 /// and counted after, 200 parallel guesses at an account with 3 of 5

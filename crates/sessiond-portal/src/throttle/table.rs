@@ -37,13 +37,16 @@ pub enum Key {
     Account(String),
     /// A client address.
     Ip(IpAddr),
+    /// One browser's device cookie for one account: the normalised account
+    /// name and the cookie's nonce.
+    Device(String, super::DeviceNonce),
 }
 
 impl Key {
     /// The bytes this key's record is accounted as.
     fn cost(&self) -> usize {
         let heap = match self {
-            Key::Account(name) => name.capacity(),
+            Key::Account(name) | Key::Device(name, _) => name.capacity(),
             Key::Ip(_) => 0,
         };
         RECORD_OVERHEAD + heap
