@@ -170,6 +170,7 @@ impl SessionManager {
             session_id: session.map(|s| s.id.clone()),
             subject: session.map(|s| s.subject.clone()),
             client: client.filter(|c| !c.is_empty()).cloned(),
+            count: 1,
         });
     }
 
