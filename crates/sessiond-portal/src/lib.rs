@@ -10,6 +10,8 @@
 
 mod account;
 mod accounts;
+mod active_users;
+mod backend;
 mod client_ip;
 mod config;
 mod device;
@@ -35,7 +37,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use accounts::{AccountError, Accounts, user_name};
-pub use config::{PortalConfig, PortalConfigError, PortalSettings};
+pub use config::{MAX_USER_CACHE_TTL, PortalConfig, PortalConfigError, PortalSettings};
 pub use error::PortalError;
 pub use passwords::{PasswordError, Passwords};
 pub use redirect::{BadOrigin, RedirectPolicy};
@@ -72,6 +74,7 @@ struct PortalState {
     throttle: LoginThrottle,
     settings: PortalSettings,
     login_csrf: login_csrf::LoginCsrf,
+    active_users: active_users::ActiveUsers,
 }
 
 type State = Arc<PortalState>;
@@ -106,7 +109,9 @@ pub fn router(
         .clone()
         .unwrap_or_else(|| data_dir.join("portal-secret"));
     let secret = login_csrf::load_or_create_secret(&secret_file)?;
-    let session_layer = SessionLayer::in_process(manager.clone())
+    // Sessions this layer creates (only `POST /login` does) are marked as
+    // portal logins: the only ones forward auth and the account pages accept.
+    let session_layer = SessionLayer::builder(Arc::new(backend::PortalBackend(manager.clone())))
         .max_form_bytes(MAX_FORM_BYTES)
         .dev_mode(settings.dev)
         .csrf_secret(secret)
@@ -119,6 +124,7 @@ pub fn router(
         manager,
         throttle: LoginThrottle::new(),
         login_csrf: login_csrf::LoginCsrf::new(settings.dev),
+        active_users: active_users::ActiveUsers::new(settings.user_cache_ttl),
         settings,
     });
     let (routes, mut doc) = OpenApiRouter::new()
