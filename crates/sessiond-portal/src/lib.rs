@@ -10,6 +10,8 @@
 
 mod account;
 mod accounts;
+mod active_users;
+mod backend;
 mod client_ip;
 mod config;
 mod device;
@@ -36,7 +38,7 @@ use utoipa_axum::routes;
 
 pub use accounts::{AccountError, Accounts, user_name};
 pub use client_ip::client_ip;
-pub use config::{PortalConfig, PortalConfigError, PortalSettings};
+pub use config::{MAX_USER_CACHE_TTL, PortalConfig, PortalConfigError, PortalSettings};
 pub use error::PortalError;
 pub use passwords::{PasswordError, Passwords};
 pub use redirect::{BadOrigin, RedirectPolicy};
@@ -73,6 +75,7 @@ struct PortalState {
     throttle: LoginThrottle,
     settings: PortalSettings,
     login_csrf: login_csrf::LoginCsrf,
+    active_users: active_users::ActiveUsers,
 }
 
 type State = Arc<PortalState>;
@@ -108,7 +111,9 @@ pub fn router(
         .clone()
         .unwrap_or_else(|| data_dir.join("portal-secret"));
     let secrets = login_csrf::load_or_create_secrets(&secret_file)?;
-    let session_layer = SessionLayer::in_process(manager.clone())
+    // Sessions this layer creates (only `POST /login` does) are marked as
+    // portal logins: the only ones forward auth and the account pages accept.
+    let session_layer = SessionLayer::builder(Arc::new(backend::PortalBackend(manager.clone())))
         .max_form_bytes(MAX_FORM_BYTES)
         .dev_mode(settings.dev)
         .csrf_secrets(secrets)
@@ -121,6 +126,7 @@ pub fn router(
         manager,
         throttle: LoginThrottle::new(),
         login_csrf: login_csrf::LoginCsrf::new(settings.dev),
+        active_users: active_users::ActiveUsers::new(settings.user_cache_ttl),
         settings,
     });
     let (routes, mut doc) = OpenApiRouter::new()
