@@ -148,7 +148,7 @@ pub(super) fn load_or_create_secrets(path: &Path) -> Result<Vec<[u8; 32]>, Porta
 /// The secrets in a file's bytes, each checked.
 fn parse_secrets(bytes: &[u8]) -> std::io::Result<Vec<[u8; 32]>> {
     let count = bytes.len() / 32;
-    if bytes.len() % 32 != 0 || !(1..=MAX_SECRETS).contains(&count) {
+    if !bytes.len().is_multiple_of(32) || !(1..=MAX_SECRETS).contains(&count) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
