@@ -111,6 +111,26 @@ pub struct Event {
     pub subject: Option<Subject>,
     /// The client involved, when known.
     pub client: Option<ClientInfo>,
+    /// How many occurrences this record stands for: 1, except where a sink
+    /// counts repeated anonymous failures into one record.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(count: &u32) -> bool {
+    *count == 1
+}
+
+impl Event {
+    /// A failed verify that named no session (a malformed or unknown
+    /// token): anyone can cause as many as they like.
+    pub fn is_anonymous_failure(&self) -> bool {
+        matches!(self.kind, EventKind::VerifyFailed(_)) && self.session_id.is_none()
+    }
 }
 
 /// Receives events. Implementations must not block: the manager calls

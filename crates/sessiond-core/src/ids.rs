@@ -82,37 +82,127 @@ pub enum NameError {
     /// The name holds a character that is not allowed.
     #[error("{0} contains a character that is not allowed")]
     BadCharacter(&'static str),
+    /// A new subject holds a character [`is_refused_in_subject`] refuses.
+    #[error(
+        "subject must not contain {}: no control, bidirectional, space or separator \
+         characters, nor , ; < > \" ' \\",
+        CharName(*.0)
+    )]
+    RefusedInSubject(char),
+}
+
+/// A character as an error message shows it: itself when it is visible
+/// ASCII, else its code point (a bidi control would reorder the message).
+struct CharName(char);
+
+impl fmt::Display for CharName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_ascii_graphic() {
+            write!(f, "'{}'", self.0)
+        } else {
+            write!(f, "U+{:04X}", u32::from(self.0))
+        }
+    }
 }
 
 /// Who a session belongs to: an opaque user id chosen by the caller.
 ///
-/// Any printable text up to 256 bytes; control characters are refused so that
-/// subjects can be logged and put in headers safely.
+/// 1 to 256 bytes of UTF-8 that is safe to log, to put in a header and to
+/// show in a page: [`Subject::new`] refuses every character for which
+/// [`is_refused_in_subject`] holds. Emails, UUIDs, `user:123`,
+/// `tenant/alice` and non-ASCII letters (`zoë`) are all fine.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Subject(Arc<str>);
 
+/// Whether `c` may not appear in a new subject:
+///
+/// - control characters (Unicode `Cc`): they break logs and headers;
+/// - bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E,
+///   U+2066–U+2069): they make a subject display as another one;
+/// - separators and white space (Unicode `Z*`, and whatever
+///   [`char::is_whitespace`] says): ` admin` or `alice admin` look like
+///   other names, and header parsers split or trim on them;
+/// - `,` `;` `<` `>` `"` `'` `\`: a comma makes `alice, admin` read as two
+///   values of a list header, `;` starts parameters, and the rest quote or
+///   open markup.
+///
+/// The list is written out rather than taken from a Unicode table so that
+/// the OpenAPI pattern of a subject can say exactly the same.
+pub fn is_refused_in_subject(c: char) -> bool {
+    c.is_control()
+        || c.is_whitespace()
+        || matches!(
+            c,
+            // Bidirectional controls.
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            // Separators (Zs, Zl, Zp): `is_whitespace` covers them today;
+            // listed so the list reads like the OpenAPI pattern.
+            | '\u{0020}' | '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}'
+            | '\u{2028}' | '\u{2029}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
+            // Header list, parameter and quoting characters, and markup.
+            | ',' | ';' | '<' | '>' | '"' | '\'' | '\\'
+        )
+}
+
 impl Subject {
-    /// Validates a subject.
+    /// Validates a new subject: non-empty, at most [`MAX_SUBJECT_LEN`]
+    /// bytes, and no character [`is_refused_in_subject`] refuses.
     pub fn new(value: impl Into<String>) -> Result<Self, NameError> {
         let value = value.into();
-        if value.is_empty() {
-            return Err(NameError::Empty("subject"));
-        }
-        if value.len() > MAX_SUBJECT_LEN {
-            return Err(NameError::TooLong {
-                what: "subject",
-                max: MAX_SUBJECT_LEN,
-            });
-        }
-        if value.chars().any(char::is_control) {
-            return Err(NameError::BadCharacter("subject"));
-        }
+        check_recorded(&value)?;
+        check_characters(&value)?;
         Ok(Self(value.into()))
+    }
+
+    /// A subject read back from a store, an event log or another sessiond.
+    ///
+    /// Checks only the rule records were written under before the character
+    /// rule of [`Subject::new`] (non-empty, bounded, no control characters),
+    /// so that sessions, users and events stored earlier still load. Never
+    /// use it for a subject that arrives in a request:
+    /// [`SessionManager::create`](crate::SessionManager::create) refuses a
+    /// subject that [`Subject::new`] would refuse, whatever made it.
+    pub fn from_record(value: impl Into<String>) -> Result<Self, NameError> {
+        let value = value.into();
+        check_recorded(&value)?;
+        Ok(Self(value.into()))
+    }
+
+    /// Checks the rule of [`Subject::new`] again: it fails only for a
+    /// subject read back by [`Subject::from_record`] that predates the rule.
+    pub fn check_new(&self) -> Result<(), NameError> {
+        check_characters(&self.0)
     }
 
     /// The subject as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The rule every stored subject meets: non-empty, bounded, no control
+/// characters.
+fn check_recorded(value: &str) -> Result<(), NameError> {
+    if value.is_empty() {
+        return Err(NameError::Empty("subject"));
+    }
+    if value.len() > MAX_SUBJECT_LEN {
+        return Err(NameError::TooLong {
+            what: "subject",
+            max: MAX_SUBJECT_LEN,
+        });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(NameError::BadCharacter("subject"));
+    }
+    Ok(())
+}
+
+/// The character rule of a new subject.
+fn check_characters(value: &str) -> Result<(), NameError> {
+    match value.chars().find(|c| is_refused_in_subject(*c)) {
+        Some(c) => Err(NameError::RefusedInSubject(c)),
+        None => Ok(()),
     }
 }
 
@@ -195,7 +285,9 @@ macro_rules! serde_as_validated_string {
 }
 
 serde_as_validated_string!(SessionId, |s| SessionId::parse(&s), "session id");
-serde_as_validated_string!(Subject, |s| Subject::new(s).ok(), "subject");
+// Deserialized subjects are records (stores, event logs); requests parse
+// theirs with `Subject::new`.
+serde_as_validated_string!(Subject, |s| Subject::from_record(s).ok(), "subject");
 serde_as_validated_string!(Tenant, |s| Tenant::new(s).ok(), "tenant");
 
 #[cfg(test)]
@@ -225,6 +317,75 @@ mod tests {
                 max: 256
             })
         );
+    }
+
+    #[test]
+    fn ordinary_ids_are_subjects() {
+        for ok in [
+            "a.b+c@example.com",
+            "0b6f8e4c-2d1a-4c7e-9a51-3f0e2b7d9c11",
+            "user:123",
+            "tenant/alice",
+            "zoë",
+            "用户",
+            "user}{42",
+        ] {
+            assert!(Subject::new(ok).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn subjects_that_would_confuse_headers_pages_or_readers_are_refused() {
+        for bad in [
+            "alice, admin",
+            "<script>",
+            " ",
+            "a\u{202e}b",
+            "alice admin",
+            "a\u{a0}b",
+            "a\u{2028}b",
+            "a\u{3000}b",
+            "a\u{2066}b",
+            "a;b",
+            "\"a\"",
+            "it's",
+            "a\\b",
+            "a\u{85}b",
+            "a\tb",
+        ] {
+            assert!(
+                matches!(
+                    Subject::new(bad),
+                    Err(NameError::RefusedInSubject(_) | NameError::BadCharacter("subject"))
+                ),
+                "{bad:?}"
+            );
+        }
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            if c.is_whitespace() || c.is_control() {
+                assert!(Subject::new(format!("a{c}b")).is_err(), "U+{:04X}", u32::from(c));
+            }
+        }
+    }
+
+    #[test]
+    fn the_refusal_names_the_character_safely() {
+        let message = |s: &str| Subject::new(s).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message("alice, admin").starts_with("subject must not contain ','"));
+        assert!(message("a\u{202e}b").starts_with("subject must not contain U+202E"));
+        assert!(message(" ").starts_with("subject must not contain U+0020"));
+    }
+
+    #[test]
+    fn records_written_under_the_old_rule_still_load() {
+        let old = Subject::from_record("jane doe").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old.check_new(), Err(NameError::RefusedInSubject(' ')));
+        assert!(Subject::new("jane doe").is_err());
+        assert!(Subject::from_record("a\nb").is_err());
+        assert!(Subject::from_record("").is_err());
+        let read: Subject = serde_json::from_str("\"jane doe\"").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read, old);
+        assert!(Subject::new("jane").is_ok_and(|s| s.check_new().is_ok()));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::clock::{Clock, SystemClock, truncate_to_micros};
 use crate::error::Error;
 use crate::events::{Event, EventKind, EventSink, NoEvents, Rejection};
 use crate::ids::{SessionId, Subject, Tenant};
+use crate::origin::SessionOrigin;
 use crate::policy::{LimitAction, Policy};
 use crate::rotation::Rotation;
 use crate::session::{Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session};
@@ -34,6 +35,9 @@ pub struct CreateOptions {
     pub data: SessionData,
     /// Who logged in from where.
     pub client: ClientInfo,
+    /// Which entry point creates the session ([`SessionOrigin::Api`] unless
+    /// the portal's own login says otherwise).
+    pub origin: SessionOrigin,
 }
 
 /// Creates, verifies, rotates and ends sessions.
@@ -170,6 +174,7 @@ impl SessionManager {
             session_id: session.map(|s| s.id.clone()),
             subject: session.map(|s| s.subject.clone()),
             client: client.filter(|c| !c.is_empty()).cloned(),
+            count: 1,
         });
     }
 
@@ -199,7 +204,12 @@ impl SessionManager {
     /// Always creates a fresh session and token: nothing the client brought
     /// is reused, so session fixation is impossible. Enforces the
     /// per-subject limit atomically with the insert.
+    ///
+    /// A subject read back from a record written before the subject rule
+    /// ([`Subject::from_record`]) is refused like one from a request: every
+    /// new session's subject meets [`Subject::new`]'s rule.
     pub async fn create(&self, subject: &Subject, options: CreateOptions) -> Result<(Token, Session), Error> {
+        subject.check_new()?;
         self.check_data(&options.data)?;
         let policy = &self.shared.policy;
         let now = self.now();
@@ -236,6 +246,7 @@ impl SessionManager {
                 client: client.clone(),
                 version: 1,
                 revoked: None,
+                origin: options.origin,
             };
             match self.shared.store.insert(&session, limit, now, eviction).await {
                 Ok(inserted) => {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::{SessionId, Subject, Tenant};
+use crate::origin::SessionOrigin;
 use crate::token::TokenHash;
 
 /// Longest IP text kept from a client (an IPv6 address with zone fits).
@@ -207,6 +208,11 @@ pub struct Session {
     /// Set when the session was revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Revocation>,
+    /// Which entry point created the session; kept by every later write.
+    /// Missing in records written before it existed, which read as
+    /// [`SessionOrigin::Api`].
+    #[serde(default)]
+    pub origin: SessionOrigin,
 }
 
 impl Session {

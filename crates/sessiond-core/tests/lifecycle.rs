@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessiond_core::{
-    Aal, ClientInfo, CreateOptions, Error, EventKind, LimitAction, MemoryEvents, MemoryStore, Policy, PolicyError,
-    Rejection, RevokeReason, Rotation, SessionManager, SessionStore, Subject, Tenant,
+    Aal, ClientInfo, CreateOptions, Error, EventKind, LimitAction, MemoryEvents, MemoryStore, NameError, Policy,
+    PolicyError, Rejection, RevokeReason, Rotation, SessionManager, SessionOrigin, SessionStore, Subject, Tenant,
 };
 use sessiond_testkit::FakeClock;
 
@@ -551,4 +551,52 @@ async fn the_purger_reclaims_expired_records_in_the_background_and_stops() {
     f.clock.advance(31 * MIN);
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(store.len(), 1, "a stopped purger purges nothing");
+}
+
+/// Issue 12, finding 3: the origin forward auth trusts is set only at
+/// creation, and rotation, step-up, data updates and touches keep it.
+#[tokio::test]
+async fn the_origin_is_set_at_creation_and_kept_by_every_later_write() {
+    let f = fixture();
+    let (plain, s) = f
+        .manager
+        .create(&alice(), CreateOptions::default())
+        .await
+        .expect("create");
+    assert_eq!(s.origin, SessionOrigin::Api);
+    let options = CreateOptions {
+        origin: SessionOrigin::Portal,
+        ..CreateOptions::default()
+    };
+    let (token, s) = f.manager.create(&alice(), options).await.expect("create");
+    assert_eq!(s.origin, SessionOrigin::Portal);
+    let (token, rotated) = f
+        .manager
+        .rotate(token.expose_secret(), Rotation::StepUp(Aal::AAL2))
+        .await
+        .expect("rotate");
+    assert_eq!(rotated.origin, SessionOrigin::Portal);
+    let mut data = sessiond_core::SessionData::new();
+    data.insert("k".into(), 1.into());
+    let updated = f.manager.update_data(&s.id, data, None).await.expect("update");
+    assert_eq!(updated.origin, SessionOrigin::Portal);
+    f.clock.advance(2 * MIN);
+    let verified = f.manager.verify(token.expose_secret(), None).await.expect("verify");
+    assert_eq!(verified.origin, SessionOrigin::Portal);
+    let plain = f.manager.verify(plain.expose_secret(), None).await.expect("verify");
+    assert_eq!(plain.origin, SessionOrigin::Api);
+}
+
+/// Issue 12, finding 3: a subject read back from an old record under the
+/// looser rule of its time cannot start a new session.
+#[tokio::test]
+async fn create_refuses_a_subject_the_subject_rule_refuses_whatever_made_it() {
+    let f = fixture();
+    let old = Subject::from_record("alice, admin").expect("a record under the old rule");
+    let created = f.manager.create(&old, CreateOptions::default()).await;
+    assert!(
+        matches!(created, Err(Error::InvalidName(NameError::RefusedInSubject(',')))),
+        "got {created:?}"
+    );
+    assert!(f.manager.list_subject(&old).await.expect("list").is_empty());
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use sessiond_core::{
     Aal, ClientInfo, CreateOptions, Error, RevokeReason, Rotation, Session, SessionData, SessionId, SessionManager,
-    Subject, Token,
+    SessionOrigin, Subject, Token,
 };
 use time::OffsetDateTime;
 
@@ -101,6 +101,17 @@ impl SessionInfo {
     /// Compare-and-set version of the record.
     pub fn version(&self) -> u64 {
         field!(self, |s| s.version)
+    }
+
+    /// Which entry point created the session. A session from a remote
+    /// sessiond is always [`SessionOrigin::Api`]: the API does not say, and
+    /// an unknown origin must never pass for a portal login.
+    pub fn origin(&self) -> SessionOrigin {
+        match &self.inner {
+            Record::Local(s) => s.origin,
+            #[cfg(feature = "remote")]
+            Record::Remote(_) => SessionOrigin::Api,
+        }
     }
 
     /// When the session was last used, as the backend recorded it. Right

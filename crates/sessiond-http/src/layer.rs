@@ -13,7 +13,7 @@ use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Request, header, request};
 use http_body_util::BodyExt as _;
-use sessiond_core::{ClientInfo, CreateOptions, Token};
+use sessiond_core::{ClientInfo, CreateOptions, SessionOrigin, Token};
 use tower::{Layer, Service};
 
 use crate::backend::{SessionBackend, SessionInfo};
@@ -251,6 +251,8 @@ async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<O
             aal: login.aal,
             data: changes.data.unwrap_or_default(),
             client: session.client().to_client_info(),
+            // The backend decides: the portal's marks its logins as its own.
+            origin: SessionOrigin::Api,
         };
         let (token, info) = backend.create(&login.subject, options).await?;
         return set_cookie(shared, &token, &info).map(Some);

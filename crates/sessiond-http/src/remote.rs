@@ -140,7 +140,8 @@ fn into_info(view: SessionView) -> Result<SessionInfo, BackendError> {
     let bad = |what: &str| BackendError::Internal(format!("sessiond sent an invalid {what}"));
     Ok(SessionInfo::remote(RemoteSession {
         id: SessionId::parse(&view.id).ok_or_else(|| bad("session id"))?,
-        subject: Subject::new(view.subject).map_err(|_| bad("subject"))?,
+        // A record of the server's, under the rule it was written with.
+        subject: Subject::from_record(view.subject).map_err(|_| bad("subject"))?,
         aal: Aal::try_from(view.aal).map_err(|_| bad("aal"))?,
         authenticated_at: view.authenticated_at,
         last_seen_at: view.last_seen_at,

@@ -102,6 +102,13 @@ impl Accounts {
         Ok(user.filter(|u| matched && !u.disabled))
     }
 
+    /// Whether `name` is an existing user who is not disabled: what the
+    /// portal checks before vouching for a session of theirs.
+    pub async fn is_active(&self, name: &Subject) -> Result<bool, AccountError> {
+        let user = self.users.get_user(self.tenant(), name).await?;
+        Ok(user.is_some_and(|u| !u.disabled))
+    }
+
     /// Adds an enabled user.
     pub async fn add(&self, name: &Subject, password: String) -> Result<UserRecord, AccountError> {
         let hash = self.passwords.hash(password).await?;

@@ -30,7 +30,17 @@ pub struct PortalConfig {
     /// balancer must share it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
+    /// How long forward auth and the account pages trust a lookup of
+    /// "this user exists and is enabled" (per tenant and user): a disabled
+    /// user is locked out within this time on every node. At most
+    /// [`MAX_USER_CACHE_TTL`]; `0s` looks the user up on every request.
+    #[serde(with = "humane")]
+    pub user_cache_ttl: Duration,
 }
+
+/// The longest `portal.user_cache_ttl` accepted: a disabled user must be
+/// locked out within seconds, not minutes.
+pub const MAX_USER_CACHE_TTL: Duration = Duration::from_secs(30);
 
 impl Default for PortalConfig {
     fn default() -> Self {
@@ -41,6 +51,7 @@ impl Default for PortalConfig {
             reauth_window: Duration::from_secs(5 * 60),
             trusted_proxies: Vec::new(),
             secret_file: None,
+            user_cache_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -70,6 +81,8 @@ pub struct PortalSettings {
     pub dev: bool,
     /// Where the CSRF secret is kept (`None`: in the data directory).
     pub secret_file: Option<PathBuf>,
+    /// How long a user lookup is trusted (`portal.user_cache_ttl`).
+    pub user_cache_ttl: Duration,
 }
 
 impl PortalConfig {
@@ -80,6 +93,12 @@ impl PortalConfig {
         if self.reauth_window.is_zero() {
             return Err(invalid("reauth_window", "must be greater than zero".to_owned()));
         }
+        if self.user_cache_ttl > MAX_USER_CACHE_TTL {
+            return Err(invalid(
+                "user_cache_ttl",
+                format!("must be at most {}s", MAX_USER_CACHE_TTL.as_secs()),
+            ));
+        }
         Ok(PortalSettings {
             tenant: Tenant::new(&self.tenant).map_err(|e| invalid("tenant", e.to_string()))?,
             redirects: RedirectPolicy::new(&self.redirect_allowlist)
@@ -88,6 +107,7 @@ impl PortalConfig {
             trusted_proxies: self.trusted_proxies.clone(),
             dev,
             secret_file: self.secret_file.clone(),
+            user_cache_ttl: self.user_cache_ttl,
         })
     }
 }
@@ -119,6 +139,13 @@ mod tests {
                     ..PortalConfig::default()
                 },
                 "reauth_window",
+            ),
+            (
+                PortalConfig {
+                    user_cache_ttl: Duration::from_secs(31),
+                    ..PortalConfig::default()
+                },
+                "user_cache_ttl",
             ),
         ];
         for (config, key) in bad {

@@ -8,24 +8,27 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 use sessiond_http::{Session, SessionInfo};
 
-use super::PortalError;
+use super::{PortalError, State};
 
-/// The request's valid session. Without one the handler does not run: the
-/// browser is sent to the login page, which returns to the account page.
+/// The request's session, if the portal vouches for it (a portal login of an
+/// existing, enabled user; see `active_users.rs`). Without one the handler
+/// does not run: the browser is sent to the login page, which returns to the
+/// account page — the same answer for no session and for one the portal
+/// does not accept.
 #[derive(Debug)]
 pub(super) struct SignedIn(pub SessionInfo);
 
-impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+impl FromRequestParts<State> for SignedIn {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Response> {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|e| PortalError::from(e).into_response())?;
-        match session.current().await {
+        match state.signed_in(&session).await {
             Ok(Some(info)) => Ok(SignedIn(info)),
             Ok(None) => Err(Redirect::to("/login?rd=%2Faccount").into_response()),
-            Err(error) => Err(PortalError::from(error).into_response()),
+            Err(error) => Err(error.into_response()),
         }
     }
 }

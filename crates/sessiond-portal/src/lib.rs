@@ -10,6 +10,8 @@
 
 mod account;
 mod accounts;
+mod active_users;
+mod backend;
 mod client_ip;
 mod config;
 mod device;
@@ -37,7 +39,7 @@ use utoipa_axum::routes;
 
 pub use accounts::{AccountError, Accounts, user_name};
 pub use client_ip::client_ip;
-pub use config::{PortalConfig, PortalConfigError, PortalSettings};
+pub use config::{MAX_USER_CACHE_TTL, PortalConfig, PortalConfigError, PortalSettings};
 pub use error::PortalError;
 pub use passwords::{PasswordError, Passwords};
 pub use redirect::{BadOrigin, RedirectPolicy};
@@ -75,6 +77,7 @@ struct PortalState {
     settings: PortalSettings,
     login_csrf: login_csrf::LoginCsrf,
     device_cookies: device_cookie::DeviceCookies,
+    active_users: active_users::ActiveUsers,
 }
 
 type State = Arc<PortalState>;
@@ -110,7 +113,9 @@ pub fn router(
         .clone()
         .unwrap_or_else(|| data_dir.join("portal-secret"));
     let secrets = login_csrf::load_or_create_secrets(&secret_file)?;
-    let session_layer = SessionLayer::in_process(manager.clone())
+    // Sessions this layer creates (only `POST /login` does) are marked as
+    // portal logins: the only ones forward auth and the account pages accept.
+    let session_layer = SessionLayer::builder(Arc::new(backend::PortalBackend(manager.clone())))
         .max_form_bytes(MAX_FORM_BYTES)
         .dev_mode(settings.dev)
         .csrf_secrets(secrets.clone())
@@ -124,6 +129,7 @@ pub fn router(
         throttle: LoginThrottle::new(),
         login_csrf: login_csrf::LoginCsrf::new(settings.dev),
         device_cookies: device_cookie::DeviceCookies::new(&secrets, settings.dev),
+        active_users: active_users::ActiveUsers::new(settings.user_cache_ttl),
         settings,
     });
     let (routes, mut doc) = OpenApiRouter::new()

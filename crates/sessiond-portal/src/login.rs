@@ -88,7 +88,10 @@ pub(super) async fn form(
     query: Result<Query<ReturnQuery>, QueryRejection>,
 ) -> Result<Response, PortalError> {
     let rd = query.map(|Query(q)| q.rd).unwrap_or_default();
-    if session.current().await?.is_some() {
+    // Only a session the portal vouches for skips the form; any other (an
+    // API session in the cookie, a disabled user's) gets it, or the account
+    // page and the login page would send the browser to each other forever.
+    if state.signed_in(&session).await?.is_some() {
         return Ok(Redirect::to(&state.return_target(&headers, rd.as_deref())).into_response());
     }
     let rd = rd.filter(|rd| state.return_target(&headers, Some(rd)) == *rd);
@@ -175,6 +178,11 @@ pub(super) async fn submit(
         return failure(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
     };
     state.throttle.succeeded(reservation);
+    // The password check just read the user as enabled: a fresh answer for
+    // forward auth, which also replaces a cached "disabled" after an enable.
+    state
+        .active_users
+        .remember(state.accounts.tenant(), &user.name, true, now);
     // A new cookie at every sign-in: one that was locked out is replaced.
     // Without one (no randomness) the sign-in still stands.
     let device_cookie = state.device_cookies.issue(user.name.as_str()).ok();

@@ -15,7 +15,12 @@
 //! u8 remember_me | u8 aal | str data_json
 //! opt_str ip | opt_str user_agent | u64 version
 //! u8 has_revocation [ time at | u8 reason ]
+//! u8 origin                      (layout 2 only: 1 = api, 2 = portal)
 //! ```
+//!
+//! Layout 1 is layout 2 without the origin byte; its records were written
+//! before sessions recorded their origin and read back as `api`, never as
+//! portal logins (issue 12, finding 3).
 //!
 //! where `str` is a u32 length and UTF-8 bytes, `opt_str` a presence byte
 //! then a `str`, and `time` an i128 of Unix nanoseconds and an i32 UTC
@@ -34,14 +39,17 @@
 //! trailing bytes are refused. A bad record is an error, never a panic.
 
 use sessiond_core::{
-    Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session, SessionId, Subject, Tenant, TokenHash,
-    UserRecord,
+    Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session, SessionId, SessionOrigin, Subject, Tenant,
+    TokenHash, UserRecord,
 };
 use time::{OffsetDateTime, UtcOffset};
 
-/// The record layout this build writes and reads. A new layout gets a new
-/// number, and decoding dispatches on it.
+/// The first record layout, without the origin; still read. A new layout
+/// gets a new number, and decoding dispatches on it.
 const LAYOUT_V1: u8 = 1;
+
+/// The record layout this build writes: layout 1 and the origin byte.
+const LAYOUT_V2: u8 = 2;
 
 /// The user record layout this build writes and reads.
 const USER_LAYOUT_V1: u8 = 1;
@@ -60,7 +68,7 @@ pub struct EncodeError(#[source] serde_json::Error);
 pub(crate) fn encode(session: &Session) -> Result<Vec<u8>, EncodeError> {
     let data = serde_json::to_vec(&session.data).map_err(EncodeError)?;
     let mut out = Vec::with_capacity(256 + data.len());
-    out.push(LAYOUT_V1);
+    out.push(LAYOUT_V2);
     put_str(&mut out, session.id.as_str());
     put_str(&mut out, session.tenant.as_str());
     put_str(&mut out, session.subject.as_str());
@@ -96,19 +104,22 @@ pub(crate) fn encode(session: &Session) -> Result<Vec<u8>, EncodeError> {
         }
         None => out.push(0),
     }
+    out.push(origin_code(session.origin));
     Ok(out)
 }
 
 /// Decodes a record written by [`encode`].
 pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
     let mut r = Reader(bytes);
-    match r.u8()? {
-        LAYOUT_V1 => {}
-        _ => return Err(DecodeError("unknown record layout")),
+    let layout = r.u8()?;
+    if !matches!(layout, LAYOUT_V1 | LAYOUT_V2) {
+        return Err(DecodeError("unknown record layout"));
     }
     let id = SessionId::parse(r.str()?).ok_or(DecodeError("invalid session id"))?;
     let tenant = Tenant::new(r.str()?).map_err(|_| DecodeError("invalid tenant"))?;
-    let subject = Subject::new(r.str()?).map_err(|_| DecodeError("invalid subject"))?;
+    // The rule of the time it was written: older records may hold subjects
+    // a new session may not.
+    let subject = Subject::from_record(r.str()?).map_err(|_| DecodeError("invalid subject"))?;
     let token_hash = TokenHash::from_bytes(r.array()?);
     let previous_token = match r.flag()? {
         true => Some(PreviousToken {
@@ -137,6 +148,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
         }),
         false => None,
     };
+    let origin = match layout {
+        LAYOUT_V1 => SessionOrigin::Api,
+        _ => origin_from_code(r.u8()?)?,
+    };
     if !r.0.is_empty() {
         return Err(DecodeError("trailing bytes"));
     }
@@ -157,6 +172,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
         client,
         version,
         revoked,
+        origin,
     })
 }
 
@@ -182,7 +198,7 @@ pub(crate) fn decode_user(bytes: &[u8]) -> Result<UserRecord, DecodeError> {
         _ => return Err(DecodeError("unknown user record layout")),
     }
     let tenant = Tenant::new(r.str()?).map_err(|_| DecodeError("invalid tenant"))?;
-    let name = Subject::new(r.str()?).map_err(|_| DecodeError("invalid user name"))?;
+    let name = Subject::from_record(r.str()?).map_err(|_| DecodeError("invalid user name"))?;
     let password_hash = r.str()?.to_owned();
     let disabled = r.flag()?;
     let created_at = r.time()?;
@@ -229,6 +245,22 @@ fn reason_from_code(code: u8) -> Result<RevokeReason, DecodeError> {
         6 => RevokeReason::User,
         _ => return Err(DecodeError("unknown revocation reason")),
     })
+}
+
+/// Stable one-byte codes of the origin: never renumber, only add.
+fn origin_code(origin: SessionOrigin) -> u8 {
+    match origin {
+        SessionOrigin::Api => 1,
+        SessionOrigin::Portal => 2,
+    }
+}
+
+fn origin_from_code(code: u8) -> Result<SessionOrigin, DecodeError> {
+    match code {
+        1 => Ok(SessionOrigin::Api),
+        2 => Ok(SessionOrigin::Portal),
+        _ => Err(DecodeError("unknown session origin")),
+    }
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -331,6 +363,7 @@ mod tests {
             reason: RevokeReason::PasswordChange,
         });
         s.remember_me = true;
+        s.origin = SessionOrigin::Portal;
         s
     }
 
@@ -343,6 +376,29 @@ mod tests {
             let offset = back.previous_token.map(|p| p.valid_until.offset());
             assert_eq!(offset, s.previous_token.map(|p| p.valid_until.offset()));
         }
+    }
+
+    #[test]
+    fn layout_1_records_read_back_as_api_sessions() {
+        let session = full();
+        let mut bytes = encode(&session).unwrap();
+        // Layout 1 is layout 2 without the trailing origin byte.
+        assert_eq!(bytes.pop(), Some(2));
+        bytes[0] = LAYOUT_V1;
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back.origin, SessionOrigin::Api);
+        assert_eq!(
+            Session {
+                origin: SessionOrigin::Portal,
+                ..back
+            },
+            session
+        );
+        let mut unknown = encode(&session).unwrap();
+        if let Some(last) = unknown.last_mut() {
+            *last = 9;
+        }
+        assert_eq!(decode(&unknown), Err(DecodeError("unknown session origin")));
     }
 
     #[test]

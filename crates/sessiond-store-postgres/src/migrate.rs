@@ -31,6 +31,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "users",
         sql: include_str!("../migrations/0002_users.sql"),
     },
+    Migration {
+        version: 3,
+        name: "session_origin",
+        sql: include_str!("../migrations/0003_session_origin.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -233,8 +233,9 @@ impl PostgresStore {
                 "UPDATE sessions SET tenant = $2, subject = $3, token_hash = $4, prev_hash = $5, \
                  prev_valid_until = $6, created_at = $7, last_seen_at = $8, authenticated_at = $9, \
                  idle_expires_at = $10, absolute_expires_at = $11, remember_me = $12, aal = $13, data = $14, \
-                 client_ip = $15, client_ua = $16, version = $17, revoked_at = $18, revoked_reason = $19 \
-                 WHERE id = $1 AND version = $20",
+                 client_ip = $15, client_ua = $16, version = $17, revoked_at = $18, revoked_reason = $19, \
+                 origin = $20 \
+                 WHERE id = $1 AND version = $21",
             )
             .await
             .map_err(store_error)?;

@@ -42,7 +42,7 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
 fn decode(row: &Row) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
         tenant: Tenant::new(get::<&str>(row, 0, "tenant")?).map_err(|e| corrupt("tenant", e))?,
-        name: Subject::new(get::<&str>(row, 1, "name")?).map_err(|e| corrupt("name", e))?,
+        name: Subject::from_record(get::<&str>(row, 1, "name")?).map_err(|e| corrupt("name", e))?,
         password_hash: get(row, 2, "password_hash")?,
         disabled: get(row, 3, "disabled")?,
         created_at: get(row, 4, "created_at")?,

@@ -44,7 +44,7 @@ async fn nodes_starting_together_migrate_once() {
         .await
         .unwrap();
     let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
 }
 
 /// Two handles with pools of their own stand for two nodes: logins of one
@@ -79,6 +79,48 @@ async fn a_limit_holds_across_separately_pooled_handles() {
     assert_eq!(nodes[1].list_subject(&t, &s, NOW).await.unwrap().len(), 4);
 }
 
+/// Migration 3 (issue 12, finding 3): rows written before sessions
+/// recorded their origin gain `origin = 'api'` and read back as API
+/// sessions, never as portal logins, and nothing else about them changes.
+#[tokio::test]
+async fn sessions_from_before_the_origin_column_read_back_as_api_sessions() {
+    let Some(base) = server_url() else { return };
+    let schema = fresh_schema();
+    let url = with_schema(&base, &schema);
+    let mut session = sample("t", "alice", NOW);
+    session.origin = sessiond_core::SessionOrigin::Portal;
+    {
+        let store = PostgresStore::open(&url).await.unwrap();
+        store
+            .insert(&session, SubjectLimit::Unlimited, NOW, revocation())
+            .await
+            .unwrap();
+        store.close();
+    }
+    // What a build from before the origin column left behind.
+    raw(&base)
+        .await
+        .batch_execute(&format!(
+            "ALTER TABLE {schema}.sessions DROP COLUMN origin; \
+             DELETE FROM {schema}.schema_migrations WHERE version = 3"
+        ))
+        .await
+        .unwrap();
+    let store = PostgresStore::open(&url).await.unwrap();
+    let back = store.get_by_id(&session.id).await.unwrap().unwrap();
+    assert_eq!(back.origin, sessiond_core::SessionOrigin::Api);
+    session.origin = sessiond_core::SessionOrigin::Api;
+    assert_eq!(*back, session);
+    let refused = raw(&base)
+        .await
+        .execute(
+            &format!("UPDATE {schema}.sessions SET origin = 'admin' WHERE id = $1"),
+            &[&session.id.as_str()],
+        )
+        .await;
+    assert!(refused.is_err(), "the column takes only 'api' and 'portal'");
+}
+
 #[tokio::test]
 async fn a_schema_from_a_newer_sessiond_is_refused() {
     let Some(base) = server_url() else { return };
@@ -95,7 +137,7 @@ async fn a_schema_from_a_newer_sessiond_is_refused() {
         .unwrap();
     let refused = PostgresStore::open(&url).await.unwrap_err();
     assert!(
-        matches!(refused, OpenError::SchemaTooNew { found: 99, known: 2 }),
+        matches!(refused, OpenError::SchemaTooNew { found: 99, known: 3 }),
         "got {refused:?}"
     );
 }

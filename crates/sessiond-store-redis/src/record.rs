@@ -1,6 +1,8 @@
 //! The record encoding: a Redis hash per session.
 //!
-//! `body` is the whole [`Session`] as JSON, written by Rust only. The fields
+//! `body` is the whole [`Session`] as JSON, written by Rust only (a body
+//! written before sessions recorded their `origin` has none, and reads back
+//! as an API session). The fields
 //! that scripts change without Rust (a touch, a revocation) live beside it
 //! and win over the body when read back: `v` (version), `rev` (revocation
 //! JSON), `seen` and `idle` (RFC 3339) and `client` (JSON). Scripts never
@@ -137,7 +139,7 @@ pub(crate) fn decode_all(values: &[Value]) -> Result<Vec<Session>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sessiond_core::{Aal, SessionId, Subject, Tenant, Token};
+    use sessiond_core::{Aal, SessionId, SessionOrigin, Subject, Tenant, Token};
     use time::macros::datetime;
 
     fn sample() -> Session {
@@ -159,6 +161,7 @@ mod tests {
             client: ClientInfo::default(),
             version: 4,
             revoked: None,
+            origin: SessionOrigin::Portal,
         }
     }
 
@@ -185,6 +188,26 @@ mod tests {
         let fields = fields(&session, "ix").unwrap_or_else(|e| panic!("{e}"));
         let back = decode(&reply(&fields, None)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, Some(session));
+    }
+
+    #[test]
+    fn bodies_written_before_the_origin_read_back_as_api_sessions() {
+        let session = sample();
+        let mut fields = fields(&session, "ix").unwrap_or_else(|e| panic!("{e}"));
+        for (name, value) in &mut fields {
+            if *name == "body" {
+                let mut body: serde_json::Value = serde_json::from_str(value).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(
+                    body.as_object_mut().and_then(|b| b.remove("origin")),
+                    Some("portal".into())
+                );
+                *value = body.to_string();
+            }
+        }
+        let back = decode(&reply(&fields, None))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("absent"));
+        assert_eq!(back.origin, SessionOrigin::Api);
     }
 
     #[test]

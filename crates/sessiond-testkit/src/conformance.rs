@@ -17,14 +17,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessiond_core::{
-    Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session, SessionId, SessionStore, StoreError, Subject,
-    SubjectLimit, Tenant, Token, TokenHash,
+    Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session, SessionId, SessionOrigin, SessionStore,
+    StoreError, Subject, SubjectLimit, Tenant, Token, TokenHash,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+mod origin;
 mod subjects;
 
+pub use origin::*;
 pub use subjects::*;
 
 /// The instant the cases treat as "now".
@@ -54,6 +56,7 @@ macro_rules! store_conformance {
             concurrent_inserts_respect_the_limit,
             purge_removes_expired_records_earliest_first,
             purge_follows_touched_deadlines,
+            origin_round_trips_through_every_read_and_write,
         );
     };
     (@cases $factory:expr; $($case:ident),+ $(,)?) => {
@@ -109,6 +112,7 @@ pub fn sample(t: &str, s: &str, created_at: OffsetDateTime) -> Session {
         },
         version: 1,
         revoked: None,
+        origin: SessionOrigin::Api,
     }
 }
 

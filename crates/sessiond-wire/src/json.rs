@@ -160,6 +160,7 @@ mod tests {
             data: serde_json::from_str(data).unwrap(),
             client,
             version,
+            origin: Default::default(),
         }
     }
 

@@ -11,12 +11,17 @@ use crate::ClientView;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
-    /// Who logged in: 1 to 256 bytes of UTF-8 without control characters.
+    /// Who logged in: 1 to 256 bytes of UTF-8 without control,
+    /// bidirectional-control, space or separator characters and without
+    /// `"` `'` `,` `;` `<` `>` `\` (refused: 400 `invalid_request`).
     /// (`maxLength` would count characters, not bytes: left out, see
     /// [`SUBJECT_PATTERN`](crate::SUBJECT_PATTERN).)
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")
+        schema(
+            min_length = 1,
+            pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$"
+        )
     )]
     pub subject: String,
     /// Longer timeouts.

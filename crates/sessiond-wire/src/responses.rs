@@ -60,6 +60,11 @@ pub struct EventView {
     /// The client involved, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientView>,
+    /// How many failures this one event stands for, when more than one:
+    /// `verify_failed` events that name no session are counted per client
+    /// address and minute instead of recorded one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }
 
 impl From<&Event> for EventView {
@@ -71,6 +76,7 @@ impl From<&Event> for EventView {
             subject: e.subject.as_ref().map(ToString::to_string),
             reason: e.kind.reason().map(str::to_owned),
             client: e.client.as_ref().map(ClientView::from),
+            count: (e.count > 1).then_some(e.count),
         }
     }
 }

@@ -13,18 +13,23 @@ use crate::rfc3339;
 /// carries 2 bits and 4 zero bits, so it is one of `A`, `Q`, `g`, `w`).
 pub const SESSION_ID_PATTERN: &str = "^[A-Za-z0-9_-]{21}[AQgw]$";
 
-/// The pattern of a subject: no control character (Unicode `Cc`: C0, DEL
-/// and C1, exactly what `Subject::new` refuses), at least one character.
+/// The pattern of a subject: at least one character, none of them one that
+/// `Subject::new` refuses (`sessiond_core::is_refused_in_subject`): control
+/// characters (C0, DEL, C1), spaces and other separators (U+0020, U+00A0,
+/// U+1680, U+2000–U+200A, U+2028–U+2029, U+202F, U+205F, U+3000),
+/// bidirectional controls (U+061C, U+200E–U+200F, U+202A–U+202E,
+/// U+2066–U+2069), and `"` `'` `,` `;` `<` `>` `\`.
 ///
 /// The limit of 256 is in bytes of UTF-8, which JSON Schema cannot express:
 /// `maxLength` counts characters, so `maxLength: 256` would promise that
 /// 256 characters of `é` (512 bytes) are accepted, and any smaller
 /// `maxLength` would deny subjects the server takes. The schemas leave it
 /// out and say it in words ([`SUBJECT_DESCRIPTION`]).
-pub const SUBJECT_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$";
+pub const SUBJECT_PATTERN: &str = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$";
 
 /// What the schemas say about a subject's length.
-pub const SUBJECT_DESCRIPTION: &str = "1 to 256 bytes of UTF-8 without control characters";
+pub const SUBJECT_DESCRIPTION: &str = "1 to 256 bytes of UTF-8 without control, bidirectional-control, space or \
+     separator characters and without \" ' , ; < > \\";
 
 /// A request field the server refuses (answered 400 `invalid_request`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -201,7 +201,7 @@ impl PolicyConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventsConfig {
-    /// Most events kept; the oldest go first.
+    /// Most events kept per tenant; the oldest go first.
     pub max_events: usize,
     /// Events older than this are dropped.
     #[serde(with = "humane")]

@@ -11,6 +11,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod event_log;
+pub mod failure_tally;
 pub mod first_key;
 pub mod keys;
 pub mod listen;

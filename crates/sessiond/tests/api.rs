@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{assert_problem, create_key, launch};
+use crate::support::{TestServer, assert_problem, create_key, launch};
 
 #[tokio::test]
 async fn login_verify_rotate_list_revoke() {
@@ -338,31 +338,85 @@ async fn the_session_limit_answers_409() {
     .await;
 }
 
+/// A key for `tenant`, created beside the running server `s` (of the
+/// in-memory store), once the server has picked it up (within a second).
+async fn key_for_running(s: &TestServer, tenant: &str) -> String {
+    let key = create_key(&s.data_dir().join(".."), tenant, "memory:");
+    for _ in 0..50 {
+        let r = s
+            .client
+            .get(s.url("/v1/subjects/nobody/sessions"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 401 {
+            return key;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("a key created beside the running server was not picked up within 5 s");
+}
+
+/// The review's reproduction of finding 4 (issue 12): anonymous failures
+/// in one tenant once erased another tenant's events from the one shared
+/// ring. Events are now bounded per tenant, and failures naming no session
+/// are counted per client address and minute.
+#[tokio::test]
+async fn anonymous_failures_neither_flood_the_log_nor_erase_another_tenants_events() {
+    let s = launch().env(&[("SESSIOND_EVENTS_MAX_EVENTS", "50")]).start();
+    let (token, _) = s.login("frank").await;
+    let revoked = s.post("/v1/sessions/revoke", json!({"token": token})).await;
+    assert_eq!(revoked.status(), 204);
+    let other_key = key_for_running(&s, "other").await;
+    for i in 0..300 {
+        let r = s
+            .client
+            .post(s.url("/v1/sessions/verify"))
+            .bearer_auth(&other_key)
+            .json(&json!({"token": format!("sd_random{i}"), "client": {"ip": "203.0.113.7"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let events = |key: String| {
+        let request = s.client.get(s.url("/v1/events?limit=100")).bearer_auth(key);
+        async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["kind"].as_str().unwrap().to_owned(),
+                        e["reason"].as_str().map(str::to_owned),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let mine = events(s.key.clone()).await;
+    assert_eq!(
+        mine,
+        [
+            ("revoked".to_owned(), Some("logout".to_owned())),
+            ("created".to_owned(), None)
+        ]
+    );
+    // The first failure is recorded; the other 299 are being counted.
+    let theirs = events(other_key).await;
+    assert_eq!(theirs, [("verify_failed".to_owned(), Some("malformed".to_owned()))]);
+}
+
 #[tokio::test]
 async fn tenants_are_isolated_and_keys_are_checked() {
     let s = launch().start();
     let (token, session) = s.login("erin").await;
     let id = session["id"].as_str().unwrap();
-    let other_key = create_key(&s.data_dir().join(".."), "other", "memory:");
+    let other_key = key_for_running(&s, "other").await;
     let as_other = |method: Method, path: &str| s.client.request(method, s.url(path)).bearer_auth(&other_key);
-    // The running server picks the new key up within a second.
-    let known = async {
-        for _ in 0..50 {
-            let r = as_other(Method::GET, "/v1/subjects/nobody/sessions")
-                .send()
-                .await
-                .unwrap();
-            if r.status() != 401 {
-                return true;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        false
-    };
-    assert!(
-        known.await,
-        "a key created beside the running server was not picked up within 5 s"
-    );
     let verify = as_other(Method::POST, "/v1/sessions/verify").json(&json!({"token": token}));
     assert_problem(verify.send().await.unwrap(), 401, "invalid_token").await;
     assert_problem(

@@ -750,3 +750,81 @@ async fn nodes_sharing_a_secret_file_accept_each_others_forms() {
     alice.base = a.base.clone();
     assert_eq!(alice.subject().await, None);
 }
+
+/// Issue 12, finding 3: a session an API key created is not a portal login,
+/// whatever its subject — not for `admin` (no such portal user), not even
+/// for the existing user `alice`. Forward auth answers it as it answers no
+/// session (401), the account page sends it to sign in, and the login page
+/// shows its form instead of bouncing back to the account page.
+#[tokio::test]
+async fn forward_auth_and_the_account_pages_refuse_api_made_sessions() {
+    let server = portal(&[]);
+    for subject in ["admin", "alice"] {
+        let (token, _) = server.login(subject).await;
+        let mut browser = Browser::new(&server, "test");
+        browser.cookies.insert("sessiond".to_owned(), token);
+        let verify = browser.get("/auth/verify").await;
+        assert_eq!(verify.status(), StatusCode::UNAUTHORIZED, "{subject}");
+        assert!(verify.headers().get("x-auth-subject").is_none(), "{subject}");
+        let account = browser.get("/account").await;
+        assert_eq!(account.status(), StatusCode::SEE_OTHER, "{subject}");
+        assert_eq!(location(&account), "/login?rd=%2Faccount");
+        assert_page(browser.get("/login").await, StatusCode::OK, "name=\"password\"").await;
+    }
+
+    // The portal's own login of the same user is accepted.
+    let mut alice = Browser::new(&server, "test");
+    alice.login("alice", PASSWORD, false).await;
+    assert_eq!(alice.subject().await.as_deref(), Some("alice"));
+    assert_eq!(alice.get("/account").await.status(), StatusCode::OK);
+}
+
+/// Issue 12, finding 3: a disabled user's portal session stops passing
+/// forward auth (here through `sessiond users disable` on the stopped
+/// server; the lookup cache behind the check is tested in the portal crate
+/// on a fake clock).
+#[tokio::test]
+async fn a_disabled_users_portal_session_is_refused() {
+    let server = portal(&[("SESSIOND_PORTAL_USER_CACHE_TTL", "1s")]);
+    let mut alice = Browser::new(&server, "test");
+    alice.login("alice", PASSWORD, false).await;
+    assert_eq!(alice.subject().await.as_deref(), Some("alice"));
+    let dir = server.stop();
+    let out = sessiond(dir.path(), &["users", "disable", "alice", "--store", STORE], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let server = launch()
+        .dir(dir)
+        .store(STORE)
+        .env(&[("SESSIOND_PORTAL_USER_CACHE_TTL", "1s")])
+        .args(&["--dev"])
+        .start();
+    alice.base = server.base.clone();
+    assert_eq!(alice.get("/auth/verify").await.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Issue 12, finding 3: subjects that would split, fold or reorder a header
+/// or open markup are refused when a session is created, with the API's
+/// `invalid_request` and a detail naming the character.
+#[tokio::test]
+async fn subjects_that_would_confuse_headers_are_refused_at_creation() {
+    let server = portal(&[]);
+    for subject in ["alice, admin", "<script>", " ", "a\u{202e}b", "alice\u{a0}", "a;b"] {
+        let response = server
+            .post("/v1/sessions", serde_json::json!({ "subject": subject }))
+            .await;
+        assert_eq!(response.status(), 400, "{subject:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_request", "{subject:?}: {body}");
+        let said = format!("{} {}", body["title"], body["detail"]);
+        assert!(said.contains("subject must not contain"), "{subject:?}: {body}");
+    }
+    for subject in [
+        "a.b+c@example.com",
+        "0b6f8e4c-2d1a-4c7e-9a51-3f0e2b7d9c11",
+        "user:123",
+        "tenant/alice",
+        "zoë",
+    ] {
+        server.login(subject).await;
+    }
+}

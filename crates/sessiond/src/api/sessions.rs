@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sessiond_core::{Aal, CreateOptions, Error as CoreError, RevokeReason, Session, SessionId, Subject};
+use sessiond_core::{Aal, CreateOptions, Error as CoreError, RevokeReason, Session, SessionId, SessionOrigin, Subject};
 
 use super::doc::{AalRefused, InvalidToken, NotFound, SessionLimit, VersionConflict};
 use super::error::ApiError;
@@ -70,6 +70,9 @@ pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest
         aal: aal(req.aal)?.unwrap_or_default(),
         data: req.data.unwrap_or_default(),
         client: req.client.map(|c| c.into_client()).transpose()?.unwrap_or_default(),
+        // Whoever holds an API key may name any subject: such a session is
+        // never a portal login (issue 12, finding 3).
+        origin: SessionOrigin::Api,
     };
     let (token, session) = manager.create(&subject, options).await?;
     Ok(with_etag(&session, StatusCode::CREATED, Some(token.expose_secret())))

@@ -20,7 +20,7 @@ fn subject(raw: String) -> Result<Subject, ApiError> {
 
 /// A subject's live sessions, newest first (the device list).
 #[utoipa::path(get, path = "/v1/subjects/{subject}/sessions", operation_id = "list_subject_sessions", tag = "subjects",
-    params(("subject" = String, Path, min_length = 1, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+    params(("subject" = String, Path, min_length = 1, pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$",
         description = "Subject: 1 to 256 bytes of UTF-8 without control characters, percent-encoded")),
     responses((status = 200, description = "Newest first", body = SessionsResponse)))]
 pub async fn list(Caller(manager): Caller, ApiPath(raw): ApiPath<String>) -> Result<Response, ApiError> {
@@ -39,7 +39,7 @@ pub async fn list(Caller(manager): Caller, ApiPath(raw): ApiPath<String>) -> Res
 /// Ends every session of a subject, except `except` ("sign out everywhere else").
 #[utoipa::path(delete, path = "/v1/subjects/{subject}/sessions", operation_id = "revoke_subject_sessions", tag = "subjects",
     params(
-        ("subject" = String, Path, min_length = 1, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+        ("subject" = String, Path, min_length = 1, pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$",
             description = "Subject: 1 to 256 bytes of UTF-8 without control characters, percent-encoded"),
         ("except" = Option<String>, Query, description = "Session id to keep", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"),
     ),
@@ -63,7 +63,7 @@ pub async fn revoke_all(
 /// The audit log of the caller's tenant, newest first.
 #[utoipa::path(get, path = "/v1/events", operation_id = "list_events", tag = "events",
     params(
-        ("subject" = Option<String>, Query, min_length = 1, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+        ("subject" = Option<String>, Query, min_length = 1, pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$",
             description = "Only this subject (1 to 256 bytes of UTF-8 without control characters)"),
         ("session_id" = Option<String>, Query, description = "Only this session", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"),
         ("limit" = Option<usize>, Query, description = "1 to 1000, default 100", minimum = 1, maximum = 1000),
