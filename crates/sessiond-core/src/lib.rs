@@ -38,11 +38,13 @@ pub mod humane;
 mod ids;
 mod manager;
 mod memory;
+mod memory_secrets;
 mod memory_users;
 mod origin;
 mod policy;
 mod purge;
 mod rotation;
+mod secrets;
 mod session;
 mod store;
 mod token;
@@ -58,6 +60,10 @@ pub use origin::SessionOrigin;
 pub use policy::{LimitAction, MAX_DATA_BYTES_LIMIT, MAX_LIFETIME, Policy, PolicyError};
 pub use purge::{PurgeTask, spawn_purger};
 pub use rotation::Rotation;
+pub use secrets::{
+    BadSecretBytes, MAX_SECRET_NAME_LEN, MAX_SECRETS, SecretName, SecretStore, SecretStoreError, check_secret_count,
+    decode_secrets, encode_secrets,
+};
 pub use session::{
     Aal, AalError, ClientInfo, MAX_IP_LEN, MAX_USER_AGENT_LEN, PreviousToken, Revocation, RevokeReason, Session,
 };

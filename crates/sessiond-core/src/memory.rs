@@ -24,6 +24,8 @@ pub struct MemoryStore {
     /// Portal accounts, apart from the session indexes: user calls are rare
     /// and must not contend with verification.
     pub(crate) users: Arc<std::sync::Mutex<crate::memory_users::Users>>,
+    /// Shared secret sets, apart for the same reason.
+    pub(crate) secrets: Arc<std::sync::Mutex<crate::memory_secrets::Secrets>>,
 }
 
 #[derive(Debug, Default)]
