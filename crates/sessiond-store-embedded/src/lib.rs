@@ -37,7 +37,8 @@
 //!   [`OpenError::InUse`] at once (stop the server before using admin tools
 //!   that open the store directly).
 //! * **Portal accounts** live in the same file: [`EmbeddedStore`] is also a
-//!   [`UserStore`](sessiond_core::UserStore), with the same durability.
+//!   [`UserStore`](sessiond_core::UserStore), with the same durability; so
+//!   do shared secrets ([`SecretStore`](sessiond_core::SecretStore)).
 //! * **Versioned**: the file records its format version ([`FORMAT_VERSION`]);
 //!   a file from a newer build or that is not a sessiond store is refused
 //!   with a clear [`OpenError`], and a damaged file is an error, not a panic.
@@ -48,6 +49,7 @@ mod codec;
 mod error;
 mod open;
 mod ops;
+mod secrets;
 mod store;
 mod tables;
 mod users;

@@ -1,6 +1,8 @@
 //! The write operations, each with exactly the semantics written on
 //! [`SessionStore`](sessiond_core::SessionStore) (or, for the user ops,
-//! [`UserStore`](sessiond_core::UserStore); those live in `users.rs`),
+//! [`UserStore`](sessiond_core::UserStore) and
+//! [`SecretStore`](sessiond_core::SecretStore); those live in `users.rs`
+//! and `secrets.rs`),
 //! applied inside the writer's shared transaction.
 //!
 //! Every operation decides all of its refusals (collision, version
@@ -12,13 +14,14 @@
 
 use redb::ReadableTable;
 use sessiond_core::{
-    ClientInfo, Inserted, Revocation, Session, SessionId, StoreError, Subject, SubjectLimit, Tenant, UserRecord,
-    UserStoreError,
+    ClientInfo, Inserted, Revocation, SecretName, SecretStoreError, Session, SessionId, StoreError, Subject,
+    SubjectLimit, Tenant, UserRecord, UserStoreError,
 };
 use time::OffsetDateTime;
 
 use crate::codec::deadline_key;
 use crate::error::{engine, inconsistent};
+use crate::secrets::SecretSet;
 use crate::tables::{Tables, load, token_hashes};
 
 /// A write, as queued for the writer.
@@ -61,6 +64,15 @@ pub(crate) enum Op {
         user: Box<UserRecord>,
         expected_version: u64,
     },
+    InitSecrets {
+        name: SecretName,
+        initial: SecretSet,
+    },
+    PutSecrets {
+        name: SecretName,
+        secrets: SecretSet,
+        expected: SecretSet,
+    },
 }
 
 /// What a successful write returns to its caller.
@@ -83,6 +95,14 @@ pub(crate) enum Done {
     /// [`UserStoreError::Exists`], [`UserStoreError::VersionConflict`] or
     /// [`UserStoreError::NotFound`].
     UserRefused(UserStoreError),
+    /// The secret set stored after an init.
+    Secrets(SecretSet),
+    /// A secret compare-and-set went through.
+    SecretsWritten,
+    /// A secret write was refused and wrote nothing: only ever
+    /// [`SecretStoreError::Conflict`], [`SecretStoreError::NotFound`] or
+    /// [`SecretStoreError::Corrupt`] (the stored set cannot be read).
+    SecretsRefused(SecretStoreError),
 }
 
 /// The caller's answer: success or a refusal that changed nothing.
@@ -141,6 +161,12 @@ impl Op {
             Op::Purge { now, limit } => purge(t, *now, *limit),
             Op::InsertUser(user) => crate::users::insert(t, user),
             Op::UpdateUser { user, expected_version } => crate::users::update(t, user, *expected_version),
+            Op::InitSecrets { name, initial } => crate::secrets::init(t, name, initial),
+            Op::PutSecrets {
+                name,
+                secrets,
+                expected,
+            } => crate::secrets::put(t, name, secrets, expected),
         }
     }
 }

@@ -8,10 +8,13 @@
 //! | `subjects` (multimap) | (tenant, subject) | ids of its non-revoked records |
 //! | `expiry` | (deadline in Unix ns, id) | () |
 //! | `users` | (tenant, name) | encoded portal account ([`crate::codec::encode_user`]) |
+//! | `secrets` | secret set name | the set's 32-byte secrets one after another |
 //!
 //! `users` stands apart: no index refers to it and the read cache never
 //! holds it, so user writes (see `users.rs`) touch nothing else. A file made
-//! before it existed gets it at open; the format version stays 1.
+//! before it existed gets it at open; the format version stays 1. `secrets`
+//! stands apart the same way and is made by its first write (see
+//! `secrets.rs`).
 //!
 //! Every write goes through [`Tables::put`] and [`Tables::delete`], which
 //! move a record's index entries with it in the same transaction (removing
@@ -31,6 +34,7 @@ pub(crate) const TOKENS: TableDefinition<&[u8; 32], &str> = TableDefinition::new
 pub(crate) const SUBJECTS: MultimapTableDefinition<(&str, &str), &str> = MultimapTableDefinition::new("subjects");
 pub(crate) const EXPIRY: TableDefinition<(i128, &str), ()> = TableDefinition::new("expiry");
 pub(crate) const USERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("users");
+pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
 
 /// The key under which the format version is stored in [`META`].
 pub(crate) const FORMAT_KEY: &str = "format_version";

@@ -1,7 +1,7 @@
 //! The shared conformance suites and the lifecycle model, over the embedded
 //! store with its read cache, without it, and with one that evicts all the
 //! time (so both read paths and their interplay are covered). The user
-//! store has no cache, so its suite runs once.
+//! and secret stores have no cache, so their suites run once.
 
 use crate::support::TempStore;
 
@@ -18,6 +18,11 @@ mod uncached {
 mod users {
     use super::*;
     sessiond_testkit::user_store_conformance!(|| async { Some(TempStore::users()) });
+}
+
+mod secrets {
+    use super::*;
+    sessiond_testkit::secret_store_conformance!(|| async { Some(TempStore::secrets()) });
 }
 
 #[test]

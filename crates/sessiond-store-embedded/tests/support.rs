@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use sessiond_core::{
-    ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant,
-    TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
+    ClientInfo, Inserted, Revocation, SecretName, SecretStore, SecretStoreError, Session, SessionId, SessionStore,
+    StoreError, Subject, SubjectLimit, Tenant, TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
 };
 use sessiond_store_embedded::{EmbeddedStore, Options};
 use tempfile::TempDir;
@@ -37,6 +37,11 @@ impl TempStore {
 
     /// As a user store (default options).
     pub fn users() -> Arc<dyn UserStore> {
+        Arc::new(Self::with(Options::default()))
+    }
+
+    /// As a secret store (default options).
+    pub fn secrets() -> Arc<dyn SecretStore> {
         Arc::new(Self::with(Options::default()))
     }
 
@@ -124,6 +129,24 @@ impl UserStore for TempStore {
     }
     async fn list_users(&self, tenant: &Tenant) -> Result<Vec<UserRecord>, UserStoreError> {
         self.store.list_users(tenant).await
+    }
+}
+
+#[async_trait]
+impl SecretStore for TempStore {
+    async fn secrets(&self, name: &SecretName) -> Result<Option<Vec<[u8; 32]>>, SecretStoreError> {
+        self.store.secrets(name).await
+    }
+    async fn init_secrets(&self, name: &SecretName, initial: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, SecretStoreError> {
+        self.store.init_secrets(name, initial).await
+    }
+    async fn put_secrets(
+        &self,
+        name: &SecretName,
+        secrets: &[[u8; 32]],
+        expected: &[[u8; 32]],
+    ) -> Result<(), SecretStoreError> {
+        self.store.put_secrets(name, secrets, expected).await
     }
 }
 
