@@ -11,6 +11,7 @@
 //! | `Pexp` | sorted set | every id, scored by deadline (µs), for purge |
 //! | `P{user:<tenant>}:u:<name>` | hash | a portal account (see `users.rs`), no TTL |
 //! | `P{user:<tenant>}:names` | sorted set | the tenant's account names, all scored 0 (byte order) |
+//! | `Psecret:<name>` | string | a shared secret set (see `secrets.rs`), no TTL |
 //!
 //! `T` is 16 hex digits of SHA-256 over tenant and subject: a Redis Cluster
 //! hash tag, so that a subject's records and its index share a slot whatever
@@ -21,8 +22,11 @@
 //! A tenant's accounts and their name index share the tag `{user:<tenant>}`:
 //! a tenant name is `[a-z0-9_-]`, so it cannot end the tag early, and no
 //! session key starts its tag with `user:` (those are hex digits).
+//!
+//! A secret name is `[a-z0-9-]`, so `Psecret:<name>` can meet no other key
+//! (`Pt:`, `Pi:`, `Pexp` and the tagged `P{…}` keys).
 
-use sessiond_core::{SessionId, Subject, Tenant, TokenHash};
+use sessiond_core::{SecretName, SessionId, Subject, Tenant, TokenHash};
 use sha2::{Digest, Sha256};
 
 /// Builds key names under one prefix.
@@ -106,6 +110,11 @@ impl KeySpace {
     /// `P{user:<tenant>}:names`.
     pub(crate) fn user_names(&self, tenant: &Tenant) -> String {
         format!("{}{{user:{}}}:names", self.prefix, tenant.as_str())
+    }
+
+    /// `Psecret:<name>`.
+    pub(crate) fn secret(&self, name: &SecretName) -> String {
+        format!("{}secret:{}", self.prefix, name.as_str())
     }
 }
 

@@ -28,7 +28,9 @@
 //!
 //! [`RedisStore`] is also the [`UserStore`](sessiond_core::UserStore) of
 //! the login portal: one hash per account (no TTL) and a sorted set of each
-//! tenant's names, written by their own scripts (`users.rs`).
+//! tenant's names, written by their own scripts (`users.rs`); and the
+//! [`SecretStore`](sessiond_core::SecretStore) of shared secrets: one string
+//! per set, no TTL (`secrets.rs`).
 //!
 //! # Atomicity
 //!
@@ -96,6 +98,7 @@ mod error;
 mod keys;
 mod record;
 mod scripts;
+mod secrets;
 mod store;
 mod tls;
 mod users;

@@ -40,6 +40,8 @@ pub(crate) struct Scripts {
     pub(crate) user_insert: Script,
     pub(crate) user_update: Script,
     pub(crate) user_list: Script,
+    pub(crate) secret_init: Script,
+    pub(crate) secret_put: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -54,6 +56,8 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     user_insert: script(include_str!("lua/user_insert.lua")),
     user_update: script(include_str!("lua/user_update.lua")),
     user_list: read_only(include_str!("lua/user_list.lua")),
+    secret_init: script(include_str!("lua/secret_init.lua")),
+    secret_put: script(include_str!("lua/secret_put.lua")),
 });
 
 /// A script's answer split into its status word and the rest:

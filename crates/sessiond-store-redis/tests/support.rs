@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessiond_core::{SessionStore, UserStore};
+use sessiond_core::{SecretStore, SessionStore, UserStore};
 use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::env::{required, unique_name};
 
@@ -36,6 +36,11 @@ pub async fn conformance_store() -> Option<Arc<dyn SessionStore>> {
 /// [`conformance_store`] for the user-store suite.
 pub async fn conformance_user_store() -> Option<Arc<dyn UserStore>> {
     redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn UserStore>)
+}
+
+/// [`conformance_store`] for the secret-store suite.
+pub async fn conformance_secret_store() -> Option<Arc<dyn SecretStore>> {
+    redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn SecretStore>)
 }
 
 /// A plain connection for looking at the keyspace directly.

@@ -1,0 +1,21 @@
+-- secret_put.lua: compare-and-set replacement of a shared secret set.
+--
+-- KEYS[1] secret key
+-- ARGV[1] the expected set  ARGV[2] the new set (each its 32-byte secrets
+-- one after another, written by Rust)
+--
+-- Guarantees (a script runs alone, so nothing interleaves with it):
+--  * writes only over exactly the expected bytes, else answers
+--    {'conflict'} and writes nothing;
+--  * never creates: {'notfound'} when nothing is stored;
+--  * keeps no TTL, as init set none.
+-- Answers {'ok'}.
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  return {'notfound'}
+end
+if cur ~= ARGV[1] then
+  return {'conflict'}
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return {'ok'}
