@@ -26,6 +26,8 @@
 //!   token hash, live (tenant, subject) and expiry.
 //! * **Accounts.** `users` (migration 2) holds the login portal's accounts:
 //!   [`PostgresStore`] is also a [`UserStore`](sessiond_core::UserStore).
+//! * **Secrets.** `secrets` (migration 4) holds shared secret sets:
+//!   [`PostgresStore`] is also a [`SecretStore`](sessiond_core::SecretStore).
 //! * **Atomicity.** Every operation is one statement or one transaction;
 //!   `update` is `UPDATE … WHERE version = $expected`; a limited `insert`
 //!   holds a transaction-scoped advisory lock for its subject, so a limit
@@ -45,6 +47,7 @@ mod migrate;
 mod ops;
 mod options;
 mod row;
+mod secrets;
 mod store;
 mod users;
 

@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "session_origin",
         sql: include_str!("../migrations/0003_session_origin.sql"),
     },
+    Migration {
+        version: 4,
+        name: "secrets",
+        sql: include_str!("../migrations/0004_secrets.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessiond_core::{SessionStore, UserStore};
+use sessiond_core::{SecretStore, SessionStore, UserStore};
 use sessiond_store_postgres::PostgresStore;
 use sessiond_testkit::env::{required, unique_name};
 
@@ -37,6 +37,11 @@ pub async fn conformance_store() -> Option<Arc<dyn SessionStore>> {
 
 /// [`conformance_store`] for the user-store suite.
 pub async fn conformance_user_store() -> Option<Arc<dyn UserStore>> {
+    Some(Arc::new(fresh_store().await?))
+}
+
+/// [`conformance_store`] for the secret-store suite.
+pub async fn conformance_secret_store() -> Option<Arc<dyn SecretStore>> {
     Some(Arc::new(fresh_store().await?))
 }
 
