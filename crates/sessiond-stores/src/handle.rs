@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use sessiond_core::{MemoryStore, SessionStore, StoreError, UserStore};
+use sessiond_core::{MemoryStore, SecretStore, SessionStore, StoreError, UserStore};
 use sessiond_store_embedded::{EmbeddedStore, OpenError};
 
 use crate::url::{StoreOpenError, StoreUrl};
@@ -45,6 +45,19 @@ impl StoreHandle {
         match &self.engine {
             Engine::Memory(store) => Arc::clone(store) as Arc<dyn UserStore>,
             Engine::Embedded(store) => Arc::clone(store) as Arc<dyn UserStore>,
+            #[cfg(feature = "redis")]
+            Engine::Redis(store) => Arc::new(store.clone()),
+            #[cfg(feature = "postgres")]
+            Engine::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// Shared secrets (the portal's CSRF secrets), in the same store as the
+    /// sessions, so every node over it agrees on them.
+    pub fn secrets(&self) -> Arc<dyn SecretStore> {
+        match &self.engine {
+            Engine::Memory(store) => Arc::clone(store) as Arc<dyn SecretStore>,
+            Engine::Embedded(store) => Arc::clone(store) as Arc<dyn SecretStore>,
             #[cfg(feature = "redis")]
             Engine::Redis(store) => Arc::new(store.clone()),
             #[cfg(feature = "postgres")]
