@@ -25,9 +25,10 @@ pub struct PortalConfig {
     pub reauth_window: Duration,
     /// Proxies whose `X-Forwarded-For` is believed for the client's IP.
     pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// The 32-byte secret of the portal's CSRF tokens; created if missing.
-    /// Defaults to `<data_dir>/portal-secret`. Nodes behind one load
-    /// balancer must share it.
+    /// A portal secret file of an earlier version, imported into the store
+    /// (which now keeps the portal's CSRF secrets) if the store has none,
+    /// then renamed to `<name>.imported`. Defaults to
+    /// `<data_dir>/portal-secret`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
     /// How long forward auth and the account pages trust a lookup of
@@ -79,7 +80,7 @@ pub struct PortalSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Plain-HTTP localhost development mode.
     pub dev: bool,
-    /// Where the CSRF secret is kept (`None`: in the data directory).
+    /// The secret file to import (`None`: `<data_dir>/portal-secret`).
     pub secret_file: Option<PathBuf>,
     /// How long a user lookup is trusted (`portal.user_cache_ttl`).
     pub user_cache_ttl: Duration,

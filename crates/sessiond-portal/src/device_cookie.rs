@@ -11,7 +11,7 @@
 //! under the portal secret of a label, the name's length, the name and the
 //! nonce. The label keeps a device MAC from ever passing for another MAC
 //! made with the same secrets (the session CSRF tokens). The first secret
-//! signs, every one verifies, so rotating the secret file does not make
+//! signs, every one verifies, so rotating the secrets does not make
 //! every known browser a stranger at once.
 //!
 //! A new cookie (new nonce) is issued at every sign-in, so a cookie that

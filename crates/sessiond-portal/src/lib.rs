@@ -23,7 +23,9 @@ mod headers;
 mod login;
 mod login_csrf;
 pub mod passwords;
+mod portal_secrets;
 mod redirect;
+mod secret_file;
 pub mod throttle;
 
 use std::path::Path;
@@ -32,7 +34,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
-use sessiond_core::{SessionManager, UserStore};
+use sessiond_core::{SecretStore, SecretStoreError, SessionManager, UserStore};
 use sessiond_http::SessionLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -57,8 +59,9 @@ pub enum PortalSetupError {
     /// The session layer refused its configuration.
     #[error("session layer: {0}")]
     Layer(#[from] sessiond_http::ConfigError),
-    /// The CSRF secret file cannot be read or written.
-    #[error("cannot read or create the portal secret {path}")]
+    /// The secret file of an earlier version, which is imported into the
+    /// store, cannot be read or is refused (weak, exposed, wrong size).
+    #[error("cannot import the portal secret file {path}")]
     Secret {
         /// The file.
         path: std::path::PathBuf,
@@ -66,6 +69,15 @@ pub enum PortalSetupError {
         #[source]
         source: std::io::Error,
     },
+    /// The store could not give or keep the portal's secrets.
+    #[error("cannot read or store the portal secrets")]
+    Store(#[source] SecretStoreError),
+    /// The secrets in the store are plainly not random.
+    #[error("the portal secrets in the store are refused")]
+    WeakStoredSecret(#[source] std::io::Error),
+    /// The OS gave no randomness for a fresh secret.
+    #[error("no randomness for a new portal secret")]
+    Randomness(#[source] std::io::Error),
 }
 
 /// Shared state of every portal handler.
@@ -97,13 +109,17 @@ impl PortalState {
 
 /// The portal's routes with their layers, and their OpenAPI description
 /// (merged into `/openapi.json`). `manager` may be scoped to any
-/// tenant; the portal scopes it to its own. The secret the session CSRF
-/// tokens are derived from is kept in a file (by default in `data_dir`), so
-/// they survive restarts and can be shared by the nodes of a cluster; the
-/// file may hold several, to rotate them (the first signs, all verify).
-pub fn router(
+/// tenant; the portal scopes it to its own. The secrets the session CSRF
+/// tokens and device cookies are signed with come from `secrets`, the store
+/// the sessions are in, so they survive restarts and every node over the
+/// store agrees on them (the first signs, all verify). A secret file of an
+/// earlier version (`portal.secret_file`, by default
+/// `<data_dir>/portal-secret`) is imported into an empty store once and
+/// renamed to `<name>.imported`; see `portal_secrets.rs`.
+pub async fn router(
     manager: &SessionManager,
     users: Arc<dyn UserStore>,
+    secrets: &dyn SecretStore,
     settings: PortalSettings,
     data_dir: &Path,
 ) -> Result<(Router, utoipa::openapi::OpenApi), PortalSetupError> {
@@ -112,7 +128,7 @@ pub fn router(
         .secret_file
         .clone()
         .unwrap_or_else(|| data_dir.join("portal-secret"));
-    let secrets = login_csrf::load_or_create_secrets(&secret_file)?;
+    let secrets = portal_secrets::portal_secrets(secrets, &secret_file).await?;
     // Sessions this layer creates (only `POST /login` does) are marked as
     // portal logins: the only ones forward auth and the account pages accept.
     let session_layer = SessionLayer::builder(Arc::new(backend::PortalBackend(manager.clone())))

@@ -122,12 +122,16 @@ pub async fn serve(
     };
     let portal = if config.portal.enabled {
         let settings = config.portal.settings(config.server.dev)?;
-        Some(sessiond_portal::router(
-            &manager,
-            Arc::clone(&users),
-            settings,
-            &data_dir,
-        )?)
+        Some(
+            sessiond_portal::router(
+                &manager,
+                Arc::clone(&users),
+                opened.secrets().as_ref(),
+                settings,
+                &data_dir,
+            )
+            .await?,
+        )
     } else {
         None
     };

@@ -717,19 +717,20 @@ async fn a_disabled_portal_is_neither_served_nor_documented() {
     assert!(doc["paths"].get("/login").is_none(), "{}", doc["paths"]);
 }
 
-#[tokio::test]
-async fn nodes_sharing_a_secret_file_accept_each_others_forms() {
-    let Some(store) = crate::multi_node::Engine::Redis.store() else {
+/// Issue 13: the portal secrets are in the store, so nodes over one store,
+/// each with its own empty data directory and no secret file shared,
+/// accept each other's forms (and still refuse a forged token).
+async fn nodes_over_one_store_accept_each_others_forms(engine: crate::multi_node::Engine) {
+    let Some(store) = engine.store() else {
         return;
     };
-    let shared = tempfile::tempdir().unwrap();
-    let secret = shared.path().join("portal-secret");
-    let secret = secret.to_str().unwrap();
-    let node = |env: &[(&str, &str)]| launch().store(&store).env(env).args(&["--dev"]).start();
-    let a = node(&[("SESSIOND_PORTAL_SECRET_FILE", secret)]);
+    let node = || launch().store(&store).args(&["--dev"]).start();
+    let a = node();
     add_user(a.dir.path(), &store, "alice", PASSWORD);
-    let b = node(&[("SESSIOND_PORTAL_SECRET_FILE", secret)]);
-    let c = node(&[]);
+    let b = node();
+    for server in [&a, &b] {
+        assert!(!server.data_dir().join("portal-secret").exists());
+    }
 
     let mut alice = Browser::new(&a, "test");
     assert_eq!(
@@ -737,18 +738,77 @@ async fn nodes_sharing_a_secret_file_accept_each_others_forms() {
         StatusCode::SEE_OTHER
     );
     let csrf = alice.csrf("/account").await;
-    // A node with its own secret refuses the form A rendered...
-    alice.base = c.base.clone();
-    let r = alice.submit("/logout", &[("csrf_token", &csrf)]).await;
+    alice.base = b.base.clone();
+    // B checks the token: a forged one is refused...
+    let forged: String = csrf.chars().rev().collect();
+    let r = alice.submit("/logout", &[("csrf_token", &forged)]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "csrf_failed");
     assert_eq!(alice.subject().await.as_deref(), Some("alice"));
-    // ...one sharing A's secret file accepts it.
-    alice.base = b.base.clone();
+    // ...and the one A signed is accepted: both hold the store's secrets.
     let r = alice.submit("/logout", &[("csrf_token", &csrf)]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     alice.base = a.base.clone();
     assert_eq!(alice.subject().await, None);
+}
+
+#[tokio::test]
+async fn nodes_over_one_redis_accept_each_others_forms() {
+    nodes_over_one_store_accept_each_others_forms(crate::multi_node::Engine::Redis).await;
+}
+
+#[tokio::test]
+async fn nodes_over_one_postgres_accept_each_others_forms() {
+    nodes_over_one_store_accept_each_others_forms(crate::multi_node::Engine::Postgres).await;
+}
+
+/// Issue 13: the secret file of an earlier version is imported into the
+/// store at start and renamed, and forms signed with it stay valid: a node
+/// over the same store without the file accepts them.
+#[tokio::test]
+async fn a_portal_secret_file_is_imported_into_the_store_and_renamed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(store) = crate::multi_node::Engine::Redis.store() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Where the test server keeps its data (see `TestServer::data_dir`).
+    let data = dir.path().join("sessiond-data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut secret = [0u8; 32];
+    for (i, byte) in secret.iter_mut().enumerate() {
+        *byte = (i as u8).wrapping_mul(73).wrapping_add(11);
+    }
+    let file = data.join("portal-secret");
+    std::fs::write(&file, secret).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let a = launch().dir(dir).store(&store).args(&["--dev"]).start();
+    add_user(a.dir.path(), &store, "alice", PASSWORD);
+    let data = a.data_dir();
+    assert!(!data.join("portal-secret").exists(), "the file was renamed");
+    assert_eq!(std::fs::read(data.join("portal-secret.imported")).unwrap(), secret);
+    let stored = sessiond_stores::open(&sessiond_stores::StoreUrl::parse(&store).unwrap())
+        .await
+        .unwrap();
+    let secrets = stored.secrets();
+    assert_eq!(
+        secrets
+            .secrets(&sessiond_core::SecretName::portal_csrf())
+            .await
+            .unwrap(),
+        Some(vec![secret])
+    );
+
+    // A node without the file signs and checks with the imported secret.
+    let b = launch().store(&store).args(&["--dev"]).start();
+    let mut alice = Browser::new(&a, "test");
+    alice.login("alice", PASSWORD, false).await;
+    let csrf = alice.csrf("/account").await;
+    alice.base = b.base.clone();
+    let r = alice.submit("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
 
 /// Issue 12, finding 3: a session an API key created is not a portal login,
