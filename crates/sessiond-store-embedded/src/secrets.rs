@@ -32,11 +32,11 @@ impl std::fmt::Debug for SecretSet {
     }
 }
 
+/// A stored set, or why it cannot be read (a refusal, not an engine failure).
+type Decoded = Result<Vec<[u8; 32]>, SecretStoreError>;
+
 /// The set stored under `name` in the writer's transaction, if any.
-fn stored(
-    table: &redb::Table<'_, &'static str, &'static [u8]>,
-    name: &str,
-) -> Result<Option<Result<Vec<[u8; 32]>, SecretStoreError>>, StoreError> {
+fn stored(table: &redb::Table<'_, &'static str, &'static [u8]>, name: &str) -> Result<Option<Decoded>, StoreError> {
     Ok(table
         .get(name)
         .map_err(engine)?
