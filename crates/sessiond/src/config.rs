@@ -371,7 +371,7 @@ impl Config {
         shown
     }
 
-    /// Where keys, events and the portal secret live: `server.data_dir`,
+    /// Where keys, events and a portal secret file to import live: `server.data_dir`,
     /// else the embedded store's own directory (the store URL's one parser
     /// decides), else `./sessiond-data`.
     pub fn data_dir(&self) -> PathBuf {

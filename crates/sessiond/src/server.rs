@@ -157,8 +157,9 @@ pub async fn serve(
 }
 
 /// Creates the data directory owner-only (0700), and refuses one that others
-/// can write to: it holds the key file, the audit log, the portal secret
-/// and, embedded, the store with password hashes and session data.
+/// can write to: it holds the key file, the audit log, an imported portal
+/// secret file and, embedded, the store with password hashes, session data
+/// and the portal secrets.
 fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
     std::fs::DirBuilder::new()
