@@ -9,34 +9,8 @@
 //! bytes each. The first signs new values, every one verifies, so a set is
 //! rotated by putting a new secret in front and dropping the old one later.
 //!
-//! # Semantics
-//!
-//! Checked by `sessiond_testkit::secret_store_conformance!`:
-//!
-//! * **Keys.** A set is found by its [`SecretName`]; names are exact and
-//!   sets under different names never affect each other.
-//! * **Sizes** are enforced by the store: a write of zero or more than
-//!   [`MAX_SECRETS`] secrets is refused with
-//!   [`SecretStoreError::InvalidCount`] before anything is written (the
-//!   `expected` list of a compare-and-set is only compared, never checked).
-//!   Whether the secrets are random enough is the caller's business: the
-//!   store keeps bytes.
-//! * **Init** ([`SecretStore::init_secrets`]) writes `initial` only if
-//!   nothing is stored under the name, and returns the set stored
-//!   afterwards, in one atomic step: of any number of racing inits, on any
-//!   number of nodes, exactly one writes and all return its set (first
-//!   writer wins).
-//! * **Replace** ([`SecretStore::put_secrets`]) is a compare-and-set on the
-//!   whole ordered set: it writes only if the stored set equals `expected`
-//!   exactly (same secrets, same order), else
-//!   [`SecretStoreError::Conflict`]; [`SecretStoreError::NotFound`] when
-//!   nothing is stored (a set is created by init only).
-//! * **Order** is kept: a set reads back exactly as written.
-//! * Sets are never deleted and never expire.
-//! * **Atomicity and durability** are those of the session methods: each
-//!   call is atomic across every handle and process; `Ok` means it survives
-//!   a crash.
-//! * Secrets are never logged: [`SecretStoreError`] carries no secret bytes.
+//! The written semantics are on [`SecretStore`], where users of the crate
+//! see them (this module is private).
 
 use std::fmt;
 use std::sync::Arc;
@@ -190,14 +164,43 @@ pub fn decode_secrets(bytes: &[u8]) -> Result<Vec<[u8; 32]>, SecretStoreError> {
     Ok(secrets)
 }
 
-/// Where shared secrets live. See the [module docs](self) for the rules.
+/// Where shared secrets live.
+///
+/// # Semantics
+///
+/// Checked by `sessiond_testkit::secret_store_conformance!`:
+///
+/// * **Keys.** A set is found by its [`SecretName`]; names are exact and
+///   sets under different names never affect each other.
+/// * **Sizes** are enforced by the store: a write of zero or more than
+///   [`MAX_SECRETS`] secrets is refused with
+///   [`SecretStoreError::InvalidCount`] before anything is written (the
+///   `expected` list of a compare-and-set is only compared, never checked).
+///   Whether the secrets are random enough is the caller's business: the
+///   store keeps bytes.
+/// * **Init** ([`SecretStore::init_secrets`]) writes `initial` only if
+///   nothing is stored under the name, and returns the set stored
+///   afterwards, in one atomic step: of any number of racing inits, on any
+///   number of nodes, exactly one writes and all return its set (first
+///   writer wins).
+/// * **Replace** ([`SecretStore::put_secrets`]) is a compare-and-set on the
+///   whole ordered set: it writes only if the stored set equals `expected`
+///   exactly (same secrets, same order), else
+///   [`SecretStoreError::Conflict`]; [`SecretStoreError::NotFound`] when
+///   nothing is stored (a set is created by init only).
+/// * **Order** is kept: a set reads back exactly as written.
+/// * Sets are never deleted and never expire.
+/// * **Atomicity and durability** are those of the session methods: each
+///   call is atomic across every handle and process; `Ok` means it survives
+///   a crash.
+/// * Secrets are never logged: [`SecretStoreError`] carries no secret bytes.
 #[async_trait]
 pub trait SecretStore: Send + Sync + fmt::Debug + 'static {
     /// The set stored under `name`, if any.
     async fn secrets(&self, name: &SecretName) -> Result<Option<Vec<[u8; 32]>>, SecretStoreError>;
 
     /// Stores `initial` if nothing is stored under `name`, atomically, and
-    /// returns the set stored afterwards (`initial`, or the set a earlier
+    /// returns the set stored afterwards (`initial`, or the set an earlier
     /// writer stored, unchanged).
     async fn init_secrets(&self, name: &SecretName, initial: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, SecretStoreError>;
 
