@@ -44,6 +44,7 @@ pub use client_ip::client_ip;
 pub use config::{MAX_USER_CACHE_TTL, PortalConfig, PortalConfigError, PortalSettings};
 pub use error::PortalError;
 pub use passwords::{PasswordError, Passwords};
+pub use portal_secrets::rotate_portal_secret;
 pub use redirect::{BadOrigin, RedirectPolicy};
 
 use throttle::LoginThrottle;

@@ -24,7 +24,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sessiond_core::{SecretName, SecretStore};
+use sessiond_core::{SecretName, SecretStore, SecretStoreError};
 
 use crate::PortalSetupError;
 use crate::secret_file::{read_secret_file, refuse_if_predictable};
@@ -71,6 +71,30 @@ pub(crate) async fn portal_secrets(store: &dyn SecretStore, file: &Path) -> Resu
         refuse_if_predictable(secret).map_err(PortalSetupError::WeakStoredSecret)?;
     }
     Ok(secrets)
+}
+
+/// Rotates the portal's secrets: a fresh secret goes first (it signs from
+/// the next start of each node) and the current first one stays second (it
+/// keeps verifying what was signed before); older ones are dropped. Nothing
+/// stored yet: one fresh secret. A concurrent change is read again, a few
+/// times. Returns how many secrets are stored now.
+pub async fn rotate_portal_secret(store: &dyn SecretStore) -> Result<usize, PortalSetupError> {
+    let name = SecretName::portal_csrf();
+    for _ in 0..5 {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).map_err(|e| PortalSetupError::Randomness(std::io::Error::other(e)))?;
+        let Some(current) = store.secrets(&name).await.map_err(PortalSetupError::Store)? else {
+            return Ok(init(store, &name, &[fresh]).await?.len());
+        };
+        let mut next = vec![fresh];
+        next.extend(current.first().copied());
+        match store.put_secrets(&name, &next, &current).await {
+            Ok(()) => return Ok(next.len()),
+            Err(SecretStoreError::Conflict | SecretStoreError::NotFound) => continue,
+            Err(other) => return Err(PortalSetupError::Store(other)),
+        }
+    }
+    Err(PortalSetupError::Store(SecretStoreError::Conflict))
 }
 
 async fn init(
@@ -123,6 +147,25 @@ mod tests {
 
     fn csrf() -> SecretName {
         SecretName::portal_csrf()
+    }
+
+    #[tokio::test]
+    async fn a_rotation_puts_a_fresh_secret_first_and_keeps_the_current_one_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("portal-secret");
+        let store = MemoryStore::new();
+        assert_eq!(rotate_portal_secret(&store).await.unwrap(), 1);
+        let first = portal_secrets(&store, &file).await.unwrap();
+        assert_eq!(rotate_portal_secret(&store).await.unwrap(), 2);
+        let second = portal_secrets(&store, &file).await.unwrap();
+        assert_eq!(second.len(), 2);
+        assert_ne!(second[0], first[0]);
+        assert_eq!(second[1], first[0]);
+        // A second rotation drops the oldest.
+        rotate_portal_secret(&store).await.unwrap();
+        let third = portal_secrets(&store, &file).await.unwrap();
+        assert_eq!(third[1], second[0]);
+        assert!(!third.contains(&first[0]));
     }
 
     #[tokio::test]

@@ -117,6 +117,19 @@ pub async fn purge(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `sessiond portal rotate-secret`
+pub async fn rotate_portal_secret(config: &Config) -> anyhow::Result<()> {
+    let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
+    let rotated = sessiond_portal::rotate_portal_secret(&*opened.secrets()).await;
+    opened.shutdown().context("closing the store failed")?;
+    let count = rotated?;
+    println!(
+        "rotated the portal secret: {count} stored; each node signs with the new one from its next start, \
+         and the previous one keeps verifying until the next rotation"
+    );
+    Ok(())
+}
+
 /// Drops the manager (the store's last other handle), then flushes and
 /// releases the store.
 pub fn close(manager: SessionManager, opened: StoreHandle) -> anyhow::Result<()> {

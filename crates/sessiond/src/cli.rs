@@ -58,6 +58,12 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// The login portal's secrets.
+    Portal {
+        /// What to do.
+        #[command(subcommand)]
+        command: PortalCommand,
+    },
     /// Remove expired sessions from the store now.
     Purge {
         /// Configuration and store.
@@ -126,6 +132,19 @@ pub enum SessionsCommand {
         /// The tenant.
         #[arg(long, default_value = "default")]
         tenant: String,
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// `sessiond portal …`
+#[derive(Debug, Subcommand)]
+pub enum PortalCommand {
+    /// Put a fresh CSRF secret first in the store; the current one keeps
+    /// verifying, older ones are dropped. Each node signs with the fresh
+    /// one from its next start.
+    RotateSecret {
         /// Configuration and store.
         #[command(flatten)]
         common: Common,

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use sessiond::cli::{Cli, Command, Common, ConfigCommand, KeysCommand, SessionsCommand, UsersCommand};
+use sessiond::cli::{Cli, Command, Common, ConfigCommand, KeysCommand, PortalCommand, SessionsCommand, UsersCommand};
 use sessiond::config::{Config, LogFormat};
 use sessiond::{admin, server, user_admin};
 use tracing_subscriber::EnvFilter;
@@ -83,6 +83,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             UsersCommand::List { tenant, common } => user_admin::list(&load(&common)?, tenant.as_deref()).await,
         },
+        Command::Portal {
+            command: PortalCommand::RotateSecret { common },
+        } => admin::rotate_portal_secret(&load(&common)?).await,
         Command::Purge { common } => admin::purge(&load(&common)?).await,
         Command::Config { command } => match command {
             ConfigCommand::Example => {

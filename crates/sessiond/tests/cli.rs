@@ -271,3 +271,21 @@ fn dev_mode_listens_on_loopback_only() {
         );
     }
 }
+
+/// `sessiond portal rotate-secret` on the store: one secret at first, then
+/// the fresh one in front of the current one, never more than two; and a
+/// server started afterwards serves the portal with them.
+#[tokio::test]
+async fn the_portal_secret_rotates_on_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = "embedded:./data";
+    for expected in ["1 stored", "2 stored", "2 stored"] {
+        let out = sessiond(dir.path(), &["portal", "rotate-secret", "--store", store], &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(expected), "{stdout}");
+    }
+    let server = launch().dir(dir).store(store).args(&["--dev"]).start();
+    let login = server.client.get(server.url("/login")).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+}
