@@ -5,22 +5,8 @@
 //! and they must live where the sessions live so every node of a cluster
 //! sees the same accounts. A user's name is the subject of their sessions.
 //!
-//! # Semantics
-//!
-//! Checked by `sessiond_testkit::user_store_conformance!`:
-//!
-//! * **Keys.** A user is found by `(tenant, name)`; names are exact (no case
-//!   folding: the portal decides what a name is before it gets here).
-//! * **Insert** fails with [`UserStoreError::Exists`] when the key is taken,
-//!   and then writes nothing.
-//! * **Update** is a compare-and-set on `version`: it writes the whole record
-//!   only if the stored version equals `expected_version`, else
-//!   [`UserStoreError::VersionConflict`]; [`UserStoreError::NotFound`] when
-//!   there is no such user. The caller sets the new version.
-//! * **List** returns a tenant's users sorted by name, disabled ones included.
-//! * **Atomicity and durability** are those of the session methods: each call
-//!   is atomic across every handle and process; `Ok` means it survives a crash.
-//! * The password hash is stored as given (a PHC string) and never logged.
+//! The written semantics are on [`UserStore`], where users of the crate
+//! see them (this module is private).
 
 use std::fmt;
 
@@ -109,7 +95,24 @@ impl From<StoreError> for UserStoreError {
     }
 }
 
-/// Where portal accounts live. See the [module docs](self) for the rules.
+/// Where portal accounts live.
+///
+/// # Semantics
+///
+/// Checked by `sessiond_testkit::user_store_conformance!`:
+///
+/// * **Keys.** A user is found by `(tenant, name)`; names are exact (no case
+///   folding: the portal decides what a name is before it gets here).
+/// * **Insert** fails with [`UserStoreError::Exists`] when the key is taken,
+///   and then writes nothing.
+/// * **Update** is a compare-and-set on `version`: it writes the whole record
+///   only if the stored version equals `expected_version`, else
+///   [`UserStoreError::VersionConflict`]; [`UserStoreError::NotFound`] when
+///   there is no such user. The caller sets the new version.
+/// * **List** returns a tenant's users sorted by name, disabled ones included.
+/// * **Atomicity and durability** are those of the session methods: each call
+///   is atomic across every handle and process; `Ok` means it survives a crash.
+/// * The password hash is stored as given (a PHC string) and never logged.
 #[async_trait]
 pub trait UserStore: Send + Sync + fmt::Debug + 'static {
     /// The user `(tenant, name)`, if any.

@@ -1,5 +1,5 @@
 //! The store conformance suite: the written semantics of
-//! [`SessionStore`](sessiond_core::SessionStore), checked.
+//! [`SessionStore`], checked.
 //!
 //! Every backend runs all of it, unchanged, with one line:
 //!

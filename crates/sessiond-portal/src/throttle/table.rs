@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-/// Most bytes the records may take, as accounted by [`Key::cost`].
+/// Most bytes the records may take, as accounted per record (its key's
+/// bytes and a fixed overhead: `Key::cost`).
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// What eviction brings the table down to (plus the record being added).
