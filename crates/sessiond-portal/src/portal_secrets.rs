@@ -60,11 +60,7 @@ pub(crate) async fn portal_secrets(store: &dyn SecretStore, file: &Path) -> Resu
             }
             agreed
         }
-        (None, None) => {
-            let mut fresh = [0u8; 32];
-            getrandom::fill(&mut fresh).map_err(|e| PortalSetupError::Randomness(std::io::Error::other(e)))?;
-            init(store, &name, &[fresh]).await?
-        }
+        (None, None) => init(store, &name, &[fresh_secret()?]).await?,
     };
     // The store keeps bytes; a set written by hand is checked like a file.
     for secret in &secrets {
@@ -81,8 +77,7 @@ pub(crate) async fn portal_secrets(store: &dyn SecretStore, file: &Path) -> Resu
 pub async fn rotate_portal_secret(store: &dyn SecretStore) -> Result<usize, PortalSetupError> {
     let name = SecretName::portal_csrf();
     for _ in 0..5 {
-        let mut fresh = [0u8; 32];
-        getrandom::fill(&mut fresh).map_err(|e| PortalSetupError::Randomness(std::io::Error::other(e)))?;
+        let fresh = fresh_secret()?;
         let Some(current) = store.secrets(&name).await.map_err(PortalSetupError::Store)? else {
             return Ok(init(store, &name, &[fresh]).await?.len());
         };
@@ -95,6 +90,13 @@ pub async fn rotate_portal_secret(store: &dyn SecretStore) -> Result<usize, Port
         }
     }
     Err(PortalSetupError::Store(SecretStoreError::Conflict))
+}
+
+/// 32 bytes from the operating system's random source.
+pub(crate) fn fresh_secret() -> Result<[u8; 32], PortalSetupError> {
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh).map_err(|e| PortalSetupError::Randomness(std::io::Error::other(e)))?;
+    Ok(fresh)
 }
 
 async fn init(
@@ -135,9 +137,7 @@ mod tests {
     use super::*;
 
     fn draw() -> [u8; 32] {
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).unwrap();
-        secret
+        fresh_secret().unwrap()
     }
 
     fn write(path: &Path, secrets: &[[u8; 32]]) {

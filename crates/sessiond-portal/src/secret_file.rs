@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use sessiond_core::MAX_SECRETS;
+use sessiond_core::{MAX_SECRETS, decode_secrets};
 
 use super::PortalSetupError;
 
@@ -32,23 +32,19 @@ pub(super) fn read_secret_file(path: &Path) -> Result<Option<Vec<[u8; 32]>>, Por
 
 /// The secrets in a file's bytes, each checked.
 fn parse_secrets(bytes: &[u8]) -> std::io::Result<Vec<[u8; 32]>> {
-    let count = bytes.len() / 32;
-    if !bytes.len().is_multiple_of(32) || !(1..=MAX_SECRETS).contains(&count) {
-        return Err(std::io::Error::new(
+    // The file holds what the store holds: the same layout, one decoder.
+    let secrets = decode_secrets(bytes).map_err(|_| {
+        std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
                 "expected 1 to {MAX_SECRETS} secrets of exactly 32 bytes each, found {} bytes; delete the file \
                  to use (or make) the store's secret (open forms will need reloading)",
                 bytes.len()
             ),
-        ));
-    }
-    let mut secrets = Vec::with_capacity(count);
-    for chunk in bytes.chunks_exact(32) {
-        let mut secret = [0u8; 32];
-        secret.copy_from_slice(chunk);
-        refuse_if_predictable(&secret)?;
-        secrets.push(secret);
+        )
+    })?;
+    for secret in &secrets {
+        refuse_if_predictable(secret)?;
     }
     Ok(secrets)
 }
@@ -101,9 +97,7 @@ mod tests {
 
     /// 32 fresh random bytes.
     fn draw() -> [u8; 32] {
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).unwrap();
-        secret
+        crate::portal_secrets::fresh_secret().unwrap()
     }
 
     /// Writes `bytes` to `path` with mode `mode`.
