@@ -10,19 +10,10 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The file the first key is written to, in the data directory.
 pub const FILE_NAME: &str = "first-api-key";
-
-/// Where the first key went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// Printed: stdout is a terminal.
-    Shown,
-    /// Written to this file.
-    Written(PathBuf),
-}
 
 /// Delivers `key` (id `id`, tenant `tenant`) for a server on `addr`, and
 /// returns the lines to print on stdout. With `to_terminal` the key is in
@@ -35,14 +26,13 @@ pub fn deliver(
     id: &str,
     tenant: &str,
     key: &str,
-) -> std::io::Result<(Delivery, String)> {
+) -> std::io::Result<String> {
     let mut text = format!("sessiond: created the first API key (id {id}) for tenant \"{tenant}\".\n");
-    let delivery = if to_terminal {
+    if to_terminal {
         text.push_str("It is shown only this once; keep it in your backend's secrets. Use it as:\n");
         text.push_str(&format!(
             "  curl -H 'Authorization: Bearer {key}' http://{addr}/v1/subjects/alice/sessions\n"
         ));
-        Delivery::Shown
     } else {
         let path = data_dir.join(FILE_NAME);
         write_private(&path, key)?;
@@ -55,10 +45,9 @@ pub fn deliver(
             "  curl -H \"Authorization: Bearer $(cat {path})\" http://{addr}/v1/subjects/alice/sessions\n",
             path = path.display()
         ));
-        Delivery::Written(path)
-    };
+    }
     text.push_str("More keys: sessiond keys create --tenant NAME");
-    Ok((delivery, text))
+    Ok(text)
 }
 
 /// Writes `key` to a new owner-only file at `path`, replacing one left from
@@ -96,8 +85,7 @@ mod tests {
         let old = dir.path().join(FILE_NAME);
         std::fs::write(&old, "an older key").unwrap();
         std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let (delivery, text) = deliver(dir.path(), false, addr(), "k1", "default", KEY).unwrap();
-        assert_eq!(delivery, Delivery::Written(old.clone()));
+        let text = deliver(dir.path(), false, addr(), "k1", "default", KEY).unwrap();
         assert!(!text.contains(KEY), "{text}");
         assert!(text.contains(&format!("$(cat {})", old.display())), "{text}");
         assert_eq!(std::fs::read_to_string(&old).unwrap(), format!("{KEY}\n"));
@@ -108,8 +96,7 @@ mod tests {
     #[test]
     fn on_a_terminal_the_key_is_shown_and_no_file_is_written() {
         let dir = tempfile::tempdir().unwrap();
-        let (delivery, text) = deliver(dir.path(), true, addr(), "k1", "default", KEY).unwrap();
-        assert_eq!(delivery, Delivery::Shown);
+        let text = deliver(dir.path(), true, addr(), "k1", "default", KEY).unwrap();
         assert!(text.contains(&format!("Bearer {KEY}")), "{text}");
         assert!(!dir.path().join(FILE_NAME).exists());
     }

@@ -82,9 +82,8 @@ pub async fn serve(
         let (stored, key) = keys.file().create(&Tenant::default_tenant(), clock.now())?;
         keys.reload()?;
         let to_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        let (_, text) =
-            crate::first_key::deliver(&data_dir, to_terminal, addr, &stored.id, stored.tenant.as_str(), &key)
-                .with_context(|| format!("cannot write the first API key to {}", data_dir.display()))?;
+        let text = crate::first_key::deliver(&data_dir, to_terminal, addr, &stored.id, stored.tenant.as_str(), &key)
+            .with_context(|| format!("cannot write the first API key to {}", data_dir.display()))?;
         println!("{text}");
     }
     let events = EventLog::open(
