@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+mod api_keys;
 mod by_id;
 mod clock;
 mod error;
@@ -38,6 +39,7 @@ pub mod humane;
 mod ids;
 mod manager;
 mod memory;
+mod memory_keys;
 mod memory_secrets;
 mod memory_users;
 mod origin;
@@ -50,6 +52,9 @@ mod store;
 mod token;
 mod users;
 
+pub use api_keys::{
+    KeyId, KeyRecord, KeyRole, KeyStore, KeyStoreError, MAX_KEY_ID_LEN, MAX_KEY_NAME_LEN, UnknownRole, is_valid_key_name,
+};
 pub use clock::{Clock, SystemClock, truncate_to_micros};
 pub use error::{Error, RandomnessError};
 pub use events::{Event, EventKind, EventSink, MemoryEvents, NoEvents, Rejection};

@@ -26,6 +26,8 @@ pub struct MemoryStore {
     pub(crate) users: Arc<std::sync::Mutex<crate::memory_users::Users>>,
     /// Shared secret sets, apart for the same reason.
     pub(crate) secrets: Arc<std::sync::Mutex<crate::memory_secrets::Secrets>>,
+    /// API keys and their version, apart for the same reason.
+    pub(crate) keys: Arc<std::sync::Mutex<crate::memory_keys::Keys>>,
 }
 
 #[derive(Debug, Default)]
