@@ -53,7 +53,8 @@ mod token;
 mod users;
 
 pub use api_keys::{
-    KeyId, KeyRecord, KeyRole, KeyStore, KeyStoreError, MAX_KEY_ID_LEN, MAX_KEY_NAME_LEN, UnknownRole, is_valid_key_name,
+    KeyId, KeyRecord, KeyRole, KeyStore, KeyStoreError, MAX_KEY_ID_LEN, MAX_KEY_NAME_LEN, UnknownRole,
+    is_valid_key_name,
 };
 pub use clock::{Clock, SystemClock, truncate_to_micros};
 pub use error::{Error, RandomnessError};

@@ -14,8 +14,8 @@
 
 use redb::ReadableTable;
 use sessiond_core::{
-    ClientInfo, Inserted, Revocation, SecretName, SecretStoreError, Session, SessionId, StoreError, Subject,
-    SubjectLimit, Tenant, UserRecord, UserStoreError,
+    ClientInfo, Inserted, KeyId, KeyRecord, KeyStoreError, Revocation, SecretName, SecretStoreError, Session,
+    SessionId, StoreError, Subject, SubjectLimit, Tenant, UserRecord, UserStoreError,
 };
 use time::OffsetDateTime;
 
@@ -73,6 +73,15 @@ pub(crate) enum Op {
         secrets: SecretSet,
         expected: SecretSet,
     },
+    InsertKey {
+        key: Box<KeyRecord>,
+        only_if_none: bool,
+    },
+    DeleteKey(KeyId),
+    TouchKey {
+        id: KeyId,
+        at: OffsetDateTime,
+    },
 }
 
 /// What a successful write returns to its caller.
@@ -103,6 +112,16 @@ pub(crate) enum Done {
     /// [`SecretStoreError::Conflict`], [`SecretStoreError::NotFound`] or
     /// [`SecretStoreError::Corrupt`] (the stored set cannot be read).
     SecretsRefused(SecretStoreError),
+    /// Whether a key insert wrote (false: a first key into a store that
+    /// had keys).
+    KeyInserted(bool),
+    /// Whether a key delete found its key.
+    KeyDeleted(bool),
+    /// A key touch went through (or found nothing to touch).
+    KeyTouched,
+    /// A key write was refused and wrote nothing: only ever
+    /// [`KeyStoreError::Exists`].
+    KeyRefused(KeyStoreError),
 }
 
 /// The caller's answer: success or a refusal that changed nothing.
@@ -167,6 +186,9 @@ impl Op {
                 secrets,
                 expected,
             } => crate::secrets::put(t, name, secrets, expected),
+            Op::InsertKey { key, only_if_none } => crate::api_keys::insert(t, key, *only_if_none),
+            Op::DeleteKey(id) => crate::api_keys::delete(t, id),
+            Op::TouchKey { id, at } => crate::api_keys::touch(t, id, *at),
         }
     }
 }

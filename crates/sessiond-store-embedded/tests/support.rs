@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use sessiond_core::{
-    ClientInfo, Inserted, Revocation, SecretName, SecretStore, SecretStoreError, Session, SessionId, SessionStore,
-    StoreError, Subject, SubjectLimit, Tenant, TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
+    ClientInfo, Inserted, KeyId, KeyRecord, KeyStore, KeyStoreError, Revocation, SecretName, SecretStore,
+    SecretStoreError, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant, TokenHash,
+    UserRecord, UserStore, UserStoreError, async_trait,
 };
 use sessiond_store_embedded::{EmbeddedStore, Options};
 use tempfile::TempDir;
@@ -42,6 +43,11 @@ impl TempStore {
 
     /// As a secret store (default options).
     pub fn secrets() -> Arc<dyn SecretStore> {
+        Arc::new(Self::with(Options::default()))
+    }
+
+    /// As a key store (default options).
+    pub fn keys() -> Arc<dyn KeyStore> {
         Arc::new(Self::with(Options::default()))
     }
 
@@ -147,6 +153,28 @@ impl SecretStore for TempStore {
         expected: &[[u8; 32]],
     ) -> Result<(), SecretStoreError> {
         self.store.put_secrets(name, secrets, expected).await
+    }
+}
+
+#[async_trait]
+impl KeyStore for TempStore {
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>, KeyStoreError> {
+        self.store.list_keys().await
+    }
+    async fn keys_version(&self) -> Result<u64, KeyStoreError> {
+        self.store.keys_version().await
+    }
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), KeyStoreError> {
+        self.store.insert_key(key).await
+    }
+    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, KeyStoreError> {
+        self.store.insert_first_key(key).await
+    }
+    async fn delete_key(&self, id: &KeyId) -> Result<bool, KeyStoreError> {
+        self.store.delete_key(id).await
+    }
+    async fn touch_key(&self, id: &KeyId, at: OffsetDateTime) -> Result<(), KeyStoreError> {
+        self.store.touch_key(id, at).await
     }
 }
 

@@ -191,11 +191,21 @@ pub async fn key_touch_keeps_the_latest_use(store: Arc<dyn KeyStore>) {
 pub async fn key_first_key_is_written_only_into_an_empty_store(store: Arc<dyn KeyStore>) {
     let first = record("first", "default", 1);
     assert!(store.insert_first_key(&first).await.expect("first"));
-    assert!(!store.insert_first_key(&record("second", "other", 2)).await.expect("again"));
+    assert!(
+        !store
+            .insert_first_key(&record("second", "other", 2))
+            .await
+            .expect("again")
+    );
     assert_eq!(store.list_keys().await.expect("list"), vec![first]);
     assert!(store.delete_key(&id("first")).await.expect("delete"));
     store.insert_key(&record("other", "other", 3)).await.expect("insert");
-    assert!(!store.insert_first_key(&record("third", "default", 4)).await.expect("third"));
+    assert!(
+        !store
+            .insert_first_key(&record("third", "default", 4))
+            .await
+            .expect("third")
+    );
     assert_eq!(listed_ids(&store).await, ["other"]);
 }
 
