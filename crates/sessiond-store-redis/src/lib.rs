@@ -30,7 +30,9 @@
 //! the login portal: one hash per account (no TTL) and a sorted set of each
 //! tenant's names, written by their own scripts (`users.rs`); and the
 //! [`SecretStore`](sessiond_core::SecretStore) of shared secrets: one string
-//! per set, no TTL (`secrets.rs`).
+//! per set, no TTL (`secrets.rs`); and the [`KeyStore`](sessiond_core::KeyStore)
+//! of API keys: one hash of records, one of last uses and a version counter
+//! (`api_keys.rs`).
 //!
 //! # Atomicity
 //!
@@ -93,6 +95,7 @@
 //! Cluster needs those uniqueness claims split from the subject-slot step;
 //! until then, use standalone.
 
+mod api_keys;
 mod config;
 mod error;
 mod keys;

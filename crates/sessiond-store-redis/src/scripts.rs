@@ -42,6 +42,10 @@ pub(crate) struct Scripts {
     pub(crate) user_list: Script,
     pub(crate) secret_init: Script,
     pub(crate) secret_put: Script,
+    pub(crate) key_insert: Script,
+    pub(crate) key_delete: Script,
+    pub(crate) key_touch: Script,
+    pub(crate) key_list: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -58,6 +62,10 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     user_list: read_only(include_str!("lua/user_list.lua")),
     secret_init: script(include_str!("lua/secret_init.lua")),
     secret_put: script(include_str!("lua/secret_put.lua")),
+    key_insert: script(include_str!("lua/key_insert.lua")),
+    key_delete: script(include_str!("lua/key_delete.lua")),
+    key_touch: script(include_str!("lua/key_touch.lua")),
+    key_list: read_only(include_str!("lua/key_list.lua")),
 });
 
 /// A script's answer split into its status word and the rest:
