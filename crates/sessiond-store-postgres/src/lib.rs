@@ -40,6 +40,7 @@
 //!
 //! [`StoreError::Unavailable`]: sessiond_core::StoreError::Unavailable
 
+mod api_keys;
 mod error;
 mod insert;
 mod keys;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessiond_core::{SecretStore, SessionStore, UserStore};
+use sessiond_core::{KeyStore, SecretStore, SessionStore, UserStore};
 use sessiond_store_postgres::PostgresStore;
 use sessiond_testkit::env::{required, unique_name};
 
@@ -42,6 +42,11 @@ pub async fn conformance_user_store() -> Option<Arc<dyn UserStore>> {
 
 /// [`conformance_store`] for the secret-store suite.
 pub async fn conformance_secret_store() -> Option<Arc<dyn SecretStore>> {
+    Some(Arc::new(fresh_store().await?))
+}
+
+/// [`fresh_store`] for the key-store suite.
+pub async fn conformance_key_store() -> Option<Arc<dyn KeyStore>> {
     Some(Arc::new(fresh_store().await?))
 }
 
