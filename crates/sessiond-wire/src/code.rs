@@ -23,6 +23,9 @@ pub enum ErrorCode {
     Unauthorized,
     /// A route that needs a signed-in user was called without one.
     Unauthenticated,
+    /// A valid API key whose role may not call this route (an `app` key on
+    /// an admin route).
+    Forbidden,
     /// No such session (in the caller's tenant).
     NotFound,
     /// A compare-and-set update lost: the record changed since it was read,
@@ -75,10 +78,11 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::InvalidToken,
         ErrorCode::Unauthorized,
         ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::VersionConflict,
         ErrorCode::SessionLimit,
@@ -108,6 +112,7 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::VersionConflict => "version_conflict",
             ErrorCode::SessionLimit => "session_limit",
@@ -137,7 +142,9 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest | ErrorCode::AalDowngrade | ErrorCode::AalMismatch => StatusCode::BAD_REQUEST,
             ErrorCode::InvalidToken | ErrorCode::Unauthorized | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorCode::CrossSiteRequest | ErrorCode::CsrfFailed | ErrorCode::DevModeNotLocal => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden | ErrorCode::CrossSiteRequest | ErrorCode::CsrfFailed | ErrorCode::DevModeNotLocal => {
+                StatusCode::FORBIDDEN
+            }
             ErrorCode::NotFound | ErrorCode::NoSuchRoute => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::SessionLimit => StatusCode::CONFLICT,

@@ -7,11 +7,14 @@
 use anyhow::Context as _;
 use std::sync::Arc;
 
-use sessiond_core::{Clock as _, RevokeReason, SessionId, SessionManager, Subject, SystemClock, Tenant};
+use sessiond_core::{
+    Clock as _, KeyId, KeyRole, RevokeReason, SessionId, SessionManager, Subject, SystemClock, Tenant,
+    is_valid_key_name,
+};
 
 use crate::config::Config;
 use crate::event_log::EventLog;
-use crate::keys::KeyFile;
+use crate::keys::KeySpec;
 use sessiond_stores::{StoreHandle, StoreUrl};
 
 /// A manager for `tenant` on the configured store, with the store handle
@@ -34,32 +37,81 @@ pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(Sess
 }
 
 /// `sessiond keys create`: the key alone on the last line of stdout.
-pub fn keys_create(config: &Config, tenant: &str) -> anyhow::Result<()> {
-    let (stored, key) = KeyFile::new(config.data_dir()).create(&Tenant::new(tenant)?, SystemClock.now())?;
+pub async fn keys_create(
+    config: &Config,
+    tenant: &str,
+    role: &str,
+    name: String,
+    expires_in: Option<&str>,
+) -> anyhow::Result<()> {
+    let role: KeyRole = role.parse()?;
+    if !is_valid_key_name(&name) {
+        anyhow::bail!("a key name is at most 64 bytes without control characters");
+    }
+    let now = SystemClock.now();
+    let expires_at = expires_in
+        .map(|text| {
+            let span = sessiond_core::humane::parse_duration(text)
+                .with_context(|| format!("--expires-in {text:?} is not a duration such as 90d or 12h"))?;
+            anyhow::Ok(now + span)
+        })
+        .transpose()?;
+    let spec = KeySpec {
+        tenant: Tenant::new(tenant)?,
+        role,
+        name,
+        expires_at,
+    };
+    let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
+    let created = crate::keys::create(opened.keys().as_ref(), spec, now).await;
+    opened.shutdown().context("closing the store failed")?;
+    let (record, key) = created?;
     println!(
-        "created API key {} for tenant {}; it is shown only once:",
-        stored.id, stored.tenant
+        "created {} API key {} for tenant {}; it is shown only once:",
+        record.role, record.id, record.tenant
     );
     println!("{key}");
     Ok(())
 }
 
 /// `sessiond keys list`
-pub fn keys_list(config: &Config) -> anyhow::Result<()> {
-    for key in KeyFile::new(config.data_dir()).list()? {
-        let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
-        println!("{}\t{}\t{}\t{}", key.id, key.tenant, stamp(key.created_at), state);
+pub async fn keys_list(config: &Config) -> anyhow::Result<()> {
+    let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
+    let listed = opened.keys().list_keys().await;
+    opened.shutdown().context("closing the store failed")?;
+    let now = SystemClock.now();
+    for key in listed? {
+        let expires = match key.expires_at {
+            Some(at) if key.is_expired(now) => format!("expired {}", stamp(at)),
+            Some(at) => stamp(at),
+            None => "never".to_owned(),
+        };
+        let used = key.last_used_at.map_or_else(|| "never".to_owned(), stamp);
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            key.id,
+            key.tenant,
+            key.role,
+            stamp(key.created_at),
+            expires,
+            used,
+            key.name
+        );
     }
     Ok(())
 }
 
 /// `sessiond keys revoke ID`
-pub fn keys_revoke(config: &Config, id: &str) -> anyhow::Result<()> {
-    if KeyFile::new(config.data_dir()).revoke(id, SystemClock.now())? {
-        println!("revoked key {id}");
+pub async fn keys_revoke(config: &Config, id: &str) -> anyhow::Result<()> {
+    let id = KeyId::new(id).with_context(|| format!("{id:?} is not a key id"))?;
+    let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
+    let deleted = opened.keys().delete_key(&id).await;
+    opened.shutdown().context("closing the store failed")?;
+    if deleted? {
+        println!("deleted key {id}; it stops working on every node within a second");
         Ok(())
     } else {
-        anyhow::bail!("no active key with id {id}")
+        anyhow::bail!("no key with id {id}")
     }
 }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod event_log;
 pub mod failure_tally;
 pub mod first_key;
+pub mod key_ring;
 pub mod keys;
 pub mod listen;
 pub mod server;

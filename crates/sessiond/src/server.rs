@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sessiond_core::{Clock, SessionManager, SystemClock, Tenant, spawn_purger};
+use sessiond_core::{Clock, SessionManager, SystemClock, spawn_purger};
 use tokio::net::TcpListener;
 
 use crate::api::{self, BudgetSizes, Limits};
 use crate::config::Config;
 use crate::event_log::EventLog;
-use crate::keys::KeyRing;
+use crate::key_ring::KeyRing;
 use sessiond_stores::{InstrumentedStore, StoreUrl};
 
 /// The process-wide metrics recorder (a recorder is global; tests start
@@ -76,15 +76,22 @@ pub async fn serve(
     let users = opened.users();
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let keys = KeyRing::load(&data_dir)?;
+    let imported = crate::keys::import_legacy_file(opened.keys().as_ref(), &data_dir)
+        .await
+        .context("cannot import the API keys of an earlier version")?;
+    if imported > 0 {
+        tracing::warn!(
+            imported,
+            "imported API keys from {}; the file is renamed .imported",
+            crate::keys::LEGACY_FILE
+        );
+    }
+    let keys = KeyRing::load(opened.keys(), Arc::clone(&clock))
+        .await
+        .context("cannot read the API keys from the store")?;
     let key_refresher = keys.spawn_refresher();
-    if keys.active() == 0 {
-        let (stored, key) = keys.file().create(&Tenant::default_tenant(), clock.now())?;
-        keys.reload()?;
-        let to_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        let text = crate::first_key::deliver(&data_dir, to_terminal, addr, &stored.id, stored.tenant.as_str(), &key)
-            .with_context(|| format!("cannot write the first API key to {}", data_dir.display()))?;
-        println!("{text}");
+    if keys.is_empty() {
+        crate::first_key::make_first_key(&keys, opened.is_local(), &data_dir, addr).await?;
     }
     let events = EventLog::open(
         &data_dir,

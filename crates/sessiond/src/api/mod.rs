@@ -1,6 +1,7 @@
 //! The HTTP API of API.md: routes, shared state and the layers every request
 //! passes through (limits, load shedding, request ids, metrics, logs).
 
+mod admin_keys;
 mod body_deadline;
 mod budget;
 mod doc;
@@ -25,7 +26,7 @@ pub use error::ApiError;
 pub use layers::{BudgetSizes, Limits};
 
 use crate::event_log::EventLog;
-use crate::keys::KeyRing;
+use crate::key_ring::KeyRing;
 
 /// What every handler can reach. axum clones the state for every request,
 /// so it is a single reference count; the fields are reached through
@@ -65,6 +66,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::get, sessions::patch, sessions::delete))
         .routes(routes!(subjects::list, subjects::revoke_all))
         .routes(routes!(subjects::events))
+        .routes(routes!(admin_keys::create_key, admin_keys::list_keys))
+        .routes(routes!(admin_keys::delete_key))
         .layer(layers::no_store());
     OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
         .merge(v1)
