@@ -28,6 +28,8 @@ pub struct MemoryStore {
     pub(crate) secrets: Arc<std::sync::Mutex<crate::memory_secrets::Secrets>>,
     /// API keys and their version, apart for the same reason.
     pub(crate) keys: Arc<std::sync::Mutex<crate::memory_keys::Keys>>,
+    /// Audit events by tenant, apart for the same reason.
+    pub(crate) events: Arc<std::sync::Mutex<crate::memory_events::Events>>,
 }
 
 #[derive(Debug, Default)]

@@ -1,5 +1,5 @@
 //! Test support shared by every sessiond crate: a controllable clock, the
-//! session-store, user-store, secret-store and key-store conformance suites every backend must pass,
+//! session-store, user-store, secret-store, key-store and event-store conformance suites every backend must pass,
 //! the model-based property test of the manager, the rule for a missing
 //! server or tool ([`env::required`]) and the real `sessiond` binary as a
 //! test server ([`server::TestServer`]).
@@ -10,6 +10,7 @@
 mod clock;
 pub mod conformance;
 pub mod env;
+pub mod event_conformance;
 pub mod key_conformance;
 pub mod model;
 pub mod secret_conformance;
