@@ -39,7 +39,8 @@
 //! * **Portal accounts** live in the same file: [`EmbeddedStore`] is also a
 //!   [`UserStore`](sessiond_core::UserStore), with the same durability; so
 //!   do shared secrets ([`SecretStore`](sessiond_core::SecretStore)) and API
-//!   keys ([`KeyStore`](sessiond_core::KeyStore)).
+//!   keys ([`KeyStore`](sessiond_core::KeyStore)) and audit events
+//!   ([`EventStore`](sessiond_core::EventStore)).
 //! * **Versioned**: the file records its format version ([`FORMAT_VERSION`]);
 //!   a file from a newer build or that is not a sessiond store is refused
 //!   with a clear [`OpenError`], and a damaged file is an error, not a panic.
@@ -49,6 +50,7 @@ mod cache;
 mod check;
 mod codec;
 mod error;
+mod events;
 mod open;
 mod ops;
 mod secrets;

@@ -14,8 +14,8 @@
 
 use redb::ReadableTable;
 use sessiond_core::{
-    ClientInfo, Inserted, KeyId, KeyRecord, KeyStoreError, Revocation, SecretName, SecretStoreError, Session,
-    SessionId, StoreError, Subject, SubjectLimit, Tenant, UserRecord, UserStoreError,
+    ClientInfo, Inserted, KeyId, KeyRecord, KeyStoreError, Retention, Revocation, SecretName, SecretStoreError,
+    Session, SessionId, StoreError, StoredEvent, Subject, SubjectLimit, Tenant, UserRecord, UserStoreError,
 };
 use time::OffsetDateTime;
 
@@ -82,6 +82,12 @@ pub(crate) enum Op {
         id: KeyId,
         at: OffsetDateTime,
     },
+    /// One batch, one transaction (see `events.rs`).
+    AppendEvents(Vec<StoredEvent>),
+    PruneEvents {
+        tenant: Option<Tenant>,
+        retention: Retention,
+    },
 }
 
 /// What a successful write returns to its caller.
@@ -122,6 +128,10 @@ pub(crate) enum Done {
     /// A key write was refused and wrote nothing: only ever
     /// [`KeyStoreError::Exists`].
     KeyRefused(KeyStoreError),
+    /// An event batch was written (ids already stored skipped).
+    EventsAppended,
+    /// How many events a prune removed.
+    EventsPruned(u64),
 }
 
 /// The caller's answer: success or a refusal that changed nothing.
@@ -189,6 +199,8 @@ impl Op {
             Op::InsertKey { key, only_if_none } => crate::api_keys::insert(t, key, *only_if_none),
             Op::DeleteKey(id) => crate::api_keys::delete(t, id),
             Op::TouchKey { id, at } => crate::api_keys::touch(t, id, *at),
+            Op::AppendEvents(events) => crate::events::append(t, events),
+            Op::PruneEvents { tenant, retention } => crate::events::prune(t, tenant.as_ref(), *retention),
         }
     }
 }

@@ -10,6 +10,8 @@
 //! | `users` | (tenant, name) | encoded portal account ([`crate::codec::encode_user`]) |
 //! | `secrets` | secret set name | the set's 32-byte secrets one after another |
 //! | `api_keys` | key id | the key's JSON record (never the key) |
+//! | `events` | (tenant, event id) | the audit event's JSON (see `events.rs`) |
+//! | `event_counts` | tenant | how many events `events` holds for it |
 //!
 //! `users` stands apart: no index refers to it and the read cache never
 //! holds it, so user writes (see `users.rs`) touch nothing else. A file made

@@ -1,7 +1,7 @@
 //! The shared conformance suites and the lifecycle model, over the embedded
 //! store with its read cache, without it, and with one that evicts all the
 //! time (so both read paths and their interplay are covered). The user,
-//! secret and key stores have no cache, so their suites run once.
+//! secret, key and event stores have no cache, so their suites run once.
 
 use crate::support::TempStore;
 
@@ -28,6 +28,11 @@ mod secrets {
 mod keys {
     use super::*;
     sessiond_testkit::key_store_conformance!(|| async { Some(TempStore::keys()) });
+}
+
+mod events {
+    use super::*;
+    sessiond_testkit::event_store_conformance!(|| async { Some(TempStore::events()) });
 }
 
 #[test]

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use sessiond_core::{
-    ClientInfo, Inserted, KeyId, KeyRecord, KeyStore, KeyStoreError, Revocation, SecretName, SecretStore,
-    SecretStoreError, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant, TokenHash,
-    UserRecord, UserStore, UserStoreError, async_trait,
+    ClientInfo, EventFilter, EventStore, EventStoreError, Inserted, KeyId, KeyRecord, KeyStore, KeyStoreError,
+    Retention, Revocation, SecretName, SecretStore, SecretStoreError, Session, SessionId, SessionStore, StoreError,
+    StoredEvent, Subject, SubjectLimit, Tenant, TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
 };
 use sessiond_store_embedded::{EmbeddedStore, Options};
 use tempfile::TempDir;
@@ -48,6 +48,11 @@ impl TempStore {
 
     /// As a key store (default options).
     pub fn keys() -> Arc<dyn KeyStore> {
+        Arc::new(Self::with(Options::default()))
+    }
+
+    /// As an event store (default options).
+    pub fn events() -> Arc<dyn EventStore> {
         Arc::new(Self::with(Options::default()))
     }
 
@@ -175,6 +180,19 @@ impl KeyStore for TempStore {
     }
     async fn touch_key(&self, id: &KeyId, at: OffsetDateTime) -> Result<(), KeyStoreError> {
         self.store.touch_key(id, at).await
+    }
+}
+
+#[async_trait]
+impl EventStore for TempStore {
+    async fn append_events(&self, events: &[StoredEvent]) -> Result<(), EventStoreError> {
+        self.store.append_events(events).await
+    }
+    async fn query_events(&self, tenant: &Tenant, filter: &EventFilter) -> Result<Vec<StoredEvent>, EventStoreError> {
+        self.store.query_events(tenant, filter).await
+    }
+    async fn prune_events(&self, tenant: Option<&Tenant>, retention: Retention) -> Result<u64, EventStoreError> {
+        self.store.prune_events(tenant, retention).await
     }
 }
 
