@@ -15,6 +15,8 @@
 //! | `P{apikeys}:all` | hash | API key id → record JSON (see `api_keys.rs`), no TTL |
 //! | `P{apikeys}:used` | hash | API key id → last use (µs) |
 //! | `P{apikeys}:version` | string | counter moved on by every key insert and delete |
+//! | `P{events}:t:<tenant>` | sorted set | the tenant's audit events, `<id> <json>`, all scored 0 (see `events.rs`) |
+//! | `P{events}:tenants` | set | the tenants that have events |
 //!
 //! `T` is 16 hex digits of SHA-256 over tenant and subject: a Redis Cluster
 //! hash tag, so that a subject's records and its index share a slot whatever
@@ -29,6 +31,10 @@
 //! The API keys' three keys share the tag `{apikeys}`, which no session
 //! tag (hex digits) or account tag (`user:…`) can equal, so one script can
 //! change them together.
+//!
+//! Every tenant's events share the tag `{events}`, which no other tag can
+//! equal, so one script appends a batch that mixes tenants. (All events
+//! then live in one Cluster slot: a bounded amount, as retention bounds it.)
 //!
 //! A secret name is `[a-z0-9-]`, so `Psecret:<name>` can meet no other key
 //! (`Pt:`, `Pi:`, `Pexp` and the tagged `P{…}` keys).
@@ -122,6 +128,16 @@ impl KeySpace {
     /// `P{apikeys}:all`, `P{apikeys}:used` and `P{apikeys}:version`.
     pub(crate) fn api_keys(&self) -> [String; 3] {
         ["all", "used", "version"].map(|part| format!("{}{{apikeys}}:{part}", self.prefix))
+    }
+
+    /// `P{events}:t:<tenant>`.
+    pub(crate) fn events(&self, tenant: &Tenant) -> String {
+        format!("{}{{events}}:t:{}", self.prefix, tenant.as_str())
+    }
+
+    /// `P{events}:tenants`.
+    pub(crate) fn event_tenants(&self) -> String {
+        format!("{}{{events}}:tenants", self.prefix)
     }
 
     /// `Psecret:<name>`.

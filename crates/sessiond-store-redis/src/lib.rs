@@ -32,7 +32,8 @@
 //! [`SecretStore`](sessiond_core::SecretStore) of shared secrets: one string
 //! per set, no TTL (`secrets.rs`); and the [`KeyStore`](sessiond_core::KeyStore)
 //! of API keys: one hash of records, one of last uses and a version counter
-//! (`api_keys.rs`).
+//! (`api_keys.rs`); and the [`EventStore`](sessiond_core::EventStore) of
+//! audit events: one sorted set per tenant, read by lex range (`events.rs`).
 //!
 //! # Atomicity
 //!
@@ -98,6 +99,7 @@
 mod api_keys;
 mod config;
 mod error;
+mod events;
 mod keys;
 mod record;
 mod scripts;

@@ -46,6 +46,8 @@ pub(crate) struct Scripts {
     pub(crate) key_delete: Script,
     pub(crate) key_touch: Script,
     pub(crate) key_list: Script,
+    pub(crate) event_append: Script,
+    pub(crate) event_prune: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -66,6 +68,8 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     key_delete: script(include_str!("lua/key_delete.lua")),
     key_touch: script(include_str!("lua/key_touch.lua")),
     key_list: read_only(include_str!("lua/key_list.lua")),
+    event_append: script(include_str!("lua/event_append.lua")),
+    event_prune: script(include_str!("lua/event_prune.lua")),
 });
 
 /// A script's answer split into its status word and the rest:

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessiond_core::{KeyStore, SecretStore, SessionStore, UserStore};
+use sessiond_core::{EventStore, KeyStore, SecretStore, SessionStore, UserStore};
 use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::env::{required, unique_name};
 
@@ -46,6 +46,11 @@ pub async fn conformance_secret_store() -> Option<Arc<dyn SecretStore>> {
 /// [`conformance_store`] for the key-store suite.
 pub async fn conformance_key_store() -> Option<Arc<dyn KeyStore>> {
     redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn KeyStore>)
+}
+
+/// [`conformance_store`] for the event-store suite.
+pub async fn conformance_event_store() -> Option<Arc<dyn EventStore>> {
+    redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn EventStore>)
 }
 
 /// A plain connection for looking at the keyspace directly.
