@@ -28,6 +28,8 @@
 //!   [`PostgresStore`] is also a [`UserStore`](sessiond_core::UserStore).
 //! * **Secrets.** `secrets` (migration 4) holds shared secret sets:
 //!   [`PostgresStore`] is also a [`SecretStore`](sessiond_core::SecretStore).
+//! * **Events.** `events` (migration 6) holds the audit events:
+//!   [`PostgresStore`] is also an [`EventStore`](sessiond_core::EventStore).
 //! * **Atomicity.** Every operation is one statement or one transaction;
 //!   `update` is `UPDATE … WHERE version = $expected`; a limited `insert`
 //!   holds a transaction-scoped advisory lock for its subject, so a limit
@@ -42,6 +44,7 @@
 
 mod api_keys;
 mod error;
+mod events;
 mod insert;
 mod keys;
 mod migrate;

@@ -46,6 +46,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "api_keys",
         sql: include_str!("../migrations/0005_api_keys.sql"),
     },
+    Migration {
+        version: 6,
+        name: "events",
+        sql: include_str!("../migrations/0006_events.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

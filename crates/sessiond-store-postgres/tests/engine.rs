@@ -101,11 +101,12 @@ async fn sessions_from_before_the_origin_column_read_back_as_api_sessions() {
         store.close();
     }
     // What a build from before the origin column left behind (so also
-    // before the secrets and key tables of migrations 4 and 5).
+    // before the secrets, key and event tables of migrations 4 to 6).
     raw(&base)
         .await
         .batch_execute(&format!(
             "DROP TABLE {schema}.secrets; DROP TABLE {schema}.api_keys; DROP TABLE {schema}.api_keys_version; \
+             DROP TABLE {schema}.events; \
              ALTER TABLE {schema}.sessions DROP COLUMN origin; \
              DELETE FROM {schema}.schema_migrations WHERE version >= 3"
         ))

@@ -38,7 +38,7 @@ async fn a_schema_at_version_1_gains_users_and_keeps_its_sessions() {
         .await
         .batch_execute(&format!(
             "DROP TABLE {schema}.users; DROP TABLE {schema}.secrets; DROP TABLE {schema}.api_keys; \
-             DROP TABLE {schema}.api_keys_version; ALTER TABLE {schema}.sessions DROP COLUMN origin; \
+             DROP TABLE {schema}.api_keys_version; DROP TABLE {schema}.events; ALTER TABLE {schema}.sessions DROP COLUMN origin; \
              DELETE FROM {schema}.schema_migrations WHERE version >= 2"
         ))
         .await
