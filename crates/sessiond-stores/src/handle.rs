@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use sessiond_core::{KeyStore, MemoryStore, SecretStore, SessionStore, StoreError, UserStore};
+use sessiond_core::{EventStore, KeyStore, MemoryStore, SecretStore, SessionStore, StoreError, UserStore};
 use sessiond_store_embedded::{EmbeddedStore, OpenError};
 
 use crate::url::{StoreOpenError, StoreUrl};
@@ -71,6 +71,19 @@ impl StoreHandle {
         match &self.engine {
             Engine::Memory(store) => Arc::clone(store) as Arc<dyn KeyStore>,
             Engine::Embedded(store) => Arc::clone(store) as Arc<dyn KeyStore>,
+            #[cfg(feature = "redis")]
+            Engine::Redis(store) => Arc::new(store.clone()),
+            #[cfg(feature = "postgres")]
+            Engine::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// Audit events, in the same store as the sessions, so every node over
+    /// it reads the same log.
+    pub fn events(&self) -> Arc<dyn EventStore> {
+        match &self.engine {
+            Engine::Memory(store) => Arc::clone(store) as Arc<dyn EventStore>,
+            Engine::Embedded(store) => Arc::clone(store) as Arc<dyn EventStore>,
             #[cfg(feature = "redis")]
             Engine::Redis(store) => Arc::new(store.clone()),
             #[cfg(feature = "postgres")]

@@ -118,6 +118,11 @@ pub struct EventsParams {
     pub subject: Option<String>,
     /// Only this session.
     pub session_id: Option<String>,
+    /// Only events of this kind (`created`, `verify_failed`, …).
+    pub kind: Option<String>,
+    /// Only events older than this one: the `id` of the last event of the
+    /// previous page.
+    pub before: Option<String>,
     /// At most this many (1 to [`MAX_EVENTS_PER_QUERY`], default 100).
     pub limit: Option<usize>,
 }

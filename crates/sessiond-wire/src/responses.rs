@@ -1,7 +1,7 @@
 //! What the API answers with on success.
 
 use serde::{Deserialize, Serialize};
-use sessiond_core::Event;
+use sessiond_core::StoredEvent;
 use time::OffsetDateTime;
 
 use crate::{ClientView, SessionView};
@@ -44,6 +44,9 @@ pub struct RevokedResponse {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
+    /// Unique across the store and time-ordered: pass it as `before` for
+    /// the next page.
+    pub id: String,
     /// When.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -67,9 +70,11 @@ pub struct EventView {
     pub count: Option<u32>,
 }
 
-impl From<&Event> for EventView {
-    fn from(e: &Event) -> Self {
+impl From<&StoredEvent> for EventView {
+    fn from(stored: &StoredEvent) -> Self {
+        let e = &stored.event;
         Self {
+            id: stored.id.to_string(),
             at: e.at,
             kind: e.kind.name().to_owned(),
             session_id: e.session_id.as_ref().map(ToString::to_string),

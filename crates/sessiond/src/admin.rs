@@ -17,23 +17,34 @@ use crate::event_log::EventLog;
 use crate::keys::KeySpec;
 use sessiond_stores::{StoreHandle, StoreUrl};
 
-/// A manager for `tenant` on the configured store, with the store handle
-/// to close when done.
-pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(SessionManager, StoreHandle)> {
+/// The store a command opened, and the event log that writes the events
+/// of the command's changes into it; [`close`] writes them before the store
+/// closes. Derefs to the store.
+#[derive(Debug)]
+pub struct CommandStore {
+    store: StoreHandle,
+    events: Arc<EventLog>,
+}
+
+impl std::ops::Deref for CommandStore {
+    type Target = StoreHandle;
+
+    fn deref(&self) -> &StoreHandle {
+        &self.store
+    }
+}
+
+/// A manager for `tenant` on the configured store, with the store to close
+/// when done.
+pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(SessionManager, CommandStore)> {
     let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
-    let events = EventLog::open(
-        &config.data_dir(),
-        config.events.max_events,
-        config.events.retention,
-        Arc::new(SystemClock),
-    )
-    .context("cannot open the event log")?;
+    let events = EventLog::start(opened.events(), config.events.bounds(), Arc::new(SystemClock))?;
     let manager = SessionManager::builder(opened.sessions())
         .policy(config.policy.to_policy())
-        .events(events)
+        .events(events.clone())
         .tenant(Tenant::new(tenant)?)
         .build()?;
-    Ok((manager, opened))
+    Ok((manager, CommandStore { store: opened, events }))
 }
 
 /// `sessiond keys create`: the key alone on the last line of stdout.
@@ -124,7 +135,7 @@ pub async fn sessions_list(config: &Config, tenant: &str, subject: &str) -> anyh
         sessiond_wire::write_session(&mut line, session)?;
         println!("{}", String::from_utf8_lossy(&line));
     }
-    close(manager, opened)?;
+    close(manager, opened).await?;
     Ok(())
 }
 
@@ -148,7 +159,7 @@ pub async fn sessions_revoke(
         }
         (None, None) => anyhow::bail!("give --id or --subject"),
     };
-    close(manager, opened)?;
+    close(manager, opened).await?;
     println!("revoked {}", result?);
     Ok(())
 }
@@ -164,7 +175,7 @@ pub async fn purge(config: &Config) -> anyhow::Result<()> {
             break;
         }
     }
-    close(manager, opened)?;
+    close(manager, opened).await?;
     println!("purged {total}");
     Ok(())
 }
@@ -182,11 +193,13 @@ pub async fn rotate_portal_secret(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Drops the manager (the store's last other handle), then flushes and
-/// releases the store.
-pub fn close(manager: SessionManager, opened: StoreHandle) -> anyhow::Result<()> {
+/// Writes the command's events, drops the manager (the store's last other
+/// handle), then flushes and releases the store.
+pub async fn close(manager: SessionManager, opened: CommandStore) -> anyhow::Result<()> {
+    opened.events.close().await;
     drop(manager);
-    opened.shutdown().context("closing the store failed")
+    drop(opened.events);
+    opened.store.shutdown().context("closing the store failed")
 }
 
 /// A time as the commands print it: RFC 3339 in UTC (`Display` would write

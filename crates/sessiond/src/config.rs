@@ -208,6 +208,16 @@ pub struct EventsConfig {
     pub retention: Duration,
 }
 
+impl EventsConfig {
+    /// The bounds the event log keeps the store to.
+    pub fn bounds(&self) -> crate::event_log::Bounds {
+        crate::event_log::Bounds {
+            max_events: self.max_events,
+            retention: self.retention,
+        }
+    }
+}
+
 impl Default for EventsConfig {
     fn default() -> Self {
         Self {

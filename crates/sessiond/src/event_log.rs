@@ -1,177 +1,107 @@
-//! The audit event log: every lifecycle event, kept in memory for queries
-//! and appended to `events.jsonl` in the data directory so it survives a
-//! restart, within a retention bound (count per tenant, and age).
+//! The audit event log: every lifecycle event, kept in the store
+//! ([`EventStore`]) so that `/v1/events` answers the same on every node,
+//! within a retention bound (count per tenant, and age).
 //!
 //! Each tenant has its own bound, so no tenant's traffic can push another
 //! tenant's events out; and failures that name no session, which anyone
 //! can cause at will, are counted per client address and minute rather
 //! than recorded one by one ([`crate::failure_tally`]).
 //!
-//! `emit` never blocks the request: it appends to the in-memory ring and
-//! hands the event to a writer thread through a bounded channel; if the
-//! writer falls behind, the event is still queryable but not persisted, and
-//! `sessiond_events_dropped_total` counts it.
+//! `emit` never blocks the request: it hands the event to the node's writer
+//! task ([`crate::event_writer`]) through a bounded queue; the writer gives
+//! it its id and appends it with the others queued in one batch. A full
+//! queue, or a store that refuses a batch, drops events and counts them in
+//! `sessiond_events_dropped_total`.
+//!
+//! A query first waits for the writer to write what this node queued, so a
+//! node reads its own events at once; another node's appear once that
+//! node's writer has written them (at once, unless it is behind).
+//!
+//! # What a crash loses
+//!
+//! An event is written after the lifecycle change it records, not in the
+//! same atomic step. Events still queued in a node's memory when it dies
+//! (`kill -9`, power loss) are lost: normally the few of the last batch in
+//! flight, at worst the whole queue ([`QUEUE_DEPTH`]) if the store was
+//! slow. A clean stop (`close`) writes everything queued, the counts of
+//! open failure windows included. Closing that window needs the session
+//! writes to carry their events into the store's own transaction.
 
-use std::collections::{HashMap, VecDeque};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use sessiond_core::{Clock, Event, EventSink, SessionId, Subject, Tenant};
+use sessiond_core::{
+    Clock, Event, EventFilter, EventIds, EventSink, EventStore, EventStoreError, RandomnessError, StoredEvent, Tenant,
+};
+use tokio::sync::{mpsc, oneshot};
 
+pub use crate::event_writer::{Bounds, PRUNE_EVERY, QUEUE_DEPTH};
+use crate::event_writer::{Msg, Writer};
 use crate::failure_tally::FailureTally;
 
-const FILE_NAME: &str = "events.jsonl";
-const CHANNEL_DEPTH: usize = 65_536;
-
-/// The newest events of each tenant, at most `max_events` each.
-#[derive(Debug, Default, Clone)]
-struct Rings {
-    by_tenant: HashMap<Tenant, VecDeque<Event>>,
-}
-
-impl Rings {
-    fn push(&mut self, event: Event, max_events: usize) {
-        let ring = self.by_tenant.entry(event.tenant.clone()).or_default();
-        ring.push_back(event);
-        if ring.len() > max_events {
-            ring.pop_front();
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.by_tenant.values().map(VecDeque::len).sum()
-    }
-
-    /// Every event, each tenant's in order.
-    fn iter(&self) -> impl Iterator<Item = &Event> {
-        self.by_tenant.values().flatten()
-    }
-}
-
-/// Bounded, persisted audit log.
+/// Bounded audit log in the store, with this node's writer.
 #[derive(Debug)]
 pub struct EventLog {
-    rings: Mutex<(Rings, FailureTally)>,
-    max_events: usize,
-    retention: Duration,
-    clock: Arc<dyn Clock>,
-    writer: Mutex<Option<(SyncSender<Event>, JoinHandle<()>)>>,
-}
-
-/// A query over the log.
-#[derive(Debug, Default, Clone)]
-pub struct EventQuery {
-    /// Only this subject.
-    pub subject: Option<Subject>,
-    /// Only this session.
-    pub session_id: Option<SessionId>,
-    /// At most this many, newest first.
-    pub limit: usize,
+    queue: mpsc::Sender<Msg>,
+    tally: Arc<Mutex<FailureTally>>,
+    store: Arc<dyn EventStore>,
 }
 
 impl EventLog {
-    /// Opens the log in `dir`: loads the retained tail of the file, rewrites
-    /// the file to just that (so it never grows without bound across
-    /// restarts) and starts the writer.
-    pub fn open(
-        dir: &Path,
-        max_events: usize,
-        retention: Duration,
+    /// Starts the writer task (on the current tokio runtime) over `store`.
+    pub fn start(
+        store: Arc<dyn EventStore>,
+        bounds: Bounds,
         clock: Arc<dyn Clock>,
-    ) -> std::io::Result<Arc<Self>> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(FILE_NAME);
-        let now = clock.now();
-        let mut rings = Rings::default();
-        if let Ok(file) = File::open(&path) {
-            for line in BufReader::new(file).lines() {
-                // A torn last line after a crash is skipped, not fatal.
-                let Ok(event) = serde_json::from_str::<Event>(&line?) else {
-                    continue;
-                };
-                if now - event.at <= retention {
-                    rings.push(event, max_events);
-                }
-            }
-        }
-        compact(&path, &rings)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(CHANNEL_DEPTH);
-        let file = OpenOptions::new().append(true).create(true).mode(0o600).open(&path)?;
-        let tail = rings.clone();
-        let handle = std::thread::Builder::new()
-            .name("sessiond-events".into())
-            .spawn(move || write_events(rx, file, path, max_events, tail))?;
-        Ok(Arc::new(Self {
-            rings: Mutex::new((rings, FailureTally::default())),
-            max_events,
-            retention,
-            clock,
-            writer: Mutex::new(Some((tx, handle))),
-        }))
+    ) -> Result<Arc<Self>, RandomnessError> {
+        let ids = EventIds::new()?;
+        let tally = Arc::new(Mutex::new(FailureTally::default()));
+        let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let writer = Writer::new(Arc::clone(&store), Arc::clone(&tally), clock, bounds, ids);
+        tokio::spawn(writer.run(receiver));
+        Ok(Arc::new(Self { queue, tally, store }))
     }
 
-    /// Events of `tenant` matching `query`, newest first.
-    pub fn query(&self, tenant: &Tenant, query: &EventQuery) -> Vec<Event> {
-        let now = self.clock.now();
-        let cutoff = now - self.retention;
-        let mut guard = self.rings.lock().unwrap_or_else(|p| p.into_inner());
-        // Counts of windows that ended since the last event are recorded
-        // first, so a quiet log still shows them.
-        let ended = guard.1.sweep(now);
-        drop(guard);
-        for event in ended {
-            self.record(event);
-        }
-        let guard = self.rings.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(ring) = guard.0.by_tenant.get(tenant) else {
-            return Vec::new();
-        };
-        ring.iter()
-            .rev()
-            .take_while(|e| e.at >= cutoff)
-            .filter(|e| query.subject.is_none() || e.subject == query.subject)
-            .filter(|e| query.session_id.is_none() || e.session_id == query.session_id)
-            .take(query.limit)
-            .cloned()
-            .collect()
+    /// Events of `tenant` matching `filter`, newest first, after this
+    /// node's queued events are written.
+    pub async fn query(&self, tenant: &Tenant, filter: &EventFilter) -> Result<Vec<StoredEvent>, EventStoreError> {
+        self.flush().await;
+        self.store.query_events(tenant, filter).await
     }
 
-    /// Stops the writer after it has written everything queued (and the
-    /// counts of the open failure windows).
-    pub fn close(&self) {
-        let counted = self.rings.lock().unwrap_or_else(|p| p.into_inner()).1.drain();
-        for event in counted {
-            self.record(event);
-        }
-        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some((tx, handle)) = writer {
-            drop(tx);
-            if handle.join().is_err() {
-                tracing::error!("event writer thread panicked");
-            }
+    /// Waits until everything queued so far (and the counts of failure
+    /// windows that ended) has been written, or dropped by a failing store.
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        // A writer that is gone has nothing left to write.
+        if self.queue.send(Msg::Flush(done)).await.is_ok() {
+            let _ = written.await;
         }
     }
 
-    /// Persists and keeps one event.
-    fn record(&self, event: Event) {
-        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((tx, _)) = writer.as_ref() {
-            match tx.try_send(event.clone()) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                    metrics::counter!("sessiond_events_dropped_total").increment(1);
-                }
-            }
+    /// Prunes the store to the bounds now (the writer also does it every
+    /// [`PRUNE_EVERY`]); how many events went.
+    pub async fn prune_now(&self) -> u64 {
+        let (done, removed) = oneshot::channel();
+        if self.queue.send(Msg::Prune(done)).await.is_err() {
+            return 0;
         }
-        drop(writer);
-        let mut guard = self.rings.lock().unwrap_or_else(|p| p.into_inner());
-        guard.0.push(event, self.max_events);
+        removed.await.unwrap_or(0)
+    }
+
+    /// Writes everything queued, and the counts of the open failure
+    /// windows, then stops the writer. Events emitted afterwards are
+    /// dropped and counted.
+    pub async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.queue.send(Msg::Close(done)).await.is_ok() {
+            let _ = closed.await;
+        }
+    }
+
+    fn queue(&self, event: Event) {
+        if self.queue.try_send(Msg::Event(event)).is_err() {
+            metrics::counter!("sessiond_events_dropped_total").increment(1);
+        }
     }
 }
 
@@ -179,74 +109,18 @@ impl EventSink for EventLog {
     fn emit(&self, event: Event) {
         let reason = event.kind.reason().unwrap_or("");
         metrics::counter!("sessiond_events_total", "kind" => event.kind.name(), "reason" => reason).increment(1);
-        let admitted = self.rings.lock().unwrap_or_else(|p| p.into_inner()).1.admit(event);
+        let admitted = self.tally.lock().unwrap_or_else(|p| p.into_inner()).admit(event);
         for event in admitted {
-            self.record(event);
+            self.queue(event);
         }
-    }
-}
-
-impl Drop for EventLog {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
-
-fn compact(path: &PathBuf, rings: &Rings) -> std::io::Result<()> {
-    let tmp = path.with_extension("jsonl.tmp");
-    let mut out = BufWriter::new(
-        OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)?,
-    );
-    for event in rings.iter() {
-        serde_json::to_writer(&mut out, event)?;
-        out.write_all(b"\n")?;
-    }
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    std::fs::rename(tmp, path)
-}
-
-/// Appends events in batches; when the file holds twice what is retained,
-/// rewrites it with the newest `max_events` of each tenant.
-fn write_events(rx: Receiver<Event>, file: File, path: PathBuf, max_events: usize, mut tail: Rings) {
-    let mut out = BufWriter::new(file);
-    let mut written = tail.len();
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter().take(4096));
-        for event in batch {
-            let line = serde_json::to_writer(&mut out, &event).map_err(std::io::Error::from);
-            if line.and_then(|()| out.write_all(b"\n")).is_err() {
-                metrics::counter!("sessiond_events_dropped_total").increment(1);
-            }
-            tail.push(event, max_events);
-            written += 1;
-        }
-        if let Err(error) = out.flush() {
-            tracing::error!(%error, "writing the event log failed");
-        }
-        if written >= tail.len().max(max_events).saturating_mul(2).max(1) {
-            match compact(&path, &tail).and_then(|()| OpenOptions::new().append(true).open(&path)) {
-                Ok(file) => {
-                    out = BufWriter::new(file);
-                    written = tail.len();
-                }
-                Err(error) => tracing::error!(%error, "compacting the event log failed"),
-            }
-        }
-    }
-    if let Err(error) = out.flush() {
-        tracing::error!(%error, "flushing the event log failed");
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use sessiond_core::{ClientInfo, EventKind, Rejection};
+    use std::time::Duration;
+
+    use sessiond_core::{ClientInfo, EventKind, MemoryStore, Rejection, Retention, RevokeReason};
     use sessiond_testkit::FakeClock;
 
     use super::*;
@@ -266,60 +140,133 @@ mod tests {
         }
     }
 
-    fn kinds(log: &EventLog, tenant: &str) -> Vec<(&'static str, u32)> {
-        let query = EventQuery {
+    async fn kinds(log: &EventLog, tenant: &str) -> Vec<(&'static str, u32)> {
+        let filter = EventFilter {
             limit: 1_000,
-            ..EventQuery::default()
+            ..EventFilter::default()
         };
-        log.query(&Tenant::new(tenant).unwrap(), &query)
-            .iter()
-            .map(|e| (e.kind.name(), e.count))
-            .collect()
+        let found = log.query(&Tenant::new(tenant).unwrap(), &filter).await.unwrap();
+        found.iter().map(|s| (s.event.kind.name(), s.event.count)).collect()
+    }
+
+    fn bounds(max_events: usize) -> Bounds {
+        Bounds {
+            max_events,
+            retention: Duration::from_secs(3600),
+        }
     }
 
     /// The review's reproduction, at a smaller bound: another tenant's
     /// anonymous failures once pushed a tenant's own events out.
-    #[test]
-    fn one_tenants_failures_leave_another_tenants_events_alone() {
-        let dir = tempfile::tempdir().unwrap();
+    #[tokio::test]
+    async fn one_tenants_failures_leave_another_tenants_events_alone() {
+        let store = Arc::new(MemoryStore::new());
         let clock = FakeClock::default();
-        let log = EventLog::open(dir.path(), 10, Duration::from_secs(3600), Arc::new(clock.clone())).unwrap();
+        let log = EventLog::start(store.clone(), bounds(10), Arc::new(clock.clone())).unwrap();
         log.emit(event(&clock, "shop", EventKind::Created, "192.0.2.1"));
         log.emit(event(
             &clock,
             "shop",
-            EventKind::Revoked(sessiond_core::RevokeReason::Logout),
+            EventKind::Revoked(RevokeReason::Logout),
             "192.0.2.1",
         ));
         for i in 0..1_200u32 {
             let ip = format!("198.51.100.{}", i % 3);
             log.emit(event(&clock, "blog", EventKind::VerifyFailed(Rejection::Unknown), &ip));
         }
-        assert_eq!(kinds(&log, "shop"), [("revoked", 1), ("created", 1)]);
+        log.prune_now().await;
+        assert_eq!(kinds(&log, "shop").await, [("revoked", 1), ("created", 1)]);
         // Three addresses: one event each so far, the rest counted.
-        assert_eq!(kinds(&log, "blog"), [("verify_failed", 1); 3]);
+        assert_eq!(kinds(&log, "blog").await, [("verify_failed", 1); 3]);
         clock.advance(Duration::from_secs(61));
-        let blog = kinds(&log, "blog");
+        let blog = kinds(&log, "blog").await;
         assert_eq!(blog.len(), 6, "{blog:?}");
         assert_eq!(blog.iter().map(|(_, n)| n).sum::<u32>(), 1_200);
-        // Each tenant's events survive a restart.
-        log.close();
-        drop(log);
-        let log = EventLog::open(dir.path(), 10, Duration::from_secs(3600), Arc::new(clock.clone())).unwrap();
-        assert_eq!(kinds(&log, "shop"), [("revoked", 1), ("created", 1)]);
-        assert_eq!(kinds(&log, "blog").len(), 6);
+        // Another node's log over the same store reads the same events.
+        log.close().await;
+        let other = EventLog::start(store, bounds(10), Arc::new(clock.clone())).unwrap();
+        assert_eq!(kinds(&other, "shop").await, [("revoked", 1), ("created", 1)]);
+        assert_eq!(kinds(&other, "blog").await.len(), 6);
     }
 
-    #[test]
-    fn each_tenant_keeps_at_most_max_events() {
-        let dir = tempfile::tempdir().unwrap();
+    #[tokio::test]
+    async fn each_tenant_keeps_at_most_max_events_and_ages_out() {
         let clock = FakeClock::default();
-        let log = EventLog::open(dir.path(), 5, Duration::from_secs(3600), Arc::new(clock.clone())).unwrap();
+        let log = EventLog::start(Arc::new(MemoryStore::new()), bounds(5), Arc::new(clock.clone())).unwrap();
         for _ in 0..20 {
             log.emit(event(&clock, "a", EventKind::Touched, "192.0.2.1"));
             log.emit(event(&clock, "b", EventKind::Rotated, "192.0.2.1"));
         }
-        assert_eq!(kinds(&log, "a"), [("touched", 1); 5]);
-        assert_eq!(kinds(&log, "b"), [("rotated", 1); 5]);
+        log.flush().await;
+        assert_eq!(kinds(&log, "a").await.len(), 20, "pruned before its time");
+        log.prune_now().await;
+        assert_eq!(kinds(&log, "a").await, [("touched", 1); 5]);
+        assert_eq!(kinds(&log, "b").await, [("rotated", 1); 5]);
+        clock.advance(Duration::from_secs(3601));
+        log.emit(event(&clock, "a", EventKind::Created, "192.0.2.1"));
+        assert_eq!(log.prune_now().await, 10);
+        assert_eq!(kinds(&log, "a").await, [("created", 1)]);
+        assert!(kinds(&log, "b").await.is_empty());
+    }
+
+    /// A store that refuses every append.
+    #[derive(Debug)]
+    struct Down;
+
+    #[sessiond_core::async_trait]
+    impl EventStore for Down {
+        async fn append_events(&self, _: &[StoredEvent]) -> Result<(), EventStoreError> {
+            Err(EventStoreError::Unavailable("down".into()))
+        }
+        async fn query_events(&self, _: &Tenant, _: &EventFilter) -> Result<Vec<StoredEvent>, EventStoreError> {
+            Err(EventStoreError::Unavailable("down".into()))
+        }
+        async fn prune_events(&self, _: Option<&Tenant>, _: Retention) -> Result<u64, EventStoreError> {
+            Err(EventStoreError::Unavailable("down".into()))
+        }
+    }
+
+    /// A store that is down neither blocks `emit` nor wedges the writer:
+    /// flushes and closes still finish, and queries say it is down.
+    #[tokio::test]
+    async fn a_failing_store_drops_events_without_blocking() {
+        let clock = FakeClock::default();
+        let log = EventLog::start(Arc::new(Down), bounds(5), Arc::new(clock.clone())).unwrap();
+        for _ in 0..(QUEUE_DEPTH + 10) {
+            log.emit(event(&clock, "a", EventKind::Touched, "192.0.2.1"));
+        }
+        log.flush().await;
+        let failed = log.query(&Tenant::new("a").unwrap(), &EventFilter::default()).await;
+        assert!(failed.is_err_and(|e| e.is_unavailable()));
+        assert_eq!(log.prune_now().await, 0);
+        log.close().await;
+        log.close().await;
+    }
+
+    /// `close` writes what is still queued, and counted failures of a
+    /// window that has not ended.
+    #[tokio::test]
+    async fn close_writes_everything_queued() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = FakeClock::default();
+        let log = EventLog::start(store.clone(), bounds(100), Arc::new(clock.clone())).unwrap();
+        for _ in 0..4 {
+            log.emit(event(
+                &clock,
+                "a",
+                EventKind::VerifyFailed(Rejection::Malformed),
+                "192.0.2.9",
+            ));
+        }
+        log.emit(event(&clock, "a", EventKind::Created, "192.0.2.9"));
+        log.close().await;
+        let all = EventFilter {
+            limit: 100,
+            ..EventFilter::default()
+        };
+        let found = store.query_events(&Tenant::new("a").unwrap(), &all).await.unwrap();
+        let counts: Vec<u32> = found.iter().map(|s| s.event.count).collect();
+        assert_eq!(counts.iter().sum::<u32>(), 5, "{found:?}");
+        assert_eq!(found.len(), 3);
     }
 }

@@ -93,13 +93,18 @@ pub async fn serve(
     if keys.is_empty() {
         crate::first_key::make_first_key(&keys, opened.is_local(), &data_dir, addr).await?;
     }
-    let events = EventLog::open(
-        &data_dir,
-        config.events.max_events,
-        config.events.retention,
-        Arc::clone(&clock),
-    )
-    .with_context(|| format!("cannot open the event log in {}", data_dir.display()))?;
+    let imported_events = crate::event_import::import_legacy_events(opened.events().as_ref(), &data_dir)
+        .await
+        .context("cannot import the event log of an earlier version")?;
+    if imported_events > 0 {
+        tracing::warn!(
+            imported_events,
+            "imported audit events from {}; the file is renamed {}",
+            crate::event_import::LEGACY_FILE,
+            crate::event_import::IMPORTED_FILE
+        );
+    }
+    let events = EventLog::start(opened.events(), config.events.bounds(), Arc::clone(&clock))?;
 
     let store = Arc::new(InstrumentedStore::new(opened.sessions()));
     let manager = SessionManager::builder(store)
@@ -153,7 +158,7 @@ pub async fn serve(
     purger.shutdown().await;
     upkeep.abort();
     key_refresher.abort();
-    events.close();
+    events.close().await;
     // The last handles go first, so closing flushes now and reports errors.
     drop(users);
     if let Err(error) = opened.shutdown() {
@@ -163,8 +168,8 @@ pub async fn serve(
 }
 
 /// Creates the data directory owner-only (0700), and refuses one that others
-/// can write to: it holds the key file, the audit log, an imported portal
-/// secret file and, embedded, the store with password hashes, session data
+/// can write to: it holds an earlier version's key file and audit log, an
+/// imported portal secret file and, embedded, the store with password hashes, session data
 /// and the portal secrets.
 fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};

@@ -8,9 +8,8 @@ use std::io::Read as _;
 use anyhow::{Context as _, bail};
 use sessiond_core::{SessionManager, Tenant};
 use sessiond_portal::{AccountError, Accounts, Passwords, user_name};
-use sessiond_stores::StoreHandle;
 
-use crate::admin::{close, open_manager, stamp};
+use crate::admin::{CommandStore, close, open_manager, stamp};
 use crate::config::Config;
 
 /// Reads a password from stdin: everything up to the end, without the
@@ -32,7 +31,7 @@ pub fn read_password_stdin() -> anyhow::Result<String> {
 async fn open_accounts(
     config: &Config,
     tenant: Option<&str>,
-) -> anyhow::Result<(Accounts, SessionManager, StoreHandle)> {
+) -> anyhow::Result<(Accounts, SessionManager, CommandStore)> {
     let tenant = Tenant::new(tenant.unwrap_or(&config.portal.tenant))?;
     let (manager, opened) = open_manager(config, tenant.as_str()).await?;
     // One hash at a time: a command hashes once.
@@ -50,7 +49,7 @@ async fn with_accounts<T>(
     let result = work(&accounts).await;
     let tenant = accounts.tenant().clone();
     drop(accounts);
-    close(manager, opened)?;
+    close(manager, opened).await?;
     Ok((result?, tenant))
 }
 

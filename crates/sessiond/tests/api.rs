@@ -313,6 +313,23 @@ async fn sign_out_everywhere_else_and_the_event_log() {
             .iter()
             .all(|e| e["session_id"] == me_id)
     );
+    // `kind` and `before` are checked like every other parameter.
+    for bad in [
+        "kind=Revoked",
+        "kind=",
+        "before=12",
+        "before=01780000000000000-DEADBEEF-00000001",
+    ] {
+        let refused = s.req(Method::GET, &format!("/v1/events?{bad}")).send().await.unwrap();
+        assert_problem(refused, 400, "invalid_request").await;
+    }
+    let (status, revoked) = s.json(Method::GET, "/v1/events?subject=carol&kind=revoked", None).await;
+    assert_eq!(status, 200, "{revoked}");
+    let revoked = revoked["events"].as_array().unwrap();
+    assert!(
+        !revoked.is_empty() && revoked.iter().all(|e| e["kind"] == "revoked"),
+        "{revoked:?}"
+    );
     let all: Value = s
         .req(Method::GET, "/v1/subjects/carol/sessions")
         .send()

@@ -3,12 +3,11 @@
 use axum::Json;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use sessiond_core::{Error as CoreError, RevokeReason, SessionId, Subject};
+use sessiond_core::{Error as CoreError, EventFilter, EventId, EventKind, RevokeReason, SessionId, Subject};
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, Caller};
-use crate::event_log::EventQuery;
 use sessiond_wire::{
     EventView, EventsParams, EventsResponse, MAX_EVENTS_PER_QUERY, RevokeSubjectParams, RevokedResponse,
     SessionsResponse, sessions_json,
@@ -60,12 +59,17 @@ pub async fn revoke_all(
     Ok(Json(RevokedResponse { revoked }))
 }
 
-/// The audit log of the caller's tenant, newest first.
+/// The audit log of the caller's tenant, newest first, the same from every
+/// node; page with `before`.
 #[utoipa::path(get, path = "/v1/events", operation_id = "list_events", tag = "events",
     params(
         ("subject" = Option<String>, Query, min_length = 1, pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$",
             description = "Only this subject (1 to 256 bytes of UTF-8 without control characters)"),
         ("session_id" = Option<String>, Query, description = "Only this session", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"),
+        ("kind" = Option<String>, Query, description = "Only events of this kind",
+            pattern = "^(created|verify_failed|touched|rotated|elevated|data_updated|revoked|expired_purged)$"),
+        ("before" = Option<String>, Query, description = "Only events older than this one: the id of the last event of the previous page",
+            pattern = "^[0-9]{17}-[0-9a-f]{8}-[0-9a-f]{8}$"),
         ("limit" = Option<usize>, Query, description = "1 to 1000, default 100", minimum = 1, maximum = 1000),
     ),
     responses((status = 200, description = "Newest first", body = EventsResponse)))]
@@ -86,12 +90,32 @@ pub async fn events(
             SessionId::parse(&id).ok_or_else(|| ApiError::InvalidRequest("session_id is not a session id".into()))
         })
         .transpose()?;
-    let query = EventQuery {
+    let kind = params
+        .kind
+        .map(|kind| {
+            EventKind::parse_name(&kind)
+                .ok_or_else(|| ApiError::InvalidRequest(format!("kind must be one of {}", EventKind::NAMES.join(", "))))
+        })
+        .transpose()?;
+    let before = params
+        .before
+        .map(|id| EventId::parse(&id).map_err(|_| ApiError::InvalidRequest("before is not an event id".into())))
+        .transpose()?;
+    let filter = EventFilter {
         subject: params.subject.map(subject).transpose()?,
         session_id,
+        kind,
+        before,
         limit,
     };
-    let events = state.events.query(manager.tenant(), &query);
+    let events = state.events.query(manager.tenant(), &filter).await.map_err(|error| {
+        if error.is_unavailable() {
+            ApiError::StoreUnavailable
+        } else {
+            tracing::error!(%error, source = ?std::error::Error::source(&error), "reading audit events failed");
+            ApiError::Internal
+        }
+    })?;
     Ok(Json(EventsResponse {
         events: events.iter().map(EventView::from).collect(),
     }))
