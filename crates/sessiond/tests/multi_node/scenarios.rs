@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sessiond_testkit::server::{Api, send_json};
+use time::format_description::well_known::Rfc3339;
 
 use super::{Engine, nodes, verify};
-use crate::support::assert_problem;
+use crate::support::{TestServer, assert_problem};
 
 /// Sessions made on one node are seen by the others at once, and so is
 /// every way of ending them: revocation, rotation, "sign out everywhere
@@ -214,4 +215,86 @@ pub async fn concurrent_data_updates_across_nodes_lose_nothing(engine: Engine) {
     let writes = u64::try_from(WRITERS * EACH).unwrap();
     assert_eq!(data["count"], writes);
     assert_eq!(read["session"]["version"].as_u64().unwrap(), start_version + writes);
+}
+
+/// `GET /v1/events` (`query` after `?`) on `node`; the events.
+async fn events_on(node: &TestServer, query: &str) -> Vec<Value> {
+    let (status, body) = node.json(Method::GET, &format!("/v1/events?{query}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    body["events"].as_array().expect("an events array").clone()
+}
+
+/// Audit events live in the store: sessions made and ended on each of three
+/// nodes give one log, the same from every node, newest first; `before`
+/// pages through it, hopping from node to node, without gaps or repeats.
+pub async fn events_of_every_node_read_the_same_from_any_node(engine: Engine) {
+    let Some(store) = engine.store() else { return };
+    let n = nodes(&store, 3, &[]);
+    let mut sessions = Vec::new();
+    for (i, node) in n.iter().enumerate() {
+        for round in 0..2 {
+            let (token, session) = node.login(&format!("user-{i}-{round}")).await;
+            let (status, _) = node
+                .json(Method::POST, "/v1/sessions/revoke", Some(json!({ "token": token })))
+                .await;
+            assert_eq!(status, 204);
+            sessions.push(session["id"].as_str().unwrap().to_owned());
+        }
+    }
+    // A query first writes what its own node has queued: one round over
+    // every node puts every node's events in the store.
+    for node in &n {
+        events_on(node, "limit=1000").await;
+    }
+    let log = events_on(&n[0], "limit=1000").await;
+    for node in &n[1..] {
+        assert_eq!(
+            events_on(node, "limit=1000").await,
+            log,
+            "another node reads another log"
+        );
+    }
+    for id in &sessions {
+        let kinds: Vec<&str> = log
+            .iter()
+            .filter(|e| e["session_id"] == id.as_str())
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["revoked", "created"], "session {id}");
+    }
+    let ids: Vec<&str> = log.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "not newest first: {ids:?}");
+    assert!(log.len() >= 12, "{log:?}");
+    // An id begins with its event's time, in µs: ids in order are times in order.
+    for event in &log {
+        let at = time::OffsetDateTime::parse(event["at"].as_str().unwrap(), &Rfc3339).unwrap();
+        let micros = (at.unix_timestamp_nanos() / 1_000).to_string();
+        assert!(
+            event["id"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches('0')
+                .starts_with(&micros),
+            "{event}"
+        );
+    }
+
+    let mut walked = Vec::new();
+    let mut before = String::new();
+    for hop in 0.. {
+        let page = events_on(&n[hop % 3], &format!("limit=5{before}")).await;
+        let Some(last) = page.last() else { break };
+        assert!(page.len() <= 5);
+        before = format!("&before={}", last["id"].as_str().unwrap());
+        walked.extend(page);
+    }
+    assert_eq!(walked, log, "paging lost or repeated events");
+
+    let revoked = events_on(&n[1], "kind=revoked&limit=1000").await;
+    assert_eq!(revoked.len(), sessions.len());
+    assert!(
+        revoked
+            .iter()
+            .all(|e| e["kind"] == "revoked" && e["reason"] == "logout")
+    );
 }
