@@ -110,6 +110,17 @@ async fn admin_commands_refuse_a_store_held_by_a_server_and_work_after_it_stops(
     );
     assert_eq!(String::from_utf8_lossy(&revoked.stdout).trim(), "revoked 1");
 
+    // An earlier version's log, left in the data directory (a recent event:
+    // older ones than `events.retention` are pruned once imported).
+    let legacy = dir.path().join("sessiond-data").join("events.jsonl");
+    // The server reads the system clock; so does this.
+    let at = sessiond_core::Clock::now(&sessiond_core::SystemClock) - time::Duration::minutes(5);
+    let at = at.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let line = format!(
+        r#"{{"at":"{at}","kind":{{"kind":"touched"}},"tenant":"default","session_id":null,"subject":"legacy","client":null}}"#
+    );
+    std::fs::write(&legacy, format!("{line}\n")).unwrap();
+
     let s = launch().dir(dir).store(STORE).start();
     assert_problem(
         s.post("/v1/sessions/verify", json!({"token": token})).await,
@@ -117,4 +128,13 @@ async fn admin_commands_refuse_a_store_held_by_a_server_and_work_after_it_stops(
         "invalid_token",
     )
     .await;
+    // The command's revocation was written to the store before it closed it.
+    let (status, events) = s.json(Method::GET, "/v1/events?subject=bob&kind=revoked", None).await;
+    assert_eq!(status, 200, "{events}");
+    assert_eq!(events["events"][0]["reason"], "admin", "{events}");
+    // The old log was imported once and put aside.
+    let (_, imported) = s.json(Method::GET, "/v1/events?subject=legacy", None).await;
+    assert_eq!(imported["events"].as_array().unwrap().len(), 1, "{imported}");
+    assert_eq!(imported["events"][0]["kind"], "touched");
+    assert!(!legacy.exists() && legacy.with_extension("jsonl.imported").exists());
 }
