@@ -209,36 +209,72 @@ mod tests {
         assert!(kinds(&log, "b").await.is_empty());
     }
 
-    /// A store that refuses every append.
-    #[derive(Debug)]
-    struct Down;
+    /// A memory store that can be taken down, and counts append attempts.
+    #[derive(Debug, Default)]
+    struct Flaky {
+        inner: MemoryStore,
+        down: std::sync::atomic::AtomicBool,
+        appends: std::sync::atomic::AtomicUsize,
+    }
 
-    #[sessiond_core::async_trait]
-    impl EventStore for Down {
-        async fn append_events(&self, _: &[StoredEvent]) -> Result<(), EventStoreError> {
-            Err(EventStoreError::Unavailable("down".into()))
-        }
-        async fn query_events(&self, _: &Tenant, _: &EventFilter) -> Result<Vec<StoredEvent>, EventStoreError> {
-            Err(EventStoreError::Unavailable("down".into()))
-        }
-        async fn prune_events(&self, _: Option<&Tenant>, _: Retention) -> Result<u64, EventStoreError> {
-            Err(EventStoreError::Unavailable("down".into()))
+    impl Flaky {
+        fn check(&self) -> Result<(), EventStoreError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(EventStoreError::Unavailable("down".into()));
+            }
+            Ok(())
         }
     }
 
-    /// A store that is down neither blocks `emit` nor wedges the writer:
-    /// flushes and closes still finish, and queries say it is down.
-    #[tokio::test]
-    async fn a_failing_store_drops_events_without_blocking() {
+    #[sessiond_core::async_trait]
+    impl EventStore for Flaky {
+        async fn append_events(&self, events: &[StoredEvent]) -> Result<(), EventStoreError> {
+            self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.check()?;
+            self.inner.append_events(events).await
+        }
+        async fn query_events(
+            &self,
+            tenant: &Tenant,
+            filter: &EventFilter,
+        ) -> Result<Vec<StoredEvent>, EventStoreError> {
+            self.check()?;
+            self.inner.query_events(tenant, filter).await
+        }
+        async fn prune_events(&self, tenant: Option<&Tenant>, retention: Retention) -> Result<u64, EventStoreError> {
+            self.check()?;
+            self.inner.prune_events(tenant, retention).await
+        }
+    }
+
+    /// A store that is down neither blocks `emit` nor wedges the writer: it
+    /// is tried once, not once per batch, while down; flushes finish,
+    /// queries say it is down; once it is back and the pause is over,
+    /// events are written again.
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_store_drops_events_without_blocking_and_recovers() {
+        use std::sync::atomic::Ordering::SeqCst;
         let clock = FakeClock::default();
-        let log = EventLog::start(Arc::new(Down), bounds(5), Arc::new(clock.clone())).unwrap();
+        let store = Arc::new(Flaky::default());
+        store.down.store(true, SeqCst);
+        let log = EventLog::start(store.clone(), bounds(5), Arc::new(clock.clone())).unwrap();
         for _ in 0..(QUEUE_DEPTH + 10) {
             log.emit(event(&clock, "a", EventKind::Touched, "192.0.2.1"));
         }
         log.flush().await;
+        assert_eq!(
+            store.appends.load(SeqCst),
+            1,
+            "the writer kept trying a store that is down"
+        );
         let failed = log.query(&Tenant::new("a").unwrap(), &EventFilter::default()).await;
         assert!(failed.is_err_and(|e| e.is_unavailable()));
         assert_eq!(log.prune_now().await, 0);
+
+        store.down.store(false, SeqCst);
+        tokio::time::advance(crate::event_writer::RETRY_AFTER).await;
+        log.emit(event(&clock, "a", EventKind::Created, "192.0.2.1"));
+        assert_eq!(kinds(&log, "a").await, [("created", 1)]);
         log.close().await;
         log.close().await;
     }

@@ -7,8 +7,10 @@
 //! queued (ids of one microsecond keep that order). A batch the store
 //! refuses is dropped and counted in `sessiond_events_dropped_total`, as an
 //! event that found the queue full is: the request that caused it was
-//! answered long ago and cannot wait. The first failure of an outage is
-//! logged, and the recovery, not every batch in between.
+//! answered long ago and cannot wait. After a refusal the writer drops what
+//! comes for [`RETRY_AFTER`] before it tries again, so an outage costs one
+//! attempt a second. The first failure of an outage is logged, and the
+//! recovery, not every batch in between.
 
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// How often the writer prunes the store (every tenant, every node: a prune
 /// is idempotent, so nodes need not agree who does it).
 pub const PRUNE_EVERY: Duration = Duration::from_secs(300);
+/// How long after a refused append the writer drops events without trying.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// What the writer is asked to do, in queue order.
 #[derive(Debug)]
@@ -62,7 +66,10 @@ pub(crate) struct Writer {
     pub(crate) bounds: Bounds,
     pub(crate) ids: EventIds,
     pending: Vec<Event>,
-    failing: bool,
+    /// Set while the store refuses appends: no append is tried before it,
+    /// so a store that is down costs one attempt per [`RETRY_AFTER`], not
+    /// one per batch (and a flush waits for no timeouts in a row).
+    retry_at: Option<tokio::time::Instant>,
 }
 
 impl Writer {
@@ -80,7 +87,7 @@ impl Writer {
             bounds,
             ids,
             pending: Vec::new(),
-            failing: false,
+            retry_at: None,
         }
     }
 
@@ -168,8 +175,13 @@ impl Writer {
         self.write().await;
     }
 
-    /// Appends what is pending, in batches of at most [`BATCH`].
+    /// Appends what is pending, in batches of at most [`BATCH`]; drops it
+    /// (counted) while the store is failing.
     async fn write(&mut self) {
+        if self.retry_at.is_some_and(|at| tokio::time::Instant::now() < at) {
+            self.drop_pending();
+            return;
+        }
         while !self.pending.is_empty() {
             let take = self.pending.len().min(BATCH);
             let batch: Vec<StoredEvent> = self
@@ -181,22 +193,28 @@ impl Writer {
                 })
                 .collect();
             match self.store.append_events(&batch).await {
-                Ok(()) if self.failing => {
-                    self.failing = false;
-                    tracing::info!("audit events are written to the store again");
+                Ok(()) => {
+                    if self.retry_at.take().is_some() {
+                        tracing::info!("audit events are written to the store again");
+                    }
                 }
-                Ok(()) => {}
                 Err(error) => {
                     metrics::counter!("sessiond_events_dropped_total").increment(batch.len() as u64);
-                    if !self.failing {
-                        self.failing = true;
+                    self.drop_pending();
+                    if self.retry_at.is_none() {
                         tracing::error!(error = %error, source = ?std::error::Error::source(&error),
                             "cannot write audit events to the store; dropping them (counted in \
                              sessiond_events_dropped_total) until it recovers");
                     }
+                    self.retry_at = Some(tokio::time::Instant::now() + RETRY_AFTER);
                 }
             }
         }
+    }
+
+    fn drop_pending(&mut self) {
+        metrics::counter!("sessiond_events_dropped_total").increment(self.pending.len() as u64);
+        self.pending.clear();
     }
 
     /// Prunes every tenant's events to the bounds; how many went.
