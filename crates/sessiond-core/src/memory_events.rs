@@ -59,11 +59,13 @@ impl EventStore for MemoryStore {
         let Some(events) = map.get(tenant) else {
             return Ok(Vec::new());
         };
-        let newer_than_cursor = |id: &&EventId| filter.before.as_ref().is_none_or(|before| *id < before);
-        Ok(events
-            .iter()
+        // The ids below the cursor are one range of the ordered map.
+        let below = match &filter.before {
+            Some(before) => events.range(..before),
+            None => events.range(..),
+        };
+        Ok(below
             .rev()
-            .skip_while(|(id, _)| !newer_than_cursor(id))
             .filter(|(_, event)| filter.matches(event))
             .take(filter.limit)
             .map(|(id, event)| StoredEvent {
