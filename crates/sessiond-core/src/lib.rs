@@ -32,12 +32,14 @@
 
 mod by_id;
 mod clock;
+mod counters;
 mod error;
 mod events;
 pub mod humane;
 mod ids;
 mod manager;
 mod memory;
+mod memory_counters;
 mod memory_secrets;
 mod memory_users;
 mod origin;
@@ -51,11 +53,16 @@ mod token;
 mod users;
 
 pub use clock::{Clock, SystemClock, truncate_to_micros};
+pub use counters::{
+    CounterKey, CounterRecord, CounterRule, CounterStore, CounterStoreError, MAX_COUNTER_KEY_LEN, MAX_COUNTER_KEYS,
+    Reserved, check_counter_keys,
+};
 pub use error::{Error, RandomnessError};
 pub use events::{Event, EventKind, EventSink, MemoryEvents, NoEvents, Rejection};
 pub use ids::{MAX_SUBJECT_LEN, MAX_TENANT_LEN, NameError, SessionId, Subject, Tenant, is_refused_in_subject};
 pub use manager::{CreateOptions, SessionData, SessionManager, SessionManagerBuilder};
 pub use memory::MemoryStore;
+pub use memory_counters::MAX_COUNTER_BYTES;
 pub use origin::SessionOrigin;
 pub use policy::{LimitAction, MAX_DATA_BYTES_LIMIT, MAX_LIFETIME, Policy, PolicyError};
 pub use purge::{PurgeTask, spawn_purger};

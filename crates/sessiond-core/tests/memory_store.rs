@@ -1,13 +1,14 @@
-//! MemoryStore against the shared conformance suites (sessions, users and
-//! secrets) and the lifecycle model.
+//! MemoryStore against the shared conformance suites (sessions, users,
+//! secrets and counters) and the lifecycle model.
 
 use std::sync::Arc;
 
-use sessiond_core::{MemoryStore, SecretStore, SessionStore, UserStore};
+use sessiond_core::{CounterStore, MemoryStore, SecretStore, SessionStore, UserStore};
 
 sessiond_testkit::store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn SessionStore>) });
 sessiond_testkit::user_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn UserStore>) });
 sessiond_testkit::secret_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn SecretStore>) });
+sessiond_testkit::counter_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn CounterStore>) });
 
 #[test]
 fn manager_over_memory_store_agrees_with_the_model() {

@@ -9,6 +9,7 @@
 
 mod clock;
 pub mod conformance;
+pub mod counter_conformance;
 pub mod env;
 pub mod model;
 pub mod secret_conformance;
