@@ -1,8 +1,9 @@
 //! The write operations, each with exactly the semantics written on
 //! [`SessionStore`](sessiond_core::SessionStore) (or, for the user ops,
-//! [`UserStore`](sessiond_core::UserStore) and
-//! [`SecretStore`](sessiond_core::SecretStore); those live in `users.rs`
-//! and `secrets.rs`),
+//! [`UserStore`](sessiond_core::UserStore),
+//! [`SecretStore`](sessiond_core::SecretStore) and
+//! [`CounterStore`](sessiond_core::CounterStore); those live in `users.rs`,
+//! `secrets.rs` and `counters.rs`),
 //! applied inside the writer's shared transaction.
 //!
 //! Every operation decides all of its refusals (collision, version
@@ -14,8 +15,8 @@
 
 use redb::ReadableTable;
 use sessiond_core::{
-    ClientInfo, Inserted, Revocation, SecretName, SecretStoreError, Session, SessionId, StoreError, Subject,
-    SubjectLimit, Tenant, UserRecord, UserStoreError,
+    ClientInfo, CounterKey, CounterRule, Inserted, Revocation, SecretName, SecretStoreError, Session, SessionId,
+    StoreError, Subject, SubjectLimit, Tenant, UserRecord, UserStoreError,
 };
 use time::OffsetDateTime;
 
@@ -73,6 +74,15 @@ pub(crate) enum Op {
         secrets: SecretSet,
         expected: SecretSet,
     },
+    ReserveCounters {
+        keys: Vec<(CounterKey, CounterRule)>,
+        now: OffsetDateTime,
+    },
+    ReleaseCounters {
+        keys: Vec<(CounterKey, CounterRule)>,
+        now: OffsetDateTime,
+    },
+    ClearCounter(CounterKey),
 }
 
 /// What a successful write returns to its caller.
@@ -103,6 +113,11 @@ pub(crate) enum Done {
     /// [`SecretStoreError::Conflict`], [`SecretStoreError::NotFound`] or
     /// [`SecretStoreError::Corrupt`] (the stored set cannot be read).
     SecretsRefused(SecretStoreError),
+    /// The answer of a counter reserve (a lock is an answer, not a refusal:
+    /// it writes nothing, as every refusal).
+    Reserved(sessiond_core::Reserved),
+    /// A counter release or clear went through.
+    CountersWritten,
 }
 
 /// The caller's answer: success or a refusal that changed nothing.
@@ -167,6 +182,9 @@ impl Op {
                 secrets,
                 expected,
             } => crate::secrets::put(t, name, secrets, expected),
+            Op::ReserveCounters { keys, now } => crate::counters::reserve(t, keys, *now),
+            Op::ReleaseCounters { keys, now } => crate::counters::release(t, keys, *now),
+            Op::ClearCounter(key) => crate::counters::clear(t, key),
         }
     }
 }
@@ -285,5 +303,7 @@ fn purge(t: &mut Tables<'_>, now: OffsetDateTime, limit: usize) -> Result<Outcom
         t.delete(&session)?;
         purged.push(session);
     }
+    // Forgotten failure counters go with the same round (see `counters.rs`).
+    crate::counters::purge(t, now, limit)?;
     Ok(Ok(Done::Sessions(purged)))
 }

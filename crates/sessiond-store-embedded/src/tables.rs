@@ -9,12 +9,15 @@
 //! | `expiry` | (deadline in Unix ns, id) | () |
 //! | `users` | (tenant, name) | encoded portal account ([`crate::codec::encode_user`]) |
 //! | `secrets` | secret set name | the set's 32-byte secrets one after another |
+//! | `counters` | counter key | a failure counter: count, last failure, lock end, expiry (`counters.rs`) |
+//! | `counter_expiry` | (expiry in Unix ns, counter key) | () |
 //!
 //! `users` stands apart: no index refers to it and the read cache never
 //! holds it, so user writes (see `users.rs`) touch nothing else. A file made
 //! before it existed gets it at open; the format version stays 1. `secrets`
 //! stands apart the same way and is made by its first write (see
-//! `secrets.rs`).
+//! `secrets.rs`); so do `counters` and its expiry index, which
+//! `counters.rs` keeps in step (and `EmbeddedStore::check` verifies).
 //!
 //! Every write goes through [`Tables::put`] and [`Tables::delete`], which
 //! move a record's index entries with it in the same transaction (removing

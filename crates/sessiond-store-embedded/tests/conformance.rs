@@ -1,7 +1,7 @@
 //! The shared conformance suites and the lifecycle model, over the embedded
 //! store with its read cache, without it, and with one that evicts all the
-//! time (so both read paths and their interplay are covered). The user
-//! and secret stores have no cache, so their suites run once.
+//! time (so both read paths and their interplay are covered). The user,
+//! secret and counter stores have no cache, so their suites run once.
 
 use crate::support::TempStore;
 
@@ -23,6 +23,11 @@ mod users {
 mod secrets {
     use super::*;
     sessiond_testkit::secret_store_conformance!(|| async { Some(TempStore::secrets()) });
+}
+
+mod counters {
+    use super::*;
+    sessiond_testkit::counter_store_conformance!(|| async { Some(TempStore::counters()) });
 }
 
 #[test]

@@ -28,6 +28,10 @@
 //!   [`PostgresStore`] is also a [`UserStore`](sessiond_core::UserStore).
 //! * **Secrets.** `secrets` (migration 4) holds shared secret sets:
 //!   [`PostgresStore`] is also a [`SecretStore`](sessiond_core::SecretStore).
+//! * **Counters.** `counters` (migration 5) holds the login throttle's
+//!   failure counters: [`PostgresStore`] is also a
+//!   [`CounterStore`](sessiond_core::CounterStore); forgotten ones are
+//!   removed by purge.
 //! * **Atomicity.** Every operation is one statement or one transaction;
 //!   `update` is `UPDATE … WHERE version = $expected`; a limited `insert`
 //!   holds a transaction-scoped advisory lock for its subject, so a limit
@@ -40,6 +44,7 @@
 //!
 //! [`StoreError::Unavailable`]: sessiond_core::StoreError::Unavailable
 
+mod counters;
 mod error;
 mod insert;
 mod keys;

@@ -41,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "secrets",
         sql: include_str!("../migrations/0004_secrets.sql"),
     },
+    Migration {
+        version: 5,
+        name: "counters",
+        sql: include_str!("../migrations/0005_counters.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessiond_core::{SecretStore, SessionStore, UserStore};
+use sessiond_core::{CounterStore, SecretStore, SessionStore, UserStore};
 use sessiond_store_postgres::PostgresStore;
 use sessiond_testkit::env::{required, unique_name};
 
@@ -43,6 +43,17 @@ pub async fn conformance_user_store() -> Option<Arc<dyn UserStore>> {
 /// [`conformance_store`] for the secret-store suite.
 pub async fn conformance_secret_store() -> Option<Arc<dyn SecretStore>> {
     Some(Arc::new(fresh_store().await?))
+}
+
+/// [`conformance_store`] for the counter-store suite: three handles with
+/// pools of their own (as three nodes have) on one new schema, taking turns.
+pub async fn conformance_counter_store() -> Option<Arc<dyn CounterStore>> {
+    let url = with_schema(&server_url()?, &fresh_schema());
+    let mut handles: Vec<Arc<dyn CounterStore>> = Vec::new();
+    for _ in 0..3 {
+        handles.push(Arc::new(PostgresStore::open(&url).await.unwrap()));
+    }
+    Some(sessiond_testkit::counter_conformance::Spread::over(handles))
 }
 
 /// A fresh store opened on a thread of its own, for the model test, whose

@@ -30,7 +30,11 @@
 //! the login portal: one hash per account (no TTL) and a sorted set of each
 //! tenant's names, written by their own scripts (`users.rs`); and the
 //! [`SecretStore`](sessiond_core::SecretStore) of shared secrets: one string
-//! per set, no TTL (`secrets.rs`).
+//! per set, no TTL (`secrets.rs`); and the
+//! [`CounterStore`](sessiond_core::CounterStore) of the login throttle: one
+//! hash per counter, TTL its forget-after (`counters.rs`). A reserve or
+//! release names an account's and an address' counter in one script, so
+//! on Cluster it would need them in one slot, like the session scripts.
 //!
 //! # Atomicity
 //!
@@ -94,6 +98,7 @@
 //! until then, use standalone.
 
 mod config;
+mod counters;
 mod error;
 mod keys;
 mod record;

@@ -42,6 +42,8 @@ pub(crate) struct Scripts {
     pub(crate) user_list: Script,
     pub(crate) secret_init: Script,
     pub(crate) secret_put: Script,
+    pub(crate) counter_reserve: Script,
+    pub(crate) counter_release: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -58,6 +60,8 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     user_list: read_only(include_str!("lua/user_list.lua")),
     secret_init: script(include_str!("lua/secret_init.lua")),
     secret_put: script(include_str!("lua/secret_put.lua")),
+    counter_reserve: script(include_str!("lua/counter_reserve.lua")),
+    counter_release: script(include_str!("lua/counter_release.lua")),
 });
 
 /// A script's answer split into its status word and the rest:

@@ -282,3 +282,55 @@ pub async fn counter_concurrent_reserves_pass_only_the_allowance_left(store: Arc
     }
     assert_eq!(counted, 2, "refused racers counted on their address");
 }
+
+/// Several handles on one store acting as one [`CounterStore`]: each call
+/// goes to the next handle in turn, so the suite's racing reserves cross
+/// connections (and, on the shared engines, what would be nodes).
+#[derive(Debug)]
+pub struct Spread {
+    handles: Vec<Arc<dyn CounterStore>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Spread {
+    /// Over `handles`, which must all open the same store (at least one).
+    pub fn over(handles: Vec<Arc<dyn CounterStore>>) -> Arc<dyn CounterStore> {
+        assert!(!handles.is_empty(), "a spread over no handle");
+        Arc::new(Self {
+            handles,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    fn handle(&self) -> &Arc<dyn CounterStore> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.handles[n % self.handles.len()]
+    }
+}
+
+#[sessiond_core::async_trait]
+impl CounterStore for Spread {
+    async fn reserve(
+        &self,
+        keys: &[(CounterKey, CounterRule)],
+        now: OffsetDateTime,
+    ) -> Result<Reserved, CounterStoreError> {
+        self.handle().reserve(keys, now).await
+    }
+
+    async fn release(&self, keys: &[(CounterKey, CounterRule)], now: OffsetDateTime) -> Result<(), CounterStoreError> {
+        self.handle().release(keys, now).await
+    }
+
+    async fn clear(&self, key: &CounterKey) -> Result<(), CounterStoreError> {
+        self.handle().clear(key).await
+    }
+
+    async fn counter(
+        &self,
+        key: &CounterKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<sessiond_core::CounterRecord>, CounterStoreError> {
+        self.handle().counter(key, now).await
+    }
+}
