@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use sessiond_core::{Error, UserStoreError};
+use sessiond_core::{CounterStoreError, Error, UserStoreError};
 use sessiond_http::HttpError;
 use sessiond_wire::ErrorCode;
 
@@ -110,6 +110,18 @@ impl From<Error> for PortalError {
                 PortalError::Internal
             }
         }
+    }
+}
+
+/// The login throttle's store failed: the attempt is refused, never let
+/// through uncounted (503 when the store is unreachable, as for sessions).
+impl From<CounterStoreError> for PortalError {
+    fn from(error: CounterStoreError) -> Self {
+        if error.is_unavailable() {
+            return PortalError::Unavailable;
+        }
+        tracing::error!(error = %error, "portal: login throttle failed");
+        PortalError::Internal
     }
 }
 

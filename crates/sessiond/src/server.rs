@@ -126,6 +126,7 @@ pub async fn serve(
                 &manager,
                 Arc::clone(&users),
                 opened.secrets().as_ref(),
+                opened.counters(),
                 settings,
                 &data_dir,
             )

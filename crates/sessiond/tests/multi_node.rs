@@ -87,6 +87,7 @@ for_each_engine!(
     a_subject_limit_holds_when_logins_race_across_nodes,
     evicting_the_oldest_keeps_the_limit_when_logins_race_across_nodes,
     concurrent_data_updates_across_nodes_lose_nothing,
+    failed_logins_spread_over_nodes_lock_the_account_on_all,
 );
 
 /// `count` nodes over the same store, each with its own directory and key.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::support::{TestServer, add_user, launch, sessiond, users_command};
 
 const STORE: &str = "embedded:sessiond-data";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A server in dev mode (plain HTTP) with users alice and bob.
 fn portal(env: &[(&str, &str)]) -> TestServer {
@@ -41,16 +41,17 @@ fn encode(text: &str) -> String {
 }
 
 /// A minimal browser: its own cookie jar, no redirects followed, and the
-/// `Origin` a browser sends with a same-origin form.
-struct Browser {
-    base: String,
+/// `Origin` a browser sends with a same-origin form. (Also driven by the
+/// multi-node scenarios.)
+pub(crate) struct Browser {
+    pub(crate) base: String,
     client: Client,
     cookies: BTreeMap<String, String>,
     user_agent: &'static str,
 }
 
 impl Browser {
-    fn new(server: &TestServer, user_agent: &'static str) -> Self {
+    pub(crate) fn new(server: &TestServer, user_agent: &'static str) -> Self {
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
@@ -114,18 +115,18 @@ impl Browser {
         response
     }
 
-    async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+    pub(crate) async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
         let origin = self.base.clone();
         self.post(path, fields, Some(&origin)).await
     }
 
     /// The `csrf_token` of the form on `path`.
-    async fn csrf(&mut self, path: &str) -> String {
+    pub(crate) async fn csrf(&mut self, path: &str) -> String {
         let page = self.get(path).await.text().await.unwrap();
         hidden(&page, "csrf_token")
     }
 
-    async fn login(&mut self, user: &str, password: &str, remember: bool) -> Response {
+    pub(crate) async fn login(&mut self, user: &str, password: &str, remember: bool) -> Response {
         let csrf = self.csrf("/login").await;
         let mut fields = vec![
             ("username", user),

@@ -215,3 +215,48 @@ pub async fn concurrent_data_updates_across_nodes_lose_nothing(engine: Engine) {
     assert_eq!(data["count"], writes);
     assert_eq!(read["session"]["version"].as_u64().unwrap(), start_version + writes);
 }
+
+/// Issue 13: the login throttle counts in the store, so failed sign-ins
+/// spread over the nodes add up. Six failures at alice — her five free ones
+/// and the one that starts the delay — two on each of three nodes lock her
+/// account on every node, even for the right password. With counters per
+/// process each node had seen two and let her in.
+///
+/// The first lock lasts one second (the throttle's constants), so the
+/// sign-in forms for the last round are fetched before the lock starts and
+/// only the three posts run inside it: well under a second on loopback,
+/// as in `portal::failures_look_the_same_and_are_throttled`.
+pub async fn failed_logins_spread_over_nodes_lock_the_account_on_all(engine: Engine) {
+    use crate::portal::{Browser, PASSWORD};
+    use crate::support::{add_user, launch};
+
+    let Some(store) = engine.store() else { return };
+    // `--dev`: the test browser speaks plain HTTP (see `nodes` for the rest).
+    let n: Vec<_> = (0..3)
+        .map(|_| launch().store(&store).args(&["--dev"]).start())
+        .collect();
+    add_user(n[0].dir.path(), &store, "alice", PASSWORD);
+
+    let mut guesser: Vec<Browser> = n.iter().map(|node| Browser::new(node, "guesser")).collect();
+    for round in 0..5 {
+        let r = guesser[round % 3].login("alice", "wrong password", false).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "failure {round}");
+    }
+    let mut owner: Vec<Browser> = n.iter().map(|node| Browser::new(node, "alice")).collect();
+    let mut forms = Vec::new();
+    for browser in &mut owner {
+        forms.push(browser.csrf("/login").await);
+    }
+    let sixth = guesser[2].login("alice", "wrong password", false).await;
+    assert_eq!(sixth.status(), StatusCode::UNAUTHORIZED, "the sixth failure");
+    for (node, (browser, csrf)) in owner.iter_mut().zip(&forms).enumerate() {
+        let fields = [
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", csrf.as_str()),
+        ];
+        let r = browser.submit("/login", &fields).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "node {node} let alice in");
+        assert!(r.headers().contains_key("retry-after"), "node {node}");
+    }
+}
