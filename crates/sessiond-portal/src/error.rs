@@ -178,3 +178,20 @@ impl From<HttpError> for PortalError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A throttle that cannot count fails closed: 503 `store_unavailable`
+    /// when the store is unreachable, as for sessions; 500 for the rest.
+    #[test]
+    fn counter_store_failures_refuse_the_attempt() {
+        let down = PortalError::from(CounterStoreError::Unavailable("down".into()));
+        assert!(matches!(down, PortalError::Unavailable));
+        assert_eq!(down.code(), ErrorCode::StoreUnavailable);
+        assert_eq!(down.into_response().status(), 503);
+        let broken = PortalError::from(CounterStoreError::Corrupt("bad".into()));
+        assert!(matches!(broken, PortalError::Internal));
+    }
+}

@@ -98,11 +98,11 @@ async fn sessions_from_before_the_origin_column_read_back_as_api_sessions() {
         store.close();
     }
     // What a build from before the origin column left behind (so also
-    // before the secrets table of migration 4).
+    // before the secrets and counters tables of migrations 4 and 5).
     raw(&base)
         .await
         .batch_execute(&format!(
-            "DROP TABLE {schema}.secrets; \
+            "DROP TABLE {schema}.counters; DROP TABLE {schema}.secrets; \
              ALTER TABLE {schema}.sessions DROP COLUMN origin; \
              DELETE FROM {schema}.schema_migrations WHERE version >= 3"
         ))
@@ -139,7 +139,7 @@ async fn a_schema_from_a_newer_sessiond_is_refused() {
         .unwrap();
     let refused = PostgresStore::open(&url).await.unwrap_err();
     assert!(
-        matches!(refused, OpenError::SchemaTooNew { found: 99, known: 4 }),
+        matches!(refused, OpenError::SchemaTooNew { found: 99, known: 5 }),
         "got {refused:?}"
     );
 }
@@ -236,4 +236,33 @@ async fn point_read_figures_next_to_pgbench() {
     {
         eprintln!("pgbench -S -c 4 -j 2 -M prepared: {line}");
     }
+}
+
+/// Forgotten failure counters are removed by the session purge, in
+/// batches of its limit; live ones stay.
+#[tokio::test]
+async fn purge_removes_forgotten_counters_and_keeps_live_ones() {
+    use sessiond_core::{CounterKey, CounterStore};
+    use sessiond_testkit::counter_conformance::{RULE, T0};
+
+    let Some(base) = server_url() else { return };
+    let schema = fresh_schema();
+    let store = PostgresStore::open(&with_schema(&base, &schema)).await.unwrap();
+    for n in 0..5 {
+        let key = CounterKey::new(format!("acct:{n}")).unwrap();
+        store.reserve(&[(key, RULE)], T0).await.unwrap();
+    }
+    let later = T0 + RULE.forget_after + std::time::Duration::from_secs(1);
+    let live = CounterKey::new("acct:live").unwrap();
+    store.reserve(&[(live.clone(), RULE)], later).await.unwrap();
+    let rows = async || -> i64 {
+        let sql = format!("SELECT count(*) FROM {schema}.counters");
+        raw(&base).await.query_one(&sql, &[]).await.unwrap().get(0)
+    };
+    assert_eq!(rows().await, 6);
+    store.purge_expired(later, 3).await.unwrap();
+    assert_eq!(rows().await, 3, "a batch of three went");
+    store.purge_expired(later, 100).await.unwrap();
+    assert_eq!(rows().await, 1);
+    assert_eq!(store.counter(&live, later).await.unwrap().map(|r| r.count), Some(1));
 }
