@@ -228,13 +228,11 @@ pub async fn concurrent_data_updates_across_nodes_lose_nothing(engine: Engine) {
 /// as in `portal::failures_look_the_same_and_are_throttled`.
 pub async fn failed_logins_spread_over_nodes_lock_the_account_on_all(engine: Engine) {
     use crate::portal::{Browser, PASSWORD};
-    use crate::support::{add_user, launch};
+    use crate::support::add_user;
 
     let Some(store) = engine.store() else { return };
-    // `--dev`: the test browser speaks plain HTTP (see `nodes` for the rest).
-    let n: Vec<_> = (0..3)
-        .map(|_| launch().store(&store).args(&["--dev"]).start())
-        .collect();
+    // Dev mode: the test browser speaks plain HTTP.
+    let n = nodes(&store, 3, &[("SESSIOND_SERVER_DEV", "true")]);
     add_user(n[0].dir.path(), &store, "alice", PASSWORD);
 
     let mut guesser: Vec<Browser> = n.iter().map(|node| Browser::new(node, "guesser")).collect();
