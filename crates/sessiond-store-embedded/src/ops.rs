@@ -64,6 +64,10 @@ pub(crate) enum Op {
         user: Box<UserRecord>,
         expected_version: u64,
     },
+    DeleteUser {
+        tenant: Tenant,
+        name: Subject,
+    },
     InitSecrets {
         name: SecretName,
         initial: SecretSet,
@@ -104,6 +108,8 @@ pub(crate) enum Done {
     /// [`UserStoreError::Exists`], [`UserStoreError::VersionConflict`] or
     /// [`UserStoreError::NotFound`].
     UserRefused(UserStoreError),
+    /// Whether a user delete found its user.
+    UserDeleted(bool),
     /// The secret set stored after an init.
     Secrets(SecretSet),
     /// A secret compare-and-set went through.
@@ -180,6 +186,7 @@ impl Op {
             Op::Purge { now, limit } => purge(t, *now, *limit),
             Op::InsertUser(user) => crate::users::insert(t, user),
             Op::UpdateUser { user, expected_version } => crate::users::update(t, user, *expected_version),
+            Op::DeleteUser { tenant, name } => crate::users::delete(t, tenant, name),
             Op::InitSecrets { name, initial } => crate::secrets::init(t, name, initial),
             Op::PutSecrets {
                 name,

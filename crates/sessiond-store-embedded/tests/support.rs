@@ -136,6 +136,9 @@ impl UserStore for TempStore {
     async fn list_users(&self, tenant: &Tenant) -> Result<Vec<UserRecord>, UserStoreError> {
         self.store.list_users(tenant).await
     }
+    async fn delete_user(&self, tenant: &Tenant, name: &Subject) -> Result<bool, UserStoreError> {
+        self.store.delete_user(tenant, name).await
+    }
 }
 
 #[async_trait]
