@@ -141,7 +141,12 @@ pub async fn serve(
     } else {
         None
     };
-    let app = api::app(manager, keys, events.clone(), metrics, &limits, portal);
+    let admin = api::AdminState {
+        users: Arc::clone(&users),
+        // Two hashes at once: administration must not starve the portal's logins.
+        passwords: sessiond_portal::Passwords::new(2),
+    };
+    let app = api::app(manager, keys, events.clone(), metrics, &limits, admin, portal);
     tracing::info!(%addr, store = %url, data_dir = %data_dir.display(), "sessiond listening");
     println!("listening on {addr}");
     let connections = crate::listen::ConnectionLimits {
