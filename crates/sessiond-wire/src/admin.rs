@@ -93,10 +93,19 @@ pub struct KeysResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    /// The login name, also the subject of the user's sessions.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
+    /// The login name, also the subject of the user's sessions: 1 to 256
+    /// bytes of UTF-8 without the characters a subject refuses (400
+    /// `invalid_request`; `maxLength` would count characters, not bytes).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$"
+        )
+    )]
     pub username: String,
     /// At least 8 characters, at most 1024 bytes (else 400 `weak_password`).
+    #[cfg_attr(feature = "openapi", schema(min_length = 8))]
     pub password: String,
 }
 
@@ -106,6 +115,7 @@ pub struct CreateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct SetPasswordRequest {
     /// At least 8 characters, at most 1024 bytes (else 400 `weak_password`).
+    #[cfg_attr(feature = "openapi", schema(min_length = 8))]
     pub password: String,
 }
 

@@ -15,7 +15,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Admin, ApiJson, ApiPath};
 
-const USER_PATTERN: &str = "1 to 256 bytes of UTF-8, no control characters or surrounding spaces, percent-encoded";
+const USER_PATTERN: &str =
+    "User name: 1 to 256 bytes of UTF-8 without the characters a subject refuses, percent-encoded";
 
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
@@ -81,7 +82,7 @@ pub async fn list_users(State(state): State<AppState>, caller: Admin) -> Result<
 
 /// Sets a user's password and ends every session of theirs.
 #[utoipa::path(put, path = "/v1/admin/users/{username}/password", operation_id = "set_user_password", tag = "admin",
-    params(("username" = String, Path, description = USER_PATTERN)),
+    params(("username" = String, Path, min_length = 1, pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$", description = USER_PATTERN)),
     request_body = SetPasswordRequest,
     responses(
         (status = 204, description = "Set; the user's sessions ended"),
@@ -104,7 +105,7 @@ pub async fn set_password(
 
 /// Stops a user from signing in and ends every session of theirs.
 #[utoipa::path(post, path = "/v1/admin/users/{username}/disable", operation_id = "disable_user", tag = "admin",
-    params(("username" = String, Path, description = USER_PATTERN)),
+    params(("username" = String, Path, min_length = 1, pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$", description = USER_PATTERN)),
     responses(
         (status = 204, description = "Disabled; the user's sessions ended"),
         (status = 404, response = super::doc::UserNotFound),
@@ -122,7 +123,7 @@ pub async fn disable(
 
 /// Lets a disabled user sign in again.
 #[utoipa::path(post, path = "/v1/admin/users/{username}/enable", operation_id = "enable_user", tag = "admin",
-    params(("username" = String, Path, description = USER_PATTERN)),
+    params(("username" = String, Path, min_length = 1, pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$", description = USER_PATTERN)),
     responses(
         (status = 204, description = "Enabled"),
         (status = 404, response = super::doc::UserNotFound),
@@ -140,7 +141,7 @@ pub async fn enable(
 
 /// Deletes a user and ends every session of theirs.
 #[utoipa::path(delete, path = "/v1/admin/users/{username}", operation_id = "delete_user", tag = "admin",
-    params(("username" = String, Path, description = USER_PATTERN)),
+    params(("username" = String, Path, min_length = 1, pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$", description = USER_PATTERN)),
     responses(
         (status = 204, description = "Deleted; the user's sessions ended"),
         (status = 404, response = super::doc::UserNotFound),
