@@ -689,13 +689,18 @@ async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
     let mut alice = Browser::new(&server, "test");
     alice.login("alice", PASSWORD, false).await;
     assert_eq!(alice.subject().await.as_deref(), Some("alice"));
-    // While the server holds the embedded store, the command says so at once.
+    // While the server holds the embedded store, the command goes through
+    // its admin routes (issue 13) and takes effect at once.
     let out = sessiond(server.dir.path(), &["users", "disable", "alice", "--store", STORE], &[]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another sessiond process"));
-    let dir = server.stop();
-    let out = sessiond(dir.path(), &["users", "disable", "alice", "--store", STORE], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ended 1 session"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("disabled alice"));
+    assert_eq!(alice.subject().await, None, "disabling ended the session");
+    let dir = server.stop();
+    let out = sessiond(dir.path(), &["users", "list", "--store", STORE], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("alice\tdisabled"),
+        "{out:?}"
+    );
 
     let server = launch().dir(dir).store(STORE).args(&["--dev"]).start();
     alice.base = server.base.clone();
