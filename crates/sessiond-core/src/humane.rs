@@ -13,11 +13,17 @@ pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Erro
 /// For `#[serde(with = "humane")]`: reads `30m`, `12h`, `30d`, `0s`, ….
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
-    humantime::parse_duration(text.trim()).map_err(|e| {
+    parse_duration(&text).map_err(|e| {
         serde::de::Error::custom(format!(
             "invalid duration {text:?} ({e}); use e.g. \"30m\", \"12h\", \"30d\""
         ))
     })
+}
+
+/// Reads `30m`, `12h`, `30d`, `0s`, … (surrounding spaces ignored): the
+/// one reading of a duration, for configuration and command lines alike.
+pub fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(text.trim())
 }
 
 /// The largest whole unit that divides the value exactly.

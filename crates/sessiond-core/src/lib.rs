@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+mod api_keys;
 mod by_id;
 mod clock;
 mod counters;
@@ -40,6 +41,7 @@ mod ids;
 mod manager;
 mod memory;
 mod memory_counters;
+mod memory_keys;
 mod memory_secrets;
 mod memory_users;
 mod origin;
@@ -52,6 +54,10 @@ mod store;
 mod token;
 mod users;
 
+pub use api_keys::{
+    KeyId, KeyRecord, KeyRole, KeyStore, KeyStoreError, MAX_KEY_ID_LEN, MAX_KEY_NAME_LEN, UnknownRole,
+    is_valid_key_name,
+};
 pub use clock::{Clock, SystemClock, truncate_to_micros};
 pub use counters::{
     CounterKey, CounterRecord, CounterRule, CounterStore, CounterStoreError, MAX_COUNTER_KEY_LEN, MAX_COUNTER_KEYS,

@@ -1,14 +1,15 @@
 //! MemoryStore against the shared conformance suites (sessions, users,
-//! secrets and counters) and the lifecycle model.
+//! secrets, counters and keys) and the lifecycle model.
 
 use std::sync::Arc;
 
-use sessiond_core::{CounterStore, MemoryStore, SecretStore, SessionStore, UserStore};
+use sessiond_core::{CounterStore, KeyStore, MemoryStore, SecretStore, SessionStore, UserStore};
 
 sessiond_testkit::store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn SessionStore>) });
 sessiond_testkit::user_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn UserStore>) });
 sessiond_testkit::secret_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn SecretStore>) });
 sessiond_testkit::counter_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn CounterStore>) });
+sessiond_testkit::key_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn KeyStore>) });
 
 #[test]
 fn manager_over_memory_store_agrees_with_the_model() {

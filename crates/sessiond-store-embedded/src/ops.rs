@@ -15,8 +15,8 @@
 
 use redb::ReadableTable;
 use sessiond_core::{
-    ClientInfo, CounterKey, CounterRule, Inserted, Revocation, SecretName, SecretStoreError, Session, SessionId,
-    StoreError, Subject, SubjectLimit, Tenant, UserRecord, UserStoreError,
+    ClientInfo, CounterKey, CounterRule, Inserted, KeyId, KeyRecord, KeyStoreError, Revocation, SecretName,
+    SecretStoreError, Session, SessionId, StoreError, Subject, SubjectLimit, Tenant, UserRecord, UserStoreError,
 };
 use time::OffsetDateTime;
 
@@ -65,6 +65,10 @@ pub(crate) enum Op {
         user: Box<UserRecord>,
         expected_version: u64,
     },
+    DeleteUser {
+        tenant: Tenant,
+        name: Subject,
+    },
     InitSecrets {
         name: SecretName,
         initial: SecretSet,
@@ -83,6 +87,15 @@ pub(crate) enum Op {
         now: OffsetDateTime,
     },
     ClearCounter(CounterKey),
+    InsertKey {
+        key: Box<KeyRecord>,
+        only_if_none: bool,
+    },
+    DeleteKey(KeyId),
+    TouchKey {
+        id: KeyId,
+        at: OffsetDateTime,
+    },
 }
 
 /// What a successful write returns to its caller.
@@ -105,6 +118,8 @@ pub(crate) enum Done {
     /// [`UserStoreError::Exists`], [`UserStoreError::VersionConflict`] or
     /// [`UserStoreError::NotFound`].
     UserRefused(UserStoreError),
+    /// Whether a user delete found its user.
+    UserDeleted(bool),
     /// The secret set stored after an init.
     Secrets(SecretSet),
     /// A secret compare-and-set went through.
@@ -118,6 +133,16 @@ pub(crate) enum Done {
     Reserved(sessiond_core::Reserved),
     /// A counter release or clear went through.
     CountersWritten,
+    /// Whether a key insert wrote (false: a first key into a store that
+    /// had keys).
+    KeyInserted(bool),
+    /// Whether a key delete found its key.
+    KeyDeleted(bool),
+    /// A key touch went through (or found nothing to touch).
+    KeyTouched,
+    /// A key write was refused and wrote nothing: only ever
+    /// [`KeyStoreError::Exists`].
+    KeyRefused(KeyStoreError),
 }
 
 /// The caller's answer: success or a refusal that changed nothing.
@@ -176,6 +201,7 @@ impl Op {
             Op::Purge { now, limit } => purge(t, *now, *limit),
             Op::InsertUser(user) => crate::users::insert(t, user),
             Op::UpdateUser { user, expected_version } => crate::users::update(t, user, *expected_version),
+            Op::DeleteUser { tenant, name } => crate::users::delete(t, tenant, name),
             Op::InitSecrets { name, initial } => crate::secrets::init(t, name, initial),
             Op::PutSecrets {
                 name,
@@ -185,6 +211,9 @@ impl Op {
             Op::ReserveCounters { keys, now } => crate::counters::reserve(t, keys, *now),
             Op::ReleaseCounters { keys, now } => crate::counters::release(t, keys, *now),
             Op::ClearCounter(key) => crate::counters::clear(t, key),
+            Op::InsertKey { key, only_if_none } => crate::api_keys::insert(t, key, *only_if_none),
+            Op::DeleteKey(id) => crate::api_keys::delete(t, id),
+            Op::TouchKey { id, at } => crate::api_keys::touch(t, id, *at),
         }
     }
 }

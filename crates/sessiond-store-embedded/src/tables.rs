@@ -11,13 +11,16 @@
 //! | `secrets` | secret set name | the set's 32-byte secrets one after another |
 //! | `counters` | counter key | a failure counter: count, last failure, lock end, expiry (`counters.rs`) |
 //! | `counter_expiry` | (expiry in Unix ns, counter key) | () |
+//! | `api_keys` | key id | the key's JSON record (never the key) |
 //!
 //! `users` stands apart: no index refers to it and the read cache never
 //! holds it, so user writes (see `users.rs`) touch nothing else. A file made
 //! before it existed gets it at open; the format version stays 1. `secrets`
-//! stands apart the same way and is made by its first write (see
-//! `secrets.rs`); so do `counters` and its expiry index, which
-//! `counters.rs` keeps in step (and `EmbeddedStore::check` verifies).
+//! and `api_keys` stand apart the same way and are made by their first
+//! write (see `secrets.rs`, `api_keys.rs`; the keys' version is the
+//! `keys_version` entry of `sessiond_meta`); so do `counters` and its
+//! expiry index, which `counters.rs` keeps in step (and
+//! `EmbeddedStore::check` verifies).
 //!
 //! Every write goes through [`Tables::put`] and [`Tables::delete`], which
 //! move a record's index entries with it in the same transaction (removing
@@ -38,6 +41,10 @@ pub(crate) const SUBJECTS: MultimapTableDefinition<(&str, &str), &str> = Multima
 pub(crate) const EXPIRY: TableDefinition<(i128, &str), ()> = TableDefinition::new("expiry");
 pub(crate) const USERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("users");
 pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
+pub(crate) const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+
+/// The key under which [`META`] holds the version of `api_keys`.
+pub(crate) const KEYS_VERSION: &str = "keys_version";
 
 /// The key under which the format version is stored in [`META`].
 pub(crate) const FORMAT_KEY: &str = "format_version";

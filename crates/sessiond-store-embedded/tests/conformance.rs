@@ -2,6 +2,7 @@
 //! store with its read cache, without it, and with one that evicts all the
 //! time (so both read paths and their interplay are covered). The user,
 //! secret and counter stores have no cache, so their suites run once.
+//! secret and key stores have no cache, so their suites run once.
 
 use crate::support::TempStore;
 
@@ -28,6 +29,11 @@ mod secrets {
 mod counters {
     use super::*;
     sessiond_testkit::counter_store_conformance!(|| async { Some(TempStore::counters()) });
+}
+
+mod keys {
+    use super::*;
+    sessiond_testkit::key_store_conformance!(|| async { Some(TempStore::keys()) });
 }
 
 #[test]

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use sessiond_core::{
-    ClientInfo, CounterKey, CounterRecord, CounterRule, CounterStore, CounterStoreError, Inserted, Reserved,
-    Revocation, SecretName, SecretStore, SecretStoreError, Session, SessionId, SessionStore, StoreError, Subject,
-    SubjectLimit, Tenant, TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
+    ClientInfo, CounterKey, CounterRecord, CounterRule, CounterStore, CounterStoreError, Inserted, KeyId, KeyRecord,
+    KeyStore, KeyStoreError, Reserved, Revocation, SecretName, SecretStore, SecretStoreError, Session, SessionId,
+    SessionStore, StoreError, Subject, SubjectLimit, Tenant, TokenHash, UserRecord, UserStore, UserStoreError,
+    async_trait,
 };
 use sessiond_store_embedded::{EmbeddedStore, Options};
 use tempfile::TempDir;
@@ -48,6 +49,11 @@ impl TempStore {
 
     /// As a counter store (default options).
     pub fn counters() -> Arc<dyn CounterStore> {
+        Arc::new(Self::with(Options::default()))
+    }
+
+    /// As a key store (default options).
+    pub fn keys() -> Arc<dyn KeyStore> {
         Arc::new(Self::with(Options::default()))
     }
 
@@ -136,6 +142,9 @@ impl UserStore for TempStore {
     async fn list_users(&self, tenant: &Tenant) -> Result<Vec<UserRecord>, UserStoreError> {
         self.store.list_users(tenant).await
     }
+    async fn delete_user(&self, tenant: &Tenant, name: &Subject) -> Result<bool, UserStoreError> {
+        self.store.delete_user(tenant, name).await
+    }
 }
 
 #[async_trait]
@@ -173,6 +182,28 @@ impl CounterStore for TempStore {
     }
     async fn counter(&self, key: &CounterKey, now: OffsetDateTime) -> Result<Option<CounterRecord>, CounterStoreError> {
         self.store.counter(key, now).await
+    }
+}
+
+#[async_trait]
+impl KeyStore for TempStore {
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>, KeyStoreError> {
+        self.store.list_keys().await
+    }
+    async fn keys_version(&self) -> Result<u64, KeyStoreError> {
+        self.store.keys_version().await
+    }
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), KeyStoreError> {
+        self.store.insert_key(key).await
+    }
+    async fn insert_first_key(&self, key: &KeyRecord) -> Result<bool, KeyStoreError> {
+        self.store.insert_first_key(key).await
+    }
+    async fn delete_key(&self, id: &KeyId) -> Result<bool, KeyStoreError> {
+        self.store.delete_key(id).await
+    }
+    async fn touch_key(&self, id: &KeyId, at: OffsetDateTime) -> Result<(), KeyStoreError> {
+        self.store.touch_key(id, at).await
     }
 }
 

@@ -1,5 +1,5 @@
 //! [`CounterStore`] for [`PostgresStore`]: failure counters in `counters`
-//! (migration 5), one row per key.
+//! (migration 6), one row per key.
 //!
 //! A reserve is one transaction: a placeholder row is claimed for every
 //! missing key (`INSERT … ON CONFLICT DO NOTHING`, in key order, a row that

@@ -28,7 +28,7 @@
 //!   [`PostgresStore`] is also a [`UserStore`](sessiond_core::UserStore).
 //! * **Secrets.** `secrets` (migration 4) holds shared secret sets:
 //!   [`PostgresStore`] is also a [`SecretStore`](sessiond_core::SecretStore).
-//! * **Counters.** `counters` (migration 5) holds the login throttle's
+//! * **Counters.** `counters` (migration 6) holds the login throttle's
 //!   failure counters: [`PostgresStore`] is also a
 //!   [`CounterStore`](sessiond_core::CounterStore); forgotten ones are
 //!   removed by purge.
@@ -44,6 +44,7 @@
 //!
 //! [`StoreError::Unavailable`]: sessiond_core::StoreError::Unavailable
 
+mod api_keys;
 mod counters;
 mod error;
 mod insert;

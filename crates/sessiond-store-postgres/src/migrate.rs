@@ -43,8 +43,13 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 5,
+        name: "api_keys",
+        sql: include_str!("../migrations/0005_api_keys.sql"),
+    },
+    Migration {
+        version: 6,
         name: "counters",
-        sql: include_str!("../migrations/0005_counters.sql"),
+        sql: include_str!("../migrations/0006_counters.sql"),
     },
 ];
 

@@ -1,17 +1,18 @@
-//! The shared conformance suites (sessions, users, secrets and counters) and the lifecycle
+//! The shared conformance suites (sessions, users, secrets, counters and keys) and the lifecycle
 //! model, unchanged, over PostgreSQL; each case in a schema of its own.
 //! Without `TEST_POSTGRES_URL` each case is skipped with a note (a failure
 //! in CI); it never runs on another store instead.
 
 use crate::support::{
-    conformance_counter_store, conformance_secret_store, conformance_store, conformance_user_store, model_store,
-    server_url,
+    conformance_counter_store, conformance_key_store, conformance_secret_store, conformance_store,
+    conformance_user_store, model_store, server_url,
 };
 
 sessiond_testkit::store_conformance!(conformance_store);
 sessiond_testkit::user_store_conformance!(conformance_user_store);
 sessiond_testkit::secret_store_conformance!(conformance_secret_store);
 sessiond_testkit::counter_store_conformance!(conformance_counter_store);
+sessiond_testkit::key_store_conformance!(conformance_key_store);
 
 #[test]
 fn manager_over_postgres_agrees_with_the_model() {

@@ -44,7 +44,10 @@ async fn nodes_starting_together_migrate_once() {
         .await
         .unwrap();
     let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    // Each migration once, in order, however many this build has.
+    let expected: Vec<i32> = (1..=i32::try_from(versions.len()).unwrap()).collect();
+    assert_eq!(versions, expected);
+    assert!(versions.len() >= 5, "{versions:?}");
 }
 
 /// Two handles with pools of their own stand for two nodes: logins of one
@@ -98,13 +101,13 @@ async fn sessions_from_before_the_origin_column_read_back_as_api_sessions() {
         store.close();
     }
     // What a build from before the origin column left behind (so also
-    // before the secrets and counters tables of migrations 4 and 5).
+    // before the tables of migrations 4 on).
     raw(&base)
         .await
         .batch_execute(&format!(
-            "DROP TABLE {schema}.counters; DROP TABLE {schema}.secrets; \
-             ALTER TABLE {schema}.sessions DROP COLUMN origin; \
-             DELETE FROM {schema}.schema_migrations WHERE version >= 3"
+            "{} ALTER TABLE {schema}.sessions DROP COLUMN origin; \
+             DELETE FROM {schema}.schema_migrations WHERE version >= 3",
+            crate::support::drop_tables_from_migration_4(&schema)
         ))
         .await
         .unwrap();
@@ -139,7 +142,7 @@ async fn a_schema_from_a_newer_sessiond_is_refused() {
         .unwrap();
     let refused = PostgresStore::open(&url).await.unwrap_err();
     assert!(
-        matches!(refused, OpenError::SchemaTooNew { found: 99, known: 5 }),
+        matches!(refused, OpenError::SchemaTooNew { found: 99, known } if known < 99),
         "got {refused:?}"
     );
 }

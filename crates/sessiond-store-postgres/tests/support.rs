@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessiond_core::{CounterStore, SecretStore, SessionStore, UserStore};
+use sessiond_core::{CounterStore, KeyStore, SecretStore, SessionStore, UserStore};
 use sessiond_store_postgres::PostgresStore;
 use sessiond_testkit::env::{required, unique_name};
 
@@ -56,6 +56,11 @@ pub async fn conformance_counter_store() -> Option<Arc<dyn CounterStore>> {
     Some(sessiond_testkit::counter_conformance::Spread::over(handles))
 }
 
+/// [`fresh_store`] for the key-store suite.
+pub async fn conformance_key_store() -> Option<Arc<dyn KeyStore>> {
+    Some(Arc::new(fresh_store().await?))
+}
+
 /// A fresh store opened on a thread of its own, for the model test, whose
 /// cases each run on their own runtime: the store's pool connects lazily,
 /// in the runtime that first uses it.
@@ -70,4 +75,17 @@ pub fn model_store(url: &str) -> Arc<dyn SessionStore> {
     })
     .join()
     .unwrap()
+}
+
+/// The tables of migration 4 on, newest last: what the tests that rebuild a
+/// schema of an earlier build drop. A new migration's table goes here.
+pub const TABLES_FROM_MIGRATION_4: &[&str] = &["secrets", "api_keys", "api_keys_version", "counters"];
+
+/// `DROP TABLE IF EXISTS` for each of [`TABLES_FROM_MIGRATION_4`] in `schema`.
+pub fn drop_tables_from_migration_4(schema: &str) -> String {
+    TABLES_FROM_MIGRATION_4
+        .iter()
+        .map(|table| format!("DROP TABLE IF EXISTS {schema}.{table};"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

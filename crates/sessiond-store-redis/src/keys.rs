@@ -13,6 +13,9 @@
 //! | `P{user:<tenant>}:names` | sorted set | the tenant's account names, all scored 0 (byte order) |
 //! | `Psecret:<name>` | string | a shared secret set (see `secrets.rs`), no TTL |
 //! | `Pcounter:<key>` | hash | a failure counter (see `counters.rs`), TTL its forget-after |
+//! | `P{apikeys}:all` | hash | API key id → record JSON (see `api_keys.rs`), no TTL |
+//! | `P{apikeys}:used` | hash | API key id → last use (µs) |
+//! | `P{apikeys}:version` | string | counter moved on by every key insert and delete |
 //!
 //! `T` is 16 hex digits of SHA-256 over tenant and subject: a Redis Cluster
 //! hash tag, so that a subject's records and its index share a slot whatever
@@ -23,6 +26,10 @@
 //! A tenant's accounts and their name index share the tag `{user:<tenant>}`:
 //! a tenant name is `[a-z0-9_-]`, so it cannot end the tag early, and no
 //! session key starts its tag with `user:` (those are hex digits).
+//!
+//! The API keys' three keys share the tag `{apikeys}`, which no session
+//! tag (hex digits) or account tag (`user:…`) can equal, so one script can
+//! change them together.
 //!
 //! A secret name is `[a-z0-9-]`, so `Psecret:<name>` can meet no other key
 //! (`Pt:`, `Pi:`, `Pexp` and the tagged `P{…}` keys). No other key starts
@@ -118,6 +125,11 @@ impl KeySpace {
     /// `Pcounter:<key>`.
     pub(crate) fn counter(&self, key: &CounterKey) -> String {
         format!("{}counter:{}", self.prefix, key.as_str())
+    }
+
+    /// `P{apikeys}:all`, `P{apikeys}:used` and `P{apikeys}:version`.
+    pub(crate) fn api_keys(&self) -> [String; 3] {
+        ["all", "used", "version"].map(|part| format!("{}{{apikeys}}:{part}", self.prefix))
     }
 
     /// `Psecret:<name>`.

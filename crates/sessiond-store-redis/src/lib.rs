@@ -30,11 +30,13 @@
 //! the login portal: one hash per account (no TTL) and a sorted set of each
 //! tenant's names, written by their own scripts (`users.rs`); and the
 //! [`SecretStore`](sessiond_core::SecretStore) of shared secrets: one string
-//! per set, no TTL (`secrets.rs`); and the
-//! [`CounterStore`](sessiond_core::CounterStore) of the login throttle: one
-//! hash per counter, TTL its forget-after (`counters.rs`). A reserve or
-//! release names an account's and an address' counter in one script, so
-//! on Cluster it would need them in one slot, like the session scripts.
+//! per set, no TTL (`secrets.rs`); the [`KeyStore`](sessiond_core::KeyStore)
+//! of API keys: one hash of records, one of last uses and a version counter
+//! (`api_keys.rs`); and the [`CounterStore`](sessiond_core::CounterStore) of
+//! the login throttle: one hash per counter, TTL its forget-after
+//! (`counters.rs`). A reserve or release names an account's and an
+//! address' counter in one script, so on Cluster it would need them in one
+//! slot, like the session scripts.
 //!
 //! # Atomicity
 //!
@@ -97,6 +99,7 @@
 //! Cluster needs those uniqueness claims split from the subject-slot step;
 //! until then, use standalone.
 
+mod api_keys;
 mod config;
 mod counters;
 mod error;

@@ -40,10 +40,15 @@ pub(crate) struct Scripts {
     pub(crate) user_insert: Script,
     pub(crate) user_update: Script,
     pub(crate) user_list: Script,
+    pub(crate) user_delete: Script,
     pub(crate) secret_init: Script,
     pub(crate) secret_put: Script,
     pub(crate) counter_reserve: Script,
     pub(crate) counter_release: Script,
+    pub(crate) key_insert: Script,
+    pub(crate) key_delete: Script,
+    pub(crate) key_touch: Script,
+    pub(crate) key_list: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -58,10 +63,15 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     user_insert: script(include_str!("lua/user_insert.lua")),
     user_update: script(include_str!("lua/user_update.lua")),
     user_list: read_only(include_str!("lua/user_list.lua")),
+    user_delete: script(include_str!("lua/user_delete.lua")),
     secret_init: script(include_str!("lua/secret_init.lua")),
     secret_put: script(include_str!("lua/secret_put.lua")),
     counter_reserve: script(include_str!("lua/counter_reserve.lua")),
     counter_release: script(include_str!("lua/counter_release.lua")),
+    key_insert: script(include_str!("lua/key_insert.lua")),
+    key_delete: script(include_str!("lua/key_delete.lua")),
+    key_touch: script(include_str!("lua/key_touch.lua")),
+    key_list: read_only(include_str!("lua/key_list.lua")),
 });
 
 /// A script's answer split into its status word and the rest:

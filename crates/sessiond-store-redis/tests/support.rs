@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessiond_core::{CounterStore, SecretStore, SessionStore, UserStore};
+use sessiond_core::{CounterStore, KeyStore, SecretStore, SessionStore, UserStore};
 use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::env::{required, unique_name};
 
@@ -52,6 +52,11 @@ pub async fn conformance_counter_store() -> Option<Arc<dyn CounterStore>> {
         .map(|_| Arc::new(RedisStore::new(config.clone()).unwrap()) as Arc<dyn CounterStore>)
         .collect();
     Some(sessiond_testkit::counter_conformance::Spread::over(handles))
+}
+
+/// [`conformance_store`] for the key-store suite.
+pub async fn conformance_key_store() -> Option<Arc<dyn KeyStore>> {
+    redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn KeyStore>)
 }
 
 /// A plain connection for looking at the keyspace directly.

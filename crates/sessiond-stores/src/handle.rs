@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use sessiond_core::{CounterStore, MemoryStore, SecretStore, SessionStore, StoreError, UserStore};
+use sessiond_core::{CounterStore, KeyStore, MemoryStore, SecretStore, SessionStore, StoreError, UserStore};
 use sessiond_store_embedded::{EmbeddedStore, OpenError};
 
 use crate::url::{StoreOpenError, StoreUrl};
@@ -76,6 +76,25 @@ impl StoreHandle {
             #[cfg(feature = "postgres")]
             Engine::Postgres(store) => Arc::new(store.clone()),
         }
+    }
+
+    /// API keys, in the same store as the sessions, so a key made through
+    /// one node works on every node over it.
+    pub fn keys(&self) -> Arc<dyn KeyStore> {
+        match &self.engine {
+            Engine::Memory(store) => Arc::clone(store) as Arc<dyn KeyStore>,
+            Engine::Embedded(store) => Arc::clone(store) as Arc<dyn KeyStore>,
+            #[cfg(feature = "redis")]
+            Engine::Redis(store) => Arc::new(store.clone()),
+            #[cfg(feature = "postgres")]
+            Engine::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// True for a store only this process uses (memory, embedded): its
+    /// data directory is this node's own. False for a shared engine.
+    pub fn is_local(&self) -> bool {
+        matches!(self.engine, Engine::Memory(_) | Engine::Embedded(_))
     }
 
     /// Flushes and releases the store (graceful shutdown).

@@ -1,5 +1,5 @@
 //! Test support shared by every sessiond crate: a controllable clock, the
-//! session-store, user-store and secret-store conformance suites every backend must pass,
+//! session-store, user-store, secret-store and key-store conformance suites every backend must pass,
 //! the model-based property test of the manager, the rule for a missing
 //! server or tool ([`env::required`]) and the real `sessiond` binary as a
 //! test server ([`server::TestServer`]).
@@ -11,6 +11,7 @@ mod clock;
 pub mod conformance;
 pub mod counter_conformance;
 pub mod env;
+pub mod key_conformance;
 pub mod model;
 pub mod secret_conformance;
 pub mod server;

@@ -15,11 +15,14 @@ use std::time::Duration;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
-/// `sessiond keys create --tenant TENANT --store STORE` in `dir`: the new
-/// key (the last line of its output). Fails the test if the command does.
+/// `sessiond keys create --role admin --tenant TENANT --store STORE` in
+/// `dir`: the new key (the last line of its output). Fails the test if the
+/// command does. An admin key can call every route of its tenant.
 pub fn create_key(bin: &Path, dir: &Path, tenant: &str, store: &str) -> String {
     let out = Command::new(bin)
-        .args(["keys", "create", "--tenant", tenant, "--store", store])
+        .args([
+            "keys", "create", "--role", "admin", "--tenant", tenant, "--store", store,
+        ])
         .current_dir(dir)
         .env_remove("RUST_LOG")
         .output()
@@ -84,14 +87,18 @@ impl Launch {
         self
     }
 
-    /// Creates an API key for tenant `default`, starts `sessiond serve` on
-    /// 127.0.0.1:0 and waits until it says where it listens.
+    /// Starts `sessiond serve` on 127.0.0.1:0 and waits until it says where
+    /// it listens, with an admin key for tenant `default`: made with
+    /// `sessiond keys create` before the start, or, on a `memory:` store
+    /// (which no other process can reach), the first key the server makes
+    /// and writes to its data directory.
     pub fn start(self) -> TestServer {
         let dir = match self.dir {
             Some(dir) => dir,
             None => tempfile::tempdir().expect("a temporary directory"),
         };
-        let key = create_key(&self.bin, dir.path(), "default", &self.store);
+        let memory = self.store.starts_with("memory:");
+        let made = (!memory).then(|| create_key(&self.bin, dir.path(), "default", &self.store));
         let mut cmd = Command::new(&self.bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--store", &self.store])
             .args(&self.args)
@@ -116,6 +123,11 @@ impl Launch {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
+        let key = made.unwrap_or_else(|| {
+            let file = dir.path().join("sessiond-data").join("first-api-key");
+            let text = std::fs::read_to_string(&file).expect("the first key's file");
+            text.trim().to_owned()
+        });
         let client = Client::builder()
             .timeout(Duration::from_secs(10))
             .build()

@@ -26,6 +26,7 @@
 //! With the `openapi` feature every type also derives `utoipa::ToSchema`,
 //! with the same bounds the server enforces.
 
+mod admin;
 mod code;
 mod json;
 #[cfg(feature = "openapi")]
@@ -38,6 +39,10 @@ mod rotation;
 mod session;
 mod strict;
 
+pub use admin::{
+    CreateKeyRequest, CreateUserRequest, CreatedKeyResponse, KeyView, KeysResponse, SetPasswordRequest, UserResponse,
+    UserView, UsersResponse,
+};
 pub use code::{ErrorCode, PROBLEM_TYPE_PREFIX};
 pub use json::{decimal, session_json, sessions_json, write_session};
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem};

@@ -7,17 +7,31 @@
 use anyhow::Context as _;
 use std::sync::Arc;
 
-use sessiond_core::{Clock as _, RevokeReason, SessionId, SessionManager, Subject, SystemClock, Tenant};
+use sessiond_core::{
+    Clock as _, KeyId, KeyRecord, KeyRole, RevokeReason, SessionId, SessionManager, Subject, SystemClock, Tenant,
+    is_valid_key_name,
+};
 
 use crate::config::Config;
 use crate::event_log::EventLog;
-use crate::keys::KeyFile;
-use sessiond_stores::{StoreHandle, StoreUrl};
+use crate::keys::KeySpec;
+use crate::local_admin::{AdminClient, read_endpoint};
+use reqwest::Method;
+use serde_json::json;
+use sessiond_stores::{StoreHandle, StoreOpenError, StoreUrl};
+use sessiond_wire::KeyView;
+use std::path::PathBuf;
 
 /// A manager for `tenant` on the configured store, with the store handle
 /// to close when done.
 pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(SessionManager, StoreHandle)> {
     let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
+    manager_on(config, opened, tenant)
+}
+
+/// A manager for `tenant` on the store `opened`, which it returns to close
+/// when done.
+pub fn manager_on(config: &Config, opened: StoreHandle, tenant: &str) -> anyhow::Result<(SessionManager, StoreHandle)> {
     let events = EventLog::open(
         &config.data_dir(),
         config.events.max_events,
@@ -33,33 +47,174 @@ pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(Sess
     Ok((manager, opened))
 }
 
-/// `sessiond keys create`: the key alone on the last line of stdout.
-pub fn keys_create(config: &Config, tenant: &str) -> anyhow::Result<()> {
-    let (stored, key) = KeyFile::new(config.data_dir()).create(&Tenant::new(tenant)?, SystemClock.now())?;
-    println!(
-        "created API key {} for tenant {}; it is shown only once:",
-        stored.id, stored.tenant
-    );
-    println!("{key}");
-    Ok(())
+/// Where an admin command works: the configured store itself, or, for an
+/// embedded store a running server holds, that server's admin routes (see
+/// [`crate::local_admin`]).
+#[derive(Debug)]
+pub enum AdminTarget {
+    /// The store, opened here.
+    Store(StoreHandle),
+    /// The directory of an embedded store a running server holds.
+    Server(PathBuf),
 }
 
-/// `sessiond keys list`
-pub fn keys_list(config: &Config) -> anyhow::Result<()> {
-    for key in KeyFile::new(config.data_dir()).list()? {
-        let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
-        println!("{}\t{}\t{}\t{}", key.id, key.tenant, stamp(key.created_at), state);
+/// Opens the configured store, or finds the server that holds it.
+pub async fn open_target(config: &Config) -> anyhow::Result<AdminTarget> {
+    match sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await {
+        Ok(opened) => Ok(AdminTarget::Store(opened)),
+        Err(StoreOpenError::InUse { path }) => Ok(AdminTarget::Server(path)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn print_created(role: &str, id: &str, tenant: &str, key: &str) {
+    println!("created {role} API key {id} for tenant {tenant}; it is shown only once:");
+    println!("{key}");
+}
+
+/// `sessiond keys create`: the key alone on the last line of stdout.
+pub async fn keys_create(
+    config: &Config,
+    tenant: &str,
+    role: &str,
+    name: String,
+    expires_in: Option<&str>,
+) -> anyhow::Result<()> {
+    let role: KeyRole = role.parse()?;
+    if !is_valid_key_name(&name) {
+        anyhow::bail!("a key name is at most 64 bytes without control characters");
+    }
+    let now = SystemClock.now();
+    let expires_at = expires_in
+        .map(|text| {
+            let span = sessiond_core::humane::parse_duration(text)
+                .with_context(|| format!("--expires-in {text:?} is not a duration such as 90d or 12h"))?;
+            anyhow::Ok(now + span)
+        })
+        .transpose()?;
+    let tenant = Tenant::new(tenant)?;
+    match open_target(config).await? {
+        AdminTarget::Store(opened) => {
+            let spec = KeySpec {
+                tenant,
+                role,
+                name,
+                expires_at,
+            };
+            let created = crate::keys::create(opened.keys().as_ref(), spec, now).await;
+            opened.shutdown().context("closing the store failed")?;
+            let (record, key) = created?;
+            print_created(record.role.as_str(), record.id.as_str(), record.tenant.as_str(), &key);
+        }
+        AdminTarget::Server(dir) => {
+            let server = AdminClient::open(&dir, tenant.as_str())?;
+            let mut body = json!({"name": name, "role": role.as_str()});
+            if let Some(at) = expires_at {
+                body["expires_at"] = json!(stamp(at));
+            }
+            let (_, made) = server.call(Method::POST, "/v1/admin/keys", Some(body)).await?;
+            let field = |name: &str| made[name].as_str().unwrap_or_default().to_owned();
+            print_created(&field("role"), &field("id"), tenant.as_str(), &field("key"));
+        }
     }
     Ok(())
 }
 
+/// One line of `sessiond keys list`.
+fn print_key(key: &KeyRecord, now: time::OffsetDateTime) {
+    let expires = match key.expires_at {
+        Some(at) if key.is_expired(now) => format!("expired {}", stamp(at)),
+        Some(at) => stamp(at),
+        None => "never".to_owned(),
+    };
+    let used = key.last_used_at.map_or_else(|| "never".to_owned(), stamp);
+    println!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        key.id,
+        key.tenant,
+        key.role,
+        stamp(key.created_at),
+        expires,
+        used,
+        key.name
+    );
+}
+
+/// `sessiond keys list`: every tenant's keys from the store; through a
+/// running server, the keys of the tenants its endpoint covers.
+pub async fn keys_list(config: &Config) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    match open_target(config).await? {
+        AdminTarget::Store(opened) => {
+            let listed = opened.keys().list_keys().await;
+            opened.shutdown().context("closing the store failed")?;
+            for key in listed? {
+                print_key(&key, now);
+            }
+        }
+        AdminTarget::Server(dir) => {
+            let endpoint = read_endpoint(&dir)?;
+            for tenant in endpoint.keys.keys().cloned().collect::<Vec<_>>() {
+                let server = AdminClient::new(endpoint.clone(), &tenant)?;
+                let (_, listed) = server.call(Method::GET, "/v1/admin/keys", None).await?;
+                let views: Vec<KeyView> = serde_json::from_value(listed["keys"].clone())?;
+                for view in views {
+                    print_key(&record_of(view, &tenant)?, now);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A listed key as a record (without its hash, which no listing shows).
+fn record_of(view: KeyView, tenant: &str) -> anyhow::Result<KeyRecord> {
+    Ok(KeyRecord {
+        id: KeyId::new(view.id)?,
+        tenant: Tenant::new(tenant)?,
+        name: view.name,
+        role: view.role.parse()?,
+        sha256: String::new(),
+        created_at: view.created_at,
+        expires_at: view.expires_at,
+        last_used_at: view.last_used_at,
+    })
+}
+
 /// `sessiond keys revoke ID`
-pub fn keys_revoke(config: &Config, id: &str) -> anyhow::Result<()> {
-    if KeyFile::new(config.data_dir()).revoke(id, SystemClock.now())? {
-        println!("revoked key {id}");
+pub async fn keys_revoke(config: &Config, id: &str) -> anyhow::Result<()> {
+    let id = KeyId::new(id).with_context(|| format!("{id:?} is not a key id"))?;
+    let deleted = match open_target(config).await? {
+        AdminTarget::Store(opened) => {
+            let deleted = opened.keys().delete_key(&id).await;
+            opened.shutdown().context("closing the store failed")?;
+            deleted?
+        }
+        AdminTarget::Server(dir) => {
+            let endpoint = read_endpoint(&dir)?;
+            let mut deleted = false;
+            for tenant in endpoint.keys.keys().cloned().collect::<Vec<_>>() {
+                let server = AdminClient::new(endpoint.clone(), &tenant)?;
+                let (_, listed) = server.call(Method::GET, "/v1/admin/keys", None).await?;
+                let ours = listed["keys"]
+                    .as_array()
+                    .is_some_and(|keys| keys.iter().any(|k| k["id"] == id.as_str()));
+                if ours {
+                    server
+                        .call(Method::DELETE, &format!("/v1/admin/keys/{id}"), None)
+                        .await?;
+                    deleted = true;
+                    break;
+                }
+            }
+            deleted
+        }
+    };
+    if deleted {
+        println!("deleted key {id}; it stops working on every node within a second");
         Ok(())
     } else {
-        anyhow::bail!("no active key with id {id}")
+        anyhow::bail!("no key with id {id}")
     }
 }
 

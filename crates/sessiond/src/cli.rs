@@ -86,17 +86,26 @@ pub enum KeysCommand {
         /// The tenant the key acts in.
         #[arg(long, default_value = "default")]
         tenant: String,
+        /// `app` (the session calls) or `admin` (also /v1/admin/…).
+        #[arg(long, default_value = "app")]
+        role: String,
+        /// A label for the key.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Make it stop working after this long (e.g. 90d, 12h).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
         /// Configuration and store.
         #[command(flatten)]
         common: Common,
     },
-    /// List keys (ids and tenants, never the keys).
+    /// List keys: id, tenant, role, created, expires, last used, name (never the keys).
     List {
         /// Configuration and store.
         #[command(flatten)]
         common: Common,
     },
-    /// Revoke a key by id.
+    /// Delete a key by id: it stops working on every node within a second.
     Revoke {
         /// The key's id (from `keys list`).
         id: String,

@@ -1,16 +1,29 @@
 //! Handing the first API key to the operator.
 //!
-//! On its first start sessiond makes a key for the `default` tenant. Printed
+//! On its first start over a store without keys sessiond makes an `admin`
+//! key for the `default` tenant. Printed
 //! to a service's stdout, a key ends in journald or a container log, readable
 //! by whoever reads logs and kept as long as they are. So it is printed only
 //! to a terminal; otherwise it is written to `first-api-key` in the data
 //! directory (owner-only, 0600) and stdout says where, with a command that
 //! reads it from there.
+//!
+//! That file is this node's own, so it is written only for a store that is
+//! too (memory, embedded). Over Redis or PostgreSQL a node off a terminal
+//! makes no key: a key in one node's directory is not where a cluster keeps
+//! its keys, and the log says to make one with `sessiond keys create --role
+//! admin --store URL`, which works on the store directly.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
+
+use anyhow::Context as _;
+use sessiond_core::{KeyRole, Tenant};
+
+use crate::key_ring::KeyRing;
+use crate::keys::{KeySpec, mint};
 
 /// The file the first key is written to, in the data directory.
 pub const FILE_NAME: &str = "first-api-key";
@@ -27,7 +40,7 @@ pub fn deliver(
     tenant: &str,
     key: &str,
 ) -> std::io::Result<String> {
-    let mut text = format!("sessiond: created the first API key (id {id}) for tenant \"{tenant}\".\n");
+    let mut text = format!("sessiond: created the first API key (id {id}, role admin) for tenant \"{tenant}\".\n");
     if to_terminal {
         text.push_str("It is shown only this once; keep it in your backend's secrets. Use it as:\n");
         text.push_str(&format!(
@@ -46,8 +59,43 @@ pub fn deliver(
             path = path.display()
         ));
     }
-    text.push_str("More keys: sessiond keys create --tenant NAME");
+    text.push_str("More keys: POST /v1/admin/keys with this key, or sessiond keys create --tenant NAME");
     Ok(text)
+}
+
+/// Makes the first key, if the store still has none, and hands it over
+/// (see the module docs). A node that lost the race to another node's
+/// first key says nothing.
+pub async fn make_first_key(ring: &KeyRing, local: bool, data_dir: &Path, addr: SocketAddr) -> anyhow::Result<()> {
+    let to_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if !local && !to_terminal {
+        tracing::warn!(
+            "the store holds no API key; make one with: sessiond keys create --role admin --store <this store's URL>"
+        );
+        return Ok(());
+    }
+    let spec = KeySpec {
+        tenant: Tenant::default_tenant(),
+        role: KeyRole::Admin,
+        name: "first".to_owned(),
+        expires_at: None,
+    };
+    let (record, key) = mint(spec, ring.clock().now())?;
+    if !ring.store().insert_first_key(&record).await? {
+        return Ok(());
+    }
+    ring.reload().await?;
+    let text = deliver(
+        data_dir,
+        to_terminal,
+        addr,
+        record.id.as_str(),
+        record.tenant.as_str(),
+        &key,
+    )
+    .with_context(|| format!("cannot write the first API key to {}", data_dir.display()))?;
+    println!("{text}");
+    Ok(())
 }
 
 /// Writes `key` to a new owner-only file at `path`, replacing one left from

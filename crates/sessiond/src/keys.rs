@@ -1,63 +1,35 @@
-//! API keys: each bound to one tenant; only their SHA-256 is kept at rest.
+//! API keys: minting them, and importing the key file of earlier versions.
 //!
-//! Keys live in `api-keys.json` in the data directory (mode 0600), written
-//! atomically (temporary file and rename) under a lock file, so the CLI can
-//! add or revoke keys while a server runs. The server re-reads the file when
-//! it changes, checking once a second in the background.
+//! A key is `sdk_` and 43 characters of URL-safe base64 (32 random bytes);
+//! the store keeps only its SHA-256 ([`KeyRecord`]), so the key is shown
+//! once, when it is made. Keys live in the configured store (see
+//! [`KeyStore`]); a node checks them against its [`KeyRing`](crate::key_ring::KeyRing).
 
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::hash::{BuildHasher as _, RandomState};
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
-use sessiond_core::Tenant;
+use serde::Deserialize;
+use sessiond_core::{KeyId, KeyRecord, KeyRole, KeyStore, KeyStoreError, Tenant, truncate_to_micros};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
 /// Prefix of every API key, so secret scanners can spot leaked ones.
 pub const KEY_PREFIX: &str = "sdk_";
 
-const FILE_NAME: &str = "api-keys.json";
-const LOCK_NAME: &str = "api-keys.lock";
+/// The key file of sessiond before keys moved into the store.
+pub const LEGACY_FILE: &str = "api-keys.json";
 
-/// One key as stored: never the key itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredKey {
-    /// Public handle, for listing and revoking.
-    pub id: String,
-    /// The tenant the key acts in.
-    pub tenant: Tenant,
-    /// Lower-case hex SHA-256 of the key.
-    pub sha256: String,
-    /// When it was made.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// When it was revoked, if it was.
-    #[serde(
-        default,
-        with = "time::serde::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub revoked_at: Option<OffsetDateTime>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct KeyFileContents {
-    keys: Vec<StoredKey>,
-}
-
-/// Why a key operation failed.
+/// Why minting or importing keys failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// Reading or writing the key file failed.
+    /// No randomness for a new key.
+    #[error("the operating system's random number generator failed")]
+    Randomness,
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] KeyStoreError),
+    /// The legacy key file could not be read or renamed.
     #[error("key file {path}: {source}")]
     Io {
         /// The file.
@@ -66,7 +38,7 @@ pub enum KeyError {
         #[source]
         source: std::io::Error,
     },
-    /// The key file is not what sessiond writes.
+    /// The legacy key file is not what sessiond wrote.
     #[error("key file {path} is not valid: {source}")]
     Corrupt {
         /// The file.
@@ -75,14 +47,11 @@ pub enum KeyError {
         #[source]
         source: serde_json::Error,
     },
-    /// No randomness for a new key.
-    #[error("the operating system's random number generator failed")]
-    Randomness,
 }
 
-/// Lower-case hex SHA-256 of a key. Runs on every API request: one
-/// allocation, not one per byte.
-fn hash_hex(key: &str) -> String {
+/// Lower-case hex SHA-256 of a key. Runs for every key a node has not seen
+/// before: one allocation, not one per byte.
+pub fn hash_hex(key: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
     let mut hex = String::with_capacity(2 * digest.len());
@@ -93,329 +62,184 @@ fn hash_hex(key: &str) -> String {
     hex
 }
 
-/// The key file of a data directory.
+/// What a new key is for.
 #[derive(Debug, Clone)]
-pub struct KeyFile {
-    dir: PathBuf,
+pub struct KeySpec {
+    /// The tenant it acts in.
+    pub tenant: Tenant,
+    /// What it may do.
+    pub role: KeyRole,
+    /// Its label (checked by the caller with `is_valid_key_name`).
+    pub name: String,
+    /// When it stops working, if it does.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
-impl KeyFile {
-    /// The key file in `dir` (created on first write).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
-    }
+/// Makes a key: its record (to store) and the key itself, which exists
+/// nowhere else: show it once.
+pub fn mint(spec: KeySpec, now: OffsetDateTime) -> Result<(KeyRecord, String), KeyError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|_| KeyError::Randomness)?;
+    let mut id = [0u8; 9];
+    getrandom::fill(&mut id).map_err(|_| KeyError::Randomness)?;
+    let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
+    // 12 URL-safe characters: always a valid id.
+    let id = KeyId::new(URL_SAFE_NO_PAD.encode(id)).map_err(|_| KeyError::Randomness)?;
+    let record = KeyRecord {
+        id,
+        tenant: spec.tenant,
+        name: spec.name,
+        role: spec.role,
+        sha256: hash_hex(&key),
+        // Every engine keeps microseconds: store what reads back.
+        created_at: truncate_to_micros(now),
+        expires_at: spec.expires_at.map(truncate_to_micros),
+        last_used_at: None,
+    };
+    Ok((record, key))
+}
 
-    /// Path of the file.
-    pub fn path(&self) -> PathBuf {
-        self.dir.join(FILE_NAME)
-    }
+/// Mints a key and stores it.
+pub async fn create(store: &dyn KeyStore, spec: KeySpec, now: OffsetDateTime) -> Result<(KeyRecord, String), KeyError> {
+    let (record, key) = mint(spec, now)?;
+    store.insert_key(&record).await?;
+    Ok((record, key))
+}
 
-    fn io(&self, source: std::io::Error) -> KeyError {
-        KeyError::Io {
-            path: self.path(),
-            source,
-        }
-    }
+/// One key as the key file of earlier versions held it.
+#[derive(Debug, Deserialize)]
+struct LegacyKey {
+    id: String,
+    tenant: Tenant,
+    sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    revoked_at: Option<OffsetDateTime>,
+}
 
-    /// Every key, revoked ones included.
-    pub fn list(&self) -> Result<Vec<StoredKey>, KeyError> {
-        Ok(self.read()?.keys)
-    }
+#[derive(Debug, Deserialize)]
+struct LegacyFile {
+    keys: Vec<LegacyKey>,
+}
 
-    fn read(&self) -> Result<KeyFileContents, KeyError> {
-        let path = self.path();
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| KeyError::Corrupt { path, source }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KeyFileContents::default()),
-            Err(e) => Err(self.io(e)),
-        }
-    }
-
-    /// Runs `change` on the contents under the lock and writes the result
-    /// atomically.
-    fn modify<T>(&self, change: impl FnOnce(&mut KeyFileContents) -> T) -> Result<T, KeyError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| self.io(e))?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(self.dir.join(LOCK_NAME))
-            .map_err(|e| self.io(e))?;
-        lock.lock().map_err(|e| self.io(e))?;
-        let mut contents = self.read()?;
-        let result = change(&mut contents);
-        let tmp = self.dir.join(format!("{FILE_NAME}.tmp"));
-        let json = serde_json::to_vec_pretty(&contents).map_err(|source| KeyError::Corrupt {
-            path: tmp.clone(),
-            source,
-        })?;
-        let mut file: File = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| self.io(e))?;
-        file.write_all(&json)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| self.io(e))?;
-        std::fs::rename(&tmp, self.path()).map_err(|e| self.io(e))?;
-        drop(lock);
-        Ok(result)
-    }
-
-    /// Makes a new key for `tenant`; returns its record and the key, which
-    /// exists nowhere else: show it once.
-    pub fn create(&self, tenant: &Tenant, now: OffsetDateTime) -> Result<(StoredKey, String), KeyError> {
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).map_err(|_| KeyError::Randomness)?;
-        let mut id = [0u8; 6];
-        getrandom::fill(&mut id).map_err(|_| KeyError::Randomness)?;
-        let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
-        let stored = StoredKey {
-            id: URL_SAFE_NO_PAD.encode(id),
-            tenant: tenant.clone(),
-            sha256: hash_hex(&key),
-            created_at: now,
-            revoked_at: None,
+/// Imports `api-keys.json` from `data_dir` into the store, if there is one,
+/// and renames it `api-keys.json.imported`: the active keys keep their ids
+/// and keep working, as `app` keys (keys of earlier versions could call no
+/// admin route). Revoked keys are left out. A key already in the store (an
+/// import cut short, or another node's) is skipped, so running it twice
+/// imports nothing twice. Returns how many keys were imported.
+pub async fn import_legacy_file(store: &dyn KeyStore, data_dir: &Path) -> Result<usize, KeyError> {
+    let path = data_dir.join(LEGACY_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => return Err(KeyError::Io { path, source }),
+    };
+    let file: LegacyFile = serde_json::from_slice(&bytes).map_err(|source| KeyError::Corrupt {
+        path: path.clone(),
+        source,
+    })?;
+    let mut imported = 0;
+    for old in file.keys.into_iter().filter(|k| k.revoked_at.is_none()) {
+        let bad = |what: &str| KeyError::Corrupt {
+            path: path.clone(),
+            source: serde::de::Error::custom(format!("key {}: {what}", old.id)),
         };
-        let record = stored.clone();
-        self.modify(move |c| c.keys.push(record))?;
-        Ok((stored, key))
-    }
-
-    /// Revokes the key with this id at `now`; false if there is none or it
-    /// already was.
-    pub fn revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, KeyError> {
-        self.modify(|c| {
-            let found = c.keys.iter_mut().find(|k| k.id == id && k.revoked_at.is_none());
-            found.map(|k| k.revoked_at = Some(now)).is_some()
-        })
-    }
-}
-
-/// The server's view of the key file: key hash → tenant, refreshed when the
-/// file changes.
-#[derive(Debug)]
-pub struct KeyRing {
-    file: KeyFile,
-    state: RwLock<RingState>,
-    /// Keys the index of [`RingState::verified`].
-    index: RandomState,
-}
-
-#[derive(Debug, Default)]
-struct RingState {
-    by_hash: HashMap<String, Tenant>,
-    stamp: Option<(SystemTime, u64)>,
-    /// Keys already found in `by_hash`, by a keyed (per-process random)
-    /// hash of the key: a presented key found here skips the SHA-256. Only
-    /// active keys get in, and a reload starts it empty, so a revoked key
-    /// drops out with the state that held it. The match is confirmed with a
-    /// constant-time comparison of the whole key. In memory only.
-    ///
-    /// Why: `scripts/load` (embedded store, 64 connections, 8 interleaved
-    /// rounds in two runs, 2026-11-29) measured verify with a SHA-256 and a
-    /// map lookup per request instead at a median of 26,816 req/s against
-    /// 29,518 (−9.2 %), and 42 µs of server CPU per request against 37–41.
-    verified: HashMap<u64, (Box<[u8]>, Tenant)>,
-}
-
-/// How often the ring looks at the file for changes.
-const RELOAD_EVERY_MS: u64 = 1000;
-
-impl KeyRing {
-    /// Loads the key file of `dir`.
-    pub fn load(dir: &Path) -> Result<Arc<Self>, KeyError> {
-        let ring = Arc::new(Self {
-            file: KeyFile::new(dir),
-            state: RwLock::new(RingState::default()),
-            index: RandomState::new(),
-        });
-        ring.reload()?;
-        Ok(ring)
-    }
-
-    /// The key file behind the ring.
-    pub fn file(&self) -> &KeyFile {
-        &self.file
-    }
-
-    /// Number of active keys.
-    pub fn active(&self) -> usize {
-        self.state.read().map(|s| s.by_hash.len()).unwrap_or(0)
-    }
-
-    /// Re-reads the file now.
-    pub fn reload(&self) -> Result<(), KeyError> {
-        let path = self.file.path();
-        let stamp = std::fs::metadata(&path)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())));
-        let keys = self.file.list()?;
-        let by_hash = keys
-            .into_iter()
-            .filter(|k| k.revoked_at.is_none())
-            .map(|k| (k.sha256, k.tenant))
-            .collect();
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        *state = RingState {
-            by_hash,
-            stamp,
-            verified: HashMap::new(),
+        let id = KeyId::new(old.id.clone()).map_err(|_| bad("not a key id"))?;
+        if old.sha256.len() != 64
+            || !old
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(bad("not a lower-case hex SHA-256"));
+        }
+        let record = KeyRecord {
+            id,
+            tenant: old.tenant,
+            name: "imported".to_owned(),
+            role: KeyRole::App,
+            sha256: old.sha256,
+            created_at: truncate_to_micros(old.created_at),
+            expires_at: None,
+            last_used_at: None,
         };
-        Ok(())
-    }
-
-    /// Re-reads the key file when it changes, checking once a second on
-    /// the blocking pool, so that the request path never touches the file
-    /// (an unknown key costs a map lookup, never a `stat`). A key created
-    /// or revoked by `sessiond keys …` takes effect within a second. Ends
-    /// when the ring is dropped.
-    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let ring = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_millis(RELOAD_EVERY_MS));
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                let Some(ring) = ring.upgrade() else { break };
-                if tokio::task::spawn_blocking(move || ring.refresh_if_changed())
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        })
-    }
-
-    /// Re-reads the file if its size or modification time changed.
-    fn refresh_if_changed(&self) {
-        let path = self.file.path();
-        let stamp = std::fs::metadata(&path)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())));
-        let changed = self.state.read().map(|s| s.stamp != stamp).unwrap_or(true);
-        if changed && let Err(error) = self.reload() {
-            // Keep serving with the keys we had: a half-edited file must not lock everyone out.
-            tracing::error!(%error, "could not reload API keys");
+        match store.insert_key(&record).await {
+            Ok(()) => imported += 1,
+            Err(KeyStoreError::Exists) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-
-    fn lookup(&self, hash: &str) -> Option<Tenant> {
-        self.state.read().ok()?.by_hash.get(hash).cloned()
-    }
-
-    /// The tenant of a key seen before, without hashing it again.
-    fn lookup_verified(&self, index: u64, presented: &str) -> Option<Tenant> {
-        let state = self.state.read().ok()?;
-        let (key, tenant) = state.verified.get(&index)?;
-        bool::from(key.as_ref().ct_eq(presented.as_bytes())).then(|| tenant.clone())
-    }
-
-    /// Remembers an active key, if the state that holds it is still current.
-    fn remember(&self, index: u64, presented: &str, hash: &str, tenant: &Tenant) {
-        let Ok(mut state) = self.state.write() else {
-            return;
-        };
-        if state.by_hash.get(hash) == Some(tenant) && !state.verified.contains_key(&index) {
-            state
-                .verified
-                .insert(index, (presented.as_bytes().into(), tenant.clone()));
-        }
-    }
-
-    /// The tenant of a presented key, if it is an active key.
-    pub fn authenticate(&self, presented: &str) -> Option<Tenant> {
-        if !presented.starts_with(KEY_PREFIX) || presented.len() > 128 {
-            return None;
-        }
-        let index = self.index.hash_one(presented);
-        if let Some(tenant) = self.lookup_verified(index, presented) {
-            return Some(tenant);
-        }
-        let hash = hash_hex(presented);
-        let tenant = self.lookup(&hash)?;
-        self.remember(index, presented, &hash, &tenant);
-        Some(tenant)
-    }
+    let done = data_dir.join(format!("{LEGACY_FILE}.imported"));
+    std::fs::rename(&path, &done).map_err(|source| KeyError::Io { path, source })?;
+    Ok(imported)
 }
 
 #[cfg(test)]
 mod tests {
-    use sessiond_core::{Clock as _, SystemClock};
+    use sessiond_core::MemoryStore;
 
     use super::*;
 
-    #[test]
-    fn keys_are_stored_hashed_and_revocable() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = KeyFile::new(dir.path());
-        let tenant = Tenant::new("acme").unwrap();
-        let (stored, key) = file.create(&tenant, SystemClock.now()).unwrap();
-        assert!(key.starts_with(KEY_PREFIX));
-        let on_disk = std::fs::read_to_string(file.path()).unwrap();
-        assert!(
-            !on_disk.contains(&key[KEY_PREFIX.len()..]),
-            "the key itself was written to disk"
-        );
-        let ring = KeyRing::load(dir.path()).unwrap();
-        assert_eq!(ring.authenticate(&key), Some(tenant.clone()));
-        // The second time from the ring's memory of verified keys.
-        assert_eq!(ring.authenticate(&key), Some(tenant));
-        let mut near = key.clone();
-        near.pop();
-        near.push(if key.ends_with('A') { 'B' } else { 'A' });
-        assert_eq!(ring.authenticate(&near), None);
-        assert_eq!(ring.authenticate("sdk_wrong"), None);
-        assert_eq!(ring.authenticate(""), None);
-        assert!(file.revoke(&stored.id, SystemClock.now()).unwrap());
-        assert!(!file.revoke(&stored.id, SystemClock.now()).unwrap());
-        ring.reload().unwrap();
-        assert_eq!(ring.authenticate(&key), None);
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(file.path()).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "key file readable by others");
+    fn spec(role: KeyRole) -> KeySpec {
+        KeySpec {
+            tenant: Tenant::new("acme").unwrap(),
+            role,
+            name: "n".to_owned(),
+            expires_at: None,
+        }
     }
 
-    /// The request path never reads the key file: a key added to it is
-    /// unknown until the background refresh (which once ran on every miss,
-    /// so each unknown key presented cost a `stat`, and a changed file a
-    /// read, on the request's thread).
     #[test]
-    fn authenticate_does_no_file_io() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = KeyFile::new(dir.path());
-        let ring = KeyRing::load(dir.path()).unwrap();
-        let (_, key) = file.create(&Tenant::new("acme").unwrap(), SystemClock.now()).unwrap();
-        assert_eq!(ring.authenticate(&key), None);
-        ring.refresh_if_changed();
-        assert_eq!(ring.authenticate(&key), Some(Tenant::new("acme").unwrap()));
+    fn a_minted_key_is_stored_only_as_its_hash() {
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        let (record, key) = mint(spec(KeyRole::Admin), now).unwrap();
+        assert!(key.starts_with(KEY_PREFIX));
+        assert_eq!(key.len(), KEY_PREFIX.len() + 43);
+        assert_eq!(record.sha256, hash_hex(&key));
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(
+            !json.contains(&key[KEY_PREFIX.len()..]),
+            "the key itself is in the record"
+        );
+        let (other, other_key) = mint(spec(KeyRole::App), now).unwrap();
+        assert_ne!(other.id, record.id);
+        assert_ne!(other_key, key);
     }
 
     #[tokio::test]
-    async fn the_refresher_picks_up_a_new_key() {
+    async fn the_legacy_file_is_imported_once_and_renamed() {
         let dir = tempfile::tempdir().unwrap();
-        let ring = KeyRing::load(dir.path()).unwrap();
-        let refresher = ring.spawn_refresher();
-        let (_, key) = KeyFile::new(dir.path())
-            .create(&Tenant::new("acme").unwrap(), SystemClock.now())
-            .unwrap();
-        let mut found = None;
-        for _ in 0..50 {
-            found = ring.authenticate(&key);
-            if found.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(found, Some(Tenant::new("acme").unwrap()));
-        refresher.abort();
+        let store = MemoryStore::new();
+        let active = hash_hex("sdk_active");
+        let file = serde_json::json!({"keys": [
+            {"id": "AAAAAAAA", "tenant": "acme", "sha256": active, "created_at": "2026-11-01T10:00:00Z"},
+            {"id": "BBBBBBBB", "tenant": "acme", "sha256": hash_hex("sdk_old"),
+             "created_at": "2026-11-01T10:00:00Z", "revoked_at": "2026-11-02T10:00:00Z"}
+        ]});
+        std::fs::write(dir.path().join(LEGACY_FILE), file.to_string()).unwrap();
+        assert_eq!(import_legacy_file(&store, dir.path()).await.unwrap(), 1);
+        let keys = store.list_keys().await.unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(
+            (keys[0].id.as_str(), keys[0].role, &keys[0].sha256),
+            ("AAAAAAAA", KeyRole::App, &active)
+        );
+        assert!(!dir.path().join(LEGACY_FILE).exists());
+        assert!(dir.path().join("api-keys.json.imported").exists());
+        // Nothing left to import.
+        assert_eq!(import_legacy_file(&store, dir.path()).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_legacy_file_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LEGACY_FILE), b"{\"keys\": [{\"id\": 1}]}").unwrap();
+        let store = MemoryStore::new();
+        let error = import_legacy_file(&store, dir.path()).await.unwrap_err();
+        assert!(matches!(error, KeyError::Corrupt { .. }), "{error:?}");
+        assert!(dir.path().join(LEGACY_FILE).exists());
+        assert!(store.list_keys().await.unwrap().is_empty());
     }
 }

@@ -13,8 +13,10 @@ pub mod config;
 pub mod event_log;
 pub mod failure_tally;
 pub mod first_key;
+pub mod key_ring;
 pub mod keys;
 pub mod listen;
+pub mod local_admin;
 pub mod server;
 pub mod user_admin;
 

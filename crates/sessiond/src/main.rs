@@ -45,9 +45,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             server::serve(config, listener, server::shutdown_signal()).await
         }
         Command::Keys { command } => match command {
-            KeysCommand::Create { tenant, common } => admin::keys_create(&load(&common)?, &tenant),
-            KeysCommand::List { common } => admin::keys_list(&load(&common)?),
-            KeysCommand::Revoke { id, common } => admin::keys_revoke(&load(&common)?, &id),
+            KeysCommand::Create {
+                tenant,
+                role,
+                name,
+                expires_in,
+                common,
+            } => admin::keys_create(&load(&common)?, &tenant, &role, name, expires_in.as_deref()).await,
+            KeysCommand::List { common } => admin::keys_list(&load(&common)?).await,
+            KeysCommand::Revoke { id, common } => admin::keys_revoke(&load(&common)?, &id).await,
         },
         Command::Sessions { command } => match command {
             SessionsCommand::List {

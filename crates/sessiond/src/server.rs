@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, BudgetSizes, Limits};
 use crate::config::Config;
 use crate::event_log::EventLog;
-use crate::keys::KeyRing;
+use crate::key_ring::KeyRing;
 use sessiond_stores::{InstrumentedStore, StoreUrl};
 
 /// The process-wide metrics recorder (a recorder is global; tests start
@@ -76,15 +76,22 @@ pub async fn serve(
     let users = opened.users();
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let keys = KeyRing::load(&data_dir)?;
+    let imported = crate::keys::import_legacy_file(opened.keys().as_ref(), &data_dir)
+        .await
+        .context("cannot import the API keys of an earlier version")?;
+    if imported > 0 {
+        tracing::warn!(
+            imported,
+            "imported API keys from {}; the file is renamed .imported",
+            crate::keys::LEGACY_FILE
+        );
+    }
+    let keys = KeyRing::load(opened.keys(), Arc::clone(&clock))
+        .await
+        .context("cannot read the API keys from the store")?;
     let key_refresher = keys.spawn_refresher();
-    if keys.active() == 0 {
-        let (stored, key) = keys.file().create(&Tenant::default_tenant(), clock.now())?;
-        keys.reload()?;
-        let to_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        let text = crate::first_key::deliver(&data_dir, to_terminal, addr, &stored.id, stored.tenant.as_str(), &key)
-            .with_context(|| format!("cannot write the first API key to {}", data_dir.display()))?;
-        println!("{text}");
+    if keys.is_empty() {
+        crate::first_key::make_first_key(&keys, opened.is_local(), &data_dir, addr).await?;
     }
     let events = EventLog::open(
         &data_dir,
@@ -135,7 +142,24 @@ pub async fn serve(
     } else {
         None
     };
-    let app = api::app(manager, keys, events.clone(), metrics, &limits, portal);
+    let admin = api::AdminState {
+        users: Arc::clone(&users),
+        // Two hashes at once: administration must not starve the portal's logins.
+        passwords: sessiond_portal::Passwords::new(2),
+    };
+    let keys_for_cli = Arc::clone(&keys);
+    let app = api::app(manager, keys, events.clone(), metrics, &limits, admin, portal);
+    let published = match &url {
+        StoreUrl::Embedded(dir) => {
+            let mut tenants = vec![Tenant::default_tenant()];
+            let portal_tenant = Tenant::new(config.portal.tenant.as_str())?;
+            if !tenants.contains(&portal_tenant) {
+                tenants.push(portal_tenant);
+            }
+            Some(crate::local_admin::publish(&keys_for_cli, dir, addr, &tenants).await?)
+        }
+        _ => None,
+    };
     tracing::info!(%addr, store = %url, data_dir = %data_dir.display(), "sessiond listening");
     println!("listening on {addr}");
     let connections = crate::listen::ConnectionLimits {
@@ -144,6 +168,10 @@ pub async fn serve(
     };
     let served = crate::listen::serve(listener, app, connections, shutdown).await;
     tracing::info!("shutting down: in-flight requests finished; flushing");
+    if let Some(published) = published {
+        published.retract().await;
+    }
+    drop(keys_for_cli);
     purger.shutdown().await;
     upkeep.abort();
     key_refresher.abort();

@@ -338,24 +338,13 @@ async fn the_session_limit_answers_409() {
     .await;
 }
 
-/// A key for `tenant`, created beside the running server `s` (of the
-/// in-memory store), once the server has picked it up (within a second).
-async fn key_for_running(s: &TestServer, tenant: &str) -> String {
-    let key = create_key(&s.data_dir().join(".."), tenant, "memory:");
-    for _ in 0..50 {
-        let r = s
-            .client
-            .get(s.url("/v1/subjects/nobody/sessions"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
-        if r.status() != 401 {
-            return key;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("a key created beside the running server was not picked up within 5 s");
+/// A server over an embedded store in its own directory, and a key of
+/// tenant `other` made on that store before the start.
+fn launch_with_other_tenant(env: &[(&str, &str)]) -> (TestServer, String) {
+    const STORE: &str = "embedded:./sessiond-data";
+    let dir = tempfile::tempdir().unwrap();
+    let other_key = create_key(dir.path(), "other", STORE);
+    (launch().dir(dir).store(STORE).env(env).start(), other_key)
 }
 
 /// The review's reproduction of finding 4 (issue 12): anonymous failures
@@ -364,11 +353,10 @@ async fn key_for_running(s: &TestServer, tenant: &str) -> String {
 /// are counted per client address and minute.
 #[tokio::test]
 async fn anonymous_failures_neither_flood_the_log_nor_erase_another_tenants_events() {
-    let s = launch().env(&[("SESSIOND_EVENTS_MAX_EVENTS", "50")]).start();
+    let (s, other_key) = launch_with_other_tenant(&[("SESSIOND_EVENTS_MAX_EVENTS", "50")]);
     let (token, _) = s.login("frank").await;
     let revoked = s.post("/v1/sessions/revoke", json!({"token": token})).await;
     assert_eq!(revoked.status(), 204);
-    let other_key = key_for_running(&s, "other").await;
     for i in 0..300 {
         let r = s
             .client
@@ -412,10 +400,9 @@ async fn anonymous_failures_neither_flood_the_log_nor_erase_another_tenants_even
 
 #[tokio::test]
 async fn tenants_are_isolated_and_keys_are_checked() {
-    let s = launch().start();
+    let (s, other_key) = launch_with_other_tenant(&[]);
     let (token, session) = s.login("erin").await;
     let id = session["id"].as_str().unwrap();
-    let other_key = key_for_running(&s, "other").await;
     let as_other = |method: Method, path: &str| s.client.request(method, s.url(path)).bearer_auth(&other_key);
     let verify = as_other(Method::POST, "/v1/sessions/verify").json(&json!({"token": token}));
     assert_problem(verify.send().await.unwrap(), 401, "invalid_token").await;

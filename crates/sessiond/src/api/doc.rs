@@ -5,7 +5,7 @@
 //! - every operation: `431` and `503` of the guard in front of every route,
 //!   `408` when it takes a body, and `429` on the public (portal) routes;
 //! - every `/v1` operation: `400`, `401`, `500`, `503`,
-//!   and `413`/`415` when it takes a JSON body;
+//!   and `413`/`415` when it takes a JSON body; `403` on `/v1/admin/…`;
 //! - route-specific problems (`404`, `409`, `412`, `401 invalid_token`) are
 //!   named in the handlers' annotations by the response components below.
 //!
@@ -69,6 +69,16 @@ problem_responses! {
     Unauthorized = "`unauthorized`: no valid API key";
     /// 401 of the operations that take a session token.
     InvalidToken = "`invalid_token`: the token is unknown, malformed, expired, revoked or rotated out, never saying which; or `unauthorized`: no valid API key";
+    /// 403 of every admin operation.
+    Forbidden = "`forbidden`: the API key is valid but its role is `app`; admin routes need an `admin` key";
+    /// 400 of user writes.
+    UserRefused = "`invalid_request`: as for every operation, or a user name that is empty, has surrounding spaces, control characters or is too long; `weak_password`: the password is under 8 characters or over 1024 bytes";
+    /// 409 of adding a user.
+    UserExists = "`user_exists`: a user with this name exists in the caller's tenant";
+    /// 404 of the operations on a user.
+    UserNotFound = "`not_found`: no user with this name in the caller's tenant";
+    /// 404 of deleting a key.
+    KeyNotFound = "`not_found`: no key with this id in the caller's tenant";
     /// 404 of the operations on a session id.
     NotFound = "`not_found`: no live session with this id in the caller's tenant";
     /// 409 of session creation.
@@ -125,6 +135,9 @@ pub(super) fn complete(doc: &mut OpenApi) {
             add("401", "Unauthorized", "`unauthorized`");
             add("500", "Internal", "`internal`");
             add("503", "Unavailable", "`store_unavailable`, `overloaded` or `timeout`");
+        }
+        if path.starts_with("/v1/admin/") {
+            add("403", "Forbidden", "`forbidden`");
         }
         if json_body {
             add("413", "PayloadTooLarge", "`payload_too_large`");

@@ -15,6 +15,12 @@ pub enum ApiError {
     /// Missing or unknown API key.
     #[error("missing or invalid API key")]
     Unauthorized,
+    /// A valid key whose role may not call the route.
+    #[error("this API key's role may not call this route (an admin key can)")]
+    Forbidden,
+    /// No such key or user in the caller's tenant.
+    #[error("{0}")]
+    NotFound(&'static str),
     /// The body is not JSON, has a field of the wrong type, misses one, or
     /// has one we do not know.
     #[error("invalid request: {0}")]
@@ -53,6 +59,15 @@ pub enum ApiError {
     /// routes.
     #[error("too many requests in flight from your address; retry later")]
     TooManyRequests,
+    /// A user with this name exists already.
+    #[error("a user with this name already exists")]
+    UserExists,
+    /// A new password breaks the length rules.
+    #[error("a password must be 8 characters to 1024 bytes long")]
+    WeakPassword,
+    /// The store cannot be reached (for the stores beside the sessions').
+    #[error("store unavailable")]
+    StoreUnavailable,
     /// Something went wrong on our side.
     #[error("internal error")]
     Internal,
@@ -64,6 +79,8 @@ impl ApiError {
         match self {
             ApiError::Core(e) => ErrorCode::of(e),
             ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Forbidden => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
@@ -75,6 +92,9 @@ impl ApiError {
             ApiError::Timeout => ErrorCode::Timeout,
             ApiError::BodyTimeout => ErrorCode::BodyTimeout,
             ApiError::TooManyRequests => ErrorCode::TooManyRequests,
+            ApiError::StoreUnavailable => ErrorCode::StoreUnavailable,
+            ApiError::UserExists => ErrorCode::UserExists,
+            ApiError::WeakPassword => ErrorCode::WeakPassword,
             ApiError::Internal => ErrorCode::Internal,
         }
     }

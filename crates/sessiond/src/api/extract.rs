@@ -7,7 +7,9 @@ use axum::http::header;
 use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use sessiond_core::SessionManager;
+use sessiond_core::{KeyRole, SessionManager};
+
+use crate::key_ring::KeyHolder;
 
 use super::AppState;
 use super::error::ApiError;
@@ -68,6 +70,17 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     }
 }
 
+/// The holder of the request's API key (`Authorization: Bearer <key>`).
+fn key_holder(parts: &Parts, state: &AppState) -> Result<KeyHolder, ApiError> {
+    let presented = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_credentials)
+        .ok_or(ApiError::Unauthorized)?;
+    state.keys.authenticate(presented.trim()).ok_or(ApiError::Unauthorized)
+}
+
 /// The caller, authenticated by its API key: a manager acting in the key's
 /// tenant.
 #[derive(Debug, Clone)]
@@ -77,17 +90,25 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_credentials)
-            .ok_or(ApiError::Unauthorized)?;
-        let tenant = state
-            .keys
-            .authenticate(presented.trim())
-            .ok_or(ApiError::Unauthorized)?;
-        Ok(Caller(state.manager.for_tenant(tenant)))
+        let holder = key_holder(parts, state)?;
+        Ok(Caller(state.manager.for_tenant(holder.tenant)))
+    }
+}
+
+/// The caller of an admin route: an `admin` key's holder. An `app` key is
+/// refused with 403 `forbidden`, a missing or unknown one with 401.
+#[derive(Debug, Clone)]
+pub struct Admin(pub KeyHolder);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let holder = key_holder(parts, state)?;
+        if holder.role != KeyRole::Admin {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(Admin(holder))
     }
 }
 

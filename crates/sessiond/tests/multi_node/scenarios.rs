@@ -258,3 +258,57 @@ pub async fn failed_logins_spread_over_nodes_lock_the_account_on_all(engine: Eng
         assert!(r.headers().contains_key("retry-after"), "node {node}");
     }
 }
+
+/// The status of `GET /v1/events` on `node` with `key`.
+async fn status_with_key(node: &crate::support::TestServer, key: &str) -> StatusCode {
+    let response = node.client.get(node.url("/v1/events")).bearer_auth(key).send().await;
+    response.expect("the node answers").status()
+}
+
+/// Issue 13: keys live in the store. A key made through one node works on
+/// the others within a poll of their key rings; one deleted through a
+/// second node stops working on every node within a second.
+pub async fn a_key_made_on_one_node_works_on_all_and_dies_everywhere_within_a_second(engine: Engine) {
+    let Some(store) = engine.store() else { return };
+    let n = nodes(&store, 3, &[]);
+    let (status, made) = n[0]
+        .json(Method::POST, "/v1/admin/keys", Some(json!({"name": "shop"})))
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let key = made["key"].as_str().unwrap().to_owned();
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        status_with_key(&n[0], &key).await,
+        StatusCode::OK,
+        "the making node knows it at once"
+    );
+    // Each node polls the store's key version every 250 ms: 20 × 50 ms is a second.
+    for node in &n[1..] {
+        super::wait_for("the new key on another node", 20, async || {
+            status_with_key(node, &key).await == StatusCode::OK
+        })
+        .await;
+    }
+    let (status, listed) = n[2].json(Method::GET, "/v1/admin/keys", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        listed["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["id"] == id.as_str())
+    );
+
+    let deleted = n[1]
+        .req(Method::DELETE, &format!("/v1/admin/keys/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    for node in &n {
+        super::wait_for("the deleted key to stop working", 20, async || {
+            status_with_key(node, &key).await == StatusCode::UNAUTHORIZED
+        })
+        .await;
+    }
+}
