@@ -33,6 +33,7 @@
 mod api_keys;
 mod by_id;
 mod clock;
+mod counters;
 mod error;
 mod event_id;
 mod event_store;
@@ -41,6 +42,7 @@ pub mod humane;
 mod ids;
 mod manager;
 mod memory;
+mod memory_counters;
 mod memory_events;
 mod memory_keys;
 mod memory_secrets;
@@ -60,6 +62,10 @@ pub use api_keys::{
     is_valid_key_name,
 };
 pub use clock::{Clock, SystemClock, truncate_to_micros};
+pub use counters::{
+    CounterKey, CounterRecord, CounterRule, CounterStore, CounterStoreError, MAX_COUNTER_KEY_LEN, MAX_COUNTER_KEYS,
+    Reserved, check_counter_keys,
+};
 pub use error::{Error, RandomnessError};
 pub use event_id::{BadEventId, EVENT_ID_LEN, EventId, EventIds};
 pub use event_store::{EventFilter, EventStore, EventStoreError, Retention, StoredEvent};
@@ -67,6 +73,7 @@ pub use events::{Event, EventKind, EventSink, MemoryEvents, NoEvents, Rejection}
 pub use ids::{MAX_SUBJECT_LEN, MAX_TENANT_LEN, NameError, SessionId, Subject, Tenant, is_refused_in_subject};
 pub use manager::{CreateOptions, SessionData, SessionManager, SessionManagerBuilder};
 pub use memory::MemoryStore;
+pub use memory_counters::MAX_COUNTER_BYTES;
 pub use origin::SessionOrigin;
 pub use policy::{LimitAction, MAX_DATA_BYTES_LIMIT, MAX_LIFETIME, Policy, PolicyError};
 pub use purge::{PurgeTask, spawn_purger};

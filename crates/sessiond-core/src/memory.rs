@@ -26,6 +26,8 @@ pub struct MemoryStore {
     pub(crate) users: Arc<std::sync::Mutex<crate::memory_users::Users>>,
     /// Shared secret sets, apart for the same reason.
     pub(crate) secrets: Arc<std::sync::Mutex<crate::memory_secrets::Secrets>>,
+    /// Failure counters, apart for the same reason.
+    pub(crate) counters: Arc<std::sync::Mutex<crate::memory_counters::Counters>>,
     /// API keys and their version, apart for the same reason.
     pub(crate) keys: Arc<std::sync::Mutex<crate::memory_keys::Keys>>,
     /// Audit events by tenant, apart for the same reason.

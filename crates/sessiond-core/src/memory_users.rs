@@ -58,4 +58,8 @@ impl UserStore for MemoryStore {
             .map(|(_, user)| user.clone())
             .collect())
     }
+
+    async fn delete_user(&self, tenant: &Tenant, name: &Subject) -> Result<bool, UserStoreError> {
+        Ok(self.users().remove(&(tenant.clone(), name.clone())).is_some())
+    }
 }

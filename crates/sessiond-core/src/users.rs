@@ -110,6 +110,8 @@ impl From<StoreError> for UserStoreError {
 ///   [`UserStoreError::VersionConflict`]; [`UserStoreError::NotFound`] when
 ///   there is no such user. The caller sets the new version.
 /// * **List** returns a tenant's users sorted by name, disabled ones included.
+/// * **Delete** removes the user (from the list too) and answers whether
+///   there was one; the name is free again afterwards.
 /// * **Atomicity and durability** are those of the session methods: each call
 ///   is atomic across every handle and process; `Ok` means it survives a crash.
 /// * The password hash is stored as given (a PHC string) and never logged.
@@ -126,4 +128,7 @@ pub trait UserStore: Send + Sync + fmt::Debug + 'static {
 
     /// A tenant's users, sorted by name.
     async fn list_users(&self, tenant: &Tenant) -> Result<Vec<UserRecord>, UserStoreError>;
+
+    /// Removes the user `(tenant, name)`; `Ok(false)` if there was none.
+    async fn delete_user(&self, tenant: &Tenant, name: &Subject) -> Result<bool, UserStoreError>;
 }

@@ -1,13 +1,14 @@
 //! MemoryStore against the shared conformance suites (sessions, users,
-//! secrets, keys and events) and the lifecycle model.
+//! secrets, counters, keys and events) and the lifecycle model.
 
 use std::sync::Arc;
 
-use sessiond_core::{EventStore, KeyStore, MemoryStore, SecretStore, SessionStore, UserStore};
+use sessiond_core::{CounterStore, EventStore, KeyStore, MemoryStore, SecretStore, SessionStore, UserStore};
 
 sessiond_testkit::store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn SessionStore>) });
 sessiond_testkit::user_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn UserStore>) });
 sessiond_testkit::secret_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn SecretStore>) });
+sessiond_testkit::counter_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn CounterStore>) });
 sessiond_testkit::key_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn KeyStore>) });
 sessiond_testkit::event_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn EventStore>) });
 

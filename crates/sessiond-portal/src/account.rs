@@ -177,20 +177,20 @@ impl super::PortalState {
         // The account's owner may be re-entering their password while
         // someone else guesses it: their device cookie counts here too.
         let device = self.device_cookies.presented(&parts.headers, name);
-        let reservation = match self.throttle.reserve(name, device.as_ref(), ip, now) {
+        let reservation = match self.throttle.reserve(name, device.as_ref(), ip, now).await? {
             Ok(reservation) => reservation,
             Err(wait) => return Ok(Err(wait)),
         };
         let matched = match self.accounts.check_credentials(name, password).await {
             Ok(user) => user.is_some(),
             Err(error) => {
-                self.throttle.released(reservation);
+                self.throttle.release_or_log(reservation).await;
                 return Err(error.into());
             }
         };
         // A wrong password stays counted, as its reservation was.
         if matched {
-            self.throttle.succeeded(reservation);
+            self.throttle.succeed_or_log(reservation).await;
         }
         Ok(Ok(matched))
     }

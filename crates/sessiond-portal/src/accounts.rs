@@ -157,6 +157,15 @@ impl Accounts {
         Ok(self.manager.revoke_subject(name, None, RevokeReason::Admin).await?)
     }
 
+    /// Deletes a user and then ends every session of theirs (in that order,
+    /// so no login slips in between); returns how many ended.
+    pub async fn delete(&self, name: &Subject) -> Result<usize, AccountError> {
+        if !self.users.delete_user(self.tenant(), name).await? {
+            return Err(AccountError::NotFound);
+        }
+        Ok(self.manager.revoke_subject(name, None, RevokeReason::Admin).await?)
+    }
+
     /// Every user of the tenant.
     pub async fn list(&self) -> Result<Vec<UserRecord>, AccountError> {
         Ok(self.users.list_users(self.tenant()).await?)
@@ -274,6 +283,22 @@ mod tests {
                 .await,
             Err(AccountError::NotFound)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_user_has_no_session_and_no_login_left() {
+        let (accounts, manager) = accounts();
+        let alice = user_name("alice").unwrap();
+        accounts.add(&alice, "correct horse".into()).await.unwrap();
+        manager.create(&alice, CreateOptions::default()).await.unwrap();
+        assert_eq!(accounts.delete(&alice).await.unwrap(), 1);
+        assert!(manager.list_subject(&alice).await.unwrap().is_empty());
+        let login = accounts
+            .check_credentials("alice", "correct horse".into())
+            .await
+            .unwrap();
+        assert!(login.is_none());
+        assert!(matches!(accounts.delete(&alice).await, Err(AccountError::NotFound)));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use sessiond_core::{Error, UserStoreError};
+use sessiond_core::{CounterStoreError, Error, UserStoreError};
 use sessiond_http::HttpError;
 use sessiond_wire::ErrorCode;
 
@@ -113,6 +113,18 @@ impl From<Error> for PortalError {
     }
 }
 
+/// The login throttle's store failed: the attempt is refused, never let
+/// through uncounted (503 when the store is unreachable, as for sessions).
+impl From<CounterStoreError> for PortalError {
+    fn from(error: CounterStoreError) -> Self {
+        if error.is_unavailable() {
+            return PortalError::Unavailable;
+        }
+        tracing::error!(error = %error, "portal: login throttle failed");
+        PortalError::Internal
+    }
+}
+
 impl From<UserStoreError> for PortalError {
     fn from(error: UserStoreError) -> Self {
         if error.is_unavailable() {
@@ -164,5 +176,22 @@ impl From<HttpError> for PortalError {
                 PortalError::Internal
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A throttle that cannot count fails closed: 503 `store_unavailable`
+    /// when the store is unreachable, as for sessions; 500 for the rest.
+    #[test]
+    fn counter_store_failures_refuse_the_attempt() {
+        let down = PortalError::from(CounterStoreError::Unavailable("down".into()));
+        assert!(matches!(down, PortalError::Unavailable));
+        assert_eq!(down.code(), ErrorCode::StoreUnavailable);
+        assert_eq!(down.into_response().status(), 503);
+        let broken = PortalError::from(CounterStoreError::Corrupt("bad".into()));
+        assert!(matches!(broken, PortalError::Internal));
     }
 }

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
-use sessiond_core::{SecretStore, SecretStoreError, SessionManager, UserStore};
+use sessiond_core::{CounterStore, SecretStore, SecretStoreError, SessionManager, UserStore};
 use sessiond_http::SessionLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -116,11 +116,14 @@ impl PortalState {
 /// store agrees on them (the first signs, all verify). A secret file of an
 /// earlier version (`portal.secret_file`, by default
 /// `<data_dir>/portal-secret`) is imported into an empty store once and
-/// renamed to `<name>.imported`; see `portal_secrets.rs`.
+/// renamed to `<name>.imported`; see `portal_secrets.rs`. The login
+/// throttle counts failures in `counters`, the same store again, so nodes
+/// over it throttle as one (see `throttle.rs`).
 pub async fn router(
     manager: &SessionManager,
     users: Arc<dyn UserStore>,
     secrets: &dyn SecretStore,
+    counters: Arc<dyn CounterStore>,
     settings: PortalSettings,
     data_dir: &Path,
 ) -> Result<(Router, utoipa::openapi::OpenApi), PortalSetupError> {
@@ -143,7 +146,7 @@ pub async fn router(
     let state = Arc::new(PortalState {
         accounts: Accounts::new(users, manager.clone(), Passwords::new(concurrency)),
         manager,
-        throttle: LoginThrottle::new(),
+        throttle: LoginThrottle::new(counters),
         login_csrf: login_csrf::LoginCsrf::new(settings.dev),
         device_cookies: device_cookie::DeviceCookies::new(&secrets, settings.dev),
         active_users: active_users::ActiveUsers::new(settings.user_cache_ttl),

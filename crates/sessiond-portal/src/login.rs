@@ -156,7 +156,8 @@ pub(super) async fn submit(
     let ip = client_ip::of(&parts);
     let now = state.manager.now();
     let device = state.device_cookies.presented(headers, &form.username);
-    let reservation = match state.throttle.reserve(&form.username, device.as_ref(), ip, now) {
+    // A store that cannot count refuses the attempt (`?`): never unthrottled.
+    let reservation = match state.throttle.reserve(&form.username, device.as_ref(), ip, now).await? {
         Ok(reservation) => reservation,
         Err(wait) => return throttled(failure, wait),
     };
@@ -168,7 +169,7 @@ pub(super) async fn submit(
     {
         Ok(checked) => checked,
         Err(error) => {
-            state.throttle.released(reservation);
+            state.throttle.release_or_log(reservation).await;
             return Err(error.into());
         }
     };
@@ -177,7 +178,7 @@ pub(super) async fn submit(
         tracing::info!(ip = ?ip, trusted_device = reservation.trusted(), "portal: failed sign-in");
         return failure(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
     };
-    state.throttle.succeeded(reservation);
+    state.throttle.succeed_or_log(reservation).await;
     // The password check just read the user as enabled: a fresh answer for
     // forward auth, which also replaces a cached "disabled" after an enable.
     state

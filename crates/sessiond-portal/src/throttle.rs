@@ -10,14 +10,24 @@
 //! before its password is hashed, and a success gives the reservation back.
 //! Checking first and counting after the hash let parallel guesses all pass
 //! the check before any of them had failed (200 parallel guesses at an
-//! account with 2 free failures left got 192 password checks). Names are counted whether or not such a
-//! user exists, so throttling does not reveal which accounts exist either.
+//! account with 2 free failures left got 192 password checks). Names are
+//! counted whether or not such a user exists, so throttling does not reveal
+//! which accounts exist either.
 //!
 //! A success clears its account's record but not its IP's: one known
 //! password must not reset an attacker's budget for guessing others.
-//! Counters are per process (see STACK.md: cluster-wide counters would need
-//! the shared store), bounded in bytes ([`MAX_BYTES`], however long the
-//! names typed), and forgotten an hour after the last failure.
+//!
+//! The counters live in the store ([`CounterStore`]), where the sessions
+//! are, and a reservation is one atomic step there: nodes over one store
+//! act as one, so failures spread over several nodes add up (with counters
+//! per process, N nodes gave an attacker N times the guesses). Records are
+//! forgotten an hour after their last failure. Keys are bounded, whatever
+//! was typed: the account name is hashed (`acct:<sha-256 hex>`, which also
+//! keeps names typed into the wrong box — often passwords — out of the
+//! store), the address is `ip:<addr>`, a device cookie
+//! `dev:<name hash>:<nonce hex>`. A store that cannot be reached refuses
+//! the attempt (the caller answers 503): an attempt is never let through
+//! uncounted.
 //!
 //! Locking an account name lets anyone lock its owner out (one guess every
 //! 15 minutes keeps it so), so a browser that has signed in before is
@@ -28,16 +38,14 @@
 //! against the account like a stranger's, until its failures are forgotten.
 //! The IP's limit applies to every attempt.
 
-mod table;
-
+use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sessiond_core::{CounterKey, CounterRule, CounterStore, CounterStoreError, Reserved};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-
-pub use table::MAX_BYTES;
-use table::{Key, Table};
 
 /// Failures an account name may have before delays start.
 pub const FREE_FAILURES_PER_ACCOUNT: u32 = 5;
@@ -54,105 +62,160 @@ pub const FREE_FAILURES_PER_DEVICE: u32 = 5;
 /// A record with no failure for this long is forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
 
+const fn delays(free: u32) -> CounterRule {
+    CounterRule {
+        free,
+        base_delay: BASE_DELAY,
+        max_delay: MAX_DELAY,
+        forget_after: FORGET_AFTER,
+    }
+}
+
+const ACCOUNT: CounterRule = delays(FREE_FAILURES_PER_ACCOUNT);
+const IP: CounterRule = delays(FREE_FAILURES_PER_IP);
+/// A device cookie is not delayed: its last free failure puts it on the
+/// lockout list (a lock) for as long as the record is remembered.
+const DEVICE: CounterRule = CounterRule {
+    free: FREE_FAILURES_PER_DEVICE - 1,
+    base_delay: FORGET_AFTER,
+    max_delay: FORGET_AFTER,
+    forget_after: FORGET_AFTER,
+};
+
 /// The random part of a device cookie: which browser it is.
 pub type DeviceNonce = [u8; 16];
 
-/// Per-process login throttle.
-#[derive(Debug, Default)]
+/// The login throttle, over the store's failure counters.
+#[derive(Debug, Clone)]
 pub struct LoginThrottle {
-    table: Mutex<Table>,
+    store: Arc<dyn CounterStore>,
 }
 
 /// The name an account is throttled under. "Alice" and "alice" are
 /// throttled together even though they may be different accounts: it only
 /// ever makes throttling stricter. No user name is longer than a subject,
-/// so a longer one is cut there: a key costs a bounded number of bytes,
-/// whatever was typed.
+/// so a longer one is cut there before it is hashed.
 fn account_name(name: &str) -> String {
     let mut end = name.len().min(sessiond_core::MAX_SUBJECT_LEN);
     while !name.is_char_boundary(end) {
         end -= 1;
     }
-    let mut key = name[..end].trim().to_lowercase();
-    // The record is accounted by capacity: no slack kept.
-    key.shrink_to_fit();
-    key
+    name[..end].trim().to_lowercase()
 }
 
-fn delay_after(failures: u32, free: u32) -> Duration {
-    let Some(over) = failures.checked_sub(free) else {
-        return Duration::ZERO;
-    };
-    if over == 0 {
-        return Duration::ZERO;
-    }
-    let factor = 1u32.checked_shl(over - 1).unwrap_or(u32::MAX);
-    BASE_DELAY.saturating_mul(factor).min(MAX_DELAY)
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(2 * bytes.len()), |mut text, b| {
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{b:02x}");
+            text
+        })
 }
 
-/// A reserved attempt: the allowances it was counted against. Hand it to
+/// A key the throttle builds: always printable ASCII within
+/// `MAX_COUNTER_KEY_LEN` (a test checks the longest of each kind).
+fn key(text: String) -> Result<CounterKey, CounterStoreError> {
+    CounterKey::new(text).map_err(|e| CounterStoreError::Backend(Box::new(e)))
+}
+
+fn name_hash(name: &str) -> String {
+    hex(&Sha256::digest(account_name(name).as_bytes()))
+}
+
+fn account_key(name: &str) -> Result<CounterKey, CounterStoreError> {
+    key(format!("acct:{}", name_hash(name)))
+}
+
+fn device_key(name: &str, nonce: &DeviceNonce) -> Result<CounterKey, CounterStoreError> {
+    key(format!("dev:{}:{}", name_hash(name), hex(nonce)))
+}
+
+fn ip_key(ip: IpAddr) -> Result<CounterKey, CounterStoreError> {
+    key(format!("ip:{ip}"))
+}
+
+/// How long to wait for the latest of the locks.
+fn wait(locks: &[Option<OffsetDateTime>], now: OffsetDateTime) -> Duration {
+    let left = locks.iter().flatten().map(|until| *until - now).max();
+    left.and_then(|left| Duration::try_from(left).ok())
+        .unwrap_or(MAX_DELAY)
+        .max(Duration::from_secs(1))
+}
+
+/// A reserved attempt: the counters it was counted on. Hand it to
 /// [`LoginThrottle::succeeded`] or [`LoginThrottle::released`]; dropped,
 /// it stays counted as a failure.
 #[derive(Debug)]
 #[must_use = "a reservation stays counted as a failure unless it is given back"]
 pub struct Reservation {
-    /// The account's record, or the device cookie's when it was trusted.
-    subject: Key,
-    ip: Option<Key>,
+    /// The account's counter, or the device cookie's when it was trusted.
+    subject: (CounterKey, CounterRule),
+    ip: Option<(CounterKey, CounterRule)>,
+    trusted: bool,
+    at: OffsetDateTime,
 }
 
 impl Reservation {
     /// Whether the attempt was counted against its device cookie's own
     /// allowance rather than the account's.
     pub fn trusted(&self) -> bool {
-        matches!(self.subject, Key::Device(..))
+        self.trusted
+    }
+
+    fn counters(&self) -> Vec<(CounterKey, CounterRule)> {
+        std::iter::once(self.subject.clone()).chain(self.ip.clone()).collect()
     }
 }
 
 impl LoginThrottle {
-    /// An empty throttle.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
-        // Records are replaced whole; a panic elsewhere cannot corrupt one.
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    /// A throttle over `store`'s counters (the store the sessions are in).
+    pub fn new(store: Arc<dyn CounterStore>) -> Self {
+        Self { store }
     }
 
     /// Reserves one attempt at `account` from `ip`, by a browser that
     /// presented a valid device cookie for the account with nonce `device`
-    /// (if any): `Err(wait)` when a limit that applies is locked at `now`
-    /// (nothing is counted), else the attempt is counted as a failure now,
-    /// before its password is checked. Call [`succeeded`](Self::succeeded)
-    /// if the password was right.
+    /// (if any): `Ok(Err(wait))` when a limit that applies is locked at
+    /// `now` (nothing is counted), else the attempt is counted as a failure
+    /// now, before its password is checked. Call
+    /// [`succeeded`](Self::succeeded) if the password was right. `Err` when
+    /// the store failed: refuse the attempt.
     ///
     /// The IP's limit applies to everyone. A device cookie with fewer than
     /// [`FREE_FAILURES_PER_DEVICE`] failures is counted on its own instead
     /// of the account; any other attempt is counted against the account.
-    pub fn reserve(
+    pub async fn reserve(
         &self,
         account: &str,
         device: Option<&DeviceNonce>,
         ip: Option<IpAddr>,
         now: OffsetDateTime,
-    ) -> Result<Reservation, Duration> {
-        let mut table = self.table();
-        let name = account_name(account);
-        let subject = match device.map(|nonce| Key::Device(name.clone(), *nonce)) {
-            Some(device) if trusted(&table, &device, now) => device,
-            _ => Key::Account(name),
-        };
-        let reservation = Reservation {
+    ) -> Result<Result<Reservation, Duration>, CounterStoreError> {
+        let ip = ip.map(ip_key).transpose()?.map(|key| (key, IP));
+        let reservation = |subject, trusted| Reservation {
             subject,
-            ip: ip.map(Key::Ip),
+            ip: ip.clone(),
+            trusted,
+            at: now,
         };
-        locked(&table, &reservation, now)?;
-        count_failure(&mut table, reservation.subject.clone(), now);
-        if let Some(ip) = &reservation.ip {
-            count_failure(&mut table, ip.clone(), now);
+        if let Some(nonce) = device {
+            let trusted = reservation((device_key(account, nonce)?, DEVICE), true);
+            match self.store.reserve(&trusted.counters(), now).await? {
+                Reserved::Counted(_) => return Ok(Ok(trusted)),
+                // Only the IP is locked: that refuses everyone.
+                Reserved::Locked(locks) if locks.first().is_some_and(Option::is_none) => {
+                    return Ok(Err(wait(&locks, now)));
+                }
+                // The cookie is on the lockout list: a stranger.
+                Reserved::Locked(_) => {}
+            }
         }
-        Ok(reservation)
+        let stranger = reservation((account_key(account)?, ACCOUNT), false);
+        match self.store.reserve(&stranger.counters(), now).await? {
+            Reserved::Counted(_) => Ok(Ok(stranger)),
+            Reserved::Locked(locks) => Ok(Err(wait(&locks, now))),
+        }
     }
 
     /// A reserved attempt had the right password: its account's (or device
@@ -161,77 +224,36 @@ impl LoginThrottle {
     /// must not reset an attacker's budget for guessing others). A success
     /// on a device cookie leaves the account's record alone: whoever failed
     /// against the account stays locked out.
-    pub fn succeeded(&self, reservation: Reservation) {
-        let mut table = self.table();
-        table.remove(&reservation.subject);
-        if let Some(ip) = &reservation.ip {
-            refund(&mut table, ip);
+    pub async fn succeeded(&self, reservation: Reservation) -> Result<(), CounterStoreError> {
+        self.store.clear(&reservation.subject.0).await?;
+        if let Some(ip) = reservation.ip {
+            self.store.release(&[ip], reservation.at).await?;
         }
+        Ok(())
     }
 
     /// A reserved attempt whose password could not be checked (the store or
     /// the hashing pool failed): every record gets its reservation back.
-    pub fn released(&self, reservation: Reservation) {
-        let mut table = self.table();
-        refund(&mut table, &reservation.subject);
-        if let Some(ip) = &reservation.ip {
-            refund(&mut table, ip);
+    pub async fn released(&self, reservation: Reservation) -> Result<(), CounterStoreError> {
+        self.store.release(&reservation.counters(), reservation.at).await
+    }
+
+    /// [`succeeded`](Self::succeeded) for a sign-in that stands whatever
+    /// happens here: a clear that failed only leaves the attempt counted
+    /// (stricter, never looser), so it is logged rather than answered.
+    pub async fn succeed_or_log(&self, reservation: Reservation) {
+        if let Err(error) = self.succeeded(reservation).await {
+            tracing::warn!(%error, "portal: a sign-in's failure count could not be cleared");
         }
     }
-}
 
-/// Failures `key` may have before delays start (a device cookie is not
-/// delayed: past its allowance it is no longer trusted).
-fn free_failures(key: &Key) -> u32 {
-    match key {
-        Key::Account(_) => FREE_FAILURES_PER_ACCOUNT,
-        Key::Ip(_) => FREE_FAILURES_PER_IP,
-        Key::Device(..) => FREE_FAILURES_PER_DEVICE,
+    /// [`released`](Self::released) on the way to answering another
+    /// failure: if the store failed again, the attempt stays counted.
+    pub async fn release_or_log(&self, reservation: Reservation) {
+        if let Err(error) = self.released(reservation).await {
+            tracing::warn!(%error, "portal: an unchecked attempt could not be given back");
+        }
     }
-}
-
-/// Whether a device cookie is off the lockout list at `now`: fewer failures
-/// than its allowance, or none for [`FORGET_AFTER`].
-fn trusted(table: &Table, device: &Key, now: OffsetDateTime) -> bool {
-    table
-        .get(device)
-        .is_none_or(|record| record.failures < FREE_FAILURES_PER_DEVICE || now - record.last_failure > FORGET_AFTER)
-}
-
-/// Takes back one counted failure of `key`.
-fn refund(table: &mut Table, key: &Key) {
-    let free = free_failures(key);
-    if let Some(record) = table.get_mut(key) {
-        record.failures = record.failures.saturating_sub(1);
-        record.locked_until = record.last_failure + delay_after(record.failures, free);
-    }
-}
-
-/// `Err(wait)` when a record the reservation would count on is locked at `now`.
-fn locked(table: &Table, reservation: &Reservation, now: OffsetDateTime) -> Result<(), Duration> {
-    let keys = std::iter::once(&reservation.subject).chain(&reservation.ip);
-    let wait = keys
-        .filter_map(|key| table.get(key).map(|r| r.locked_until - now))
-        .filter(|left| left.is_positive())
-        .max();
-    match wait {
-        Some(left) => Err(Duration::try_from(left)
-            .unwrap_or(MAX_DELAY)
-            .max(Duration::from_secs(1))),
-        None => Ok(()),
-    }
-}
-
-/// Counts a failed attempt for `key`.
-fn count_failure(table: &mut Table, key: Key, now: OffsetDateTime) {
-    let free = free_failures(&key);
-    let record = table.entry(key, now, FORGET_AFTER);
-    if now - record.last_failure > FORGET_AFTER {
-        record.failures = 0;
-    }
-    record.failures = record.failures.saturating_add(1);
-    record.last_failure = now;
-    record.locked_until = now + delay_after(record.failures, free);
 }
 
 #[cfg(test)]

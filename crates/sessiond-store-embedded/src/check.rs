@@ -11,8 +11,9 @@ use sessiond_core::StoreError;
 
 use crate::EmbeddedStore;
 use crate::codec::{self, deadline_key};
+use crate::counters::{COUNTER_EXPIRY, COUNTERS, decode as decode_counter};
 use crate::error::engine;
-use crate::tables::{EXPIRY, SESSIONS, SUBJECTS, TOKENS, USERS, token_hashes};
+use crate::tables::{API_KEYS, EXPIRY, SECRETS, SESSIONS, SUBJECTS, TOKENS, USERS, token_hashes};
 
 /// What [`EmbeddedStore::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,6 +28,12 @@ pub struct CheckReport {
     pub expiry_entries: u64,
     /// Portal accounts.
     pub users: u64,
+    /// Failure counters of the login throttle, forgotten ones included.
+    pub counters: u64,
+    /// Shared secret sets.
+    pub secret_sets: u64,
+    /// API keys.
+    pub api_keys: u64,
     /// Every disagreement found, in words; empty for a consistent store.
     pub problems: Vec<String>,
 }
@@ -40,8 +47,10 @@ impl CheckReport {
 
 impl EmbeddedStore {
     /// Checks that every record decodes and that the token, subject and
-    /// expiry indexes hold exactly the entries the records call for; and
-    /// that every portal account decodes and is stored under its own key.
+    /// expiry indexes hold exactly the entries the records call for; that
+    /// every portal account, secret set and API key decodes and is stored
+    /// under its own key; and that every failure counter decodes and has
+    /// exactly its expiry entry.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         let txn = self.database().begin_read().map_err(engine)?;
         let sessions = txn.open_table(SESSIONS).map_err(engine)?;
@@ -55,8 +64,13 @@ impl EmbeddedStore {
             subject_entries: subjects.len().map_err(engine)?,
             expiry_entries: expiry.len().map_err(engine)?,
             users: users.len().map_err(engine)?,
+            counters: 0,
+            secret_sets: 0,
+            api_keys: 0,
             problems: Vec::new(),
         };
+        check_counters(&txn, &mut report)?;
+        check_apart(&txn, &mut report)?;
         for entry in users.iter().map_err(engine)? {
             let (key, value) = entry.map_err(engine)?;
             let (tenant, name) = key.value();
@@ -142,4 +156,85 @@ impl EmbeddedStore {
         }
         Ok(report)
     }
+}
+
+/// The counters and their expiry index, if the tables were ever made.
+fn check_counters(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<(), StoreError> {
+    let (counters, expiry) = match (txn.open_table(COUNTERS), txn.open_table(COUNTER_EXPIRY)) {
+        (Ok(counters), Ok(expiry)) => (counters, expiry),
+        (Err(redb::TableError::TableDoesNotExist(_)), Err(redb::TableError::TableDoesNotExist(_))) => {
+            return Ok(());
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(engine(e)),
+    };
+    report.counters = counters.len().map_err(engine)?;
+    for entry in counters.iter().map_err(engine)? {
+        let (key, value) = entry.map_err(engine)?;
+        let key = key.value();
+        match decode_counter(value.value()) {
+            Err(e) => report.problems.push(format!("counter {key}: {e}")),
+            Ok(record) => {
+                if expiry
+                    .get((deadline_key(record.expires_at), key))
+                    .map_err(engine)?
+                    .is_none()
+                {
+                    report
+                        .problems
+                        .push(format!("counter {key}: no expiry entry at its expiry"));
+                }
+            }
+        }
+    }
+    let entries = expiry.len().map_err(engine)?;
+    if entries != report.counters {
+        report.problems.push(format!(
+            "counter expiry index has {entries} entries, records call for {}",
+            report.counters
+        ));
+    }
+    Ok(())
+}
+
+/// Opens a table made by its first write: `None` when there was none yet.
+fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    table: redb::TableDefinition<'_, K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
+    match txn.open_table(table) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(engine(e)),
+    }
+}
+
+/// The tables no index refers to: each entry must decode and be stored
+/// under its own key.
+fn check_apart(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<(), StoreError> {
+    if let Some(secrets) = optional(txn, SECRETS)? {
+        report.secret_sets = secrets.len().map_err(engine)?;
+        for entry in secrets.iter().map_err(engine)? {
+            let (name, value) = entry.map_err(engine)?;
+            if let Err(e) = sessiond_core::decode_secrets(value.value()) {
+                report.problems.push(format!("secret set {}: {e}", name.value()));
+            }
+        }
+    }
+    if let Some(keys) = optional(txn, API_KEYS)? {
+        report.api_keys = keys.len().map_err(engine)?;
+        for entry in keys.iter().map_err(engine)? {
+            let (id, value) = entry.map_err(engine)?;
+            let id = id.value();
+            match serde_json::from_slice::<sessiond_core::KeyRecord>(value.value()) {
+                Err(e) => report.problems.push(format!("API key {id}: {e}")),
+                Ok(key) if key.id.as_str() != id => {
+                    report
+                        .problems
+                        .push(format!("API key {id} holds the record of {}", key.id));
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    Ok(())
 }

@@ -38,9 +38,10 @@
 //!   that open the store directly).
 //! * **Portal accounts** live in the same file: [`EmbeddedStore`] is also a
 //!   [`UserStore`](sessiond_core::UserStore), with the same durability; so
-//!   do shared secrets ([`SecretStore`](sessiond_core::SecretStore)) and API
-//!   keys ([`KeyStore`](sessiond_core::KeyStore)) and audit events
-//!   ([`EventStore`](sessiond_core::EventStore)).
+//!   do shared secrets ([`SecretStore`](sessiond_core::SecretStore)), API
+//!   keys ([`KeyStore`](sessiond_core::KeyStore)), audit events
+//!   ([`EventStore`](sessiond_core::EventStore)) and the login throttle's
+//!   failure counters ([`CounterStore`](sessiond_core::CounterStore)).
 //! * **Versioned**: the file records its format version ([`FORMAT_VERSION`]);
 //!   a file from a newer build or that is not a sessiond store is refused
 //!   with a clear [`OpenError`], and a damaged file is an error, not a panic.
@@ -49,6 +50,7 @@ mod api_keys;
 mod cache;
 mod check;
 mod codec;
+mod counters;
 mod error;
 mod events;
 mod open;

@@ -1,8 +1,9 @@
 //! The write operations, each with exactly the semantics written on
 //! [`SessionStore`](sessiond_core::SessionStore) (or, for the user ops,
-//! [`UserStore`](sessiond_core::UserStore) and
-//! [`SecretStore`](sessiond_core::SecretStore); those live in `users.rs`
-//! and `secrets.rs`),
+//! [`UserStore`](sessiond_core::UserStore),
+//! [`SecretStore`](sessiond_core::SecretStore) and
+//! [`CounterStore`](sessiond_core::CounterStore); those live in `users.rs`,
+//! `secrets.rs` and `counters.rs`),
 //! applied inside the writer's shared transaction.
 //!
 //! Every operation decides all of its refusals (collision, version
@@ -14,8 +15,9 @@
 
 use redb::ReadableTable;
 use sessiond_core::{
-    ClientInfo, Inserted, KeyId, KeyRecord, KeyStoreError, Retention, Revocation, SecretName, SecretStoreError,
-    Session, SessionId, StoreError, StoredEvent, Subject, SubjectLimit, Tenant, UserRecord, UserStoreError,
+    ClientInfo, CounterKey, CounterRule, Inserted, KeyId, KeyRecord, KeyStoreError, Retention, Revocation, SecretName,
+    SecretStoreError, Session, SessionId, StoreError, StoredEvent, Subject, SubjectLimit, Tenant, UserRecord,
+    UserStoreError,
 };
 use time::OffsetDateTime;
 
@@ -64,6 +66,10 @@ pub(crate) enum Op {
         user: Box<UserRecord>,
         expected_version: u64,
     },
+    DeleteUser {
+        tenant: Tenant,
+        name: Subject,
+    },
     InitSecrets {
         name: SecretName,
         initial: SecretSet,
@@ -73,6 +79,15 @@ pub(crate) enum Op {
         secrets: SecretSet,
         expected: SecretSet,
     },
+    ReserveCounters {
+        keys: Vec<(CounterKey, CounterRule)>,
+        now: OffsetDateTime,
+    },
+    ReleaseCounters {
+        keys: Vec<(CounterKey, CounterRule)>,
+        now: OffsetDateTime,
+    },
+    ClearCounter(CounterKey),
     InsertKey {
         key: Box<KeyRecord>,
         only_if_none: bool,
@@ -110,6 +125,8 @@ pub(crate) enum Done {
     /// [`UserStoreError::Exists`], [`UserStoreError::VersionConflict`] or
     /// [`UserStoreError::NotFound`].
     UserRefused(UserStoreError),
+    /// Whether a user delete found its user.
+    UserDeleted(bool),
     /// The secret set stored after an init.
     Secrets(SecretSet),
     /// A secret compare-and-set went through.
@@ -118,6 +135,11 @@ pub(crate) enum Done {
     /// [`SecretStoreError::Conflict`], [`SecretStoreError::NotFound`] or
     /// [`SecretStoreError::Corrupt`] (the stored set cannot be read).
     SecretsRefused(SecretStoreError),
+    /// The answer of a counter reserve (a lock is an answer, not a refusal:
+    /// it writes nothing, as every refusal).
+    Reserved(sessiond_core::Reserved),
+    /// A counter release or clear went through.
+    CountersWritten,
     /// Whether a key insert wrote (false: a first key into a store that
     /// had keys).
     KeyInserted(bool),
@@ -190,12 +212,16 @@ impl Op {
             Op::Purge { now, limit } => purge(t, *now, *limit),
             Op::InsertUser(user) => crate::users::insert(t, user),
             Op::UpdateUser { user, expected_version } => crate::users::update(t, user, *expected_version),
+            Op::DeleteUser { tenant, name } => crate::users::delete(t, tenant, name),
             Op::InitSecrets { name, initial } => crate::secrets::init(t, name, initial),
             Op::PutSecrets {
                 name,
                 secrets,
                 expected,
             } => crate::secrets::put(t, name, secrets, expected),
+            Op::ReserveCounters { keys, now } => crate::counters::reserve(t, keys, *now),
+            Op::ReleaseCounters { keys, now } => crate::counters::release(t, keys, *now),
+            Op::ClearCounter(key) => crate::counters::clear(t, key),
             Op::InsertKey { key, only_if_none } => crate::api_keys::insert(t, key, *only_if_none),
             Op::DeleteKey(id) => crate::api_keys::delete(t, id),
             Op::TouchKey { id, at } => crate::api_keys::touch(t, id, *at),
@@ -319,5 +345,7 @@ fn purge(t: &mut Tables<'_>, now: OffsetDateTime, limit: usize) -> Result<Outcom
         t.delete(&session)?;
         purged.push(session);
     }
+    // Forgotten failure counters go with the same round (see `counters.rs`).
+    crate::counters::purge(t, now, limit)?;
     Ok(Ok(Done::Sessions(purged)))
 }

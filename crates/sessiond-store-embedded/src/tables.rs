@@ -9,6 +9,8 @@
 //! | `expiry` | (deadline in Unix ns, id) | () |
 //! | `users` | (tenant, name) | encoded portal account ([`crate::codec::encode_user`]) |
 //! | `secrets` | secret set name | the set's 32-byte secrets one after another |
+//! | `counters` | counter key | a failure counter: count, last failure, lock end, expiry (`counters.rs`) |
+//! | `counter_expiry` | (expiry in Unix ns, counter key) | () |
 //! | `api_keys` | key id | the key's JSON record (never the key) |
 //! | `events` | (tenant, event id) | the audit event's JSON (see `events.rs`) |
 //! | `event_counts` | tenant | how many events `events` holds for it |
@@ -17,8 +19,10 @@
 //! holds it, so user writes (see `users.rs`) touch nothing else. A file made
 //! before it existed gets it at open; the format version stays 1. `secrets`
 //! and `api_keys` stand apart the same way and are made by their first
-//! write (see `secrets.rs`, `api_keys.rs`); the keys' version is the
-//! `keys_version` entry of `sessiond_meta`.
+//! write (see `secrets.rs`, `api_keys.rs`; the keys' version is the
+//! `keys_version` entry of `sessiond_meta`); so do `counters` and its
+//! expiry index, which `counters.rs` keeps in step (and
+//! `EmbeddedStore::check` verifies).
 //!
 //! Every write goes through [`Tables::put`] and [`Tables::delete`], which
 //! move a record's index entries with it in the same transaction (removing

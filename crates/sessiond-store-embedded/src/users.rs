@@ -73,6 +73,16 @@ pub(crate) fn update(t: &mut Tables<'_>, user: &UserRecord, expected_version: u6
     Ok(Ok(Done::UserWritten))
 }
 
+/// Delete, inside the writer's transaction.
+pub(crate) fn delete(t: &mut Tables<'_>, tenant: &Tenant, name: &Subject) -> Result<Outcome, StoreError> {
+    let mut users = t.txn.open_table(USERS).map_err(engine)?;
+    let removed = users
+        .remove((tenant.as_str(), name.as_str()))
+        .map_err(engine)?
+        .is_some();
+    Ok(Ok(Done::UserDeleted(removed)))
+}
+
 impl EmbeddedStore {
     async fn write_user(&self, op: Op) -> Result<(), UserStoreError> {
         match self.write(op).await.map_err(UserStoreError::from)? {
@@ -142,5 +152,18 @@ impl UserStore for EmbeddedStore {
             }
             Ok(listed)
         })
+    }
+
+    async fn delete_user(&self, tenant: &Tenant, name: &Subject) -> Result<bool, UserStoreError> {
+        let op = Op::DeleteUser {
+            tenant: tenant.clone(),
+            name: name.clone(),
+        };
+        match self.write(op).await.map_err(UserStoreError::from)? {
+            Done::UserDeleted(removed) => Ok(removed),
+            other => Err(UserStoreError::Backend(
+                format!("writer answered a user delete with {other:?}").into(),
+            )),
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! The shared conformance suites and the lifecycle model, over the embedded
 //! store with its read cache, without it, and with one that evicts all the
 //! time (so both read paths and their interplay are covered). The user,
-//! secret, key and event stores have no cache, so their suites run once.
+//! secret, key, counter and event stores have no cache, so their suites
+//! run once.
 
 use crate::support::TempStore;
 
@@ -23,6 +24,11 @@ mod users {
 mod secrets {
     use super::*;
     sessiond_testkit::secret_store_conformance!(|| async { Some(TempStore::secrets()) });
+}
+
+mod counters {
+    use super::*;
+    sessiond_testkit::counter_store_conformance!(|| async { Some(TempStore::counters()) });
 }
 
 mod keys {

@@ -41,3 +41,31 @@ async fn the_purger_reclaims_expired_sessions_and_stops_cleanly() {
     assert_eq!(report.expiry_entries, 1);
     assert_eq!(manager.verify(token.expose_secret(), None).await.unwrap().id, live.id);
 }
+
+/// Forgotten failure counters go with the session purge, in batches, with
+/// their expiry index; live ones stay.
+#[tokio::test]
+async fn purge_removes_forgotten_counters_and_keeps_live_ones() {
+    use sessiond_core::{CounterKey, CounterStore, SessionStore};
+    use sessiond_testkit::counter_conformance::{RULE, T0};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    for n in 0..5 {
+        let key = CounterKey::new(format!("acct:{n}")).unwrap();
+        store.reserve(&[(key, RULE)], T0).await.unwrap();
+    }
+    let later = T0 + RULE.forget_after + Duration::from_secs(1);
+    let live = CounterKey::new("acct:live").unwrap();
+    store.reserve(&[(live.clone(), RULE)], later).await.unwrap();
+
+    store.purge_expired(later, 3).await.unwrap();
+    let report = store.check().unwrap();
+    assert!(report.is_consistent(), "{:?}", report.problems);
+    assert_eq!(report.counters, 3, "a batch of three went");
+    store.purge_expired(later, 100).await.unwrap();
+    let report = store.check().unwrap();
+    assert!(report.is_consistent(), "{:?}", report.problems);
+    assert_eq!(report.counters, 1);
+    assert_eq!(store.counter(&live, later).await.unwrap().map(|r| r.count), Some(1));
+}

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use sessiond_core::{
-    ClientInfo, EventFilter, EventStore, EventStoreError, Inserted, KeyId, KeyRecord, KeyStore, KeyStoreError,
-    Retention, Revocation, SecretName, SecretStore, SecretStoreError, Session, SessionId, SessionStore, StoreError,
-    StoredEvent, Subject, SubjectLimit, Tenant, TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
+    ClientInfo, CounterKey, CounterRecord, CounterRule, CounterStore, CounterStoreError, EventFilter, EventStore,
+    EventStoreError, Inserted, KeyId, KeyRecord, KeyStore, KeyStoreError, Reserved, Retention, Revocation, SecretName,
+    SecretStore, SecretStoreError, Session, SessionId, SessionStore, StoreError, StoredEvent, Subject, SubjectLimit,
+    Tenant, TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
 };
 use sessiond_store_embedded::{EmbeddedStore, Options};
 use tempfile::TempDir;
@@ -43,6 +44,11 @@ impl TempStore {
 
     /// As a secret store (default options).
     pub fn secrets() -> Arc<dyn SecretStore> {
+        Arc::new(Self::with(Options::default()))
+    }
+
+    /// As a counter store (default options).
+    pub fn counters() -> Arc<dyn CounterStore> {
         Arc::new(Self::with(Options::default()))
     }
 
@@ -141,6 +147,9 @@ impl UserStore for TempStore {
     async fn list_users(&self, tenant: &Tenant) -> Result<Vec<UserRecord>, UserStoreError> {
         self.store.list_users(tenant).await
     }
+    async fn delete_user(&self, tenant: &Tenant, name: &Subject) -> Result<bool, UserStoreError> {
+        self.store.delete_user(tenant, name).await
+    }
 }
 
 #[async_trait]
@@ -158,6 +167,26 @@ impl SecretStore for TempStore {
         expected: &[[u8; 32]],
     ) -> Result<(), SecretStoreError> {
         self.store.put_secrets(name, secrets, expected).await
+    }
+}
+
+#[async_trait]
+impl CounterStore for TempStore {
+    async fn reserve(
+        &self,
+        keys: &[(CounterKey, CounterRule)],
+        now: OffsetDateTime,
+    ) -> Result<Reserved, CounterStoreError> {
+        self.store.reserve(keys, now).await
+    }
+    async fn release(&self, keys: &[(CounterKey, CounterRule)], now: OffsetDateTime) -> Result<(), CounterStoreError> {
+        self.store.release(keys, now).await
+    }
+    async fn clear(&self, key: &CounterKey) -> Result<(), CounterStoreError> {
+        self.store.clear(key).await
+    }
+    async fn counter(&self, key: &CounterKey, now: OffsetDateTime) -> Result<Option<CounterRecord>, CounterStoreError> {
+        self.store.counter(key, now).await
     }
 }
 

@@ -1,5 +1,5 @@
 //! [`EventStore`] for [`PostgresStore`]: audit events in `events`
-//! (migration 6), one row each, keyed (tenant, id).
+//! (migration 7), one row each, keyed (tenant, id).
 //!
 //! Every operation is one statement, so each is atomic by itself:
 //!

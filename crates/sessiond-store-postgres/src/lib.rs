@@ -28,7 +28,11 @@
 //!   [`PostgresStore`] is also a [`UserStore`](sessiond_core::UserStore).
 //! * **Secrets.** `secrets` (migration 4) holds shared secret sets:
 //!   [`PostgresStore`] is also a [`SecretStore`](sessiond_core::SecretStore).
-//! * **Events.** `events` (migration 6) holds the audit events:
+//! * **Counters.** `counters` (migration 6) holds the login throttle's
+//!   failure counters: [`PostgresStore`] is also a
+//!   [`CounterStore`](sessiond_core::CounterStore); forgotten ones are
+//!   removed by purge.
+//! * **Events.** `events` (migration 7) holds the audit events:
 //!   [`PostgresStore`] is also an [`EventStore`](sessiond_core::EventStore).
 //! * **Atomicity.** Every operation is one statement or one transaction;
 //!   `update` is `UPDATE … WHERE version = $expected`; a limited `insert`
@@ -43,6 +47,7 @@
 //! [`StoreError::Unavailable`]: sessiond_core::StoreError::Unavailable
 
 mod api_keys;
+mod counters;
 mod error;
 mod events;
 mod insert;

@@ -48,8 +48,13 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
+        name: "counters",
+        sql: include_str!("../migrations/0006_counters.sql"),
+    },
+    Migration {
+        version: 7,
         name: "events",
-        sql: include_str!("../migrations/0006_events.sql"),
+        sql: include_str!("../migrations/0007_events.sql"),
     },
 ];
 

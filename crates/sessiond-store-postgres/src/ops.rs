@@ -203,6 +203,10 @@ impl SessionStore for PostgresStore {
             let mut purged = decode_all(&rows)?;
             // RETURNING has no order of its own.
             purged.sort_by(|a, b| (a.expires_at(), &a.id).cmp(&(b.expires_at(), &b.id)));
+            // Forgotten failure counters go with the same round, on the
+            // connection given back first (a pool of one must not wait on itself).
+            drop(client);
+            self.purge_counters(now, limit).await?;
             Ok(purged)
         })
         .await

@@ -190,4 +190,21 @@ impl UserStore for PostgresStore {
         .await
         .map_err(UserStoreError::from)
     }
+
+    async fn delete_user(&self, tenant: &Tenant, name: &Subject) -> Result<bool, UserStoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached("DELETE FROM users WHERE tenant = $1 AND name = $2")
+                .await
+                .map_err(store_error)?;
+            let deleted = client
+                .execute(&statement, &[&tenant.as_str(), &name.as_str()])
+                .await
+                .map_err(store_error)?;
+            Ok(deleted == 1)
+        })
+        .await
+        .map_err(UserStoreError::from)
+    }
 }

@@ -101,14 +101,13 @@ async fn sessions_from_before_the_origin_column_read_back_as_api_sessions() {
         store.close();
     }
     // What a build from before the origin column left behind (so also
-    // before the secrets, key and event tables of migrations 4 to 6).
+    // before the tables of migrations 4 on).
     raw(&base)
         .await
         .batch_execute(&format!(
-            "DROP TABLE {schema}.secrets; DROP TABLE {schema}.api_keys; DROP TABLE {schema}.api_keys_version; \
-             DROP TABLE {schema}.events; \
-             ALTER TABLE {schema}.sessions DROP COLUMN origin; \
-             DELETE FROM {schema}.schema_migrations WHERE version >= 3"
+            "{} ALTER TABLE {schema}.sessions DROP COLUMN origin; \
+             DELETE FROM {schema}.schema_migrations WHERE version >= 3",
+            crate::support::drop_tables_from_migration_4(&schema)
         ))
         .await
         .unwrap();
@@ -240,4 +239,33 @@ async fn point_read_figures_next_to_pgbench() {
     {
         eprintln!("pgbench -S -c 4 -j 2 -M prepared: {line}");
     }
+}
+
+/// Forgotten failure counters are removed by the session purge, in
+/// batches of its limit; live ones stay.
+#[tokio::test]
+async fn purge_removes_forgotten_counters_and_keeps_live_ones() {
+    use sessiond_core::{CounterKey, CounterStore};
+    use sessiond_testkit::counter_conformance::{RULE, T0};
+
+    let Some(base) = server_url() else { return };
+    let schema = fresh_schema();
+    let store = PostgresStore::open(&with_schema(&base, &schema)).await.unwrap();
+    for n in 0..5 {
+        let key = CounterKey::new(format!("acct:{n}")).unwrap();
+        store.reserve(&[(key, RULE)], T0).await.unwrap();
+    }
+    let later = T0 + RULE.forget_after + std::time::Duration::from_secs(1);
+    let live = CounterKey::new("acct:live").unwrap();
+    store.reserve(&[(live.clone(), RULE)], later).await.unwrap();
+    let rows = async || -> i64 {
+        let sql = format!("SELECT count(*) FROM {schema}.counters");
+        raw(&base).await.query_one(&sql, &[]).await.unwrap().get(0)
+    };
+    assert_eq!(rows().await, 6);
+    store.purge_expired(later, 3).await.unwrap();
+    assert_eq!(rows().await, 3, "a batch of three went");
+    store.purge_expired(later, 100).await.unwrap();
+    assert_eq!(rows().await, 1);
+    assert_eq!(store.counter(&live, later).await.unwrap().map(|r| r.count), Some(1));
 }

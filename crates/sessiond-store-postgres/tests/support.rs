@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessiond_core::{EventStore, KeyStore, SecretStore, SessionStore, UserStore};
+use sessiond_core::{CounterStore, EventStore, KeyStore, SecretStore, SessionStore, UserStore};
 use sessiond_store_postgres::PostgresStore;
 use sessiond_testkit::env::{required, unique_name};
 
@@ -45,6 +45,17 @@ pub async fn conformance_secret_store() -> Option<Arc<dyn SecretStore>> {
     Some(Arc::new(fresh_store().await?))
 }
 
+/// [`conformance_store`] for the counter-store suite: three handles with
+/// pools of their own (as three nodes have) on one new schema, taking turns.
+pub async fn conformance_counter_store() -> Option<Arc<dyn CounterStore>> {
+    let url = with_schema(&server_url()?, &fresh_schema());
+    let mut handles: Vec<Arc<dyn CounterStore>> = Vec::new();
+    for _ in 0..3 {
+        handles.push(Arc::new(PostgresStore::open(&url).await.unwrap()));
+    }
+    Some(sessiond_testkit::counter_conformance::Spread::over(handles))
+}
+
 /// [`fresh_store`] for the key-store suite.
 pub async fn conformance_key_store() -> Option<Arc<dyn KeyStore>> {
     Some(Arc::new(fresh_store().await?))
@@ -69,4 +80,17 @@ pub fn model_store(url: &str) -> Arc<dyn SessionStore> {
     })
     .join()
     .unwrap()
+}
+
+/// The tables of migration 4 on, newest last: what the tests that rebuild a
+/// schema of an earlier build drop. A new migration's table goes here.
+pub const TABLES_FROM_MIGRATION_4: &[&str] = &["secrets", "api_keys", "api_keys_version", "counters", "events"];
+
+/// `DROP TABLE IF EXISTS` for each of [`TABLES_FROM_MIGRATION_4`] in `schema`.
+pub fn drop_tables_from_migration_4(schema: &str) -> String {
+    TABLES_FROM_MIGRATION_4
+        .iter()
+        .map(|table| format!("DROP TABLE IF EXISTS {schema}.{table};"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -37,9 +37,9 @@ async fn a_schema_at_version_1_gains_users_and_keeps_its_sessions() {
     raw(&base)
         .await
         .batch_execute(&format!(
-            "DROP TABLE {schema}.users; DROP TABLE {schema}.secrets; DROP TABLE {schema}.api_keys; \
-             DROP TABLE {schema}.api_keys_version; DROP TABLE {schema}.events; ALTER TABLE {schema}.sessions DROP COLUMN origin; \
-             DELETE FROM {schema}.schema_migrations WHERE version >= 2"
+            "DROP TABLE {schema}.users; {} ALTER TABLE {schema}.sessions DROP COLUMN origin; \
+             DELETE FROM {schema}.schema_migrations WHERE version >= 2",
+            crate::support::drop_tables_from_migration_4(&schema)
         ))
         .await
         .unwrap();

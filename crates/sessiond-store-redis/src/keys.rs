@@ -12,6 +12,7 @@
 //! | `P{user:<tenant>}:u:<name>` | hash | a portal account (see `users.rs`), no TTL |
 //! | `P{user:<tenant>}:names` | sorted set | the tenant's account names, all scored 0 (byte order) |
 //! | `Psecret:<name>` | string | a shared secret set (see `secrets.rs`), no TTL |
+//! | `Pcounter:<key>` | hash | a failure counter (see `counters.rs`), TTL its forget-after |
 //! | `P{apikeys}:all` | hash | API key id → record JSON (see `api_keys.rs`), no TTL |
 //! | `P{apikeys}:used` | hash | API key id → last use (µs) |
 //! | `P{apikeys}:version` | string | counter moved on by every key insert and delete |
@@ -37,9 +38,11 @@
 //! then live in one Cluster slot: a bounded amount, as retention bounds it.)
 //!
 //! A secret name is `[a-z0-9-]`, so `Psecret:<name>` can meet no other key
-//! (`Pt:`, `Pi:`, `Pexp` and the tagged `P{…}` keys).
+//! (`Pt:`, `Pi:`, `Pexp` and the tagged `P{…}` keys). No other key starts
+//! with `Pcounter:` either, whatever printable characters a counter key
+//! holds after it.
 
-use sessiond_core::{SecretName, SessionId, Subject, Tenant, TokenHash};
+use sessiond_core::{CounterKey, SecretName, SessionId, Subject, Tenant, TokenHash};
 use sha2::{Digest, Sha256};
 
 /// Builds key names under one prefix.
@@ -123,6 +126,11 @@ impl KeySpace {
     /// `P{user:<tenant>}:names`.
     pub(crate) fn user_names(&self, tenant: &Tenant) -> String {
         format!("{}{{user:{}}}:names", self.prefix, tenant.as_str())
+    }
+
+    /// `Pcounter:<key>`.
+    pub(crate) fn counter(&self, key: &CounterKey) -> String {
+        format!("{}counter:{}", self.prefix, key.as_str())
     }
 
     /// `P{apikeys}:all`, `P{apikeys}:used` and `P{apikeys}:version`.

@@ -30,10 +30,15 @@
 //! the login portal: one hash per account (no TTL) and a sorted set of each
 //! tenant's names, written by their own scripts (`users.rs`); and the
 //! [`SecretStore`](sessiond_core::SecretStore) of shared secrets: one string
-//! per set, no TTL (`secrets.rs`); and the [`KeyStore`](sessiond_core::KeyStore)
+//! per set, no TTL (`secrets.rs`); the [`KeyStore`](sessiond_core::KeyStore)
 //! of API keys: one hash of records, one of last uses and a version counter
-//! (`api_keys.rs`); and the [`EventStore`](sessiond_core::EventStore) of
-//! audit events: one sorted set per tenant, read by lex range (`events.rs`).
+//! (`api_keys.rs`); the [`CounterStore`](sessiond_core::CounterStore) of
+//! the login throttle: one hash per counter, TTL its forget-after
+//! (`counters.rs`; a reserve or release names an account's and an
+//! address' counter in one script, so on Cluster it would need them in one
+//! slot, like the session scripts); and the
+//! [`EventStore`](sessiond_core::EventStore) of audit events: one sorted
+//! set per tenant, read by lex range (`events.rs`).
 //!
 //! # Atomicity
 //!
@@ -98,6 +103,7 @@
 
 mod api_keys;
 mod config;
+mod counters;
 mod error;
 mod events;
 mod keys;

@@ -129,4 +129,18 @@ impl UserStore for RedisStore {
         }
         Ok(users)
     }
+
+    async fn delete_user(&self, tenant: &Tenant, name: &Subject) -> Result<bool, UserStoreError> {
+        let keys = self.keys();
+        let mut call = SCRIPTS.user_delete.prepare_invoke();
+        call.key(keys.user(tenant, name))
+            .key(keys.user_names(tenant))
+            .arg(name.as_str());
+        let (word, rest) =
+            status(self.run(&call).await.map_err(UserStoreError::from)?).map_err(UserStoreError::from)?;
+        match (word.as_str(), rest.first()) {
+            ("ok", Some(Value::Int(n))) => Ok(*n == 1),
+            (other, _) => Err(corrupt(format!("user delete answered {other}"))),
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessiond_core::{EventStore, KeyStore, SecretStore, SessionStore, UserStore};
+use sessiond_core::{CounterStore, EventStore, KeyStore, SecretStore, SessionStore, UserStore};
 use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::env::{required, unique_name};
 
@@ -41,6 +41,17 @@ pub async fn conformance_user_store() -> Option<Arc<dyn UserStore>> {
 /// [`conformance_store`] for the secret-store suite.
 pub async fn conformance_secret_store() -> Option<Arc<dyn SecretStore>> {
     redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn SecretStore>)
+}
+
+/// [`conformance_store`] for the counter-store suite: three handles (three
+/// connections, as three nodes have) on one fresh keyspace, taking turns.
+pub async fn conformance_counter_store() -> Option<Arc<dyn CounterStore>> {
+    let url = redis_url()?;
+    let config = config(&url);
+    let handles = (0..3)
+        .map(|_| Arc::new(RedisStore::new(config.clone()).unwrap()) as Arc<dyn CounterStore>)
+        .collect();
+    Some(sessiond_testkit::counter_conformance::Spread::over(handles))
 }
 
 /// [`conformance_store`] for the key-store suite.

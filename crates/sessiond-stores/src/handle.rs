@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use sessiond_core::{EventStore, KeyStore, MemoryStore, SecretStore, SessionStore, StoreError, UserStore};
+use sessiond_core::{
+    CounterStore, EventStore, KeyStore, MemoryStore, SecretStore, SessionStore, StoreError, UserStore,
+};
 use sessiond_store_embedded::{EmbeddedStore, OpenError};
 
 use crate::url::{StoreOpenError, StoreUrl};
@@ -58,6 +60,19 @@ impl StoreHandle {
         match &self.engine {
             Engine::Memory(store) => Arc::clone(store) as Arc<dyn SecretStore>,
             Engine::Embedded(store) => Arc::clone(store) as Arc<dyn SecretStore>,
+            #[cfg(feature = "redis")]
+            Engine::Redis(store) => Arc::new(store.clone()),
+            #[cfg(feature = "postgres")]
+            Engine::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// The login throttle's failure counters, in the same store as the
+    /// sessions, so every node over it counts the same failures.
+    pub fn counters(&self) -> Arc<dyn CounterStore> {
+        match &self.engine {
+            Engine::Memory(store) => Arc::clone(store) as Arc<dyn CounterStore>,
+            Engine::Embedded(store) => Arc::clone(store) as Arc<dyn CounterStore>,
             #[cfg(feature = "redis")]
             Engine::Redis(store) => Arc::new(store.clone()),
             #[cfg(feature = "postgres")]

@@ -9,6 +9,7 @@
 
 mod clock;
 pub mod conformance;
+pub mod counter_conformance;
 pub mod env;
 pub mod event_conformance;
 pub mod key_conformance;

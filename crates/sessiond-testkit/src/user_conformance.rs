@@ -40,6 +40,7 @@ macro_rules! user_store_conformance {
             user_list_is_one_tenant_sorted_by_name_disabled_included,
             user_concurrent_compare_and_set_loses_no_update,
             user_racing_inserts_of_one_name_have_one_winner,
+            user_delete_removes_exactly_one_user_and_frees_the_name,
         );
     };
     (@cases $factory:expr; $($case:ident),+ $(,)?) => {
@@ -311,4 +312,31 @@ pub async fn user_racing_inserts_of_one_name_have_one_winner(store: Arc<dyn User
     assert_eq!(winners.len(), 1, "winners: {winners:?}");
     assert_eq!(get(&store, "t", "alice").await.as_ref(), winners.first());
     assert_eq!(store.list_users(&tenant("t")).await.expect("list"), winners);
+}
+
+/// A delete removes the user and its listing, only in its tenant, and
+/// frees the name; deleting again finds nothing.
+pub async fn user_delete_removes_exactly_one_user_and_frees_the_name(store: Arc<dyn UserStore>) {
+    let alice = sample_user("t", "alice");
+    put(&store, &alice).await;
+    put(&store, &sample_user("t", "bob")).await;
+    put(&store, &sample_user("u", "alice")).await;
+    let (tenant, name) = (alice.tenant.clone(), alice.name.clone());
+    assert!(store.delete_user(&tenant, &name).await.expect("delete"));
+    assert!(!store.delete_user(&tenant, &name).await.expect("delete again"));
+    assert_eq!(get(&store, "t", "alice").await, None);
+    let listed: Vec<String> = store
+        .list_users(&tenant)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|u| u.name.to_string())
+        .collect();
+    assert_eq!(listed, ["bob"]);
+    assert!(
+        get(&store, "u", "alice").await.is_some(),
+        "another tenant's user went too"
+    );
+    put(&store, &alice).await;
+    assert_eq!(get(&store, "t", "alice").await, Some(alice));
 }

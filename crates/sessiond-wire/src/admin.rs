@@ -1,8 +1,8 @@
-//! What the admin routes (`/v1/admin/…`) carry: API keys and, later,
+//! What the admin routes (`/v1/admin/…`) carry: API keys and portal
 //! users. Requests refuse unknown fields, as every request does.
 
 use serde::{Deserialize, Serialize};
-use sessiond_core::KeyRecord;
+use sessiond_core::{KeyRecord, UserRecord};
 use time::OffsetDateTime;
 
 /// `POST /v1/admin/keys`
@@ -86,4 +86,78 @@ impl From<&KeyRecord> for KeyView {
 pub struct KeysResponse {
     /// The keys.
     pub keys: Vec<KeyView>,
+}
+
+/// `POST /v1/admin/users`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// The login name, also the subject of the user's sessions: 1 to 256
+    /// bytes of UTF-8 without the characters a subject refuses (400
+    /// `invalid_request`; `maxLength` would count characters, not bytes).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$"
+        )
+    )]
+    pub username: String,
+    /// At least 8 characters, at most 1024 bytes (else 400 `weak_password`).
+    #[cfg_attr(feature = "openapi", schema(min_length = 8))]
+    pub password: String,
+}
+
+/// `PUT /v1/admin/users/{username}/password`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetPasswordRequest {
+    /// At least 8 characters, at most 1024 bytes (else 400 `weak_password`).
+    #[cfg_attr(feature = "openapi", schema(min_length = 8))]
+    pub password: String,
+}
+
+/// A portal user as the admin routes show it: never the password hash.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserView {
+    /// The login name.
+    pub username: String,
+    /// A disabled user cannot sign in.
+    pub disabled: bool,
+    /// When the account was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the password was last set.
+    #[serde(with = "time::serde::rfc3339")]
+    pub password_changed_at: OffsetDateTime,
+}
+
+impl From<&UserRecord> for UserView {
+    fn from(user: &UserRecord) -> Self {
+        Self {
+            username: user.name.to_string(),
+            disabled: user.disabled,
+            created_at: user.created_at,
+            password_changed_at: user.password_changed_at,
+        }
+    }
+}
+
+/// The answer to `POST /v1/admin/users`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserResponse {
+    /// The new user.
+    pub user: UserView,
+}
+
+/// The answer to `GET /v1/admin/users`: the tenant's users by name.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsersResponse {
+    /// The users, sorted by name.
+    pub users: Vec<UserView>,
 }

@@ -33,6 +33,10 @@ pub enum ErrorCode {
     VersionConflict,
     /// The subject is at its session limit and the policy is `deny`.
     SessionLimit,
+    /// A user with this name exists already.
+    UserExists,
+    /// A new password breaks the length rules.
+    WeakPassword,
     /// The request body, or the session data, is larger than allowed.
     PayloadTooLarge,
     /// Malformed JSON, a field of the wrong type or value, a missing or an
@@ -78,7 +82,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::InvalidToken,
         ErrorCode::Unauthorized,
         ErrorCode::Unauthenticated,
@@ -86,6 +90,8 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::VersionConflict,
         ErrorCode::SessionLimit,
+        ErrorCode::UserExists,
+        ErrorCode::WeakPassword,
         ErrorCode::PayloadTooLarge,
         ErrorCode::InvalidRequest,
         ErrorCode::AalDowngrade,
@@ -116,6 +122,8 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::VersionConflict => "version_conflict",
             ErrorCode::SessionLimit => "session_limit",
+            ErrorCode::UserExists => "user_exists",
+            ErrorCode::WeakPassword => "weak_password",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::AalDowngrade => "aal_downgrade",
@@ -140,14 +148,16 @@ impl ErrorCode {
     /// The HTTP status this code is always answered with.
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::InvalidRequest | ErrorCode::AalDowngrade | ErrorCode::AalMismatch => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest | ErrorCode::AalDowngrade | ErrorCode::AalMismatch | ErrorCode::WeakPassword => {
+                StatusCode::BAD_REQUEST
+            }
             ErrorCode::InvalidToken | ErrorCode::Unauthorized | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden | ErrorCode::CrossSiteRequest | ErrorCode::CsrfFailed | ErrorCode::DevModeNotLocal => {
                 StatusCode::FORBIDDEN
             }
             ErrorCode::NotFound | ErrorCode::NoSuchRoute => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::SessionLimit => StatusCode::CONFLICT,
+            ErrorCode::SessionLimit | ErrorCode::UserExists => StatusCode::CONFLICT,
             ErrorCode::VersionConflict => StatusCode::PRECONDITION_FAILED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -39,7 +39,10 @@ mod rotation;
 mod session;
 mod strict;
 
-pub use admin::{CreateKeyRequest, CreatedKeyResponse, KeyView, KeysResponse};
+pub use admin::{
+    CreateKeyRequest, CreateUserRequest, CreatedKeyResponse, KeyView, KeysResponse, SetPasswordRequest, UserResponse,
+    UserView, UsersResponse,
+};
 pub use code::{ErrorCode, PROBLEM_TYPE_PREFIX};
 pub use json::{decimal, session_json, sessions_json, write_session};
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem};

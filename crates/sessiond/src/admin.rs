@@ -8,14 +8,19 @@ use anyhow::Context as _;
 use std::sync::Arc;
 
 use sessiond_core::{
-    Clock as _, KeyId, KeyRole, RevokeReason, SessionId, SessionManager, Subject, SystemClock, Tenant,
+    Clock as _, KeyId, KeyRecord, KeyRole, RevokeReason, SessionId, SessionManager, Subject, SystemClock, Tenant,
     is_valid_key_name,
 };
 
 use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::keys::KeySpec;
-use sessiond_stores::{StoreHandle, StoreUrl};
+use crate::local_admin::{AdminClient, read_endpoint};
+use reqwest::Method;
+use serde_json::json;
+use sessiond_stores::{StoreHandle, StoreOpenError, StoreUrl};
+use sessiond_wire::KeyView;
+use std::path::PathBuf;
 
 /// The store a command opened, and the event log that writes the events
 /// of the command's changes into it; [`close`] writes them before the store
@@ -38,6 +43,16 @@ impl std::ops::Deref for CommandStore {
 /// when done.
 pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(SessionManager, CommandStore)> {
     let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
+    manager_on(config, opened, tenant)
+}
+
+/// A manager for `tenant` on the store `opened`, with the store (and the
+/// event log that records the command's changes in it) to close when done.
+pub fn manager_on(
+    config: &Config,
+    opened: StoreHandle,
+    tenant: &str,
+) -> anyhow::Result<(SessionManager, CommandStore)> {
     let events = EventLog::start(opened.events(), config.events.bounds(), Arc::new(SystemClock))?;
     let manager = SessionManager::builder(opened.sessions())
         .policy(config.policy.to_policy())
@@ -45,6 +60,31 @@ pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(Sess
         .tenant(Tenant::new(tenant)?)
         .build()?;
     Ok((manager, CommandStore { store: opened, events }))
+}
+
+/// Where an admin command works: the configured store itself, or, for an
+/// embedded store a running server holds, that server's admin routes (see
+/// [`crate::local_admin`]).
+#[derive(Debug)]
+pub enum AdminTarget {
+    /// The store, opened here.
+    Store(StoreHandle),
+    /// The directory of an embedded store a running server holds.
+    Server(PathBuf),
+}
+
+/// Opens the configured store, or finds the server that holds it.
+pub async fn open_target(config: &Config) -> anyhow::Result<AdminTarget> {
+    match sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await {
+        Ok(opened) => Ok(AdminTarget::Store(opened)),
+        Err(StoreOpenError::InUse { path }) => Ok(AdminTarget::Server(path)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn print_created(role: &str, id: &str, tenant: &str, key: &str) {
+    println!("created {role} API key {id} for tenant {tenant}; it is shown only once:");
+    println!("{key}");
 }
 
 /// `sessiond keys create`: the key alone on the last line of stdout.
@@ -67,58 +107,125 @@ pub async fn keys_create(
             anyhow::Ok(now + span)
         })
         .transpose()?;
-    let spec = KeySpec {
-        tenant: Tenant::new(tenant)?,
-        role,
-        name,
-        expires_at,
-    };
-    let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
-    let created = crate::keys::create(opened.keys().as_ref(), spec, now).await;
-    opened.shutdown().context("closing the store failed")?;
-    let (record, key) = created?;
-    println!(
-        "created {} API key {} for tenant {}; it is shown only once:",
-        record.role, record.id, record.tenant
-    );
-    println!("{key}");
+    let tenant = Tenant::new(tenant)?;
+    match open_target(config).await? {
+        AdminTarget::Store(opened) => {
+            let spec = KeySpec {
+                tenant,
+                role,
+                name,
+                expires_at,
+            };
+            let created = crate::keys::create(opened.keys().as_ref(), spec, now).await;
+            opened.shutdown().context("closing the store failed")?;
+            let (record, key) = created?;
+            print_created(record.role.as_str(), record.id.as_str(), record.tenant.as_str(), &key);
+        }
+        AdminTarget::Server(dir) => {
+            let server = AdminClient::open(&dir, tenant.as_str())?;
+            let mut body = json!({"name": name, "role": role.as_str()});
+            if let Some(at) = expires_at {
+                body["expires_at"] = json!(stamp(at));
+            }
+            let (_, made) = server.call(Method::POST, "/v1/admin/keys", Some(body)).await?;
+            let field = |name: &str| made[name].as_str().unwrap_or_default().to_owned();
+            print_created(&field("role"), &field("id"), tenant.as_str(), &field("key"));
+        }
+    }
     Ok(())
 }
 
-/// `sessiond keys list`
+/// One line of `sessiond keys list`.
+fn print_key(key: &KeyRecord, now: time::OffsetDateTime) {
+    let expires = match key.expires_at {
+        Some(at) if key.is_expired(now) => format!("expired {}", stamp(at)),
+        Some(at) => stamp(at),
+        None => "never".to_owned(),
+    };
+    let used = key.last_used_at.map_or_else(|| "never".to_owned(), stamp);
+    println!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        key.id,
+        key.tenant,
+        key.role,
+        stamp(key.created_at),
+        expires,
+        used,
+        key.name
+    );
+}
+
+/// `sessiond keys list`: every tenant's keys from the store; through a
+/// running server, the keys of the tenants its endpoint covers.
 pub async fn keys_list(config: &Config) -> anyhow::Result<()> {
-    let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
-    let listed = opened.keys().list_keys().await;
-    opened.shutdown().context("closing the store failed")?;
     let now = SystemClock.now();
-    for key in listed? {
-        let expires = match key.expires_at {
-            Some(at) if key.is_expired(now) => format!("expired {}", stamp(at)),
-            Some(at) => stamp(at),
-            None => "never".to_owned(),
-        };
-        let used = key.last_used_at.map_or_else(|| "never".to_owned(), stamp);
-        println!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            key.id,
-            key.tenant,
-            key.role,
-            stamp(key.created_at),
-            expires,
-            used,
-            key.name
-        );
+    match open_target(config).await? {
+        AdminTarget::Store(opened) => {
+            let listed = opened.keys().list_keys().await;
+            opened.shutdown().context("closing the store failed")?;
+            for key in listed? {
+                print_key(&key, now);
+            }
+        }
+        AdminTarget::Server(dir) => {
+            let endpoint = read_endpoint(&dir)?;
+            for tenant in endpoint.keys.keys().cloned().collect::<Vec<_>>() {
+                let server = AdminClient::new(endpoint.clone(), &tenant)?;
+                let (_, listed) = server.call(Method::GET, "/v1/admin/keys", None).await?;
+                let views: Vec<KeyView> = serde_json::from_value(listed["keys"].clone())?;
+                for view in views {
+                    print_key(&record_of(view, &tenant)?, now);
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// A listed key as a record (without its hash, which no listing shows).
+fn record_of(view: KeyView, tenant: &str) -> anyhow::Result<KeyRecord> {
+    Ok(KeyRecord {
+        id: KeyId::new(view.id)?,
+        tenant: Tenant::new(tenant)?,
+        name: view.name,
+        role: view.role.parse()?,
+        sha256: String::new(),
+        created_at: view.created_at,
+        expires_at: view.expires_at,
+        last_used_at: view.last_used_at,
+    })
 }
 
 /// `sessiond keys revoke ID`
 pub async fn keys_revoke(config: &Config, id: &str) -> anyhow::Result<()> {
     let id = KeyId::new(id).with_context(|| format!("{id:?} is not a key id"))?;
-    let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
-    let deleted = opened.keys().delete_key(&id).await;
-    opened.shutdown().context("closing the store failed")?;
-    if deleted? {
+    let deleted = match open_target(config).await? {
+        AdminTarget::Store(opened) => {
+            let deleted = opened.keys().delete_key(&id).await;
+            opened.shutdown().context("closing the store failed")?;
+            deleted?
+        }
+        AdminTarget::Server(dir) => {
+            let endpoint = read_endpoint(&dir)?;
+            let mut deleted = false;
+            for tenant in endpoint.keys.keys().cloned().collect::<Vec<_>>() {
+                let server = AdminClient::new(endpoint.clone(), &tenant)?;
+                let (_, listed) = server.call(Method::GET, "/v1/admin/keys", None).await?;
+                let ours = listed["keys"]
+                    .as_array()
+                    .is_some_and(|keys| keys.iter().any(|k| k["id"] == id.as_str()));
+                if ours {
+                    server
+                        .call(Method::DELETE, &format!("/v1/admin/keys/{id}"), None)
+                        .await?;
+                    deleted = true;
+                    break;
+                }
+            }
+            deleted
+        }
+    };
+    if deleted {
         println!("deleted key {id}; it stops working on every node within a second");
         Ok(())
     } else {

@@ -18,6 +18,7 @@ pub mod first_key;
 pub mod key_ring;
 pub mod keys;
 pub mod listen;
+pub mod local_admin;
 pub mod server;
 pub mod user_admin;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sessiond_core::{Clock, SessionManager, SystemClock, spawn_purger};
+use sessiond_core::{Clock, SessionManager, SystemClock, Tenant, spawn_purger};
 use tokio::net::TcpListener;
 
 use crate::api::{self, BudgetSizes, Limits};
@@ -138,6 +138,7 @@ pub async fn serve(
                 &manager,
                 Arc::clone(&users),
                 opened.secrets().as_ref(),
+                opened.counters(),
                 settings,
                 &data_dir,
             )
@@ -146,7 +147,24 @@ pub async fn serve(
     } else {
         None
     };
-    let app = api::app(manager, keys, events.clone(), metrics, &limits, portal);
+    let admin = api::AdminState {
+        users: Arc::clone(&users),
+        // Two hashes at once: administration must not starve the portal's logins.
+        passwords: sessiond_portal::Passwords::new(2),
+    };
+    let keys_for_cli = Arc::clone(&keys);
+    let app = api::app(manager, keys, events.clone(), metrics, &limits, admin, portal);
+    let published = match &url {
+        StoreUrl::Embedded(dir) => {
+            let mut tenants = vec![Tenant::default_tenant()];
+            let portal_tenant = Tenant::new(config.portal.tenant.as_str())?;
+            if !tenants.contains(&portal_tenant) {
+                tenants.push(portal_tenant);
+            }
+            Some(crate::local_admin::publish(&keys_for_cli, dir, addr, &tenants).await?)
+        }
+        _ => None,
+    };
     tracing::info!(%addr, store = %url, data_dir = %data_dir.display(), "sessiond listening");
     println!("listening on {addr}");
     let connections = crate::listen::ConnectionLimits {
@@ -155,6 +173,10 @@ pub async fn serve(
     };
     let served = crate::listen::serve(listener, app, connections, shutdown).await;
     tracing::info!("shutting down: in-flight requests finished; flushing");
+    if let Some(published) = published {
+        published.retract().await;
+    }
+    drop(keys_for_cli);
     purger.shutdown().await;
     upkeep.abort();
     key_refresher.abort();

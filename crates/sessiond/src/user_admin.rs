@@ -1,16 +1,20 @@
 //! `sessiond users …`: portal accounts, on the store the configuration
-//! names, through the portal's [`Accounts`] (like the other admin commands,
-//! an embedded store held by a running server is refused at once with a
-//! message that says so).
+//! names, through the portal's [`Accounts`]; on an embedded store a running
+//! server holds, through that server's admin routes (see
+//! [`crate::local_admin`]).
 
 use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
-use sessiond_core::{SessionManager, Tenant};
+use reqwest::Method;
+use serde_json::json;
+use sessiond_core::{SessionManager, Subject, Tenant};
 use sessiond_portal::{AccountError, Accounts, Passwords, user_name};
+use sessiond_wire::UserView;
 
-use crate::admin::{CommandStore, close, open_manager, stamp};
+use crate::admin::{AdminTarget, CommandStore, close, manager_on, open_target, stamp};
 use crate::config::Config;
+use crate::local_admin::{AdminClient, Refused};
 
 /// Reads a password from stdin: everything up to the end, without the
 /// final line break (`printf 'pw\n' | …` and `… <<< pw` both work).
@@ -27,41 +31,92 @@ pub fn read_password_stdin() -> anyhow::Result<String> {
     Ok(trimmed.to_owned())
 }
 
-/// The accounts of `tenant` (default: the portal's) on the configured store.
-async fn open_accounts(
-    config: &Config,
-    tenant: Option<&str>,
-) -> anyhow::Result<(Accounts, SessionManager, CommandStore)> {
-    let tenant = Tenant::new(tenant.unwrap_or(&config.portal.tenant))?;
-    let (manager, opened) = open_manager(config, tenant.as_str()).await?;
-    // One hash at a time: a command hashes once.
-    let accounts = Accounts::new(opened.users(), manager.clone(), Passwords::new(1));
-    Ok((accounts, manager, opened))
+/// Where a users command works: the accounts of the store, or the running
+/// server's admin routes.
+enum Users {
+    Here(Accounts, SessionManager, CommandStore),
+    Server(AdminClient),
 }
 
-/// Runs `work` on the accounts, then closes the store whatever happened.
-async fn with_accounts<T>(
+/// The accounts of `tenant` (default: the portal's) on the configured store.
+async fn open_users(config: &Config, tenant: Option<&str>) -> anyhow::Result<Users> {
+    let tenant = Tenant::new(tenant.unwrap_or(&config.portal.tenant))?;
+    match open_target(config).await? {
+        AdminTarget::Store(opened) => {
+            let (manager, opened) = manager_on(config, opened, tenant.as_str())?;
+            // One hash at a time: a command hashes once.
+            let accounts = Accounts::new(opened.users(), manager.clone(), Passwords::new(1));
+            Ok(Users::Here(accounts, manager, opened))
+        }
+        AdminTarget::Server(dir) => Ok(Users::Server(AdminClient::open(&dir, tenant.as_str())?)),
+    }
+}
+
+/// Runs `here` on the accounts of the store and closes it whatever
+/// happened, or `remote` on the running server.
+async fn with_users<T>(
     config: &Config,
     tenant: Option<&str>,
-    work: impl AsyncFnOnce(&Accounts) -> Result<T, AccountError>,
-) -> anyhow::Result<(T, Tenant)> {
-    let (accounts, manager, opened) = open_accounts(config, tenant).await?;
-    let result = work(&accounts).await;
-    let tenant = accounts.tenant().clone();
-    drop(accounts);
-    close(manager, opened).await?;
-    Ok((result?, tenant))
+    here: impl AsyncFnOnce(&Accounts) -> Result<T, AccountError>,
+    remote: impl AsyncFnOnce(&AdminClient) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, String)> {
+    match open_users(config, tenant).await? {
+        Users::Here(accounts, manager, opened) => {
+            let result = here(&accounts).await;
+            let tenant = accounts.tenant().to_string();
+            drop(accounts);
+            close(manager, opened).await?;
+            Ok((result?, tenant))
+        }
+        Users::Server(server) => {
+            let result = remote(&server).await?;
+            Ok((result, server.tenant().to_owned()))
+        }
+    }
+}
+
+/// The path of a user's admin route.
+fn user_path(name: &Subject, rest: &str) -> String {
+    let mut path = String::from("/v1/admin/users/");
+    path.extend(form_urlencoded_path(name.as_str()));
+    path.push_str(rest);
+    path
+}
+
+/// Percent-encodes every byte of a path segment but unreserved ones.
+fn form_urlencoded_path(segment: &str) -> impl Iterator<Item = String> + '_ {
+    segment.bytes().map(|b| {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            char::from(b).to_string()
+        } else {
+            format!("%{b:02X}")
+        }
+    })
 }
 
 /// `sessiond users add NAME --password-stdin`
 pub async fn add(config: &Config, tenant: Option<&str>, name: &str, password: String) -> anyhow::Result<()> {
     let name = user_name(name)?;
-    match with_accounts(config, tenant, async |a| a.add(&name, password).await).await {
+    let body = json!({"username": name.as_str(), "password": password.clone()});
+    let added = with_users(
+        config,
+        tenant,
+        async |a| a.add(&name, password).await.map(|_| ()),
+        async |server| {
+            server.call(Method::POST, "/v1/admin/users", Some(body)).await?;
+            Ok(())
+        },
+    )
+    .await;
+    match added {
         Ok((_, tenant)) => {
             println!("added user {name} (tenant {tenant})");
             Ok(())
         }
-        Err(e) if matches!(e.downcast_ref(), Some(AccountError::Exists)) => {
+        Err(e)
+            if matches!(e.downcast_ref(), Some(AccountError::Exists))
+                || e.downcast_ref::<Refused>().is_some_and(|r| r.code == "user_exists") =>
+        {
             bail!("user {name} already exists; use `users passwd`")
         }
         Err(e) => Err(e),
@@ -72,7 +127,18 @@ pub async fn add(config: &Config, tenant: Option<&str>, name: &str, password: St
 /// ends the user's sessions, as a password change in the portal does.
 pub async fn passwd(config: &Config, tenant: Option<&str>, name: &str, password: String) -> anyhow::Result<()> {
     let name = user_name(name)?;
-    let (ended, _) = with_accounts(config, tenant, async |a| a.change_password(&name, password, None).await).await?;
+    let body = json!({"password": password.clone()});
+    let path = user_path(&name, "/password");
+    let (ended, _) = with_users(
+        config,
+        tenant,
+        async |a| a.change_password(&name, password, None).await.map(|n| n.to_string()),
+        async |server| {
+            server.call(Method::PUT, &path, Some(body)).await?;
+            Ok("every".to_owned())
+        },
+    )
+    .await?;
     println!("changed the password of {name}; ended {ended} session(s)");
     Ok(())
 }
@@ -81,7 +147,17 @@ pub async fn passwd(config: &Config, tenant: Option<&str>, name: &str, password:
 /// session of the user.
 pub async fn set_disabled(config: &Config, tenant: Option<&str>, name: &str, disabled: bool) -> anyhow::Result<()> {
     let name = user_name(name)?;
-    let (ended, _) = with_accounts(config, tenant, async |a| a.set_disabled(&name, disabled).await).await?;
+    let path = user_path(&name, if disabled { "/disable" } else { "/enable" });
+    let (ended, _) = with_users(
+        config,
+        tenant,
+        async |a| a.set_disabled(&name, disabled).await.map(|n| n.to_string()),
+        async |server| {
+            server.call(Method::POST, &path, None).await?;
+            Ok("every".to_owned())
+        },
+    )
+    .await?;
     if disabled {
         println!("disabled {name}; ended {ended} session(s)");
     } else {
@@ -92,12 +168,21 @@ pub async fn set_disabled(config: &Config, tenant: Option<&str>, name: &str, dis
 
 /// `sessiond users list`: name, state, created, password changed; tab-separated.
 pub async fn list(config: &Config, tenant: Option<&str>) -> anyhow::Result<()> {
-    let (users, _) = with_accounts(config, tenant, async |a| a.list().await).await?;
+    let (users, _) = with_users(
+        config,
+        tenant,
+        async |a| Ok(a.list().await?.iter().map(UserView::from).collect::<Vec<_>>()),
+        async |server| {
+            let (_, listed) = server.call(Method::GET, "/v1/admin/users", None).await?;
+            Ok(serde_json::from_value::<Vec<UserView>>(listed["users"].clone())?)
+        },
+    )
+    .await?;
     for user in users {
         let state = if user.disabled { "disabled" } else { "active" };
         println!(
             "{}\t{state}\t{}\t{}",
-            user.name,
+            user.username,
             stamp(user.created_at),
             stamp(user.password_changed_at)
         );

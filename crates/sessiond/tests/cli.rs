@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sessiond::config::{Config, ConfigError};
 
-use crate::support::{assert_problem, launch, sessiond};
+use crate::support::{launch, sessiond};
 
 #[test]
 fn the_example_config_is_exactly_the_defaults() {
@@ -131,65 +131,6 @@ fn keys_can_be_listed_and_revoked_and_admin_commands_work() {
     assert_eq!(example, sessiond::EXAMPLE_CONFIG);
     let purged = sessiond(dir.path(), &["purge", "--store", "memory:"], &[]);
     assert_eq!(String::from_utf8_lossy(&purged.stdout).trim(), "purged 0");
-}
-
-/// A key made through the admin API works at once; an `app` key may not
-/// call admin routes; a deleted key stops working; expired keys are refused.
-#[tokio::test]
-async fn keys_are_administered_online() {
-    let s = launch().start();
-    let (status, made) = s
-        .json(
-            reqwest::Method::POST,
-            "/v1/admin/keys",
-            Some(serde_json::json!({"name": "shop"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{made}");
-    let (key, id) = (
-        made["key"].as_str().unwrap().to_owned(),
-        made["id"].as_str().unwrap().to_owned(),
-    );
-    assert_eq!(made["role"], "app");
-    let as_app = |method: reqwest::Method, path: &str| s.client.request(method, s.url(path)).bearer_auth(&key);
-    let used = as_app(reqwest::Method::GET, "/v1/events").send().await.unwrap();
-    assert_eq!(used.status(), 200);
-    let forbidden = as_app(reqwest::Method::GET, "/v1/admin/keys").send().await.unwrap();
-    assert_problem(forbidden, 403, "forbidden").await;
-    let (status, listed) = s.json(reqwest::Method::GET, "/v1/admin/keys", None).await;
-    assert_eq!(status, 200);
-    let names: Vec<&str> = listed["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["first", "shop"]);
-    assert!(!listed.to_string().contains(&key[4..]), "a listing holds a key");
-    let deleted = s
-        .req(reqwest::Method::DELETE, &format!("/v1/admin/keys/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
-    // The node that deleted it knows at once.
-    let refused = as_app(reqwest::Method::GET, "/v1/events").send().await.unwrap();
-    assert_problem(refused, 401, "unauthorized").await;
-    let gone = s
-        .req(reqwest::Method::DELETE, &format!("/v1/admin/keys/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(gone, 404, "not_found").await;
-    for bad in [
-        serde_json::json!({"role": "root"}),
-        serde_json::json!({"expires_at": "2000-01-01T00:00:00Z"}),
-        serde_json::json!({"name": "a\nb"}),
-        serde_json::json!({"scope": "all"}),
-    ] {
-        let refused = s.post("/v1/admin/keys", bad.clone()).await;
-        assert_problem(refused, 400, "invalid_request").await;
-    }
 }
 
 /// `embedded:./data` and `embedded://./data` name one directory for the

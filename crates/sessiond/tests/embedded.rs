@@ -138,3 +138,83 @@ async fn admin_commands_refuse_a_store_held_by_a_server_and_work_after_it_stops(
     assert_eq!(imported["events"][0]["kind"], "touched");
     assert!(!legacy.exists() && legacy.with_extension("jsonl.imported").exists());
 }
+
+/// Issue 13: on an embedded store a running server holds, `sessiond keys …`
+/// and `sessiond users …` work through the server's admin routes (the
+/// endpoint it publishes in the store's directory), take effect at once,
+/// and leave nothing behind when the server stops.
+#[tokio::test]
+async fn keys_and_users_commands_work_through_a_running_server() {
+    let s = launch().store(STORE).start();
+    let endpoint = s.data_dir().join("admin-endpoint");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&endpoint).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the endpoint file is readable by others");
+
+    let made = sessiond(
+        s.dir.path(),
+        &["keys", "create", "--name", "shop", "--store", STORE],
+        &[],
+    );
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let stdout = String::from_utf8(made.stdout).unwrap();
+    let key = stdout.lines().last().unwrap().to_owned();
+    let works = s
+        .client
+        .get(s.url("/v1/events"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(works.status(), 200, "a key made through the server works at once");
+    let listed = String::from_utf8(sessiond(s.dir.path(), &["keys", "list", "--store", STORE], &[]).stdout).unwrap();
+    let line = listed
+        .lines()
+        .find(|l| l.ends_with("\tshop"))
+        .expect("the new key is listed");
+    let id = line.split('\t').next().unwrap().to_owned();
+    let revoked = sessiond(s.dir.path(), &["keys", "revoke", &id, "--store", STORE], &[]);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    let refused = s
+        .client
+        .get(s.url("/v1/events"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "a key revoked through the server stops at once");
+
+    let added = crate::support::users_command(s.dir.path(), STORE, &["add", "dora", "--password-stdin"], "long enough");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let again = crate::support::users_command(s.dir.path(), STORE, &["add", "dora", "--password-stdin"], "long enough");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already exists"),
+        "{again:?}"
+    );
+    s.login("dora").await;
+    let disabled = sessiond(s.dir.path(), &["users", "disable", "dora", "--store", STORE], &[]);
+    assert!(
+        disabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.stderr)
+    );
+    let (_, sessions) = s.json(reqwest::Method::GET, "/v1/subjects/dora/sessions", None).await;
+    assert_eq!(
+        sessions["sessions"],
+        json!([]),
+        "disabling through the server ended the session"
+    );
+
+    let dir = s.stop();
+    assert!(
+        !dir.path().join("sessiond-data/admin-endpoint").exists(),
+        "the endpoint outlived the server"
+    );
+    let listed = String::from_utf8(sessiond(dir.path(), &["keys", "list", "--store", STORE], &[]).stdout).unwrap();
+    assert!(
+        !listed.contains("local-cli"),
+        "the command line's keys outlived the server: {listed}"
+    );
+    let users = String::from_utf8(sessiond(dir.path(), &["users", "list", "--store", STORE], &[]).stdout).unwrap();
+    assert!(users.contains("dora\tdisabled"), "{users}");
+}

@@ -88,6 +88,8 @@ for_each_engine!(
     evicting_the_oldest_keeps_the_limit_when_logins_race_across_nodes,
     concurrent_data_updates_across_nodes_lose_nothing,
     events_of_every_node_read_the_same_from_any_node,
+    failed_logins_spread_over_nodes_lock_the_account_on_all,
+    a_key_made_on_one_node_works_on_all_and_dies_everywhere_within_a_second,
 );
 
 /// `count` nodes over the same store, each with its own directory and key.

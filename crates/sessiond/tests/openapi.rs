@@ -40,6 +40,15 @@ const API_MD: &[(&str, &str)] = &[
     ("post", "/account/sessions/{id}/revoke"),
     ("post", "/account/sessions/revoke-others"),
     ("get", "/auth/verify"),
+    ("post", "/v1/admin/keys"),
+    ("get", "/v1/admin/keys"),
+    ("delete", "/v1/admin/keys/{id}"),
+    ("post", "/v1/admin/users"),
+    ("get", "/v1/admin/users"),
+    ("put", "/v1/admin/users/{username}/password"),
+    ("post", "/v1/admin/users/{username}/disable"),
+    ("post", "/v1/admin/users/{username}/enable"),
+    ("delete", "/v1/admin/users/{username}"),
 ];
 
 #[tokio::test]
@@ -70,7 +79,8 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
     for (method, path) in &documented {
         let concrete = path
             .replace("{id}", "AAAAAAAAAAAAAAAAAAAAAA")
-            .replace("{subject}", "alice");
+            .replace("{subject}", "alice")
+            .replace("{username}", "alice");
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let response = s.req(method.clone(), &concrete).send().await.unwrap();
         let status = response.status().as_u16();
@@ -261,8 +271,9 @@ async fn operations_are_unique_and_their_failures_and_ids_are_declared() {
             }
             for param in op["parameters"].as_array().into_iter().flatten() {
                 let expected = match param["name"].as_str().unwrap() {
+                    "id" if path.starts_with("/v1/admin/keys/") => "^[A-Za-z0-9_-]{1,32}$",
                     "id" | "except" | "session_id" => sessiond_wire::SESSION_ID_PATTERN,
-                    "subject" => sessiond_wire::SUBJECT_PATTERN,
+                    "subject" | "username" => sessiond_wire::SUBJECT_PATTERN,
                     _ => continue,
                 };
                 assert_eq!(

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::support::{TestServer, add_user, launch, sessiond, users_command};
 
 const STORE: &str = "embedded:sessiond-data";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A server in dev mode (plain HTTP) with users alice and bob.
 fn portal(env: &[(&str, &str)]) -> TestServer {
@@ -41,16 +41,17 @@ fn encode(text: &str) -> String {
 }
 
 /// A minimal browser: its own cookie jar, no redirects followed, and the
-/// `Origin` a browser sends with a same-origin form.
-struct Browser {
-    base: String,
+/// `Origin` a browser sends with a same-origin form. (Also driven by the
+/// multi-node scenarios.)
+pub(crate) struct Browser {
+    pub(crate) base: String,
     client: Client,
     cookies: BTreeMap<String, String>,
     user_agent: &'static str,
 }
 
 impl Browser {
-    fn new(server: &TestServer, user_agent: &'static str) -> Self {
+    pub(crate) fn new(server: &TestServer, user_agent: &'static str) -> Self {
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
@@ -114,18 +115,18 @@ impl Browser {
         response
     }
 
-    async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+    pub(crate) async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
         let origin = self.base.clone();
         self.post(path, fields, Some(&origin)).await
     }
 
     /// The `csrf_token` of the form on `path`.
-    async fn csrf(&mut self, path: &str) -> String {
+    pub(crate) async fn csrf(&mut self, path: &str) -> String {
         let page = self.get(path).await.text().await.unwrap();
         hidden(&page, "csrf_token")
     }
 
-    async fn login(&mut self, user: &str, password: &str, remember: bool) -> Response {
+    pub(crate) async fn login(&mut self, user: &str, password: &str, remember: bool) -> Response {
         let csrf = self.csrf("/login").await;
         let mut fields = vec![
             ("username", user),
@@ -689,13 +690,18 @@ async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
     let mut alice = Browser::new(&server, "test");
     alice.login("alice", PASSWORD, false).await;
     assert_eq!(alice.subject().await.as_deref(), Some("alice"));
-    // While the server holds the embedded store, the command says so at once.
+    // While the server holds the embedded store, the command goes through
+    // its admin routes (issue 13) and takes effect at once.
     let out = sessiond(server.dir.path(), &["users", "disable", "alice", "--store", STORE], &[]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another sessiond process"));
-    let dir = server.stop();
-    let out = sessiond(dir.path(), &["users", "disable", "alice", "--store", STORE], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ended 1 session"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("disabled alice"));
+    assert_eq!(alice.subject().await, None, "disabling ended the session");
+    let dir = server.stop();
+    let out = sessiond(dir.path(), &["users", "list", "--store", STORE], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("alice\tdisabled"),
+        "{out:?}"
+    );
 
     let server = launch().dir(dir).store(STORE).args(&["--dev"]).start();
     alice.base = server.base.clone();
@@ -760,6 +766,54 @@ async fn nodes_over_one_redis_accept_each_others_forms() {
 #[tokio::test]
 async fn nodes_over_one_postgres_accept_each_others_forms() {
     nodes_over_one_store_accept_each_others_forms(crate::multi_node::Engine::Postgres).await;
+}
+
+/// Issue 13: users live in the store. A user added through node A signs in
+/// on node B; disabled through B's admin routes, their session on A is gone
+/// and they cannot sign in on A.
+async fn a_user_disabled_through_one_node_cannot_sign_in_on_another(engine: crate::multi_node::Engine) {
+    let Some(store) = engine.store() else {
+        return;
+    };
+    let node = || launch().store(&store).args(&["--dev"]).start();
+    let (a, b) = (node(), node());
+    let (status, added) = a
+        .json(
+            reqwest::Method::POST,
+            "/v1/admin/users",
+            Some(serde_json::json!({"username": "alice", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    let mut alice = Browser::new(&b, "test");
+    assert_eq!(
+        alice.login("alice", PASSWORD, false).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let disabled = b
+        .req(reqwest::Method::POST, "/v1/admin/users/alice/disable")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), StatusCode::NO_CONTENT);
+    alice.base = a.base.clone();
+    assert_eq!(
+        alice.subject().await,
+        None,
+        "disabling through B ended the session on A"
+    );
+    let r = alice.login("alice", PASSWORD, false).await;
+    assert_page(r, StatusCode::UNAUTHORIZED, "Wrong username or password.").await;
+}
+
+#[tokio::test]
+async fn a_user_disabled_through_one_redis_node_cannot_sign_in_on_another() {
+    a_user_disabled_through_one_node_cannot_sign_in_on_another(crate::multi_node::Engine::Redis).await;
+}
+
+#[tokio::test]
+async fn a_user_disabled_through_one_postgres_node_cannot_sign_in_on_another() {
+    a_user_disabled_through_one_node_cannot_sign_in_on_another(crate::multi_node::Engine::Postgres).await;
 }
 
 /// Issue 13: the secret file of an earlier version is imported into the

@@ -76,3 +76,36 @@ local function shifted_ttl(rk, old_exp, new_exp, fallback)
   end
   return ttl
 end
+
+-- The live failure counter at `key` at `now` (a number of microseconds) as
+-- {c, l, u, e} numbers, or nil when there is none or it is past its expiry.
+-- A record that is not four numbers raises an error (before any write: the
+-- counter scripts read every key first), not a missing record.
+local function read_counter(key, now)
+  local f = redis.call('HMGET', key, 'c', 'l', 'u', 'e')
+  if not f[1] then
+    return nil
+  end
+  local rec = {c = tonumber(f[1]), l = tonumber(f[2]), u = tonumber(f[3]), e = tonumber(f[4])}
+  if not (rec.c and rec.l and rec.u and rec.e) then
+    error('corrupt counter record at ' .. key)
+  end
+  if now > rec.e then
+    return nil
+  end
+  return rec
+end
+
+-- The lock `count` failures set (µs), as CounterRule::delay_after: nothing
+-- up to `free`, then `base` doubled per further failure, at most `max`.
+-- Past 60 doublings the cap has long been reached (and 2^n stays exact).
+local function counter_delay(count, free, base, max)
+  local over = count - free
+  if over <= 0 then
+    return 0
+  end
+  if over > 60 then
+    return max
+  end
+  return math.min(max, base * 2 ^ (over - 1))
+end

@@ -71,6 +71,12 @@ problem_responses! {
     InvalidToken = "`invalid_token`: the token is unknown, malformed, expired, revoked or rotated out, never saying which; or `unauthorized`: no valid API key";
     /// 403 of every admin operation.
     Forbidden = "`forbidden`: the API key is valid but its role is `app`; admin routes need an `admin` key";
+    /// 400 of user writes.
+    UserRefused = "`invalid_request`: as for every operation, or a user name that is empty, has surrounding spaces, control characters or is too long; `weak_password`: the password is under 8 characters or over 1024 bytes";
+    /// 409 of adding a user.
+    UserExists = "`user_exists`: a user with this name exists in the caller's tenant";
+    /// 404 of the operations on a user.
+    UserNotFound = "`not_found`: no user with this name in the caller's tenant";
     /// 404 of deleting a key.
     KeyNotFound = "`not_found`: no key with this id in the caller's tenant";
     /// 404 of the operations on a session id.

@@ -59,6 +59,12 @@ pub enum ApiError {
     /// routes.
     #[error("too many requests in flight from your address; retry later")]
     TooManyRequests,
+    /// A user with this name exists already.
+    #[error("a user with this name already exists")]
+    UserExists,
+    /// A new password breaks the length rules.
+    #[error("a password must be 8 characters to 1024 bytes long")]
+    WeakPassword,
     /// The store cannot be reached (for the stores beside the sessions').
     #[error("store unavailable")]
     StoreUnavailable,
@@ -87,6 +93,8 @@ impl ApiError {
             ApiError::BodyTimeout => ErrorCode::BodyTimeout,
             ApiError::TooManyRequests => ErrorCode::TooManyRequests,
             ApiError::StoreUnavailable => ErrorCode::StoreUnavailable,
+            ApiError::UserExists => ErrorCode::UserExists,
+            ApiError::WeakPassword => ErrorCode::WeakPassword,
             ApiError::Internal => ErrorCode::Internal,
         }
     }

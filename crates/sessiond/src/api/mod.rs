@@ -2,6 +2,7 @@
 //! passes through (limits, load shedding, request ids, metrics, logs).
 
 mod admin_keys;
+mod admin_users;
 mod body_deadline;
 mod budget;
 mod doc;
@@ -55,6 +56,17 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// The served OpenAPI document, rendered once.
     pub openapi: Arc<String>,
+    /// What the admin routes work on beside keys.
+    pub admin: AdminState,
+}
+
+/// The stores and tools of the admin routes.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    /// The portal's users.
+    pub users: Arc<dyn sessiond_core::UserStore>,
+    /// Hashes new passwords (bounded, shared with nothing on the hot path).
+    pub passwords: sessiond_portal::Passwords,
 }
 
 fn routes() -> OpenApiRouter<AppState> {
@@ -68,6 +80,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(subjects::events))
         .routes(routes!(admin_keys::create_key, admin_keys::list_keys))
         .routes(routes!(admin_keys::delete_key))
+        .routes(routes!(admin_users::create_user, admin_users::list_users))
+        .routes(routes!(admin_users::set_password))
+        .routes(routes!(admin_users::disable))
+        .routes(routes!(admin_users::enable))
+        .routes(routes!(admin_users::delete_user))
         .layer(layers::no_store());
     OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
         .merge(v1)
@@ -91,6 +108,7 @@ pub fn app(
     events: Arc<EventLog>,
     metrics: PrometheusHandle,
     limits: &Limits,
+    admin: AdminState,
     portal: Option<(Router, utoipa::openapi::OpenApi)>,
 ) -> Router {
     let (router, mut doc) = routes().split_for_parts();
@@ -106,6 +124,7 @@ pub fn app(
         events,
         metrics,
         openapi,
+        admin,
     }));
     let router = router.with_state(state).merge(portal.unwrap_or_default());
     let router = router
