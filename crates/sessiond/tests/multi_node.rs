@@ -90,6 +90,7 @@ for_each_engine!(
     events_of_every_node_read_the_same_from_any_node,
     failed_logins_spread_over_nodes_lock_the_account_on_all,
     a_key_made_on_one_node_works_on_all_and_dies_everywhere_within_a_second,
+    a_node_over_a_shared_store_writes_no_file,
 );
 
 /// `count` nodes over the same store, each with its own directory and key.

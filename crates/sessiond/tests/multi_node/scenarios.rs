@@ -395,3 +395,46 @@ pub async fn events_of_every_node_read_the_same_from_any_node(engine: Engine) {
             .all(|e| e["kind"] == "revoked" && e["reason"] == "logout")
     );
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Issue 13: a node over a shared store keeps nothing in files. After
+/// sessions, events, a key made and a user added through it, its directory
+/// (working directory and data directory) holds no file at all.
+pub async fn a_node_over_a_shared_store_writes_no_file(engine: Engine) {
+    let Some(store) = engine.store() else { return };
+    let n = nodes(&store, 1, &[]);
+    let (token, _) = n[0].login("alice").await;
+    assert_eq!(verify(&n[0], &token).await.status(), 200);
+    let (status, _) = n[0]
+        .json(Method::POST, "/v1/sessions/revoke", Some(json!({ "token": token })))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = n[0].json(Method::POST, "/v1/admin/keys", Some(json!({}))).await;
+    assert_eq!(status, 201);
+    let (status, body) = n[0]
+        .json(
+            Method::POST,
+            "/v1/admin/users",
+            Some(json!({"username": "bob", "password": "long enough"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, events) = n[0].json(Method::GET, "/v1/events", None).await;
+    assert_eq!(status, 200);
+    assert!(!events["events"].as_array().unwrap().is_empty());
+    let files = files_under(n[0].dir.path());
+    assert!(files.is_empty(), "a node over {engine:?} wrote {files:?}");
+}
