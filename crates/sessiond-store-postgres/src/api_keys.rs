@@ -15,17 +15,11 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 
 use crate::error::{corrupt, store_error};
+use crate::row::get;
 use crate::store::PostgresStore;
 
 const COLUMNS: &str = "id, tenant, name, role, sha256, created_at, expires_at, last_used_at";
 
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
-    row: &'a Row,
-    index: usize,
-    column: &'static str,
-) -> Result<T, StoreError> {
-    row.try_get(index).map_err(|e| corrupt(column, e))
-}
 
 /// Reads a key from a row selected with [`COLUMNS`].
 fn decode(row: &Row) -> Result<KeyRecord, StoreError> {

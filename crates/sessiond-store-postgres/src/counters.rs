@@ -23,20 +23,21 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 
 use crate::error::{corrupt, store_error};
+use crate::row::get;
 use crate::store::PostgresStore;
 
 const COLUMNS: &str = "key, count, last_at, locked_until, expires_at";
 
 /// A row selected as [`COLUMNS`]: its key and record.
 fn decode(row: &Row) -> Result<(String, CounterRecord), StoreError> {
-    let count: i64 = row.try_get(1).map_err(|e| corrupt("count", e))?;
+    let count: i64 = get(row, 1, "count")?;
     let record = CounterRecord {
         count: u32::try_from(count).map_err(|e| corrupt("count", e))?,
-        last: row.try_get(2).map_err(|e| corrupt("last_at", e))?,
-        locked_until: row.try_get(3).map_err(|e| corrupt("locked_until", e))?,
-        expires_at: row.try_get(4).map_err(|e| corrupt("expires_at", e))?,
+        last: get(row, 2, "last_at")?,
+        locked_until: get(row, 3, "locked_until")?,
+        expires_at: get(row, 4, "expires_at")?,
     };
-    Ok((row.try_get(0).map_err(|e| corrupt("key", e))?, record))
+    Ok((get(row, 0, "key")?, record))
 }
 
 /// The keys in the order rows are claimed and locked.

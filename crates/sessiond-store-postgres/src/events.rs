@@ -23,11 +23,12 @@ use sessiond_core::{
 };
 
 use crate::error::{corrupt, store_error};
+use crate::row::get;
 use crate::store::PostgresStore;
 
 fn decode(row: &tokio_postgres::Row) -> Result<StoredEvent, StoreError> {
-    let id: &str = row.try_get(0).map_err(|e| corrupt("id", e))?;
-    let body: &str = row.try_get(1).map_err(|e| corrupt("body", e))?;
+    let id: &str = get(row, 0, "id")?;
+    let body: &str = get(row, 1, "body")?;
     Ok(StoredEvent {
         id: EventId::parse(id).map_err(|e| corrupt("id", e))?,
         event: serde_json::from_str::<Event>(body).map_err(|e| corrupt("body", e))?,

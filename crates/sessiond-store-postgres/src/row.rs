@@ -125,7 +125,9 @@ pub(crate) fn token_hashes(session: &Session) -> Vec<Vec<u8>> {
     hashes
 }
 
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+/// Column `index` of `row` (named `column` in the error): a value that does
+/// not decode is a corrupt store, never a missing one.
+pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     row: &'a Row,
     index: usize,
     column: &'static str,

@@ -11,6 +11,7 @@ use sessiond_core::{StoreError, Subject, Tenant, UserRecord, UserStore, UserStor
 use tokio_postgres::Row;
 
 use crate::error::{BadColumn, corrupt, store_error};
+use crate::row::get;
 use crate::store::PostgresStore;
 
 /// The columns of an account, in the order [`decode`] reads them.
@@ -30,13 +31,6 @@ fn stored_version(version: i64) -> Result<u64, StoreError> {
     u64::try_from(version).map_err(|_| corrupt("version", version))
 }
 
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
-    row: &'a Row,
-    index: usize,
-    column: &'static str,
-) -> Result<T, StoreError> {
-    row.try_get(index).map_err(|e| corrupt(column, e))
-}
 
 /// Reads an account from a row selected with [`COLUMNS`].
 fn decode(row: &Row) -> Result<UserRecord, StoreError> {
