@@ -34,6 +34,8 @@ pub struct CheckReport {
     pub secret_sets: u64,
     /// API keys.
     pub api_keys: u64,
+    /// Audit events.
+    pub events: u64,
     /// Every disagreement found, in words; empty for a consistent store.
     pub problems: Vec<String>,
 }
@@ -48,8 +50,9 @@ impl CheckReport {
 impl EmbeddedStore {
     /// Checks that every record decodes and that the token, subject and
     /// expiry indexes hold exactly the entries the records call for; that
-    /// every portal account, secret set and API key decodes and is stored
-    /// under its own key; and that every failure counter decodes and has
+    /// every portal account, secret set, API key and audit event decodes and
+    /// is stored under its own key, and each tenant's event count is its
+    /// number of events; and that every failure counter decodes and has
     /// exactly its expiry entry.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         let txn = self.database().begin_read().map_err(engine)?;
@@ -67,10 +70,12 @@ impl EmbeddedStore {
             counters: 0,
             secret_sets: 0,
             api_keys: 0,
+            events: 0,
             problems: Vec::new(),
         };
         check_counters(&txn, &mut report)?;
         check_apart(&txn, &mut report)?;
+        check_events(&txn, &mut report)?;
         for entry in users.iter().map_err(engine)? {
             let (key, value) = entry.map_err(engine)?;
             let (tenant, name) = key.value();
@@ -235,6 +240,45 @@ fn check_apart(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
                 Ok(_) => {}
             }
         }
+    }
+    Ok(())
+}
+
+/// Every event decodes and sits under its own (tenant, id); each tenant's
+/// count in `event_counts` is the number of its events (prune trusts it).
+fn check_events(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<(), StoreError> {
+    use crate::events::{EVENT_COUNTS, EVENTS, decode};
+    let mut counted: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    if let Some(events) = optional(txn, EVENTS)? {
+        report.events = events.len().map_err(engine)?;
+        for entry in events.iter().map_err(engine)? {
+            let (key, value) = entry.map_err(engine)?;
+            let (tenant, id) = key.value();
+            *counted.entry(tenant.to_owned()).or_default() += 1;
+            match decode(id, value.value()) {
+                Err(e) => report.problems.push(format!("event ({tenant}, {id}): {e}")),
+                Ok(stored) if stored.event.tenant.as_str() != tenant => {
+                    report
+                        .problems
+                        .push(format!("event ({tenant}, {id}) is of tenant {}", stored.event.tenant));
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    let mut recorded = std::collections::BTreeMap::new();
+    if let Some(counts) = optional(txn, EVENT_COUNTS)? {
+        for entry in counts.iter().map_err(engine)? {
+            let (tenant, count) = entry.map_err(engine)?;
+            if count.value() != 0 {
+                recorded.insert(tenant.value().to_owned(), count.value());
+            }
+        }
+    }
+    if counted != recorded {
+        report.problems.push(format!(
+            "event counts {recorded:?} disagree with the events {counted:?}"
+        ));
     }
     Ok(())
 }

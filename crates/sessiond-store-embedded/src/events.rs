@@ -36,7 +36,7 @@ pub(crate) const EVENT_COUNTS: TableDefinition<&str, u64> = TableDefinition::new
 /// a tenant's range when a query has no `before`.
 const ABOVE_ALL_IDS: &str = "~";
 
-fn decode(id: &str, bytes: &[u8]) -> Result<StoredEvent, StoreError> {
+pub(crate) fn decode(id: &str, bytes: &[u8]) -> Result<StoredEvent, StoreError> {
     let id = EventId::parse(id).map_err(|e| StoreError::Corrupt(Box::new(e)))?;
     let event: Event = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(Box::new(e)))?;
     Ok(StoredEvent { id, event })

@@ -55,3 +55,30 @@ async fn damaged_keys_and_secret_sets_are_corrupt_and_the_check_names_them() {
             .any(|p| p.contains("elsewhere holds the record of moved"))
     );
 }
+
+const EVENT_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("event_counts");
+
+#[tokio::test]
+async fn an_event_count_that_disagrees_with_the_events_is_named_by_the_check() {
+    use sessiond_core::{EventIds, EventStore};
+    use sessiond_testkit::event_conformance::{sample_event, stored};
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let mut ids = EventIds::with_node(7);
+    let events: Vec<_> = (0..3).map(|s| stored(&mut ids, sample_event("acme", s))).collect();
+    store.append_events(&events).await.unwrap();
+    let report = store.check().unwrap();
+    assert!(report.is_consistent(), "{:?}", report.problems);
+    assert_eq!(report.events, 3);
+    store.close().unwrap();
+    {
+        let db = redb::Database::open(dir.path().join(FILE_NAME)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(EVENT_COUNTS).unwrap().insert("acme", 5).unwrap();
+        txn.commit().unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let report = store.check().unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(report.problems[0].contains("event counts"), "{:?}", report.problems);
+}

@@ -20,7 +20,6 @@ use crate::store::PostgresStore;
 
 const COLUMNS: &str = "id, tenant, name, role, sha256, created_at, expires_at, last_used_at";
 
-
 /// Reads a key from a row selected with [`COLUMNS`].
 fn decode(row: &Row) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {

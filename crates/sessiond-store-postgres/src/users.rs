@@ -31,7 +31,6 @@ fn stored_version(version: i64) -> Result<u64, StoreError> {
     u64::try_from(version).map_err(|_| corrupt("version", version))
 }
 
-
 /// Reads an account from a row selected with [`COLUMNS`].
 fn decode(row: &Row) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
