@@ -99,6 +99,9 @@ pub async fn keys_create(
     if !is_valid_key_name(&name) {
         anyhow::bail!("a key name is at most 64 bytes without control characters");
     }
+    if name == crate::local_admin::KEY_NAME {
+        anyhow::bail!("the key name {name} is reserved for the command line's keys");
+    }
     let now = SystemClock.now();
     let expires_at = expires_in
         .map(|text| {

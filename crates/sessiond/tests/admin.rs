@@ -54,6 +54,7 @@ async fn keys_are_administered_online() {
         json!({"role": "root"}),
         json!({"expires_at": "2000-01-01T00:00:00Z"}),
         json!({"name": "a\nb"}),
+        json!({"name": "local-cli"}),
         json!({"scope": "all"}),
     ] {
         let refused = s.post("/v1/admin/keys", bad.clone()).await;

@@ -38,6 +38,13 @@ pub async fn create_key(
             "name must be at most 64 bytes without control characters".into(),
         ));
     }
+    // A server on an embedded store deletes keys of this name at every start.
+    if name == crate::local_admin::KEY_NAME {
+        return Err(ApiError::InvalidRequest(format!(
+            "the name {} is reserved for the command line's keys",
+            crate::local_admin::KEY_NAME
+        )));
+    }
     let role = match request.role.as_deref() {
         None => KeyRole::App,
         Some(role) => role
