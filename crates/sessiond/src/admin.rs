@@ -1,8 +1,10 @@
 //! Admin subcommands that work on the store directly.
 //!
 //! An embedded store is held open by a running server; opening it here then
-//! fails at once with [`StoreOpenError::InUse`](sessiond_stores::StoreOpenError::InUse),
-//! which says so, rather than waiting or touching the files.
+//! fails at once with [`StoreOpenError::InUse`], rather than waiting or
+//! touching the files. `sessiond keys …` and `sessiond users …` then go
+//! through the server's admin routes ([`AdminTarget::Server`]); the other
+//! commands say the store is in use.
 
 use anyhow::Context as _;
 use std::sync::Arc;
