@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use crate::EmbeddedStore;
 use crate::error::engine;
 use crate::ops::{Done, Op, Outcome};
-use crate::tables::{API_KEYS, KEYS_VERSION, META, Tables};
+use crate::tables::{API_KEYS, KEYS_VERSION, META, Tables, open_optional};
 
 fn corrupt(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Corrupt(Box::new(error))
@@ -113,10 +113,8 @@ impl KeyStore for EmbeddedStore {
             .database()
             .begin_read()
             .map_err(|e| KeyStoreError::from(engine(e)))?;
-        let table = match txn.open_table(API_KEYS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(KeyStoreError::from(engine(e))),
+        let Some(table) = open_optional(&txn, API_KEYS).map_err(KeyStoreError::from)? else {
+            return Ok(Vec::new());
         };
         let mut keys = Vec::new();
         for entry in table.iter().map_err(|e| KeyStoreError::from(engine(e)))? {

@@ -13,7 +13,7 @@ use crate::EmbeddedStore;
 use crate::codec::{self, deadline_key};
 use crate::counters::{COUNTER_EXPIRY, COUNTERS, decode as decode_counter};
 use crate::error::engine;
-use crate::tables::{API_KEYS, EXPIRY, SECRETS, SESSIONS, SUBJECTS, TOKENS, USERS, token_hashes};
+use crate::tables::{API_KEYS, EXPIRY, SECRETS, SESSIONS, SUBJECTS, TOKENS, USERS, open_optional, token_hashes};
 
 /// What [`EmbeddedStore::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -201,22 +201,10 @@ fn check_counters(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Resu
     Ok(())
 }
 
-/// Opens a table made by its first write: `None` when there was none yet.
-fn optional<K: redb::Key + 'static, V: redb::Value + 'static>(
-    txn: &redb::ReadTransaction,
-    table: redb::TableDefinition<'_, K, V>,
-) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
-    match txn.open_table(table) {
-        Ok(table) => Ok(Some(table)),
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(engine(e)),
-    }
-}
-
 /// The tables no index refers to: each entry must decode and be stored
 /// under its own key.
 fn check_apart(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<(), StoreError> {
-    if let Some(secrets) = optional(txn, SECRETS)? {
+    if let Some(secrets) = open_optional(txn, SECRETS)? {
         report.secret_sets = secrets.len().map_err(engine)?;
         for entry in secrets.iter().map_err(engine)? {
             let (name, value) = entry.map_err(engine)?;
@@ -225,7 +213,7 @@ fn check_apart(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
             }
         }
     }
-    if let Some(keys) = optional(txn, API_KEYS)? {
+    if let Some(keys) = open_optional(txn, API_KEYS)? {
         report.api_keys = keys.len().map_err(engine)?;
         for entry in keys.iter().map_err(engine)? {
             let (id, value) = entry.map_err(engine)?;
@@ -249,7 +237,7 @@ fn check_apart(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<
 fn check_events(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result<(), StoreError> {
     use crate::events::{EVENT_COUNTS, EVENTS, decode};
     let mut counted: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-    if let Some(events) = optional(txn, EVENTS)? {
+    if let Some(events) = open_optional(txn, EVENTS)? {
         report.events = events.len().map_err(engine)?;
         for entry in events.iter().map_err(engine)? {
             let (key, value) = entry.map_err(engine)?;
@@ -267,7 +255,7 @@ fn check_events(txn: &redb::ReadTransaction, report: &mut CheckReport) -> Result
         }
     }
     let mut recorded = std::collections::BTreeMap::new();
-    if let Some(counts) = optional(txn, EVENT_COUNTS)? {
+    if let Some(counts) = open_optional(txn, EVENT_COUNTS)? {
         for entry in counts.iter().map_err(engine)? {
             let (tenant, count) = entry.map_err(engine)?;
             if count.value() != 0 {

@@ -24,7 +24,7 @@ use crate::EmbeddedStore;
 use crate::codec::deadline_key;
 use crate::error::engine;
 use crate::ops::{Done, Op, Outcome};
-use crate::tables::Tables;
+use crate::tables::{Tables, open_optional};
 
 /// Counter key → encoded [`CounterRecord`].
 pub(crate) const COUNTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("counters");
@@ -233,10 +233,8 @@ impl CounterStore for EmbeddedStore {
             .database()
             .begin_read()
             .map_err(|e| CounterStoreError::from(engine(e)))?;
-        let table = match txn.open_table(COUNTERS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(CounterStoreError::from(engine(e))),
+        let Some(table) = open_optional(&txn, COUNTERS).map_err(CounterStoreError::from)? else {
+            return Ok(None);
         };
         match table
             .get(key.as_str())

@@ -27,7 +27,7 @@ use sessiond_core::{
 use crate::EmbeddedStore;
 use crate::error::engine;
 use crate::ops::{Done, Op, Outcome};
-use crate::tables::Tables;
+use crate::tables::{Tables, open_optional};
 
 pub(crate) const EVENTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("events");
 pub(crate) const EVENT_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("event_counts");
@@ -118,10 +118,8 @@ pub(crate) fn prune(t: &mut Tables<'_>, tenant: Option<&Tenant>, retention: Rete
 impl EmbeddedStore {
     fn read_events(&self, tenant: &Tenant, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
         let txn = self.database().begin_read().map_err(engine)?;
-        let table = match txn.open_table(EVENTS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(engine(e)),
+        let Some(table) = open_optional(&txn, EVENTS)? else {
+            return Ok(Vec::new());
         };
         let end = filter.before.as_ref().map_or(ABOVE_ALL_IDS, EventId::as_str);
         let mut found = Vec::new();

@@ -19,7 +19,7 @@ use sessiond_core::{
 use crate::EmbeddedStore;
 use crate::error::engine;
 use crate::ops::{Done, Op, Outcome};
-use crate::tables::{SECRETS, Tables};
+use crate::tables::{SECRETS, Tables, open_optional};
 
 /// A secret set on its way through the writer's channel. Its `Debug` shows
 /// only the count: ops and answers are printed in error messages.
@@ -100,10 +100,8 @@ impl SecretStore for EmbeddedStore {
             .database()
             .begin_read()
             .map_err(|e| SecretStoreError::from(engine(e)))?;
-        let table = match txn.open_table(SECRETS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(SecretStoreError::from(engine(e))),
+        let Some(table) = open_optional(&txn, SECRETS).map_err(SecretStoreError::from)? else {
+            return Ok(None);
         };
         match table
             .get(name.as_str())

@@ -48,6 +48,20 @@ pub(crate) const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 /// The key under which [`META`] holds the version of `api_keys`.
 pub(crate) const KEYS_VERSION: &str = "keys_version";
 
+/// Opens `table` in the read transaction `txn`, or `None` while it does not
+/// exist: the tables apart from the sessions' are made by their first write,
+/// and a file without one has nothing stored in it.
+pub(crate) fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    table: TableDefinition<'_, K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
+    match txn.open_table(table) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(engine(e)),
+    }
+}
+
 /// The key under which the format version is stored in [`META`].
 pub(crate) const FORMAT_KEY: &str = "format_version";
 

@@ -16,7 +16,7 @@ use crate::EmbeddedStore;
 use crate::codec::{self, DecodeError};
 use crate::error::engine;
 use crate::ops::{Done, Op, Outcome};
-use crate::tables::{Tables, USERS};
+use crate::tables::{Tables, USERS, open_optional};
 
 /// A stored record that does not belong under its key.
 #[derive(Debug, thiserror::Error)]
@@ -106,10 +106,8 @@ impl EmbeddedStore {
             .database()
             .begin_read()
             .map_err(|e| UserStoreError::from(engine(e)))?;
-        let users = match txn.open_table(USERS) {
-            Ok(users) => users,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(empty),
-            Err(e) => return Err(UserStoreError::from(engine(e))),
+        let Some(users) = open_optional(&txn, USERS).map_err(UserStoreError::from)? else {
+            return Ok(empty);
         };
         read(&users).map_err(UserStoreError::from)
     }
