@@ -14,9 +14,7 @@
 //! its keys, and the log says to make one with `sessiond keys create --role
 //! admin --store URL`, which works on the store directly.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -48,7 +46,7 @@ pub fn deliver(
         ));
     } else {
         let path = data_dir.join(FILE_NAME);
-        write_private(&path, key)?;
+        crate::private_file::write(&path, format!("{key}\n").as_bytes())?;
         text.push_str(&format!(
             "It is in {path} (readable by this user only); move it to your backend's secrets and delete \
              the file. Use it as:\n",
@@ -96,23 +94,6 @@ pub async fn make_first_key(ring: &KeyRing, local: bool, data_dir: &Path, addr: 
     .with_context(|| format!("cannot write the first API key to {}", data_dir.display()))?;
     println!("{text}");
     Ok(())
-}
-
-/// Writes `key` to a new owner-only file at `path`, replacing one left from
-/// an earlier first key (whose mode might not be 0600).
-fn write_private(path: &Path, key: &str) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
-        _ => {}
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(key.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod key_ring;
 pub mod keys;
 pub mod listen;
 pub mod local_admin;
+pub mod private_file;
 pub mod server;
 pub mod user_admin;
 

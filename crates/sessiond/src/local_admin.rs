@@ -14,9 +14,7 @@
 //! crashed) and deleted, with the file, at a clean stop.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -94,28 +92,13 @@ pub async fn publish(
         keys,
     };
     let path = dir.join(FILE_NAME);
-    write_private(&path, &serde_json::to_vec(&endpoint)?)
+    crate::private_file::write(&path, &serde_json::to_vec(&endpoint)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(Published {
         path,
         ids,
         ring: Arc::clone(ring),
     })
-}
-
-/// Writes `bytes` to `path` through an owner-only temporary file and a
-/// rename, so a reader never sees half a file.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 impl Published {
