@@ -17,8 +17,8 @@ use sessiond_core::{
 use crate::config::Config;
 use crate::event_log::EventLog;
 use crate::keys::KeySpec;
-use crate::local_admin::{AdminClient, read_endpoint};
-use reqwest::Method;
+use crate::local_admin::{AdminClient, Refused};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sessiond_stores::{StoreHandle, StoreOpenError, StoreUrl};
 use sessiond_wire::KeyView;
@@ -132,7 +132,7 @@ pub async fn keys_create(
             if let Some(at) = expires_at {
                 body["expires_at"] = json!(stamp(at));
             }
-            let (_, made) = server.call(Method::POST, "/v1/admin/keys", Some(body)).await?;
+            let (_, made) = server.call(Method::POST, &["v1", "admin", "keys"], Some(body)).await?;
             let field = |name: &str| made[name].as_str().unwrap_or_default().to_owned();
             print_created(&field("role"), &field("id"), tenant.as_str(), &field("key"));
         }
@@ -173,13 +173,11 @@ pub async fn keys_list(config: &Config) -> anyhow::Result<()> {
             }
         }
         AdminTarget::Server(dir) => {
-            let endpoint = read_endpoint(&dir)?;
-            for tenant in endpoint.keys.keys().cloned().collect::<Vec<_>>() {
-                let server = AdminClient::new(endpoint.clone(), &tenant)?;
-                let (_, listed) = server.call(Method::GET, "/v1/admin/keys", None).await?;
+            for server in AdminClient::for_every_tenant(&dir)? {
+                let (_, listed) = server.call(Method::GET, &["v1", "admin", "keys"], None).await?;
                 let views: Vec<KeyView> = serde_json::from_value(listed["keys"].clone())?;
                 for view in views {
-                    print_key(&record_of(view, &tenant)?, now);
+                    print_key(&record_of(view, server.tenant())?, now);
                 }
             }
         }
@@ -211,20 +209,21 @@ pub async fn keys_revoke(config: &Config, id: &str) -> anyhow::Result<()> {
             deleted?
         }
         AdminTarget::Server(dir) => {
-            let endpoint = read_endpoint(&dir)?;
+            // Each tenant's admin key deletes only its tenant's keys: 404 elsewhere.
             let mut deleted = false;
-            for tenant in endpoint.keys.keys().cloned().collect::<Vec<_>>() {
-                let server = AdminClient::new(endpoint.clone(), &tenant)?;
-                let (_, listed) = server.call(Method::GET, "/v1/admin/keys", None).await?;
-                let ours = listed["keys"]
-                    .as_array()
-                    .is_some_and(|keys| keys.iter().any(|k| k["id"] == id.as_str()));
-                if ours {
-                    server
-                        .call(Method::DELETE, &format!("/v1/admin/keys/{id}"), None)
-                        .await?;
-                    deleted = true;
-                    break;
+            for server in AdminClient::for_every_tenant(&dir)? {
+                match server
+                    .call(Method::DELETE, &["v1", "admin", "keys", id.as_str()], None)
+                    .await
+                {
+                    Ok(_) => {
+                        deleted = true;
+                        break;
+                    }
+                    Err(e)
+                        if e.downcast_ref::<Refused>()
+                            .is_some_and(|r| r.status == StatusCode::NOT_FOUND) => {}
+                    Err(e) => return Err(e),
                 }
             }
             deleted

@@ -138,7 +138,7 @@ pub struct AdminClient {
 
 /// The endpoint file in `dir`, which a running server on the embedded
 /// store there wrote.
-pub fn read_endpoint(dir: &Path) -> anyhow::Result<Endpoint> {
+fn read_endpoint(dir: &Path) -> anyhow::Result<Endpoint> {
     let path = dir.join(FILE_NAME);
     let bytes = std::fs::read(&path).with_context(|| {
         format!(
@@ -182,13 +182,29 @@ impl AdminClient {
         &self.tenant
     }
 
-    /// Calls `method path` with `body`; the status and the JSON answer
-    /// (`Null` for none). A problem answer becomes an error with its title.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<(StatusCode, Value)> {
-        let mut request = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.url))
-            .bearer_auth(&self.key);
+    /// A client for each tenant the endpoint file in `dir` covers.
+    pub fn for_every_tenant(dir: &Path) -> anyhow::Result<Vec<Self>> {
+        let endpoint = read_endpoint(dir)?;
+        let tenants: Vec<String> = endpoint.keys.keys().cloned().collect();
+        tenants.iter().map(|t| Self::new(endpoint.clone(), t)).collect()
+    }
+
+    /// Calls `method` on the path made of `segments` (each percent-encoded
+    /// as one segment) with `body`; the status and the JSON answer (`Null`
+    /// for none). A problem answer becomes a [`Refused`] error.
+    pub async fn call(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut url = reqwest::Url::parse(&self.url).with_context(|| format!("{} is not a URL", self.url))?;
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("{} cannot take a path", self.url))?
+            .clear()
+            .extend(segments);
+        let path = url.path().to_owned();
+        let mut request = self.client.request(method.clone(), url).bearer_auth(&self.key);
         if let Some(body) = body {
             request = request.json(&body);
         }

@@ -8,7 +8,7 @@ use std::io::Read as _;
 use anyhow::{Context as _, bail};
 use reqwest::Method;
 use serde_json::json;
-use sessiond_core::{SessionManager, Subject, Tenant};
+use sessiond_core::{SessionManager, Tenant};
 use sessiond_portal::{AccountError, Accounts, Passwords, user_name};
 use sessiond_wire::UserView;
 
@@ -75,25 +75,6 @@ async fn with_users<T>(
     }
 }
 
-/// The path of a user's admin route.
-fn user_path(name: &Subject, rest: &str) -> String {
-    let mut path = String::from("/v1/admin/users/");
-    path.extend(form_urlencoded_path(name.as_str()));
-    path.push_str(rest);
-    path
-}
-
-/// Percent-encodes every byte of a path segment but unreserved ones.
-fn form_urlencoded_path(segment: &str) -> impl Iterator<Item = String> + '_ {
-    segment.bytes().map(|b| {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            char::from(b).to_string()
-        } else {
-            format!("%{b:02X}")
-        }
-    })
-}
-
 /// `sessiond users add NAME --password-stdin`
 pub async fn add(config: &Config, tenant: Option<&str>, name: &str, password: String) -> anyhow::Result<()> {
     let name = user_name(name)?;
@@ -103,7 +84,7 @@ pub async fn add(config: &Config, tenant: Option<&str>, name: &str, password: St
         tenant,
         async |a| a.add(&name, password).await.map(|_| ()),
         async |server| {
-            server.call(Method::POST, "/v1/admin/users", Some(body)).await?;
+            server.call(Method::POST, &["v1", "admin", "users"], Some(body)).await?;
             Ok(())
         },
     )
@@ -128,7 +109,7 @@ pub async fn add(config: &Config, tenant: Option<&str>, name: &str, password: St
 pub async fn passwd(config: &Config, tenant: Option<&str>, name: &str, password: String) -> anyhow::Result<()> {
     let name = user_name(name)?;
     let body = json!({"password": password.clone()});
-    let path = user_path(&name, "/password");
+    let path = ["v1", "admin", "users", name.as_str(), "password"];
     let (ended, _) = with_users(
         config,
         tenant,
@@ -147,7 +128,13 @@ pub async fn passwd(config: &Config, tenant: Option<&str>, name: &str, password:
 /// session of the user.
 pub async fn set_disabled(config: &Config, tenant: Option<&str>, name: &str, disabled: bool) -> anyhow::Result<()> {
     let name = user_name(name)?;
-    let path = user_path(&name, if disabled { "/disable" } else { "/enable" });
+    let path = [
+        "v1",
+        "admin",
+        "users",
+        name.as_str(),
+        if disabled { "disable" } else { "enable" },
+    ];
     let (ended, _) = with_users(
         config,
         tenant,
@@ -173,7 +160,7 @@ pub async fn list(config: &Config, tenant: Option<&str>) -> anyhow::Result<()> {
         tenant,
         async |a| Ok(a.list().await?.iter().map(UserView::from).collect::<Vec<_>>()),
         async |server| {
-            let (_, listed) = server.call(Method::GET, "/v1/admin/users", None).await?;
+            let (_, listed) = server.call(Method::GET, &["v1", "admin", "users"], None).await?;
             Ok(serde_json::from_value::<Vec<UserView>>(listed["users"].clone())?)
         },
     )
