@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::events::EventKind;
+use crate::events::{Event, EventKind};
 use crate::ids::{SessionId, Subject};
 use crate::manager::{AllowGrace, SessionData, SessionManager};
 use crate::session::{Revocation, RevokeReason, Session};
@@ -72,9 +72,11 @@ impl SessionManager {
             let mut next = Session::clone(&current);
             next.data = data.clone();
             next.version = current.version + 1;
-            match self.shared.store.update(&next, current.version).await {
+            let updated = self.event(self.now(), EventKind::DataUpdated, Some(&next), None);
+            let audit = self.audit(vec![updated.clone()], None);
+            match self.shared.store.update(&next, current.version, &audit).await {
                 Ok(()) => {
-                    self.emit(self.now(), EventKind::DataUpdated, Some(&next), None);
+                    self.emit_unless_stored([&updated]);
                     return Ok(next);
                 }
                 // Read again: the condition is checked against the new version.
@@ -100,21 +102,29 @@ impl SessionManager {
             Err(Error::Rejected(_)) => return Ok(None),
             Err(other) => return Err(other),
         };
-        self.revoke_live(&session.id, reason).await
+        self.revoke_live(&session, reason).await
     }
 
     /// Ends the session with this id; [`Error::NotFound`] if it is not live
     /// in this tenant.
     pub async fn revoke_id(&self, id: &SessionId, reason: RevokeReason) -> Result<Session, Error> {
-        self.get(id).await?;
-        self.revoke_live(id, reason).await?.ok_or(Error::NotFound)
+        let session = self.get(id).await?;
+        self.revoke_live(&session, reason).await?.ok_or(Error::NotFound)
     }
 
-    async fn revoke_live(&self, id: &SessionId, reason: RevokeReason) -> Result<Option<Session>, Error> {
+    /// Revokes `session` (as read: its tenant, id and subject name the
+    /// event, and none of them changes).
+    async fn revoke_live(&self, session: &Session, reason: RevokeReason) -> Result<Option<Session>, Error> {
         let now = self.now();
-        let revoked = self.shared.store.revoke(id, Revocation { at: now, reason }).await?;
-        if let Some(session) = &revoked {
-            self.emit(now, EventKind::Revoked(reason), Some(session), None);
+        let revoked_event = self.event(now, EventKind::Revoked(reason), Some(session), None);
+        let audit = self.audit(vec![revoked_event.clone()], None);
+        let revoked = self
+            .shared
+            .store
+            .revoke(&session.id, Revocation { at: now, reason }, &audit)
+            .await?;
+        if revoked.is_some() {
+            self.emit_unless_stored([&revoked_event]);
         }
         Ok(revoked)
     }
@@ -129,14 +139,17 @@ impl SessionManager {
     ) -> Result<usize, Error> {
         let now = self.now();
         let revocation = Revocation { at: now, reason };
+        let audit = self.audit(Vec::new(), Some((now, EventKind::Revoked(reason))));
         let revoked = self
             .shared
             .store
-            .revoke_subject(&self.tenant, subject, except, revocation, now)
+            .revoke_subject(&self.tenant, subject, except, revocation, now, &audit)
             .await?;
-        for session in &revoked {
-            self.emit(now, EventKind::Revoked(reason), Some(session), None);
-        }
+        let events: Vec<Event> = revoked
+            .iter()
+            .map(|s| self.event(now, EventKind::Revoked(reason), Some(s), None))
+            .collect();
+        self.emit_unless_stored(&events);
         Ok(revoked.len())
     }
 
@@ -154,10 +167,14 @@ impl SessionManager {
     /// sessions are already refused by every read.
     pub async fn purge_expired(&self, limit: usize) -> Result<usize, Error> {
         let now = self.now();
-        let purged = self.shared.store.purge_expired(now, limit).await?;
-        for session in purged.iter().filter(|s| s.revoked.is_none()) {
-            self.emit(now, EventKind::ExpiredPurged, Some(session), None);
-        }
+        let audit = self.audit(Vec::new(), Some((now, EventKind::ExpiredPurged)));
+        let purged = self.shared.store.purge_expired(now, limit, &audit).await?;
+        let events: Vec<Event> = purged
+            .iter()
+            .filter(|s| s.revoked.is_none())
+            .map(|s| self.event(now, EventKind::ExpiredPurged, Some(s), None))
+            .collect();
+        self.emit_unless_stored(&events);
         Ok(purged.len())
     }
 }

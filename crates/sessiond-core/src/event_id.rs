@@ -24,6 +24,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -104,12 +105,52 @@ impl From<EventId> for String {
     }
 }
 
-/// Makes the ids of one writer: a random node part, and a sequence.
-/// Not shared between threads: a node's one event writer owns it.
+/// Makes the ids of one node: a random node part, and a sequence. Shared
+/// (in an `Arc`) by the node's event writer and its session manager, so
+/// that ids one node makes never repeat.
 #[derive(Debug)]
 pub struct EventIds {
     node: u32,
-    seq: u32,
+    seq: AtomicU32,
+}
+
+/// Ids reserved for the events a store picks itself during one write (the
+/// sessions an insert evicts, say): the `i`th such event gets [`IdBlock::id`]
+/// of `i`. See [`crate::Audit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdBlock {
+    at: OffsetDateTime,
+    node: u32,
+    first: u32,
+}
+
+/// Sequence numbers an [`IdBlock`] reserves. A write that picks more events
+/// runs into the next block's numbers, which only matters if the same node
+/// makes another write in the same microsecond: the ids of the two writes
+/// could then meet. 65,536 sessions of one subject ended in one step, and
+/// another write within its microsecond, do not happen.
+pub const ID_BLOCK_LEN: u32 = 1 << 16;
+
+impl IdBlock {
+    /// The id of the `i`th event of the block.
+    pub fn id(&self, i: usize) -> EventId {
+        // Truncation is the wrapping the block's docs describe.
+        EventId::compose(self.at, self.node, self.first.wrapping_add(i as u32))
+    }
+
+    /// What every id of the block starts with: its time and node parts and
+    /// the `-` before the sequence (for engines that number the events in a
+    /// script: append [`IdBlock::first`] plus `i` as 8 hex digits, wrapping).
+    pub fn prefix(&self) -> String {
+        let mut id = self.id(0).as_str().to_owned();
+        id.truncate(EVENT_ID_LEN - 8);
+        id
+    }
+
+    /// The sequence number of the block's first id.
+    pub fn first(&self) -> u32 {
+        self.first
+    }
 }
 
 impl EventIds {
@@ -123,15 +164,29 @@ impl EventIds {
     /// A generator with a chosen node part (tests, and tools that must be
     /// repeatable).
     pub fn with_node(node: u32) -> Self {
-        Self { node, seq: 0 }
+        Self {
+            node,
+            seq: AtomicU32::new(0),
+        }
     }
 
     /// The id of the next event, which happened at `at`.
-    pub fn next_id(&mut self, at: OffsetDateTime) -> EventId {
+    pub fn next_id(&self, at: OffsetDateTime) -> EventId {
         // Wrapping is harmless: two ids collide only if one node made 2^32
         // events within one microsecond.
-        self.seq = self.seq.wrapping_add(1);
-        EventId::compose(at, self.node, self.seq)
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        EventId::compose(at, self.node, seq)
+    }
+
+    /// Reserves [`ID_BLOCK_LEN`] ids for events at `at` that a store will
+    /// number itself.
+    pub fn reserve(&self, at: OffsetDateTime) -> IdBlock {
+        let first = self.seq.fetch_add(ID_BLOCK_LEN, Ordering::Relaxed).wrapping_add(1);
+        IdBlock {
+            at,
+            node: self.node,
+            first,
+        }
     }
 }
 
@@ -145,7 +200,7 @@ mod tests {
 
     #[test]
     fn ids_are_fixed_width_and_sort_as_text_in_time_order() {
-        let mut ids = EventIds::with_node(0xdead_beef);
+        let ids = EventIds::with_node(0xdead_beef);
         let a = ids.next_id(at(1_767_225_600_000_000));
         let b = ids.next_id(at(1_767_225_600_000_000));
         let c = ids.next_id(at(1_767_225_600_000_001));
@@ -158,7 +213,7 @@ mod tests {
 
     #[test]
     fn first_at_splits_older_from_the_rest() {
-        let mut ids = EventIds::with_node(u32::MAX);
+        let ids = EventIds::with_node(u32::MAX);
         let older = ids.next_id(at(999));
         let same = EventIds::with_node(0).next_id(at(1_000));
         assert!(older < EventId::first_at(at(1_000)));

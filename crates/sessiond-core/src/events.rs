@@ -139,6 +139,12 @@ impl Event {
 pub trait EventSink: Send + Sync + Debug + 'static {
     /// Takes one event.
     fn emit(&self, event: Event);
+
+    /// Hears of an event the store has already written with its session
+    /// write ([`crate::SessionManagerBuilder::store_events`]), so it must
+    /// not be stored again: for counters and other observers. The default
+    /// ignores it.
+    fn stored(&self, _event: &Event) {}
 }
 
 /// Discards every event.

@@ -31,6 +31,7 @@
 //! ```
 
 mod api_keys;
+mod audit;
 mod by_id;
 mod clock;
 mod counters;
@@ -61,13 +62,14 @@ pub use api_keys::{
     KeyId, KeyRecord, KeyRole, KeyStore, KeyStoreError, MAX_KEY_ID_LEN, MAX_KEY_NAME_LEN, UnknownRole,
     is_valid_key_name,
 };
+pub use audit::{Audit, Picked};
 pub use clock::{Clock, SystemClock, truncate_to_micros};
 pub use counters::{
     CounterKey, CounterRecord, CounterRule, CounterStore, CounterStoreError, MAX_COUNTER_KEY_LEN, MAX_COUNTER_KEYS,
     Reserved, check_counter_keys,
 };
 pub use error::{Error, RandomnessError};
-pub use event_id::{BadEventId, EVENT_ID_LEN, EventId, EventIds};
+pub use event_id::{BadEventId, EVENT_ID_LEN, EventId, EventIds, ID_BLOCK_LEN, IdBlock};
 pub use event_store::{EventFilter, EventStore, EventStoreError, Retention, StoredEvent};
 pub use events::{Event, EventKind, EventSink, MemoryEvents, NoEvents, Rejection};
 pub use ids::{MAX_SUBJECT_LEN, MAX_TENANT_LEN, NameError, SessionId, Subject, Tenant, is_refused_in_subject};

@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::audit::{Audit, Picked};
 use crate::clock::{Clock, SystemClock, truncate_to_micros};
 use crate::error::Error;
+use crate::event_id::EventIds;
+use crate::event_store::StoredEvent;
 use crate::events::{Event, EventKind, EventSink, NoEvents, Rejection};
 use crate::ids::{SessionId, Subject, Tenant};
 use crate::origin::SessionOrigin;
@@ -57,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) policy: Policy,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: Arc<dyn EventSink>,
+    /// Set when the store records lifecycle events with the writes.
+    pub(crate) audit_ids: Option<Arc<EventIds>>,
 }
 
 /// Builds a [`SessionManager`]; see [`SessionManager::builder`].
@@ -66,6 +71,7 @@ pub struct SessionManagerBuilder {
     policy: Policy,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
+    audit_ids: Option<Arc<EventIds>>,
     tenant: Tenant,
 }
 
@@ -88,6 +94,17 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// Has the store record each lifecycle event in the same atomic change
+    /// as the session write it records ([`crate::Audit`]), with ids from
+    /// `ids`; the store must then also be the [`crate::EventStore`] events
+    /// are read from. Only events with no session write of their own (a
+    /// refused verify, a touch, which may be lost anyway) still go to the
+    /// sink. Without this, every event goes to the sink after its write.
+    pub fn store_events(mut self, ids: Arc<EventIds>) -> Self {
+        self.audit_ids = Some(ids);
+        self
+    }
+
     /// Binds the manager to a tenant other than `default`.
     pub fn tenant(mut self, tenant: Tenant) -> Self {
         self.tenant = tenant;
@@ -103,6 +120,7 @@ impl SessionManagerBuilder {
                 policy: self.policy,
                 clock: self.clock,
                 events: self.events,
+                audit_ids: self.audit_ids,
             }),
             tenant: self.tenant,
         })
@@ -127,6 +145,7 @@ impl SessionManager {
             policy: Policy::default(),
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
+            audit_ids: None,
             tenant: Tenant::default_tenant(),
         }
     }
@@ -160,14 +179,14 @@ impl SessionManager {
         truncate_to_micros(self.shared.clock.now())
     }
 
-    pub(crate) fn emit(
+    pub(crate) fn event(
         &self,
         at: OffsetDateTime,
         kind: EventKind,
         session: Option<&Session>,
         client: Option<&ClientInfo>,
-    ) {
-        self.shared.events.emit(Event {
+    ) -> Event {
+        Event {
             at,
             kind,
             tenant: session.map_or_else(|| self.tenant.clone(), |s| s.tenant.clone()),
@@ -175,7 +194,55 @@ impl SessionManager {
             subject: session.map(|s| s.subject.clone()),
             client: client.filter(|c| !c.is_empty()).cloned(),
             count: 1,
-        });
+        }
+    }
+
+    /// Sends an event of a change the store did not record to the sink.
+    pub(crate) fn emit(
+        &self,
+        at: OffsetDateTime,
+        kind: EventKind,
+        session: Option<&Session>,
+        client: Option<&ClientInfo>,
+    ) {
+        self.shared.events.emit(self.event(at, kind, session, client));
+    }
+
+    /// The audit of a write that records `known`, and `picked` for the
+    /// records the store picks: empty unless the store records events.
+    pub(crate) fn audit(&self, known: Vec<Event>, picked: Option<(OffsetDateTime, EventKind)>) -> Audit {
+        let Some(ids) = &self.shared.audit_ids else {
+            return Audit::NONE;
+        };
+        Audit {
+            // Picked ids first, so a login's `created` sorts after the
+            // evictions it caused, as it happened.
+            picked: picked.map(|(at, kind)| Picked {
+                at,
+                kind,
+                ids: ids.reserve(at),
+            }),
+            events: known
+                .into_iter()
+                .map(|event| StoredEvent {
+                    id: ids.next_id(event.at),
+                    event,
+                })
+                .collect(),
+        }
+    }
+
+    /// After a write: sends its events to the sink, or, when the store
+    /// recorded them with the write, tells the sink they were stored.
+    pub(crate) fn emit_unless_stored<'a>(&self, events: impl IntoIterator<Item = &'a Event>) {
+        let stored = self.shared.audit_ids.is_some();
+        for event in events {
+            if stored {
+                self.shared.events.stored(event);
+            } else {
+                self.shared.events.emit(event.clone());
+            }
+        }
     }
 
     fn reject(
@@ -248,12 +315,18 @@ impl SessionManager {
                 revoked: None,
                 origin: options.origin,
             };
-            match self.shared.store.insert(&session, limit, now, eviction).await {
+            let created = self.event(now, EventKind::Created, Some(&session), Some(&session.client));
+            let audit = self.audit(
+                vec![created.clone()],
+                Some((now, EventKind::Revoked(RevokeReason::Limit))),
+            );
+            match self.shared.store.insert(&session, limit, now, eviction, &audit).await {
                 Ok(inserted) => {
-                    for evicted in &inserted.evicted {
-                        self.emit(now, EventKind::Revoked(RevokeReason::Limit), Some(evicted), None);
-                    }
-                    self.emit(now, EventKind::Created, Some(&session), Some(&session.client));
+                    let evicted = inserted
+                        .evicted
+                        .iter()
+                        .map(|s| self.event(now, EventKind::Revoked(RevokeReason::Limit), Some(s), None));
+                    self.emit_unless_stored(&evicted.chain([created]).collect::<Vec<_>>());
                     return Ok((token, session));
                 }
                 Err(StoreError::LimitReached) => return Err(Error::SessionLimit),
@@ -375,9 +448,11 @@ impl SessionManager {
             next.token_hash = new_token.hash();
             next.last_seen_at = now;
             next.version = current.version + 1;
-            match self.shared.store.update(&next, current.version).await {
+            let rotated = self.event(now, kind, Some(&next), None);
+            let audit = self.audit(vec![rotated.clone()], None);
+            match self.shared.store.update(&next, current.version, &audit).await {
                 Ok(()) => {
-                    self.emit(now, kind, Some(&next), None);
+                    self.emit_unless_stored([&rotated]);
                     return Ok((new_token, next));
                 }
                 // Changed under us (data update, touch-free rotation, revoke):

@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::audit::Audit;
 use crate::ids::{SessionId, Subject, Tenant};
 use crate::session::{ClientInfo, Revocation, Session};
 use crate::store::{Inserted, SessionStore, StoreError, SubjectLimit};
@@ -151,6 +152,7 @@ impl SessionStore for MemoryStore {
         limit: SubjectLimit,
         now: OffsetDateTime,
         revocation: Revocation,
+        audit: &Audit,
     ) -> Result<Inserted, StoreError> {
         let mut ix = self.write();
         if ix.by_id.contains_key(&session.id) || token_hashes(session).any(|h| ix.by_token.contains_key(&h)) {
@@ -181,6 +183,7 @@ impl SessionStore for MemoryStore {
             }
         }
         ix.replace(session.clone());
+        self.record_events(&audit.all_events(&inserted.evicted));
         Ok(inserted)
     }
 
@@ -192,7 +195,7 @@ impl SessionStore for MemoryStore {
         Ok(self.read().by_id.get(id).cloned())
     }
 
-    async fn update(&self, session: &Session, expected_version: u64) -> Result<(), StoreError> {
+    async fn update(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError> {
         let mut ix = self.write();
         let stored = ix.by_id.get(&session.id).ok_or(StoreError::NotFound)?;
         if stored.version != expected_version {
@@ -206,6 +209,7 @@ impl SessionStore for MemoryStore {
             return Err(StoreError::Collision);
         }
         ix.replace(session.clone());
+        self.record_events(&audit.events);
         Ok(())
     }
 
@@ -231,8 +235,18 @@ impl SessionStore for MemoryStore {
         Ok(true)
     }
 
-    async fn revoke(&self, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
-        Ok(self.write().revoke_one(id, revocation))
+    async fn revoke(
+        &self,
+        id: &SessionId,
+        revocation: Revocation,
+        audit: &Audit,
+    ) -> Result<Option<Session>, StoreError> {
+        let mut ix = self.write();
+        let revoked = ix.revoke_one(id, revocation);
+        if revoked.is_some() {
+            self.record_events(&audit.events);
+        }
+        Ok(revoked)
     }
 
     async fn revoke_subject(
@@ -242,6 +256,7 @@ impl SessionStore for MemoryStore {
         except: Option<&SessionId>,
         revocation: Revocation,
         now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Vec<Session>, StoreError> {
         let mut ix = self.write();
         let ids: Vec<SessionId> = ix
@@ -250,7 +265,9 @@ impl SessionStore for MemoryStore {
             .map(|s| s.id.clone())
             .filter(|id| Some(id) != except)
             .collect();
-        Ok(ids.iter().filter_map(|id| ix.revoke_one(id, revocation)).collect())
+        let revoked: Vec<Session> = ids.iter().filter_map(|id| ix.revoke_one(id, revocation)).collect();
+        self.record_events(&audit.picked_events(&revoked));
+        Ok(revoked)
     }
 
     async fn list_subject(
@@ -267,7 +284,12 @@ impl SessionStore for MemoryStore {
             .collect())
     }
 
-    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        audit: &Audit,
+    ) -> Result<Vec<Session>, StoreError> {
         let mut ix = self.write();
         let due: Vec<SessionId> = ix
             .by_expiry
@@ -283,6 +305,7 @@ impl SessionStore for MemoryStore {
                 purged.push(Arc::unwrap_or_clone(session));
             }
         }
+        self.record_events(&audit.picked_events(purged.iter().filter(|s| s.revoked.is_none())));
         Ok(purged)
     }
 

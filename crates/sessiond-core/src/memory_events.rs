@@ -40,10 +40,14 @@ fn prune(events: &mut BTreeMap<EventId, Event>, retention: Retention) -> u64 {
     (before - events.len()) as u64
 }
 
-#[async_trait]
-impl EventStore for MemoryStore {
-    async fn append_events(&self, events: &[StoredEvent]) -> Result<(), EventStoreError> {
-        // One lock for the whole batch: that is its atomicity.
+impl MemoryStore {
+    /// Stores a batch under one lock (that is its atomicity). Session writes
+    /// call it while they hold the session lock, so a reader never sees a
+    /// change without its events.
+    pub(crate) fn record_events(&self, events: &[StoredEvent]) {
+        if events.is_empty() {
+            return;
+        }
         let mut map = self.event_map();
         for stored in events {
             map.entry(stored.event.tenant.clone())
@@ -51,6 +55,13 @@ impl EventStore for MemoryStore {
                 .entry(stored.id.clone())
                 .or_insert_with(|| stored.event.clone());
         }
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn append_events(&self, events: &[StoredEvent]) -> Result<(), EventStoreError> {
+        self.record_events(events);
         Ok(())
     }
 

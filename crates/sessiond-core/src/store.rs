@@ -23,6 +23,14 @@
 //! * **Durability.** When a method returns `Ok`, the change survives a crash,
 //!   except a `touch`, which may be lost (the session then expires earlier,
 //!   never later).
+//! * **Audit.** Each write that changes sessions takes an [`Audit`]: the
+//!   events that record the change. The engine stores them (as
+//!   [`crate::EventStore::append_events`] would) in the same atomic step as
+//!   the change, and only if the change is made: a refused or no-op write
+//!   stores none. Events of records the write picks itself (evicted,
+//!   revoked by subject, purged) are made with [`crate::Picked::event`], in
+//!   the order the method returns the records. An engine that is not also
+//!   an [`crate::EventStore`] must be given [`Audit::NONE`].
 //! * **Errors.** Outcomes the caller branches on are variants
 //!   ([`StoreError::Collision`], [`StoreError::VersionConflict`],
 //!   [`StoreError::NotFound`], [`StoreError::LimitReached`]); engine failures
@@ -34,6 +42,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::audit::Audit;
 use crate::ids::{SessionId, Subject, Tenant};
 use crate::session::{Revocation, Session};
 use crate::token::TokenHash;
@@ -110,13 +119,15 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
     /// Fails with [`StoreError::Collision`] if the id or any of its token
     /// hashes exists, and never overwrites. Eviction and insert happen
     /// together or not at all; evicted records get `revocation` with their
-    /// version incremented.
+    /// version incremented. Stores `audit`'s events, and a picked event per
+    /// evicted record, with the insert.
     async fn insert(
         &self,
         session: &Session,
         limit: SubjectLimit,
         now: OffsetDateTime,
         revocation: Revocation,
+        audit: &Audit,
     ) -> Result<Inserted, StoreError>;
 
     /// The record whose current or previous token hash is `hash`.
@@ -132,8 +143,9 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
     /// `expected_version`, re-indexing token hashes and deadlines.
     /// [`StoreError::NotFound`] if absent, [`StoreError::VersionConflict`] if
     /// the version differs; a replacement whose new token hash belongs to
-    /// another record is a [`StoreError::Collision`].
-    async fn update(&self, session: &Session, expected_version: u64) -> Result<(), StoreError>;
+    /// another record is a [`StoreError::Collision`]. Stores `audit`'s
+    /// events with the replacement.
+    async fn update(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError>;
 
     /// Records a use: sets `last_seen_at`, `idle_expires_at` and `client`,
     /// but only if the record exists, is not revoked, and `last_seen_at` is
@@ -150,11 +162,17 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
     /// Marks a record revoked (incrementing its version) unless it already is.
     /// Returns the record as it is afterwards, `None` if there is no record or
     /// it was already revoked. The tombstone stays findable by token until
-    /// purged.
-    async fn revoke(&self, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError>;
+    /// purged. Stores `audit`'s events only when it revokes.
+    async fn revoke(
+        &self,
+        id: &SessionId,
+        revocation: Revocation,
+        audit: &Audit,
+    ) -> Result<Option<Session>, StoreError>;
 
     /// Revokes every live session (at `now`) of the subject except `except`,
-    /// atomically; returns the revoked records as they are afterwards.
+    /// atomically; returns the revoked records as they are afterwards. Stores
+    /// a picked event per revoked record with them (and no other).
     async fn revoke_subject(
         &self,
         tenant: &Tenant,
@@ -162,6 +180,7 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
         except: Option<&SessionId>,
         revocation: Revocation,
         now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Vec<Session>, StoreError>;
 
     /// The subject's live sessions at `now`, in no particular order.
@@ -174,8 +193,11 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
 
     /// Deletes up to `limit` records whose `expires_at()` is at or before
     /// `now`, earliest deadline first, and returns them. The cost grows with
-    /// what is removed, not with the size of the store.
-    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError>;
+    /// what is removed, not with the size of the store. Stores a picked event
+    /// for each removed record that was not revoked (numbered in the order
+    /// of those records alone) with the removal (and no other).
+    async fn purge_expired(&self, now: OffsetDateTime, limit: usize, audit: &Audit)
+    -> Result<Vec<Session>, StoreError>;
 
     /// Checks that the engine answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sessiond_core::{
-    ClientInfo, Inserted, MemoryStore, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit,
-    Tenant, TokenHash, async_trait,
+    Audit, ClientInfo, Inserted, MemoryStore, Revocation, Session, SessionId, SessionStore, StoreError, Subject,
+    SubjectLimit, Tenant, TokenHash, async_trait,
 };
 use time::OffsetDateTime;
 
@@ -36,9 +36,10 @@ impl SessionStore for CountingStore {
         l: SubjectLimit,
         now: OffsetDateTime,
         r: Revocation,
+        a: &Audit,
     ) -> Result<Inserted, StoreError> {
         self.wrote();
-        self.inner.insert(s, l, now, r).await
+        self.inner.insert(s, l, now, r, a).await
     }
     async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
         self.read();
@@ -48,9 +49,9 @@ impl SessionStore for CountingStore {
         self.read();
         self.inner.get_by_id(id).await
     }
-    async fn update(&self, s: &Session, v: u64) -> Result<(), StoreError> {
+    async fn update(&self, s: &Session, v: u64, a: &Audit) -> Result<(), StoreError> {
         self.wrote();
-        self.inner.update(s, v).await
+        self.inner.update(s, v, a).await
     }
     async fn touch(
         &self,
@@ -62,9 +63,9 @@ impl SessionStore for CountingStore {
         self.wrote();
         self.inner.touch(id, at, idle, c).await
     }
-    async fn revoke(&self, id: &SessionId, r: Revocation) -> Result<Option<Session>, StoreError> {
+    async fn revoke(&self, id: &SessionId, r: Revocation, a: &Audit) -> Result<Option<Session>, StoreError> {
         self.wrote();
-        self.inner.revoke(id, r).await
+        self.inner.revoke(id, r, a).await
     }
     async fn revoke_subject(
         &self,
@@ -73,17 +74,18 @@ impl SessionStore for CountingStore {
         e: Option<&SessionId>,
         r: Revocation,
         now: OffsetDateTime,
+        a: &Audit,
     ) -> Result<Vec<Session>, StoreError> {
         self.wrote();
-        self.inner.revoke_subject(t, s, e, r, now).await
+        self.inner.revoke_subject(t, s, e, r, now, a).await
     }
     async fn list_subject(&self, t: &Tenant, s: &Subject, now: OffsetDateTime) -> Result<Vec<Session>, StoreError> {
         self.read();
         self.inner.list_subject(t, s, now).await
     }
-    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
+    async fn purge_expired(&self, now: OffsetDateTime, limit: usize, a: &Audit) -> Result<Vec<Session>, StoreError> {
         self.wrote();
-        self.inner.purge_expired(now, limit).await
+        self.inner.purge_expired(now, limit, a).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
@@ -106,6 +108,7 @@ impl SessionStore for DownStore {
         _: SubjectLimit,
         _: OffsetDateTime,
         _: Revocation,
+        _: &Audit,
     ) -> Result<Inserted, StoreError> {
         down()
     }
@@ -115,7 +118,7 @@ impl SessionStore for DownStore {
     async fn get_by_id(&self, _: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
         down()
     }
-    async fn update(&self, _: &Session, _: u64) -> Result<(), StoreError> {
+    async fn update(&self, _: &Session, _: u64, _: &Audit) -> Result<(), StoreError> {
         down()
     }
     async fn touch(
@@ -127,7 +130,7 @@ impl SessionStore for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
-    async fn revoke(&self, _: &SessionId, _: Revocation) -> Result<Option<Session>, StoreError> {
+    async fn revoke(&self, _: &SessionId, _: Revocation, _: &Audit) -> Result<Option<Session>, StoreError> {
         down()
     }
     async fn revoke_subject(
@@ -137,13 +140,14 @@ impl SessionStore for DownStore {
         _: Option<&SessionId>,
         _: Revocation,
         _: OffsetDateTime,
+        _: &Audit,
     ) -> Result<Vec<Session>, StoreError> {
         down()
     }
     async fn list_subject(&self, _: &Tenant, _: &Subject, _: OffsetDateTime) -> Result<Vec<Session>, StoreError> {
         down()
     }
-    async fn purge_expired(&self, _: OffsetDateTime, _: usize) -> Result<Vec<Session>, StoreError> {
+    async fn purge_expired(&self, _: OffsetDateTime, _: usize, _: &Audit) -> Result<Vec<Session>, StoreError> {
         down()
     }
     async fn ping(&self) -> Result<(), StoreError> {

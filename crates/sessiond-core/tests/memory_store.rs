@@ -1,5 +1,5 @@
 //! MemoryStore against the shared conformance suites (sessions, users,
-//! secrets, counters, keys and events) and the lifecycle model.
+//! secrets, counters, keys, events and the events of session writes) and the lifecycle model.
 
 use std::sync::Arc;
 
@@ -11,6 +11,13 @@ sessiond_testkit::secret_store_conformance!(|| async { Some(Arc::new(MemoryStore
 sessiond_testkit::counter_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn CounterStore>) });
 sessiond_testkit::key_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn KeyStore>) });
 sessiond_testkit::event_store_conformance!(|| async { Some(Arc::new(MemoryStore::new()) as Arc<dyn EventStore>) });
+sessiond_testkit::audit_conformance!(|| async {
+    let store = Arc::new(MemoryStore::new());
+    Some((
+        Arc::clone(&store) as Arc<dyn SessionStore>,
+        store as Arc<dyn EventStore>,
+    ))
+});
 
 #[test]
 fn manager_over_memory_store_agrees_with_the_model() {

@@ -6,3 +6,4 @@ mod aal;
 mod counting_store;
 mod lifecycle;
 mod memory_store;
+mod stored_events;

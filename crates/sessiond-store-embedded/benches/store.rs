@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sessiond_core::{
-    CreateOptions, MemoryStore, Policy, Revocation, RevokeReason, SessionManager, SessionStore, Subject, SubjectLimit,
-    Tenant,
+    Audit, CreateOptions, MemoryStore, Policy, Revocation, RevokeReason, SessionManager, SessionStore, Subject,
+    SubjectLimit, Tenant,
 };
 use sessiond_store_embedded::{EmbeddedStore, Options};
 use sessiond_testkit::FakeClock;
@@ -164,7 +164,7 @@ fn revoke_subject(c: &mut Criterion, rt: &tokio::runtime::Runtime, stores: &[(&s
                                 tasks.push(tokio::spawn(async move {
                                     let s = sample("bench", &subject, NOW);
                                     store
-                                        .insert(&s, SubjectLimit::Unlimited, NOW, revocation)
+                                        .insert(&s, SubjectLimit::Unlimited, NOW, revocation, &Audit::NONE)
                                         .await
                                         .unwrap();
                                 }));
@@ -177,7 +177,7 @@ fn revoke_subject(c: &mut Criterion, rt: &tokio::runtime::Runtime, stores: &[(&s
                     let subject = Subject::new(subject.as_str()).unwrap();
                     let start = Instant::now();
                     let revoked = rt
-                        .block_on(store.revoke_subject(&tenant, &subject, None, revocation, NOW))
+                        .block_on(store.revoke_subject(&tenant, &subject, None, revocation, NOW, &Audit::NONE))
                         .unwrap();
                     spent += start.elapsed();
                     assert!(revoked.len() >= SUBJECT_SESSIONS);

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sessiond_core::{Revocation, RevokeReason, SessionStore, SubjectLimit};
+use sessiond_core::{Audit, Revocation, RevokeReason, SessionStore, SubjectLimit};
 use sessiond_store_embedded::{EmbeddedStore, FILE_NAME};
 use sessiond_testkit::conformance::{NOW, sample};
 
@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
                     let mut s = sample("default", &format!("user-{}", i / 10), NOW);
                     s.idle_expires_at = NOW + Duration::from_secs((i % 86_400) as u64);
                     store
-                        .insert(&s, SubjectLimit::Unlimited, NOW, revocation)
+                        .insert(&s, SubjectLimit::Unlimited, NOW, revocation, &Audit::NONE)
                         .await
                         .unwrap();
                     last = Some(s.token_hash);

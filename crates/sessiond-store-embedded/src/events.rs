@@ -45,6 +45,16 @@ pub(crate) fn decode(id: &str, bytes: &[u8]) -> Result<StoredEvent, StoreError> 
 /// Append, inside the writer's transaction: ids already stored are
 /// skipped, each tenant's count follows what was written.
 pub(crate) fn append(t: &mut Tables<'_>, events: &[StoredEvent]) -> Result<Outcome, StoreError> {
+    write(t, events)?;
+    Ok(Ok(Done::EventsAppended))
+}
+
+/// [`append`]'s writes, for session writes that store their events in
+/// their own transaction (see `ops.rs`).
+pub(crate) fn write(t: &mut Tables<'_>, events: &[StoredEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let mut table = t.txn.open_table(EVENTS).map_err(engine)?;
     let mut counts = t.txn.open_table(EVENT_COUNTS).map_err(engine)?;
     for stored in events {
@@ -57,7 +67,7 @@ pub(crate) fn append(t: &mut Tables<'_>, events: &[StoredEvent]) -> Result<Outco
         let count = counts.get(key.0).map_err(engine)?.map_or(0, |c| c.value());
         counts.insert(key.0, count + 1).map_err(engine)?;
     }
-    Ok(Ok(Done::EventsAppended))
+    Ok(())
 }
 
 /// Prune, inside the writer's transaction: for each tenant named (or

@@ -15,9 +15,9 @@
 
 use redb::ReadableTable;
 use sessiond_core::{
-    ClientInfo, CounterKey, CounterRule, Inserted, KeyId, KeyRecord, KeyStoreError, Retention, Revocation, SecretName,
-    SecretStoreError, Session, SessionId, StoreError, StoredEvent, Subject, SubjectLimit, Tenant, UserRecord,
-    UserStoreError,
+    Audit, ClientInfo, CounterKey, CounterRule, Inserted, KeyId, KeyRecord, KeyStoreError, Retention, Revocation,
+    SecretName, SecretStoreError, Session, SessionId, StoreError, StoredEvent, Subject, SubjectLimit, Tenant,
+    UserRecord, UserStoreError,
 };
 use time::OffsetDateTime;
 
@@ -29,15 +29,19 @@ use crate::tables::{Tables, load, token_hashes};
 /// A write, as queued for the writer.
 #[derive(Debug)]
 pub(crate) enum Op {
+    // Each session write carries the events it stores in its own
+    // transaction (see `Audit`).
     Insert {
         session: Session,
         limit: SubjectLimit,
         now: OffsetDateTime,
         revocation: Revocation,
+        audit: Box<Audit>,
     },
     Update {
         session: Session,
         expected_version: u64,
+        audit: Box<Audit>,
     },
     Touch {
         id: SessionId,
@@ -48,6 +52,7 @@ pub(crate) enum Op {
     Revoke {
         id: SessionId,
         revocation: Revocation,
+        audit: Box<Audit>,
     },
     RevokeSubject {
         tenant: Tenant,
@@ -55,10 +60,12 @@ pub(crate) enum Op {
         except: Option<SessionId>,
         revocation: Revocation,
         now: OffsetDateTime,
+        audit: Box<Audit>,
     },
     Purge {
         now: OffsetDateTime,
         limit: usize,
+        audit: Box<Audit>,
     },
     /// Boxed, like every large payload here: this enum moves through a channel.
     InsertUser(Box<UserRecord>),
@@ -174,22 +181,27 @@ impl Op {
                 limit,
                 now,
                 revocation,
-            } => insert(t, session, *limit, *now, *revocation),
+                audit,
+            } => insert(t, session, *limit, *now, *revocation, audit),
             Op::Update {
                 session,
                 expected_version,
-            } => update(t, session, *expected_version),
+                audit,
+            } => update(t, session, *expected_version, audit),
             Op::Touch {
                 id,
                 last_seen_at,
                 idle_expires_at,
                 client,
             } => touch(t, id, *last_seen_at, *idle_expires_at, client),
-            Op::Revoke { id, revocation } => {
+            Op::Revoke { id, revocation, audit } => {
                 let revoked = match t.get(id)? {
                     Some(stored) => revoke_loaded(t, stored, *revocation)?,
                     None => None,
                 };
+                if revoked.is_some() {
+                    crate::events::write(t, &audit.events)?;
+                }
                 Ok(Ok(Done::Revoked(revoked.map(Box::new))))
             }
             Op::RevokeSubject {
@@ -198,6 +210,7 @@ impl Op {
                 except,
                 revocation,
                 now,
+                audit,
             } => {
                 let mut revoked = Vec::new();
                 for session in t.live_of_subject(tenant, subject, *now)? {
@@ -207,9 +220,10 @@ impl Op {
                         revoked.push(done);
                     }
                 }
+                crate::events::write(t, &audit.picked_events(&revoked))?;
                 Ok(Ok(Done::Sessions(revoked)))
             }
-            Op::Purge { now, limit } => purge(t, *now, *limit),
+            Op::Purge { now, limit, audit } => purge(t, *now, *limit, audit),
             Op::InsertUser(user) => crate::users::insert(t, user),
             Op::UpdateUser { user, expected_version } => crate::users::update(t, user, *expected_version),
             Op::DeleteUser { tenant, name } => crate::users::delete(t, tenant, name),
@@ -237,6 +251,7 @@ fn insert(
     limit: SubjectLimit,
     now: OffsetDateTime,
     revocation: Revocation,
+    audit: &Audit,
 ) -> Result<Outcome, StoreError> {
     if t.get(&session.id)?.is_some() {
         return Ok(Err(StoreError::Collision));
@@ -267,10 +282,11 @@ fn insert(
         }
     }
     t.put(session, None)?;
+    crate::events::write(t, &audit.all_events(&inserted.evicted))?;
     Ok(Ok(Done::Inserted(inserted)))
 }
 
-fn update(t: &mut Tables<'_>, session: &Session, expected_version: u64) -> Result<Outcome, StoreError> {
+fn update(t: &mut Tables<'_>, session: &Session, expected_version: u64, audit: &Audit) -> Result<Outcome, StoreError> {
     let Some(stored) = t.get(&session.id)? else {
         return Ok(Err(StoreError::NotFound));
     };
@@ -285,6 +301,7 @@ fn update(t: &mut Tables<'_>, session: &Session, expected_version: u64) -> Resul
         }
     }
     t.put(session, Some(&stored))?;
+    crate::events::write(t, &audit.events)?;
     Ok(Ok(Done::Updated))
 }
 
@@ -331,7 +348,7 @@ fn revoke_loaded(t: &mut Tables<'_>, stored: Session, revocation: Revocation) ->
 
 /// Walks the expiry index from its start: the cost is the number of
 /// records removed, whatever the size of the store.
-fn purge(t: &mut Tables<'_>, now: OffsetDateTime, limit: usize) -> Result<Outcome, StoreError> {
+fn purge(t: &mut Tables<'_>, now: OffsetDateTime, limit: usize, audit: &Audit) -> Result<Outcome, StoreError> {
     // Every key whose deadline is <= now sorts before (now + 1ns, "").
     let end: (i128, &str) = (deadline_key(now).saturating_add(1), "");
     let mut due: Vec<String> = Vec::new();
@@ -345,6 +362,7 @@ fn purge(t: &mut Tables<'_>, now: OffsetDateTime, limit: usize) -> Result<Outcom
         t.delete(&session)?;
         purged.push(session);
     }
+    crate::events::write(t, &audit.picked_events(purged.iter().filter(|s| s.revoked.is_none())))?;
     // Forgotten failure counters go with the same round (see `counters.rs`).
     crate::counters::purge(t, now, limit)?;
     Ok(Ok(Done::Sessions(purged)))

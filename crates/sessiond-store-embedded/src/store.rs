@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase};
 use sessiond_core::{
-    ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant,
-    TokenHash, async_trait,
+    Audit, ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit,
+    Tenant, TokenHash, async_trait,
 };
 use time::OffsetDateTime;
 
@@ -160,12 +160,14 @@ impl SessionStore for EmbeddedStore {
         limit: SubjectLimit,
         now: OffsetDateTime,
         revocation: Revocation,
+        audit: &Audit,
     ) -> Result<Inserted, StoreError> {
         let op = Op::Insert {
             session: session.clone(),
             limit,
             now,
             revocation,
+            audit: Box::new(audit.clone()),
         };
         match self.write(op).await? {
             Done::Inserted(inserted) => Ok(inserted),
@@ -190,10 +192,11 @@ impl SessionStore for EmbeddedStore {
         Ok(self.read_by_id(id)?.map(Arc::new))
     }
 
-    async fn update(&self, session: &Session, expected_version: u64) -> Result<(), StoreError> {
+    async fn update(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError> {
         let op = Op::Update {
             session: session.clone(),
             expected_version,
+            audit: Box::new(audit.clone()),
         };
         match self.write(op).await? {
             Done::Updated => Ok(()),
@@ -220,11 +223,17 @@ impl SessionStore for EmbeddedStore {
         }
     }
 
-    async fn revoke(&self, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
+    async fn revoke(
+        &self,
+        id: &SessionId,
+        revocation: Revocation,
+        audit: &Audit,
+    ) -> Result<Option<Session>, StoreError> {
         match self
             .write(Op::Revoke {
                 id: id.clone(),
                 revocation,
+                audit: Box::new(audit.clone()),
             })
             .await?
         {
@@ -240,6 +249,7 @@ impl SessionStore for EmbeddedStore {
         except: Option<&SessionId>,
         revocation: Revocation,
         now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Vec<Session>, StoreError> {
         let op = Op::RevokeSubject {
             tenant: tenant.clone(),
@@ -247,6 +257,7 @@ impl SessionStore for EmbeddedStore {
             except: except.cloned(),
             revocation,
             now,
+            audit: Box::new(audit.clone()),
         };
         match self.write(op).await? {
             Done::Sessions(revoked) => Ok(revoked),
@@ -263,11 +274,17 @@ impl SessionStore for EmbeddedStore {
         self.read_live_of_subject(tenant, subject, now)
     }
 
-    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        audit: &Audit,
+    ) -> Result<Vec<Session>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        match self.write(Op::Purge { now, limit }).await? {
+        let audit = Box::new(audit.clone());
+        match self.write(Op::Purge { now, limit, audit }).await? {
             Done::Sessions(purged) => Ok(purged),
             other => Err(unexpected(other)),
         }

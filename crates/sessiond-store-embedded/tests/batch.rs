@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessiond_core::{Revocation, RevokeReason, StoreError, SubjectLimit};
+use sessiond_core::{Audit, Revocation, RevokeReason, StoreError, SubjectLimit};
 use sessiond_testkit::conformance::{NOW, sample};
 
 use crate::support::TempStore;
@@ -16,7 +16,7 @@ async fn a_refused_write_does_not_fail_the_others_in_its_batch() {
     };
     let taken = sample("t", "owner", NOW);
     store
-        .insert(&taken, SubjectLimit::Unlimited, NOW, revocation)
+        .insert(&taken, SubjectLimit::Unlimited, NOW, revocation, &Audit::NONE)
         .await
         .unwrap();
     // 64 inserts at once (so they share commits), every other one reusing
@@ -29,7 +29,9 @@ async fn a_refused_write_does_not_fail_the_others_in_its_batch() {
             s.token_hash = taken.token_hash;
         }
         tasks.push(tokio::spawn(async move {
-            let result = store.insert(&s, SubjectLimit::Unlimited, NOW, revocation).await;
+            let result = store
+                .insert(&s, SubjectLimit::Unlimited, NOW, revocation, &Audit::NONE)
+                .await;
             (i, s, result)
         }));
     }

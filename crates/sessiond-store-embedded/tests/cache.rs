@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sessiond_core::{Revocation, RevokeReason, SubjectLimit, TokenHash};
+use sessiond_core::{Audit, Revocation, RevokeReason, SubjectLimit, TokenHash};
 use sessiond_testkit::conformance::{NOW, sample};
 
 use crate::support::TempStore;
@@ -24,7 +24,7 @@ async fn reads_never_go_back_in_time_while_writes_race_them() {
         let sessions: Vec<_> = (0..16).map(|i| sample("t", &format!("u{}", i % 4), NOW)).collect();
         for s in &sessions {
             store
-                .insert(s, SubjectLimit::Unlimited, NOW, revocation())
+                .insert(s, SubjectLimit::Unlimited, NOW, revocation(), &Audit::NONE)
                 .await
                 .unwrap();
         }
@@ -60,12 +60,12 @@ async fn reads_never_go_back_in_time_while_writes_race_them() {
             }
             let mut data = (*store.get_by_id(&sessions[0].id).await.unwrap().unwrap()).clone();
             data.version += 1;
-            store.update(&data, data.version - 1).await.unwrap();
+            store.update(&data, data.version - 1, &Audit::NONE).await.unwrap();
             let read = store.get_by_token(&data.token_hash).await.unwrap().unwrap();
             assert_eq!(read.version, data.version);
         }
         for s in &sessions {
-            store.revoke(&s.id, revocation()).await.unwrap();
+            store.revoke(&s.id, revocation(), &Audit::NONE).await.unwrap();
             let read = store.get_by_token(&s.token_hash).await.unwrap().unwrap();
             assert!(read.revoked.is_some(), "an acknowledged revoke was not seen");
         }

@@ -41,6 +41,11 @@ mod events {
     sessiond_testkit::event_store_conformance!(|| async { Some(TempStore::events()) });
 }
 
+mod audit {
+    use super::*;
+    sessiond_testkit::audit_conformance!(|| async { Some(TempStore::audit()) });
+}
+
 #[test]
 fn manager_over_embedded_store_agrees_with_the_model() {
     sessiond_testkit::model::check_manager_against_model(200, TempStore::shared);

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use sessiond_core::{Revocation, RevokeReason, SessionId, SessionStore, SubjectLimit};
+use sessiond_core::{Audit, Revocation, RevokeReason, SessionId, SessionStore, SubjectLimit};
 use sessiond_store_embedded::{EmbeddedStore, OpenError};
 use sessiond_testkit::conformance::{NOW, sample};
 
@@ -48,12 +48,12 @@ fn crash_child_writes_until_killed() {
                 for n in 0u64.. {
                     let s = sample("crash", &format!("user-{writer}"), NOW);
                     store
-                        .insert(&s, SubjectLimit::Unlimited, NOW, revocation())
+                        .insert(&s, SubjectLimit::Unlimited, NOW, revocation(), &Audit::NONE)
                         .await
                         .unwrap();
                     ack("INS", &s.id);
                     if n % 4 == 0 {
-                        store.revoke(&s.id, revocation()).await.unwrap();
+                        store.revoke(&s.id, revocation(), &Audit::NONE).await.unwrap();
                         ack("REV", &s.id);
                     }
                     // A touch is not a durable write: no ack, but it must

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sessiond_core::{Revocation, RevokeReason, SessionStore, SubjectLimit};
+use sessiond_core::{Audit, Revocation, RevokeReason, SessionStore, SubjectLimit};
 use sessiond_store_embedded::{EmbeddedStore, FILE_NAME, FORMAT_VERSION, OpenError, dir_from_url};
 use sessiond_testkit::conformance::{NOW, sample};
 
@@ -23,7 +23,7 @@ fn store_with(dir: &Path, n: usize) -> Vec<u8> {
         for i in 0..n {
             let s = sample("t", &format!("user-{}", i % 7), NOW);
             store
-                .insert(&s, SubjectLimit::Unlimited, NOW, revocation())
+                .insert(&s, SubjectLimit::Unlimited, NOW, revocation(), &Audit::NONE)
                 .await
                 .unwrap();
         }
@@ -47,11 +47,11 @@ async fn reopening_finds_every_session_and_a_consistent_store() {
     let gone = sample("t", "alice", NOW);
     for s in [&kept, &gone] {
         store
-            .insert(s, SubjectLimit::Unlimited, NOW, revocation())
+            .insert(s, SubjectLimit::Unlimited, NOW, revocation(), &Audit::NONE)
             .await
             .unwrap();
     }
-    store.revoke(&gone.id, revocation()).await.unwrap();
+    store.revoke(&gone.id, revocation(), &Audit::NONE).await.unwrap();
     drop(store); // Drop, not close: graceful shutdown must flush too.
 
     let store = EmbeddedStore::open(dir.path()).unwrap();

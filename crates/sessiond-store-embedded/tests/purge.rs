@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessiond_core::{CreateOptions, Policy, SessionManager, Subject, spawn_purger};
+use sessiond_core::{Audit, CreateOptions, Policy, SessionManager, Subject, spawn_purger};
 use sessiond_store_embedded::EmbeddedStore;
 use sessiond_testkit::FakeClock;
 
@@ -59,11 +59,11 @@ async fn purge_removes_forgotten_counters_and_keeps_live_ones() {
     let live = CounterKey::new("acct:live").unwrap();
     store.reserve(&[(live.clone(), RULE)], later).await.unwrap();
 
-    store.purge_expired(later, 3).await.unwrap();
+    store.purge_expired(later, 3, &Audit::NONE).await.unwrap();
     let report = store.check().unwrap();
     assert!(report.is_consistent(), "{:?}", report.problems);
     assert_eq!(report.counters, 3, "a batch of three went");
-    store.purge_expired(later, 100).await.unwrap();
+    store.purge_expired(later, 100, &Audit::NONE).await.unwrap();
     let report = store.check().unwrap();
     assert!(report.is_consistent(), "{:?}", report.problems);
     assert_eq!(report.counters, 1);

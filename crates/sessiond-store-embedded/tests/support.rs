@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use sessiond_core::{
-    ClientInfo, CounterKey, CounterRecord, CounterRule, CounterStore, CounterStoreError, EventFilter, EventStore,
-    EventStoreError, Inserted, KeyId, KeyRecord, KeyStore, KeyStoreError, Reserved, Retention, Revocation, SecretName,
-    SecretStore, SecretStoreError, Session, SessionId, SessionStore, StoreError, StoredEvent, Subject, SubjectLimit,
-    Tenant, TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
+    Audit, ClientInfo, CounterKey, CounterRecord, CounterRule, CounterStore, CounterStoreError, EventFilter,
+    EventStore, EventStoreError, Inserted, KeyId, KeyRecord, KeyStore, KeyStoreError, Reserved, Retention, Revocation,
+    SecretName, SecretStore, SecretStoreError, Session, SessionId, SessionStore, StoreError, StoredEvent, Subject,
+    SubjectLimit, Tenant, TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
 };
 use sessiond_store_embedded::{EmbeddedStore, Options};
 use tempfile::TempDir;
@@ -62,6 +62,15 @@ impl TempStore {
         Arc::new(Self::with(Options::default()))
     }
 
+    /// One store as the session store written to and the event store read.
+    pub fn audit() -> (Arc<dyn SessionStore>, Arc<dyn EventStore>) {
+        let store = Arc::new(Self::with(Options::default()));
+        (
+            Arc::clone(&store) as Arc<dyn SessionStore>,
+            store as Arc<dyn EventStore>,
+        )
+    }
+
     /// A cache so small that it evicts all the time.
     pub fn tiny_cache() -> Arc<dyn SessionStore> {
         Arc::new(Self::with(Options::default().cache_entries(2)))
@@ -76,8 +85,9 @@ impl SessionStore for TempStore {
         limit: SubjectLimit,
         now: OffsetDateTime,
         revocation: Revocation,
+        audit: &Audit,
     ) -> Result<Inserted, StoreError> {
-        self.store.insert(session, limit, now, revocation).await
+        self.store.insert(session, limit, now, revocation, audit).await
     }
     async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
         self.store.get_by_token(hash).await
@@ -85,8 +95,8 @@ impl SessionStore for TempStore {
     async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
         self.store.get_by_id(id).await
     }
-    async fn update(&self, session: &Session, expected_version: u64) -> Result<(), StoreError> {
-        self.store.update(session, expected_version).await
+    async fn update(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError> {
+        self.store.update(session, expected_version, audit).await
     }
     async fn touch(
         &self,
@@ -97,8 +107,13 @@ impl SessionStore for TempStore {
     ) -> Result<bool, StoreError> {
         self.store.touch(id, last_seen_at, idle_expires_at, client).await
     }
-    async fn revoke(&self, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
-        self.store.revoke(id, revocation).await
+    async fn revoke(
+        &self,
+        id: &SessionId,
+        revocation: Revocation,
+        audit: &Audit,
+    ) -> Result<Option<Session>, StoreError> {
+        self.store.revoke(id, revocation, audit).await
     }
     async fn revoke_subject(
         &self,
@@ -107,9 +122,10 @@ impl SessionStore for TempStore {
         except: Option<&SessionId>,
         revocation: Revocation,
         now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Vec<Session>, StoreError> {
         self.store
-            .revoke_subject(tenant, subject, except, revocation, now)
+            .revoke_subject(tenant, subject, except, revocation, now, audit)
             .await
     }
     async fn list_subject(
@@ -120,10 +136,15 @@ impl SessionStore for TempStore {
     ) -> Result<Vec<Session>, StoreError> {
         self.store.list_subject(tenant, subject, now).await
     }
-    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        audit: &Audit,
+    ) -> Result<Vec<Session>, StoreError> {
         // Every conformance case that writes also purges or reads back; a
         // consistency check here covers the indexes after real sequences.
-        let purged = self.store.purge_expired(now, limit).await?;
+        let purged = self.store.purge_expired(now, limit, audit).await?;
         let report = self.store.check()?;
         assert!(report.is_consistent(), "{:?}", report.problems);
         Ok(purged)

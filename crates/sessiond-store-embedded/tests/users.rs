@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
-use sessiond_core::{Revocation, RevokeReason, SessionStore, Subject, SubjectLimit, Tenant, UserStore, UserStoreError};
+use sessiond_core::{
+    Audit, Revocation, RevokeReason, SessionStore, Subject, SubjectLimit, Tenant, UserStore, UserStoreError,
+};
 use sessiond_store_embedded::{EmbeddedStore, FILE_NAME, OpenError};
 use sessiond_testkit::conformance::{NOW, sample};
 use sessiond_testkit::user_conformance::sample_user;
@@ -56,7 +58,7 @@ async fn a_file_made_before_the_users_table_gets_it_at_open() {
             reason: RevokeReason::Limit,
         };
         store
-            .insert(&session, SubjectLimit::Unlimited, NOW, revocation)
+            .insert(&session, SubjectLimit::Unlimited, NOW, revocation, &Audit::NONE)
             .await
             .unwrap();
         store.close().unwrap();

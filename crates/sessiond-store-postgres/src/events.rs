@@ -18,6 +18,7 @@
 //! primary key (one index probe per tenant), then prunes each.
 
 use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
 use sessiond_core::{
     Event, EventFilter, EventId, EventStore, EventStoreError, Retention, StoreError, StoredEvent, Tenant,
 };
@@ -35,39 +36,47 @@ fn decode(row: &tokio_postgres::Row) -> Result<StoredEvent, StoreError> {
     })
 }
 
+/// Appends `events` on `client`: a pooled connection, or the transaction
+/// of the session write they record (see `ops.rs`), so they commit with it.
+pub(crate) async fn write_events(client: &impl GenericClient, events: &[StoredEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut columns: [Vec<Option<String>>; 6] = Default::default();
+    for stored in events {
+        let event = &stored.event;
+        let body = serde_json::to_string(event).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let values = [
+            Some(event.tenant.to_string()),
+            Some(stored.id.to_string()),
+            Some(event.kind.name().to_owned()),
+            event.subject.as_ref().map(ToString::to_string),
+            event.session_id.as_ref().map(ToString::to_string),
+            Some(body),
+        ];
+        for (column, value) in columns.iter_mut().zip(values) {
+            column.push(value);
+        }
+    }
+    let insert = client
+        .prepare_cached(
+            "INSERT INTO events (tenant, id, kind, subject, session_id, body) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+             ON CONFLICT (tenant, id) DO NOTHING",
+        )
+        .await
+        .map_err(store_error)?;
+    let [tenants, ids, kinds, subjects, sessions, bodies] = &columns;
+    client
+        .execute(&insert, &[tenants, ids, kinds, subjects, sessions, bodies])
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
 impl PostgresStore {
     async fn insert_events(&self, events: &[StoredEvent]) -> Result<(), StoreError> {
-        let mut columns: [Vec<Option<String>>; 6] = Default::default();
-        for stored in events {
-            let event = &stored.event;
-            let body = serde_json::to_string(event).map_err(|e| StoreError::Backend(Box::new(e)))?;
-            let values = [
-                Some(event.tenant.to_string()),
-                Some(stored.id.to_string()),
-                Some(event.kind.name().to_owned()),
-                event.subject.as_ref().map(ToString::to_string),
-                event.session_id.as_ref().map(ToString::to_string),
-                Some(body),
-            ];
-            for (column, value) in columns.iter_mut().zip(values) {
-                column.push(value);
-            }
-        }
-        let client = self.client().await?;
-        let insert = client
-            .prepare_cached(
-                "INSERT INTO events (tenant, id, kind, subject, session_id, body) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-                 ON CONFLICT (tenant, id) DO NOTHING",
-            )
-            .await
-            .map_err(store_error)?;
-        let [tenants, ids, kinds, subjects, sessions, bodies] = &columns;
-        client
-            .execute(&insert, &[tenants, ids, kinds, subjects, sessions, bodies])
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        write_events(&self.client().await?, events).await
     }
 
     async fn select_events(&self, tenant: &Tenant, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {

@@ -12,10 +12,11 @@
 //! `session_tokens` refuse them, and `ON CONFLICT DO NOTHING` turns a
 //! refusal into "fewer rows than expected" instead of an aborted statement.
 
-use sessiond_core::{Inserted, Revocation, Session, StoreError, SubjectLimit};
+use sessiond_core::{Audit, Inserted, Revocation, Session, StoreError, SubjectLimit};
 use time::OffsetDateTime;
 
 use crate::error::store_error;
+use crate::events::write_events;
 use crate::keys::subject_lock_key;
 use crate::row::{COLUMNS, Encoded, WRITE_COLUMNS, decode_all, token_hashes};
 use crate::store::PostgresStore;
@@ -47,6 +48,7 @@ impl PostgresStore {
         limit: SubjectLimit,
         now: OffsetDateTime,
         revocation: Revocation,
+        audit: &Audit,
     ) -> Result<Inserted, StoreError> {
         let encoded = Encoded::new(session)?;
         let hashes = token_hashes(session);
@@ -127,6 +129,7 @@ impl PostgresStore {
                 inserted.evicted = evicted;
             }
         }
+        write_events(&tx, &audit.all_events(&inserted.evicted)).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(inserted)
     }

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sessiond_core::{
-    ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant,
-    TokenHash,
+    Audit, ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit,
+    Tenant, TokenHash,
 };
 use time::OffsetDateTime;
 
 use crate::error::{corrupt, store_error};
+use crate::events::write_events;
 use crate::keys::subject_lock_key;
 use crate::row::{COLUMNS, Encoded, decode, decode_all, token_hashes, version_param};
 use crate::store::PostgresStore;
@@ -23,8 +24,10 @@ impl SessionStore for PostgresStore {
         limit: SubjectLimit,
         now: OffsetDateTime,
         revocation: Revocation,
+        audit: &Audit,
     ) -> Result<Inserted, StoreError> {
-        self.bounded(self.insert_limited(session, limit, now, revocation)).await
+        self.bounded(self.insert_limited(session, limit, now, revocation, audit))
+            .await
     }
 
     async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
@@ -57,8 +60,9 @@ impl SessionStore for PostgresStore {
         .await
     }
 
-    async fn update(&self, session: &Session, expected_version: u64) -> Result<(), StoreError> {
-        self.bounded(self.compare_and_set(session, expected_version)).await
+    async fn update(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError> {
+        self.bounded(self.compare_and_set(session, expected_version, audit))
+            .await
     }
 
     async fn touch(
@@ -97,19 +101,30 @@ impl SessionStore for PostgresStore {
         .await
     }
 
-    async fn revoke(&self, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
+    async fn revoke(
+        &self,
+        id: &SessionId,
+        revocation: Revocation,
+        audit: &Audit,
+    ) -> Result<Option<Session>, StoreError> {
         self.bounded(async {
-            let client = self.client().await?;
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(store_error)?;
             let sql = format!(
                 "UPDATE sessions AS s SET revoked_at = $2, revoked_reason = $3, version = s.version + 1 \
                  WHERE s.id = $1 AND s.revoked_at IS NULL RETURNING {COLUMNS}"
             );
-            let statement = client.prepare_cached(&sql).await.map_err(store_error)?;
-            let row = client
+            let statement = tx.prepare_cached(&sql).await.map_err(store_error)?;
+            let row = tx
                 .query_opt(&statement, &[&id.as_str(), &revocation.at, &revocation.reason.as_str()])
                 .await
                 .map_err(store_error)?;
-            row.as_ref().map(decode).transpose()
+            let revoked = row.as_ref().map(decode).transpose()?;
+            if revoked.is_some() {
+                write_events(&tx, &audit.events).await?;
+            }
+            tx.commit().await.map_err(store_error)?;
+            Ok(revoked)
         })
         .await
     }
@@ -121,6 +136,7 @@ impl SessionStore for PostgresStore {
         except: Option<&SessionId>,
         revocation: Revocation,
         now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Vec<Session>, StoreError> {
         self.bounded(async {
             let mut client = self.client().await?;
@@ -156,7 +172,10 @@ impl SessionStore for PostgresStore {
                 )
                 .await
                 .map_err(store_error)?;
-            let revoked = decode_all(&rows)?;
+            let mut revoked = decode_all(&rows)?;
+            // RETURNING has no order of its own; picked events follow this one.
+            revoked.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            write_events(&tx, &audit.picked_events(&revoked)).await?;
             tx.commit().await.map_err(store_error)?;
             Ok(revoked)
         })
@@ -185,9 +204,15 @@ impl SessionStore for PostgresStore {
         .await
     }
 
-    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        audit: &Audit,
+    ) -> Result<Vec<Session>, StoreError> {
         self.bounded(async {
-            let client = self.client().await?;
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(store_error)?;
             // SKIP LOCKED: a record some other call is changing right now is
             // left for the next round instead of making purge wait; token
             // rows go with their session through ON DELETE CASCADE.
@@ -197,12 +222,14 @@ impl SessionStore for PostgresStore {
                      ORDER BY expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
                  DELETE FROM sessions AS s USING due WHERE s.id = due.id RETURNING {COLUMNS}"
             );
-            let statement = client.prepare_cached(&sql).await.map_err(store_error)?;
+            let statement = tx.prepare_cached(&sql).await.map_err(store_error)?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = client.query(&statement, &[&now, &limit]).await.map_err(store_error)?;
+            let rows = tx.query(&statement, &[&now, &limit]).await.map_err(store_error)?;
             let mut purged = decode_all(&rows)?;
             // RETURNING has no order of its own.
             purged.sort_by(|a, b| (a.expires_at(), &a.id).cmp(&(b.expires_at(), &b.id)));
+            write_events(&tx, &audit.picked_events(purged.iter().filter(|s| s.revoked.is_none()))).await?;
+            tx.commit().await.map_err(store_error)?;
             // Forgotten failure counters go with the same round, on the
             // connection given back first (a pool of one must not wait on itself).
             drop(client);
@@ -226,7 +253,7 @@ impl PostgresStore {
     /// [`SessionStore::update`]: the version check and the write are one
     /// `UPDATE … WHERE version = $expected`; the token index follows in the
     /// same transaction and a hash owned by another record undoes it all.
-    async fn compare_and_set(&self, session: &Session, expected_version: u64) -> Result<(), StoreError> {
+    async fn compare_and_set(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError> {
         let encoded = Encoded::new(session)?;
         let expected = version_param(expected_version)?;
         let hashes = token_hashes(session);
@@ -285,6 +312,7 @@ impl PostgresStore {
         if usize::try_from(owned).ok() != Some(hashes.len()) {
             return Err(StoreError::Collision);
         }
+        write_events(&tx, &audit.events).await?;
         tx.commit().await.map_err(store_error)
     }
 }

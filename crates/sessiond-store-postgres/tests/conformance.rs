@@ -4,8 +4,8 @@
 //! in CI); it never runs on another store instead.
 
 use crate::support::{
-    conformance_counter_store, conformance_event_store, conformance_key_store, conformance_secret_store,
-    conformance_store, conformance_user_store, model_store, server_url,
+    conformance_audit_stores, conformance_counter_store, conformance_event_store, conformance_key_store,
+    conformance_secret_store, conformance_store, conformance_user_store, model_store, server_url,
 };
 
 sessiond_testkit::store_conformance!(conformance_store);
@@ -14,6 +14,7 @@ sessiond_testkit::secret_store_conformance!(conformance_secret_store);
 sessiond_testkit::counter_store_conformance!(conformance_counter_store);
 sessiond_testkit::key_store_conformance!(conformance_key_store);
 sessiond_testkit::event_store_conformance!(conformance_event_store);
+sessiond_testkit::audit_conformance!(conformance_audit_stores);
 
 #[test]
 fn manager_over_postgres_agrees_with_the_model() {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sessiond_core::{SessionStore, StoreError, SubjectLimit};
+use sessiond_core::{Audit, SessionStore, StoreError, SubjectLimit};
 use sessiond_store_postgres::{OpenError, PostgresStore};
 use sessiond_testkit::conformance::{NOW, sample};
 
@@ -65,7 +65,8 @@ async fn a_limit_holds_across_separately_pooled_handles() {
         let node = Arc::clone(&nodes[i % 2]);
         racing.spawn(async move {
             let session = sample("t", "erin", NOW);
-            node.insert(&session, SubjectLimit::Deny(4), NOW, revocation()).await
+            node.insert(&session, SubjectLimit::Deny(4), NOW, revocation(), &Audit::NONE)
+                .await
         });
     }
     let (mut created, mut refused) = (0, 0);
@@ -95,7 +96,7 @@ async fn sessions_from_before_the_origin_column_read_back_as_api_sessions() {
     {
         let store = PostgresStore::open(&url).await.unwrap();
         store
-            .insert(&session, SubjectLimit::Unlimited, NOW, revocation())
+            .insert(&session, SubjectLimit::Unlimited, NOW, revocation(), &Audit::NONE)
             .await
             .unwrap();
         store.close();
@@ -169,7 +170,7 @@ async fn a_record_that_does_not_decode_is_corrupt_not_absent() {
     let store = PostgresStore::open(&with_schema(&base, &schema)).await.unwrap();
     let session = sample("t", "alice", NOW);
     store
-        .insert(&session, SubjectLimit::Unlimited, NOW, revocation())
+        .insert(&session, SubjectLimit::Unlimited, NOW, revocation(), &Audit::NONE)
         .await
         .unwrap();
     raw(&base)
@@ -195,7 +196,7 @@ async fn point_read_figures_next_to_pgbench() {
         let session = sample("t", &format!("user-{i}"), NOW);
         hashes.push(session.token_hash);
         store
-            .insert(&session, SubjectLimit::Unlimited, NOW, revocation())
+            .insert(&session, SubjectLimit::Unlimited, NOW, revocation(), &Audit::NONE)
             .await
             .unwrap();
     }
@@ -263,9 +264,9 @@ async fn purge_removes_forgotten_counters_and_keeps_live_ones() {
         raw(&base).await.query_one(&sql, &[]).await.unwrap().get(0)
     };
     assert_eq!(rows().await, 6);
-    store.purge_expired(later, 3).await.unwrap();
+    store.purge_expired(later, 3, &Audit::NONE).await.unwrap();
     assert_eq!(rows().await, 3, "a batch of three went");
-    store.purge_expired(later, 100).await.unwrap();
+    store.purge_expired(later, 100, &Audit::NONE).await.unwrap();
     assert_eq!(rows().await, 1);
     assert_eq!(store.counter(&live, later).await.unwrap().map(|r| r.count), Some(1));
 }

@@ -66,6 +66,14 @@ pub async fn conformance_event_store() -> Option<Arc<dyn EventStore>> {
     Some(Arc::new(fresh_store().await?))
 }
 
+pub async fn conformance_audit_stores() -> Option<(Arc<dyn SessionStore>, Arc<dyn EventStore>)> {
+    let store = Arc::new(fresh_store().await?);
+    Some((
+        Arc::clone(&store) as Arc<dyn SessionStore>,
+        store as Arc<dyn EventStore>,
+    ))
+}
+
 /// A fresh store opened on a thread of its own, for the model test, whose
 /// cases each run on their own runtime: the store's pool connects lazily,
 /// in the runtime that first uses it.

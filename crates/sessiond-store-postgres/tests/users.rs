@@ -2,7 +2,9 @@
 //! `users` to a schema that has sessions, rows that do not decode, versions
 //! past `bigint`, and a closed pool.
 
-use sessiond_core::{Revocation, RevokeReason, SessionStore, Subject, SubjectLimit, Tenant, UserStore, UserStoreError};
+use sessiond_core::{
+    Audit, Revocation, RevokeReason, SessionStore, Subject, SubjectLimit, Tenant, UserStore, UserStoreError,
+};
 use sessiond_store_postgres::PostgresStore;
 use sessiond_testkit::conformance::{NOW, sample};
 use sessiond_testkit::user_conformance::sample_user;
@@ -28,7 +30,7 @@ async fn a_schema_at_version_1_gains_users_and_keeps_its_sessions() {
             reason: RevokeReason::Limit,
         };
         store
-            .insert(&session, SubjectLimit::Unlimited, NOW, revocation)
+            .insert(&session, SubjectLimit::Unlimited, NOW, revocation, &Audit::NONE)
             .await
             .unwrap();
         store.close();

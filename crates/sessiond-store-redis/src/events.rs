@@ -32,9 +32,13 @@ fn corrupt(what: String) -> EventStoreError {
     EventStoreError::Corrupt(Box::new(Unexpected(what)))
 }
 
+/// The sorted set member of an event: `<id> <json>`.
+pub(crate) fn member(stored: &StoredEvent) -> Result<String, serde_json::Error> {
+    Ok(format!("{} {}", stored.id, serde_json::to_string(&stored.event)?))
+}
+
 fn encode(stored: &StoredEvent) -> Result<String, EventStoreError> {
-    let json = serde_json::to_string(&stored.event).map_err(|e| EventStoreError::Backend(Box::new(e)))?;
-    Ok(format!("{} {json}", stored.id))
+    member(stored).map_err(|e| EventStoreError::Backend(Box::new(e)))
 }
 
 fn decode(member: &str) -> Result<StoredEvent, EventStoreError> {

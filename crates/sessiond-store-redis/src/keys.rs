@@ -88,6 +88,13 @@ impl KeySpace {
         )
     }
 
+    /// Where `<tenant>/<subject>` starts in every [`KeySpace::subject_index`]
+    /// key (scripts read a record's tenant and subject from there).
+    pub(crate) fn subject_index_names_at(&self) -> usize {
+        // `{`, 16 hex digits, `}:u:`.
+        self.prefix.len() + 1 + 16 + 4
+    }
+
     /// `Pt:`: token pointers are this plus the hash in hex.
     pub(crate) fn token_prefix(&self) -> String {
         format!("{}t:", self.prefix)
@@ -138,9 +145,14 @@ impl KeySpace {
         ["all", "used", "version"].map(|part| format!("{}{{apikeys}}:{part}", self.prefix))
     }
 
+    /// `P{events}:t:`: a tenant's events are this plus the tenant.
+    pub(crate) fn events_prefix(&self) -> String {
+        format!("{}{{events}}:t:", self.prefix)
+    }
+
     /// `P{events}:t:<tenant>`.
     pub(crate) fn events(&self, tenant: &Tenant) -> String {
-        format!("{}{{events}}:t:{}", self.prefix, tenant.as_str())
+        format!("{}{}", self.events_prefix(), tenant.as_str())
     }
 
     /// `P{events}:tenants`.
@@ -169,6 +181,7 @@ mod tests {
         assert_eq!(tag(&record), tag(&index));
         assert_eq!(tag(&record).len(), 18);
         assert!(index.ends_with(":u:acme/user}{42"));
+        assert_eq!(&index[keys.subject_index_names_at()..], "acme/user}{42");
         let other = Subject::new("user}{43").unwrap_or_else(|e| panic!("{e}"));
         assert_ne!(keys.record_prefix(&t, &other), record);
     }

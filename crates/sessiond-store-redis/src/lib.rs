@@ -102,6 +102,7 @@
 //! until then, use standalone.
 
 mod api_keys;
+mod audit;
 mod config;
 mod counters;
 mod error;

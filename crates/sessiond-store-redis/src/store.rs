@@ -6,12 +6,13 @@ use std::sync::Arc;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ScriptInvocation, Value};
 use sessiond_core::{
-    ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant,
-    TokenHash, async_trait,
+    Audit, ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit,
+    Tenant, TokenHash, async_trait,
 };
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
+use crate::audit::audit_arg;
 use crate::config::{RedisConfig, redacted};
 use crate::error::{corrupt, from_redis};
 use crate::keys::KeySpace;
@@ -179,6 +180,7 @@ impl SessionStore for RedisStore {
         limit: SubjectLimit,
         now: OffsetDateTime,
         revocation: Revocation,
+        audit: &Audit,
     ) -> Result<Inserted, StoreError> {
         let keys = &self.inner.keys;
         let index = keys.subject_index(&session.tenant, &session.subject);
@@ -205,7 +207,8 @@ impl SessionStore for RedisStore {
             .arg(&record_prefix)
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
-            .arg(record::revoked_field(session)?);
+            .arg(record::revoked_field(session)?)
+            .arg(audit_arg(keys, audit, 0)?);
         for (name, value) in record::fields(session, &index)? {
             call.arg(name).arg(value);
         }
@@ -234,7 +237,7 @@ impl SessionStore for RedisStore {
         Ok(found.filter(|s| s.id == *id).map(Arc::new))
     }
 
-    async fn update(&self, session: &Session, expected_version: u64) -> Result<(), StoreError> {
+    async fn update(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError> {
         let keys = &self.inner.keys;
         let index = keys.subject_index(&session.tenant, &session.subject);
         let record_prefix = keys.record_prefix(&session.tenant, &session.subject);
@@ -251,7 +254,8 @@ impl SessionStore for RedisStore {
             .arg(self.slack_ms())
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
-            .arg(record::revoked_field(session)?);
+            .arg(record::revoked_field(session)?)
+            .arg(audit_arg(keys, audit, 0)?);
         for (name, value) in record::fields(session, &index)? {
             call.arg(name).arg(value);
         }
@@ -298,10 +302,16 @@ impl SessionStore for RedisStore {
         Ok(int(&self.run(&call).await?)? == 1)
     }
 
-    async fn revoke(&self, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
+    async fn revoke(
+        &self,
+        id: &SessionId,
+        revocation: Revocation,
+        audit: &Audit,
+    ) -> Result<Option<Session>, StoreError> {
         let mut call = SCRIPTS.revoke.prepare_invoke();
         call.key(self.inner.keys.id(id))
-            .arg(record::revocation_json(&revocation)?);
+            .arg(record::revocation_json(&revocation)?)
+            .arg(audit_arg(&self.inner.keys, audit, 0)?);
         record::decode(&self.run(&call).await?)
     }
 
@@ -312,6 +322,7 @@ impl SessionStore for RedisStore {
         except: Option<&SessionId>,
         revocation: Revocation,
         now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Vec<Session>, StoreError> {
         let keys = &self.inner.keys;
         let mut call = SCRIPTS.revoke_subject.prepare_invoke();
@@ -320,7 +331,8 @@ impl SessionStore for RedisStore {
             .arg(self.stale_before(now))
             .arg(record::revocation_json(&revocation)?)
             .arg(keys.record_prefix(tenant, subject))
-            .arg(except.map_or("", SessionId::as_str));
+            .arg(except.map_or("", SessionId::as_str))
+            .arg(audit_arg(keys, audit, 0)?);
         record::decode_all(&array(self.run(&call).await?)?)
     }
 
@@ -338,9 +350,16 @@ impl SessionStore for RedisStore {
         record::decode_all(&array(self.run(&call).await?)?)
     }
 
-    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        audit: &Audit,
+    ) -> Result<Vec<Session>, StoreError> {
         let keys = &self.inner.keys;
-        let mut purged = Vec::new();
+        let mut purged: Vec<Session> = Vec::new();
+        // Each batch numbers its picked events after the earlier batches'.
+        let mut picked = 0;
         while purged.len() < limit {
             let batch = (limit - purged.len()).min(PURGE_BATCH);
             let mut call = SCRIPTS.purge.prepare_invoke();
@@ -348,13 +367,16 @@ impl SessionStore for RedisStore {
                 .arg(micros(now))
                 .arg(batch)
                 .arg(keys.token_prefix())
-                .arg(keys.id_prefix());
+                .arg(keys.id_prefix())
+                .arg(audit_arg(keys, audit, picked)?);
             let mut reply = array(self.run(&call).await?)?;
             if reply.is_empty() {
                 return Err(corrupt("purge answered an empty array".into()));
             }
             let scanned = int(&reply.remove(0))?;
-            purged.extend(record::decode_all(&reply)?);
+            let batch_purged = record::decode_all(&reply)?;
+            picked += batch_purged.iter().filter(|s| s.revoked.is_none()).count();
+            purged.extend(batch_purged);
             // Fewer due entries than asked for: nothing more is due.
             if usize::try_from(scanned).unwrap_or(0) < batch {
                 break;

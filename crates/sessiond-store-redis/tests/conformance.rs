@@ -5,8 +5,8 @@
 //! CI); it never runs on another store instead.
 
 use crate::support::{
-    conformance_counter_store, conformance_event_store, conformance_key_store, conformance_secret_store,
-    conformance_store, conformance_user_store,
+    conformance_audit_stores, conformance_counter_store, conformance_event_store, conformance_key_store,
+    conformance_secret_store, conformance_store, conformance_user_store,
 };
 
 sessiond_testkit::store_conformance!(conformance_store);
@@ -15,3 +15,4 @@ sessiond_testkit::secret_store_conformance!(conformance_secret_store);
 sessiond_testkit::counter_store_conformance!(conformance_counter_store);
 sessiond_testkit::key_store_conformance!(conformance_key_store);
 sessiond_testkit::event_store_conformance!(conformance_event_store);
+sessiond_testkit::audit_conformance!(conformance_audit_stores);

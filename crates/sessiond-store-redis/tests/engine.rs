@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use sessiond_core::{
-    ClientInfo, Clock as _, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit, SystemClock,
+    Audit, ClientInfo, Clock as _, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit, SystemClock,
 };
 use sessiond_store_redis::{ConfigError, OpenError, RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
@@ -37,7 +37,7 @@ async fn ttl_is_deadline_plus_slack_and_follows_touches() {
     let now = SystemClock.now();
     let session = sample("t", "alice", now);
     store
-        .insert(&session, SubjectLimit::Unlimited, now, revocation(now))
+        .insert(&session, SubjectLimit::Unlimited, now, revocation(now), &Audit::NONE)
         .await
         .unwrap();
     let mut con = raw(&url).await;
@@ -91,7 +91,7 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
     let kept = sample("t", "alice", now);
     for s in [&gone, &kept] {
         store
-            .insert(s, SubjectLimit::Unlimited, now, revocation(now))
+            .insert(s, SubjectLimit::Unlimited, now, revocation(now), &Audit::NONE)
             .await
             .unwrap();
     }
@@ -111,7 +111,7 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
     // A limit of 2 still has room: the vanished record does not count.
     let third = sample("t", "alice", now);
     store
-        .insert(&third, SubjectLimit::Deny(2), now, revocation(now))
+        .insert(&third, SubjectLimit::Deny(2), now, revocation(now), &Audit::NONE)
         .await
         .unwrap();
     let index = keys(&mut con, &prefix)
@@ -127,7 +127,7 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
 
     // Purge drops the deadline entry without reporting a record it no longer has.
     let after = now + Duration::from_secs(3600);
-    let purged = store.purge_expired(after, 10).await.unwrap();
+    let purged = store.purge_expired(after, 10, &Audit::NONE).await.unwrap();
     let mut purged: Vec<String> = purged.into_iter().map(|s| s.id.to_string()).collect();
     purged.sort();
     assert_eq!(purged, want);
@@ -143,7 +143,7 @@ async fn a_subjects_keys_share_a_hash_tag() {
     let now = SystemClock.now();
     let session = sample("t", "alice", now);
     store
-        .insert(&session, SubjectLimit::Unlimited, now, revocation(now))
+        .insert(&session, SubjectLimit::Unlimited, now, revocation(now), &Audit::NONE)
         .await
         .unwrap();
     let mut con = raw(&url).await;

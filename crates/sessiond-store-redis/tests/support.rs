@@ -64,6 +64,14 @@ pub async fn conformance_event_store() -> Option<Arc<dyn EventStore>> {
     redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn EventStore>)
 }
 
+pub async fn conformance_audit_stores() -> Option<(Arc<dyn SessionStore>, Arc<dyn EventStore>)> {
+    let store = Arc::new(store(&redis_url()?));
+    Some((
+        Arc::clone(&store) as Arc<dyn SessionStore>,
+        store as Arc<dyn EventStore>,
+    ))
+}
+
 /// A plain connection for looking at the keyspace directly.
 pub async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
     redis::Client::open(url)

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sessiond_core::{Clock as _, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit, SystemClock};
+use sessiond_core::{Audit, Clock as _, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit, SystemClock};
 use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
 
@@ -151,7 +151,10 @@ async fn rediss_verifies_the_server_against_the_ca_file() {
         at: now,
         reason: RevokeReason::Limit,
     };
-    store.insert(&session, SubjectLimit::Deny(1), now, how).await.unwrap();
+    store
+        .insert(&session, SubjectLimit::Deny(1), now, how, &Audit::NONE)
+        .await
+        .unwrap();
     let found = store.get_by_token(&session.token_hash).await.unwrap();
     assert_eq!(found.as_deref(), Some(&session));
 

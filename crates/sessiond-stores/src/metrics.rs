@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use metrics::{Counter, Histogram};
 use sessiond_core::{
-    ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit, Tenant,
-    TokenHash, async_trait,
+    Audit, ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit,
+    Tenant, TokenHash, async_trait,
 };
 use time::OffsetDateTime;
 
@@ -122,9 +122,13 @@ impl SessionStore for InstrumentedStore {
         limit: SubjectLimit,
         now: OffsetDateTime,
         revocation: Revocation,
+        audit: &Audit,
     ) -> Result<Inserted, StoreError> {
-        self.timed(StoreOp::Insert, self.inner.insert(session, limit, now, revocation))
-            .await
+        self.timed(
+            StoreOp::Insert,
+            self.inner.insert(session, limit, now, revocation, audit),
+        )
+        .await
     }
     async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
         self.timed(StoreOp::GetByToken, self.inner.get_by_token(hash)).await
@@ -132,8 +136,8 @@ impl SessionStore for InstrumentedStore {
     async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
         self.timed(StoreOp::GetById, self.inner.get_by_id(id)).await
     }
-    async fn update(&self, session: &Session, expected_version: u64) -> Result<(), StoreError> {
-        self.timed(StoreOp::Update, self.inner.update(session, expected_version))
+    async fn update(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError> {
+        self.timed(StoreOp::Update, self.inner.update(session, expected_version, audit))
             .await
     }
     async fn touch(
@@ -149,8 +153,14 @@ impl SessionStore for InstrumentedStore {
         )
         .await
     }
-    async fn revoke(&self, id: &SessionId, revocation: Revocation) -> Result<Option<Session>, StoreError> {
-        self.timed(StoreOp::Revoke, self.inner.revoke(id, revocation)).await
+    async fn revoke(
+        &self,
+        id: &SessionId,
+        revocation: Revocation,
+        audit: &Audit,
+    ) -> Result<Option<Session>, StoreError> {
+        self.timed(StoreOp::Revoke, self.inner.revoke(id, revocation, audit))
+            .await
     }
     async fn revoke_subject(
         &self,
@@ -159,10 +169,12 @@ impl SessionStore for InstrumentedStore {
         except: Option<&SessionId>,
         revocation: Revocation,
         now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Vec<Session>, StoreError> {
         self.timed(
             StoreOp::RevokeSubject,
-            self.inner.revoke_subject(tenant, subject, except, revocation, now),
+            self.inner
+                .revoke_subject(tenant, subject, except, revocation, now, audit),
         )
         .await
     }
@@ -175,8 +187,13 @@ impl SessionStore for InstrumentedStore {
         self.timed(StoreOp::ListSubject, self.inner.list_subject(tenant, subject, now))
             .await
     }
-    async fn purge_expired(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Session>, StoreError> {
-        self.timed(StoreOp::PurgeExpired, self.inner.purge_expired(now, limit))
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        audit: &Audit,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.timed(StoreOp::PurgeExpired, self.inner.purge_expired(now, limit, audit))
             .await
     }
     async fn ping(&self) -> Result<(), StoreError> {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessiond_core::{
-    Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session, SessionId, SessionOrigin, SessionStore,
+    Aal, Audit, ClientInfo, PreviousToken, Revocation, RevokeReason, Session, SessionId, SessionOrigin, SessionStore,
     StoreError, Subject, SubjectLimit, Tenant, Token, TokenHash,
 };
 use time::OffsetDateTime;
@@ -122,7 +122,13 @@ fn revocation(reason: RevokeReason) -> Revocation {
 
 async fn put(store: &Arc<dyn SessionStore>, session: &Session) {
     let inserted = store
-        .insert(session, SubjectLimit::Unlimited, NOW, revocation(RevokeReason::Limit))
+        .insert(
+            session,
+            SubjectLimit::Unlimited,
+            NOW,
+            revocation(RevokeReason::Limit),
+            &Audit::NONE,
+        )
         .await
         .expect("insert");
     assert!(inserted.evicted.is_empty());
@@ -140,7 +146,10 @@ pub async fn missing_keys_are_absent_everywhere(store: Arc<dyn SessionStore>) {
         None
     );
     assert_eq!(by_id(&store, &ghost.id).await, None);
-    assert!(matches!(store.update(&ghost, 1).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.update(&ghost, 1, &Audit::NONE).await,
+        Err(StoreError::NotFound)
+    ));
     let touched = store
         .touch(&ghost.id, NOW, NOW, &ClientInfo::default())
         .await
@@ -148,7 +157,7 @@ pub async fn missing_keys_are_absent_everywhere(store: Arc<dyn SessionStore>) {
     assert!(!touched);
     assert_eq!(
         store
-            .revoke(&ghost.id, revocation(RevokeReason::Admin))
+            .revoke(&ghost.id, revocation(RevokeReason::Admin), &Audit::NONE)
             .await
             .expect("revoke"),
         None
@@ -175,13 +184,14 @@ pub async fn missing_keys_are_absent_everywhere(store: Arc<dyn SessionStore>) {
             None,
             revocation(RevokeReason::Admin),
             NOW,
+            &Audit::NONE,
         )
         .await
         .expect("revoke_subject");
     assert!(revoked.is_empty());
     assert!(
         store
-            .purge_expired(NOW + Duration::from_secs(86_400 * 365), 10)
+            .purge_expired(NOW + Duration::from_secs(86_400 * 365), 10, &Audit::NONE)
             .await
             .expect("purge")
             .is_empty()
@@ -217,7 +227,13 @@ pub async fn insert_refuses_an_id_collision(store: Arc<dyn SessionStore>) {
     let mut clash = sample("t", "mallory", NOW);
     clash.id = first.id.clone();
     let result = store
-        .insert(&clash, SubjectLimit::Unlimited, NOW, revocation(RevokeReason::Limit))
+        .insert(
+            &clash,
+            SubjectLimit::Unlimited,
+            NOW,
+            revocation(RevokeReason::Limit),
+            &Audit::NONE,
+        )
         .await;
     assert!(matches!(result, Err(StoreError::Collision)), "got {result:?}");
     assert_eq!(by_id(&store, &first.id).await, Some(first));
@@ -240,7 +256,13 @@ pub async fn insert_refuses_a_token_hash_collision(store: Arc<dyn SessionStore>)
         let mut clash = sample("t", "mallory", NOW);
         clash.token_hash = taken;
         let result = store
-            .insert(&clash, SubjectLimit::Unlimited, NOW, revocation(RevokeReason::Limit))
+            .insert(
+                &clash,
+                SubjectLimit::Unlimited,
+                NOW,
+                revocation(RevokeReason::Limit),
+                &Audit::NONE,
+            )
             .await;
         assert!(matches!(result, Err(StoreError::Collision)), "got {result:?}");
         assert_eq!(by_id(&store, &clash.id).await, None);
@@ -266,13 +288,13 @@ pub async fn update_is_compare_and_set(store: Arc<dyn SessionStore>) {
     let mut next = session.clone();
     next.data.insert("step".into(), 2.into());
     next.version = 2;
-    store.update(&next, 1).await.expect("update");
+    store.update(&next, 1, &Audit::NONE).await.expect("update");
     assert_eq!(by_id(&store, &session.id).await.as_ref(), Some(&next));
 
     let mut stale = session.clone();
     stale.data.insert("step".into(), 99.into());
     stale.version = 2;
-    let result = store.update(&stale, 1).await;
+    let result = store.update(&stale, 1, &Audit::NONE).await;
     assert!(
         matches!(result, Err(StoreError::VersionConflict { current: 2 })),
         "got {result:?}"
@@ -292,7 +314,7 @@ pub async fn update_reindexes_token_hashes(store: Arc<dyn SessionStore>) {
     });
     rotated.token_hash = new_hash();
     rotated.version = 2;
-    store.update(&rotated, 1).await.expect("rotate once");
+    store.update(&rotated, 1, &Audit::NONE).await.expect("rotate once");
     for hash in [original.token_hash, rotated.token_hash] {
         assert_eq!(store.get_by_token(&hash).await.expect("get").as_deref(), Some(&rotated));
     }
@@ -303,7 +325,7 @@ pub async fn update_reindexes_token_hashes(store: Arc<dyn SessionStore>) {
     });
     again.token_hash = new_hash();
     again.version = 3;
-    store.update(&again, 2).await.expect("rotate twice");
+    store.update(&again, 2, &Audit::NONE).await.expect("rotate twice");
     assert_eq!(
         store.get_by_token(&original.token_hash).await.expect("get").as_deref(),
         None
@@ -327,7 +349,7 @@ pub async fn update_refuses_another_records_token_hash(store: Arc<dyn SessionSto
     let mut thief = b.clone();
     thief.token_hash = a.token_hash;
     thief.version = 2;
-    let result = store.update(&thief, 1).await;
+    let result = store.update(&thief, 1, &Audit::NONE).await;
     assert!(matches!(result, Err(StoreError::Collision)), "got {result:?}");
     assert_eq!(
         store.get_by_token(&a.token_hash).await.expect("get").as_deref(),
@@ -360,7 +382,7 @@ pub async fn concurrent_compare_and_set_loses_no_update(store: Arc<dyn SessionSt
                     let mut next = current.clone();
                     next.data.insert("count".into(), (count + 1).into());
                     next.version = current.version + 1;
-                    match store.update(&next, current.version).await {
+                    match store.update(&next, current.version, &Audit::NONE).await {
                         Ok(()) => break,
                         Err(StoreError::VersionConflict { .. }) => conflicts += 1,
                         Err(other) => panic!("update failed: {other}"),
@@ -414,7 +436,7 @@ pub async fn touch_moves_deadlines_forward_only(store: Arc<dyn SessionStore>) {
     assert_eq!(by_id(&store, &session.id).await.as_ref(), Some(&touched));
 
     store
-        .revoke(&session.id, revocation(RevokeReason::Logout))
+        .revoke(&session.id, revocation(RevokeReason::Logout), &Audit::NONE)
         .await
         .expect("revoke");
     let much_later = NOW + Duration::from_secs(600);
@@ -432,7 +454,11 @@ pub async fn revoke_leaves_a_findable_tombstone(store: Arc<dyn SessionStore>) {
     let session = sample("t", "alice", NOW);
     put(&store, &session).await;
     let how = revocation(RevokeReason::Logout);
-    let revoked = store.revoke(&session.id, how).await.expect("revoke").expect("was live");
+    let revoked = store
+        .revoke(&session.id, how, &Audit::NONE)
+        .await
+        .expect("revoke")
+        .expect("was live");
     assert_eq!(revoked.revoked, Some(how));
     assert_eq!(revoked.version, session.version + 1);
     assert_eq!(
@@ -457,7 +483,7 @@ pub async fn revoke_leaves_a_findable_tombstone(store: Arc<dyn SessionStore>) {
     );
     assert_eq!(
         store
-            .revoke(&session.id, revocation(RevokeReason::Admin))
+            .revoke(&session.id, revocation(RevokeReason::Admin), &Audit::NONE)
             .await
             .expect("revoke"),
         None

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // Test support: a failed expectation here is a failed test, so panicking is the point.
 
+pub mod audit_conformance;
 mod clock;
 pub mod conformance;
 pub mod counter_conformance;

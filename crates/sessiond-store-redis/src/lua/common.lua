@@ -109,3 +109,51 @@ local function counter_delay(count, free, base, max)
   end
   return math.min(max, base * 2 ^ (over - 1))
 end
+
+-- Audit events stored by the script that makes the change they record
+-- (see audit.rs in this crate for the argument, and sessiond-core's
+-- Audit). The argument is '' when there are none, else JSON:
+--   t  the set of tenants with events   p  events key prefix (+ tenant)
+--   o  where tenant/subject start in a subject index key (its length
+--      before them)   k  {tenant, member, ...} of known events
+--   h  the JSON head of picked events, absent when none, with
+--   i  their id prefix and f  the sequence number of the first.
+-- Only strings and small integers are decoded, which cjson reads exactly.
+local function audit_open(arg)
+  if arg == '' then
+    return nil
+  end
+  return cjson.decode(arg)
+end
+
+-- Adds one `<id> <json>` member to the tenant's events.
+local function audit_put(a, tenant, member)
+  redis.call('ZADD', a.p .. tenant, 0, member)
+  redis.call('SADD', a.t, tenant)
+end
+
+-- Stores the known events.
+local function audit_known(a)
+  if not a then
+    return
+  end
+  for i = 1, #a.k, 2 do
+    audit_put(a, a.k[i], a.k[i + 1])
+  end
+end
+
+-- Stores the picked event number `n` (from 0) of the record with id `id`
+-- and subject index key `sx`, which names its tenant and subject:
+-- `...:u:<tenant>/<subject>`, and a tenant holds no '/'.
+local function audit_picked(a, n, id, sx)
+  if not (a and a.h) then
+    return
+  end
+  local names = string.sub(sx, a.o + 1)
+  local slash = string.find(names, '/', 1, true)
+  local tenant, subject = string.sub(names, 1, slash - 1), string.sub(names, slash + 1)
+  local event_id = a.i .. string.format('%08x', (a.f + n) % 4294967296)
+  local json = a.h .. ',"tenant":' .. cjson.encode(tenant) .. ',"session_id":' .. cjson.encode(id)
+    .. ',"subject":' .. cjson.encode(subject) .. '}'
+  audit_put(a, tenant, event_id .. ' ' .. json)
+end

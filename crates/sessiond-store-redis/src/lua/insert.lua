@@ -6,7 +6,9 @@
 -- ARGV[1] now (us)  ARGV[2] stale-before (us)  ARGV[3] 'none'|'deny'|'evict'
 -- ARGV[4] limit  ARGV[5] revocation JSON for evictions  ARGV[6] TTL (ms)
 -- ARGV[7] record key prefix of the subject  ARGV[8] id  ARGV[9] deadline (us)
--- ARGV[10] revocation JSON of the new record or ''  ARGV[11..] HSET pairs
+-- ARGV[10] revocation JSON of the new record or ''  ARGV[11] audit
+-- (common.lua): its known events, and a picked event per eviction
+-- ARGV[12..] HSET pairs
 --
 -- Guarantees (a script runs alone, so nothing interleaves with it):
 --  * never overwrites: a known id or token hash answers {'collision'} and
@@ -28,6 +30,7 @@ for i = 5, #KEYS do
 end
 
 local now, mode, id, deadline = ARGV[1], ARGV[3], ARGV[8], ARGV[9]
+local audit = audit_open(ARGV[11])
 redis.call('ZREMRANGEBYSCORE', sx, '-inf', ARGV[2])
 local out = {'ok'}
 if mode ~= 'none' then
@@ -44,13 +47,14 @@ if mode ~= 'none' then
       return less_bytes(a.id, b.id)
     end)
     for i = 1, #live + 1 - math.max(max, 1) do
+      audit_picked(audit, i - 1, live[i].id, sx)
       out[#out + 1] = revoke_record(live[i].key, live[i].id, sx, ARGV[5])
     end
   end
 end
 
 local ttl = ARGV[6]
-redis.call('HSET', rk, unpack(ARGV, 11))
+redis.call('HSET', rk, unpack(ARGV, 12))
 if ARGV[10] ~= '' then
   redis.call('HSET', rk, 'rev', ARGV[10])
 else
@@ -62,4 +66,5 @@ for i = 5, #KEYS do
   redis.call('SET', KEYS[i], rk, 'PX', ttl)
 end
 redis.call('ZADD', exp, deadline, id)
+audit_known(audit)
 return out

@@ -1,7 +1,8 @@
 -- revoke.lua: revokes one record by id.
 --
 -- KEYS[1] id pointer
--- ARGV[1] revocation JSON
+-- ARGV[1] revocation JSON  ARGV[2] audit (common.lua): its known events are
+--   stored when the record is revoked
 --
 -- Guarantees: a live or expired, not yet revoked record becomes a
 -- tombstone (revocation set, version + 1, out of the subject index) and is
@@ -15,4 +16,5 @@ local f = redis.call('HMGET', rk, 'rev', 'sx', 'id')
 if not f[3] or f[1] then
   return nil
 end
+audit_known(audit_open(ARGV[2]))
 return revoke_record(rk, f[3], f[2], ARGV[1])

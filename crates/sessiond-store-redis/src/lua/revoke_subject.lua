@@ -3,15 +3,18 @@
 -- KEYS[1] subject index
 -- ARGV[1] now (us)  ARGV[2] stale-before (us)  ARGV[3] revocation JSON
 -- ARGV[4] record key prefix of the subject  ARGV[5] id to spare, or ''
+-- ARGV[6] audit (common.lua): a picked event per revoked record
 --
 -- Guarantees: all at once, so a login racing with "sign out everywhere"
 -- is either revoked or happened after it; expired sessions are left as they
 -- are. Returns the revoked records as they are afterwards.
 local sx = KEYS[1]
 redis.call('ZREMRANGEBYSCORE', sx, '-inf', ARGV[2])
+local audit = audit_open(ARGV[6])
 local out = {}
 for _, m in ipairs(live_members(sx, ARGV[1], ARGV[4])) do
   if m.id ~= ARGV[5] then
+    audit_picked(audit, #out, m.id, sx)
     out[#out + 1] = revoke_record(m.key, m.id, sx, ARGV[3])
   end
 end

@@ -5,7 +5,7 @@
 -- KEYS[5..] token pointers of the new record (current, previous)
 -- ARGV[1] expected version  ARGV[2] token pointer prefix  ARGV[3] fallback
 -- TTL (ms)  ARGV[4] id  ARGV[5] new deadline (us)  ARGV[6] revocation JSON
--- or ''  ARGV[7..] HSET pairs
+-- or ''  ARGV[7] audit (common.lua): its known events  ARGV[8..] HSET pairs
 --
 -- Guarantees: writes only over the expected version ({'conflict', v}
 -- otherwise), never takes a token hash another record holds
@@ -53,7 +53,7 @@ for _, h in ipairs({cur[3], cur[4]}) do
   end
 end
 
-redis.call('HSET', rk, unpack(ARGV, 7))
+redis.call('HSET', rk, unpack(ARGV, 8))
 if rev == '' then
   redis.call('HDEL', rk, 'rev')
   redis.call('ZADD', sx, deadline, id)
@@ -67,4 +67,5 @@ for i = 5, #KEYS do
   redis.call('SET', KEYS[i], rk, 'PX', ttl)
 end
 redis.call('ZADD', exp, deadline, id)
+audit_known(audit_open(ARGV[7]))
 return {'ok'}

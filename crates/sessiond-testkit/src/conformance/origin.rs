@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessiond_core::{ClientInfo, RevokeReason, SessionOrigin, SessionStore};
+use sessiond_core::{Audit, ClientInfo, RevokeReason, SessionOrigin, SessionStore};
 
 use super::{NOW, by_id, put, revocation, sample, subject, tenant};
 
@@ -43,7 +43,7 @@ pub async fn origin_round_trips_through_every_read_and_write(store: Arc<dyn Sess
     let mut next = portal.clone();
     next.data.insert("step".into(), 2.into());
     next.version = 2;
-    store.update(&next, 1).await.expect("update");
+    store.update(&next, 1, &Audit::NONE).await.expect("update");
     assert_eq!(by_id(&store, &portal.id).await, Some(next.clone()));
 
     let later = NOW + Duration::from_secs(60);
@@ -62,7 +62,7 @@ pub async fn origin_round_trips_through_every_read_and_write(store: Arc<dyn Sess
     );
 
     let revoked = store
-        .revoke(&portal.id, revocation(RevokeReason::Logout))
+        .revoke(&portal.id, revocation(RevokeReason::Logout), &Audit::NONE)
         .await
         .expect("revoke")
         .expect("was live");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessiond_core::{ClientInfo, RevokeReason, Session, SessionId, SessionStore, StoreError, SubjectLimit};
+use sessiond_core::{Audit, ClientInfo, RevokeReason, Session, SessionId, SessionStore, StoreError, SubjectLimit};
 
 use super::{NOW, by_id, put, revocation, sample, subject, tenant};
 
@@ -36,7 +36,14 @@ pub async fn subject_listing_and_revocation_respect_except_and_tenant(store: Arc
 
     let keep = &mine[1].id;
     let revoked = store
-        .revoke_subject(&t, &alice, Some(keep), revocation(RevokeReason::PasswordChange), NOW)
+        .revoke_subject(
+            &t,
+            &alice,
+            Some(keep),
+            revocation(RevokeReason::PasswordChange),
+            NOW,
+            &Audit::NONE,
+        )
         .await
         .expect("revoke_subject");
     let mut revoked_ids: Vec<SessionId> = revoked.iter().map(|s| s.id.clone()).collect();
@@ -77,7 +84,14 @@ pub async fn expired_records_are_neither_counted_nor_listed(store: Arc<dyn Sessi
         assert_eq!(found, expired);
     }
     let revoked = store
-        .revoke_subject(&t, &alice, Some(&live.id), revocation(RevokeReason::Admin), NOW)
+        .revoke_subject(
+            &t,
+            &alice,
+            Some(&live.id),
+            revocation(RevokeReason::Admin),
+            NOW,
+            &Audit::NONE,
+        )
         .await
         .expect("revoke_subject");
     assert!(revoked.is_empty(), "an expired session was revoked: {revoked:?}");
@@ -92,13 +106,25 @@ pub async fn limit_deny_refuses_and_writes_nothing(store: Arc<dyn SessionStore>)
     let second = sample("t", "alice", NOW);
     for s in [&first, &second] {
         store
-            .insert(s, SubjectLimit::Deny(2), NOW, revocation(RevokeReason::Limit))
+            .insert(
+                s,
+                SubjectLimit::Deny(2),
+                NOW,
+                revocation(RevokeReason::Limit),
+                &Audit::NONE,
+            )
             .await
             .expect("under the limit");
     }
     let third = sample("t", "alice", NOW);
     let result = store
-        .insert(&third, SubjectLimit::Deny(2), NOW, revocation(RevokeReason::Limit))
+        .insert(
+            &third,
+            SubjectLimit::Deny(2),
+            NOW,
+            revocation(RevokeReason::Limit),
+            &Audit::NONE,
+        )
         .await;
     assert!(matches!(result, Err(StoreError::LimitReached)), "got {result:?}");
     assert_eq!(by_id(&store, &third.id).await, None);
@@ -109,11 +135,17 @@ pub async fn limit_deny_refuses_and_writes_nothing(store: Arc<dyn SessionStore>)
     assert_eq!(by_id(&store, &first.id).await.and_then(|s| s.revoked), None);
 
     store
-        .revoke(&first.id, revocation(RevokeReason::Logout))
+        .revoke(&first.id, revocation(RevokeReason::Logout), &Audit::NONE)
         .await
         .expect("revoke");
     store
-        .insert(&third, SubjectLimit::Deny(2), NOW, revocation(RevokeReason::Limit))
+        .insert(
+            &third,
+            SubjectLimit::Deny(2),
+            NOW,
+            revocation(RevokeReason::Limit),
+            &Audit::NONE,
+        )
         .await
         .expect("room again");
     assert_eq!(
@@ -135,7 +167,7 @@ pub async fn limit_evict_oldest_revokes_the_first_created(store: Arc<dyn Session
     let newest = sample("t", "alice", NOW);
     let how = revocation(RevokeReason::Limit);
     let inserted = store
-        .insert(&newest, SubjectLimit::EvictOldest(2), NOW, how)
+        .insert(&newest, SubjectLimit::EvictOldest(2), NOW, how, &Audit::NONE)
         .await
         .expect("insert");
     assert_eq!(inserted.evicted.len(), 1);
@@ -163,7 +195,13 @@ pub async fn concurrent_inserts_respect_the_limit(store: Arc<dyn SessionStore>) 
         handles.push(tokio::spawn(async move {
             let s = sample("t", "alice", NOW);
             store
-                .insert(&s, SubjectLimit::Deny(3), NOW, revocation(RevokeReason::Limit))
+                .insert(
+                    &s,
+                    SubjectLimit::Deny(3),
+                    NOW,
+                    revocation(RevokeReason::Limit),
+                    &Audit::NONE,
+                )
                 .await
         }));
     }
@@ -198,11 +236,11 @@ pub async fn purge_removes_expired_records_earliest_first(store: Arc<dyn Session
         put(&store, s).await;
     }
     store
-        .revoke(&tombstone.id, revocation(RevokeReason::Logout))
+        .revoke(&tombstone.id, revocation(RevokeReason::Logout), &Audit::NONE)
         .await
         .expect("revoke");
     let first: Vec<SessionId> = store
-        .purge_expired(NOW, 2)
+        .purge_expired(NOW, 2, &Audit::NONE)
         .await
         .expect("purge")
         .into_iter()
@@ -210,14 +248,20 @@ pub async fn purge_removes_expired_records_earliest_first(store: Arc<dyn Session
         .collect();
     assert_eq!(first, vec![sessions[0].id.clone(), sessions[1].id.clone()]);
     let second: Vec<SessionId> = store
-        .purge_expired(NOW, 10)
+        .purge_expired(NOW, 10, &Audit::NONE)
         .await
         .expect("purge")
         .into_iter()
         .map(|s| s.id)
         .collect();
     assert_eq!(second, vec![tombstone.id.clone(), sessions[2].id.clone()]);
-    assert!(store.purge_expired(NOW, 10).await.expect("purge").is_empty());
+    assert!(
+        store
+            .purge_expired(NOW, 10, &Audit::NONE)
+            .await
+            .expect("purge")
+            .is_empty()
+    );
     for gone in [&sessions[0], &sessions[1], &sessions[2], &tombstone] {
         assert_eq!(by_id(&store, &gone.id).await, None);
         assert_eq!(
@@ -253,13 +297,16 @@ pub async fn purge_follows_touched_deadlines(store: Arc<dyn SessionStore>) {
     let after_old_deadline = NOW + Duration::from_secs(5 * 60);
     assert!(
         store
-            .purge_expired(after_old_deadline, 10)
+            .purge_expired(after_old_deadline, 10, &Audit::NONE)
             .await
             .expect("purge")
             .is_empty()
     );
     assert!(by_id(&store, &session.id).await.is_some());
     let after_new_deadline = NOW + Duration::from_secs(30 * 60);
-    let purged = store.purge_expired(after_new_deadline, 10).await.expect("purge");
+    let purged = store
+        .purge_expired(after_new_deadline, 10, &Audit::NONE)
+        .await
+        .expect("purge");
     assert_eq!(purged.len(), 1);
 }
