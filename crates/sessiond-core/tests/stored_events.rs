@@ -33,7 +33,13 @@ impl EventSink for Ears {
 fn kinds(events: &[Event]) -> Vec<String> {
     events
         .iter()
-        .map(|e| format!("{}{}", e.kind.name(), e.kind.reason().map(|r| format!(":{r}")).unwrap_or_default()))
+        .map(|e| {
+            format!(
+                "{}{}",
+                e.kind.name(),
+                e.kind.reason().map(|r| format!(":{r}")).unwrap_or_default()
+            )
+        })
         .collect()
 }
 
@@ -42,10 +48,7 @@ async fn stored(store: &MemoryStore) -> Vec<StoredEvent> {
         limit: 1000,
         ..EventFilter::default()
     };
-    let mut events = store
-        .query_events(&Tenant::default_tenant(), &filter)
-        .await
-        .unwrap();
+    let mut events = store.query_events(&Tenant::default_tenant(), &filter).await.unwrap();
     events.reverse();
     events
 }
@@ -76,9 +79,18 @@ async fn every_session_write_stores_its_events_itself() {
     let (_third, _) = manager.create(&alice(), CreateOptions::default()).await.unwrap();
     assert!(manager.verify(first.expose_secret(), None).await.is_err());
     let (second, session) = manager.rotate(second.expose_secret(), Rotation::Plain).await.unwrap();
-    manager.update_data(&session.id, serde_json::Map::new(), None).await.unwrap();
-    manager.revoke_token(second.expose_secret(), RevokeReason::Logout).await.unwrap();
-    manager.revoke_subject(&alice(), None, RevokeReason::Admin).await.unwrap();
+    manager
+        .update_data(&session.id, serde_json::Map::new(), None)
+        .await
+        .unwrap();
+    manager
+        .revoke_token(second.expose_secret(), RevokeReason::Logout)
+        .await
+        .unwrap();
+    manager
+        .revoke_subject(&alice(), None, RevokeReason::Admin)
+        .await
+        .unwrap();
     clock.advance(Duration::from_secs(24 * 3600));
     // Both remaining records are tombstones now: purge records nothing.
     assert_eq!(manager.purge_expired(100).await.unwrap(), 3);
@@ -115,7 +127,10 @@ async fn without_store_events_the_sink_gets_everything_and_the_store_nothing() {
         .build()
         .unwrap();
     let (token, _) = manager.create(&alice(), CreateOptions::default()).await.unwrap();
-    manager.revoke_token(token.expose_secret(), RevokeReason::Logout).await.unwrap();
+    manager
+        .revoke_token(token.expose_secret(), RevokeReason::Logout)
+        .await
+        .unwrap();
     assert!(stored(&store).await.is_empty());
     assert!(ears.heard.lock().unwrap().is_empty());
     assert_eq!(kinds(&ears.emitted.lock().unwrap()), ["created", "revoked:logout"]);

@@ -59,6 +59,7 @@ pub fn manager_on(
     let manager = SessionManager::builder(opened.sessions())
         .policy(config.policy.to_policy())
         .events(events.clone())
+        .store_events(events.ids())
         .tenant(Tenant::new(tenant)?)
         .build()?;
     Ok((manager, CommandStore { store: opened, events }))

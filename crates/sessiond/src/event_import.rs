@@ -53,7 +53,7 @@ pub async fn import_legacy_events(store: &dyn EventStore, data_dir: &Path) -> Re
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(source) => return Err(ImportError::Io { path, source }),
     };
-    let mut ids = EventIds::new()?;
+    let ids = EventIds::new()?;
     let events: Vec<StoredEvent> = text
         .lines()
         .filter_map(|line| serde_json::from_str::<Event>(line).ok())

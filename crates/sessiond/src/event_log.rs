@@ -19,13 +19,15 @@
 //!
 //! # What a crash loses
 //!
-//! An event is written after the lifecycle change it records, not in the
-//! same atomic step. Events still queued in a node's memory when it dies
-//! (`kill -9`, power loss) are lost: normally the few of the last batch in
-//! flight, at worst the whole queue ([`QUEUE_DEPTH`]) if the store was
-//! slow. A clean stop (`close`) writes everything queued, the counts of
-//! open failure windows included. Closing that window needs the session
-//! writes to carry their events into the store's own transaction.
+//! Nothing of what a session write records: the node's managers are built
+//! with [`EventLog::ids`], so the store writes those events in the same
+//! atomic change as the sessions (see `sessiond_core::Audit`). What goes
+//! through the queue are the events with no write of their own, refused
+//! verifies and touches; those still queued when a node dies (`kill -9`,
+//! power loss) are lost: normally the few of the last batch in flight, at
+//! worst the whole queue ([`QUEUE_DEPTH`]) if the store was slow. A clean
+//! stop (`close`) writes everything queued, the counts of open failure
+//! windows included.
 
 use std::sync::{Arc, Mutex};
 
@@ -41,6 +43,7 @@ use crate::failure_tally::FailureTally;
 /// Bounded audit log in the store, with this node's writer.
 #[derive(Debug)]
 pub struct EventLog {
+    ids: Arc<EventIds>,
     queue: mpsc::Sender<Msg>,
     tally: Arc<Mutex<FailureTally>>,
     store: Arc<dyn EventStore>,
@@ -53,12 +56,24 @@ impl EventLog {
         bounds: Bounds,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, RandomnessError> {
-        let ids = EventIds::new()?;
+        let ids = Arc::new(EventIds::new()?);
         let tally = Arc::new(Mutex::new(FailureTally::default()));
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let writer = Writer::new(Arc::clone(&store), Arc::clone(&tally), clock, bounds, ids);
+        let writer = Writer::new(Arc::clone(&store), Arc::clone(&tally), clock, bounds, Arc::clone(&ids));
         tokio::spawn(writer.run(receiver));
-        Ok(Arc::new(Self { queue, tally, store }))
+        Ok(Arc::new(Self {
+            ids,
+            queue,
+            tally,
+            store,
+        }))
+    }
+
+    /// This node's event ids, for `SessionManagerBuilder::store_events`:
+    /// the store then writes session events with the sessions, numbered
+    /// from the same sequence as the queued ones.
+    pub fn ids(&self) -> Arc<EventIds> {
+        Arc::clone(&self.ids)
     }
 
     /// Events of `tenant` matching `filter`, newest first, after this
@@ -105,10 +120,18 @@ impl EventLog {
     }
 }
 
+fn count(event: &Event) {
+    let reason = event.kind.reason().unwrap_or("");
+    metrics::counter!("sessiond_events_total", "kind" => event.kind.name(), "reason" => reason).increment(1);
+}
+
 impl EventSink for EventLog {
+    fn stored(&self, event: &Event) {
+        count(event);
+    }
+
     fn emit(&self, event: Event) {
-        let reason = event.kind.reason().unwrap_or("");
-        metrics::counter!("sessiond_events_total", "kind" => event.kind.name(), "reason" => reason).increment(1);
+        count(&event);
         let admitted = self.tally.lock().unwrap_or_else(|p| p.into_inner()).admit(event);
         for event in admitted {
             self.queue(event);

@@ -64,7 +64,7 @@ pub(crate) struct Writer {
     pub(crate) tally: Arc<Mutex<FailureTally>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) bounds: Bounds,
-    pub(crate) ids: EventIds,
+    pub(crate) ids: Arc<EventIds>,
     pending: Vec<Event>,
     /// Set while the store refuses appends: no append is tried before it,
     /// so a store that is down costs one attempt per [`RETRY_AFTER`], not
@@ -78,7 +78,7 @@ impl Writer {
         tally: Arc<Mutex<FailureTally>>,
         clock: Arc<dyn Clock>,
         bounds: Bounds,
-        ids: EventIds,
+        ids: Arc<EventIds>,
     ) -> Self {
         Self {
             store,

@@ -111,6 +111,7 @@ pub async fn serve(
         .clock(Arc::clone(&clock))
         .policy(config.policy.to_policy())
         .events(events.clone())
+        .store_events(events.ids())
         .build()?;
     let purger = spawn_purger(manager.clone(), config.store.purge_interval, config.store.purge_batch);
     let upkeep = spawn_metrics_upkeep(metrics.clone());
