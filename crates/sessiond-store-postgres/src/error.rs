@@ -37,6 +37,19 @@ pub enum OpenError {
         /// The newest this build has.
         known: i32,
     },
+    /// The `sslrootcert` file could not be read or holds no usable
+    /// certificate.
+    #[error("cannot use sslrootcert {path}")]
+    RootCert {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// rustls refused the TLS settings.
+    #[error("cannot set up TLS to PostgreSQL")]
+    Tls(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The connection pool could not be built.
     #[error("cannot build the PostgreSQL connection pool")]
     Pool(#[source] deadpool_postgres::BuildError),

@@ -58,6 +58,7 @@ mod options;
 mod row;
 mod secrets;
 mod store;
+mod tls;
 mod users;
 
 pub use error::OpenError;

@@ -7,6 +7,9 @@
 //!   created if missing. Several deployments (or test runs) can share one
 //!   database, each in its own schema.
 //! * `pool_size=N` (default 16): connections per process.
+//! * `sslmode=disable|prefer|require|verify-ca|verify-full` and
+//!   `sslrootcert=FILE|system`: TLS, as libpq reads them (see `tls.rs`).
+//!   Without `sslmode` there is no TLS.
 //!
 //! Everything else (`connect_timeout`, `application_name`, `options`, …)
 //! goes to tokio-postgres. Example:
@@ -16,6 +19,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::OpenError;
+use crate::tls::{RootCerts, SslMode, TlsOptions};
 
 /// The schema used when the URL names none.
 pub const DEFAULT_SCHEMA: &str = "sessiond";
@@ -38,6 +42,7 @@ pub struct PostgresOptions {
     pub(crate) schema: String,
     pub(crate) pool_size: usize,
     pub(crate) operation_timeout: Duration,
+    pub(crate) tls: TlsOptions,
 }
 
 impl std::fmt::Debug for PostgresOptions {
@@ -47,6 +52,7 @@ impl std::fmt::Debug for PostgresOptions {
             .field("location", &self.location())
             .field("pool_size", &self.pool_size)
             .field("operation_timeout", &self.operation_timeout)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -60,6 +66,7 @@ impl PostgresOptions {
         };
         let mut schema = DEFAULT_SCHEMA.to_owned();
         let mut pool_size = DEFAULT_POOL_SIZE;
+        let mut tls = TlsOptions::default();
         let mut passed_on = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -72,6 +79,8 @@ impl PostgresOptions {
                         .filter(|n| *n > 0)
                         .ok_or(OpenError::InvalidUrl("pool_size must be a positive integer"))?;
                 }
+                "sslmode" => tls.mode = SslMode::parse(value)?,
+                "sslrootcert" => tls.roots = Some(RootCerts::parse(value)),
                 _ => passed_on.push(pair),
             }
         }
@@ -80,8 +89,12 @@ impl PostgresOptions {
         } else {
             format!("{base}?{}", passed_on.join("&"))
         };
-        let pg = tokio_postgres::Config::from_str(&rest).map_err(OpenError::Url)?;
-        Self::from_config(pg)?.schema(&schema)?.pool_size(pool_size)
+        tls.check()?;
+        let mut pg = tokio_postgres::Config::from_str(&rest).map_err(OpenError::Url)?;
+        pg.ssl_mode(tls.pg_mode());
+        let mut options = Self::from_config(pg)?.schema(&schema)?.pool_size(pool_size)?;
+        options.tls = tls;
+        Ok(options)
     }
 
     /// Options from an already built tokio-postgres configuration, with the
@@ -105,6 +118,7 @@ impl PostgresOptions {
             schema: String::new(),
             pool_size: DEFAULT_POOL_SIZE,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            tls: TlsOptions::default(),
         };
         options.set_schema(DEFAULT_SCHEMA)?;
         Ok(options)

@@ -45,33 +45,21 @@ impl PostgresStore {
     /// runtime that uses them, so a store may be opened in one runtime and
     /// used in another.
     pub async fn open_with(options: PostgresOptions) -> Result<Self, OpenError> {
-        let (mut client, connection) = options
-            .pg
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(OpenError::Connect)?;
-        let driver = tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "migration connection ended");
-            }
-        });
-        let migrated = migrate(&mut client, &options.schema).await;
-        drop(client);
-        // The driver ends once the client is gone; waiting for it makes sure
-        // the session (and its advisory lock) is over before we go on.
-        let _ = driver.await;
-        migrated?;
-
-        let manager = Manager::from_config(
-            options.pg.clone(),
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                // Checks `is_closed` only: a connection the engine dropped is
-                // discarded; one that fails later fails its operation as
-                // unavailable and is discarded then.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let tls = options.tls.connector()?;
+        match &tls {
+            Some(tls) => migrate_over(&options, tls.clone()).await?,
+            None => migrate_over(&options, tokio_postgres::NoTls).await?,
+        }
+        let manager_config = ManagerConfig {
+            // Checks `is_closed` only: a connection the engine dropped is
+            // discarded; one that fails later fails its operation as
+            // unavailable and is discarded then.
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            Some(tls) => Manager::from_config(options.pg.clone(), tls, manager_config),
+            None => Manager::from_config(options.pg.clone(), tokio_postgres::NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             .runtime(Runtime::Tokio1)
@@ -115,4 +103,25 @@ impl PostgresStore {
             Err(_) => Err(StoreError::Unavailable(Box::new(OperationTimedOut(self.timeout)))),
         }
     }
+}
+
+/// Brings the schema up to date on a connection of its own (with `tls`),
+/// closed before this returns.
+async fn migrate_over<T>(options: &PostgresOptions, tls: T) -> Result<(), OpenError>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (mut client, connection) = options.pg.connect(tls).await.map_err(OpenError::Connect)?;
+    let driver = tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "migration connection ended");
+        }
+    });
+    let migrated = migrate(&mut client, &options.schema).await;
+    drop(client);
+    // The driver ends once the client is gone; waiting for it makes sure
+    // the session (and its advisory lock) is over before we go on.
+    let _ = driver.await;
+    migrated.map(drop)
 }

@@ -8,15 +8,9 @@ use sessiond_core::{Audit, SessionStore, StoreError, SubjectLimit};
 use sessiond_store_postgres::{OpenError, PostgresStore};
 use sessiond_testkit::conformance::{NOW, sample};
 
-use crate::support::{fresh_schema, server_url, with_schema};
+use crate::support::{fresh_schema, raw, server_url, with_schema};
 
 /// A plain connection to the test server, for looking behind the store.
-async fn raw(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-}
-
 fn revocation() -> sessiond_core::Revocation {
     sessiond_core::Revocation {
         at: NOW,

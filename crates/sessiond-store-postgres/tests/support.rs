@@ -12,6 +12,26 @@ pub fn server_url() -> Option<String> {
     required("TEST_POSTGRES_URL", "the PostgreSQL store tests")
 }
 
+/// A plain connection for looking at the database directly: the test
+/// server takes TLS and plain connections alike, and tokio-postgres reads
+/// neither `verify-full` nor `sslrootcert` (the store does, see `tls.rs`),
+/// so they are left out.
+pub async fn raw(url: &str) -> tokio_postgres::Client {
+    let kept: Vec<&str> = url
+        .split_once('?')
+        .map(|(_, query)| query.split('&').filter(|p| !p.starts_with("ssl")).collect())
+        .unwrap_or_default();
+    let base = url.split('?').next().unwrap_or(url);
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 /// A schema name no other test uses.
 pub fn fresh_schema() -> String {
     unique_name("sd_test_")

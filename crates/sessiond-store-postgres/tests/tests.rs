@@ -7,4 +7,5 @@
 mod conformance;
 mod engine;
 mod support;
+mod tls;
 mod users;

@@ -9,13 +9,7 @@ use sessiond_store_postgres::PostgresStore;
 use sessiond_testkit::conformance::{NOW, sample};
 use sessiond_testkit::user_conformance::sample_user;
 
-use crate::support::{fresh_schema, fresh_store, server_url, with_schema};
-
-async fn raw(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-}
+use crate::support::{fresh_schema, fresh_store, raw, server_url, with_schema};
 
 #[tokio::test]
 async fn a_schema_at_version_1_gains_users_and_keeps_its_sessions() {
