@@ -1,8 +1,8 @@
 //! `rediss://`: a private redis-server with TLS on a free loopback port,
-//! its certificate signed by a CA made for the test with openssl.
+//! its certificate signed by a CA made for the test with openssl
+//! (`sessiond_testkit::certs`).
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -10,82 +10,10 @@ use sessiond_core::{Audit, Clock as _, Revocation, RevokeReason, SessionStore, S
 use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
 
-use sessiond_testkit::env::{on_path, required};
+use sessiond_testkit::certs::make_certificates;
+use sessiond_testkit::env::required;
 
 use crate::support::unique_prefix;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "openssl {args:?} failed");
-}
-
-/// A CA and a server certificate for 127.0.0.1 signed by it.
-fn make_certificates(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=sessiond test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ],
-    );
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
-}
 
 struct TlsRedis {
     dir: tempfile::TempDir,
@@ -103,9 +31,8 @@ impl Drop for TlsRedis {
 impl TlsRedis {
     fn start() -> Option<Self> {
         let bin = required("TEST_REDIS_SERVER_BIN", "the Redis TLS test")?;
-        on_path("openssl", "the Redis TLS test")?;
         let dir = tempfile::tempdir().unwrap();
-        make_certificates(dir.path());
+        make_certificates(dir.path(), "the Redis TLS test")?;
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(bin)
             .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1"])

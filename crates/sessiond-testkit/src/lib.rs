@@ -8,6 +8,7 @@
 // Test support: a failed expectation here is a failed test, so panicking is the point.
 
 pub mod audit_conformance;
+pub mod certs;
 mod clock;
 pub mod conformance;
 pub mod counter_conformance;
@@ -15,6 +16,7 @@ pub mod env;
 pub mod event_conformance;
 pub mod key_conformance;
 pub mod model;
+pub mod nginx;
 pub mod secret_conformance;
 pub mod server;
 pub mod user_conformance;

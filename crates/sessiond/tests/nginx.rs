@@ -8,9 +8,7 @@
 //! with `CI=true` it fails.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
@@ -23,20 +21,11 @@ const PASSWORD: &str = "alice-Correct-Horse-1";
 /// The documented configuration, the one the test runs.
 const DOCUMENTED: &str = include_str!("../../../docs/nginx/sessiond.conf");
 
-/// nginx in the foreground as a single process (no workers to orphan),
-/// everything under a temporary prefix; killed on drop.
+/// nginx with the documented configuration, and the stand-in app.
 struct Nginx {
-    child: Child,
-    dir: tempfile::TempDir,
+    nginx: sessiond_testkit::nginx::Nginx,
     /// `http://127.0.0.1:PORT`: the protected site.
     base: String,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `docs/nginx/sessiond.conf` with the values it marks CHANGE replaced, as
@@ -72,27 +61,14 @@ fn documented_config(listen_port: u16, sessiond: &str, app_port: u16) -> String 
 impl Nginx {
     fn start(bin: &str, sessiond: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let prefix = dir.path();
         let (port, app_port) = (free_port(), free_port());
         std::fs::write(
-            prefix.join("sessiond.conf"),
+            dir.path().join("sessiond.conf"),
             documented_config(port, sessiond, app_port),
         )
         .unwrap();
-        let p = prefix.display();
-        std::fs::write(
-            prefix.join("nginx.conf"),
-            format!(
-                r#"events {{ worker_connections 64; }}
-http {{
-    access_log {p}/access.log;
-    client_body_temp_path {p}/client_body_temp;
-    proxy_temp_path {p}/proxy_temp;
-    fastcgi_temp_path {p}/fastcgi_temp;
-    uwsgi_temp_path {p}/uwsgi_temp;
-    scgi_temp_path {p}/scgi_temp;
-
-    include {p}/sessiond.conf;
+        let http = format!(
+            r#"include {{prefix}}/sessiond.conf;
 
     # The protected app: says whom nginx let through.
     server {{
@@ -101,59 +77,17 @@ http {{
         location / {{
             return 200 "hello $http_x_auth_subject\n";
         }}
-    }}
-}}
-"#
-            ),
-        )
-        .unwrap();
-        let child = Command::new(bin)
-            .arg("-p")
-            .arg(prefix)
-            .arg("-c")
-            .arg(prefix.join("nginx.conf"))
-            .arg("-e")
-            .arg(prefix.join("error.log"))
-            .arg("-g")
-            .arg(format!(
-                "daemon off; master_process off; pid {p}/nginx.pid; error_log {p}/error.log;"
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start nginx");
-        let mut nginx = Self {
-            child,
+    }}"#
+        );
+        let nginx = sessiond_testkit::nginx::Nginx::start(bin, dir, &http, &[port, app_port]);
+        Self {
+            nginx,
             base: format!("http://127.0.0.1:{port}"),
-            dir,
-        };
-        nginx.wait_listening(port);
-        nginx.wait_listening(app_port);
-        nginx
-    }
-
-    fn wait_listening(&mut self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("nginx exited ({status}) at start; its log:\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not listen on {port} within 10 s; its log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.error_log()).unwrap_or_default()
-    }
-
-    fn error_log(&self) -> PathBuf {
-        self.dir.path().join("error.log")
+        self.nginx.log()
     }
 }
 
@@ -391,7 +325,7 @@ async fn nginx_forward_auth_with_the_documented_config() {
     let old_cookie = format!("sessiond={session}");
     assert_sent_to_login(&client, &base, &app, &[("Cookie", &old_cookie)]).await;
 
-    let access = std::fs::read_to_string(nginx.dir.path().join("access.log")).unwrap_or_default();
+    let access = std::fs::read_to_string(nginx.nginx.dir().join("access.log")).unwrap_or_default();
     assert!(
         !nginx.log().contains("[emerg]") && !nginx.log().contains("[crit]"),
         "nginx errors:\n{}\naccess log:\n{access}",
