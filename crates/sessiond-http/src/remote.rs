@@ -51,6 +51,11 @@ pub enum RemoteConfigError {
 impl RemoteBackend {
     /// A client of the sessiond at `base_url` (e.g. `http://127.0.0.1:7380`)
     /// authenticating with `api_key`, with a 5 s timeout per call.
+    ///
+    /// An `https://` URL is verified against the system's roots (rustls).
+    /// For a private CA, build the client yourself with
+    /// `reqwest::Client::builder().tls_certs_merge([ca])` and use
+    /// [`RemoteBackend::with_client`].
     pub fn new(base_url: &str, api_key: &str) -> Result<Self, RemoteConfigError> {
         let client = reqwest::Client::builder()
             .timeout(DEFAULT_TIMEOUT)

@@ -8,4 +8,5 @@ mod lifecycle;
 mod loopback;
 mod parsers;
 mod remote;
+mod remote_tls;
 mod support;
