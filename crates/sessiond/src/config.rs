@@ -72,6 +72,23 @@ pub struct ServerConfig {
     /// Public requests handled at once for one client address; more get
     /// 429 `too_many_requests`.
     pub public_max_per_client: usize,
+    /// `[server.tls]`: serve HTTPS (only) with this certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[server.tls]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first; reloaded when the file changes.
+    pub cert_file: PathBuf,
+    /// PEM private key of the leaf (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// Client-certificate authentication for `/v1`: not built yet, so any
+    /// value but empty is refused at start rather than ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +105,7 @@ impl Default for ServerConfig {
             max_concurrency: 1024,
             public_max_concurrency: 256,
             public_max_per_client: 16,
+            tls: None,
         }
     }
 }
@@ -293,6 +311,17 @@ pub enum ConfigError {
     /// The body-read timeout would never fire.
     #[error("server.body_read_timeout must not exceed server.request_timeout")]
     BodyTimeoutOverRequestTimeout,
+    /// `server.tls.client_ca_file` is set; that part of `[server.tls]` is
+    /// not built yet.
+    #[error(
+        "server.tls.client_ca_file is not supported yet: /v1 would be served without checking client \
+         certificates; remove it (and restrict /v1 by network) or run without [server.tls] behind a proxy \
+         that checks them"
+    )]
+    ClientCaUnsupported,
+    /// `--dev` is plain HTTP; `[server.tls]` asks for HTTPS.
+    #[error("--dev serves plain HTTP; it cannot be combined with [server.tls]")]
+    DevWithTls,
     /// A `[portal]` setting is invalid.
     #[error(transparent)]
     Portal(#[from] sessiond_portal::PortalConfigError),
@@ -366,6 +395,14 @@ impl Config {
         }
         if self.server.body_read_timeout > self.server.request_timeout {
             return Err(ConfigError::BodyTimeoutOverRequestTimeout);
+        }
+        if let Some(tls) = &self.server.tls {
+            if self.server.dev {
+                return Err(ConfigError::DevWithTls);
+            }
+            if tls.client_ca_file.as_ref().is_some_and(|f| !f.as_os_str().is_empty()) {
+                return Err(ConfigError::ClientCaUnsupported);
+            }
         }
         self.portal.settings(self.server.dev)?;
         Ok(())

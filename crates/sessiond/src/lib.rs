@@ -19,8 +19,10 @@ pub mod key_ring;
 pub mod keys;
 pub mod listen;
 pub mod local_admin;
+pub mod pinned_tls;
 pub mod private_file;
 pub mod server;
+pub mod tls;
 pub mod user_admin;
 
 /// The annotated sample configuration, every key with its default.

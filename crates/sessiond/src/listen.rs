@@ -9,19 +9,28 @@
 //! connection waits for its next request, so the timeout is also the
 //! longest a connection may sit idle.
 //!
+//! With `[server.tls]` each connection first completes a TLS handshake,
+//! bounded by the same timeout (a client that stalls mid-handshake is
+//! closed like one that stalls mid-head), then is served as HTTP/2 or
+//! HTTP/1.1, whichever ALPN agreed. HTTP/2 has no request-head timer of its
+//! own in hyper; its keep-alive pings close a connection whose peer stops
+//! answering, and its header-list limit bounds what one request can hold.
+//!
 //! What else `axum::serve` did is kept: each request carries the peer
 //! address as `ConnectInfo` (the portal throttles by it), transient accept
 //! errors do not stop the loop, and shutdown stops accepting, lets requests
 //! in flight finish, and closes idle connections.
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
@@ -33,19 +42,30 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// Longest wait at shutdown for requests in flight.
     pub drain_timeout: Duration,
+    /// Largest total size of request headers (HTTP/2's header-list limit;
+    /// HTTP/1.1's is enforced by the app's own layer).
+    pub header_bytes: u32,
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then drains.
+/// Serves `app` on `listener` until `shutdown` completes, then drains:
+/// plain HTTP/1.1, or HTTPS when `tls` is given.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    let graceful = GracefulShutdown::new();
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .keep_alive_interval(limits.header_read_timeout)
+        .keep_alive_timeout(limits.header_read_timeout)
+        .max_header_list_size(limits.header_bytes);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let graceful = Arc::new(GracefulShutdown::new());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -58,21 +78,32 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(request.map(Body::new))
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let service = service(app.clone(), peer);
+        let Some(acceptor) = &acceptor else {
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(ended(connection, peer));
+            continue;
+        };
+        let (acceptor, http, h2, graceful) = (acceptor.clone(), http.clone(), h2.clone(), Arc::clone(&graceful));
         tokio::spawn(async move {
-            // Resets, header timeouts and clients that go away mid-request
-            // are the network's business, not errors of ours.
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection ended");
+            let stream = match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => return tracing::debug!(%error, %peer, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                ended(graceful.watch(h2.serve_connection(TokioIo::new(stream), service)), peer).await;
+            } else {
+                ended(
+                    graceful.watch(http.serve_connection(TokioIo::new(stream), service)),
+                    peer,
+                )
+                .await;
             }
         });
     }
     drop(listener);
+    let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
     if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
         .await
         .is_err()
@@ -83,6 +114,32 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+/// The app as a hyper service for one connection from `peer`.
+fn service(
+    app: Router,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + 'static,
+> + Clone
++ Send
++ 'static {
+    hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(request.map(Body::new))
+    })
+}
+
+/// Waits for a connection to end. Resets, header timeouts and clients
+/// that go away mid-request are the network's business, not errors of ours.
+async fn ended<E: std::fmt::Display>(connection: impl Future<Output = Result<(), E>>, peer: SocketAddr) {
+    if let Err(error) = connection.await {
+        tracing::debug!(%error, %peer, "connection ended");
+    }
 }
 
 /// An accept error. A connection reset before it was accepted is nothing;

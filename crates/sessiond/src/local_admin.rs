@@ -35,8 +35,13 @@ pub const KEY_NAME: &str = "local-cli";
 /// What the file holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Endpoint {
-    /// `http://ADDR` of the running server.
+    /// `http://ADDR` (or `https://ADDR`) of the running server.
     pub url: String,
+    /// With HTTPS: the server's certificate chain file. The command line
+    /// trusts exactly the certificate in it (see `pinned_tls.rs`), read
+    /// when it runs, so a rotated certificate is followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
     /// An admin key per tenant.
     pub keys: BTreeMap<String, String>,
 }
@@ -60,11 +65,13 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Makes the command line's keys for `tenants` and writes the file in
-/// `dir` for a server listening on `addr`.
+/// `dir` for a server listening on `addr` (with HTTPS when `cert_file`,
+/// its certificate chain, is given).
 pub async fn publish(
     ring: &Arc<KeyRing>,
     dir: &Path,
     addr: SocketAddr,
+    cert_file: Option<&Path>,
     tenants: &[Tenant],
 ) -> anyhow::Result<Published> {
     let store = ring.store();
@@ -87,8 +94,11 @@ pub async fn publish(
         keys.insert(tenant.to_string(), key);
     }
     ring.reload().await?;
+    let scheme = if cert_file.is_some() { "https" } else { "http" };
     let endpoint = Endpoint {
-        url: format!("http://{}", reachable(addr)),
+        url: format!("{scheme}://{}", reachable(addr)),
+        // Absolute: the command line may run from another directory.
+        cert_file: cert_file.map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_owned())),
         keys,
     };
     let path = dir.join(FILE_NAME);
@@ -165,10 +175,13 @@ impl AdminClient {
                 endpoint.keys.keys().collect::<Vec<_>>()
             );
         };
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
-            .no_proxy()
-            .build()?;
+            .no_proxy();
+        if let Some(cert_file) = &endpoint.cert_file {
+            client = client.tls_backend_preconfigured(crate::pinned_tls::client_config(cert_file)?);
+        }
+        let client = client.build()?;
         Ok(Self {
             url: endpoint.url,
             key: key.clone(),

@@ -69,6 +69,15 @@ pub async fn serve(
     }
     let addr = listener.local_addr()?;
     crate::config::check_dev_listen(config.server.dev, addr)?;
+    // Before the store is opened: a certificate that does not load stops
+    // the start at once, naming the file.
+    let (tls, reloader) = match &config.server.tls {
+        Some(tls) => {
+            let (server, cert) = crate::tls::server_config(tls).context("[server.tls]")?;
+            (Some(server), Some(crate::tls::spawn_reloader(cert)))
+        }
+        None => (None, None),
+    };
     let url = StoreUrl::parse(&config.store.url)?;
     let data_dir = config.data_dir();
     private_dir(&data_dir)?;
@@ -162,17 +171,23 @@ pub async fn serve(
             if !tenants.contains(&portal_tenant) {
                 tenants.push(portal_tenant);
             }
-            Some(crate::local_admin::publish(&keys_for_cli, dir, addr, &tenants).await?)
+            let cert_file = config.server.tls.as_ref().map(|tls| tls.cert_file.as_path());
+            Some(crate::local_admin::publish(&keys_for_cli, dir, addr, cert_file, &tenants).await?)
         }
         _ => None,
     };
-    tracing::info!(%addr, store = %url, data_dir = %data_dir.display(), "sessiond listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, store = %url, data_dir = %data_dir.display(), "sessiond listening");
     println!("listening on {addr}");
     let connections = crate::listen::ConnectionLimits {
         header_read_timeout: config.server.header_read_timeout,
         drain_timeout: config.server.request_timeout + config.server.header_read_timeout,
+        header_bytes: u32::try_from(config.server.header_limit).unwrap_or(u32::MAX),
     };
-    let served = crate::listen::serve(listener, app, connections, shutdown).await;
+    let served = crate::listen::serve(listener, app, connections, tls, shutdown).await;
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     tracing::info!("shutting down: in-flight requests finished; flushing");
     if let Some(published) = published {
         published.retract().await;

@@ -15,3 +15,4 @@ mod openapi;
 mod portal;
 mod slow_clients;
 mod support;
+mod tls;
