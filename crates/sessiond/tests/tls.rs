@@ -130,51 +130,29 @@ async fn https_only_modern_tls_and_a_certificate_that_follows_its_files() {
     assert!(listed.status.success(), "after the rotation: {listed:?}");
 }
 
+/// Starts `sessiond serve` with `tls` as its `[server.tls]` table, which
+/// must fail; returns its stderr.
+fn serve_with_tls_must_fail(tls: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sessiond.toml"), format!("[server.tls]\n{tls}")).unwrap();
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        "memory:",
+        "--config",
+        "sessiond.toml",
+    ];
+    let out = sessiond(dir.path(), &args, &[]);
+    assert!(!out.status.success(), "sessiond started with [server.tls] {tls}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_certificate_that_does_not_load_stops_the_start_and_says_which_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sessiond.toml");
-    std::fs::write(
-        &config,
-        "[server.tls]\ncert_file = \"missing.pem\"\nkey_file = \"missing.key\"\n",
-    )
-    .unwrap();
-    let out = sessiond(
-        dir.path(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            "memory:",
-            "--config",
-            "sessiond.toml",
-        ],
-        &[],
-    );
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = serve_with_tls_must_fail("cert_file = \"missing.pem\"\nkey_file = \"missing.key\"\n");
     assert!(stderr.contains("missing.pem"), "{stderr}");
-
-    std::fs::write(
-        &config,
-        "[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\nclient_ca_file = \"ca.pem\"\n",
-    )
-    .unwrap();
-    let out = sessiond(
-        dir.path(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            "memory:",
-            "--config",
-            "sessiond.toml",
-        ],
-        &[],
-    );
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = serve_with_tls_must_fail("cert_file = \"c.pem\"\nkey_file = \"k.pem\"\nclient_ca_file = \"ca.pem\"\n");
     assert!(stderr.contains("client_ca_file is not supported yet"), "{stderr}");
 }
