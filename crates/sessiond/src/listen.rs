@@ -65,7 +65,7 @@ pub async fn serve(
         .keep_alive_timeout(limits.header_read_timeout)
         .max_header_list_size(limits.header_bytes);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let graceful = Arc::new(GracefulShutdown::new());
+    let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -84,7 +84,10 @@ pub async fn serve(
             tokio::spawn(ended(connection, peer));
             continue;
         };
-        let (acceptor, http, h2, graceful) = (acceptor.clone(), http.clone(), h2.clone(), Arc::clone(&graceful));
+        // Subscribed now, before the handshake: shutdown waits for this
+        // connection too, and one that finishes its handshake after the
+        // signal is told to close at once.
+        let (acceptor, http, h2, watcher) = (acceptor.clone(), http.clone(), h2.clone(), graceful.watcher());
         tokio::spawn(async move {
             let stream = match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => stream,
@@ -92,10 +95,10 @@ pub async fn serve(
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             };
             if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                ended(graceful.watch(h2.serve_connection(TokioIo::new(stream), service)), peer).await;
+                ended(watcher.watch(h2.serve_connection(TokioIo::new(stream), service)), peer).await;
             } else {
                 ended(
-                    graceful.watch(http.serve_connection(TokioIo::new(stream), service)),
+                    watcher.watch(http.serve_connection(TokioIo::new(stream), service)),
                     peer,
                 )
                 .await;
@@ -103,7 +106,6 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
     if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
         .await
         .is_err()
