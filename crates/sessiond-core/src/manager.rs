@@ -316,10 +316,11 @@ impl SessionManager {
                 origin: options.origin,
             };
             let created = self.event(now, EventKind::Created, Some(&session), Some(&session.client));
-            let audit = self.audit(
-                vec![created.clone()],
-                Some((now, EventKind::Revoked(RevokeReason::Limit))),
-            );
+            // Only an evicting limit can make the store pick records; without
+            // one there is no template to send (nor ids to reserve).
+            let evicts = matches!(limit, SubjectLimit::EvictOldest(_));
+            let picked = evicts.then_some((now, EventKind::Revoked(RevokeReason::Limit)));
+            let audit = self.audit(vec![created.clone()], picked);
             match self.shared.store.insert(&session, limit, now, eviction, &audit).await {
                 Ok(inserted) => {
                     let evicted = inserted
