@@ -52,6 +52,8 @@ mod origin;
 mod policy;
 mod purge;
 mod rotation;
+mod sealed_store;
+pub mod sealing;
 mod secrets;
 mod session;
 mod store;
@@ -80,6 +82,7 @@ pub use origin::SessionOrigin;
 pub use policy::{LimitAction, MAX_DATA_BYTES_LIMIT, MAX_LIFETIME, Policy, PolicyError};
 pub use purge::{PurgeTask, spawn_purger};
 pub use rotation::Rotation;
+pub use sealed_store::{SEALED_DATA_MEMBER, SealedEvents, SealedSessions, Sealer};
 pub use secrets::{
     BadSecretBytes, MAX_SECRET_NAME_LEN, MAX_SECRETS, SecretName, SecretStore, SecretStoreError, check_secret_count,
     decode_secrets, encode_secrets,

@@ -77,6 +77,11 @@ pub struct ClientInfo {
     /// The client's User-Agent header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// Both fields sealed at rest ([`crate::sealing`]). Set, with `ip` and
+    /// `user_agent` empty, only in records as a store keeps them while
+    /// encryption is on; what callers read is always opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
 }
 
 impl ClientInfo {
@@ -98,12 +103,16 @@ impl ClientInfo {
             }
             clean
         });
-        Self { ip, user_agent }
+        Self {
+            ip,
+            user_agent,
+            sealed: None,
+        }
     }
 
     /// True when neither field is known.
     pub fn is_empty(&self) -> bool {
-        self.ip.is_none() && self.user_agent.is_none()
+        self.ip.is_none() && self.user_agent.is_none() && self.sealed.is_none()
     }
 }
 
@@ -244,6 +253,7 @@ mod tests {
         let c = ClientInfo {
             ip: Some("1".repeat(65)),
             user_agent: Some(format!("a\r\nb{}", "é".repeat(400))),
+            sealed: None,
         }
         .sanitized();
         assert_eq!(c.ip, None);

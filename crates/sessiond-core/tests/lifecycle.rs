@@ -448,6 +448,7 @@ async fn events_cover_the_lifecycle_and_never_hold_a_token() {
     let client = ClientInfo {
         ip: Some("203.0.113.9".into()),
         user_agent: Some("curl/8".into()),
+        sealed: None,
     };
     let options = CreateOptions {
         client: client.clone(),

@@ -6,4 +6,5 @@ mod aal;
 mod counting_store;
 mod lifecycle;
 mod memory_store;
+mod sealed_store;
 mod stored_events;

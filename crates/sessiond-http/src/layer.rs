@@ -209,6 +209,7 @@ impl RawClient {
                 .as_ref()
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            sealed: None,
         }
     }
 }

@@ -15,12 +15,15 @@
 //! u8 remember_me | u8 aal | str data_json
 //! opt_str ip | opt_str user_agent | u64 version
 //! u8 has_revocation [ time at | u8 reason ]
-//! u8 origin                      (layout 2 only: 1 = api, 2 = portal)
+//! u8 origin                      (layouts 2 and 3: 1 = api, 2 = portal)
+//! opt_str sealed_client          (layout 3 only)
 //! ```
 //!
 //! Layout 1 is layout 2 without the origin byte; its records were written
 //! before sessions recorded their origin and read back as `api`, never as
-//! portal logins (issue 12, finding 3).
+//! portal logins (issue 12, finding 3). Layout 2 is layout 3 without the
+//! sealed client (`ClientInfo::sealed`), which records written before
+//! sealing never have.
 //!
 //! where `str` is a u32 length and UTF-8 bytes, `opt_str` a presence byte
 //! then a `str`, and `time` an i128 of Unix nanoseconds and an i32 UTC
@@ -48,8 +51,11 @@ use time::{OffsetDateTime, UtcOffset};
 /// gets a new number, and decoding dispatches on it.
 const LAYOUT_V1: u8 = 1;
 
-/// The record layout this build writes: layout 1 and the origin byte.
+/// Layout 1 and the origin byte; still read.
 const LAYOUT_V2: u8 = 2;
+
+/// The record layout this build writes: layout 2 and the sealed client.
+const LAYOUT_V3: u8 = 3;
 
 /// The user record layout this build writes and reads.
 const USER_LAYOUT_V1: u8 = 1;
@@ -68,7 +74,7 @@ pub struct EncodeError(#[source] serde_json::Error);
 pub(crate) fn encode(session: &Session) -> Result<Vec<u8>, EncodeError> {
     let data = serde_json::to_vec(&session.data).map_err(EncodeError)?;
     let mut out = Vec::with_capacity(256 + data.len());
-    out.push(LAYOUT_V2);
+    out.push(LAYOUT_V3);
     put_str(&mut out, session.id.as_str());
     put_str(&mut out, session.tenant.as_str());
     put_str(&mut out, session.subject.as_str());
@@ -105,6 +111,7 @@ pub(crate) fn encode(session: &Session) -> Result<Vec<u8>, EncodeError> {
         None => out.push(0),
     }
     out.push(origin_code(session.origin));
+    put_opt_str(&mut out, session.client.sealed.as_deref());
     Ok(out)
 }
 
@@ -112,7 +119,7 @@ pub(crate) fn encode(session: &Session) -> Result<Vec<u8>, EncodeError> {
 pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
     let mut r = Reader(bytes);
     let layout = r.u8()?;
-    if !matches!(layout, LAYOUT_V1 | LAYOUT_V2) {
+    if !matches!(layout, LAYOUT_V1 | LAYOUT_V2 | LAYOUT_V3) {
         return Err(DecodeError("unknown record layout"));
     }
     let id = SessionId::parse(r.str()?).ok_or(DecodeError("invalid session id"))?;
@@ -136,9 +143,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
     let remember_me = r.flag()?;
     let aal = Aal::try_from(r.u8()?).map_err(|_| DecodeError("invalid aal"))?;
     let data = serde_json::from_slice(r.bytes()?).map_err(|_| DecodeError("invalid data json"))?;
-    let client = ClientInfo {
+    let mut client = ClientInfo {
         ip: r.opt_str()?.map(str::to_owned),
         user_agent: r.opt_str()?.map(str::to_owned),
+        sealed: None,
     };
     let version = u64::from_le_bytes(r.array()?);
     let revoked = match r.flag()? {
@@ -152,6 +160,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
         LAYOUT_V1 => SessionOrigin::Api,
         _ => origin_from_code(r.u8()?)?,
     };
+    if layout == LAYOUT_V3 {
+        client.sealed = r.opt_str()?.map(str::to_owned);
+    }
     if !r.0.is_empty() {
         return Err(DecodeError("trailing bytes"));
     }
@@ -367,9 +378,19 @@ mod tests {
         s
     }
 
+    fn sealed_client() -> Session {
+        let mut s = sample("t", "s", NOW);
+        s.client = ClientInfo {
+            ip: None,
+            user_agent: None,
+            sealed: Some("v1.01020304.sealed".to_owned()),
+        };
+        s
+    }
+
     #[test]
     fn records_round_trip_exactly() {
-        for s in [sample("t", "s", NOW), full()] {
+        for s in [sample("t", "s", NOW), full(), sealed_client()] {
             let bytes = encode(&s).unwrap();
             let back = decode(&bytes).unwrap();
             assert_eq!(back, s);
@@ -382,7 +403,9 @@ mod tests {
     fn layout_1_records_read_back_as_api_sessions() {
         let session = full();
         let mut bytes = encode(&session).unwrap();
-        // Layout 1 is layout 2 without the trailing origin byte.
+        // Layout 1 is layout 3 without the trailing origin byte and the
+        // sealed client's absence byte.
+        assert_eq!(bytes.pop(), Some(0));
         assert_eq!(bytes.pop(), Some(2));
         bytes[0] = LAYOUT_V1;
         let back = decode(&bytes).unwrap();
@@ -395,10 +418,21 @@ mod tests {
             session
         );
         let mut unknown = encode(&session).unwrap();
-        if let Some(last) = unknown.last_mut() {
-            *last = 9;
-        }
+        let origin = unknown.len() - 2;
+        unknown[origin] = 9;
         assert_eq!(decode(&unknown), Err(DecodeError("unknown session origin")));
+    }
+
+    #[test]
+    fn layout_2_records_read_back_without_a_sealed_client() {
+        let session = full();
+        let mut bytes = encode(&session).unwrap();
+        assert_eq!(bytes.pop(), Some(0));
+        bytes[0] = LAYOUT_V2;
+        assert_eq!(decode(&bytes).unwrap(), session);
+        let mut sealed = encode(&sealed_client()).unwrap();
+        sealed[0] = LAYOUT_V2;
+        assert_eq!(decode(&sealed), Err(DecodeError("trailing bytes")));
     }
 
     #[test]

@@ -56,6 +56,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "events",
         sql: include_str!("../migrations/0007_events.sql"),
     },
+    Migration {
+        version: 8,
+        name: "sealed_client",
+        sql: include_str!("../migrations/0008_sealed_client.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

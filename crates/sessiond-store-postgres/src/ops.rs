@@ -78,8 +78,8 @@ impl SessionStore for PostgresStore {
             // write are one statement, so a revoke cannot slip between them.
             let statement = client
                 .prepare_cached(
-                    "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3, client_ip = $4, client_ua = $5 \
-                     WHERE id = $1 AND revoked_at IS NULL AND last_seen_at < $2",
+                    "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3, client_ip = $4, client_ua = $5, \
+                     client_sealed = $6 WHERE id = $1 AND revoked_at IS NULL AND last_seen_at < $2",
                 )
                 .await
                 .map_err(store_error)?;
@@ -92,6 +92,7 @@ impl SessionStore for PostgresStore {
                         &idle_expires_at,
                         &client_info.ip,
                         &client_info.user_agent,
+                        &client_info.sealed,
                     ],
                 )
                 .await
@@ -265,8 +266,8 @@ impl PostgresStore {
                  prev_valid_until = $6, created_at = $7, last_seen_at = $8, authenticated_at = $9, \
                  idle_expires_at = $10, absolute_expires_at = $11, remember_me = $12, aal = $13, data = $14, \
                  client_ip = $15, client_ua = $16, version = $17, revoked_at = $18, revoked_reason = $19, \
-                 origin = $20 \
-                 WHERE id = $1 AND version = $21",
+                 origin = $20, client_sealed = $21 \
+                 WHERE id = $1 AND version = $22",
             )
             .await
             .map_err(store_error)?;

@@ -109,6 +109,7 @@ pub fn sample(t: &str, s: &str, created_at: OffsetDateTime) -> Session {
         client: ClientInfo {
             ip: Some("203.0.113.7".into()),
             user_agent: Some("Firefox/140".into()),
+            sealed: None,
         },
         version: 1,
         revoked: None,
@@ -412,6 +413,7 @@ pub async fn touch_moves_deadlines_forward_only(store: Arc<dyn SessionStore>) {
     let client = ClientInfo {
         ip: Some("198.51.100.1".into()),
         user_agent: None,
+        sealed: None,
     };
     let idle = later + Duration::from_secs(1800);
     assert!(store.touch(&session.id, later, idle, &client).await.expect("touch"));

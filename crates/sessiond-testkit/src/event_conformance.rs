@@ -152,6 +152,7 @@ pub async fn event_append_stores_every_field_as_given(store: Arc<dyn EventStore>
     full.client = Some(ClientInfo {
         ip: Some("2001:db8::1".to_owned()),
         user_agent: Some("Mozilla/5.0 \"quoted\"".to_owned()),
+        sealed: None,
     });
     let full = stored(&mut ids, full);
     let mut counted = sample_event("acme", 3);

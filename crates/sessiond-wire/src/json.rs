@@ -171,14 +171,17 @@ mod tests {
             ClientInfo {
                 ip: Some("10.0.0.1".to_owned()),
                 user_agent: None,
+                sealed: None,
             },
             ClientInfo {
                 ip: None,
                 user_agent: Some("Mozilla \"5\"\t\u{1}".to_owned()),
+                sealed: None,
             },
             ClientInfo {
                 ip: Some("::1".to_owned()),
                 user_agent: Some("curl/8".to_owned()),
+                sealed: None,
             },
         ];
         let mut sessions = Vec::new();

@@ -88,6 +88,7 @@ impl ClientView {
         Ok(ClientInfo {
             ip: self.ip,
             user_agent: self.user_agent,
+            sealed: None,
         }
         .sanitized())
     }
@@ -108,6 +109,7 @@ impl From<ClientView> for ClientInfo {
         ClientInfo {
             ip: c.ip,
             user_agent: c.user_agent,
+            sealed: None,
         }
     }
 }

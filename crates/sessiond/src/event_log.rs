@@ -158,6 +158,7 @@ mod tests {
             client: Some(ClientInfo {
                 ip: Some(ip.to_owned()),
                 user_agent: None,
+                sealed: None,
             }),
             count: 1,
         }

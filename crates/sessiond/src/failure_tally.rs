@@ -129,6 +129,7 @@ fn summary(key: &Key, window: &Window) -> Option<Event> {
         client: key.ip.clone().map(|ip| ClientInfo {
             ip: Some(ip),
             user_agent: None,
+            sealed: None,
         }),
         count: window.counted,
     })
@@ -154,6 +155,7 @@ mod tests {
             client: Some(ClientInfo {
                 ip: Some(ip.to_owned()),
                 user_agent: Some("bot".to_owned()),
+                sealed: None,
             }),
             count: 1,
         }

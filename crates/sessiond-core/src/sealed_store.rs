@@ -1,0 +1,405 @@
+//! [`SealedSessions`] and [`SealedEvents`]: any store, with session data
+//! and clients sealed at rest.
+//!
+//! Sealing wraps the store rather than living in each engine, so every
+//! engine (and every engine still to come) stores the same sealed form and
+//! the conformance suite checks the wrapper like any other store. What a
+//! store keeps in clear is what it must compare, index or expire by: ids,
+//! tenant, subject, token hashes, deadlines, version, revocation, origin.
+//!
+//! The stored form of a session: `data` is the one-member object
+//! `{"$sealed": "<sealed JSON of data>"}`, bound to the tenant and id; a
+//! non-empty `client` is `{"sealed": "<sealed JSON of ip and user_agent>"}`,
+//! bound to the id. An event's client is sealed the same way, bound to its
+//! tenant and event id.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::audit::Audit;
+use crate::event_store::{EventFilter, EventStore, EventStoreError, Retention, StoredEvent};
+use crate::ids::{SessionId, Subject, Tenant};
+use crate::sealing::{Keyring, OpenError, Place, sealed_by};
+use crate::session::{ClientInfo, Revocation, Session};
+use crate::store::{Inserted, SessionStore, StoreError, SubjectLimit};
+use crate::token::TokenHash;
+
+/// The member of a stored `data` object that holds the sealed data.
+pub const SEALED_DATA_MEMBER: &str = "$sealed";
+
+/// Seals records on the way into a store and opens them on the way out.
+///
+/// Without a keyring (encryption off) records pass unchanged, but a sealed
+/// record read back is an error, never shown sealed as if it were data.
+#[derive(Debug, Clone, Default)]
+pub struct Sealer {
+    keyring: Option<Arc<Keyring>>,
+}
+
+impl Sealer {
+    /// Seals with `keyring`'s first key; opens with any of its keys.
+    pub fn new(keyring: Arc<Keyring>) -> Self {
+        Self { keyring: Some(keyring) }
+    }
+
+    /// Encryption off.
+    pub fn off() -> Self {
+        Self { keyring: None }
+    }
+
+    /// The keyring, when encryption is on.
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_deref()
+    }
+
+    /// `session` as the store keeps it.
+    pub fn seal_session<'a>(&self, session: &'a Session) -> Result<Cow<'a, Session>, StoreError> {
+        let Some(keyring) = &self.keyring else {
+            return Ok(Cow::Borrowed(session));
+        };
+        let data = serde_json::to_vec(&session.data).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let place = Place::SessionData {
+            tenant: session.tenant.as_str(),
+            id: session.id.as_str(),
+        };
+        let sealed = keyring
+            .seal(place, &data)
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let mut stored = session.clone();
+        stored.data = serde_json::Map::from_iter([(SEALED_DATA_MEMBER.to_owned(), serde_json::Value::String(sealed))]);
+        stored.client = self.seal_client(&session.id, &session.client)?.into_owned();
+        Ok(Cow::Owned(stored))
+    }
+
+    /// A session's client as the store keeps it.
+    pub fn seal_client<'a>(&self, id: &SessionId, client: &'a ClientInfo) -> Result<Cow<'a, ClientInfo>, StoreError> {
+        seal_client(
+            self.keyring.as_deref(),
+            Place::SessionClient { id: id.as_str() },
+            client,
+        )
+        .map_err(|e| StoreError::Backend(Box::new(e)))
+    }
+
+    /// A stored session as callers read it.
+    pub fn open_session(&self, mut stored: Session) -> Result<Session, OpenError> {
+        if let Some(sealed) = sealed_data(&stored) {
+            let keyring = self.keyring.as_deref().ok_or(OpenError::NoKeyring)?;
+            let place = Place::SessionData {
+                tenant: stored.tenant.as_str(),
+                id: stored.id.as_str(),
+            };
+            let data = keyring.open(place, sealed)?;
+            // It authenticated, so it is what was sealed: JSON of a map.
+            stored.data = serde_json::from_slice(&data).map_err(|_| OpenError::Malformed)?;
+        }
+        let place = Place::SessionClient { id: stored.id.as_str() };
+        stored.client = open_client(self.keyring.as_deref(), place, stored.client)?;
+        Ok(stored)
+    }
+
+    /// The key id a stored session was sealed by; `None` when it is in
+    /// clear (written while encryption was off).
+    pub fn sealed_by(stored: &Session) -> Option<crate::sealing::DataKeyId> {
+        sealed_data(stored).and_then(sealed_by)
+    }
+
+    fn open_shared(&self, stored: Arc<Session>) -> Result<Arc<Session>, StoreError> {
+        if self.keyring.is_none() && sealed_data(&stored).is_none() && stored.client.sealed.is_none() {
+            return Ok(stored);
+        }
+        let opened = self
+            .open_session(Arc::unwrap_or_clone(stored))
+            .map_err(|e| StoreError::Corrupt(Box::new(e)))?;
+        Ok(Arc::new(opened))
+    }
+
+    fn open_all(&self, stored: Vec<Session>) -> Result<Vec<Session>, StoreError> {
+        stored
+            .into_iter()
+            .map(|s| self.open_session(s).map_err(|e| StoreError::Corrupt(Box::new(e))))
+            .collect()
+    }
+
+    /// Records a write has already changed: opened where they open, else
+    /// returned with empty data and client. The write is done; failing it
+    /// now would report a change that was made as one that was not.
+    fn open_written(&self, stored: Vec<Session>) -> Vec<Session> {
+        stored
+            .into_iter()
+            .map(|s| {
+                let id = s.id.clone();
+                self.open_session(s.clone()).unwrap_or_else(|error| {
+                    tracing::warn!(session = %id, %error, "a written session's sealed fields do not open");
+                    Session {
+                        data: serde_json::Map::new(),
+                        client: ClientInfo::default(),
+                        ..s
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// `audit` with its events' clients sealed.
+    pub fn seal_audit<'a>(&self, audit: &'a Audit) -> Result<Cow<'a, Audit>, StoreError> {
+        if self.keyring.is_none() || audit.events.iter().all(|e| e.event.client.is_none()) {
+            return Ok(Cow::Borrowed(audit));
+        }
+        let events = self
+            .seal_events(&audit.events)
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(Cow::Owned(Audit {
+            events: events.into_owned(),
+            picked: audit.picked,
+        }))
+    }
+
+    fn seal_events<'a>(&self, events: &'a [StoredEvent]) -> Result<Cow<'a, [StoredEvent]>, crate::sealing::SealError> {
+        let Some(keyring) = self.keyring.as_deref() else {
+            return Ok(Cow::Borrowed(events));
+        };
+        let mut sealed = events.to_vec();
+        for stored in &mut sealed {
+            if let Some(client) = &stored.event.client {
+                let place = Place::EventClient {
+                    tenant: stored.event.tenant.as_str(),
+                    id: stored.id.as_str(),
+                };
+                let client = seal_client(Some(keyring), place, client)?.into_owned();
+                stored.event.client = Some(client);
+            }
+        }
+        Ok(Cow::Owned(sealed))
+    }
+
+    /// An event read back. A client sealed by a key no longer configured
+    /// reads as unknown (events are not resealed; they age out), anything
+    /// else that does not open is an error.
+    fn open_event(&self, mut stored: StoredEvent) -> Result<StoredEvent, OpenError> {
+        if let Some(client) = stored.event.client.take() {
+            let place = Place::EventClient {
+                tenant: stored.event.tenant.as_str(),
+                id: stored.id.as_str(),
+            };
+            stored.event.client = match open_client(self.keyring.as_deref(), place, client) {
+                Ok(client) => Some(client),
+                Err(OpenError::UnknownKey(key)) => {
+                    tracing::warn!(event = %stored.id, %key, "event client sealed by a retired data key");
+                    None
+                }
+                Err(other) => return Err(other),
+            };
+        }
+        Ok(stored)
+    }
+}
+
+fn sealed_data(stored: &Session) -> Option<&str> {
+    if stored.data.len() != 1 {
+        return None;
+    }
+    match stored.data.get(SEALED_DATA_MEMBER) {
+        Some(serde_json::Value::String(s)) if sealed_by(s).is_some() => Some(s),
+        _ => None,
+    }
+}
+
+fn seal_client<'a>(
+    keyring: Option<&Keyring>,
+    place: Place<'_>,
+    client: &'a ClientInfo,
+) -> Result<Cow<'a, ClientInfo>, crate::sealing::SealError> {
+    let Some(keyring) = keyring else {
+        return Ok(Cow::Borrowed(client));
+    };
+    if client.ip.is_none() && client.user_agent.is_none() {
+        return Ok(Cow::Owned(ClientInfo::default()));
+    }
+    let clear = ClientInfo {
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        sealed: None,
+    };
+    // Serializing two optional strings cannot fail.
+    let json = serde_json::to_vec(&clear).unwrap_or_default();
+    Ok(Cow::Owned(ClientInfo {
+        ip: None,
+        user_agent: None,
+        sealed: Some(keyring.seal(place, &json)?),
+    }))
+}
+
+fn open_client(keyring: Option<&Keyring>, place: Place<'_>, stored: ClientInfo) -> Result<ClientInfo, OpenError> {
+    let Some(sealed) = &stored.sealed else {
+        return Ok(stored);
+    };
+    let keyring = keyring.ok_or(OpenError::NoKeyring)?;
+    let json = keyring.open(place, sealed)?;
+    let client: ClientInfo = serde_json::from_slice(&json).map_err(|_| OpenError::Malformed)?;
+    Ok(ClientInfo {
+        ip: client.ip,
+        user_agent: client.user_agent,
+        sealed: None,
+    })
+}
+
+/// A [`SessionStore`] whose records are sealed at rest by a [`Sealer`].
+#[derive(Debug, Clone)]
+pub struct SealedSessions {
+    inner: Arc<dyn SessionStore>,
+    sealer: Sealer,
+}
+
+impl SealedSessions {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn SessionStore>, sealer: Sealer) -> Self {
+        Self { inner, sealer }
+    }
+}
+
+#[async_trait]
+impl SessionStore for SealedSessions {
+    async fn insert(
+        &self,
+        session: &Session,
+        limit: SubjectLimit,
+        now: OffsetDateTime,
+        revocation: Revocation,
+        audit: &Audit,
+    ) -> Result<Inserted, StoreError> {
+        let stored = self.sealer.seal_session(session)?;
+        let audit = self.sealer.seal_audit(audit)?;
+        let inserted = self.inner.insert(&stored, limit, now, revocation, &audit).await?;
+        Ok(Inserted {
+            evicted: self.sealer.open_written(inserted.evicted),
+        })
+    }
+
+    async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
+        match self.inner.get_by_token(hash).await? {
+            Some(stored) => self.sealer.open_shared(stored).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        match self.inner.get_by_id(id).await? {
+            Some(stored) => self.sealer.open_shared(stored).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn update(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError> {
+        let stored = self.sealer.seal_session(session)?;
+        let audit = self.sealer.seal_audit(audit)?;
+        self.inner.update(&stored, expected_version, &audit).await
+    }
+
+    async fn touch(
+        &self,
+        id: &SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+        client: &ClientInfo,
+    ) -> Result<bool, StoreError> {
+        let client = self.sealer.seal_client(id, client)?;
+        self.inner.touch(id, last_seen_at, idle_expires_at, &client).await
+    }
+
+    async fn revoke(
+        &self,
+        id: &SessionId,
+        revocation: Revocation,
+        audit: &Audit,
+    ) -> Result<Option<Session>, StoreError> {
+        let audit = self.sealer.seal_audit(audit)?;
+        let revoked = self.inner.revoke(id, revocation, &audit).await?;
+        Ok(revoked.and_then(|s| self.sealer.open_written(vec![s]).pop()))
+    }
+
+    async fn revoke_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        except: Option<&SessionId>,
+        revocation: Revocation,
+        now: OffsetDateTime,
+        audit: &Audit,
+    ) -> Result<Vec<Session>, StoreError> {
+        let audit = self.sealer.seal_audit(audit)?;
+        let revoked = (self.inner)
+            .revoke_subject(tenant, subject, except, revocation, now, &audit)
+            .await?;
+        Ok(self.sealer.open_written(revoked))
+    }
+
+    async fn list_subject(
+        &self,
+        tenant: &Tenant,
+        subject: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        let stored = self.inner.list_subject(tenant, subject, now).await?;
+        self.sealer.open_all(stored)
+    }
+
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        audit: &Audit,
+    ) -> Result<Vec<Session>, StoreError> {
+        let audit = self.sealer.seal_audit(audit)?;
+        let purged = self.inner.purge_expired(now, limit, &audit).await?;
+        Ok(self.sealer.open_written(purged))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+/// An [`EventStore`] whose events' clients are sealed at rest.
+#[derive(Debug, Clone)]
+pub struct SealedEvents {
+    inner: Arc<dyn EventStore>,
+    sealer: Sealer,
+}
+
+impl SealedEvents {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn EventStore>, sealer: Sealer) -> Self {
+        Self { inner, sealer }
+    }
+}
+
+#[async_trait]
+impl EventStore for SealedEvents {
+    async fn append_events(&self, events: &[StoredEvent]) -> Result<(), EventStoreError> {
+        let events = self
+            .sealer
+            .seal_events(events)
+            .map_err(|e| EventStoreError::Backend(Box::new(e)))?;
+        self.inner.append_events(&events).await
+    }
+
+    async fn query_events(&self, tenant: &Tenant, filter: &EventFilter) -> Result<Vec<StoredEvent>, EventStoreError> {
+        let stored = self.inner.query_events(tenant, filter).await?;
+        stored
+            .into_iter()
+            .map(|e| {
+                self.sealer
+                    .open_event(e)
+                    .map_err(|e| EventStoreError::Corrupt(Box::new(e)))
+            })
+            .collect()
+    }
+
+    async fn prune_events(&self, tenant: Option<&Tenant>, retention: Retention) -> Result<u64, EventStoreError> {
+        self.inner.prune_events(tenant, retention).await
+    }
+}

@@ -1,0 +1,231 @@
+//! SealedSessions and SealedEvents over MemoryStore: the shared suites
+//! (sealing must not change what a store does), and what lies in the
+//! store underneath (sealed, bound to its record).
+
+use std::sync::Arc;
+
+use sessiond_core::sealing::{DATA_KEY_LEN, Keyring, OpenError};
+use sessiond_core::{
+    Audit, ClientInfo, EventFilter, EventIds, EventKind, EventStore, MemoryStore, Revocation, RevokeReason,
+    SEALED_DATA_MEMBER, SealedEvents, SealedSessions, Sealer, Session, SessionStore, StoreError, StoredEvent,
+    SubjectLimit, Tenant,
+};
+use sessiond_testkit::conformance::{NOW, sample};
+
+fn keyring(keys: &[u8]) -> Arc<Keyring> {
+    Arc::new(Keyring::new(keys.iter().map(|&k| [k; DATA_KEY_LEN])).unwrap())
+}
+
+fn sealed(inner: &Arc<MemoryStore>, keys: &[u8]) -> SealedSessions {
+    let inner = Arc::clone(inner) as Arc<dyn SessionStore>;
+    SealedSessions::new(inner, Sealer::new(keyring(keys)))
+}
+
+mod conformance {
+    use super::*;
+
+    sessiond_testkit::store_conformance!(|| async {
+        Some(Arc::new(sealed(&Arc::new(MemoryStore::new()), &[1])) as Arc<dyn SessionStore>)
+    });
+    sessiond_testkit::event_store_conformance!(|| async {
+        let inner = Arc::new(MemoryStore::new()) as Arc<dyn EventStore>;
+        Some(Arc::new(SealedEvents::new(inner, Sealer::new(keyring(&[1])))) as Arc<dyn EventStore>)
+    });
+    sessiond_testkit::audit_conformance!(|| async {
+        let store = Arc::new(MemoryStore::new());
+        let sealer = Sealer::new(keyring(&[1]));
+        Some((
+            Arc::new(SealedSessions::new(
+                Arc::clone(&store) as Arc<dyn SessionStore>,
+                sealer.clone(),
+            )) as Arc<dyn SessionStore>,
+            Arc::new(SealedEvents::new(store as Arc<dyn EventStore>, sealer)) as Arc<dyn EventStore>,
+        ))
+    });
+}
+
+const MARKER: &str = "marker-4f1d9c";
+const IP: &str = "198.51.100.77";
+const AGENT: &str = "Agent/seal-test";
+
+fn marked(subject: &str) -> Session {
+    let mut session = sample("default", subject, NOW);
+    session.data.insert("cart".into(), MARKER.into());
+    session.client = ClientInfo {
+        ip: Some(IP.into()),
+        user_agent: Some(AGENT.into()),
+        sealed: None,
+    };
+    session
+}
+
+async fn insert(store: &dyn SessionStore, session: &Session) {
+    let revocation = Revocation {
+        at: NOW,
+        reason: RevokeReason::Limit,
+    };
+    store
+        .insert(session, SubjectLimit::Unlimited, NOW, revocation, &Audit::NONE)
+        .await
+        .unwrap();
+}
+
+fn shows_nothing(raw: &Session) {
+    let text = serde_json::to_string(raw).unwrap();
+    for secret in [MARKER, IP, AGENT] {
+        assert!(!text.contains(secret), "{secret} in clear in {text}");
+    }
+    assert_eq!(raw.data.keys().collect::<Vec<_>>(), [SEALED_DATA_MEMBER]);
+    assert!(raw.client.sealed.is_some());
+}
+
+#[tokio::test]
+async fn the_store_underneath_holds_no_data_ip_or_user_agent() {
+    let raw = Arc::new(MemoryStore::new());
+    let store = sealed(&raw, &[1]);
+    let session = marked("alice");
+    insert(&store, &session).await;
+    shows_nothing(&raw.get_by_id(&session.id).await.unwrap().unwrap());
+    assert_eq!(*store.get_by_id(&session.id).await.unwrap().unwrap(), session);
+    assert_eq!(
+        *store.get_by_token(&session.token_hash).await.unwrap().unwrap(),
+        session
+    );
+
+    // A touch seals the new client too.
+    let later = NOW + time::Duration::minutes(1);
+    let moved = ClientInfo {
+        ip: Some("203.0.113.200".into()),
+        user_agent: Some(AGENT.into()),
+        sealed: None,
+    };
+    assert!(
+        store
+            .touch(&session.id, later, later + time::Duration::hours(1), &moved)
+            .await
+            .unwrap()
+    );
+    let raw_after = raw.get_by_id(&session.id).await.unwrap().unwrap();
+    shows_nothing(&raw_after);
+    assert!(!serde_json::to_string(&*raw_after).unwrap().contains("203.0.113.200"));
+    assert_eq!(store.get_by_id(&session.id).await.unwrap().unwrap().client, moved);
+}
+
+#[tokio::test]
+async fn a_record_copied_onto_another_id_does_not_open() {
+    let raw = Arc::new(MemoryStore::new());
+    let store = sealed(&raw, &[1]);
+    let original = marked("alice");
+    insert(&store, &original).await;
+    let stored = raw.get_by_id(&original.id).await.unwrap().unwrap();
+
+    // The attacker writes the sealed fields onto a record of their own.
+    let mut theirs = sample("default", "mallory", NOW);
+    theirs.data = stored.data.clone();
+    theirs.client = stored.client.clone();
+    insert(raw.as_ref(), &theirs).await;
+    let error = store.get_by_id(&theirs.id).await.unwrap_err();
+    let StoreError::Corrupt(cause) = error else {
+        panic!("expected a corrupt record, got {error:?}")
+    };
+    assert_eq!(cause.downcast_ref::<OpenError>(), Some(&OpenError::Forged));
+
+    // Only the client moved: still refused, not shown as someone else's.
+    let mut half = sample("default", "mallory", NOW);
+    half.client = stored.client.clone();
+    insert(&store, &{
+        let mut clean = half.clone();
+        clean.client = ClientInfo::default();
+        clean
+    })
+    .await;
+    raw.touch(
+        &half.id,
+        NOW + time::Duration::seconds(1),
+        NOW + time::Duration::hours(1),
+        &stored.client,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(store.get_by_id(&half.id).await, Err(StoreError::Corrupt(_))));
+}
+
+#[tokio::test]
+async fn keys_rotate_and_a_retired_key_is_named() {
+    let raw = Arc::new(MemoryStore::new());
+    let session = marked("alice");
+    insert(&sealed(&raw, &[1]), &session).await;
+    let old = keyring(&[1]).sealing_key();
+    assert_eq!(
+        Sealer::sealed_by(&raw.get_by_id(&session.id).await.unwrap().unwrap()),
+        Some(old)
+    );
+
+    let rotated = sealed(&raw, &[2, 1]);
+    assert_eq!(*rotated.get_by_id(&session.id).await.unwrap().unwrap(), session);
+    let retired = sealed(&raw, &[2]);
+    let error = retired.get_by_id(&session.id).await.unwrap_err();
+    let StoreError::Corrupt(cause) = error else {
+        panic!("expected a corrupt record, got {error:?}")
+    };
+    assert_eq!(cause.downcast_ref::<OpenError>(), Some(&OpenError::UnknownKey(old)));
+}
+
+#[tokio::test]
+async fn clear_records_read_and_sealed_ones_need_a_key() {
+    let raw = Arc::new(MemoryStore::new());
+    let clear = marked("alice");
+    insert(raw.as_ref(), &clear).await;
+    // Written before encryption was turned on: read as it is.
+    assert_eq!(*sealed(&raw, &[1]).get_by_id(&clear.id).await.unwrap().unwrap(), clear);
+
+    let secret = marked("bob");
+    insert(&sealed(&raw, &[1]), &secret).await;
+    let off = SealedSessions::new(Arc::clone(&raw) as Arc<dyn SessionStore>, Sealer::off());
+    assert_eq!(*off.get_by_id(&clear.id).await.unwrap().unwrap(), clear);
+    let error = off.get_by_id(&secret.id).await.unwrap_err();
+    let StoreError::Corrupt(cause) = error else {
+        panic!("expected a corrupt record, got {error:?}")
+    };
+    assert_eq!(cause.downcast_ref::<OpenError>(), Some(&OpenError::NoKeyring));
+}
+
+#[tokio::test]
+async fn event_clients_are_sealed_and_bound_to_their_event() {
+    let raw = Arc::new(MemoryStore::new());
+    let events = SealedEvents::new(Arc::clone(&raw) as Arc<dyn EventStore>, Sealer::new(keyring(&[1])));
+    let ids = EventIds::new().unwrap();
+    let tenant = Tenant::new("default").unwrap();
+    let session = marked("alice");
+    let event = sessiond_core::Event {
+        at: NOW,
+        kind: EventKind::Created,
+        tenant: tenant.clone(),
+        session_id: Some(session.id.clone()),
+        subject: Some(session.subject.clone()),
+        client: Some(session.client.clone()),
+        count: 1,
+    };
+    let stored = StoredEvent {
+        id: ids.next_id(NOW),
+        event,
+    };
+    events.append_events(std::slice::from_ref(&stored)).await.unwrap();
+    let filter = EventFilter {
+        limit: 10,
+        ..EventFilter::default()
+    };
+    let raw_events = raw.query_events(&tenant, &filter).await.unwrap();
+    let text = format!("{raw_events:?}");
+    assert!(!text.contains(IP) && !text.contains(AGENT), "{text}");
+    assert_eq!(events.query_events(&tenant, &filter).await.unwrap(), [stored.clone()]);
+
+    // The sealed client under another event's id does not open.
+    let mut moved = raw_events[0].clone();
+    moved.id = ids.next_id(NOW);
+    raw.append_events(&[moved]).await.unwrap();
+    assert!(matches!(
+        events.query_events(&tenant, &filter).await,
+        Err(sessiond_core::EventStoreError::Corrupt(_))
+    ));
+}
