@@ -76,6 +76,32 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Certificates for `[server.tls]`.
+    Tls {
+        /// What to make.
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+}
+
+/// `sessiond tls …`
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Write a self-signed certificate (cert.pem) and its key (key.pem,
+    /// mode 0600) for a first local start over HTTPS, and print the
+    /// `[server.tls]` lines that serve them.
+    SelfSigned {
+        /// A DNS name or IP address the certificate is for (repeat for more;
+        /// the first is also its common name).
+        #[arg(long = "host", value_name = "NAME", required = true)]
+        hosts: Vec<String>,
+        /// The directory to write cert.pem and key.pem to (created if missing).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+        /// Replace cert.pem and key.pem if they exist.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `sessiond keys …`

@@ -21,6 +21,7 @@ pub mod listen;
 pub mod local_admin;
 pub mod pinned_tls;
 pub mod private_file;
+pub mod self_signed;
 pub mod server;
 pub mod tls;
 pub mod user_admin;

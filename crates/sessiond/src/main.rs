@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use sessiond::cli::{Cli, Command, Common, ConfigCommand, KeysCommand, PortalCommand, SessionsCommand, UsersCommand};
+use sessiond::cli::{
+    Cli, Command, Common, ConfigCommand, KeysCommand, PortalCommand, SessionsCommand, TlsCommand, UsersCommand,
+};
 use sessiond::config::{Config, LogFormat};
 use sessiond::{admin, server, user_admin};
 use tracing_subscriber::EnvFilter;
@@ -103,6 +105,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Tls {
+            command: TlsCommand::SelfSigned { hosts, out, force },
+        } => Ok(sessiond::self_signed::run(&hosts, &out, force)?),
     }
 }
 

@@ -308,3 +308,97 @@ fn testssl_finds_modern_protocols_strong_ciphers_and_no_known_vulnerability() {
         "testssl.sh could not run every check: {problems:?}"
     );
 }
+
+/// `sessiond tls self-signed` writes a pair that `sessiond serve` serves
+/// with the lines it prints: for the hosts asked (the address as an IP
+/// SAN), for 90 days, with an owner-only key. A second run refuses to
+/// replace it and changes nothing; `--force` replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_pair_from_the_command_line_is_served_and_never_silently_replaced() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let Some(openssl) = on_path("openssl", "the self-signed certificate test") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let args = [
+        "tls",
+        "self-signed",
+        "--host",
+        "localhost",
+        "--host",
+        "127.0.0.1",
+        "--out",
+        "certs",
+    ];
+    let made = sessiond(work.path(), &args, &[]);
+    assert!(made.status.success(), "{made:?}");
+    let lines = String::from_utf8(made.stdout).unwrap();
+    let (cert, key) = (work.path().join("certs/cert.pem"), work.path().join("certs/key.pem"));
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&key), 0o600);
+
+    // What openssl reads in it: both names, the address as an IP SAN, a
+    // P-256 key, and an end between 89 and 91 days from now.
+    let x509 = |extra: &[&str]| {
+        Command::new(&openssl)
+            .args(["x509", "-noout", "-in"])
+            .arg(&cert)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let text = String::from_utf8_lossy(&x509(&["-text"]).stdout).into_owned();
+    assert!(text.contains("DNS:localhost, IP Address:127.0.0.1"), "{text}");
+    assert!(text.contains("ASN1 OID: prime256v1"), "{text}");
+    let days = |n: u64| (n * 86_400).to_string();
+    assert!(
+        x509(&["-checkend", &days(89)]).status.success(),
+        "expires within 89 days"
+    );
+    assert!(
+        !x509(&["-checkend", &days(91)]).status.success(),
+        "valid beyond 91 days"
+    );
+
+    // The printed lines are the whole [server.tls] configuration; clients
+    // trust the certificate itself.
+    let config = work.path().join("sessiond.toml");
+    std::fs::write(&config, &lines).unwrap();
+    let server = launch()
+        .store(STORE)
+        .args(&["--config", config.to_str().unwrap()])
+        .start();
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let reply = trusting(&cert)
+        .get(format!("https://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    for name in [&["-verify_hostname", "localhost"][..], &["-verify_ip", "127.0.0.1"]] {
+        let output = Command::new(&openssl)
+            .args(["s_client", "-connect", &addr, "-verify_return_error", "-CAfile"])
+            .arg(&cert)
+            .args(name)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(report.contains("Verify return code: 0 (ok)"), "{name:?}: {report}");
+    }
+
+    // A second run refuses, naming the file, and leaves both as they were.
+    let before = (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap());
+    let again = sessiond(work.path(), &args, &[]);
+    assert!(!again.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        format!("sessiond: {} exists; pass --force to replace it\n", cert.display())
+    );
+    assert_eq!((std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()), before);
+    let forced = sessiond(work.path(), &[&args[..], &["--force"]].concat(), &[]);
+    assert!(forced.status.success(), "{forced:?}");
+    assert_ne!(std::fs::read(&key).unwrap(), before.1, "--force made no new key");
+    assert_eq!(mode(&key), 0o600);
+}
