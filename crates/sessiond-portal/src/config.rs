@@ -84,6 +84,10 @@ pub struct PortalSettings {
     pub secret_file: Option<PathBuf>,
     /// How long a user lookup is trusted (`portal.user_cache_ttl`).
     pub user_cache_ttl: Duration,
+    /// Answer every page but forward auth with `403 https_required`: set
+    /// by a server that speaks plain HTTP with no TLS in front of it (see
+    /// `https_only.rs`). `false` from [`PortalConfig::settings`].
+    pub refuse_plain_http: bool,
 }
 
 impl PortalConfig {
@@ -109,6 +113,7 @@ impl PortalConfig {
             dev,
             secret_file: self.secret_file.clone(),
             user_cache_ttl: self.user_cache_ttl,
+            refuse_plain_http: false,
         })
     }
 }

@@ -20,6 +20,7 @@ mod error;
 mod extract;
 mod forward_auth;
 mod headers;
+mod https_only;
 mod login;
 mod login_csrf;
 pub mod passwords;
@@ -43,6 +44,7 @@ pub use accounts::{AccountError, Accounts, user_name};
 pub use client_ip::client_ip;
 pub use config::{MAX_USER_CACHE_TTL, PortalConfig, PortalConfigError, PortalSettings};
 pub use error::PortalError;
+pub use https_only::TITLE as HTTPS_REQUIRED_TITLE;
 pub use passwords::{PasswordError, Passwords};
 pub use portal_secrets::rotate_portal_secret;
 pub use redirect::{BadOrigin, RedirectPolicy};
@@ -143,6 +145,7 @@ pub async fn router(
     let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
     let headers = headers::SecurityHeaders::new(&settings);
     let trusted = client_ip::TrustedProxies::new(settings.trusted_proxies.clone());
+    let refuse_plain_http = settings.refuse_plain_http;
     let state = Arc::new(PortalState {
         accounts: Accounts::new(users, manager.clone(), Passwords::new(concurrency)),
         manager,
@@ -163,11 +166,17 @@ pub async fn router(
         .with_state(state)
         .split_for_parts();
     document_shared_responses(&mut doc);
-    let routes = routes
+    let mut routes = routes
         .layer(session_layer)
         // Inside the API's larger body limit, so it wins for these routes.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .route("/static/portal.css", get(stylesheet))
+        .route("/static/portal.css", get(stylesheet));
+    if refuse_plain_http {
+        // Outside the session layer: a refused request gets no cookie and
+        // has no form read; inside the security headers, which it keeps.
+        routes = routes.layer(axum::middleware::from_fn(https_only::refuse));
+    }
+    let routes = routes
         .layer(axum::middleware::from_fn_with_state(headers, headers::apply))
         .layer(axum::middleware::from_fn_with_state(trusted, client_ip::apply));
     Ok((routes, doc))
@@ -176,7 +185,8 @@ pub async fn router(
 /// The answers every portal route can give besides its own: the HTML error
 /// pages of [`PortalError`], and the session layer's refusals, which are
 /// problem+json (`--dev` refuses other hosts on every route; unsafe
-/// requests are checked for their origin and CSRF token, reading the form).
+/// requests are checked for their origin and CSRF token, reading the form),
+/// and the refusal of plain HTTP on every page (see `https_only.rs`).
 fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
     use sessiond_wire::PROBLEM_CONTENT_TYPE;
     use sessiond_wire::openapi::{add_response, operations_mut, problem_content, problem_response};
@@ -187,7 +197,12 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
             utoipa::openapi::Type::String,
         )))
     };
-    for (_, method, operation) in operations_mut(doc) {
+    for (path, method, operation) in operations_mut(doc) {
+        let https = if path == https_only::FORWARD_AUTH_PATH {
+            ""
+        } else {
+            "; `https_required`: plain HTTP with no TLS in front (neither `[server.tls]`, `--dev` nor `server.behind_proxy`)"
+        };
         let mut page = |status: &str, description: &str| {
             let response = || {
                 ResponseBuilder::new()
@@ -221,7 +236,9 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
         if method == "post" {
             problem(
                 "403",
-                "`cross_site_request`: not from the portal's own origin; `csrf_failed`: a live session without its CSRF token; `dev_mode_not_local`",
+                &format!(
+                    "`cross_site_request`: not from the portal's own origin; `csrf_failed`: a live session without its CSRF token; `dev_mode_not_local`{https}"
+                ),
             );
             problem("400", "`invalid_request`: the session layer could not read the form");
             problem(
@@ -231,7 +248,7 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
         } else {
             problem(
                 "403",
-                "`dev_mode_not_local`: `--dev` answers only requests to a loopback host",
+                &format!("`dev_mode_not_local`: `--dev` answers only requests to a loopback host{https}"),
             );
         }
     }

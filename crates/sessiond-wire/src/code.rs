@@ -63,6 +63,9 @@ pub enum ErrorCode {
     CsrfFailed,
     /// Development mode answers only on loopback hosts.
     DevModeNotLocal,
+    /// A portal page asked over plain HTTP with no TLS anywhere in front:
+    /// neither `[server.tls]`, nor `--dev`, nor `server.behind_proxy`.
+    HttpsRequired,
     /// Too many requests in flight, or every password-hashing slot is busy.
     Overloaded,
     /// The request took longer than the configured timeout.
@@ -82,7 +85,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::InvalidToken,
         ErrorCode::Unauthorized,
         ErrorCode::Unauthenticated,
@@ -103,6 +106,7 @@ impl ErrorCode {
         ErrorCode::CrossSiteRequest,
         ErrorCode::CsrfFailed,
         ErrorCode::DevModeNotLocal,
+        ErrorCode::HttpsRequired,
         ErrorCode::Overloaded,
         ErrorCode::Timeout,
         ErrorCode::BodyTimeout,
@@ -135,6 +139,7 @@ impl ErrorCode {
             ErrorCode::CrossSiteRequest => "cross_site_request",
             ErrorCode::CsrfFailed => "csrf_failed",
             ErrorCode::DevModeNotLocal => "dev_mode_not_local",
+            ErrorCode::HttpsRequired => "https_required",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Timeout => "timeout",
             ErrorCode::BodyTimeout => "body_timeout",
@@ -152,9 +157,11 @@ impl ErrorCode {
                 StatusCode::BAD_REQUEST
             }
             ErrorCode::InvalidToken | ErrorCode::Unauthorized | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden | ErrorCode::CrossSiteRequest | ErrorCode::CsrfFailed | ErrorCode::DevModeNotLocal => {
-                StatusCode::FORBIDDEN
-            }
+            ErrorCode::Forbidden
+            | ErrorCode::CrossSiteRequest
+            | ErrorCode::CsrfFailed
+            | ErrorCode::DevModeNotLocal
+            | ErrorCode::HttpsRequired => StatusCode::FORBIDDEN,
             ErrorCode::NotFound | ErrorCode::NoSuchRoute => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::SessionLimit | ErrorCode::UserExists => StatusCode::CONFLICT,

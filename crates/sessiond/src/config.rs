@@ -46,6 +46,11 @@ pub struct ServerConfig {
     pub data_dir: Option<PathBuf>,
     /// Plain-HTTP localhost development mode.
     pub dev: bool,
+    /// A proxy in front terminates TLS: the portal's pages are served over
+    /// plain HTTP. Without it (and without `[server.tls]` or `dev`) they
+    /// answer `403 https_required`, since their `Secure` cookies could
+    /// never work over plain HTTP.
+    pub behind_proxy: bool,
     /// Largest request body, in bytes.
     pub body_limit: usize,
     /// Largest total size of request headers, in bytes.
@@ -77,6 +82,14 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
 }
 
+impl ServerConfig {
+    /// Whether the portal's pages must refuse plain HTTP: served without
+    /// TLS, and neither in `--dev` nor behind a TLS-terminating proxy.
+    pub fn refuses_plain_http_pages(&self) -> bool {
+        self.tls.is_none() && !self.dev && !self.behind_proxy
+    }
+}
+
 /// `[server.tls]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +110,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7380)),
             data_dir: None,
             dev: false,
+            behind_proxy: false,
             body_limit: 1024 * 1024,
             header_limit: 16 * 1024,
             request_timeout: Duration::from_secs(10),

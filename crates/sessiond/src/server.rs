@@ -142,7 +142,14 @@ pub async fn serve(
         trusted_proxies: config.portal.trusted_proxies.clone(),
     };
     let portal = if config.portal.enabled {
-        let settings = config.portal.settings(config.server.dev)?;
+        let mut settings = config.portal.settings(config.server.dev)?;
+        settings.refuse_plain_http = config.server.refuses_plain_http_pages();
+        if settings.refuse_plain_http {
+            tracing::warn!(
+                "plain HTTP without --dev: the login portal's pages answer 403 https_required; configure \
+                 [server.tls], or set server.behind_proxy = true if a proxy in front terminates TLS"
+            );
+        }
         Some(
             sessiond_portal::router(
                 &manager,

@@ -495,7 +495,12 @@ async fn every_page_carries_the_security_headers() {
 #[tokio::test]
 async fn outside_dev_mode_cookies_are_host_prefixed_and_hsts_is_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let server = launch().dir(dir).store("memory:").start();
+    // Plain HTTP here stands for the proxy's side of a TLS proxy.
+    let server = launch()
+        .dir(dir)
+        .store("memory:")
+        .env(&[("SESSIOND_SERVER_BEHIND_PROXY", "true")])
+        .start();
     let mut browser = Browser::new(&server, "test");
     let r = browser.get("/login").await;
     assert_eq!(
@@ -708,6 +713,50 @@ async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
     assert_eq!(alice.subject().await, None, "disabling ended the session");
     let r = alice.login("alice", PASSWORD, false).await;
     assert_page(r, StatusCode::UNAUTHORIZED, "Wrong username or password.").await;
+}
+
+/// Plain HTTP with no TLS in front (no `[server.tls]`, `--dev` or
+/// `server.behind_proxy`): every page answers `403 https_required` before
+/// reading a form or setting a cookie; forward auth, the API and the
+/// operations routes are served.
+#[tokio::test]
+async fn plain_http_without_a_tls_proxy_refuses_the_pages_but_not_forward_auth() {
+    let server = launch().start();
+    let mut browser = Browser::new(&server, "test");
+    let pages = [
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("POST", "/logout"),
+        ("GET", "/account"),
+        ("POST", "/account/password"),
+        ("POST", "/account/sessions/revoke-others"),
+        ("GET", "/static/portal.css"),
+    ];
+    for (method, path) in pages {
+        let r = if method == "GET" {
+            browser.get(path).await
+        } else {
+            browser
+                .submit(path, &[("username", "alice"), ("password", PASSWORD)])
+                .await
+        };
+        assert!(r.headers().get(SET_COOKIE).is_none(), "{method} {path} set a cookie");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{method} {path}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "https_required", "{method} {path}: {body}");
+        assert_eq!(body["status"], 403, "{method} {path}");
+        assert_eq!(body["title"], sessiond_portal::HTTPS_REQUIRED_TITLE);
+    }
+    assert_eq!(browser.get("/auth/verify").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(browser.get("/healthz").await.status(), StatusCode::OK);
+    let (status, _) = server
+        .json(reqwest::Method::GET, "/v1/subjects/alice/sessions", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -92,6 +92,13 @@ async fn https_only_modern_tls_and_a_certificate_that_follows_its_files() {
     // one that offers both.
     let reply = trusting(&served.ca).get(&url).send().await.unwrap();
     assert_eq!((reply.status(), reply.version()), (StatusCode::OK, Version::HTTP_11));
+    // Over HTTPS the portal's pages are served (plain HTTP refuses them).
+    let login = trusting(&served.ca)
+        .get(format!("https://{addr}/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
     let alpn = openssl_handshake(&openssl, port, &["-alpn", "h2,http/1.1"]).expect("a handshake");
     assert!(alpn.contains("ALPN protocol: h2"), "{alpn}");
     // Plain HTTP on the TLS port gets no HTTP answer.
