@@ -82,7 +82,7 @@ pub use origin::SessionOrigin;
 pub use policy::{LimitAction, MAX_DATA_BYTES_LIMIT, MAX_LIFETIME, Policy, PolicyError};
 pub use purge::{PurgeTask, spawn_purger};
 pub use rotation::Rotation;
-pub use sealed_store::{SEALED_DATA_MEMBER, SealedEvents, SealedSessions, Sealer};
+pub use sealed_store::{ResealError, Resealed, SEALED_DATA_MEMBER, SealedEvents, SealedSessions, Sealer};
 pub use secrets::{
     BadSecretBytes, MAX_SECRET_NAME_LEN, MAX_SECRETS, SecretName, SecretStore, SecretStoreError, check_secret_count,
     decode_secrets, encode_secrets,
@@ -90,7 +90,7 @@ pub use secrets::{
 pub use session::{
     Aal, AalError, ClientInfo, MAX_IP_LEN, MAX_USER_AGENT_LEN, PreviousToken, Revocation, RevokeReason, Session,
 };
-pub use store::{BoxError, Inserted, SessionStore, StoreError, SubjectLimit};
+pub use store::{BoxError, IdPage, Inserted, SessionStore, StoreError, SubjectLimit};
 pub use token::{
     PrehashedHasher, TOKEN_BYTES, TOKEN_LEN, TOKEN_PREFIX, Token, TokenHash, TokenHashBuildHasher, TokenParseError,
 };

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use crate::audit::Audit;
 use crate::ids::{SessionId, Subject, Tenant};
 use crate::session::{ClientInfo, Revocation, Session};
-use crate::store::{Inserted, SessionStore, StoreError, SubjectLimit};
+use crate::store::{IdPage, Inserted, SessionStore, StoreError, SubjectLimit};
 use crate::token::{TokenHash, TokenHashBuildHasher};
 
 /// A cloneable handle to an in-memory store; clones share the data.
@@ -307,6 +307,24 @@ impl SessionStore for MemoryStore {
         }
         self.record_events(&audit.picked_events(purged.iter().filter(|s| s.revoked.is_none())));
         Ok(purged)
+    }
+
+    async fn scan_ids(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
+        let indexes = self.read();
+        let mut ids: Vec<&SessionId> = indexes
+            .by_id
+            .keys()
+            .filter(|id| cursor.is_none_or(|after| id.as_str() > after))
+            .collect();
+        ids.sort_unstable();
+        ids.truncate(limit);
+        let next = (ids.len() == limit)
+            .then(|| ids.last().map(|id| id.as_str().to_owned()))
+            .flatten();
+        Ok(IdPage {
+            ids: ids.into_iter().cloned().collect(),
+            next,
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -24,7 +24,7 @@ use crate::event_store::{EventFilter, EventStore, EventStoreError, Retention, St
 use crate::ids::{SessionId, Subject, Tenant};
 use crate::sealing::{Keyring, OpenError, Place, sealed_by};
 use crate::session::{ClientInfo, Revocation, Session};
-use crate::store::{Inserted, SessionStore, StoreError, SubjectLimit};
+use crate::store::{IdPage, Inserted, SessionStore, StoreError, SubjectLimit};
 use crate::token::TokenHash;
 
 /// The member of a stored `data` object that holds the sealed data.
@@ -247,6 +247,40 @@ fn open_client(keyring: Option<&Keyring>, place: Place<'_>, stored: ClientInfo) 
     })
 }
 
+/// What [`SealedSessions::reseal`] did to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resealed {
+    /// Already sealed by the sealing key (or nothing to seal).
+    Current,
+    /// Rewritten under the sealing key (from a retired key, or from clear).
+    Rewritten,
+    /// No longer in the store.
+    Gone,
+    /// Changed by other writes on every attempt; a later walk retries.
+    Busy,
+}
+
+/// Why [`SealedSessions::reseal`] could not reseal a record.
+#[derive(Debug, thiserror::Error)]
+pub enum ResealError {
+    /// Encryption is off: there is no key to reseal with.
+    #[error("encryption is off: nothing to reseal with")]
+    NoKeyring,
+    /// The record does not open (its key is not configured, or it was
+    /// altered); it is left as it is.
+    #[error("session {id} does not open")]
+    Unopenable {
+        /// The record.
+        id: SessionId,
+        /// Why.
+        #[source]
+        source: OpenError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// A [`SessionStore`] whose records are sealed at rest by a [`Sealer`].
 #[derive(Debug, Clone)]
 pub struct SealedSessions {
@@ -258,6 +292,44 @@ impl SealedSessions {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn SessionStore>, sealer: Sealer) -> Self {
         Self { inner, sealer }
+    }
+
+    /// Rewrites the record `id` under the sealing key if it is sealed by
+    /// another key or stored in clear, keeping its version: a reseal
+    /// changes no field a caller reads, so it must not fail a concurrent
+    /// compare-and-set. A record a write changes meanwhile was sealed by
+    /// that write; this one then tries again. A touch that lands between
+    /// the read and the rewrite may be lost, which a touch may always be.
+    pub async fn reseal(&self, id: &SessionId) -> Result<Resealed, ResealError> {
+        let keyring = self.sealer.keyring().ok_or(ResealError::NoKeyring)?;
+        let current = Some(keyring.sealing_key());
+        for _ in 0..8 {
+            let Some(stored) = self.inner.get_by_id(id).await? else {
+                return Ok(Resealed::Gone);
+            };
+            let client_current = stored
+                .client
+                .sealed
+                .as_deref()
+                .map_or(stored.client.ip.is_none() && stored.client.user_agent.is_none(), |c| {
+                    sealed_by(c) == current
+                });
+            if Sealer::sealed_by(&stored) == current && client_current {
+                return Ok(Resealed::Current);
+            }
+            let version = stored.version;
+            let opened = self
+                .sealer
+                .open_session(Arc::unwrap_or_clone(stored))
+                .map_err(|source| ResealError::Unopenable { id: id.clone(), source })?;
+            match self.update(&opened, version, &Audit::NONE).await {
+                Ok(()) => return Ok(Resealed::Rewritten),
+                Err(StoreError::NotFound) => return Ok(Resealed::Gone),
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(Resealed::Busy)
     }
 }
 
@@ -356,6 +428,10 @@ impl SessionStore for SealedSessions {
         let audit = self.sealer.seal_audit(audit)?;
         let purged = self.inner.purge_expired(now, limit, &audit).await?;
         Ok(self.sealer.open_written(purged))
+    }
+
+    async fn scan_ids(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
+        self.inner.scan_ids(cursor, limit).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -110,6 +110,15 @@ pub struct Inserted {
     pub evicted: Vec<Session>,
 }
 
+/// One page of a walk over every session id ([`SessionStore::scan_ids`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IdPage {
+    /// Ids of this page.
+    pub ids: Vec<SessionId>,
+    /// The cursor of the next page; `None` when the walk is done.
+    pub next: Option<String>,
+}
+
 /// A session store. Object-safe: hold it as `Arc<dyn SessionStore>`.
 #[async_trait]
 pub trait SessionStore: Send + Sync + Debug + 'static {
@@ -198,6 +207,14 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
     /// of those records alone) with the removal (and no other).
     async fn purge_expired(&self, now: OffsetDateTime, limit: usize, audit: &Audit)
     -> Result<Vec<Session>, StoreError>;
+
+    /// A page of a walk over every record's id, for maintenance
+    /// (`sessiond store reseal`): up to `limit` ids from `cursor` (`None` to
+    /// begin; then each page's [`IdPage::next`]). Every record present for
+    /// the whole walk is returned at least once; one added or removed
+    /// during it may be returned or not. A page may hold fewer than
+    /// `limit` ids without the walk being done.
+    async fn scan_ids(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError>;
 
     /// Checks that the engine answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sessiond_core::{
-    Audit, ClientInfo, Inserted, MemoryStore, Revocation, Session, SessionId, SessionStore, StoreError, Subject,
-    SubjectLimit, Tenant, TokenHash, async_trait,
+    Audit, ClientInfo, IdPage, Inserted, MemoryStore, Revocation, Session, SessionId, SessionStore, StoreError,
+    Subject, SubjectLimit, Tenant, TokenHash, async_trait,
 };
 use time::OffsetDateTime;
 
@@ -87,6 +87,9 @@ impl SessionStore for CountingStore {
         self.wrote();
         self.inner.purge_expired(now, limit, a).await
     }
+    async fn scan_ids(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
+        self.inner.scan_ids(cursor, limit).await
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
@@ -148,6 +151,9 @@ impl SessionStore for DownStore {
         down()
     }
     async fn purge_expired(&self, _: OffsetDateTime, _: usize, _: &Audit) -> Result<Vec<Session>, StoreError> {
+        down()
+    }
+    async fn scan_ids(&self, _: Option<&str>, _: usize) -> Result<IdPage, StoreError> {
         down()
     }
     async fn ping(&self) -> Result<(), StoreError> {

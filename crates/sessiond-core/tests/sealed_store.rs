@@ -24,9 +24,30 @@ fn sealed(inner: &Arc<MemoryStore>, keys: &[u8]) -> SealedSessions {
 mod conformance {
     use super::*;
 
-    sessiond_testkit::store_conformance!(|| async {
-        Some(Arc::new(sealed(&Arc::new(MemoryStore::new()), &[1])) as Arc<dyn SessionStore>)
-    });
+    // Every case but the engine's own keeping of a sealed client, which
+    // the wrapper never passes through: it seals what it is given.
+    sessiond_testkit::store_conformance!(@cases
+        || async { Some(Arc::new(sealed(&Arc::new(MemoryStore::new()), &[1])) as Arc<dyn SessionStore>) };
+        missing_keys_are_absent_everywhere,
+        insert_then_get_round_trips_exactly,
+        insert_refuses_an_id_collision,
+        insert_refuses_a_token_hash_collision,
+        update_is_compare_and_set,
+        update_reindexes_token_hashes,
+        update_refuses_another_records_token_hash,
+        concurrent_compare_and_set_loses_no_update,
+        touch_moves_deadlines_forward_only,
+        revoke_leaves_a_findable_tombstone,
+        subject_listing_and_revocation_respect_except_and_tenant,
+        expired_records_are_neither_counted_nor_listed,
+        limit_deny_refuses_and_writes_nothing,
+        limit_evict_oldest_revokes_the_first_created,
+        concurrent_inserts_respect_the_limit,
+        purge_removes_expired_records_earliest_first,
+        purge_follows_touched_deadlines,
+        origin_round_trips_through_every_read_and_write,
+        scan_reaches_every_record_and_ends,
+    );
     sessiond_testkit::event_store_conformance!(|| async {
         let inner = Arc::new(MemoryStore::new()) as Arc<dyn EventStore>;
         Some(Arc::new(SealedEvents::new(inner, Sealer::new(keyring(&[1])))) as Arc<dyn EventStore>)
@@ -218,7 +239,7 @@ async fn event_clients_are_sealed_and_bound_to_their_event() {
     let raw_events = raw.query_events(&tenant, &filter).await.unwrap();
     let text = format!("{raw_events:?}");
     assert!(!text.contains(IP) && !text.contains(AGENT), "{text}");
-    assert_eq!(events.query_events(&tenant, &filter).await.unwrap(), [stored.clone()]);
+    assert_eq!(events.query_events(&tenant, &filter).await.unwrap(), std::slice::from_ref(&stored));
 
     // The sealed client under another event's id does not open.
     let mut moved = raw_events[0].clone();
@@ -228,4 +249,42 @@ async fn event_clients_are_sealed_and_bound_to_their_event() {
         events.query_events(&tenant, &filter).await,
         Err(sessiond_core::EventStoreError::Corrupt(_))
     ));
+}
+
+#[tokio::test]
+async fn reseal_moves_records_to_the_sealing_key_and_keeps_their_version() {
+    use sessiond_core::{ResealError, Resealed};
+    let raw = Arc::new(MemoryStore::new());
+    let old = marked("alice");
+    insert(&sealed(&raw, &[1]), &old).await;
+    let clear = marked("bob");
+    insert(raw.as_ref(), &clear).await;
+
+    let rotated = sealed(&raw, &[2, 1]);
+    let new_key = keyring(&[2]).sealing_key();
+    for session in [&old, &clear] {
+        assert_eq!(rotated.reseal(&session.id).await.unwrap(), Resealed::Rewritten);
+        let stored = raw.get_by_id(&session.id).await.unwrap().unwrap();
+        assert_eq!(Sealer::sealed_by(&stored), Some(new_key));
+        assert_eq!(stored.version, session.version, "a reseal is not a change");
+        shows_nothing(&stored);
+        assert_eq!(rotated.reseal(&session.id).await.unwrap(), Resealed::Current);
+        // The retired key can go.
+        assert_eq!(
+            *sealed(&raw, &[2]).get_by_id(&session.id).await.unwrap().unwrap(),
+            *session
+        );
+    }
+
+    let gone = sample("default", "carol", NOW);
+    assert_eq!(rotated.reseal(&gone.id).await.unwrap(), Resealed::Gone);
+    let stranded = marked("dave");
+    insert(&sealed(&raw, &[3]), &stranded).await;
+    let error = rotated.reseal(&stranded.id).await.unwrap_err();
+    assert!(
+        matches!(&error, ResealError::Unopenable { id, source: OpenError::UnknownKey(_) } if *id == stranded.id),
+        "{error:?}"
+    );
+    let off = SealedSessions::new(Arc::clone(&raw) as Arc<dyn SessionStore>, Sealer::off());
+    assert!(matches!(off.reseal(&old.id).await, Err(ResealError::NoKeyring)));
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase};
 use sessiond_core::{
-    Audit, ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit,
-    Tenant, TokenHash, async_trait,
+    Audit, ClientInfo, IdPage, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject,
+    SubjectLimit, Tenant, TokenHash, async_trait,
 };
 use time::OffsetDateTime;
 
@@ -288,6 +288,27 @@ impl SessionStore for EmbeddedStore {
             Done::Sessions(purged) => Ok(purged),
             other => Err(unexpected(other)),
         }
+    }
+
+    async fn scan_ids(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
+        use std::ops::Bound;
+        let txn = self.db.begin_read().map_err(engine)?;
+        let sessions = txn.open_table(SESSIONS).map_err(engine)?;
+        let start = cursor.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut ids = Vec::with_capacity(limit.min(4096));
+        for entry in sessions
+            .range::<&str>((start, Bound::Unbounded))
+            .map_err(engine)?
+            .take(limit)
+        {
+            let (key, _) = entry.map_err(engine)?;
+            let id = SessionId::parse(key.value()).ok_or_else(|| inconsistent("a record key is not a session id"))?;
+            ids.push(id);
+        }
+        let next = (ids.len() == limit)
+            .then(|| ids.last().map(|id| id.as_str().to_owned()))
+            .flatten();
+        Ok(IdPage { ids, next })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

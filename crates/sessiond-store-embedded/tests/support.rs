@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use sessiond_core::{
     Audit, ClientInfo, CounterKey, CounterRecord, CounterRule, CounterStore, CounterStoreError, EventFilter,
-    EventStore, EventStoreError, Inserted, KeyId, KeyRecord, KeyStore, KeyStoreError, Reserved, Retention, Revocation,
-    SecretName, SecretStore, SecretStoreError, Session, SessionId, SessionStore, StoreError, StoredEvent, Subject,
-    SubjectLimit, Tenant, TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
+    EventStore, EventStoreError, IdPage, Inserted, KeyId, KeyRecord, KeyStore, KeyStoreError, Reserved, Retention,
+    Revocation, SecretName, SecretStore, SecretStoreError, Session, SessionId, SessionStore, StoreError, StoredEvent,
+    Subject, SubjectLimit, Tenant, TokenHash, UserRecord, UserStore, UserStoreError, async_trait,
 };
 use sessiond_store_embedded::{EmbeddedStore, Options};
 use tempfile::TempDir;
@@ -148,6 +148,9 @@ impl SessionStore for TempStore {
         let report = self.store.check()?;
         assert!(report.is_consistent(), "{:?}", report.problems);
         Ok(purged)
+    }
+    async fn scan_ids(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
+        self.store.scan_ids(cursor, limit).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await

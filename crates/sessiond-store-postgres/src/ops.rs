@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sessiond_core::{
-    Audit, ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit,
-    Tenant, TokenHash,
+    Audit, ClientInfo, IdPage, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject,
+    SubjectLimit, Tenant, TokenHash,
 };
 use time::OffsetDateTime;
 
@@ -236,6 +236,33 @@ impl SessionStore for PostgresStore {
             drop(client);
             self.purge_counters(now, limit).await?;
             Ok(purged)
+        })
+        .await
+    }
+
+    async fn scan_ids(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached("SELECT id FROM sessions WHERE id > $1 ORDER BY id LIMIT $2")
+                .await
+                .map_err(store_error)?;
+            let rows = client
+                .query(
+                    &statement,
+                    &[&cursor.unwrap_or(""), &i64::try_from(limit).unwrap_or(i64::MAX)],
+                )
+                .await
+                .map_err(store_error)?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let id: &str = row.try_get(0).map_err(store_error)?;
+                ids.push(SessionId::parse(id).ok_or_else(|| corrupt("id", id))?);
+            }
+            let next = (ids.len() == limit)
+                .then(|| ids.last().map(|id| id.as_str().to_owned()))
+                .flatten();
+            Ok(IdPage { ids, next })
         })
         .await
     }

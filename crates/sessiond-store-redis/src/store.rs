@@ -6,8 +6,8 @@ use std::sync::Arc;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ScriptInvocation, Value};
 use sessiond_core::{
-    Audit, ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit,
-    Tenant, TokenHash, async_trait,
+    Audit, ClientInfo, IdPage, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject,
+    SubjectLimit, Tenant, TokenHash, async_trait,
 };
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
@@ -385,6 +385,33 @@ impl SessionStore for RedisStore {
         Ok(purged)
     }
 
+    async fn scan_ids(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
+        let mut connection = self.connection().await?;
+        let id_prefix = self.inner.keys.id_prefix();
+        // SCAN's cursor is the walk's: "0" begins and, returned, ends it.
+        let (next, keys): (String, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor.unwrap_or("0"))
+            .arg("MATCH")
+            .arg(format!("{}*", glob_escape(&id_prefix)))
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut connection)
+            .await
+            .map_err(from_redis)?;
+        let ids = keys
+            .iter()
+            .map(|key| {
+                key.strip_prefix(&id_prefix)
+                    .and_then(SessionId::parse)
+                    .ok_or_else(|| corrupt(format!("key {key:?} is not an id key")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(IdPage {
+            ids,
+            next: (next != "0").then_some(next),
+        })
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection().await?;
         let reply: String = redis::cmd("PING")
@@ -397,4 +424,17 @@ impl SessionStore for RedisStore {
             Err(corrupt(format!("PING answered {reply:?}")))
         }
     }
+}
+
+/// `text` as a SCAN pattern that matches it literally (a prefix may hold
+/// `*`, `?`, `[` or a backslash).
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use metrics::{Counter, Histogram};
 use sessiond_core::{
-    Audit, ClientInfo, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject, SubjectLimit,
-    Tenant, TokenHash, async_trait,
+    Audit, ClientInfo, IdPage, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject,
+    SubjectLimit, Tenant, TokenHash, async_trait,
 };
 use time::OffsetDateTime;
 
@@ -195,6 +195,10 @@ impl SessionStore for InstrumentedStore {
     ) -> Result<Vec<Session>, StoreError> {
         self.timed(StoreOp::PurgeExpired, self.inner.purge_expired(now, limit, audit))
             .await
+    }
+    async fn scan_ids(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
+        // Maintenance, not request traffic: not timed.
+        self.inner.scan_ids(cursor, limit).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.timed(StoreOp::Ping, self.inner.ping()).await

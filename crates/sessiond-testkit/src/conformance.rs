@@ -24,9 +24,13 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 mod origin;
+mod scan;
+mod sealed_client;
 mod subjects;
 
 pub use origin::*;
+pub use scan::*;
+pub use sealed_client::*;
 pub use subjects::*;
 
 /// The instant the cases treat as "now".
@@ -57,6 +61,8 @@ macro_rules! store_conformance {
             purge_removes_expired_records_earliest_first,
             purge_follows_touched_deadlines,
             origin_round_trips_through_every_read_and_write,
+            sealed_client_round_trips_through_every_read_and_write,
+            scan_reaches_every_record_and_ends,
         );
     };
     (@cases $factory:expr; $($case:ident),+ $(,)?) => {
