@@ -102,7 +102,7 @@ async fn sessions_from_before_the_origin_column_read_back_as_api_sessions() {
         .batch_execute(&format!(
             "{} ALTER TABLE {schema}.sessions DROP COLUMN origin; \
              DELETE FROM {schema}.schema_migrations WHERE version >= 3",
-            crate::support::drop_tables_from_migration_4(&schema)
+            crate::support::undo_migrations_from_4(&schema)
         ))
         .await
         .unwrap();

@@ -114,11 +114,21 @@ pub fn model_store(url: &str) -> Arc<dyn SessionStore> {
 /// schema of an earlier build drop. A new migration's table goes here.
 pub const TABLES_FROM_MIGRATION_4: &[&str] = &["secrets", "api_keys", "api_keys_version", "counters", "events"];
 
-/// `DROP TABLE IF EXISTS` for each of [`TABLES_FROM_MIGRATION_4`] in `schema`.
-pub fn drop_tables_from_migration_4(schema: &str) -> String {
+/// Columns later migrations add to `sessions`, which an earlier build's
+/// schema lacks. A new migration's column goes here.
+pub const SESSION_COLUMNS_FROM_MIGRATION_4: &[&str] = &["client_sealed"];
+
+/// `DROP TABLE IF EXISTS` for each of [`TABLES_FROM_MIGRATION_4`] in
+/// `schema`, and the columns of [`SESSION_COLUMNS_FROM_MIGRATION_4`].
+pub fn undo_migrations_from_4(schema: &str) -> String {
     TABLES_FROM_MIGRATION_4
         .iter()
         .map(|table| format!("DROP TABLE IF EXISTS {schema}.{table};"))
+        .chain(
+            SESSION_COLUMNS_FROM_MIGRATION_4
+                .iter()
+                .map(|column| format!("ALTER TABLE {schema}.sessions DROP COLUMN IF EXISTS {column};")),
+        )
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -35,7 +35,7 @@ async fn a_schema_at_version_1_gains_users_and_keeps_its_sessions() {
         .batch_execute(&format!(
             "DROP TABLE {schema}.users; {} ALTER TABLE {schema}.sessions DROP COLUMN origin; \
              DELETE FROM {schema}.schema_migrations WHERE version >= 2",
-            crate::support::drop_tables_from_migration_4(&schema)
+            crate::support::undo_migrations_from_4(&schema)
         ))
         .await
         .unwrap();
