@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use sessiond_core::{
-    CounterStore, EventStore, KeyStore, MemoryStore, SecretStore, SessionStore, StoreError, UserStore,
+    CounterStore, EventStore, KeyStore, MemoryStore, SealedEvents, SealedSessions, Sealer, SecretStore, SessionStore,
+    StoreError, UserStore,
 };
 use sessiond_store_embedded::{EmbeddedStore, OpenError};
 
@@ -13,9 +14,15 @@ use crate::url::{StoreOpenError, StoreUrl};
 /// An open store: one engine handle (one file, one pool, one connection)
 /// serving every store trait. Clone the trait objects it hands out freely;
 /// call [`shutdown`](StoreHandle::shutdown) once, last.
+///
+/// Sessions and events are handed out behind a [`Sealer`]: with encryption
+/// on ([`StoreHandle::sealed_by`]) their data and clients are sealed at
+/// rest; off, records pass unchanged and a sealed one read back is an
+/// error rather than data.
 #[derive(Debug)]
 pub struct StoreHandle {
     engine: Engine,
+    sealer: Sealer,
 }
 
 #[derive(Debug)]
@@ -29,8 +36,24 @@ enum Engine {
 }
 
 impl StoreHandle {
-    /// The sessions.
+    /// The same store, sealing with `sealer` from now on.
+    pub fn sealed_by(self, sealer: Sealer) -> Self {
+        Self { sealer, ..self }
+    }
+
+    /// The sealer sessions and events go through.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// The sessions, sealed by the handle's [`Sealer`].
     pub fn sessions(&self) -> Arc<dyn SessionStore> {
+        Arc::new(SealedSessions::new(self.engine_sessions(), self.sealer.clone()))
+    }
+
+    /// The sessions as the engine keeps them, sealed fields and all: for
+    /// maintenance that must see the stored form (`sessiond store reseal`).
+    pub fn engine_sessions(&self) -> Arc<dyn SessionStore> {
         match &self.engine {
             Engine::Memory(store) => Arc::clone(store) as Arc<dyn SessionStore>,
             Engine::Embedded(store) => Arc::clone(store) as Arc<dyn SessionStore>,
@@ -94,8 +117,12 @@ impl StoreHandle {
     }
 
     /// Audit events, in the same store as the sessions, so every node over
-    /// it reads the same log.
+    /// it reads the same log; their clients sealed by the handle's [`Sealer`].
     pub fn events(&self) -> Arc<dyn EventStore> {
+        Arc::new(SealedEvents::new(self.engine_events(), self.sealer.clone()))
+    }
+
+    fn engine_events(&self) -> Arc<dyn EventStore> {
         match &self.engine {
             Engine::Memory(store) => Arc::clone(store) as Arc<dyn EventStore>,
             Engine::Embedded(store) => Arc::clone(store) as Arc<dyn EventStore>,
@@ -148,7 +175,10 @@ pub async fn open(url: &StoreUrl) -> Result<StoreHandle, StoreOpenError> {
         StoreUrl::Redis(url) => open_redis(url).await?,
         StoreUrl::Postgres(url) => open_postgres(url).await?,
     };
-    Ok(StoreHandle { engine })
+    Ok(StoreHandle {
+        engine,
+        sealer: Sealer::off(),
+    })
 }
 
 async fn open_embedded(dir: PathBuf) -> Result<Arc<EmbeddedStore>, StoreOpenError> {

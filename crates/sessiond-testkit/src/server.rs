@@ -10,21 +10,61 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
+/// The data key every sessiond of this test process seals a shared store
+/// with, as a key file's text: made once, so nodes over one store agree.
+fn shared_data_key() -> &'static str {
+    static KEY: OnceLock<String> = OnceLock::new();
+    KEY.get_or_init(|| sessiond_core::sealing::Keyring::generate_key_text().expect("randomness for a data key"))
+}
+
+/// The environment a `sessiond` command over `store` needs: for a shared
+/// store (Redis, PostgreSQL), `[store.encryption] key_files` naming a file
+/// in `dir` that holds this process's data key. Nothing for the embedded
+/// and memory stores, which need no configuration to seal.
+pub fn shared_store_env(store: &str, dir: &Path) -> Vec<(String, String)> {
+    if !(store.starts_with("redis") || store.starts_with("postgres")) {
+        return Vec::new();
+    }
+    let file = dir.join("test-data-key");
+    if !file.exists() {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .expect("create the test data key file");
+        std::io::Write::write_all(&mut out, shared_data_key().as_bytes()).expect("write the test data key");
+    }
+    vec![(
+        "SESSIOND_STORE_ENCRYPTION_KEY_FILES".to_owned(),
+        format!("[{:?}]", file.display().to_string()),
+    )]
+}
+
 /// `sessiond keys create --role admin --tenant TENANT --store STORE` in
 /// `dir`: the new key (the last line of its output). Fails the test if the
 /// command does. An admin key can call every route of its tenant.
 pub fn create_key(bin: &Path, dir: &Path, tenant: &str, store: &str) -> String {
+    create_key_with(bin, dir, tenant, store, &shared_store_env(store, dir))
+}
+
+/// [`create_key`] with this environment (the server's own, so both see the
+/// same configuration).
+fn create_key_with(bin: &Path, dir: &Path, tenant: &str, store: &str, env: &[(String, String)]) -> String {
     let out = Command::new(bin)
         .args([
             "keys", "create", "--role", "admin", "--tenant", tenant, "--store", store,
         ])
         .current_dir(dir)
         .env_remove("RUST_LOG")
+        .envs(env.iter().cloned())
         .output()
         .expect("run sessiond keys create");
     assert!(
@@ -98,7 +138,18 @@ impl Launch {
             None => tempfile::tempdir().expect("a temporary directory"),
         };
         let memory = self.store.starts_with("memory:");
-        let made = (!memory).then(|| create_key(&self.bin, dir.path(), "default", &self.store));
+        // The test's own [store.encryption] settings replace the shared key.
+        let outside = tempfile::tempdir().expect("a temporary directory");
+        let mut env = match self
+            .env
+            .iter()
+            .any(|(k, _)| k.starts_with("SESSIOND_STORE_ENCRYPTION_"))
+        {
+            true => Vec::new(),
+            false => shared_store_env(&self.store, outside.path()),
+        };
+        env.extend(self.env);
+        let made = (!memory).then(|| create_key_with(&self.bin, dir.path(), "default", &self.store, &env));
         let mut cmd = Command::new(&self.bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--store", &self.store])
             .args(&self.args)
@@ -106,7 +157,7 @@ impl Launch {
             .env("SESSIOND_SERVER_DATA_DIR", dir.path().join("sessiond-data"))
             .env("SESSIOND_LOG_LEVEL", "warn")
             .env_remove("RUST_LOG")
-            .envs(self.env)
+            .envs(env)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn sessiond serve");
@@ -138,6 +189,7 @@ impl Launch {
             key,
             client,
             child,
+            _outside: outside,
         }
     }
 }
@@ -153,6 +205,10 @@ pub struct TestServer {
     /// A client with a 10 s timeout.
     pub client: Client,
     child: Child,
+    /// Files the test gives the server from outside its directory (the
+    /// shared store's data key), so the directory holds only what the
+    /// server writes.
+    _outside: tempfile::TempDir,
 }
 
 impl TestServer {

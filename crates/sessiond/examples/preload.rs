@@ -7,6 +7,8 @@
 //! in the `default` tenant, for subjects `user-{i % 10000}`, by 64 tasks at
 //! once so the store's group commit batches the writes. The store is closed
 //! (flushed) before the program exits, so `sessiond serve` can open it next.
+//! Records are sealed as `sessiond serve` seals them with a default
+//! `[store.encryption]` (an embedded store's own generated key).
 
 #![allow(missing_docs)]
 
@@ -17,7 +19,6 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::Parser;
 use sessiond_core::{CreateOptions, SessionManager, Subject};
-use sessiond_stores::StoreUrl;
 
 /// Preloads sessions into a store.
 #[derive(Debug, Parser)]
@@ -42,9 +43,12 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let url = StoreUrl::parse(&args.store)?;
+    // The environment's settings (SESSIOND_STORE_ENCRYPTION_KEY_FILES for
+    // a shared store), as `sessiond serve` reads them.
+    let mut config = sessiond::config::Config::load(None, std::env::vars())?;
+    config.store.url.clone_from(&args.store);
     let opened = runtime
-        .block_on(sessiond_stores::open(&url))
+        .block_on(sessiond::data_keys::open_store(&config))
         .with_context(|| format!("cannot open the store {}", args.store))?;
     let manager = SessionManager::builder(opened.sessions()).build()?;
     let started = Instant::now();

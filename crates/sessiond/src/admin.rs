@@ -20,7 +20,7 @@ use crate::keys::KeySpec;
 use crate::local_admin::{AdminClient, Refused};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sessiond_stores::{StoreHandle, StoreOpenError, StoreUrl};
+use sessiond_stores::{StoreHandle, StoreOpenError};
 use sessiond_wire::KeyView;
 use std::path::PathBuf;
 
@@ -44,7 +44,7 @@ impl std::ops::Deref for CommandStore {
 /// A manager for `tenant` on the configured store, with the store to close
 /// when done.
 pub async fn open_manager(config: &Config, tenant: &str) -> anyhow::Result<(SessionManager, CommandStore)> {
-    let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
+    let opened = crate::data_keys::open_store(config).await?;
     manager_on(config, opened, tenant)
 }
 
@@ -78,10 +78,13 @@ pub enum AdminTarget {
 
 /// Opens the configured store, or finds the server that holds it.
 pub async fn open_target(config: &Config) -> anyhow::Result<AdminTarget> {
-    match sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await {
+    match crate::data_keys::open_store(config).await {
         Ok(opened) => Ok(AdminTarget::Store(opened)),
-        Err(StoreOpenError::InUse { path }) => Ok(AdminTarget::Server(path)),
-        Err(error) => Err(error.into()),
+        Err(error) => match error.downcast::<StoreOpenError>() {
+            Ok(StoreOpenError::InUse { path }) => Ok(AdminTarget::Server(path)),
+            Ok(other) => Err(other.into()),
+            Err(error) => Err(error),
+        },
     }
 }
 
@@ -294,7 +297,7 @@ pub async fn purge(config: &Config) -> anyhow::Result<()> {
 
 /// `sessiond portal rotate-secret`
 pub async fn rotate_portal_secret(config: &Config) -> anyhow::Result<()> {
-    let opened = sessiond_stores::open(&StoreUrl::parse(&config.store.url)?).await?;
+    let opened = crate::data_keys::open_store(config).await?;
     let rotated = sessiond_portal::rotate_portal_secret(&*opened.secrets()).await;
     opened.shutdown().context("closing the store failed")?;
     let count = rotated?;

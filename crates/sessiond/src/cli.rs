@@ -64,6 +64,12 @@ pub enum Command {
         #[command(subcommand)]
         command: PortalCommand,
     },
+    /// Maintenance of the store itself.
+    Store {
+        /// What to do.
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Remove expired sessions from the store now.
     Purge {
         /// Configuration and store.
@@ -101,6 +107,19 @@ pub enum TlsCommand {
         /// Replace cert.pem and key.pem if they exist.
         #[arg(long)]
         force: bool,
+    },
+}
+
+/// `sessiond store …`
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Rewrite every session sealed by a key other than the first of
+    /// `[store.encryption] key_files` (or stored in clear) under the first,
+    /// showing progress; then the old key can be removed.
+    Reseal {
+        /// Configuration and store.
+        #[command(flatten)]
+        common: Common,
     },
 }
 

@@ -135,6 +135,31 @@ pub struct StoreConfig {
     pub purge_interval: Duration,
     /// Most records one purge batch removes.
     pub purge_batch: usize,
+    /// `[store.encryption]`: sealing session data at rest.
+    pub encryption: EncryptionConfig,
+}
+
+/// `[store.encryption]` (see `crate::data_keys` for what each choice does).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptionConfig {
+    /// Key files (32 random bytes, base64 on one line); the first seals,
+    /// every one opens.
+    pub key_files: Vec<PathBuf>,
+    /// `"on"` (the default) or `"off"`, which must be written to store
+    /// session data in clear on a shared store.
+    pub encryption: EncryptionMode,
+}
+
+/// Whether session data is sealed at rest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncryptionMode {
+    /// Sealed (the default).
+    #[default]
+    On,
+    /// In clear, by explicit choice.
+    Off,
 }
 
 /// The default store URL.
@@ -146,6 +171,7 @@ impl Default for StoreConfig {
             url: DEFAULT_STORE_URL.to_owned(),
             purge_interval: Duration::from_secs(60),
             purge_batch: 1000,
+            encryption: EncryptionConfig::default(),
         }
     }
 }
@@ -343,6 +369,11 @@ pub enum ConfigError {
 
 const SECTIONS: [&str; 6] = ["server", "store", "policy", "events", "log", "portal"];
 
+/// Tables inside a section that environment variables reach as
+/// `SESSIOND_<SECTION>_<TABLE>_<KEY>` (e.g.
+/// `SESSIOND_STORE_ENCRYPTION_KEY_FILES='["/run/secrets/data-key"]'`).
+const NESTED: [(&str, &str); 1] = [("store", "encryption")];
+
 impl Config {
     /// Loads `file` (if any), then applies `env` (pairs of name and value,
     /// usually `std::env::vars()`); flags are applied by the caller.
@@ -369,8 +400,25 @@ impl Config {
             let entry = table
                 .entry(section)
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let nested = NESTED.iter().filter(|(s, _)| *s == section).find_map(|(_, sub)| {
+                key.strip_prefix(sub)
+                    .and_then(|k| k.strip_prefix('_'))
+                    .map(|k| (*sub, k))
+            });
             if let toml::Value::Table(section) = entry {
-                section.insert(key.to_owned(), env_value(&value));
+                match nested {
+                    Some((sub, key)) => {
+                        let sub = section
+                            .entry(sub)
+                            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                        if let toml::Value::Table(sub) = sub {
+                            sub.insert(key.to_owned(), env_value(&value));
+                        }
+                    }
+                    None => {
+                        section.insert(key.to_owned(), env_value(&value));
+                    }
+                }
             }
         }
         let config: Config = toml::Value::Table(table)

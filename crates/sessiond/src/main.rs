@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use sessiond::cli::{
-    Cli, Command, Common, ConfigCommand, KeysCommand, PortalCommand, SessionsCommand, TlsCommand, UsersCommand,
+    Cli, Command, Common, ConfigCommand, KeysCommand, PortalCommand, SessionsCommand, StoreCommand, TlsCommand,
+    UsersCommand,
 };
 use sessiond::config::{Config, LogFormat};
 use sessiond::{admin, server, user_admin};
@@ -95,6 +96,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: PortalCommand::RotateSecret { common },
         } => admin::rotate_portal_secret(&load(&common)?).await,
         Command::Purge { common } => admin::purge(&load(&common)?).await,
+        Command::Store {
+            command: StoreCommand::Reseal { common },
+        } => sessiond::reseal::run(&load(&common)?).await,
         Command::Config { command } => match command {
             ConfigCommand::Example => {
                 print!("{}", sessiond::EXAMPLE_CONFIG);

@@ -81,7 +81,8 @@ pub async fn serve(
     let url = StoreUrl::parse(&config.store.url)?;
     let data_dir = config.data_dir();
     private_dir(&data_dir)?;
-    let opened = sessiond_stores::open(&url).await?;
+    let sealer = crate::data_keys::sealer(&config, &url)?;
+    let opened = sessiond_stores::open(&url).await?.sealed_by(sealer);
     let users = opened.users();
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -13,6 +13,7 @@ mod multi_node;
 mod nginx;
 mod openapi;
 mod portal;
+mod sealed;
 mod slow_clients;
 mod support;
 mod tls;
