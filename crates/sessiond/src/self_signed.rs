@@ -62,7 +62,7 @@ pub enum SelfSignedError {
     },
 }
 
-/// What [`write`] wrote.
+/// What [`write()`] wrote.
 #[derive(Debug, Clone)]
 pub struct SelfSigned {
     /// The certificate (PEM), absolute.
@@ -177,7 +177,7 @@ pub fn write(hosts: &[String], out: &Path, force: bool, now: OffsetDateTime) -> 
     })
 }
 
-/// `sessiond tls self-signed`: [`write`] from now, then the configuration
+/// `sessiond tls self-signed`: [`write()`] from now, then the configuration
 /// lines on stdout and what was done on stderr.
 pub fn run(hosts: &[String], out: &Path, force: bool) -> Result<(), SelfSignedError> {
     let made = write(hosts, out, force, SystemClock.now())?;
