@@ -1,6 +1,6 @@
 //! Certificates for TLS tests, made by openssl (an independent tool, not
-//! the TLS library under test): a CA, and a server certificate for
-//! 127.0.0.1 and localhost signed by it.
+//! the TLS library under test): a CA, a server certificate for 127.0.0.1
+//! and localhost signed by it, and client certificates signed by it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,6 +12,10 @@ use crate::env::on_path;
 pub struct TestCertificates {
     /// The CA certificate (PEM): what a client trusts.
     pub ca: PathBuf,
+    /// The CA's private key (PEM), which signs client certificates.
+    pub ca_key: PathBuf,
+    /// The openssl that made them.
+    openssl: PathBuf,
     /// The server certificate (PEM), signed by the CA.
     pub cert: PathBuf,
     /// The server's private key (PEM).
@@ -76,7 +80,55 @@ pub fn make_certificates(dir: &Path, what: &str) -> Option<TestCertificates> {
     );
     Some(TestCertificates {
         ca: dir.join("ca.pem"),
+        ca_key: dir.join("ca.key"),
         cert: dir.join("server.pem"),
         key: dir.join("server.key"),
+        openssl: bin,
     })
+}
+
+impl TestCertificates {
+    /// Writes a client certificate for `name` (P-256, extended key usage
+    /// clientAuth, valid two days), signed by this CA, beside it; returns
+    /// the PEM of the certificate followed by its key, as an HTTP client's
+    /// identity takes them.
+    pub fn client(&self, name: &str) -> Vec<u8> {
+        let dir = self.ca.parent().expect("the CA file is in a directory");
+        let (key, csr, cert, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        let subject = format!("/CN={name}");
+        let mut request = vec!["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        request.extend(["-subj", &subject, "-keyout", &key, "-out", &csr]);
+        openssl(&self.openssl, dir, &request);
+        std::fs::write(dir.join(&ext), "extendedKeyUsage=clientAuth\n").expect("write the client extensions");
+        let (ca, ca_key) = (self.ca.to_string_lossy(), self.ca_key.to_string_lossy());
+        openssl(
+            &self.openssl,
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+                "-out",
+                &cert,
+            ],
+        );
+        let mut identity = std::fs::read(dir.join(&cert)).expect("read the client certificate");
+        identity.extend(std::fs::read(dir.join(&key)).expect("read the client key"));
+        identity
+    }
 }

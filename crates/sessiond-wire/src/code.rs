@@ -21,6 +21,9 @@ pub enum ErrorCode {
     InvalidToken,
     /// A missing or unknown API key.
     Unauthorized,
+    /// A `/v1` request over a connection without a verified client
+    /// certificate, where `server.tls.client_ca_file` requires one.
+    ClientCertificateRequired,
     /// A route that needs a signed-in user was called without one.
     Unauthenticated,
     /// A valid API key whose role may not call this route (an `app` key on
@@ -85,9 +88,10 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::InvalidToken,
         ErrorCode::Unauthorized,
+        ErrorCode::ClientCertificateRequired,
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -121,6 +125,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::ClientCertificateRequired => "client_certificate_required",
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
@@ -156,7 +161,10 @@ impl ErrorCode {
             ErrorCode::InvalidRequest | ErrorCode::AalDowngrade | ErrorCode::AalMismatch | ErrorCode::WeakPassword => {
                 StatusCode::BAD_REQUEST
             }
-            ErrorCode::InvalidToken | ErrorCode::Unauthorized | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken
+            | ErrorCode::Unauthorized
+            | ErrorCode::ClientCertificateRequired
+            | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden
             | ErrorCode::CrossSiteRequest
             | ErrorCode::CsrfFailed

@@ -98,10 +98,18 @@ pub struct TlsConfig {
     pub cert_file: PathBuf,
     /// PEM private key of the leaf (PKCS#8, PKCS#1 or SEC1).
     pub key_file: PathBuf,
-    /// Client-certificate authentication for `/v1`: not built yet, so any
-    /// value but empty is refused at start rather than ignored.
+    /// PEM CA certificates: `/v1` requests must come over a connection
+    /// whose client certificate chains to one of them (checked before the
+    /// API key); other routes take clients without one. Empty = unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ca_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// `client_ca_file` when set and not empty.
+    pub fn client_ca(&self) -> Option<&Path> {
+        self.client_ca_file.as_deref().filter(|f| !f.as_os_str().is_empty())
+    }
 }
 
 impl Default for ServerConfig {
@@ -351,14 +359,6 @@ pub enum ConfigError {
     /// The body-read timeout would never fire.
     #[error("server.body_read_timeout must not exceed server.request_timeout")]
     BodyTimeoutOverRequestTimeout,
-    /// `server.tls.client_ca_file` is set; that part of `[server.tls]` is
-    /// not built yet.
-    #[error(
-        "server.tls.client_ca_file is not supported yet: /v1 would be served without checking client \
-         certificates; remove it (and restrict /v1 by network) or run without [server.tls] behind a proxy \
-         that checks them"
-    )]
-    ClientCaUnsupported,
     /// `--dev` is plain HTTP; `[server.tls]` asks for HTTPS.
     #[error("--dev serves plain HTTP; it cannot be combined with [server.tls]")]
     DevWithTls,
@@ -458,13 +458,8 @@ impl Config {
         if self.server.body_read_timeout > self.server.request_timeout {
             return Err(ConfigError::BodyTimeoutOverRequestTimeout);
         }
-        if let Some(tls) = &self.server.tls {
-            if self.server.dev {
-                return Err(ConfigError::DevWithTls);
-            }
-            if tls.client_ca_file.as_ref().is_some_and(|f| !f.as_os_str().is_empty()) {
-                return Err(ConfigError::ClientCaUnsupported);
-            }
+        if self.server.tls.is_some() && self.server.dev {
+            return Err(ConfigError::DevWithTls);
         }
         self.portal.settings(self.server.dev)?;
         Ok(())

@@ -19,7 +19,9 @@
 //! What else `axum::serve` did is kept: each request carries the peer
 //! address as `ConnectInfo` (the portal throttles by it), transient accept
 //! errors do not stop the loop, and shutdown stops accepting, lets requests
-//! in flight finish, and closes idle connections.
+//! in flight finish, and closes idle connections. Each request of a TLS
+//! connection also carries [`TlsClient`]: whether the handshake verified a
+//! client certificate (`/v1` requires one under `client_ca_file`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,6 +47,15 @@ pub struct ConnectionLimits {
     /// Largest total size of request headers (HTTP/2's header-list limit;
     /// HTTP/1.1's is enforced by the app's own layer).
     pub header_bytes: u32,
+}
+
+/// What the TLS handshake established about the client: an extension of
+/// every request of a TLS connection (none on plain HTTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsClient {
+    /// The client presented a certificate chain that rustls verified
+    /// against `server.tls.client_ca_file`.
+    pub certificate_verified: bool,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains:
@@ -78,8 +89,8 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let service = service(app.clone(), peer);
         let Some(acceptor) = &acceptor else {
+            let service = service(app.clone(), peer, None);
             let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
             tokio::spawn(ended(connection, peer));
             continue;
@@ -88,12 +99,20 @@ pub async fn serve(
         // connection too, and one that finishes its handshake after the
         // signal is told to close at once.
         let (acceptor, http, h2, watcher) = (acceptor.clone(), http.clone(), h2.clone(), graceful.watcher());
+        let app = app.clone();
         tokio::spawn(async move {
             let stream = match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => return tracing::debug!(%error, %peer, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             };
+            // rustls keeps peer certificates only when its verifier accepted
+            // them (a chain it refuses fails the handshake), and asks for
+            // none without `client_ca_file`: present means verified.
+            let client = TlsClient {
+                certificate_verified: stream.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()),
+            };
+            let service = service(app, peer, Some(client));
             if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
                 ended(watcher.watch(h2.serve_connection(TokioIo::new(stream), service)), peer).await;
             } else {
@@ -118,10 +137,12 @@ pub async fn serve(
     Ok(())
 }
 
-/// The app as a hyper service for one connection from `peer`.
+/// The app as a hyper service for one connection from `peer`, with what
+/// its TLS handshake (if any) established.
 fn service(
     app: Router,
     peer: SocketAddr,
+    tls: Option<TlsClient>,
 ) -> impl hyper::service::Service<
     hyper::Request<Incoming>,
     Response = axum::response::Response,
@@ -132,6 +153,9 @@ fn service(
 + 'static {
     hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(tls) = tls {
+            request.extensions_mut().insert(tls);
+        }
         app.clone().oneshot(request.map(Body::new))
     })
 }

@@ -141,6 +141,7 @@ pub async fn serve(
             public_per_client: config.server.public_max_per_client,
         },
         trusted_proxies: config.portal.trusted_proxies.clone(),
+        client_certificates: config.server.tls.as_ref().is_some_and(|tls| tls.client_ca().is_some()),
     };
     let portal = if config.portal.enabled {
         let mut settings = config.portal.settings(config.server.dev)?;

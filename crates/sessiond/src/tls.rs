@@ -12,6 +12,12 @@
 //!   already open keep theirs. A pair that does not load (a rotation caught
 //!   half-written) is logged and the old one stays until the files change
 //!   again.
+//! * With `client_ca_file`, clients are asked for a certificate, and one
+//!   that is presented must chain to a CA of that file (else the handshake
+//!   fails); a client may present none, since the portal and the operations
+//!   routes serve browsers and probes. Whether one was verified travels
+//!   with each request (`listen::TlsClient`), and `/v1` refuses requests
+//!   without one. The CA file is read at start only.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -48,6 +54,18 @@ pub enum TlsError {
     /// rustls refused the key or the pair.
     #[error("cannot use the certificate and key of [server.tls]")]
     Rustls(#[from] rustls::Error),
+    /// A certificate of `client_ca_file` cannot be a trust anchor.
+    #[error("cannot use the CA certificates in {path} (server.tls.client_ca_file)")]
+    ClientCa {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: rustls::Error,
+    },
+    /// rustls could not build the client-certificate verifier.
+    #[error("cannot check client certificates against server.tls.client_ca_file")]
+    ClientVerifier(#[from] rustls::server::VerifierBuilderError),
 }
 
 /// What identifies one version of the two files.
@@ -61,18 +79,29 @@ fn stamp(config: &TlsConfig) -> Stamp {
     Some([one(&config.cert_file)?, one(&config.key_file)?])
 }
 
-fn load(config: &TlsConfig, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, TlsError> {
-    let file_error = |what, path: &Path| {
-        let path = path.to_owned();
-        move |source| TlsError::File { what, path, source }
-    };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&config.cert_file)
-        .map_err(file_error("the certificate chain", &config.cert_file))?
-        .collect::<Result<_, _>>()
-        .map_err(file_error("the certificate chain", &config.cert_file))?;
-    if chain.is_empty() {
-        return Err(TlsError::NoCertificate(config.cert_file.clone()));
+fn file_error(what: &'static str, path: &Path) -> impl Fn(rustls::pki_types::pem::Error) -> TlsError {
+    let path = path.to_owned();
+    move |source| TlsError::File {
+        what,
+        path: path.clone(),
+        source,
     }
+}
+
+/// Every certificate of the PEM file `path`; at least one.
+fn certificates(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(file_error(what, path))?
+        .collect::<Result<_, _>>()
+        .map_err(file_error(what, path))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(path.to_owned()));
+    }
+    Ok(certs)
+}
+
+fn load(config: &TlsConfig, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, TlsError> {
+    let chain = certificates("the certificate chain", &config.cert_file)?;
     let key =
         PrivateKeyDer::from_pem_file(&config.key_file).map_err(file_error("the private key", &config.key_file))?;
     let certified = CertifiedKey::from_der(chain, key, provider)?;
@@ -134,12 +163,34 @@ impl ResolvesServerCert for ReloadingCert {
 pub fn server_config(config: &TlsConfig) -> Result<(Arc<rustls::ServerConfig>, Arc<ReloadingCert>), TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cert = Arc::new(ReloadingCert::open(config, Arc::clone(&provider))?);
-    let mut server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_cert_resolver(cert.clone());
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let builder = match config.client_ca() {
+        Some(path) => builder.with_client_cert_verifier(client_verifier(path, provider)?),
+        None => builder.with_no_client_auth(),
+    };
+    let mut server = builder.with_cert_resolver(cert.clone());
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((Arc::new(server), cert))
+}
+
+/// Verifies client certificates against the CAs of `path`, and lets
+/// clients without one through (the routes decide).
+fn client_verifier(
+    path: &Path,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in certificates("the client CA certificates", path)? {
+        roots.add(ca).map_err(|source| TlsError::ClientCa {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()?;
+    Ok(verifier)
 }
 
 /// Checks the files every [`RELOAD_EVERY`] until aborted.

@@ -66,9 +66,9 @@ problem_responses! {
     /// 400 of rotation.
     AalRefused = "`invalid_request`: as for every operation, or `downgrade` without `aal` or with `reauthenticated`; `aal_downgrade`: `aal` is below the session's level and `downgrade` is not set; `aal_mismatch`: `downgrade` with an `aal` not below the session's level";
     /// 401 of every `/v1` operation.
-    Unauthorized = "`unauthorized`: no valid API key";
+    Unauthorized = "`unauthorized`: no valid API key; `client_certificate_required`: `server.tls.client_ca_file` is set and the connection presented no client certificate (checked before the key)";
     /// 401 of the operations that take a session token.
-    InvalidToken = "`invalid_token`: the token is unknown, malformed, expired, revoked or rotated out, never saying which; or `unauthorized`: no valid API key";
+    InvalidToken = "`invalid_token`: the token is unknown, malformed, expired, revoked or rotated out, never saying which; or `unauthorized`: no valid API key; or `client_certificate_required`: `server.tls.client_ca_file` is set and the connection presented no client certificate";
     /// 403 of every admin operation.
     Forbidden = "`forbidden`: the API key is valid but its role is `app`; admin routes need an `admin` key";
     /// 400 of user writes.
@@ -132,7 +132,7 @@ pub(super) fn complete(doc: &mut OpenApi) {
         };
         if v1 {
             add("400", "InvalidRequest", "`invalid_request`");
-            add("401", "Unauthorized", "`unauthorized`");
+            add("401", "Unauthorized", "`unauthorized` or `client_certificate_required`");
             add("500", "Internal", "`internal`");
             add("503", "Unavailable", "`store_unavailable`, `overloaded` or `timeout`");
         }

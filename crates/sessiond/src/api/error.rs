@@ -15,6 +15,10 @@ pub enum ApiError {
     /// Missing or unknown API key.
     #[error("missing or invalid API key")]
     Unauthorized,
+    /// `server.tls.client_ca_file` is set and the connection presented no
+    /// certificate from that CA.
+    #[error("the API needs a client certificate issued by the CA of server.tls.client_ca_file")]
+    ClientCertificateRequired,
     /// A valid key whose role may not call the route.
     #[error("this API key's role may not call this route (an admin key can)")]
     Forbidden,
@@ -79,6 +83,7 @@ impl ApiError {
         match self {
             ApiError::Core(e) => ErrorCode::of(e),
             ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::ClientCertificateRequired => ErrorCode::ClientCertificateRequired,
             ApiError::Forbidden => ErrorCode::Forbidden,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,

@@ -28,6 +28,9 @@ pub struct Limits {
     pub budgets: BudgetSizes,
     /// Proxies whose `X-Forwarded-For` names the client (the portal's).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `/v1` requires a verified client certificate
+    /// (`server.tls.client_ca_file`).
+    pub client_certificates: bool,
 }
 
 /// `Cache-Control: no-store` on every response of the layer's routes.
@@ -72,6 +75,7 @@ mod tests {
                 public_per_client: concurrency,
             },
             trusted_proxies: Vec::new(),
+            client_certificates: false,
         }
     }
 

@@ -5,6 +5,7 @@ mod admin_keys;
 mod admin_users;
 mod body_deadline;
 mod budget;
+mod client_cert;
 mod doc;
 mod error;
 mod extract;
@@ -130,5 +131,12 @@ pub fn app(
     let router = router
         .fallback(|| async { ApiError::NoSuchRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+    // Inside the guard (request ids, logs, metrics and load shedding cover
+    // the refusal), outside every handler's API-key check.
+    let router = if limits.client_certificates {
+        router.layer(axum::middleware::from_fn(client_cert::require))
+    } else {
+        router
+    };
     layers::apply(router, limits)
 }
