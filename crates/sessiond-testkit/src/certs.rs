@@ -12,14 +12,13 @@ use crate::env::on_path;
 pub struct TestCertificates {
     /// The CA certificate (PEM): what a client trusts.
     pub ca: PathBuf,
-    /// The CA's private key (PEM), which signs client certificates.
-    pub ca_key: PathBuf,
-    /// The openssl that made them.
-    openssl: PathBuf,
     /// The server certificate (PEM), signed by the CA.
     pub cert: PathBuf,
     /// The server's private key (PEM).
     pub key: PathBuf,
+    /// The openssl that made them (and makes client certificates with the
+    /// CA's key, `ca.key` beside `ca.pem`).
+    openssl: PathBuf,
 }
 
 fn openssl(bin: &Path, dir: &Path, args: &[&str]) {
@@ -33,14 +32,40 @@ fn openssl(bin: &Path, dir: &Path, args: &[&str]) {
     assert!(status.success(), "openssl {args:?} failed");
 }
 
+/// The key options of every certificate made here: a fresh P-256 key,
+/// unencrypted.
+const EC_KEY: [&str; 5] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+
+/// Makes `NAME.key` and `NAME.pem` in `dir`: a certificate for `subject`
+/// with the extensions `extensions` (one openssl config line), valid two
+/// days, signed by `ca.pem` and `ca.key` there.
+fn issue(bin: &Path, dir: &Path, name: &str, subject: &str, extensions: &str) {
+    let (key, csr, ext, cert) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.ext"),
+        format!("{name}.pem"),
+    );
+    let mut request = vec!["req"];
+    request.extend(EC_KEY);
+    request.extend(["-subj", subject, "-keyout", &key, "-out", &csr]);
+    openssl(bin, dir, &request);
+    std::fs::write(dir.join(&ext), format!("{extensions}\n")).expect("write the extensions file");
+    #[rustfmt::skip]
+    let sign = [
+        "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", &ext, "-out", &cert,
+    ];
+    openssl(bin, dir, &sign);
+}
+
 /// Writes `ca.pem`, `server.pem` and `server.key` (P-256, valid two days,
 /// for IP 127.0.0.1 and DNS localhost) into `dir`. `None` without openssl
 /// on `PATH` (a skip with a note, or a failure in CI; see `what`).
 pub fn make_certificates(dir: &Path, what: &str) -> Option<TestCertificates> {
     let bin = on_path("openssl", what)?;
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
     let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
+    ca.extend(EC_KEY);
     ca.extend([
         "-days",
         "2",
@@ -52,35 +77,15 @@ pub fn make_certificates(dir: &Path, what: &str) -> Option<TestCertificates> {
         "ca.pem",
     ]);
     openssl(&bin, dir, &ca);
-    let mut request = vec!["req"];
-    request.extend(ec);
-    request.extend(["-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"]);
-    openssl(&bin, dir, &request);
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("write san.ext");
-    openssl(
+    issue(
         &bin,
         dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.pem",
-        ],
+        "server",
+        "/CN=127.0.0.1",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
     );
     Some(TestCertificates {
         ca: dir.join("ca.pem"),
-        ca_key: dir.join("ca.key"),
         cert: dir.join("server.pem"),
         key: dir.join("server.key"),
         openssl: bin,
@@ -94,41 +99,15 @@ impl TestCertificates {
     /// identity takes them.
     pub fn client(&self, name: &str) -> Vec<u8> {
         let dir = self.ca.parent().expect("the CA file is in a directory");
-        let (key, csr, cert, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        let subject = format!("/CN={name}");
-        let mut request = vec!["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-        request.extend(["-subj", &subject, "-keyout", &key, "-out", &csr]);
-        openssl(&self.openssl, dir, &request);
-        std::fs::write(dir.join(&ext), "extendedKeyUsage=clientAuth\n").expect("write the client extensions");
-        let (ca, ca_key) = (self.ca.to_string_lossy(), self.ca_key.to_string_lossy());
-        openssl(
+        issue(
             &self.openssl,
             dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-                "-out",
-                &cert,
-            ],
+            name,
+            &format!("/CN={name}"),
+            "extendedKeyUsage=clientAuth",
         );
-        let mut identity = std::fs::read(dir.join(&cert)).expect("read the client certificate");
-        identity.extend(std::fs::read(dir.join(&key)).expect("read the client key"));
+        let mut identity = std::fs::read(dir.join(format!("{name}.pem"))).expect("read the client certificate");
+        identity.extend(std::fs::read(dir.join(format!("{name}.key"))).expect("read the client key"));
         identity
     }
 }
