@@ -14,7 +14,6 @@
 //! its keys, and the log says to make one with `sessiond keys create --role
 //! admin --store URL`, which works on the store directly.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -26,14 +25,15 @@ use crate::keys::{KeySpec, mint};
 /// The file the first key is written to, in the data directory.
 pub const FILE_NAME: &str = "first-api-key";
 
-/// Delivers `key` (id `id`, tenant `tenant`) for a server on `addr`, and
+/// Delivers `key` (id `id`, tenant `tenant`) for a server at `base`
+/// (`http://ADDR` or `https://ADDR`, as it is reached), and
 /// returns the lines to print on stdout. With `to_terminal` the key is in
 /// them; otherwise it is written to [`FILE_NAME`] in `data_dir` and never
 /// in them.
 pub fn deliver(
     data_dir: &Path,
     to_terminal: bool,
-    addr: SocketAddr,
+    base: &str,
     id: &str,
     tenant: &str,
     key: &str,
@@ -42,7 +42,7 @@ pub fn deliver(
     if to_terminal {
         text.push_str("It is shown only this once; keep it in your backend's secrets. Use it as:\n");
         text.push_str(&format!(
-            "  curl -H 'Authorization: Bearer {key}' http://{addr}/v1/subjects/alice/sessions\n"
+            "  curl -H 'Authorization: Bearer {key}' {base}/v1/subjects/alice/sessions\n"
         ));
     } else {
         let path = data_dir.join(FILE_NAME);
@@ -53,7 +53,7 @@ pub fn deliver(
             path = path.display()
         ));
         text.push_str(&format!(
-            "  curl -H \"Authorization: Bearer $(cat {path})\" http://{addr}/v1/subjects/alice/sessions\n",
+            "  curl -H \"Authorization: Bearer $(cat {path})\" {base}/v1/subjects/alice/sessions\n",
             path = path.display()
         ));
     }
@@ -64,7 +64,7 @@ pub fn deliver(
 /// Makes the first key, if the store still has none, and hands it over
 /// (see the module docs). A node that lost the race to another node's
 /// first key says nothing.
-pub async fn make_first_key(ring: &KeyRing, local: bool, data_dir: &Path, addr: SocketAddr) -> anyhow::Result<()> {
+pub async fn make_first_key(ring: &KeyRing, local: bool, data_dir: &Path, base: &str) -> anyhow::Result<()> {
     let to_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     if !local && !to_terminal {
         tracing::warn!(
@@ -86,7 +86,7 @@ pub async fn make_first_key(ring: &KeyRing, local: bool, data_dir: &Path, addr: 
     let text = deliver(
         data_dir,
         to_terminal,
-        addr,
+        base,
         record.id.as_str(),
         record.tenant.as_str(),
         &key,
@@ -104,9 +104,7 @@ mod tests {
 
     const KEY: &str = "sk_test_secret_value";
 
-    fn addr() -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], 7380))
-    }
+    const BASE: &str = "https://127.0.0.1:7380";
 
     #[test]
     fn off_a_terminal_the_key_goes_to_an_owner_only_file_and_never_to_stdout() {
@@ -114,9 +112,12 @@ mod tests {
         let old = dir.path().join(FILE_NAME);
         std::fs::write(&old, "an older key").unwrap();
         std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let text = deliver(dir.path(), false, addr(), "k1", "default", KEY).unwrap();
+        let text = deliver(dir.path(), false, BASE, "k1", "default", KEY).unwrap();
         assert!(!text.contains(KEY), "{text}");
-        assert!(text.contains(&format!("$(cat {})", old.display())), "{text}");
+        assert!(
+            text.contains(&format!("$(cat {})\" {BASE}/v1/", old.display())),
+            "{text}"
+        );
         assert_eq!(std::fs::read_to_string(&old).unwrap(), format!("{KEY}\n"));
         let mode = std::fs::metadata(&old).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -125,8 +126,8 @@ mod tests {
     #[test]
     fn on_a_terminal_the_key_is_shown_and_no_file_is_written() {
         let dir = tempfile::tempdir().unwrap();
-        let text = deliver(dir.path(), true, addr(), "k1", "default", KEY).unwrap();
-        assert!(text.contains(&format!("Bearer {KEY}")), "{text}");
+        let text = deliver(dir.path(), true, BASE, "k1", "default", KEY).unwrap();
+        assert!(text.contains(&format!("Bearer {KEY}' {BASE}/v1/")), "{text}");
         assert!(!dir.path().join(FILE_NAME).exists());
     }
 }

@@ -78,6 +78,7 @@ pub async fn serve(
         }
         None => (None, None),
     };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let url = StoreUrl::parse(&config.store.url)?;
     let data_dir = config.data_dir();
     private_dir(&data_dir)?;
@@ -101,7 +102,8 @@ pub async fn serve(
         .context("cannot read the API keys from the store")?;
     let key_refresher = keys.spawn_refresher();
     if keys.is_empty() {
-        crate::first_key::make_first_key(&keys, opened.is_local(), &data_dir, addr).await?;
+        let base = format!("{scheme}://{addr}");
+        crate::first_key::make_first_key(&keys, opened.is_local(), &data_dir, &base).await?;
     }
     let imported_events = crate::event_import::import_legacy_events(opened.events().as_ref(), &data_dir)
         .await
@@ -185,7 +187,6 @@ pub async fn serve(
         }
         _ => None,
     };
-    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, store = %url, data_dir = %data_dir.display(), "sessiond listening");
     println!("listening on {addr}");
     let connections = crate::listen::ConnectionLimits {
