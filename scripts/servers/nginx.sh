@@ -13,19 +13,12 @@
 # Without CI=true a machine that cannot have nginx gets a warning and the
 # test skips itself; with CI=true it fails.
 
+# shellcheck source=scripts/servers/apt_tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt_tool.sh"
+
 start_nginx() {
-  if [[ ! -x /usr/sbin/nginx ]]; then
-    echo "nginx.sh: installing Debian's nginx" >&2
-    if ! { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >&2; } \
-      || [[ ! -x /usr/sbin/nginx ]]; then
-      if [[ "${CI:-}" == "true" ]]; then
-        echo "nginx.sh: could not install nginx (CI=true: failing)" >&2
-        return 1
-      fi
-      echo "nginx.sh: could not install nginx; the forward-auth test will be skipped" >&2
-      return 0
-    fi
-  fi
+  apt_tool nginx.sh nginx /usr/sbin/nginx "the forward-auth test" || return
+  [[ -x /usr/sbin/nginx ]] || return 0
   export TEST_NGINX_BIN=/usr/sbin/nginx
   echo "nginx.sh: $(/usr/sbin/nginx -v 2>&1)" >&2
 }

@@ -14,19 +14,12 @@
 # Without CI=true a machine that cannot have testssl.sh gets a warning and
 # the test skips itself; with CI=true it fails.
 
+# shellcheck source=scripts/servers/apt_tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt_tool.sh"
+
 start_testssl() {
-  if [[ ! -x /usr/bin/testssl ]]; then
-    echo "testssl.sh: installing Debian's testssl.sh" >&2
-    if ! { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh >&2; } \
-      || [[ ! -x /usr/bin/testssl ]]; then
-      if [[ "${CI:-}" == "true" ]]; then
-        echo "testssl.sh: could not install testssl.sh (CI=true: failing)" >&2
-        return 1
-      fi
-      echo "testssl.sh: could not install testssl.sh; the TLS scan test will be skipped" >&2
-      return 0
-    fi
-  fi
+  apt_tool testssl.sh testssl.sh /usr/bin/testssl "the TLS scan test" || return
+  [[ -x /usr/bin/testssl ]] || return 0
   export TEST_TESTSSL_BIN=/usr/bin/testssl
   echo "testssl.sh: Debian package $(dpkg-query -W -f='${Version}' testssl.sh 2>/dev/null || echo '(version unknown)')" >&2
 }
