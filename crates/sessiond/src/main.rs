@@ -19,8 +19,25 @@ fn load(common: &Common) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// `log.level` as a filter in which rustls speaks only at ERROR, unless
+/// the level names it. rustls logs at WARN per connection what any client
+/// can cause (an IP address sent as the server name, alerts it sends):
+/// at the default `info` a scanner would write a line per handshake.
+/// Handshake failures are logged by `listen.rs`, at debug, with the peer.
+fn configured_filter(level: &str) -> EnvFilter {
+    let filter = EnvFilter::new(level);
+    if level.contains("rustls") {
+        return filter;
+    }
+    match "rustls=error".parse() {
+        Ok(quiet) => filter.add_directive(quiet),
+        Err(_) => filter,
+    }
+}
+
 fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    // RUST_LOG, a developer's override, is taken as it is.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| configured_filter(&config.log.level));
     // Colours only for a person at a terminal, never in files or journals.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()

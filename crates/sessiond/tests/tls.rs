@@ -487,3 +487,64 @@ async fn a_self_signed_pair_from_the_command_line_is_served_and_never_silently_r
     assert_ne!(std::fs::read(&key).unwrap(), before.1, "--force made no new key");
     assert_eq!(mode(&key), 0o600);
 }
+
+/// rustls logs at WARN every refused handshake and every address sent as
+/// a server name: a line per connection that any client or scanner can
+/// cause. At the default level (`info`) sessiond lets it speak at ERROR
+/// only; refused handshakes are its own business, logged at debug.
+#[test]
+fn clients_cannot_make_the_default_log_speak_for_every_handshake() {
+    use std::io::{BufRead as _, Read as _};
+
+    let certs_dir = tempfile::tempdir().unwrap();
+    let Some(served) = make_certificates(certs_dir.path(), "the TLS log test") else {
+        return;
+    };
+    let Some(openssl) = on_path("openssl", "the TLS log test") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sessiond.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server.tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            served.cert.display().to_string(),
+            served.key.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(crate::support::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", "memory:", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("sessiond exited before listening").unwrap();
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            break addr.to_owned();
+        }
+    };
+    // A protocol the server refuses (a fatal alert), and an IP address as
+    // the server name.
+    assert!(openssl_handshake(&openssl, addr_port(&addr), &["-tls1_1"]).is_none());
+    assert!(openssl_handshake(&openssl, addr_port(&addr), &["-servername", "127.0.0.1"]).is_some());
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().unwrap();
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(status.success(), "{log}");
+    // The log was read: the start is in it, the handshakes are not.
+    assert!(log.contains("sessiond listening"), "{log}");
+    assert!(!log.contains("rustls"), "rustls spoke at the default level:\n{log}");
+}
+
+/// The port of `127.0.0.1:PORT`.
+fn addr_port(addr: &str) -> u16 {
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
