@@ -48,6 +48,7 @@ mod memory_events;
 mod memory_keys;
 mod memory_secrets;
 mod memory_users;
+mod opened_cache;
 mod origin;
 mod policy;
 mod purge;

@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use crate::audit::Audit;
 use crate::event_store::{EventFilter, EventStore, EventStoreError, Retention, StoredEvent};
 use crate::ids::{SessionId, Subject, Tenant};
+use crate::opened_cache::OpenedCache;
 use crate::sealing::{Keyring, OpenError, Place, sealed_by};
 use crate::session::{ClientInfo, Revocation, Session};
 use crate::store::{IdPage, Inserted, SessionStore, StoreError, SubjectLimit};
@@ -107,14 +108,9 @@ impl Sealer {
         sealed_data(stored).and_then(sealed_by)
     }
 
-    fn open_shared(&self, stored: Arc<Session>) -> Result<Arc<Session>, StoreError> {
-        if self.keyring.is_none() && sealed_data(&stored).is_none() && stored.client.sealed.is_none() {
-            return Ok(stored);
-        }
-        let opened = self
-            .open_session(Arc::unwrap_or_clone(stored))
-            .map_err(|e| StoreError::Corrupt(Box::new(e)))?;
-        Ok(Arc::new(opened))
+    /// True when `stored` has nothing to open and encryption is off.
+    fn is_clear(&self, stored: &Session) -> bool {
+        self.keyring.is_none() && sealed_data(stored).is_none() && stored.client.sealed.is_none()
     }
 
     fn open_all(&self, stored: Vec<Session>) -> Result<Vec<Session>, StoreError> {
@@ -286,12 +282,35 @@ pub enum ResealError {
 pub struct SealedSessions {
     inner: Arc<dyn SessionStore>,
     sealer: Sealer,
+    opened: Arc<OpenedCache>,
 }
 
 impl SealedSessions {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn SessionStore>, sealer: Sealer) -> Self {
-        Self { inner, sealer }
+        Self {
+            inner,
+            sealer,
+            opened: Arc::default(),
+        }
+    }
+
+    /// A record read by token or id, opened (once per stored record the
+    /// engine keeps in memory; see [`OpenedCache`]).
+    fn open_shared(&self, stored: Arc<Session>) -> Result<Arc<Session>, StoreError> {
+        if self.sealer.is_clear(&stored) {
+            return Ok(stored);
+        }
+        if let Some(hit) = self.opened.get(&stored) {
+            return Ok(hit);
+        }
+        let opened = self
+            .sealer
+            .open_session(Session::clone(&stored))
+            .map_err(|e| StoreError::Corrupt(Box::new(e)))?;
+        let opened = Arc::new(opened);
+        self.opened.put(&stored, &opened);
+        Ok(opened)
     }
 
     /// Rewrites the record `id` under the sealing key if it is sealed by
@@ -353,14 +372,14 @@ impl SessionStore for SealedSessions {
 
     async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
         match self.inner.get_by_token(hash).await? {
-            Some(stored) => self.sealer.open_shared(stored).map(Some),
+            Some(stored) => self.open_shared(stored).map(Some),
             None => Ok(None),
         }
     }
 
     async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
         match self.inner.get_by_id(id).await? {
-            Some(stored) => self.sealer.open_shared(stored).map(Some),
+            Some(stored) => self.open_shared(stored).map(Some),
             None => Ok(None),
         }
     }

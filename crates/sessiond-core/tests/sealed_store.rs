@@ -239,7 +239,10 @@ async fn event_clients_are_sealed_and_bound_to_their_event() {
     let raw_events = raw.query_events(&tenant, &filter).await.unwrap();
     let text = format!("{raw_events:?}");
     assert!(!text.contains(IP) && !text.contains(AGENT), "{text}");
-    assert_eq!(events.query_events(&tenant, &filter).await.unwrap(), std::slice::from_ref(&stored));
+    assert_eq!(
+        events.query_events(&tenant, &filter).await.unwrap(),
+        std::slice::from_ref(&stored)
+    );
 
     // The sealed client under another event's id does not open.
     let mut moved = raw_events[0].clone();
