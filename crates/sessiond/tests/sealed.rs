@@ -115,10 +115,13 @@ async fn embedded_store_file_holds_no_data_ip_or_user_agent() {
     }
 }
 
-/// `redis-cli` beside the test server's `redis-server`.
-fn redis_cli() -> Option<PathBuf> {
-    let server = PathBuf::from(required("TEST_REDIS_SERVER_BIN", "the sealed-at-rest test over Redis")?);
-    Some(server.with_file_name("redis-cli"))
+/// The test Redis server's URL and the `redis-cli` beside its
+/// `redis-server`: `None` after a note outside CI, a failure in CI.
+fn redis_and_cli() -> Option<(String, PathBuf)> {
+    let what = "the sealed-at-rest test over Redis";
+    let url = required("TEST_REDIS_URL", what)?;
+    let server = PathBuf::from(required("TEST_REDIS_SERVER_BIN", what)?);
+    Some((url, server.with_file_name("redis-cli")))
 }
 
 fn redis_cli_run(cli: &Path, url: &str, args: &[&str]) -> Vec<u8> {
@@ -161,12 +164,7 @@ fn redis_raw(cli: &Path, url: &str, prefix: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn redis_values_hold_no_data_ip_or_user_agent() {
-    let (Some(server), Some(cli)) = (
-        required("TEST_REDIS_URL", "the sealed-at-rest test over Redis"),
-        redis_cli(),
-    ) else {
-        return;
-    };
+    let Some((server, cli)) = redis_and_cli() else { return };
     for sealed in [true, false] {
         let prefix = format!("{}:", unique_name("sd-sealed-"));
         let store = format!("{server}/0?prefix={prefix}");
@@ -180,12 +178,7 @@ async fn redis_values_hold_no_data_ip_or_user_agent() {
 
 #[tokio::test]
 async fn redis_record_copied_onto_another_session_does_not_open() {
-    let (Some(server), Some(cli)) = (
-        required("TEST_REDIS_URL", "the sealed-at-rest test over Redis"),
-        redis_cli(),
-    ) else {
-        return;
-    };
+    let Some((server, cli)) = redis_and_cli() else { return };
     let prefix = format!("{}:", unique_name("sd-sealed-"));
     let node = launch().store(&format!("{server}/0?prefix={prefix}")).start();
     let (_, _, alice) = marked_session(&node, "alice").await;
