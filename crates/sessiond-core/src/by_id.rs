@@ -114,7 +114,7 @@ impl SessionManager {
 
     /// Revokes `session` (as read: its tenant, id and subject name the
     /// event, and none of them changes).
-    async fn revoke_live(&self, session: &Session, reason: RevokeReason) -> Result<Option<Session>, Error> {
+    pub(crate) async fn revoke_live(&self, session: &Session, reason: RevokeReason) -> Result<Option<Session>, Error> {
         let now = self.now();
         let revoked_event = self.event(now, EventKind::Revoked(reason), Some(session), None);
         let audit = self.audit(vec![revoked_event.clone()], None);

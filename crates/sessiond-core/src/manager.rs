@@ -17,7 +17,7 @@ use crate::policy::{LimitAction, Policy};
 use crate::rotation::Rotation;
 use crate::session::{Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session};
 use crate::store::{SessionStore, StoreError, SubjectLimit};
-use crate::token::Token;
+use crate::token::{Token, TokenHash};
 
 /// Attempts before a write that keeps losing races or colliding gives up.
 /// Collisions of 256-bit values and endless races are both practically
@@ -391,10 +391,27 @@ impl SessionManager {
         } else {
             None
         };
+        if why == Some(Rejection::Superseded) && self.is_reuse(&session, &hash, now) {
+            // Fail closed: if the revocation cannot be written, the caller
+            // gets the store's error, never the session.
+            self.revoke_live(&session, RevokeReason::Theft).await?;
+        }
         match why {
             Some(why) => Err(self.reject(now, why, Some(&session), client)),
             None => Ok((is_current, session)),
         }
+    }
+
+    /// True when `hash` is the session's rotated-out token, presented after
+    /// its grace while the session is otherwise live, and the policy asks
+    /// for theft detection. (Within the grace, a rotate refused the old
+    /// token only because rotate takes the current one: not theft.)
+    fn is_reuse(&self, session: &Session, hash: &TokenHash, now: OffsetDateTime) -> bool {
+        self.shared.policy.reuse_detection
+            && session.is_live(now)
+            && session
+                .previous_token
+                .is_some_and(|p| p.hash == *hash && now >= p.valid_until)
     }
 
     /// Slides the idle deadline of a session whose last persisted use is

@@ -45,6 +45,11 @@ pub struct Policy {
     /// After a rotation the old token keeps verifying for this long, so that
     /// requests already in flight succeed. Zero: the old token dies at once.
     pub rotation_grace: Duration,
+    /// Theft detection: a rotated-out token presented after its grace
+    /// means two parties hold the session, so the session is revoked
+    /// (reason `theft`). Pick the grace to cover requests a client may
+    /// still have in flight with the old token when it rotates.
+    pub reuse_detection: bool,
     /// Most live sessions one subject may hold; 0 means no limit.
     pub max_sessions_per_subject: u32,
     /// What happens at that limit.
@@ -64,6 +69,7 @@ impl Default for Policy {
             aal3_absolute_timeout: Duration::from_secs(12 * 3600),
             touch_interval: Duration::from_secs(60),
             rotation_grace: Duration::ZERO,
+            reuse_detection: true,
             max_sessions_per_subject: 0,
             on_session_limit: LimitAction::Deny,
             max_data_bytes: 16 * 1024,

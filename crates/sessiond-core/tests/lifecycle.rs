@@ -140,7 +140,13 @@ async fn remember_me_gets_the_longer_timeouts() {
 
 #[tokio::test]
 async fn rotation_kills_the_old_token_and_keeps_the_id() {
-    let f = fixture();
+    // Theft detection off: the old token is refused and nothing else
+    // happens (with it on, see the theft tests below).
+    let policy = Policy {
+        reuse_detection: false,
+        ..Policy::default()
+    };
+    let f = fixture_with(Arc::new(MemoryStore::new()), policy);
     let (old, created) = f
         .manager
         .create(&alice(), CreateOptions::default())
@@ -192,12 +198,70 @@ async fn the_rotation_grace_lets_in_flight_requests_finish_then_ends() {
         Rejection::Superseded,
         "a token in grace cannot fork the session"
     );
+    f.manager
+        .verify(new.expose_secret(), None)
+        .await
+        .expect("a refused rotate is no theft");
     f.clock.advance(Duration::from_secs(1));
     assert_eq!(
         rejected(f.manager.verify(old.expose_secret(), None).await),
         Rejection::Superseded
     );
-    f.manager.verify(new.expose_secret(), None).await.expect("new token");
+    // After the grace, two parties hold the session: it ends.
+    assert_eq!(
+        rejected(f.manager.verify(new.expose_secret(), None).await),
+        Rejection::Revoked
+    );
+}
+
+/// Theft detection on each entry point of the manager: a rotated-out
+/// token presented after its grace revokes the session (reason `theft`,
+/// recorded as an event), whichever call presents it.
+#[tokio::test]
+async fn a_rotated_out_token_used_after_its_grace_revokes_the_session_as_theft() {
+    for entry_point in ["verify", "rotate", "revoke_token"] {
+        let store = Arc::new(MemoryStore::new());
+        let f = fixture_with(Arc::clone(&store) as Arc<dyn SessionStore>, Policy::default());
+        let (old, created) = f
+            .manager
+            .create(&alice(), CreateOptions::default())
+            .await
+            .expect("create");
+        let (new, _) = f
+            .manager
+            .rotate(old.expose_secret(), Rotation::Plain)
+            .await
+            .expect("rotate");
+        f.clock.advance(Duration::from_secs(1));
+        let old = old.expose_secret();
+        match entry_point {
+            "verify" => assert_eq!(rejected(f.manager.verify(old, None).await), Rejection::Superseded),
+            "rotate" => assert_eq!(
+                rejected(f.manager.rotate(old, Rotation::Plain).await),
+                Rejection::Superseded
+            ),
+            _ => assert_eq!(
+                f.manager.revoke_token(old, RevokeReason::Logout).await.expect("logout"),
+                None
+            ),
+        }
+        assert_eq!(
+            rejected(f.manager.verify(new.expose_secret(), None).await),
+            Rejection::Revoked,
+            "{entry_point}: the thief's or the owner's token, the session is over"
+        );
+        let stored = store.get_by_id(&created.id).await.expect("read").expect("tombstone");
+        assert_eq!(
+            stored.revoked.map(|r| r.reason),
+            Some(RevokeReason::Theft),
+            "{entry_point}"
+        );
+        let kinds: Vec<EventKind> = f.events.take().iter().map(|e| e.kind).collect();
+        assert!(
+            kinds.contains(&EventKind::Revoked(RevokeReason::Theft)),
+            "{entry_point}: {kinds:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -469,11 +533,14 @@ async fn events_cover_the_lifecycle_and_never_hold_a_token() {
         .update_data(&s.id, Default::default(), None)
         .await
         .expect("update");
+    // The old token after its (zero) grace: theft, the session ends.
     let _ = f.manager.verify(token.expose_secret(), None).await;
-    f.manager
+    let logout = f
+        .manager
         .revoke_token(new.expose_secret(), RevokeReason::Logout)
         .await
         .expect("logout");
+    assert_eq!(logout, None, "already ended as theft");
     f.clock.advance(Duration::from_secs(13 * 3600));
     f.manager.purge_expired(100).await.expect("purge");
     let events = f.events.take();
@@ -485,8 +552,9 @@ async fn events_cover_the_lifecycle_and_never_hold_a_token() {
             EventKind::Touched,
             EventKind::Rotated,
             EventKind::DataUpdated,
+            EventKind::Revoked(RevokeReason::Theft),
             EventKind::VerifyFailed(Rejection::Superseded),
-            EventKind::Revoked(RevokeReason::Logout),
+            EventKind::VerifyFailed(Rejection::Revoked),
         ],
         "a revoked session's purge is not reported again"
     );

@@ -33,6 +33,7 @@ pub fn model_policy() -> Policy {
         aal3_absolute_timeout: Duration::from_secs(2 * 3600),
         touch_interval: Duration::from_secs(60),
         rotation_grace: Duration::from_secs(10),
+        reuse_detection: true,
         max_sessions_per_subject: LIMIT as u32,
         on_session_limit: LimitAction::EvictOldest,
         max_data_bytes: 256,
@@ -142,6 +143,17 @@ impl Model {
             return Err(Rejection::ExpiredIdle);
         }
         Ok(*index)
+    }
+
+    /// Theft detection: `token` is a session's rotated-out token used
+    /// after its grace while the session is live; the manager revokes it.
+    fn steal(&mut self, token: usize, now: OffsetDateTime) {
+        let index = self.tokens[token].1;
+        let s = &mut self.sessions[index];
+        if s.live(now) && s.previous.is_some_and(|(t, until)| t == token && now >= until) {
+            s.revoked = true;
+            s.version += 1;
+        }
     }
 }
 
@@ -267,7 +279,10 @@ async fn apply(manager: &SessionManager, policy: &Policy, model: &mut Model, op:
                         (s.last_seen_at, s.idle_expires_at)
                     );
                 }
-                Err(why) => assert_eq!(rejection(result), why, "verify of token {t}"),
+                Err(why) => {
+                    assert_eq!(rejection(result), why, "verify of token {t}");
+                    model.steal(t, now);
+                }
             }
         }
         Op::Rotate { token } if n_tokens > 0 => {
@@ -286,7 +301,10 @@ async fn apply(manager: &SessionManager, policy: &Policy, model: &mut Model, op:
                     s.version += 1;
                     assert_eq!((got.id.clone(), got.version), (s.id.clone(), s.version));
                 }
-                Err(why) => assert_eq!(rejection(result), why, "rotate with token {t}"),
+                Err(why) => {
+                    assert_eq!(rejection(result), why, "rotate with token {t}");
+                    model.steal(t, now);
+                }
             }
         }
         Op::RevokeToken { token } if n_tokens > 0 => {
@@ -302,7 +320,10 @@ async fn apply(manager: &SessionManager, policy: &Policy, model: &mut Model, op:
                     s.version += 1;
                     assert_eq!(got.map(|g| g.id), Some(s.id.clone()));
                 }
-                Err(_) => assert_eq!(got, None),
+                Err(_) => {
+                    assert_eq!(got, None);
+                    model.steal(t, now);
+                }
             }
         }
         Op::RevokeId { session } if n_sessions > 0 => {

@@ -212,6 +212,8 @@ pub struct PolicyConfig {
     #[serde(with = "humane")]
     /// See [`Policy::rotation_grace`].
     pub rotation_grace: Duration,
+    /// See [`Policy::reuse_detection`].
+    pub reuse_detection: bool,
     /// See [`Policy::max_sessions_per_subject`]; 0 = no limit.
     pub max_sessions_per_subject: u32,
     /// `deny` or `evict_oldest`.
@@ -237,6 +239,7 @@ impl From<&Policy> for PolicyConfig {
             aal3_absolute_timeout: p.aal3_absolute_timeout,
             touch_interval: p.touch_interval,
             rotation_grace: p.rotation_grace,
+            reuse_detection: p.reuse_detection,
             max_sessions_per_subject: p.max_sessions_per_subject,
             on_session_limit: p.on_session_limit,
             max_data_bytes: p.max_data_bytes,
@@ -256,6 +259,7 @@ impl PolicyConfig {
             aal3_absolute_timeout: self.aal3_absolute_timeout,
             touch_interval: self.touch_interval,
             rotation_grace: self.rotation_grace,
+            reuse_detection: self.reuse_detection,
             max_sessions_per_subject: self.max_sessions_per_subject,
             on_session_limit: self.on_session_limit,
             max_data_bytes: self.max_data_bytes,

@@ -55,12 +55,7 @@ async fn login_verify_rotate_list_revoke() {
     assert_ne!(new_token, token);
     assert_eq!(rotated["session"]["id"], id.as_str());
     assert_eq!(rotated["session"]["aal"], 3);
-    assert_problem(
-        s.post("/v1/sessions/verify", json!({"token": token})).await,
-        401,
-        "invalid_token",
-    )
-    .await;
+    // (The old token now would end the session as theft: see below.)
     assert_eq!(
         s.post("/v1/sessions/verify", json!({"token": new_token}))
             .await
@@ -583,4 +578,47 @@ async fn if_match_takes_star_and_lists_and_fails_weak_or_malformed_tags() {
             }
         }
     }
+}
+
+/// Theft detection through the API: the rotated-out token presented after
+/// the (default, zero) grace answers 401 like any dead token, ends the
+/// session for the new token too, and the audit log says why.
+#[tokio::test]
+async fn a_rotated_out_token_presented_again_ends_the_session_as_theft() {
+    let s = launch().start();
+    let (old, session) = s.login("alice").await;
+    let rotated = s.post("/v1/sessions/rotate", json!({"token": old})).await;
+    assert_eq!(rotated.status(), 200);
+    let new: Value = rotated.json().await.unwrap();
+    let new = new["token"].as_str().unwrap().to_owned();
+    assert_eq!(s.post("/v1/sessions/verify", json!({"token": new})).await.status(), 200);
+
+    assert_problem(
+        s.post("/v1/sessions/verify", json!({"token": old})).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_problem(
+        s.post("/v1/sessions/verify", json!({"token": new})).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    let (status, events) = s
+        .json(
+            Method::GET,
+            &format!("/v1/events?session_id={}", session["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let revoked: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "revoked")
+        .collect();
+    assert_eq!(revoked.len(), 1, "{events}");
+    assert_eq!(revoked[0]["reason"], "theft");
 }
