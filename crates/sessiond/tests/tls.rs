@@ -316,8 +316,16 @@ fn testssl_scan(bin: &str, addr: &str, ca: &Path, out: &Path) -> HashMap<String,
         std::thread::sleep(Duration::from_millis(200));
     };
     let report = std::fs::read_to_string(out.join("testssl.txt")).unwrap_or_default();
-    assert!(status.success(), "testssl.sh failed ({status}):\n{report}");
-    let findings: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    // testssl.sh's exit status also counts probes it could not complete (a
+    // session-resumption check that found no connection on a loaded
+    // machine made it 1 once, every finding OK): the findings decide, and
+    // the caller asserts each one it needs, so an incomplete scan fails.
+    if !status.success() {
+        eprintln!("testssl.sh exited with {status}; judging its findings:\n{report}");
+    }
+    let written =
+        std::fs::read(&json).unwrap_or_else(|e| panic!("testssl.sh wrote no findings ({status}): {e}\n{report}"));
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&written).unwrap();
     findings
         .into_iter()
         .map(|f| {
