@@ -393,8 +393,9 @@ impl SessionManager {
         };
         if why == Some(Rejection::Superseded) && self.is_reuse(&session, &hash, now) {
             // Fail closed: if the revocation cannot be written, the caller
-            // gets the store's error, never the session.
-            self.revoke_live(&session, RevokeReason::Theft).await?;
+            // gets the store's error, never the session. Boxed like verify's
+            // touch: a rare write kept out of the common read's future.
+            Box::pin(self.revoke_live(&session, RevokeReason::Theft)).await?;
         }
         match why {
             Some(why) => Err(self.reject(now, why, Some(&session), client)),
