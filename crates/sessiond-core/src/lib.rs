@@ -85,8 +85,8 @@ pub use purge::{PurgeTask, spawn_purger};
 pub use rotation::Rotation;
 pub use sealed_store::{ResealError, Resealed, SEALED_DATA_MEMBER, SealedEvents, SealedSessions, Sealer};
 pub use secrets::{
-    BadSecretBytes, MAX_SECRET_NAME_LEN, MAX_SECRETS, SecretName, SecretStore, SecretStoreError, check_secret_count,
-    decode_secrets, encode_secrets,
+    BadSecretBytes, MAX_SECRET_NAME_LEN, MAX_SECRET_VALUE_LEN, MAX_SECRETS, SecretName, SecretStore, SecretStoreError,
+    check_secret_count, check_secret_value_len, decode_secrets, encode_secrets,
 };
 pub use session::{
     Aal, AalError, ClientInfo, MAX_IP_LEN, MAX_USER_AGENT_LEN, PreviousToken, Revocation, RevokeReason, Session,

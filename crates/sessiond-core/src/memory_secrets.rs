@@ -1,4 +1,4 @@
-//! [`SecretStore`] for [`MemoryStore`]: a map behind a mutex.
+//! [`SecretStore`] for [`MemoryStore`]: a map of values behind a mutex.
 
 use std::collections::BTreeMap;
 use std::sync::MutexGuard;
@@ -6,50 +6,46 @@ use std::sync::MutexGuard;
 use async_trait::async_trait;
 
 use crate::memory::MemoryStore;
-use crate::secrets::{SecretName, SecretStore, SecretStoreError, check_secret_count};
+use crate::secrets::{SecretName, SecretStore, SecretStoreError, check_secret_value_len};
 
-/// Every secret set, by name.
-pub(crate) type Secrets = BTreeMap<SecretName, Vec<[u8; 32]>>;
+/// Every stored secret value, by name.
+pub(crate) type Secrets = BTreeMap<SecretName, Vec<u8>>;
 
 impl MemoryStore {
-    // Every method replaces whole sets under the lock, so a panic elsewhere
-    // cannot leave one half-written; take the map over rather than fail.
-    fn secret_sets(&self) -> MutexGuard<'_, Secrets> {
+    // Every method replaces whole values under the lock, so a panic
+    // elsewhere cannot leave one half-written; take the map over rather
+    // than fail.
+    fn secret_values(&self) -> MutexGuard<'_, Secrets> {
         self.secrets.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 #[async_trait]
 impl SecretStore for MemoryStore {
-    async fn secrets(&self, name: &SecretName) -> Result<Option<Vec<[u8; 32]>>, SecretStoreError> {
-        Ok(self.secret_sets().get(name).cloned())
+    async fn secret_value(&self, name: &SecretName) -> Result<Option<Vec<u8>>, SecretStoreError> {
+        Ok(self.secret_values().get(name).cloned())
     }
 
-    async fn init_secrets(&self, name: &SecretName, initial: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, SecretStoreError> {
-        check_secret_count(initial)?;
+    async fn init_secret_value(&self, name: &SecretName, initial: &[u8]) -> Result<Vec<u8>, SecretStoreError> {
+        check_secret_value_len(initial)?;
         // Check and write under one lock: that is the whole atomicity.
         Ok(self
-            .secret_sets()
+            .secret_values()
             .entry(name.clone())
             .or_insert_with(|| initial.to_vec())
             .clone())
     }
 
-    async fn put_secrets(
-        &self,
-        name: &SecretName,
-        secrets: &[[u8; 32]],
-        expected: &[[u8; 32]],
-    ) -> Result<(), SecretStoreError> {
-        check_secret_count(secrets)?;
-        let mut sets = self.secret_sets();
-        let Some(stored) = sets.get_mut(name) else {
+    async fn put_secret_value(&self, name: &SecretName, value: &[u8], expected: &[u8]) -> Result<(), SecretStoreError> {
+        check_secret_value_len(value)?;
+        let mut values = self.secret_values();
+        let Some(stored) = values.get_mut(name) else {
             return Err(SecretStoreError::NotFound);
         };
         if stored.as_slice() != expected {
             return Err(SecretStoreError::Conflict);
         }
-        *stored = secrets.to_vec();
+        *stored = value.to_vec();
         Ok(())
     }
 }

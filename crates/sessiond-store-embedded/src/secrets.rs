@@ -1,6 +1,7 @@
-//! [`SecretStore`] for [`EmbeddedStore`]: shared secret sets in the
-//! `secrets` table, keyed by name, each stored as its secrets one after
-//! another ([`encode_secrets`]).
+//! [`SecretStore`] for [`EmbeddedStore`]: shared secret values in the
+//! `secrets` table, keyed by name, each stored as the opaque bytes it was
+//! given (a secret set as [`encode_secrets`](sessiond_core::encode_secrets)
+//! makes them, by the trait's provided methods).
 //!
 //! Writes are ops of the one writer (`writer.rs`), as user writes are: they
 //! share its group commit and are acknowledged only after a durable commit,
@@ -11,72 +12,57 @@
 //! finds nothing stored, which is what it means.
 
 use redb::{ReadableDatabase, ReadableTable};
-use sessiond_core::{
-    SecretName, SecretStore, SecretStoreError, StoreError, async_trait, check_secret_count, decode_secrets,
-    encode_secrets,
-};
+use sessiond_core::{SecretName, SecretStore, SecretStoreError, StoreError, async_trait, check_secret_value_len};
 
 use crate::EmbeddedStore;
 use crate::error::engine;
 use crate::ops::{Done, Op, Outcome};
 use crate::tables::{SECRETS, Tables, open_optional};
 
-/// A secret set on its way through the writer's channel. Its `Debug` shows
-/// only the count: ops and answers are printed in error messages.
+/// A secret value on its way through the writer's channel (a set's, or any
+/// other). Its `Debug` shows only the length: ops and answers are printed
+/// in error messages.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct SecretSet(pub(crate) Vec<[u8; 32]>);
+pub(crate) struct SecretSet(pub(crate) Vec<u8>);
 
 impl std::fmt::Debug for SecretSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretSet({} secrets)", self.0.len())
+        write!(f, "SecretSet({} bytes)", self.0.len())
     }
 }
 
-/// A stored set, or why it cannot be read (a refusal, not an engine failure).
-type Decoded = Result<Vec<[u8; 32]>, SecretStoreError>;
-
-/// The set stored under `name` in the writer's transaction, if any.
-fn stored(table: &redb::Table<'_, &'static str, &'static [u8]>, name: &str) -> Result<Option<Decoded>, StoreError> {
-    Ok(table
-        .get(name)
-        .map_err(engine)?
-        .map(|bytes| decode_secrets(bytes.value())))
+/// The value stored under `name` in the writer's transaction, if any.
+fn stored(table: &redb::Table<'_, &'static str, &'static [u8]>, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(table.get(name).map_err(engine)?.map(|bytes| bytes.value().to_vec()))
 }
 
 /// Init, inside the writer's transaction: writes `initial` only where
-/// nothing is stored, and answers with the set stored afterwards.
+/// nothing is stored, and answers with the value stored afterwards.
 pub(crate) fn init(t: &mut Tables<'_>, name: &SecretName, initial: &SecretSet) -> Result<Outcome, StoreError> {
     let mut table = t.txn.open_table(SECRETS).map_err(engine)?;
-    match stored(&table, name.as_str())? {
-        Some(Ok(existing)) => return Ok(Ok(Done::Secrets(SecretSet(existing)))),
-        // A refusal: nothing is written over a set we cannot read.
-        Some(Err(corrupt)) => return Ok(Ok(Done::SecretsRefused(corrupt))),
-        None => {}
+    if let Some(existing) = stored(&table, name.as_str())? {
+        return Ok(Ok(Done::Secrets(SecretSet(existing))));
     }
-    table
-        .insert(name.as_str(), encode_secrets(&initial.0).as_slice())
-        .map_err(engine)?;
+    table.insert(name.as_str(), initial.0.as_slice()).map_err(engine)?;
     Ok(Ok(Done::Secrets(initial.clone())))
 }
 
-/// Compare-and-set on the whole set, inside the writer's transaction.
+/// Compare-and-set on the whole value, byte for byte, inside the writer's
+/// transaction.
 pub(crate) fn put(
     t: &mut Tables<'_>,
     name: &SecretName,
-    secrets: &SecretSet,
+    value: &SecretSet,
     expected: &SecretSet,
 ) -> Result<Outcome, StoreError> {
     let mut table = t.txn.open_table(SECRETS).map_err(engine)?;
     let refused = |why| Ok(Ok(Done::SecretsRefused(why)));
     match stored(&table, name.as_str())? {
         None => return refused(SecretStoreError::NotFound),
-        Some(Err(corrupt)) => return refused(corrupt),
-        Some(Ok(current)) if current != expected.0 => return refused(SecretStoreError::Conflict),
-        Some(Ok(_)) => {}
+        Some(current) if current != expected.0 => return refused(SecretStoreError::Conflict),
+        Some(_) => {}
     }
-    table
-        .insert(name.as_str(), encode_secrets(&secrets.0).as_slice())
-        .map_err(engine)?;
+    table.insert(name.as_str(), value.0.as_slice()).map_err(engine)?;
     Ok(Ok(Done::SecretsWritten))
 }
 
@@ -95,7 +81,7 @@ fn unexpected(done: &Done) -> SecretStoreError {
 
 #[async_trait]
 impl SecretStore for EmbeddedStore {
-    async fn secrets(&self, name: &SecretName) -> Result<Option<Vec<[u8; 32]>>, SecretStoreError> {
+    async fn secret_value(&self, name: &SecretName) -> Result<Option<Vec<u8>>, SecretStoreError> {
         let txn = self
             .database()
             .begin_read()
@@ -103,37 +89,29 @@ impl SecretStore for EmbeddedStore {
         let Some(table) = open_optional(&txn, SECRETS).map_err(SecretStoreError::from)? else {
             return Ok(None);
         };
-        match table
+        Ok(table
             .get(name.as_str())
             .map_err(|e| SecretStoreError::from(engine(e)))?
-        {
-            Some(bytes) => decode_secrets(bytes.value()).map(Some),
-            None => Ok(None),
-        }
+            .map(|bytes| bytes.value().to_vec()))
     }
 
-    async fn init_secrets(&self, name: &SecretName, initial: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, SecretStoreError> {
-        check_secret_count(initial)?;
+    async fn init_secret_value(&self, name: &SecretName, initial: &[u8]) -> Result<Vec<u8>, SecretStoreError> {
+        check_secret_value_len(initial)?;
         let op = Op::InitSecrets {
             name: name.clone(),
             initial: SecretSet(initial.to_vec()),
         };
         match self.write_secrets(op).await? {
-            Done::Secrets(set) => Ok(set.0),
+            Done::Secrets(value) => Ok(value.0),
             other => Err(unexpected(&other)),
         }
     }
 
-    async fn put_secrets(
-        &self,
-        name: &SecretName,
-        secrets: &[[u8; 32]],
-        expected: &[[u8; 32]],
-    ) -> Result<(), SecretStoreError> {
-        check_secret_count(secrets)?;
+    async fn put_secret_value(&self, name: &SecretName, value: &[u8], expected: &[u8]) -> Result<(), SecretStoreError> {
+        check_secret_value_len(value)?;
         let op = Op::PutSecrets {
             name: name.clone(),
-            secrets: SecretSet(secrets.to_vec()),
+            secrets: SecretSet(value.to_vec()),
             expected: SecretSet(expected.to_vec()),
         };
         match self.write_secrets(op).await? {

@@ -178,19 +178,14 @@ impl UserStore for TempStore {
 
 #[async_trait]
 impl SecretStore for TempStore {
-    async fn secrets(&self, name: &SecretName) -> Result<Option<Vec<[u8; 32]>>, SecretStoreError> {
-        self.store.secrets(name).await
+    async fn secret_value(&self, name: &SecretName) -> Result<Option<Vec<u8>>, SecretStoreError> {
+        self.store.secret_value(name).await
     }
-    async fn init_secrets(&self, name: &SecretName, initial: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, SecretStoreError> {
-        self.store.init_secrets(name, initial).await
+    async fn init_secret_value(&self, name: &SecretName, initial: &[u8]) -> Result<Vec<u8>, SecretStoreError> {
+        self.store.init_secret_value(name, initial).await
     }
-    async fn put_secrets(
-        &self,
-        name: &SecretName,
-        secrets: &[[u8; 32]],
-        expected: &[[u8; 32]],
-    ) -> Result<(), SecretStoreError> {
-        self.store.put_secrets(name, secrets, expected).await
+    async fn put_secret_value(&self, name: &SecretName, value: &[u8], expected: &[u8]) -> Result<(), SecretStoreError> {
+        self.store.put_secret_value(name, value, expected).await
     }
 }
 

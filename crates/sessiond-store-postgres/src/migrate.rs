@@ -61,6 +61,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "sealed_client",
         sql: include_str!("../migrations/0008_sealed_client.sql"),
     },
+    Migration {
+        version: 9,
+        name: "secret_values",
+        sql: include_str!("../migrations/0009_secret_values.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

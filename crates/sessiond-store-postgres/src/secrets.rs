@@ -1,25 +1,23 @@
-//! [`SecretStore`] for [`PostgresStore`]: shared secret sets in `secrets`
-//! (migration 4), one row per name, the value its 32-byte secrets one after
-//! another.
+//! [`SecretStore`] for [`PostgresStore`]: shared secret values in `secrets`
+//! (migration 4), one row per name, `value` the opaque bytes (a secret set's
+//! 32-byte secrets one after another, by the trait's provided methods). Its
+//! CHECK holds the store's length rule, 1 to 16 KiB (migration 9).
 //!
 //! Init is `INSERT … ON CONFLICT DO NOTHING` and then a `SELECT`: of racing
 //! inserts the engine lets exactly one through, and since rows are never
-//! deleted the `SELECT` finds the winner's set (or a replacement made since,
-//! which is then what is stored). A replace is `UPDATE … WHERE value =
+//! deleted the `SELECT` finds the winner's value (or a replacement made
+//! since, which is then what is stored). A replace is `UPDATE … WHERE value =
 //! $expected`; when it writes nothing, a second read tells a missing set
 //! from a conflict.
 
 use async_trait::async_trait;
-use sessiond_core::{
-    SecretName, SecretStore, SecretStoreError, StoreError, check_secret_count, decode_secrets, encode_secrets,
-};
+use sessiond_core::{SecretName, SecretStore, SecretStoreError, StoreError, check_secret_value_len};
 use tokio_postgres::Row;
 
 use crate::error::{corrupt, store_error};
 use crate::store::PostgresStore;
 
-/// The stored bytes of a row selected as `value`. Decoding happens later,
-/// outside the store-error type, so a corrupt set is reported as one.
+/// The stored bytes of a row selected as `value`.
 fn value(row: &Row) -> Result<Vec<u8>, StoreError> {
     // The engine's message names the column and type, never the bytes.
     row.try_get(0).map_err(|e| corrupt("value", e))
@@ -88,7 +86,7 @@ impl PostgresStore {
             if value(&row)? != expected {
                 return Ok(Cas::Conflict);
             }
-            // The set came back to the expected one between the two
+            // The value came back to the expected one between the two
             // statements: the update would now apply, so try it again rather
             // than report a conflict with no conflict.
         }
@@ -97,40 +95,26 @@ impl PostgresStore {
 
 #[async_trait]
 impl SecretStore for PostgresStore {
-    async fn secrets(&self, name: &SecretName) -> Result<Option<Vec<[u8; 32]>>, SecretStoreError> {
-        let stored = self
-            .bounded(self.stored_secrets(name))
+    async fn secret_value(&self, name: &SecretName) -> Result<Option<Vec<u8>>, SecretStoreError> {
+        self.bounded(self.stored_secrets(name))
             .await
-            .map_err(SecretStoreError::from)?;
-        stored.as_deref().map(decode_secrets).transpose()
+            .map_err(SecretStoreError::from)
     }
 
-    async fn init_secrets(&self, name: &SecretName, initial: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, SecretStoreError> {
-        check_secret_count(initial)?;
-        let bytes = encode_secrets(initial);
+    async fn init_secret_value(&self, name: &SecretName, initial: &[u8]) -> Result<Vec<u8>, SecretStoreError> {
+        check_secret_value_len(initial)?;
         let stored = self
-            .bounded(self.insert_secrets(name, &bytes))
+            .bounded(self.insert_secrets(name, initial))
             .await
             .map_err(SecretStoreError::from)?;
-        match stored {
-            Some(stored) => decode_secrets(&stored),
-            // Rows are never deleted: only a hand-made change gets here.
-            None => Err(SecretStoreError::Corrupt(
-                "the secret set vanished after its insert".into(),
-            )),
-        }
+        // Rows are never deleted: only a hand-made change finds none.
+        stored.ok_or_else(|| SecretStoreError::Corrupt("the secret value vanished after its insert".into()))
     }
 
-    async fn put_secrets(
-        &self,
-        name: &SecretName,
-        secrets: &[[u8; 32]],
-        expected: &[[u8; 32]],
-    ) -> Result<(), SecretStoreError> {
-        check_secret_count(secrets)?;
-        let (secrets, expected) = (encode_secrets(secrets), encode_secrets(expected));
+    async fn put_secret_value(&self, name: &SecretName, value: &[u8], expected: &[u8]) -> Result<(), SecretStoreError> {
+        check_secret_value_len(value)?;
         match self
-            .bounded(self.secret_cas(name, &secrets, &expected))
+            .bounded(self.secret_cas(name, value, expected))
             .await
             .map_err(SecretStoreError::from)?
         {
