@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+mod access_token;
 mod api_keys;
 mod audit;
 mod by_id;
@@ -41,6 +42,7 @@ mod event_store;
 mod events;
 pub mod humane;
 mod ids;
+mod key_schedule;
 mod manager;
 mod memory;
 mod memory_counters;
@@ -57,10 +59,12 @@ mod sealed_store;
 pub mod sealing;
 mod secrets;
 mod session;
+mod signing_keys;
 mod store;
 mod token;
 mod users;
 
+pub use access_token::{ACCESS_TOKEN_TYPE, AccessToken, AccessTokenError, AccessTokenIssuer};
 pub use api_keys::{
     KeyId, KeyRecord, KeyRole, KeyStore, KeyStoreError, MAX_KEY_ID_LEN, MAX_KEY_NAME_LEN, UnknownRole,
     is_valid_key_name,
@@ -76,6 +80,7 @@ pub use event_id::{BadEventId, EVENT_ID_LEN, EventId, EventIds, ID_BLOCK_LEN, Id
 pub use event_store::{EventFilter, EventStore, EventStoreError, Retention, StoredEvent};
 pub use events::{Event, EventKind, EventSink, MemoryEvents, NoEvents, Rejection};
 pub use ids::{MAX_SUBJECT_LEN, MAX_TENANT_LEN, NameError, SessionId, Subject, Tenant, is_refused_in_subject};
+pub use key_schedule::{KeySchedule, MAX_ACCESS_TOKEN_TTL, Plan, PlannedKey, ScheduleError};
 pub use manager::{CreateOptions, SessionData, SessionManager, SessionManagerBuilder};
 pub use memory::MemoryStore;
 pub use memory_counters::MAX_COUNTER_BYTES;
@@ -91,6 +96,7 @@ pub use secrets::{
 pub use session::{
     Aal, AalError, ClientInfo, MAX_IP_LEN, MAX_USER_AGENT_LEN, PreviousToken, Revocation, RevokeReason, Session,
 };
+pub use signing_keys::{Jwk, Jwks, Maintenance, SIGNING_KEYS, SigningKeyError, SigningKeys};
 pub use store::{BoxError, IdPage, Inserted, SessionStore, StoreError, SubjectLimit};
 pub use token::{
     PrehashedHasher, TOKEN_BYTES, TOKEN_LEN, TOKEN_PREFIX, Token, TokenHash, TokenHashBuildHasher, TokenParseError,

@@ -68,6 +68,11 @@ pub enum Place<'a> {
         /// The event's id.
         id: &'a str,
     },
+    /// A record of the secret store, bound to its name (the signing keys).
+    Secret {
+        /// The record's name.
+        name: &'a str,
+    },
 }
 
 impl Place<'_> {
@@ -78,6 +83,7 @@ impl Place<'_> {
             Place::SessionData { tenant, id } => (b"sessiond/v1/session-data", [tenant, id]),
             Place::SessionClient { id } => (b"sessiond/v1/session-client", ["", id]),
             Place::EventClient { tenant, id } => (b"sessiond/v1/event-client", [tenant, id]),
+            Place::Secret { name } => (b"sessiond/v1/secret", ["", name]),
         };
         let mut aad = Vec::with_capacity(label.len() + 8 + parts[0].len() + parts[1].len());
         aad.extend_from_slice(label);

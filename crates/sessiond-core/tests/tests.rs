@@ -7,4 +7,5 @@ mod counting_store;
 mod lifecycle;
 mod memory_store;
 mod sealed_store;
+mod signing_keys;
 mod stored_events;
