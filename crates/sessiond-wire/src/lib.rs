@@ -26,6 +26,7 @@
 //! With the `openapi` feature every type also derives `utoipa::ToSchema`,
 //! with the same bounds the server enforces.
 
+mod access_tokens;
 mod admin;
 mod code;
 mod json;
@@ -39,6 +40,10 @@ mod rotation;
 mod session;
 mod strict;
 
+pub use access_tokens::{
+    AccessTokenRequest, AccessTokenResponse, JwkView, JwksView, RefreshRequest, RefreshResponse, RevocationView,
+    RevocationsParams, RevocationsResponse,
+};
 pub use admin::{
     CreateKeyRequest, CreateUserRequest, CreatedKeyResponse, KeyView, KeysResponse, SetPasswordRequest, UserResponse,
     UserView, UsersResponse,
