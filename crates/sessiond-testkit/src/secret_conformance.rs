@@ -345,7 +345,12 @@ pub async fn secret_value_put_of_a_missing_name_is_not_found(store: Arc<dyn Secr
 /// a panic and not a set; a set init finds it stored and writes nothing, and
 /// a set compare-and-set against any set conflicts.
 pub async fn secret_value_of_no_whole_set_is_corrupt_as_a_set(store: Arc<dyn SecretStore>) {
-    for (n, len) in [("short", 1), ("odd", 33), ("long", 100), ("too-many", 32 * (MAX_SECRETS + 1))] {
+    for (n, len) in [
+        ("short", 1),
+        ("odd", 33),
+        ("long", 100),
+        ("too-many", 32 * (MAX_SECRETS + 1)),
+    ] {
         let v = value(1, len);
         store.init_secret_value(&name(n), &v).await.expect("init");
         let read = store.secrets(&name(n)).await;
