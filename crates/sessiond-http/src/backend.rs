@@ -1,6 +1,7 @@
 //! Where sessions live, as seen from the layer: the [`SessionBackend`] trait,
 //! the session view handlers read ([`SessionInfo`]), and the in-process
-//! implementation over a [`SessionManager`].
+//! implementation over a [`SessionManager`] (with an [`AccessTokenIssuer`]
+//! when the layer keeps an access-token cookie).
 //!
 //! The layer holds one `Arc<dyn SessionBackend>` chosen at construction, so
 //! handlers never become generic over in-process versus remote mode.
@@ -9,8 +10,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use sessiond_core::{
-    Aal, ClientInfo, CreateOptions, Error, RevokeReason, Rotation, Session, SessionData, SessionId, SessionManager,
-    SessionOrigin, Subject, Token,
+    Aal, AccessToken, AccessTokenError, AccessTokenIssuer, ClientInfo, Clock, CreateOptions, Error, RevokeReason,
+    Rotation, Session, SessionData, SessionId, SessionManager, SessionOrigin, Subject, Token,
 };
 use time::OffsetDateTime;
 
@@ -120,6 +121,15 @@ impl SessionInfo {
     pub(crate) fn last_seen_at(&self) -> OffsetDateTime {
         field!(self, |s| s.last_seen_at)
     }
+
+    /// The manager's own record, when the session is in process.
+    fn local(&self) -> Option<&Session> {
+        match &self.inner {
+            Record::Local(s) => Some(s),
+            #[cfg(feature = "remote")]
+            Record::Remote(_) => None,
+        }
+    }
 }
 
 impl fmt::Debug for SessionInfo {
@@ -208,6 +218,23 @@ pub trait SessionBackend: Send + Sync + fmt::Debug + 'static {
         data: SessionData,
         expected_version: u64,
     ) -> Result<SessionInfo, BackendError>;
+
+    /// A new access token for the session `token` names, which this backend
+    /// returned as `session` (verified, created or rotated) in the same
+    /// request; `Ok(None)` when the session is no longer valid. Used only by
+    /// a layer with an [access-token cookie](crate::AccessTokenCookie).
+    ///
+    /// The default mints none: it fails with [`BackendError::Invalid`].
+    async fn mint_access_token(
+        &self,
+        token: &Token,
+        session: &SessionInfo,
+    ) -> Result<Option<AccessToken>, BackendError> {
+        let _ = (token, session);
+        Err(BackendError::Invalid(
+            "this session backend mints no access tokens".to_owned(),
+        ))
+    }
 }
 
 #[async_trait::async_trait]
@@ -252,5 +279,75 @@ impl SessionBackend for SessionManager {
             Err(Error::NotFound) => Err(BackendError::VersionConflict),
             Err(other) => Err(other.into()),
         }
+    }
+}
+
+/// In-process mode with an access-token cookie: the manager, and the issuer
+/// that signs for its sessions at the manager's time.
+#[derive(Debug)]
+pub(crate) struct Issuing {
+    manager: SessionManager,
+    issuer: AccessTokenIssuer,
+}
+
+impl Issuing {
+    pub(crate) fn new(manager: SessionManager, issuer: AccessTokenIssuer) -> Self {
+        Self { manager, issuer }
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionBackend for Issuing {
+    async fn create(&self, subject: &Subject, options: CreateOptions) -> Result<(Token, SessionInfo), BackendError> {
+        SessionBackend::create(&self.manager, subject, options).await
+    }
+
+    async fn verify(&self, token: &Token, client: &ClientInfo) -> Result<Option<SessionInfo>, BackendError> {
+        SessionBackend::verify(&self.manager, token, client).await
+    }
+
+    async fn rotate(&self, token: &Token, rotation: Rotation) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        SessionBackend::rotate(&self.manager, token, rotation).await
+    }
+
+    async fn revoke(&self, token: &Token) -> Result<(), BackendError> {
+        SessionBackend::revoke(&self.manager, token).await
+    }
+
+    async fn update_data(
+        &self,
+        id: &SessionId,
+        data: SessionData,
+        expected_version: u64,
+    ) -> Result<SessionInfo, BackendError> {
+        SessionBackend::update_data(&self.manager, id, data, expected_version).await
+    }
+
+    async fn mint_access_token(
+        &self,
+        _token: &Token,
+        session: &SessionInfo,
+    ) -> Result<Option<AccessToken>, BackendError> {
+        // The record was just verified, created or rotated by this manager
+        // in this request: no second lookup.
+        let record = session
+            .local()
+            .ok_or_else(|| BackendError::Internal("not a session of this manager".to_owned()))?;
+        match self.issuer.mint(record, self.manager.now()) {
+            Ok(minted) => Ok(Some(minted)),
+            Err(AccessTokenError::SessionExpired) => Ok(None),
+            Err(error @ AccessTokenError::NoSigningKey) => Err(BackendError::Unavailable(error.to_string())),
+            Err(error) => Err(BackendError::Internal(error.to_string())),
+        }
+    }
+}
+
+/// The manager's clock, for deciding on renewal at the time it mints at.
+#[derive(Debug)]
+pub(crate) struct ManagerClock(pub(crate) SessionManager);
+
+impl Clock for ManagerClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0.now()
     }
 }

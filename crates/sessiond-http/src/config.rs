@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
-use sessiond_core::SessionManager;
+use sessiond_core::{Clock, SessionManager, SystemClock};
 
-use crate::backend::SessionBackend;
+use crate::access_token::{
+    AccessTokenCookie, AccessTokens, DEFAULT_ACCESS_TOKEN_COOKIE_NAME, DEV_ACCESS_TOKEN_COOKIE_NAME,
+};
+use crate::backend::{Issuing, ManagerClock, SessionBackend};
 use crate::cookie::{CookieCodec, CookieConfigError, DEFAULT_COOKIE_NAME, DEV_COOKIE_NAME, SameSite};
 use crate::csrf::CsrfGuard;
 use crate::layer::{SessionLayer, Shared};
@@ -35,6 +38,16 @@ pub enum ConfigError {
         "SameSite=None sends the session cookie with requests from every other site;          it needs allow_cross_site_cookie(true)"
     )]
     CrossSiteCookieNotAllowed,
+    /// An access-token cookie whose tokens nobody can mint: in-process
+    /// mode needs an `AccessTokenIssuer`, and only in-process mode can use one.
+    #[error(
+        "access tokens: SessionLayer::in_process mints them with an AccessTokenIssuer \
+         (.access_tokens(issuer)); other backends mint their own (AccessTokenCookie::from_backend())"
+    )]
+    AccessTokenSource,
+    /// The access-token cookie would have the session cookie's name.
+    #[error("the access-token cookie needs a name other than the session cookie's ({0:?})")]
+    AccessTokenCookieName(String),
 }
 
 /// Configures a [`SessionLayer`]. Every setting has a secure default; see
@@ -53,6 +66,9 @@ pub struct SessionLayerBuilder {
     allow_missing_origin: bool,
     secrets: Vec<[u8; 32]>,
     max_form_bytes: usize,
+    access_tokens: Option<AccessTokenCookie>,
+    /// Set by [`SessionLayer::in_process`]: the manager an issuer mints for.
+    manager: Option<SessionManager>,
 }
 
 impl SessionLayer {
@@ -71,12 +87,16 @@ impl SessionLayer {
             allow_missing_origin: false,
             secrets: Vec::new(),
             max_form_bytes: DEFAULT_MAX_FORM_BYTES,
+            access_tokens: None,
+            manager: None,
         }
     }
 
     /// A layer over an in-process [`SessionManager`].
     pub fn in_process(manager: SessionManager) -> SessionLayerBuilder {
-        Self::builder(Arc::new(manager))
+        let mut builder = Self::builder(Arc::new(manager.clone()));
+        builder.manager = Some(manager);
+        builder
     }
 
     /// A layer over a remote sessiond (feature `remote`).
@@ -170,6 +190,20 @@ impl SessionLayerBuilder {
         self
     }
 
+    /// Also keeps a current access token for the session in a second
+    /// cookie (`__Host-sessiond_at`); off by default. See
+    /// [`AccessTokenCookie`] for when it is minted, renewed and deleted.
+    ///
+    /// In-process mode passes the [`AccessTokenIssuer`](sessiond_core::AccessTokenIssuer)
+    /// that signs the tokens (`.access_tokens(issuer)`); remote mode lets
+    /// sessiond sign them (`.access_tokens(AccessTokenCookie::from_backend())`).
+    /// Any other pairing is refused at build time
+    /// ([`ConfigError::AccessTokenSource`]).
+    pub fn access_tokens(mut self, cookie: impl Into<AccessTokenCookie>) -> Self {
+        self.access_tokens = Some(cookie.into());
+        self
+    }
+
     /// Validates everything and builds the layer.
     pub fn build(self) -> Result<SessionLayer, ConfigError> {
         if self.same_site == SameSite::None && !self.cross_site_cookie {
@@ -178,6 +212,31 @@ impl SessionLayerBuilder {
         let default_name = if self.dev { DEV_COOKIE_NAME } else { DEFAULT_COOKIE_NAME };
         let name = self.cookie_name.as_deref().unwrap_or(default_name);
         let cookie = CookieCodec::new(name, self.domain.as_deref(), &self.path, self.same_site, !self.dev)?;
+        let mut backend = self.backend;
+        let access = match self.access_tokens {
+            None => None,
+            Some(config) => {
+                let clock: Arc<dyn Clock> = match (config.issuer, self.manager) {
+                    (Some(issuer), Some(manager)) => {
+                        backend = Arc::new(Issuing::new(manager.clone(), issuer));
+                        Arc::new(ManagerClock(manager))
+                    }
+                    (None, None) => Arc::new(SystemClock),
+                    _ => return Err(ConfigError::AccessTokenSource),
+                };
+                let default = if self.dev {
+                    DEV_ACCESS_TOKEN_COOKIE_NAME
+                } else {
+                    DEFAULT_ACCESS_TOKEN_COOKIE_NAME
+                };
+                let at_name = config.name.as_deref().unwrap_or(default);
+                if at_name == name {
+                    return Err(ConfigError::AccessTokenCookieName(at_name.to_owned()));
+                }
+                let codec = CookieCodec::new(at_name, None, "/", self.same_site, !self.dev)?;
+                Some(AccessTokens::new(codec, clock))
+            }
+        };
         let mut origins = Vec::with_capacity(self.origins.len());
         for origin in self.origins {
             let Some(authority) = origin_authority(&origin) else {
@@ -210,7 +269,8 @@ impl SessionLayerBuilder {
         );
         Ok(SessionLayer {
             shared: Arc::new(Shared {
-                backend: self.backend,
+                backend,
+                access,
                 cookie,
                 csrf,
                 max_form_bytes: self.max_form_bytes,

@@ -218,7 +218,14 @@ impl CookieCodec {
     /// `Set-Cookie` for a new token. `max_age` makes it persistent
     /// (remember-me); `None` is a browser-session cookie.
     pub(crate) fn set_cookie(&self, token: &Token, max_age: Option<Duration>) -> Option<HeaderValue> {
-        let mut value = format!("{}={}{}", self.name, token.expose_secret(), self.attributes);
+        self.set_secret(token.expose_secret(), max_age)
+    }
+
+    /// `Set-Cookie` for any secret value (a session token, an access
+    /// token), marked sensitive so it stays out of logs and HPACK tables.
+    /// `None` if the value cannot be a header.
+    pub(crate) fn set_secret(&self, secret: &str, max_age: Option<Duration>) -> Option<HeaderValue> {
+        let mut value = format!("{}={}{}", self.name, secret, self.attributes);
         if let Some(max_age) = max_age {
             value.push_str(&format!("; Max-Age={}", max_age.as_secs()));
         }

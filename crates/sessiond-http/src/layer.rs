@@ -16,6 +16,7 @@ use http_body_util::BodyExt as _;
 use sessiond_core::{ClientInfo, CreateOptions, SessionOrigin, Token};
 use tower::{Layer, Service};
 
+use crate::access_token::{AccessTokens, Outcome, Presented};
 use crate::backend::{SessionBackend, SessionInfo};
 use crate::cookie::{CookieCodec, CookieLookup};
 use crate::csrf::{self, CSRF_HEADER, CsrfGuard};
@@ -27,6 +28,8 @@ use crate::session::{Changes, Session};
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) backend: Arc<dyn SessionBackend>,
+    /// The access-token cookie, when turned on.
+    pub(crate) access: Option<AccessTokens>,
     pub(crate) cookie: CookieCodec,
     pub(crate) csrf: CsrfGuard,
     pub(crate) max_form_bytes: usize,
@@ -82,11 +85,12 @@ where
             // The provenance check of an unsafe request decides on these
             // headers: a cache must not answer one request with another's.
             let provenance_checked = !csrf::is_safe(&parts.method);
+            let presented = shared.access.as_ref().map(|a| a.presented(&parts.headers));
             let mut response = match prepare(&shared, &mut parts, body).await {
                 Ok((session, body)) => {
                     parts.extensions.insert(session.clone());
                     let response = inner.call(Request::from_parts(parts, body)).await?;
-                    finish(&shared, &session, response).await
+                    finish(&shared, &session, presented, response).await
                 }
                 Err(error) => error.into_response(),
             };
@@ -214,20 +218,47 @@ impl RawClient {
     }
 }
 
-/// After the handler: apply the changes unless it failed, then mark the
-/// response private if it depends on the session.
-async fn finish(shared: &Shared, session: &Session, mut response: Response) -> Response {
+/// After the handler: apply the changes unless it failed, keep the
+/// access-token cookie in step, then mark the response private if it
+/// depends on the session.
+async fn finish(shared: &Shared, session: &Session, presented: Option<Presented>, mut response: Response) -> Response {
     let changes = session.take_changes();
-    if !changes.is_empty() && !response.status().is_server_error() {
-        match apply(shared, session, changes).await {
-            Ok(Some(cookie)) => {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
+    let mut applied = None;
+    if !response.status().is_server_error() {
+        if changes.is_empty() {
+            applied = Some(Applied::Kept);
+        } else {
+            match apply(shared, session, changes).await {
+                Ok(done) => applied = Some(done),
+                Err(error) => {
+                    tracing::warn!(%error, "session change after the handler failed");
+                    response = error.into_response();
+                }
             }
-            Ok(None) => {}
-            Err(error) => {
-                tracing::warn!(%error, "session change after the handler failed");
-                response = error.into_response();
-            }
+        }
+    }
+    if let Some(Applied::Issued { cookie, .. } | Applied::Ended { cookie }) = &applied {
+        response.headers_mut().append(header::SET_COOKIE, cookie.clone());
+    }
+    if let (Some(access), Some(presented), Some(applied)) = (&shared.access, &presented, &applied) {
+        let verified = session.verification();
+        let outcome = match (applied, &verified, session.token()) {
+            (Applied::Issued { token, info, .. }, _, _) => Outcome::Live {
+                token,
+                info,
+                fresh: true,
+            },
+            (Applied::Ended { .. }, _, _) => Outcome::Ended,
+            (Applied::Kept, Some(Some(info)), Some(token)) => Outcome::Live {
+                token,
+                info,
+                fresh: false,
+            },
+            (Applied::Kept, Some(None), _) => Outcome::NoSession,
+            (Applied::Kept, _, _) => Outcome::Unknown,
+        };
+        if let Some(cookie) = access.settle(shared.backend.as_ref(), outcome, presented).await {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
         }
     }
     if session.touched() {
@@ -238,8 +269,22 @@ async fn finish(shared: &Shared, session: &Session, mut response: Response) -> R
     response
 }
 
-/// Performs the recorded changes; returns the `Set-Cookie` to send, if any.
-async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<Option<HeaderValue>, HttpError> {
+/// What [`apply`] did to the session.
+enum Applied {
+    /// The session (if any) goes on under the same token.
+    Kept,
+    /// A new token (login or rotation), with its cookie.
+    Issued {
+        token: Token,
+        info: SessionInfo,
+        cookie: HeaderValue,
+    },
+    /// Logged out; the cookie deletes the session cookie.
+    Ended { cookie: HeaderValue },
+}
+
+/// Performs the recorded changes.
+async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<Applied, HttpError> {
     let backend = &shared.backend;
     if let Some(login) = changes.login {
         // Fixation defence: whatever session the client brought ends here,
@@ -256,13 +301,15 @@ async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<O
             origin: SessionOrigin::Api,
         };
         let (token, info) = backend.create(&login.subject, options).await?;
-        return set_cookie(shared, &token, &info).map(Some);
+        return issued(shared, token, info);
     }
     if changes.logout {
         if let Some(token) = session.token() {
             backend.revoke(token).await?;
         }
-        return Ok(Some(shared.cookie.deletion()));
+        return Ok(Applied::Ended {
+            cookie: shared.cookie.deletion(),
+        });
     }
     // rotate and update_data were only recorded after a successful verify.
     let (Some(token), Some(current)) = (session.token(), session.verified()) else {
@@ -272,15 +319,20 @@ async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<O
         backend.update_data(current.id(), data, current.version()).await?;
     }
     let Some(rotation) = changes.rotate else {
-        return Ok(None);
+        return Ok(Applied::Kept);
     };
     match backend.rotate(token, rotation).await? {
-        Some((token, info)) => set_cookie(shared, &token, &info).map(Some),
+        Some((token, info)) => issued(shared, token, info),
         // The token was superseded meanwhile (a concurrent rotation; this
         // request ran on grace). Do not touch the cookie: the browser
         // already holds the newer one, and deleting it would log them out.
         None => Err(HttpError::Unauthenticated),
     }
+}
+
+fn issued(shared: &Shared, token: Token, info: SessionInfo) -> Result<Applied, HttpError> {
+    let cookie = set_cookie(shared, &token, &info)?;
+    Ok(Applied::Issued { token, info, cookie })
 }
 
 /// The cookie for a new token. A token is always a valid header value, but

@@ -61,7 +61,42 @@
 //! `dev_mode_not_local`). Remote mode (cargo feature `remote`):
 //! `SessionLayer::remote` with a `RemoteBackend` speaks the sessiond HTTP
 //! API instead of calling a manager in-process; handlers do not change.
+//!
+//! # Access-token cookie (opt-in)
+//!
+//! [`SessionLayerBuilder::access_tokens`] makes the layer also keep a
+//! short-lived signed access token (an EdDSA JWT, checked by other services
+//! against sessiond's JWKS) in a second cookie, `__Host-sessiond_at`
+//! (`sessiond_at` in dev mode; `HttpOnly`, `Path=/`, the session cookie's
+//! `SameSite`, `Max-Age` of the token's remaining life). After the handler,
+//! when the request ends with a live session, the token is minted if the
+//! cookie is missing, unreadable or for another session, when the session
+//! was just created or rotated, or when less than half its lifetime is
+//! left; logout, or a cookie naming no session, deletes it. A failed mint
+//! is logged (never the token) and the session cookie works as before.
+//! Handlers do not change.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use std::time::Duration;
+//! # use sessiond_core::{MemoryStore, SessionManager, SystemClock, KeySchedule, Sealer, SigningKeys, AccessTokenIssuer};
+//! # use sessiond_http::SessionLayer;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(MemoryStore::new());
+//! let schedule = KeySchedule::new(Duration::from_secs(300), Duration::from_secs(30 * 86_400))?;
+//! let keys = SigningKeys::new(store.clone(), Sealer::off(), Arc::new(SystemClock), schedule);
+//! keys.maintain().await?; // then keys.spawn_maintenance(..) to rotate them
+//! let issuer = AccessTokenIssuer::new(keys, "https://auth.shop.example", "shop");
+//! let manager = SessionManager::builder(store).build()?;
+//! let layer = SessionLayer::in_process(manager).access_tokens(issuer).build()?;
+//! // Remote mode: sessiond signs them.
+//! // SessionLayer::remote(remote).access_tokens(AccessTokenCookie::from_backend())
+//! # drop(layer);
+//! # Ok(())
+//! # }
+//! ```
 
+mod access_token;
 mod backend;
 mod config;
 mod cookie;
@@ -73,6 +108,7 @@ mod layer;
 mod remote;
 mod session;
 
+pub use access_token::{AccessTokenCookie, DEFAULT_ACCESS_TOKEN_COOKIE_NAME, DEV_ACCESS_TOKEN_COOKIE_NAME};
 pub use backend::{BackendError, SessionBackend, SessionInfo};
 pub use config::{ConfigError, DEFAULT_MAX_FORM_BYTES, SessionLayerBuilder};
 pub use cookie::{

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use http::StatusCode;
 use serde::de::DeserializeOwned;
-use sessiond_core::{Aal, ClientInfo, CreateOptions, Rotation, SessionData, SessionId, Subject, Token};
+use sessiond_core::{Aal, AccessToken, ClientInfo, CreateOptions, Rotation, SessionData, SessionId, Subject, Token};
 use sessiond_wire::{
-    ClientView, CreateRequest, ErrorCode, PatchRequest, Problem, RevokeRequest, RotateRequest, SessionResponse,
-    SessionView, TokenResponse, VerifyRequest,
+    AccessTokenRequest, AccessTokenResponse, ClientView, CreateRequest, ErrorCode, PatchRequest, Problem,
+    RevokeRequest, RotateRequest, SessionResponse, SessionView, TokenResponse, VerifyRequest,
 };
 use time::OffsetDateTime;
 
@@ -226,5 +226,26 @@ impl SessionBackend for RemoteBackend {
                 .ok_or_else(|| BackendError::Invalid("sessiond refused the API key".into()))?
                 .session,
         )
+    }
+
+    /// `POST /v1/sessions/access-token`: sessiond checks the session again
+    /// and signs with its own keys.
+    async fn mint_access_token(
+        &self,
+        token: &Token,
+        _session: &SessionInfo,
+    ) -> Result<Option<AccessToken>, BackendError> {
+        let body = AccessTokenRequest {
+            token: token.expose_secret().to_owned(),
+        };
+        let response: Option<AccessTokenResponse> = call(
+            self.request(reqwest::Method::POST, "/v1/sessions/access-token")
+                .json(&body),
+        )
+        .await?;
+        Ok(response.map(|r| AccessToken {
+            token: r.access_token,
+            expires_at: r.access_token_expires_at,
+        }))
     }
 }

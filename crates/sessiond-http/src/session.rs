@@ -247,4 +247,10 @@ impl Session {
     pub(crate) fn verified(&self) -> Option<SessionInfo> {
         self.inner.verified.get().and_then(|r| r.clone().ok().flatten())
     }
+
+    /// What verification found, if it ran and the backend answered:
+    /// `Some(None)` means the cookie names no session (or there was none).
+    pub(crate) fn verification(&self) -> Option<Option<SessionInfo>> {
+        self.inner.verified.get().and_then(|r| r.as_ref().ok().cloned())
+    }
 }

@@ -101,3 +101,93 @@ async fn a_wrong_api_key_fails_closed() {
     let reply = app.send(get_req("/me").cookie(&token).build()).await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", reply.body);
 }
+
+/// Issue 15 in remote mode: sessiond signs (`POST /v1/sessions/access-token`)
+/// and the layer keeps the cookie in step. Renewal on the clock is tested in
+/// process (`access_tokens.rs`); the decision is the same code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_mode_keeps_an_access_token_cookie() {
+    use crate::access_tokens::{AT_COOKIE, at_deletion, both, cookie_value, decode, set_cookie_of, verify_with_ring};
+    use sessiond_http::AccessTokenCookie;
+
+    let Some(server) = sessiond() else { return };
+    let remote = RemoteBackend::new(&server.base, &server.key).unwrap();
+    let layer = SessionLayer::remote(remote)
+        .access_tokens(AccessTokenCookie::from_backend())
+        .build()
+        .unwrap();
+    let mut app = TestApp::new();
+    app.router = routes().layer(layer);
+    let jwks: serde_json::Value = server
+        .client
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let reply = app.send(post_req("/login?user=alice").build()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let session = reply.session_cookie().unwrap();
+    let at = cookie_value(&reply, AT_COOKIE).unwrap();
+    let cookie = set_cookie_of(&reply, AT_COOKIE).unwrap();
+    let max_age: u64 = cookie
+        .strip_prefix(&format!(
+            "{AT_COOKIE}={at}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age="
+        ))
+        .unwrap_or_else(|| panic!("{cookie}"))
+        .parse()
+        .unwrap();
+    assert!((290..=300).contains(&max_age), "{cookie}");
+    let claims = verify_with_ring(&at, &jwks);
+    let me = app.send(both(get_req("/me"), &session, Some(&at)).build()).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert!(me.set_cookies().is_empty(), "fresh: not minted again");
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["sid"], me.json()["id"]);
+    assert_eq!(claims["aal"], 1);
+
+    // A lost cookie is replaced without a rotation.
+    let reply = app.send(both(get_req("/me"), &session, None).build()).await;
+    let minted = cookie_value(&reply, AT_COOKIE).unwrap();
+    assert_eq!(verify_with_ring(&minted, &jwks)["sid"], claims["sid"]);
+    assert!(reply.session_cookie().is_none());
+
+    // A step-up re-mints with the new level.
+    let csrf = app.csrf(&session).await;
+    let reply = app
+        .send(both(post_req("/elevate"), &session, Some(&at)).csrf(&csrf).build())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let elevated = reply.session_cookie().unwrap();
+    let elevated_at = cookie_value(&reply, AT_COOKIE).unwrap();
+    assert_eq!(decode(&elevated_at).1["aal"], 2);
+
+    // The rotated-out cookie again (rotation grace 0): theft, the session
+    // ends for both holders, and each loses its access-token cookie.
+    let thief = app.send(both(get_req("/me"), &session, Some(&at)).build()).await;
+    assert_eq!(thief.status, StatusCode::UNAUTHORIZED, "{}", thief.body);
+    let attributes = "; Path=/; Secure; HttpOnly; SameSite=Lax";
+    assert_eq!(thief.set_cookies(), vec![at_deletion(AT_COOKIE, attributes)]);
+    let victim = app
+        .send(both(get_req("/me"), &elevated, Some(&elevated_at)).build())
+        .await;
+    assert_eq!(victim.status, StatusCode::UNAUTHORIZED, "{}", victim.body);
+    assert_eq!(victim.set_cookies(), vec![at_deletion(AT_COOKIE, attributes)]);
+
+    // Logout deletes both cookies.
+    let reply = app.send(post_req("/login?user=bob").build()).await;
+    let session = reply.session_cookie().unwrap();
+    let at = cookie_value(&reply, AT_COOKIE).unwrap();
+    let csrf = app.csrf(&session).await;
+    let reply = app
+        .send(both(post_req("/logout"), &session, Some(&at)).csrf(&csrf).build())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.set_cookies(),
+        vec![at_deletion(COOKIE, attributes), at_deletion(AT_COOKIE, attributes)]
+    );
+}
