@@ -32,6 +32,45 @@ pub struct Config {
     pub log: LogConfig,
     /// The login portal and forward auth.
     pub portal: PortalConfig,
+    /// Access tokens and their signing keys.
+    pub tokens: TokensConfig,
+}
+
+/// `[tokens]`: access tokens (API.md, "Access tokens, refresh and theft
+/// detection"). Every node over one store must have the same values: they
+/// decide when the shared signing keys rotate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// The `iss` claim.
+    pub issuer: String,
+    /// The `aud` claim.
+    pub audience: String,
+    /// How long an access token lives (at most `1h`, never past its
+    /// session's expiry).
+    #[serde(with = "humane")]
+    pub access_token_ttl: Duration,
+    /// How often a new signing key takes over.
+    #[serde(with = "humane")]
+    pub key_rotation: Duration,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "sessiond".to_owned(),
+            audience: "sessiond".to_owned(),
+            access_token_ttl: Duration::from_secs(5 * 60),
+            key_rotation: Duration::from_secs(30 * 86_400),
+        }
+    }
+}
+
+impl TokensConfig {
+    /// The signing keys' schedule these values give.
+    pub fn schedule(&self) -> Result<sessiond_core::KeySchedule, sessiond_core::ScheduleError> {
+        sessiond_core::KeySchedule::new(self.access_token_ttl, self.key_rotation)
+    }
 }
 
 /// `[server]`
@@ -369,9 +408,15 @@ pub enum ConfigError {
     /// A `[portal]` setting is invalid.
     #[error(transparent)]
     Portal(#[from] sessiond_portal::PortalConfigError),
+    /// `[tokens]` lifetimes that cannot overlap keys.
+    #[error("tokens: {0}")]
+    Tokens(#[from] sessiond_core::ScheduleError),
+    /// An empty `tokens.issuer` or `tokens.audience`.
+    #[error("tokens.{0} must not be empty")]
+    EmptyClaim(&'static str),
 }
 
-const SECTIONS: [&str; 6] = ["server", "store", "policy", "events", "log", "portal"];
+const SECTIONS: [&str; 7] = ["server", "store", "policy", "events", "log", "portal", "tokens"];
 
 /// Tables inside a section that environment variables reach as
 /// `SESSIOND_<SECTION>_<TABLE>_<KEY>` (e.g.
@@ -466,6 +511,13 @@ impl Config {
             return Err(ConfigError::DevWithTls);
         }
         self.portal.settings(self.server.dev)?;
+        self.tokens.schedule()?;
+        if self.tokens.issuer.is_empty() {
+            return Err(ConfigError::EmptyClaim("issuer"));
+        }
+        if self.tokens.audience.is_empty() {
+            return Err(ConfigError::EmptyClaim("audience"));
+        }
         Ok(())
     }
 

@@ -83,6 +83,18 @@ impl EventLog {
         self.store.query_events(tenant, filter).await
     }
 
+    /// Events of `tenant` matching `filter`, newest first, as the store
+    /// holds them now, without waiting for this node's queue: for the kinds
+    /// every engine stores in the same write as their change (`revoked`,
+    /// `rotated`, ...), which are never queued.
+    pub async fn query_written(
+        &self,
+        tenant: &Tenant,
+        filter: &EventFilter,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        self.store.query_events(tenant, filter).await
+    }
+
     /// Waits until everything queued so far (and the counts of failure
     /// windows that ended) has been written, or dropped by a failing store.
     pub async fn flush(&self) {

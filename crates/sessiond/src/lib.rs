@@ -23,6 +23,7 @@ pub mod local_admin;
 pub mod pinned_tls;
 pub mod private_file;
 pub mod reseal;
+pub mod revocations;
 pub mod self_signed;
 pub mod server;
 pub mod tls;

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sessiond_core::{Clock, SessionManager, SystemClock, Tenant, spawn_purger};
+use sessiond_core::{
+    AccessTokenIssuer, Clock, Maintenance, SessionManager, SigningKeys, SystemClock, Tenant, spawn_purger,
+};
 use tokio::net::TcpListener;
 
 use crate::api::{self, BudgetSizes, Limits};
@@ -173,8 +175,27 @@ pub async fn serve(
         // Two hashes at once: administration must not starve the portal's logins.
         passwords: sessiond_portal::Passwords::new(2),
     };
+    let schedule = config.tokens.schedule()?;
+    let signing_keys = SigningKeys::new(opened.secrets(), opened.sealer().clone(), Arc::clone(&clock), schedule);
+    let first = signing_keys
+        .maintain()
+        .await
+        .context("cannot read or make the access-token signing keys")?;
+    count_key_changes(first);
+    let key_maintenance = signing_keys.spawn_maintenance(count_key_changes);
+    let tokens = AccessTokenIssuer::new(signing_keys, &config.tokens.issuer, &config.tokens.audience);
+    let revocations = crate::revocations::Revocations::new(events.clone(), Arc::clone(&clock), schedule.ttl());
     let keys_for_cli = Arc::clone(&keys);
-    let app = api::app(manager, keys, events.clone(), metrics, &limits, admin, portal);
+    let parts = api::Parts {
+        manager,
+        keys,
+        events: events.clone(),
+        metrics,
+        admin,
+        tokens,
+        revocations,
+    };
+    let app = api::app(parts, &limits, portal);
     let published = match &url {
         StoreUrl::Embedded(dir) => {
             let mut tenants = vec![Tenant::default_tenant()];
@@ -206,6 +227,7 @@ pub async fn serve(
     purger.shutdown().await;
     upkeep.abort();
     key_refresher.abort();
+    key_maintenance.abort();
     events.close().await;
     // The last handles go first, so closing flushes now and reports errors.
     drop(users);
@@ -213,6 +235,18 @@ pub async fn serve(
         tracing::error!(%error, "closing the store failed");
     }
     served.context("the HTTP server failed")
+}
+
+/// Counts the signing-key changes this node wrote: over one store, the
+/// nodes' counts add up to the changes made, each by exactly one node.
+fn count_key_changes(done: Maintenance) {
+    if let Maintenance::Changed { added, dropped } = done {
+        if added {
+            metrics::counter!("sessiond_signing_keys_added_total").increment(1);
+        }
+        metrics::counter!("sessiond_signing_keys_dropped_total").increment(dropped as u64);
+        tracing::info!(added, dropped, "this node changed the shared signing keys");
+    }
 }
 
 /// Creates the data directory owner-only (0700), and refuses one that others

@@ -123,6 +123,36 @@ impl From<InvalidField> for ApiError {
     }
 }
 
+/// An audit-log read that failed: 503 when the store is down, else 500
+/// with the cause logged here.
+impl From<sessiond_core::EventStoreError> for ApiError {
+    fn from(error: sessiond_core::EventStoreError) -> Self {
+        if error.is_unavailable() {
+            ApiError::StoreUnavailable
+        } else {
+            tracing::error!(%error, source = ?std::error::Error::source(&error), "reading audit events failed");
+            ApiError::Internal
+        }
+    }
+}
+
+/// A token that could not be minted for a session found live a moment
+/// before: one that expired in between is an invalid token like any other;
+/// the rest are the server's failures, logged here.
+impl From<sessiond_core::AccessTokenError> for ApiError {
+    fn from(error: sessiond_core::AccessTokenError) -> Self {
+        match error {
+            sessiond_core::AccessTokenError::SessionExpired => {
+                ApiError::Core(CoreError::Rejected(sessiond_core::Rejection::ExpiredIdle))
+            }
+            other => {
+                tracing::error!(error = %other, source = ?std::error::Error::source(&other), "minting an access token failed");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.code();

@@ -1,6 +1,7 @@
 //! The HTTP API of API.md: routes, shared state and the layers every request
 //! passes through (limits, load shedding, request ids, metrics, logs).
 
+mod access_tokens;
 mod admin_keys;
 mod admin_users;
 mod body_deadline;
@@ -12,6 +13,7 @@ mod extract;
 mod layers;
 mod observe;
 mod ops;
+mod revocations;
 mod sessions;
 mod subjects;
 
@@ -59,6 +61,10 @@ pub struct Shared {
     pub openapi: Arc<String>,
     /// What the admin routes work on beside keys.
     pub admin: AdminState,
+    /// Mints access tokens.
+    pub tokens: sessiond_core::AccessTokenIssuer,
+    /// The revocation feed.
+    pub revocations: crate::revocations::Revocations,
 }
 
 /// The stores and tools of the admin routes.
@@ -76,6 +82,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::verify))
         .routes(routes!(sessions::rotate))
         .routes(routes!(sessions::revoke))
+        .routes(routes!(access_tokens::refresh))
+        .routes(routes!(access_tokens::access_token))
+        .routes(routes!(revocations::list))
         .routes(routes!(sessions::get, sessions::patch, sessions::delete))
         .routes(routes!(subjects::list, subjects::revoke_all))
         .routes(routes!(subjects::events))
@@ -93,6 +102,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi))
+        .routes(routes!(access_tokens::jwks))
 }
 
 /// The OpenAPI document of this API.
@@ -102,16 +112,36 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// What [`app`] serves: the parts of [`Shared`] the server builds.
+#[derive(Debug)]
+pub struct Parts {
+    /// See [`Shared::manager`].
+    pub manager: SessionManager,
+    /// See [`Shared::keys`].
+    pub keys: Arc<KeyRing>,
+    /// See [`Shared::events`].
+    pub events: Arc<EventLog>,
+    /// See [`Shared::metrics`].
+    pub metrics: PrometheusHandle,
+    /// See [`Shared::admin`].
+    pub admin: AdminState,
+    /// See [`Shared::tokens`].
+    pub tokens: sessiond_core::AccessTokenIssuer,
+    /// See [`Shared::revocations`].
+    pub revocations: crate::revocations::Revocations,
+}
+
 /// The whole application: routes, state and layers.
-pub fn app(
-    manager: SessionManager,
-    keys: Arc<KeyRing>,
-    events: Arc<EventLog>,
-    metrics: PrometheusHandle,
-    limits: &Limits,
-    admin: AdminState,
-    portal: Option<(Router, utoipa::openapi::OpenApi)>,
-) -> Router {
+pub fn app(parts: Parts, limits: &Limits, portal: Option<(Router, utoipa::openapi::OpenApi)>) -> Router {
+    let Parts {
+        manager,
+        keys,
+        events,
+        metrics,
+        admin,
+        tokens,
+        revocations,
+    } = parts;
     let (router, mut doc) = routes().split_for_parts();
     let (portal, portal_doc) = portal.unzip();
     if let Some(portal_doc) = portal_doc {
@@ -126,6 +156,8 @@ pub fn app(
         metrics,
         openapi,
         admin,
+        tokens,
+        revocations,
     }));
     let router = router.with_state(state).merge(portal.unwrap_or_default());
     let router = router

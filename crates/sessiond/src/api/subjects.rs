@@ -108,14 +108,7 @@ pub async fn events(
         before,
         limit,
     };
-    let events = state.events.query(manager.tenant(), &filter).await.map_err(|error| {
-        if error.is_unavailable() {
-            ApiError::StoreUnavailable
-        } else {
-            tracing::error!(%error, source = ?std::error::Error::source(&error), "reading audit events failed");
-            ApiError::Internal
-        }
-    })?;
+    let events = state.events.query(manager.tenant(), &filter).await?;
     Ok(Json(EventsResponse {
         events: events.iter().map(EventView::from).collect(),
     }))
