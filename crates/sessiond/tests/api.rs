@@ -352,7 +352,7 @@ async fn the_session_limit_answers_409() {
 
 /// A server over an embedded store in its own directory, and a key of
 /// tenant `other` made on that store before the start.
-fn launch_with_other_tenant(env: &[(&str, &str)]) -> (TestServer, String) {
+pub fn launch_with_other_tenant(env: &[(&str, &str)]) -> (TestServer, String) {
     const STORE: &str = "embedded:./sessiond-data";
     let dir = tempfile::tempdir().unwrap();
     let other_key = create_key(dir.path(), "other", STORE);

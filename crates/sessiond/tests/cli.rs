@@ -66,6 +66,50 @@ fn environment_overrides_the_file_and_unknown_keys_are_errors() {
 }
 
 #[test]
+fn token_settings_that_cannot_overlap_keys_are_refused() {
+    let load = |pairs: &[(&str, &str)]| {
+        Config::load(
+            None,
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let too_long = load(&[("SESSIOND_TOKENS_ACCESS_TOKEN_TTL", "2h")]);
+    assert!(
+        matches!(
+            too_long,
+            Err(ConfigError::Tokens(sessiond_core::ScheduleError::Lifetime(d))) if d == Duration::from_secs(7200)
+        ),
+        "{too_long:?}"
+    );
+    // 4 s tokens need 6 s of lead and 6 s of retention: 12 s at least.
+    let too_often = load(&[
+        ("SESSIOND_TOKENS_ACCESS_TOKEN_TTL", "4s"),
+        ("SESSIOND_TOKENS_KEY_ROTATION", "11s"),
+    ]);
+    assert!(
+        matches!(
+            too_often,
+            Err(ConfigError::Tokens(
+                sessiond_core::ScheduleError::RotationTooShort { .. }
+            ))
+        ),
+        "{too_often:?}"
+    );
+    assert!(
+        load(&[
+            ("SESSIOND_TOKENS_ACCESS_TOKEN_TTL", "4s"),
+            ("SESSIOND_TOKENS_KEY_ROTATION", "12s")
+        ])
+        .is_ok()
+    );
+    let empty = load(&[("SESSIOND_TOKENS_ISSUER", "")]);
+    assert!(matches!(empty, Err(ConfigError::EmptyClaim("issuer"))), "{empty:?}");
+}
+
+#[test]
 fn a_bad_config_stops_serve_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let out = sessiond(

@@ -10,6 +10,7 @@
 //! CI it fails. What only one engine has (a crash of that engine under
 //! load, its start-up message) is in its own fault module.
 
+mod access_tokens;
 mod cluster;
 mod postgres_fault;
 mod redis_fault;
@@ -91,7 +92,19 @@ for_each_engine!(
     failed_logins_spread_over_nodes_lock_the_account_on_all,
     a_key_made_on_one_node_works_on_all_and_dies_everywhere_within_a_second,
     a_node_over_a_shared_store_writes_no_file,
+    a_revocation_on_one_node_reaches_a_verifier_following_another_within_a_second,
 );
+
+/// The key-rotation run takes 30 s: on Redis only, as issue 15 asks (the
+/// store's compare-and-set is the same contract on PostgreSQL, checked by
+/// the conformance suite).
+mod redis_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signing_keys_rotate_under_three_nodes_without_a_failed_verification() {
+        super::access_tokens::signing_keys_rotate_under_three_nodes_without_a_failed_verification(super::Engine::Redis)
+            .await;
+    }
+}
 
 /// `count` nodes over the same store, each with its own directory and key.
 pub fn nodes(store: &str, count: usize, env: &[(&str, &str)]) -> Vec<TestServer> {

@@ -668,6 +668,60 @@ async fn changing_the_password_rotates_this_session_and_ends_the_others() {
     assert_eq!(reasons, ["password_change"], "{events}");
 }
 
+/// Issue 15: theft detection at forward auth. A cookie copied before the
+/// session rotated (here by a password change) and presented after the
+/// grace means two browsers hold the session: the proxy's check refuses
+/// it and the session ends for its owner too, recorded as theft.
+#[tokio::test]
+async fn forward_auth_with_a_rotated_out_cookie_ends_the_session_as_theft() {
+    let server = portal(&[]);
+    let mut laptop = Browser::new(&server, "test");
+    laptop.login("alice", PASSWORD, false).await;
+    let mut thief = Browser::new(&server, "test");
+    thief
+        .cookies
+        .insert("sessiond".to_owned(), laptop.cookies["sessiond"].clone());
+    assert_eq!(
+        thief.subject().await.as_deref(),
+        Some("alice"),
+        "the copy works until the rotation"
+    );
+
+    let csrf = laptop.csrf("/account").await;
+    let fields = [
+        ("csrf_token", csrf.as_str()),
+        ("current_password", PASSWORD),
+        ("new_password", "a new long password"),
+    ];
+    assert_eq!(
+        laptop.submit("/account/password", &fields).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        laptop.subject().await.as_deref(),
+        Some("alice"),
+        "rotated, still signed in"
+    );
+
+    assert_eq!(thief.subject().await, None);
+    assert_eq!(laptop.subject().await, None, "the owner's newer cookie ends too");
+    let events: Value = server
+        .req(reqwest::Method::GET, "/v1/events?subject=alice&kind=revoked")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reasons: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{events}"))
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(reasons, ["theft"], "{events}");
+}
+
 #[tokio::test]
 async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,8 @@
 //! searched for the three: none is there, yet the API reads them back.
 //! The same steps with `encryption = "off"` find all three, so the search
 //! is shown to see what it looks for. A record whose sealed data is
-//! copied onto another session fails to open instead of showing it.
+//! copied onto another session fails to open instead of showing it. The
+//! access-token signing keys (issue 15) are searched for the same way.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,9 +78,14 @@ fn shows(raw: &[u8], secret: &str) -> bool {
     contains(raw, secret) || contains(raw, &hex)
 }
 
-/// Asserts what the raw bytes of a store show of the session.
+/// The member of the signing-key record (issue 15) that holds each
+/// private key: sealed like session data.
+const PRIVATE_KEY_MEMBER: &str = "\"pkcs8\"";
+
+/// Asserts what the raw bytes of a store show of the session and of the
+/// access-token signing keys.
 fn assert_raw(raw: &[u8], marker: &str, sealed: bool, engine: &str) {
-    for secret in [marker, IP, AGENT] {
+    for secret in [marker, IP, AGENT, PRIVATE_KEY_MEMBER] {
         assert_eq!(
             shows(raw, secret),
             !sealed,

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use sessiond_testkit::server::{Api, send_json};
 use time::format_description::well_known::Rfc3339;
 
+pub use super::access_tokens::a_revocation_on_one_node_reaches_a_verifier_following_another_within_a_second;
 use super::{Engine, nodes, verify};
 use crate::support::{TestServer, assert_problem};
 
