@@ -90,6 +90,10 @@ struct Loaded {
 pub enum Maintenance {
     /// The record needed no change.
     Unchanged,
+    /// This node rewrote the record, unchanged, under the sealing data key:
+    /// it was sealed by another key of the ring (a data-key rotation) or
+    /// stored in clear.
+    Resealed,
     /// This node wrote the change: it added a key (`added`) and dropped
     /// `dropped` retired ones.
     Changed {
@@ -189,6 +193,16 @@ impl SigningKeys {
         }
     }
 
+    /// Whether `stored` is sealed otherwise than this node would seal it
+    /// now: by another data key, or in clear while encryption is on.
+    fn sealed_otherwise(&self, stored: &[u8]) -> bool {
+        let Some(keyring) = self.sealer.keyring() else {
+            return false;
+        };
+        let by = std::str::from_utf8(stored).ok().and_then(crate::sealing::sealed_by);
+        by != Some(keyring.sealing_key())
+    }
+
     fn open(&self, stored: &[u8]) -> Result<Record, SigningKeyError> {
         // A record written with encryption off is plain JSON; anything
         // else is an envelope.
@@ -227,6 +241,10 @@ impl SigningKeys {
     /// Reads the record again and applies the schedule's plan: publishes
     /// the next key when one is due and drops retired ones, with a
     /// compare-and-set, so of racing nodes exactly one writes each change.
+    /// A record sealed by a data key other than the sealing one is
+    /// rewritten under it at the same time, so a data-key rotation reaches
+    /// the signing keys within one refresh of any node that seals with the
+    /// new key (and `sessiond store reseal` does it too).
     pub async fn maintain(&self) -> Result<Maintenance, SigningKeyError> {
         let name = record_name();
         for _ in 0..5 {
@@ -259,7 +277,8 @@ impl SigningKeys {
                 })
                 .collect();
             let plan = self.schedule.plan(&planned, now);
-            if plan.is_empty() {
+            let reseal = self.sealed_otherwise(&stored);
+            if plan.is_empty() && !reseal {
                 if stored != self.current().stored {
                     self.install(&record, stored)?;
                 }
@@ -273,6 +292,9 @@ impl SigningKeys {
             match self.store.put_secret_value(&name, &sealed, &stored).await {
                 Ok(()) => {
                     self.install(&record, sealed)?;
+                    if plan.is_empty() {
+                        return Ok(Maintenance::Resealed);
+                    }
                     return Ok(Maintenance::Changed {
                         added: plan.add_signing_from.is_some(),
                         dropped: plan.drop.len(),

@@ -160,3 +160,30 @@ async fn a_minted_token_verifies_with_the_published_key_and_names_its_session() 
         Err(sessiond_core::AccessTokenError::SessionExpired)
     ));
 }
+
+#[tokio::test]
+async fn a_node_sealing_with_a_new_data_key_reseals_the_record_once() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = FakeClock::default();
+    let old = node(&store, &clock);
+    old.maintain().await.unwrap();
+    let kids_before = kids(&old);
+
+    // The new key first, the old one still configured to open.
+    let secrets: Arc<dyn SecretStore> = store.clone();
+    let rotated = Sealer::new(Arc::new(Keyring::new([[9u8; 32], [7u8; 32]]).unwrap()));
+    let new = SigningKeys::new(secrets, rotated, Arc::new(clock.clone()), schedule());
+    assert_eq!(new.maintain().await.unwrap(), Maintenance::Resealed);
+    assert_eq!(new.maintain().await.unwrap(), Maintenance::Unchanged);
+    assert_eq!(kids(&new), kids_before, "the same keys, sealed anew");
+
+    // Now only the new data key opens it.
+    let secrets: Arc<dyn SecretStore> = store.clone();
+    let only_new = Sealer::new(Arc::new(Keyring::new([[9u8; 32]]).unwrap()));
+    let later = SigningKeys::new(secrets, only_new, Arc::new(clock.clone()), schedule());
+    assert_eq!(later.maintain().await.unwrap(), Maintenance::Unchanged);
+    assert!(matches!(
+        old.maintain().await,
+        Err(sessiond_core::SigningKeyError::Corrupt(_))
+    ));
+}

@@ -59,12 +59,28 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     }
     tally.clear_line();
     drop(sessions);
+    // The access-token signing keys are one record, sealed like session
+    // data: rewritten by the same maintenance every node runs.
+    let keys = sessiond_core::SigningKeys::new(
+        opened.secrets(),
+        opened.sealer().clone(),
+        std::sync::Arc::new(sessiond_core::SystemClock),
+        config.tokens.schedule()?,
+    );
+    let keys_outcome = keys
+        .maintain()
+        .await
+        .context("the access-token signing keys do not open: keep the key that sealed them in key_files")?;
+    drop(keys);
     opened.shutdown().context("closing the store failed")?;
     println!(
         "resealed {} of {} sessions under data key {key}; {} already were; {} ended meanwhile; {} changed \
          by other writes throughout (run again); {} do not open",
         tally.rewritten, tally.seen, tally.current, tally.gone, tally.busy, tally.unopenable
     );
+    if keys_outcome == sessiond_core::Maintenance::Resealed {
+        println!("resealed the access-token signing keys under data key {key}");
+    }
     if tally.unopenable > 0 {
         anyhow::bail!(
             "{} sessions do not open: keep the key that sealed them in key_files, or they stay unreadable",

@@ -177,11 +177,17 @@ pub async fn serve(
     };
     let schedule = config.tokens.schedule()?;
     let signing_keys = SigningKeys::new(opened.secrets(), opened.sealer().clone(), Arc::clone(&clock), schedule);
-    let first = signing_keys
-        .maintain()
-        .await
-        .context("cannot read or make the access-token signing keys")?;
-    count_key_changes(first);
+    // A node that cannot read the keys (a data key missing from key_files,
+    // the store down) still serves sessions; minting fails, loudly, until
+    // a later refresh reads them.
+    match signing_keys.maintain().await {
+        Ok(done) => count_key_changes(done),
+        Err(error) => tracing::error!(
+            %error,
+            source = ?std::error::Error::source(&error),
+            "cannot read or make the access-token signing keys: access tokens are refused until they can be read"
+        ),
+    }
     let key_maintenance = signing_keys.spawn_maintenance(count_key_changes);
     let tokens = AccessTokenIssuer::new(signing_keys, &config.tokens.issuer, &config.tokens.audience);
     let revocations = crate::revocations::Revocations::new(events.clone(), Arc::clone(&clock), schedule.ttl());
@@ -240,6 +246,9 @@ pub async fn serve(
 /// Counts the signing-key changes this node wrote: over one store, the
 /// nodes' counts add up to the changes made, each by exactly one node.
 fn count_key_changes(done: Maintenance) {
+    if done == Maintenance::Resealed {
+        tracing::info!("this node resealed the signing keys under the sealing data key");
+    }
     if let Maintenance::Changed { added, dropped } = done {
         if added {
             metrics::counter!("sessiond_signing_keys_added_total").increment(1);

@@ -299,6 +299,15 @@ async fn reseal_moves_sessions_to_a_new_key_so_the_old_one_can_go() {
         .await
         .unwrap();
     assert_problem(response, 500, "internal").await;
+    // The signing keys are sealed by the old key too: the node serves, but
+    // mints no access token.
+    let response = without_old
+        .req(Method::POST, "/v1/sessions/access-token")
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 500, "internal").await;
     let dir = without_old.stop();
 
     let reseal = |env: &str| {
@@ -321,6 +330,7 @@ async fn reseal_moves_sessions_to_a_new_key_so_the_old_one_can_go() {
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     // The key admin `keys create` and this test's start made: one session.
     assert!(stdout.contains("resealed 1 of 1 sessions under data key"), "{stdout}");
+    assert!(stdout.contains("resealed the access-token signing keys"), "{stdout}");
     let again = reseal(&both);
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("resealed 0 of 1 sessions"),
@@ -336,4 +346,8 @@ async fn reseal_moves_sessions_to_a_new_key_so_the_old_one_can_go() {
     // Events are not resealed: their clients stay sealed by the old key,
     // and read as unknown once it is gone (they age out with retention).
     reads_back_with_event_ip(&after, &token, &marker, Value::Null).await;
+    let (status, minted) = after
+        .json(Method::POST, "/v1/sessions/access-token", Some(json!({"token": token})))
+        .await;
+    assert_eq!(status, 200, "the resealed signing keys open: {minted}");
 }
