@@ -10,6 +10,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod embedded;
+mod interop;
 mod multi_node;
 mod nginx;
 mod openapi;
