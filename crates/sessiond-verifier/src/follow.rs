@@ -18,6 +18,7 @@
 //! The task owns no part of the verifier but the shared set: dropping the
 //! last [`Verifier`](crate::Verifier) clone aborts it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -100,17 +101,26 @@ pub(crate) struct Follower {
     url: Url,
     key: ApiKey,
     set: Arc<RwLock<RevocationSet>>,
+    /// Set once a poll has answered: from then on the set is complete.
+    synced: Arc<AtomicBool>,
     cursor: Option<String>,
     poll_failures: u64,
 }
 
 impl Follower {
-    pub(crate) fn new(client: Client, url: Url, key: ApiKey, set: Arc<RwLock<RevocationSet>>) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        url: Url,
+        key: ApiKey,
+        set: Arc<RwLock<RevocationSet>>,
+        synced: Arc<AtomicBool>,
+    ) -> Self {
         Follower {
             client,
             url,
             key,
             set,
+            synced,
             cursor: None,
             poll_failures: 0,
         }
@@ -162,6 +172,7 @@ impl Follower {
                 }
             }
             self.poll_failures = 0;
+            self.synced.store(true, Ordering::Release);
             return;
         }
     }

@@ -189,16 +189,16 @@ impl KeyStore {
         if self.refreshing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let store = Arc::clone(self);
+        // Cleared when the task ends, or is dropped unfinished with its runtime.
+        let guard = Refreshing(Arc::clone(self));
         runtime.spawn(async move {
             match kid {
                 Some(kid) => {
                     // Failures are logged by fetch_into.
-                    let _ = store.find(Some(&kid)).await;
+                    let _ = guard.0.find(Some(&kid)).await;
                 }
-                None => store.refresh_if_stale().await,
+                None => guard.0.refresh_if_stale().await,
             }
-            store.refreshing.store(false, Ordering::Release);
         });
     }
 
@@ -241,6 +241,15 @@ impl KeyStore {
             ReadError::TooLarge => JwksError::TooLarge,
         })?;
         Ok((parse_jwks(&body)?, max_age))
+    }
+}
+
+/// Marks a background refresh as running while alive.
+struct Refreshing(Arc<KeyStore>);
+
+impl Drop for Refreshing {
+    fn drop(&mut self) {
+        self.0.refreshing.store(false, Ordering::Release);
     }
 }
 

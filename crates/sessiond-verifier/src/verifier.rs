@@ -1,6 +1,7 @@
 //! The verifier: a cheap handle over the cached keys, the expected claims
 //! and the revoked sessions, checking tokens without asking sessiond.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -48,6 +49,7 @@ struct Inner {
 #[derive(Debug)]
 struct Revocations {
     set: Arc<RwLock<RevocationSet>>,
+    synced: Arc<AtomicBool>,
     /// What the follower task needs; taken when it starts.
     follower: Mutex<Option<Follower>>,
     /// The running task, aborted when the last verifier clone drops.
@@ -85,9 +87,11 @@ impl Verifier {
             Some(key) => {
                 let set = Arc::new(RwLock::new(RevocationSet::new(builder.revocation_capacity, leeway)));
                 let url = http::endpoint(&base, "v1/revocations")?;
-                let follower = Follower::new(client, url, ApiKey::new(&key)?, Arc::clone(&set));
+                let synced = Arc::new(AtomicBool::new(false));
+                let follower = Follower::new(client, url, ApiKey::new(&key)?, Arc::clone(&set), Arc::clone(&synced));
                 Some(Revocations {
                     set,
+                    synced,
                     follower: Mutex::new(Some(follower)),
                     task: Mutex::new(None),
                 })
@@ -121,6 +125,9 @@ impl Verifier {
     /// anyway (plus the leeway). It stops when the last clone of this
     /// verifier is dropped.
     ///
+    /// Until the task's first poll has answered, no revocation is known;
+    /// see [`revocations_synced`](Self::revocations_synced).
+    ///
     /// Memory is capped by [`VerifierBuilder::revocation_capacity`]. Past the
     /// cap the entry expiring first is dropped and, until it would have
     /// expired, every token issued at or before the newest revocation is
@@ -136,6 +143,17 @@ impl Verifier {
         let handle = runtime.spawn(task.run());
         *revocations.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(AbortOnDrop(handle));
         Ok(())
+    }
+
+    /// Whether the revocation feed has answered at least once, so that every
+    /// revocation still relevant is known. Before that, tokens of revoked
+    /// sessions pass: a readiness probe can wait for this. `false` without an
+    /// API key.
+    pub fn revocations_synced(&self) -> bool {
+        self.inner
+            .revocations
+            .as_ref()
+            .is_some_and(|r| r.synced.load(Ordering::Acquire))
     }
 
     /// Fetches the JWKS now, regardless of the cache. Optional: useful at

@@ -10,6 +10,7 @@ async fn the_first_verify_async_loads_the_keys_and_then_verify_needs_no_io() -> 
     let server = TestServer::start(&[&signer]).await?;
     let verifier = server.builder().build()?;
     assert_eq!(server.jwks_hits(), 0, "building does no I/O");
+    assert!(!verifier.revocations_synced(), "no API key, no feed");
 
     let token = signer.sign(&claims());
     verifier.verify_async(&token).await?;

@@ -68,7 +68,8 @@ async fn revocations_made_before_the_verifier_started_are_known() -> anyhow::Res
     let verifier = server.builder().api_key(API_KEY).build()?;
     verifier.refresh_keys().await?;
     let token = signer.sign(&claims_for("default", "sess-old"));
-    assert!(eventually(PATIENCE, || revoked(&verifier, &token)).await);
+    assert!(eventually(PATIENCE, || verifier.revocations_synced()).await);
+    assert!(revoked(&verifier, &token), "known once synced");
     verifier.verify(&signer.sign(&claims_for("default", "sess-live")))?;
     Ok(())
 }
