@@ -102,7 +102,12 @@ pub(crate) fn decode(value: &Value) -> Result<Option<Session>, StoreError> {
     let fields = match value {
         Value::Nil => return Ok(None),
         Value::Array(fields) => fields,
-        other => return Err(corrupt(format!("unexpected record reply {other:?}"))),
+        other => {
+            return Err(corrupt(format!(
+                "unexpected record reply: {}",
+                crate::scripts::kind(other)
+            )));
+        }
     };
     let [body, version, revoked, seen, idle, client] = fields.as_slice() else {
         return Err(corrupt(format!("record reply has {} fields, not 6", fields.len())));

@@ -78,11 +78,26 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     event_prune: script(include_str!("lua/event_prune.lua")),
 });
 
+/// What kind of reply `value` is, for an error message: never its contents,
+/// which may be a secret value or sealed session data.
+pub(crate) fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Nil => "nil",
+        Value::Int(_) => "an integer",
+        Value::BulkString(_) => "a bulk string",
+        Value::Array(_) => "an array",
+        Value::SimpleString(_) => "a simple string",
+        Value::Okay => "OK",
+        Value::ServerError(_) => "an error",
+        _ => "another kind of reply",
+    }
+}
+
 /// A script's answer split into its status word and the rest:
 /// `{'ok', …}`, `{'collision'}`, `{'conflict', v}`, ….
 pub(crate) fn status(reply: Value) -> Result<(String, Vec<Value>), StoreError> {
     let Value::Array(mut items) = reply else {
-        return Err(corrupt(format!("script replied {reply:?}")));
+        return Err(corrupt(format!("script replied {}", kind(&reply))));
     };
     if items.is_empty() {
         return Err(corrupt("script replied with an empty array".into()));
@@ -90,7 +105,7 @@ pub(crate) fn status(reply: Value) -> Result<(String, Vec<Value>), StoreError> {
     let word = match items.remove(0) {
         Value::BulkString(b) => String::from_utf8(b).map_err(|e| StoreError::Corrupt(Box::new(e)))?,
         Value::SimpleString(s) => s,
-        other => return Err(corrupt(format!("script status {other:?}"))),
+        other => return Err(corrupt(format!("script status is {}", kind(&other)))),
     };
     Ok((word, items))
 }
@@ -99,7 +114,7 @@ pub(crate) fn status(reply: Value) -> Result<(String, Vec<Value>), StoreError> {
 pub(crate) fn int(reply: &Value) -> Result<i64, StoreError> {
     match reply {
         Value::Int(n) => Ok(*n),
-        other => Err(corrupt(format!("expected an integer, got {other:?}"))),
+        other => Err(corrupt(format!("expected an integer, got {}", kind(other)))),
     }
 }
 
@@ -108,6 +123,6 @@ pub(crate) fn array(reply: Value) -> Result<Vec<Value>, StoreError> {
     match reply {
         Value::Array(items) => Ok(items),
         Value::Nil => Ok(Vec::new()),
-        other => Err(corrupt(format!("expected an array, got {other:?}"))),
+        other => Err(corrupt(format!("expected an array, got {}", kind(&other)))),
     }
 }
