@@ -134,13 +134,12 @@ pub(crate) enum Done {
     UserRefused(UserStoreError),
     /// Whether a user delete found its user.
     UserDeleted(bool),
-    /// The secret set stored after an init.
+    /// The secret value stored after an init.
     Secrets(SecretSet),
     /// A secret compare-and-set went through.
     SecretsWritten,
     /// A secret write was refused and wrote nothing: only ever
-    /// [`SecretStoreError::Conflict`], [`SecretStoreError::NotFound`] or
-    /// [`SecretStoreError::Corrupt`] (the stored set cannot be read).
+    /// [`SecretStoreError::Conflict`] or [`SecretStoreError::NotFound`].
     SecretsRefused(SecretStoreError),
     /// The answer of a counter reserve (a lock is an answer, not a refusal:
     /// it writes nothing, as every refusal).

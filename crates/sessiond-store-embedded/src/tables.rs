@@ -8,7 +8,7 @@
 //! | `subjects` (multimap) | (tenant, subject) | ids of its non-revoked records |
 //! | `expiry` | (deadline in Unix ns, id) | () |
 //! | `users` | (tenant, name) | encoded portal account ([`crate::codec::encode_user`]) |
-//! | `secrets` | secret set name | the set's 32-byte secrets one after another |
+//! | `secrets` | secret name | its opaque value (a set's 32-byte secrets one after another, or the sealed signing keys) |
 //! | `counters` | counter key | a failure counter: count, last failure, lock end, expiry (`counters.rs`) |
 //! | `counter_expiry` | (expiry in Unix ns, counter key) | () |
 //! | `api_keys` | key id | the key's JSON record (never the key) |

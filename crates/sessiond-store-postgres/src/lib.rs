@@ -26,7 +26,7 @@
 //!   token hash, live (tenant, subject) and expiry.
 //! * **Accounts.** `users` (migration 2) holds the login portal's accounts:
 //!   [`PostgresStore`] is also a [`UserStore`](sessiond_core::UserStore).
-//! * **Secrets.** `secrets` (migration 4) holds shared secret sets:
+//! * **Secrets.** `secrets` (migration 4) holds shared secret values (secret sets, the sealed signing keys):
 //!   [`PostgresStore`] is also a [`SecretStore`](sessiond_core::SecretStore).
 //! * **Counters.** `counters` (migration 6) holds the login throttle's
 //!   failure counters: [`PostgresStore`] is also a

@@ -11,7 +11,7 @@
 //! | `Pexp` | sorted set | every id, scored by deadline (µs), for purge |
 //! | `P{user:<tenant>}:u:<name>` | hash | a portal account (see `users.rs`), no TTL |
 //! | `P{user:<tenant>}:names` | sorted set | the tenant's account names, all scored 0 (byte order) |
-//! | `Psecret:<name>` | string | a shared secret set (see `secrets.rs`), no TTL |
+//! | `Psecret:<name>` | string | a shared secret value (a secret set, or the sealed signing keys; see `secrets.rs`), no TTL |
 //! | `Pcounter:<key>` | hash | a failure counter (see `counters.rs`), TTL its forget-after |
 //! | `P{apikeys}:all` | hash | API key id → record JSON (see `api_keys.rs`), no TTL |
 //! | `P{apikeys}:used` | hash | API key id → last use (µs) |

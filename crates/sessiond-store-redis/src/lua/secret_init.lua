@@ -1,7 +1,7 @@
--- secret_init.lua: stores a shared secret set unless one is stored.
+-- secret_init.lua: stores a shared secret value unless one is stored.
 --
 -- KEYS[1] secret key
--- ARGV[1] the set: its 32-byte secrets one after another (written by Rust)
+-- ARGV[1] the value: opaque bytes (a secret set or a sealed record, from Rust)
 --
 -- Guarantees (a script runs alone, so nothing interleaves with it):
 --  * writes ARGV[1] only when the key does not exist: of racing inits on

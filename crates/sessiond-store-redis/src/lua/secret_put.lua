@@ -1,8 +1,8 @@
--- secret_put.lua: compare-and-set replacement of a shared secret set.
+-- secret_put.lua: compare-and-set replacement of a shared secret value.
 --
 -- KEYS[1] secret key
--- ARGV[1] the expected set  ARGV[2] the new set (each its 32-byte secrets
--- one after another, written by Rust)
+-- ARGV[1] the expected value  ARGV[2] the new value (opaque bytes, written
+-- by Rust)
 --
 -- Guarantees (a script runs alone, so nothing interleaves with it):
 --  * writes only over exactly the expected bytes, else answers
