@@ -65,9 +65,11 @@ fn wants_stream(headers: &HeaderMap) -> bool {
             pattern = "^[0-9]{17}-[0-9a-f]{8}-[0-9a-f]{8}$"),
     ),
     responses(
-        (status = 200, description = "Oldest first, at most 1000; page on with `cursor`", body = RevocationsResponse),
-        (status = 200, description = "With `Accept: text/event-stream`: each entry as an event `revoked` whose `id` is its cursor and whose `data` is the entry's JSON; a `: keep-alive` comment every 15 s",
-            body = String, content_type = "text/event-stream"),
+        (status = 200, description = "Oldest first, at most 1000 (page on with `cursor`). With `Accept: text/event-stream`, a stream instead: each entry as an event `revoked` whose `id` is its cursor and whose `data` is the entry's JSON, and a `: keep-alive` comment every 15 s",
+            content(
+                (RevocationsResponse = "application/json"),
+                (String = "text/event-stream"),
+            )),
     ))]
 pub async fn list(
     State(state): State<AppState>,
