@@ -312,3 +312,37 @@ async fn the_revocation_stream_delivers_a_revocation_within_a_second() {
     // (the stream polls every 250 ms).
     assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
 }
+
+#[tokio::test]
+async fn a_revocation_stream_ends_when_its_key_is_deleted() {
+    let s = launch().start();
+    let (status, made) = s
+        .json(Method::POST, "/v1/admin/keys", Some(json!({"name": "verifier"})))
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let mut stream = reqwest::Client::new()
+        .get(s.url("/v1/revocations"))
+        .bearer_auth(made["key"].as_str().unwrap())
+        .header("accept", "text/event-stream")
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let id = made["id"].as_str().unwrap();
+    let deleted = s
+        .api()
+        .req(Method::DELETE, &format!("/v1/admin/keys/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    // Keep-alive comments may come first; the stream must then end.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            assert!(!String::from_utf8_lossy(&chunk).contains("event:"), "{chunk:?}");
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its key");
+}

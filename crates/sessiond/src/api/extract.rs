@@ -72,13 +72,20 @@ fn describe_json_error(e: &serde_json::Error) -> String {
 
 /// The holder of the request's API key (`Authorization: Bearer <key>`).
 fn key_holder(parts: &Parts, state: &AppState) -> Result<KeyHolder, ApiError> {
-    let presented = parts
-        .headers
+    let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    state.keys.authenticate(presented).ok_or(ApiError::Unauthorized)
+}
+
+/// The API key of `Authorization: Bearer <key>`, if the header has that
+/// form (whether the key is valid is [`KeyRing::authenticate`]'s to say).
+///
+/// [`KeyRing::authenticate`]: crate::key_ring::KeyRing::authenticate
+pub(super) fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_credentials)
-        .ok_or(ApiError::Unauthorized)?;
-    state.keys.authenticate(presented.trim()).ok_or(ApiError::Unauthorized)
+        .map(str::trim)
 }
 
 /// The caller, authenticated by its API key: a manager acting in the key's

@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiQuery, Caller};
+use super::extract::{ApiQuery, Caller, presented_key};
 use crate::revocations::{Page, Revocations};
 
 /// How often a stream looks for new entries.
@@ -101,9 +101,14 @@ pub async fn list(
     let first = state.revocations.after(&tenant, after.as_ref()).await?;
     let (sender, receiver) = mpsc::channel::<SseEvent>(64);
     let revocations = state.revocations.clone();
+    // The key is checked again at every poll: a stream ends within one
+    // poll of its key being deleted or expiring, like any other call.
+    let key = presented_key(&headers).unwrap_or_default().to_owned();
+    let keys = Arc::clone(&state.keys);
+    let still_allowed = move || keys.authenticate(&key).is_some();
     tokio::spawn(async move {
         let _permit = permit;
-        follow(revocations, tenant, first, after, sender).await;
+        follow(revocations, tenant, first, after, sender, still_allowed).await;
     });
     let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver
@@ -116,13 +121,15 @@ pub async fn list(
         .into_response())
 }
 
-/// Sends `first` and then whatever comes after it, until the client goes.
+/// Sends `first` and then whatever comes after it, until the client goes
+/// or its key stops being valid.
 async fn follow(
     revocations: Revocations,
     tenant: Tenant,
     mut page: Page,
     mut cursor: Option<EventId>,
     sender: mpsc::Sender<SseEvent>,
+    still_allowed: impl Fn() -> bool,
 ) {
     let mut every = tokio::time::interval(POLL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -140,6 +147,9 @@ async fn follow(
         tokio::select! {
             _ = every.tick() => {}
             () = sender.closed() => return,
+        }
+        if !still_allowed() {
+            return;
         }
         page = match revocations.after(&tenant, cursor.as_ref()).await {
             Ok(page) => page,
