@@ -5,10 +5,9 @@
 //! (scripts/servers/jwt_libs.sh).
 
 use std::fs::File;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -87,40 +86,15 @@ impl Library {
     fn verify(&self, jwks_url: &str, issuer: &str, audience: &str, token: &str) -> Outcome {
         let dir = tempfile::tempdir().unwrap();
         let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
-        let mut child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        command
             .arg(&self.script)
             .args([jwks_url, issuer, audience])
             .current_dir(dir.path())
-            .env_remove("http_proxy")
-            .env_remove("https_proxy")
-            .env_remove("all_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("ALL_PROXY")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("no_proxy", "127.0.0.1,localhost")
-            .stdin(Stdio::piped())
             .stdout(Stdio::from(File::create(&out).unwrap()))
-            .stderr(Stdio::from(File::create(&err).unwrap()))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.program.display()));
-        // A few hundred bytes: the pipe takes them without a reader.
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(token.as_bytes()).unwrap();
-        drop(stdin);
+            .stderr(Stdio::from(File::create(&err).unwrap()));
         let limit = Duration::from_secs(60);
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = crate::support::run_bounded(command, token.as_bytes(), limit);
         let mut stderr = std::fs::read_to_string(&err).unwrap_or_default();
         if status.is_none() {
             stderr.push_str(&format!("\n(killed after {limit:?})"));

@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -122,34 +122,13 @@ async fn served_document(s: &TestServer, dir: &Path) -> PathBuf {
 fn run_tool(program: &str, args: &[&str], dir: &Path, limit: Duration) -> (bool, String) {
     let out = dir.join("tool.out");
     let output = File::create(&out).unwrap();
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .current_dir(dir)
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("all_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .stdin(Stdio::null())
         .stdout(Stdio::from(output.try_clone().unwrap()))
-        .stderr(Stdio::from(output))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        .stderr(Stdio::from(output));
+    let status = crate::support::run_bounded(command, b"", limit);
     let mut text = std::fs::read_to_string(&out).unwrap_or_default();
     if status.is_none() {
         text.push_str(&format!("\n(killed after {limit:?})"));

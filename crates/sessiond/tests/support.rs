@@ -136,3 +136,41 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) {
     assert_eq!(body["status"], status);
     assert!(body["type"].is_string() && body["title"].is_string());
 }
+
+/// Runs `command` on loopback only (every proxy variable removed), with
+/// `stdin` written to it, killed after `limit`: its exit status, `None`
+/// when it was killed. Stdout and stderr go where `command` says.
+pub fn run_bounded(mut command: Command, stdin: &[u8], limit: Duration) -> Option<std::process::ExitStatus> {
+    for proxy in [
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
+        command.env_remove(proxy);
+    }
+    let mut child = command
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", command.get_program()));
+    // Small inputs (a token): the pipe takes them without a reader.
+    let mut pipe = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut pipe, stdin).unwrap();
+    drop(pipe);
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
