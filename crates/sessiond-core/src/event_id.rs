@@ -78,6 +78,12 @@ impl EventId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The time the id begins with, to the microsecond.
+    pub fn at(&self) -> OffsetDateTime {
+        let micros: i128 = self.0[..MICROS_DIGITS].parse().unwrap_or(0);
+        OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
 }
 
 impl fmt::Debug for EventId {
@@ -193,6 +199,14 @@ impl EventIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_tells_its_time_to_the_microsecond() {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_767_225_600_123_456_789).unwrap();
+        let id = EventId::compose(at, 7, 1);
+        assert_eq!(id.at().unix_timestamp_nanos(), 1_767_225_600_123_456_000);
+        assert_eq!(EventId::first_at(id.at()).at(), id.at());
+    }
 
     fn at(micros: i64) -> OffsetDateTime {
         OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(micros)

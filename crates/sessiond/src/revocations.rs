@@ -10,6 +10,15 @@
 //! An entry matters for one access-token lifetime after the revocation: a
 //! token minted before it expires by then. The feed looks back that far
 //! and no further.
+//!
+//! An event id is taken when a node starts its write and becomes visible
+//! when the write commits, so a revocation can appear a moment after one
+//! with a later id (another node's, or a slower commit). A cursor that
+//! jumped to the newest id would skip it for good. So the cursor a page
+//! hands out is *settled*: the last entry older than [`SETTLE`], before
+//! which nothing can still appear. Entries newer than that come again in
+//! the next page (a verifier's set of revoked sessions takes them twice
+//! without harm), and the late one comes with them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +34,11 @@ const PAGE: usize = 1000;
 /// Most entries one answer holds; a client pages on with the cursor.
 pub const MAX_ENTRIES: usize = 1000;
 
+/// How long after its id's time a revocation may still become visible:
+/// far above a commit's latency and the clock differences of nodes kept
+/// by NTP.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
 /// Reads the feed for a tenant.
 #[derive(Debug, Clone)]
 pub struct Revocations {
@@ -33,19 +47,15 @@ pub struct Revocations {
     horizon: Duration,
 }
 
-/// One answer: entries oldest first, each with its cursor (the id of its
-/// `revoked` event).
+/// One answer: entries oldest first, each with the id of its `revoked`
+/// event, and the settled cursor.
 #[derive(Debug, Default)]
 pub struct Page {
-    /// The entries and their cursors.
+    /// The entries and their ids.
     pub entries: Vec<(EventId, RevocationView)>,
-}
-
-impl Page {
-    /// The cursor after the last entry; `None` when there is none.
-    pub fn cursor(&self) -> Option<&EventId> {
-        self.entries.last().map(|(id, _)| id)
-    }
+    /// The id of the last entry older than [`SETTLE`]: nothing at or
+    /// before it can still appear. `None` when no entry is that old.
+    pub settled: Option<EventId>,
 }
 
 impl Revocations {
@@ -64,6 +74,7 @@ impl Revocations {
     /// bounds (`events.max_events`).
     pub async fn after(&self, tenant: &Tenant, after: Option<&EventId>) -> Result<Page, EventStoreError> {
         let now = self.clock.now();
+        let settled_before = EventId::first_at(now - SETTLE);
         let horizon = EventId::first_at(now - self.horizon);
         let floor = match after {
             Some(after) if *after > horizon => after.clone(),
@@ -94,7 +105,7 @@ impl Revocations {
             }
         }
         let ttl = time::Duration::try_from(self.horizon).unwrap_or(time::Duration::HOUR);
-        let entries = newest_first
+        let entries: Vec<(EventId, RevocationView)> = newest_first
             .into_iter()
             .rev()
             .filter_map(|stored| {
@@ -109,6 +120,18 @@ impl Revocations {
             })
             .take(MAX_ENTRIES)
             .collect();
-        Ok(Page { entries })
+        let settled = entries
+            .iter()
+            .map(|(id, _)| id)
+            .rfind(|id| **id < settled_before)
+            .cloned();
+        Ok(Page { entries, settled })
+    }
+
+    /// Where a client that saw every entry up to `seen` (a streamed
+    /// entry's id, which may not be settled) can safely resume: [`SETTLE`]
+    /// before it.
+    pub fn resume_from(seen: &EventId) -> EventId {
+        EventId::first_at(seen.at() - SETTLE)
     }
 }

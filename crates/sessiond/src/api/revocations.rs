@@ -88,7 +88,9 @@ pub async fn list(
     if !stream {
         let page = state.revocations.after(&tenant, after.as_ref()).await?;
         return Ok(Json(RevocationsResponse {
-            cursor: page.cursor().map(ToString::to_string),
+            // Settled, else the caller's own: never past an entry that
+            // may still be joined by an earlier one.
+            cursor: page.settled.as_ref().or(after.as_ref()).map(ToString::to_string),
             revoked: page.entries.into_iter().map(|(_, view)| view).collect(),
         })
         .into_response());
@@ -96,6 +98,9 @@ pub async fn list(
     let permit = Arc::clone(streams())
         .try_acquire_owned()
         .map_err(|_| ApiError::Overloaded)?;
+    // A streamed id may not be settled: resume a little before it (the
+    // client may see a second's entries twice, and misses none).
+    let after = after.as_ref().map(Revocations::resume_from);
     // The first page is read before answering, so a store that is down is
     // a 503 now rather than an empty stream.
     let first = state.revocations.after(&tenant, after.as_ref()).await?;
@@ -133,8 +138,13 @@ async fn follow(
 ) {
     let mut every = tokio::time::interval(POLL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Ids sent after the settled cursor: the next page repeats them.
+    let mut sent = std::collections::BTreeSet::new();
     loop {
         for (id, entry) in std::mem::take(&mut page.entries) {
+            if !sent.insert(id.clone()) {
+                continue;
+            }
             let Ok(data) = serde_json::to_string(&entry) else {
                 continue;
             };
@@ -142,7 +152,11 @@ async fn follow(
             if sender.send(event).await.is_err() {
                 return;
             }
-            cursor = Some(id);
+        }
+        if let Some(settled) = page.settled.take() {
+            sent = sent.split_off(&settled);
+            sent.remove(&settled);
+            cursor = Some(settled);
         }
         tokio::select! {
             _ = every.tick() => {}
