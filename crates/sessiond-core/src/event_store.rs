@@ -105,7 +105,7 @@ impl From<StoreError> for EventStoreError {
 
 impl EventKind {
     /// Every kind's [`EventKind::name`].
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "created",
         "verify_failed",
         "touched",
@@ -114,6 +114,7 @@ impl EventKind {
         "data_updated",
         "revoked",
         "expired_purged",
+        "anomaly",
     ];
 
     /// The kind name `text` is, as a `'static` string for an
@@ -187,6 +188,7 @@ mod tests {
             EventKind::DataUpdated,
             EventKind::Revoked(RevokeReason::Logout),
             EventKind::ExpiredPurged,
+            EventKind::Anomaly(crate::events::AnomalyReason::TokenGuessing),
         ];
         assert_eq!(kinds.map(|k| k.name()), EventKind::NAMES);
         for name in EventKind::NAMES {

@@ -68,6 +68,27 @@ pub enum EventKind {
     Revoked(RevokeReason),
     /// An expired session was removed from the store.
     ExpiredPurged,
+    /// Something that may be an attack (issue 16): recorded for someone to
+    /// look at, whether or not anything was refused.
+    Anomaly(AnomalyReason),
+}
+
+/// What an [`EventKind::Anomaly`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyReason {
+    /// Many tokens that name no session presented for one client address
+    /// within a minute, counted over every node.
+    TokenGuessing,
+}
+
+impl AnomalyReason {
+    /// Stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyReason::TokenGuessing => "token_guessing",
+        }
+    }
 }
 
 impl EventKind {
@@ -82,6 +103,7 @@ impl EventKind {
             EventKind::DataUpdated => "data_updated",
             EventKind::Revoked(_) => "revoked",
             EventKind::ExpiredPurged => "expired_purged",
+            EventKind::Anomaly(_) => "anomaly",
         }
     }
 
@@ -90,6 +112,7 @@ impl EventKind {
         match self {
             EventKind::VerifyFailed(r) => Some(r.as_str()),
             EventKind::Revoked(r) => Some(r.as_str()),
+            EventKind::Anomaly(r) => Some(r.as_str()),
             _ => None,
         }
     }

@@ -78,7 +78,7 @@ pub use counters::{
 pub use error::{Error, RandomnessError};
 pub use event_id::{BadEventId, EVENT_ID_LEN, EventId, EventIds, ID_BLOCK_LEN, IdBlock};
 pub use event_store::{EventFilter, EventStore, EventStoreError, Retention, StoredEvent};
-pub use events::{Event, EventKind, EventSink, MemoryEvents, NoEvents, Rejection};
+pub use events::{AnomalyReason, Event, EventKind, EventSink, MemoryEvents, NoEvents, Rejection};
 pub use ids::{MAX_SUBJECT_LEN, MAX_TENANT_LEN, NameError, SessionId, Subject, Tenant, is_refused_in_subject};
 pub use key_schedule::{KeySchedule, MAX_ACCESS_TOKEN_TTL, Plan, PlannedKey, ScheduleError};
 pub use manager::{CreateOptions, SessionData, SessionManager, SessionManagerBuilder};

@@ -51,7 +51,7 @@ pub struct EventView {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// `created`, `verify_failed`, `touched`, `rotated`, `elevated`,
-    /// `data_updated`, `revoked` or `expired_purged`.
+    /// `data_updated`, `revoked`, `expired_purged` or `anomaly`.
     pub kind: String,
     /// The session, when known.
     pub session_id: Option<String>,

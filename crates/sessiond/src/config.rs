@@ -315,6 +315,10 @@ pub struct EventsConfig {
     /// Events older than this are dropped.
     #[serde(with = "humane")]
     pub retention: Duration,
+    /// Tokens that name no session, presented for one client address in a
+    /// minute (all nodes together), that record a `token_guessing`
+    /// anomaly; 0 = off.
+    pub token_guessing_threshold: u32,
 }
 
 impl EventsConfig {
@@ -332,6 +336,7 @@ impl Default for EventsConfig {
         Self {
             max_events: 100_000,
             retention: Duration::from_secs(30 * 86_400),
+            token_guessing_threshold: 30,
         }
     }
 }

@@ -39,6 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::event_writer::{Bounds, PRUNE_EVERY, QUEUE_DEPTH};
 use crate::event_writer::{Msg, Writer};
 use crate::failure_tally::FailureTally;
+use crate::guess_watch::GuessWatch;
 
 /// Bounded audit log in the store, with this node's writer.
 #[derive(Debug)]
@@ -47,6 +48,7 @@ pub struct EventLog {
     queue: mpsc::Sender<Msg>,
     tally: Arc<Mutex<FailureTally>>,
     store: Arc<dyn EventStore>,
+    guesses: std::sync::OnceLock<GuessWatch>,
 }
 
 impl EventLog {
@@ -66,7 +68,17 @@ impl EventLog {
             queue,
             tally,
             store,
+            guesses: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Counts anonymous verify failures per client address over every
+    /// node, recording a `token_guessing` anomaly in this log when one
+    /// address reaches `threshold` in a minute ([`crate::guess_watch`]).
+    /// A second call changes nothing.
+    pub fn watch_guesses(self: &Arc<Self>, counters: Arc<dyn sessiond_core::CounterStore>, threshold: u32) {
+        let weak: std::sync::Weak<Self> = Arc::downgrade(self);
+        let _ = self.guesses.set(GuessWatch::start(counters, weak, threshold));
     }
 
     /// This node's event ids, for `SessionManagerBuilder::store_events`:
@@ -144,6 +156,9 @@ impl EventSink for EventLog {
 
     fn emit(&self, event: Event) {
         count(&event);
+        if let Some(guesses) = self.guesses.get() {
+            guesses.note(&event);
+        }
         let admitted = self.tally.lock().unwrap_or_else(|p| p.into_inner()).admit(event);
         for event in admitted {
             self.queue(event);

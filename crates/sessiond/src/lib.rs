@@ -16,6 +16,7 @@ pub mod event_log;
 pub mod event_writer;
 pub mod failure_tally;
 pub mod first_key;
+pub mod guess_watch;
 pub mod key_ring;
 pub mod keys;
 pub mod listen;

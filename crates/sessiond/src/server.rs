@@ -119,6 +119,9 @@ pub async fn serve(
         );
     }
     let events = EventLog::start(opened.events(), config.events.bounds(), Arc::clone(&clock))?;
+    if config.events.token_guessing_threshold > 0 {
+        events.watch_guesses(opened.counters(), config.events.token_guessing_threshold);
+    }
 
     let store = Arc::new(InstrumentedStore::new(opened.sessions()));
     let manager = SessionManager::builder(store)

@@ -405,9 +405,24 @@ async fn anonymous_failures_neither_flood_the_log_nor_erase_another_tenants_even
             ("created".to_owned(), None)
         ]
     );
-    // The first failure is recorded; the other 299 are being counted.
-    let theirs = events(other_key).await;
-    assert_eq!(theirs, [("verify_failed".to_owned(), Some("malformed".to_owned()))]);
+    // The first failure is recorded; the other 299 are being counted; and
+    // the burst from one address is one token_guessing anomaly (issue 16),
+    // recorded by the counting task a moment later.
+    let mut theirs = Vec::new();
+    for _ in 0..100 {
+        theirs = events(other_key.clone()).await;
+        if theirs.len() > 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        theirs,
+        [
+            ("anomaly".to_owned(), Some("token_guessing".to_owned())),
+            ("verify_failed".to_owned(), Some("malformed".to_owned()))
+        ]
+    );
 }
 
 #[tokio::test]

@@ -93,6 +93,7 @@ for_each_engine!(
     a_key_made_on_one_node_works_on_all_and_dies_everywhere_within_a_second,
     a_node_over_a_shared_store_writes_no_file,
     a_revocation_on_one_node_reaches_a_verifier_following_another_within_a_second,
+    token_guessing_spread_over_two_nodes_is_recorded_once,
 );
 
 /// The key-rotation run takes 30 s: on Redis only, as issue 15 asks (the

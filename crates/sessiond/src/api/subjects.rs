@@ -67,7 +67,7 @@ pub async fn revoke_all(
             description = "Only this subject (1 to 256 bytes of UTF-8 without control characters)"),
         ("session_id" = Option<String>, Query, description = "Only this session", pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"),
         ("kind" = Option<String>, Query, description = "Only events of this kind",
-            pattern = "^(created|verify_failed|touched|rotated|elevated|data_updated|revoked|expired_purged)$"),
+            pattern = "^(created|verify_failed|touched|rotated|elevated|data_updated|revoked|expired_purged|anomaly)$"),
         ("before" = Option<String>, Query, description = "Only events older than this one: the id of the last event of the previous page",
             pattern = "^[0-9]{17}-[0-9a-f]{8}-[0-9a-f]{8}$"),
         ("limit" = Option<usize>, Query, description = "1 to 1000, default 100", minimum = 1, maximum = 1000),

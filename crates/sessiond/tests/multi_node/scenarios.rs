@@ -454,3 +454,39 @@ pub async fn a_node_over_a_shared_store_writes_no_file(engine: Engine) {
     let files = files_under(n[0].dir.path());
     assert!(files.is_empty(), "a node over {engine:?} wrote {files:?}");
 }
+
+/// Issue 16: a burst of invalid tokens for one client address, spread over
+/// two nodes, adds up in the store and records one `token_guessing`
+/// anomaly; a smaller burst from another address records none.
+pub async fn token_guessing_spread_over_two_nodes_is_recorded_once(engine: Engine) {
+    let Some(store) = engine.store() else { return };
+    let n = nodes(&store, 2, &[("SESSIOND_EVENTS_TOKEN_GUESSING_THRESHOLD", "10")]);
+    let guess = |ip: &'static str| json!({"token": format!("sd_{}", "A".repeat(43)), "client": {"ip": ip}});
+    // 6 + 6 from one address: 12, over the threshold only together.
+    // 5 + 4 from another: 9, under it.
+    for (node, ip, times) in [
+        (&n[0], "203.0.113.9", 6),
+        (&n[1], "203.0.113.9", 6),
+        (&n[0], "198.51.100.4", 5),
+        (&n[1], "198.51.100.4", 4),
+    ] {
+        for _ in 0..times {
+            let response = node.post("/v1/sessions/verify", guess(ip)).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    let anomalies = async |node: &TestServer| events_on(node, "kind=anomaly").await;
+    super::wait_for("the token_guessing anomaly", 100, async || {
+        !anomalies(&n[1]).await.is_empty()
+    })
+    .await;
+    // Give a second event, if there were to be one, time to be written.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for node in &n {
+        let found = anomalies(node).await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0]["reason"], "token_guessing");
+        assert_eq!(found[0]["client"]["ip"], "203.0.113.9");
+        assert_eq!(found[0]["count"], 10);
+    }
+}
