@@ -52,6 +52,14 @@ impl SecretName {
         Self(Arc::from("portal-csrf"))
     }
 
+    /// `access-token-keys`: the record of the access-token signing keys
+    /// ([`SigningKeys`](crate::SigningKeys)). Like
+    /// [`SecretName::portal_csrf`], a literal that passes
+    /// [`SecretName::new`], which a test checks.
+    pub fn signing_keys() -> Self {
+        Self(Arc::from(crate::signing_keys::SIGNING_KEYS))
+    }
+
     /// A validated name.
     pub fn new(value: impl Into<String>) -> Result<Self, NameError> {
         let value = value.into();
@@ -303,6 +311,10 @@ mod tests {
         assert_eq!(
             SecretName::new(SecretName::portal_csrf().as_str()).ok(),
             Some(SecretName::portal_csrf())
+        );
+        assert_eq!(
+            SecretName::new(SecretName::signing_keys().as_str()).ok(),
+            Some(SecretName::signing_keys())
         );
         assert!(SecretName::new("a".repeat(MAX_SECRET_NAME_LEN + 1)).is_err());
     }
