@@ -65,6 +65,25 @@ pub struct JwksView {
     pub keys: Vec<JwkView>,
 }
 
+impl From<&sessiond_core::Jwks> for JwksView {
+    fn from(set: &sessiond_core::Jwks) -> Self {
+        Self {
+            keys: set
+                .keys
+                .iter()
+                .map(|k| JwkView {
+                    kty: k.kty.to_owned(),
+                    crv: k.crv.to_owned(),
+                    x: k.x.clone(),
+                    kid: k.kid.clone(),
+                    use_: k.use_.to_owned(),
+                    alg: k.alg.to_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// An Ed25519 public key (RFC 8037).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

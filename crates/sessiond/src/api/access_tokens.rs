@@ -6,9 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use sessiond_core::{Rotation, Session};
-use sessiond_wire::{
-    AccessTokenRequest, AccessTokenResponse, JwkView, JwksView, RefreshRequest, RefreshResponse, SessionView,
-};
+use sessiond_wire::{AccessTokenRequest, AccessTokenResponse, JwksView, RefreshRequest, RefreshResponse, SessionView};
 
 use super::AppState;
 use super::doc::InvalidToken;
@@ -78,21 +76,7 @@ pub async fn access_token(
         headers(("Cache-Control" = String, description = "public, max-age inside a new key's lead time")))))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let keys = state.tokens.keys();
-    let set = JwksView {
-        keys: keys
-            .jwks()
-            .keys
-            .into_iter()
-            .map(|k| JwkView {
-                kty: k.kty.to_owned(),
-                crv: k.crv.to_owned(),
-                x: k.x,
-                kid: k.kid,
-                use_: k.use_.to_owned(),
-                alg: k.alg.to_owned(),
-            })
-            .collect(),
-    };
+    let set = JwksView::from(&keys.jwks());
     let max_age = keys.schedule().jwks_max_age().as_secs();
     let mut response = Json(set).into_response();
     if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
