@@ -147,6 +147,7 @@ mod tests {
             remember_me: false,
             aal: Aal::AAL1,
             data: crate::SessionData::new(),
+            created_client: ClientInfo::default(),
             client: ClientInfo::default(),
             version: 1,
             revoked: None,

@@ -310,6 +310,7 @@ impl SessionManager {
                 remember_me: options.remember_me,
                 aal: options.aal,
                 data: options.data.clone(),
+                created_client: client.clone(),
                 client: client.clone(),
                 version: 1,
                 revoked: None,

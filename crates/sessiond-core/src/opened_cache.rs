@@ -104,6 +104,7 @@ mod tests {
             remember_me: false,
             aal: crate::session::Aal::AAL1,
             data: serde_json::Map::new(),
+            created_client: crate::ClientInfo::default(),
             client: crate::session::ClientInfo::default(),
             version: 0,
             revoked: None,

@@ -208,9 +208,15 @@ pub struct Session {
     pub aal: Aal,
     /// Application data, a JSON object.
     pub data: serde_json::Map<String, serde_json::Value>,
-    /// Client seen at creation, updated on touch.
+    /// The client last seen: the one at creation, then updated on touch.
     #[serde(default)]
     pub client: ClientInfo,
+    /// The client at creation, never changed afterwards: what client
+    /// binding ([`crate::ClientBinding`]) compares later requests with.
+    /// Empty in records written before it was kept, and for sessions
+    /// created without a client; nothing is compared then.
+    #[serde(default)]
+    pub created_client: ClientInfo,
     /// Incremented on every change except a touch; the basis of
     /// compare-and-set updates.
     pub version: u64,

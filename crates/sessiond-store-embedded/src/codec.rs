@@ -180,6 +180,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
         remember_me,
         aal,
         data,
+        created_client: ClientInfo::default(),
         client,
         version,
         revoked,

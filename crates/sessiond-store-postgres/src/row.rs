@@ -204,6 +204,7 @@ pub(crate) fn decode(row: &Row) -> Result<Session, StoreError> {
         version: u64::try_from(version).map_err(|_| corrupt("version", version))?,
         revoked,
         origin: SessionOrigin::from_name(origin).ok_or_else(|| corrupt("origin", origin))?,
+        created_client: ClientInfo::default(),
     })
 }
 

@@ -163,6 +163,7 @@ mod tests {
             remember_me: false,
             aal: Aal::AAL1,
             data: serde_json::Map::new(),
+            created_client: ClientInfo::default(),
             client: ClientInfo::default(),
             version: 4,
             revoked: None,

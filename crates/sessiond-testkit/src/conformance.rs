@@ -130,6 +130,7 @@ pub fn sample(t: &str, s: &str, created_at: OffsetDateTime) -> Session {
         version: 1,
         revoked: None,
         origin: SessionOrigin::Api,
+        created_client: ClientInfo::default(),
     }
 }
 

@@ -158,6 +158,7 @@ mod tests {
             remember_me: version.is_multiple_of(2),
             aal: Aal::try_from(2).unwrap(),
             data: serde_json::from_str(data).unwrap(),
+            created_client: client.clone(),
             client,
             version,
             origin: Default::default(),
