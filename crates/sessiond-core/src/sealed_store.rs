@@ -10,8 +10,9 @@
 //! The stored form of a session: `data` is the one-member object
 //! `{"$sealed": "<sealed JSON of data>"}`, bound to the tenant and id; a
 //! non-empty `client` is `{"sealed": "<sealed JSON of ip and user_agent>"}`,
-//! bound to the id. An event's client is sealed the same way, bound to its
-//! tenant and event id.
+//! bound to the id, and a non-empty `created_client` the same, bound to the
+//! id under a place of its own (so neither opens as the other). An event's
+//! client is sealed the same way, bound to its tenant and event id.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -72,6 +73,15 @@ impl Sealer {
         let mut stored = session.clone();
         stored.data = serde_json::Map::from_iter([(SEALED_DATA_MEMBER.to_owned(), serde_json::Value::String(sealed))]);
         stored.client = self.seal_client(&session.id, &session.client)?.into_owned();
+        stored.created_client = seal_client(
+            Some(keyring),
+            Place::SessionCreatedClient {
+                id: session.id.as_str(),
+            },
+            &session.created_client,
+        )
+        .map_err(|e| StoreError::Backend(Box::new(e)))?
+        .into_owned();
         Ok(Cow::Owned(stored))
     }
 
@@ -99,18 +109,34 @@ impl Sealer {
         }
         let place = Place::SessionClient { id: stored.id.as_str() };
         stored.client = open_client(self.keyring.as_deref(), place, stored.client)?;
+        let place = Place::SessionCreatedClient { id: stored.id.as_str() };
+        stored.created_client = open_client(self.keyring.as_deref(), place, stored.created_client)?;
         Ok(stored)
     }
 
-    /// The key id a stored session was sealed by; `None` when it is in
-    /// clear (written while encryption was off).
+    /// The key id a stored session's data was sealed by; `None` when it is
+    /// in clear (written while encryption was off). Its clients may name
+    /// other keys: [`Sealer::sealed_only_by`] checks every sealed field.
     pub fn sealed_by(stored: &Session) -> Option<crate::sealing::DataKeyId> {
         sealed_data(stored).and_then(sealed_by)
     }
 
+    /// True when every field of `stored` that is sealed at rest (data,
+    /// client, created client) is sealed by `key`, an empty client counting
+    /// as sealed (there is nothing to seal). A record in clear, or with any
+    /// field under another key, is not: a reseal must rewrite it.
+    pub fn sealed_only_by(stored: &Session, key: crate::sealing::DataKeyId) -> bool {
+        Self::sealed_by(stored) == Some(key)
+            && client_sealed_only_by(&stored.client, key)
+            && client_sealed_only_by(&stored.created_client, key)
+    }
+
     /// True when `stored` has nothing to open and encryption is off.
     fn is_clear(&self, stored: &Session) -> bool {
-        self.keyring.is_none() && sealed_data(stored).is_none() && stored.client.sealed.is_none()
+        self.keyring.is_none()
+            && sealed_data(stored).is_none()
+            && stored.client.sealed.is_none()
+            && stored.created_client.sealed.is_none()
     }
 
     fn open_all(&self, stored: Vec<Session>) -> Result<Vec<Session>, StoreError> {
@@ -121,7 +147,7 @@ impl Sealer {
     }
 
     /// Records a write has already changed: opened where they open, else
-    /// returned with empty data and client. The write is done; failing it
+    /// returned with empty data and clients. The write is done; failing it
     /// now would report a change that was made as one that was not.
     fn open_written(&self, stored: Vec<Session>) -> Vec<Session> {
         stored
@@ -133,6 +159,7 @@ impl Sealer {
                     Session {
                         data: serde_json::Map::new(),
                         client: ClientInfo::default(),
+                        created_client: ClientInfo::default(),
                         ..s
                     }
                 })
@@ -204,6 +231,14 @@ fn sealed_data(stored: &Session) -> Option<&str> {
     }
 }
 
+/// True when `client` is sealed by `key`, or empty (nothing to seal).
+fn client_sealed_only_by(client: &ClientInfo, key: crate::sealing::DataKeyId) -> bool {
+    match client.sealed.as_deref() {
+        Some(sealed) => sealed_by(sealed) == Some(key),
+        None => client.ip.is_none() && client.user_agent.is_none(),
+    }
+}
+
 fn seal_client<'a>(
     keyring: Option<&Keyring>,
     place: Place<'_>,
@@ -246,7 +281,8 @@ fn open_client(keyring: Option<&Keyring>, place: Place<'_>, stored: ClientInfo) 
 /// What [`SealedSessions::reseal`] did to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resealed {
-    /// Already sealed by the sealing key (or nothing to seal).
+    /// Every sealed field (data, client, created client) already sealed by
+    /// the sealing key (an empty client has nothing to seal).
     Current,
     /// Rewritten under the sealing key (from a retired key, or from clear).
     Rewritten,
@@ -313,27 +349,21 @@ impl SealedSessions {
         Ok(opened)
     }
 
-    /// Rewrites the record `id` under the sealing key if it is sealed by
-    /// another key or stored in clear, keeping its version: a reseal
+    /// Rewrites the record `id` under the sealing key if any of its sealed
+    /// fields (data, client, created client) is sealed by another key or
+    /// stored in clear, keeping its version: a reseal
     /// changes no field a caller reads, so it must not fail a concurrent
     /// compare-and-set. A record a write changes meanwhile was sealed by
     /// that write; this one then tries again. A touch that lands between
     /// the read and the rewrite may be lost, which a touch may always be.
     pub async fn reseal(&self, id: &SessionId) -> Result<Resealed, ResealError> {
         let keyring = self.sealer.keyring().ok_or(ResealError::NoKeyring)?;
-        let current = Some(keyring.sealing_key());
+        let current = keyring.sealing_key();
         for _ in 0..8 {
             let Some(stored) = self.inner.get_by_id(id).await? else {
                 return Ok(Resealed::Gone);
             };
-            let client_current = stored
-                .client
-                .sealed
-                .as_deref()
-                .map_or(stored.client.ip.is_none() && stored.client.user_agent.is_none(), |c| {
-                    sealed_by(c) == current
-                });
-            if Sealer::sealed_by(&stored) == current && client_current {
+            if Sealer::sealed_only_by(&stored, current) {
                 return Ok(Resealed::Current);
             }
             let version = stored.version;

@@ -1,5 +1,6 @@
 //! Sealing at rest: a keyring of AEAD keys for what a store must not
-//! show in clear (session `data`, the client's IP and User-Agent).
+//! show in clear (session `data`, the IP and User-Agent of the client last
+//! seen and of the client at creation).
 //!
 //! A sealed value is the text `v1.<key id>.<base64url(salt ‖ ciphertext ‖ tag)>`:
 //! AES-256-GCM under a key used for this one value, derived from the data
@@ -61,6 +62,14 @@ pub enum Place<'a> {
         /// The session's id.
         id: &'a str,
     },
+    /// A session's `created_client`, bound to its id. A place of its own,
+    /// apart from [`Place::SessionClient`]: the client at creation is what
+    /// client binding compares with, so the last-seen client (which any
+    /// touch writes) must not open in its place, nor the reverse.
+    SessionCreatedClient {
+        /// The session's id.
+        id: &'a str,
+    },
     /// An audit event's `client`, bound to its tenant and event id.
     EventClient {
         /// The event's tenant.
@@ -82,6 +91,7 @@ impl Place<'_> {
         let (label, parts): (&[u8], [&str; 2]) = match *self {
             Place::SessionData { tenant, id } => (b"sessiond/v1/session-data", [tenant, id]),
             Place::SessionClient { id } => (b"sessiond/v1/session-client", ["", id]),
+            Place::SessionCreatedClient { id } => (b"sessiond/v1/session-created-client", ["", id]),
             Place::EventClient { tenant, id } => (b"sessiond/v1/event-client", [tenant, id]),
             Place::Secret { name } => (b"sessiond/v1/secret", ["", name]),
         };
@@ -357,6 +367,7 @@ mod tests {
                 id: "s1",
             },
             Place::SessionClient { id: "s1" },
+            Place::SessionCreatedClient { id: "s1" },
             Place::EventClient {
                 tenant: "default",
                 id: "s1",
@@ -365,6 +376,23 @@ mod tests {
         for place in elsewhere {
             assert_eq!(ring.open(place, &sealed), Err(OpenError::Forged), "{place:?}");
         }
+    }
+
+    #[test]
+    fn the_two_clients_of_a_session_do_not_open_as_each_other() {
+        let ring = ring(&[1]);
+        let last = Place::SessionClient { id: "s1" };
+        let created = Place::SessionCreatedClient { id: "s1" };
+        let sealed_last = seal(&ring, last, "{\"ip\":\"192.0.2.1\"}");
+        let sealed_created = seal(&ring, created, "{\"ip\":\"192.0.2.2\"}");
+        assert_eq!(ring.open(created, &sealed_last), Err(OpenError::Forged));
+        assert_eq!(ring.open(last, &sealed_created), Err(OpenError::Forged));
+        assert_eq!(
+            ring.open(created, &sealed_created),
+            Ok(b"{\"ip\":\"192.0.2.2\"}".to_vec())
+        );
+        let elsewhere = Place::SessionCreatedClient { id: "s2" };
+        assert_eq!(ring.open(elsewhere, &sealed_created), Err(OpenError::Forged));
     }
 
     #[test]

@@ -49,6 +49,8 @@ mod conformance {
 const MARKER: &str = "marker-4f1d9c";
 const IP: &str = "198.51.100.77";
 const AGENT: &str = "Agent/seal-test";
+const CREATED_IP: &str = "192.0.2.181";
+const CREATED_AGENT: &str = "Agent/created-seal-test";
 
 fn marked(subject: &str) -> Session {
     let mut session = sample("default", subject, NOW);
@@ -56,6 +58,11 @@ fn marked(subject: &str) -> Session {
     session.client = ClientInfo {
         ip: Some(IP.into()),
         user_agent: Some(AGENT.into()),
+        sealed: None,
+    };
+    session.created_client = ClientInfo {
+        ip: Some(CREATED_IP.into()),
+        user_agent: Some(CREATED_AGENT.into()),
         sealed: None,
     };
     session
@@ -74,11 +81,15 @@ async fn insert(store: &dyn SessionStore, session: &Session) {
 
 fn shows_nothing(raw: &Session) {
     let text = serde_json::to_string(raw).unwrap();
-    for secret in [MARKER, IP, AGENT] {
+    for secret in [MARKER, IP, AGENT, CREATED_IP, CREATED_AGENT] {
         assert!(!text.contains(secret), "{secret} in clear in {text}");
     }
     assert_eq!(raw.data.keys().collect::<Vec<_>>(), [SEALED_DATA_MEMBER]);
-    assert!(raw.client.sealed.is_some());
+    for client in [&raw.client, &raw.created_client] {
+        assert_eq!((&client.ip, &client.user_agent), (&None, &None));
+        assert!(client.sealed.is_some());
+    }
+    assert_ne!(raw.client.sealed, raw.created_client.sealed);
 }
 
 #[tokio::test]
@@ -93,6 +104,9 @@ async fn the_store_underneath_holds_no_data_ip_or_user_agent() {
         *store.get_by_token(&session.token_hash).await.unwrap().unwrap(),
         session
     );
+
+    let created_before = sealed_created_client(&raw, &session).await;
+    assert!(created_before.is_some());
 
     // A touch seals the new client too.
     let later = NOW + time::Duration::minutes(1);
@@ -110,7 +124,53 @@ async fn the_store_underneath_holds_no_data_ip_or_user_agent() {
     let raw_after = raw.get_by_id(&session.id).await.unwrap().unwrap();
     shows_nothing(&raw_after);
     assert!(!serde_json::to_string(&*raw_after).unwrap().contains("203.0.113.200"));
-    assert_eq!(store.get_by_id(&session.id).await.unwrap().unwrap().client, moved);
+    // The touch wrote the last-seen client only: the one at creation is
+    // the very value sealed at insert.
+    assert_eq!(raw_after.created_client.sealed, created_before);
+    let read = store.get_by_id(&session.id).await.unwrap().unwrap();
+    assert_eq!((&read.client, &read.created_client), (&moved, &session.created_client));
+}
+
+/// The sealed created client of `session` as `raw` keeps it.
+async fn sealed_created_client(raw: &MemoryStore, session: &Session) -> Option<String> {
+    raw.get_by_id(&session.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .created_client
+        .sealed
+        .clone()
+}
+
+#[tokio::test]
+async fn the_two_clients_of_a_record_cannot_be_swapped() {
+    let raw = Arc::new(MemoryStore::new());
+    let store = sealed(&raw, &[1]);
+    let session = marked("alice");
+    insert(&store, &session).await;
+    let stored = Session::clone(&raw.get_by_id(&session.id).await.unwrap().unwrap());
+
+    // Someone with write access to the store swaps the sealed values, to
+    // make the last-seen client pass for the one at creation.
+    for (client, created_client) in [
+        (stored.created_client.clone(), stored.client.clone()),
+        (stored.client.clone(), stored.client.clone()),
+        (stored.created_client.clone(), stored.created_client.clone()),
+    ] {
+        let mut swapped = stored.clone();
+        swapped.client = client;
+        swapped.created_client = created_client;
+        swapped.version = stored.version + 1;
+        raw.update(&swapped, stored.version, &Audit::NONE).await.unwrap();
+        let error = store.get_by_id(&session.id).await.unwrap_err();
+        let StoreError::Corrupt(cause) = error else {
+            panic!("expected a corrupt record, got {error:?}")
+        };
+        assert_eq!(cause.downcast_ref::<OpenError>(), Some(&OpenError::Forged));
+        // Put it back for the next swap.
+        raw.update(&stored, swapped.version, &Audit::NONE).await.unwrap();
+        assert_eq!(*store.get_by_id(&session.id).await.unwrap().unwrap(), session);
+    }
 }
 
 #[tokio::test]
@@ -271,4 +331,86 @@ async fn reseal_moves_records_to_the_sealing_key_and_keeps_their_version() {
     );
     let off = SealedSessions::new(Arc::clone(&raw) as Arc<dyn SessionStore>, Sealer::off());
     assert!(matches!(off.reseal(&old.id).await, Err(ResealError::NoKeyring)));
+}
+
+#[tokio::test]
+async fn reseal_rewrites_a_record_whose_created_client_alone_is_under_a_retired_key() {
+    use sessiond_core::Resealed;
+    let raw = Arc::new(MemoryStore::new());
+    let session = marked("alice");
+    insert(&sealed(&raw, &[2]), &session).await;
+    // The same record sealed by the old key elsewhere: its created client,
+    // bound to the same id, opens here.
+    let elsewhere = Arc::new(MemoryStore::new());
+    insert(&sealed(&elsewhere, &[1]), &session).await;
+    let old_created = elsewhere
+        .get_by_id(&session.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .created_client
+        .clone();
+    let mut mixed = Session::clone(&raw.get_by_id(&session.id).await.unwrap().unwrap());
+    mixed.created_client = old_created;
+    raw.update(&mixed, session.version, &Audit::NONE).await.unwrap();
+
+    let (old_key, new_key) = (keyring(&[1]).sealing_key(), keyring(&[2]).sealing_key());
+    let stored = raw.get_by_id(&session.id).await.unwrap().unwrap();
+    assert_eq!(Sealer::sealed_by(&stored), Some(new_key));
+    assert!(!Sealer::sealed_only_by(&stored, new_key));
+    let created_by = stored
+        .created_client
+        .sealed
+        .as_deref()
+        .and_then(sessiond_core::sealing::sealed_by);
+    assert_eq!(created_by, Some(old_key));
+    // Without the old key the record does not open: its created client is
+    // what holds it back.
+    assert!(sealed(&raw, &[2]).get_by_id(&session.id).await.is_err());
+
+    let rotated = sealed(&raw, &[2, 1]);
+    assert_eq!(rotated.reseal(&session.id).await.unwrap(), Resealed::Rewritten);
+    let stored = raw.get_by_id(&session.id).await.unwrap().unwrap();
+    assert!(Sealer::sealed_only_by(&stored, new_key));
+    shows_nothing(&stored);
+    assert_eq!(rotated.reseal(&session.id).await.unwrap(), Resealed::Current);
+    assert_eq!(
+        *sealed(&raw, &[2]).get_by_id(&session.id).await.unwrap().unwrap(),
+        session
+    );
+}
+
+#[tokio::test]
+async fn a_written_record_whose_clients_do_not_open_comes_back_without_them() {
+    let raw = Arc::new(MemoryStore::new());
+    let session = marked("alice");
+    insert(&sealed(&raw, &[1]), &session).await;
+    // Only the created client is under a key the reader lacks.
+    let elsewhere = Arc::new(MemoryStore::new());
+    insert(&sealed(&elsewhere, &[3]), &session).await;
+    let mut mixed = Session::clone(&raw.get_by_id(&session.id).await.unwrap().unwrap());
+    mixed.created_client = elsewhere
+        .get_by_id(&session.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .created_client
+        .clone();
+    raw.update(&mixed, session.version, &Audit::NONE).await.unwrap();
+
+    let how = Revocation {
+        at: NOW,
+        reason: RevokeReason::Admin,
+    };
+    let revoked = sealed(&raw, &[1])
+        .revoke(&session.id, how, &Audit::NONE)
+        .await
+        .unwrap()
+        .unwrap();
+    // The revocation is done and reported; nothing sealed is shown sealed.
+    assert_eq!(revoked.revoked, Some(how));
+    assert_eq!(revoked.data, serde_json::Map::new());
+    assert_eq!(revoked.client, ClientInfo::default());
+    assert_eq!(revoked.created_client, ClientInfo::default());
+    assert_eq!(raw.get_by_id(&session.id).await.unwrap().unwrap().revoked, Some(how));
 }
