@@ -15,15 +15,19 @@
 //! u8 remember_me | u8 aal | str data_json
 //! opt_str ip | opt_str user_agent | u64 version
 //! u8 has_revocation [ time at | u8 reason ]
-//! u8 origin                      (layouts 2 and 3: 1 = api, 2 = portal)
-//! opt_str sealed_client          (layout 3 only)
+//! u8 origin                      (layouts 2 to 4: 1 = api, 2 = portal)
+//! opt_str sealed_client          (layouts 3 and 4)
+//! opt_str created_ip | opt_str created_user_agent
+//! opt_str created_sealed         (layout 4 only: `created_client`)
 //! ```
 //!
 //! Layout 1 is layout 2 without the origin byte; its records were written
 //! before sessions recorded their origin and read back as `api`, never as
 //! portal logins (issue 12, finding 3). Layout 2 is layout 3 without the
 //! sealed client (`ClientInfo::sealed`), which records written before
-//! sealing never have.
+//! sealing never have. Layout 3 is layout 4 without the client at creation
+//! (`Session::created_client`); its records, and those of layouts 1 and 2,
+//! read back with an empty one, which client binding compares with nothing.
 //!
 //! where `str` is a u32 length and UTF-8 bytes, `opt_str` a presence byte
 //! then a `str`, and `time` an i128 of Unix nanoseconds and an i32 UTC
@@ -54,8 +58,12 @@ const LAYOUT_V1: u8 = 1;
 /// Layout 1 and the origin byte; still read.
 const LAYOUT_V2: u8 = 2;
 
-/// The record layout this build writes: layout 2 and the sealed client.
+/// Layout 2 and the sealed client; still read.
 const LAYOUT_V3: u8 = 3;
+
+/// The record layout this build writes: layout 3 and the client at
+/// creation (IP, User-Agent, sealed form).
+const LAYOUT_V4: u8 = 4;
 
 /// The user record layout this build writes and reads.
 const USER_LAYOUT_V1: u8 = 1;
@@ -74,7 +82,7 @@ pub struct EncodeError(#[source] serde_json::Error);
 pub(crate) fn encode(session: &Session) -> Result<Vec<u8>, EncodeError> {
     let data = serde_json::to_vec(&session.data).map_err(EncodeError)?;
     let mut out = Vec::with_capacity(256 + data.len());
-    out.push(LAYOUT_V3);
+    out.push(LAYOUT_V4);
     put_str(&mut out, session.id.as_str());
     put_str(&mut out, session.tenant.as_str());
     put_str(&mut out, session.subject.as_str());
@@ -112,6 +120,9 @@ pub(crate) fn encode(session: &Session) -> Result<Vec<u8>, EncodeError> {
     }
     out.push(origin_code(session.origin));
     put_opt_str(&mut out, session.client.sealed.as_deref());
+    put_opt_str(&mut out, session.created_client.ip.as_deref());
+    put_opt_str(&mut out, session.created_client.user_agent.as_deref());
+    put_opt_str(&mut out, session.created_client.sealed.as_deref());
     Ok(out)
 }
 
@@ -119,7 +130,7 @@ pub(crate) fn encode(session: &Session) -> Result<Vec<u8>, EncodeError> {
 pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
     let mut r = Reader(bytes);
     let layout = r.u8()?;
-    if !matches!(layout, LAYOUT_V1 | LAYOUT_V2 | LAYOUT_V3) {
+    if !matches!(layout, LAYOUT_V1 | LAYOUT_V2 | LAYOUT_V3 | LAYOUT_V4) {
         return Err(DecodeError("unknown record layout"));
     }
     let id = SessionId::parse(r.str()?).ok_or(DecodeError("invalid session id"))?;
@@ -160,9 +171,17 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
         LAYOUT_V1 => SessionOrigin::Api,
         _ => origin_from_code(r.u8()?)?,
     };
-    if layout == LAYOUT_V3 {
+    if matches!(layout, LAYOUT_V3 | LAYOUT_V4) {
         client.sealed = r.opt_str()?.map(str::to_owned);
     }
+    let created_client = match layout {
+        LAYOUT_V4 => ClientInfo {
+            ip: r.opt_str()?.map(str::to_owned),
+            user_agent: r.opt_str()?.map(str::to_owned),
+            sealed: r.opt_str()?.map(str::to_owned),
+        },
+        _ => ClientInfo::default(),
+    };
     if !r.0.is_empty() {
         return Err(DecodeError("trailing bytes"));
     }
@@ -180,7 +199,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Session, DecodeError> {
         remember_me,
         aal,
         data,
-        created_client: ClientInfo::default(),
+        created_client,
         client,
         version,
         revoked,
@@ -386,24 +405,89 @@ mod tests {
             user_agent: None,
             sealed: Some("v1.01020304.sealed".to_owned()),
         };
+        s.created_client = ClientInfo {
+            ip: None,
+            user_agent: None,
+            sealed: Some("v1.01020304.created".to_owned()),
+        };
         s
+    }
+
+    /// `session` as a layout 3 record (written before the client at
+    /// creation was kept): layout 4 without the three trailing absence
+    /// bytes of an empty created client.
+    fn layout_3(session: &Session) -> Vec<u8> {
+        let mut bytes = encode(&Session {
+            created_client: ClientInfo::default(),
+            ..session.clone()
+        })
+        .unwrap();
+        assert_eq!(bytes.split_off(bytes.len() - 3), [0, 0, 0]);
+        bytes[0] = LAYOUT_V3;
+        bytes
+    }
+
+    /// `session` with the created client an old layout leaves empty.
+    fn without_created_client(session: &Session) -> Session {
+        Session {
+            created_client: ClientInfo::default(),
+            ..session.clone()
+        }
     }
 
     #[test]
     fn records_round_trip_exactly() {
-        for s in [sample("t", "s", NOW), full(), sealed_client()] {
+        let plain = sample("t", "s", NOW);
+        assert_ne!(plain.created_client, ClientInfo::default());
+        assert_ne!(plain.created_client, plain.client);
+        for s in [plain, full(), sealed_client()] {
             let bytes = encode(&s).unwrap();
+            assert_eq!(bytes[0], LAYOUT_V4);
             let back = decode(&bytes).unwrap();
             assert_eq!(back, s);
+            assert_eq!(back.created_client, s.created_client);
             let offset = back.previous_token.map(|p| p.valid_until.offset());
             assert_eq!(offset, s.previous_token.map(|p| p.valid_until.offset()));
         }
     }
 
     #[test]
+    fn created_clients_are_the_last_fields_in_order() {
+        let mut s = sample("t", "s", NOW);
+        s.created_client = ClientInfo {
+            ip: Some("192.0.2.9".into()),
+            user_agent: None,
+            sealed: Some("v1.01020304.x".into()),
+        };
+        let bytes = encode(&s).unwrap();
+        let mut tail = vec![1];
+        tail.extend_from_slice(&9u32.to_le_bytes());
+        tail.extend_from_slice(b"192.0.2.9");
+        tail.push(0);
+        tail.push(1);
+        tail.extend_from_slice(&13u32.to_le_bytes());
+        tail.extend_from_slice(b"v1.01020304.x");
+        assert_eq!(bytes[bytes.len() - tail.len()..], tail[..]);
+    }
+
+    #[test]
+    fn layout_3_records_read_back_without_a_created_client() {
+        for session in [full(), sealed_client()] {
+            let bytes = layout_3(&session);
+            let back = decode(&bytes).unwrap();
+            assert_eq!(back.created_client, ClientInfo::default());
+            assert_eq!(back, without_created_client(&session));
+        }
+        // A layout 4 record with a created client is not a layout 3 one.
+        let mut tagged = encode(&full()).unwrap();
+        tagged[0] = LAYOUT_V3;
+        assert_eq!(decode(&tagged), Err(DecodeError("trailing bytes")));
+    }
+
+    #[test]
     fn layout_1_records_read_back_as_api_sessions() {
         let session = full();
-        let mut bytes = encode(&session).unwrap();
+        let mut bytes = layout_3(&session);
         // Layout 1 is layout 3 without the trailing origin byte and the
         // sealed client's absence byte.
         assert_eq!(bytes.pop(), Some(0));
@@ -416,9 +500,9 @@ mod tests {
                 origin: SessionOrigin::Portal,
                 ..back
             },
-            session
+            without_created_client(&session)
         );
-        let mut unknown = encode(&session).unwrap();
+        let mut unknown = layout_3(&session);
         let origin = unknown.len() - 2;
         unknown[origin] = 9;
         assert_eq!(decode(&unknown), Err(DecodeError("unknown session origin")));
@@ -427,11 +511,11 @@ mod tests {
     #[test]
     fn layout_2_records_read_back_without_a_sealed_client() {
         let session = full();
-        let mut bytes = encode(&session).unwrap();
+        let mut bytes = layout_3(&session);
         assert_eq!(bytes.pop(), Some(0));
         bytes[0] = LAYOUT_V2;
-        assert_eq!(decode(&bytes).unwrap(), session);
-        let mut sealed = encode(&sealed_client()).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), without_created_client(&session));
+        let mut sealed = layout_3(&sealed_client());
         sealed[0] = LAYOUT_V2;
         assert_eq!(decode(&sealed), Err(DecodeError("trailing bytes")));
     }

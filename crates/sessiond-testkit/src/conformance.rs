@@ -23,11 +23,13 @@ use sessiond_core::{
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+mod created_client;
 mod origin;
 mod scan;
 mod sealed_client;
 mod subjects;
 
+pub use created_client::*;
 pub use origin::*;
 pub use scan::*;
 pub use sealed_client::*;
@@ -47,6 +49,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@behaviour $factory);
         $crate::store_conformance!(@cases $factory;
             sealed_client_round_trips_through_every_read_and_write,
+            sealed_created_client_round_trips_and_survives_touch,
         );
     };
     // What a store does, without the engine's own keeping of the stored
@@ -72,6 +75,9 @@ macro_rules! store_conformance {
             purge_removes_expired_records_earliest_first,
             purge_follows_touched_deadlines,
             origin_round_trips_through_every_read_and_write,
+            created_client_is_stored_and_read_back,
+            touch_changes_the_client_but_not_the_created_client,
+            update_and_rotation_keep_the_created_client,
             scan_reaches_every_record_and_ends,
         );
     };
@@ -104,7 +110,9 @@ fn new_hash() -> TokenHash {
 }
 
 /// A fresh live session of `subject` in tenant `t`, created at `created_at`,
-/// valid for 30 minutes idle and 12 hours absolute.
+/// valid for 30 minutes idle and 12 hours absolute. Its `created_client`
+/// is set and differs from its `client` in both fields, so a store that
+/// drops the one or mixes the two up fails the cases.
 pub fn sample(t: &str, s: &str, created_at: OffsetDateTime) -> Session {
     let mut data = serde_json::Map::new();
     data.insert("cart".into(), serde_json::json!([1, 2, {"sku": "é"}]));
@@ -130,7 +138,11 @@ pub fn sample(t: &str, s: &str, created_at: OffsetDateTime) -> Session {
         version: 1,
         revoked: None,
         origin: SessionOrigin::Api,
-        created_client: ClientInfo::default(),
+        created_client: ClientInfo {
+            ip: Some("192.0.2.44".into()),
+            user_agent: Some("Firefox/139 (at creation)".into()),
+            sealed: None,
+        },
     }
 }
 
