@@ -66,6 +66,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "secret_values",
         sql: include_str!("../migrations/0009_secret_values.sql"),
     },
+    Migration {
+        version: 10,
+        name: "created_client",
+        sql: include_str!("../migrations/0010_created_client.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -76,6 +76,8 @@ impl SessionStore for PostgresStore {
             let client = self.client().await?;
             // All three conditions in the WHERE clause: the check and the
             // write are one statement, so a revoke cannot slip between them.
+            // The created_client_* columns are not written: the client at
+            // creation never changes.
             let statement = client
                 .prepare_cached(
                     "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3, client_ip = $4, client_ua = $5, \
@@ -293,8 +295,9 @@ impl PostgresStore {
                  prev_valid_until = $6, created_at = $7, last_seen_at = $8, authenticated_at = $9, \
                  idle_expires_at = $10, absolute_expires_at = $11, remember_me = $12, aal = $13, data = $14, \
                  client_ip = $15, client_ua = $16, version = $17, revoked_at = $18, revoked_reason = $19, \
-                 origin = $20, client_sealed = $21 \
-                 WHERE id = $1 AND version = $22",
+                 origin = $20, client_sealed = $21, created_client_ip = $22, created_client_ua = $23, \
+                 created_client_sealed = $24 \
+                 WHERE id = $1 AND version = $25",
             )
             .await
             .map_err(store_error)?;

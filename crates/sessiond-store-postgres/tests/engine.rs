@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sessiond_core::{Audit, SessionStore, StoreError, SubjectLimit};
+use sessiond_core::{Audit, Session, SessionStore, StoreError, SubjectLimit};
 use sessiond_store_postgres::{OpenError, PostgresStore};
 use sessiond_testkit::conformance::{NOW, sample};
 
@@ -110,6 +110,8 @@ async fn sessions_from_before_the_origin_column_read_back_as_api_sessions() {
     let back = store.get_by_id(&session.id).await.unwrap().unwrap();
     assert_eq!(back.origin, sessiond_core::SessionOrigin::Api);
     session.origin = sessiond_core::SessionOrigin::Api;
+    // Nor had it the client at creation (migration 10).
+    session.created_client = sessiond_core::ClientInfo::default();
     assert_eq!(*back, session);
     let refused = raw(&base)
         .await
@@ -119,6 +121,49 @@ async fn sessions_from_before_the_origin_column_read_back_as_api_sessions() {
         )
         .await;
     assert!(refused.is_err(), "the column takes only 'api' and 'portal'");
+}
+
+/// Migration 10: rows written before the client at creation was kept
+/// read back with an empty one and nothing else changed; written again,
+/// they keep the one they are given.
+#[tokio::test]
+async fn sessions_from_before_the_created_client_columns_read_back_without_one() {
+    let Some(base) = server_url() else { return };
+    let schema = fresh_schema();
+    let url = with_schema(&base, &schema);
+    let session = sample("t", "alice", NOW);
+    assert_ne!(session.created_client, sessiond_core::ClientInfo::default());
+    {
+        let store = PostgresStore::open(&url).await.unwrap();
+        store
+            .insert(&session, SubjectLimit::Unlimited, NOW, revocation(), &Audit::NONE)
+            .await
+            .unwrap();
+        store.close();
+    }
+    // What a build from before migration 10 left behind.
+    raw(&base)
+        .await
+        .batch_execute(&format!(
+            "ALTER TABLE {schema}.sessions DROP COLUMN created_client_ip, DROP COLUMN created_client_ua, \
+             DROP COLUMN created_client_sealed; \
+             DELETE FROM {schema}.schema_migrations WHERE version >= 10"
+        ))
+        .await
+        .unwrap();
+    let store = PostgresStore::open(&url).await.unwrap();
+    let back = Session::clone(&store.get_by_id(&session.id).await.unwrap().unwrap());
+    let old = Session {
+        created_client: sessiond_core::ClientInfo::default(),
+        ..session.clone()
+    };
+    assert_eq!(back, old);
+
+    let mut updated = back.clone();
+    updated.created_client = session.created_client.clone();
+    updated.version += 1;
+    store.update(&updated, back.version, &Audit::NONE).await.unwrap();
+    assert_eq!(*store.get_by_id(&session.id).await.unwrap().unwrap(), updated);
 }
 
 #[tokio::test]

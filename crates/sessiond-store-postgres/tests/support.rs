@@ -116,7 +116,12 @@ pub const TABLES_FROM_MIGRATION_4: &[&str] = &["secrets", "api_keys", "api_keys_
 
 /// Columns later migrations add to `sessions`, which an earlier build's
 /// schema lacks. A new migration's column goes here.
-pub const SESSION_COLUMNS_FROM_MIGRATION_4: &[&str] = &["client_sealed"];
+pub const SESSION_COLUMNS_FROM_MIGRATION_4: &[&str] = &[
+    "client_sealed",
+    "created_client_ip",
+    "created_client_ua",
+    "created_client_sealed",
+];
 
 /// `DROP TABLE IF EXISTS` for each of [`TABLES_FROM_MIGRATION_4`] in
 /// `schema`, and the columns of [`SESSION_COLUMNS_FROM_MIGRATION_4`].

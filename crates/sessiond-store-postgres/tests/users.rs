@@ -40,7 +40,12 @@ async fn a_schema_at_version_1_gains_users_and_keeps_its_sessions() {
         .await
         .unwrap();
     let store = PostgresStore::open(&url).await.unwrap();
-    assert_eq!(store.get_by_id(&session.id).await.unwrap().as_deref(), Some(&session));
+    // A version 1 row has no client at creation (migration 10).
+    let old = sessiond_core::Session {
+        created_client: sessiond_core::ClientInfo::default(),
+        ..session
+    };
+    assert_eq!(store.get_by_id(&old.id).await.unwrap().as_deref(), Some(&old));
     let alice = sample_user("t", "alice");
     store.insert_user(&alice).await.unwrap();
     assert_eq!(store.list_users(&alice.tenant).await.unwrap(), vec![alice]);
