@@ -2,7 +2,10 @@
 //!
 //! `body` is the whole [`Session`] as JSON, written by Rust only (a body
 //! written before sessions recorded their `origin` has none, and reads back
-//! as an API session). The fields
+//! as an API session; one written before they kept `created_client` has
+//! none either, and reads back with an empty one). The client at creation
+//! lives in the body alone: no script writes it, so a touch (which writes
+//! the `client` field) cannot change it. The fields
 //! that scripts change without Rust (a touch, a revocation) live beside it
 //! and win over the body when read back: `v` (version), `rev` (revocation
 //! JSON), `seen` and `idle` (RFC 3339) and `client` (JSON). Scripts never
@@ -163,7 +166,11 @@ mod tests {
             remember_me: false,
             aal: Aal::AAL1,
             data: serde_json::Map::new(),
-            created_client: ClientInfo::default(),
+            created_client: ClientInfo {
+                ip: Some("192.0.2.10".into()),
+                user_agent: Some("Created/1".into()),
+                sealed: None,
+            },
             client: ClientInfo::default(),
             version: 4,
             revoked: None,
@@ -214,6 +221,57 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("absent"));
         assert_eq!(back.origin, SessionOrigin::Api);
+    }
+
+    /// The body as JSON, changed by `edit`.
+    fn edit_body(
+        fields: &mut [(&'static str, String)],
+        edit: impl Fn(&mut serde_json::Map<String, serde_json::Value>),
+    ) {
+        for (name, value) in fields.iter_mut() {
+            if *name == "body" {
+                let mut body: serde_json::Value = serde_json::from_str(value).unwrap_or_else(|e| panic!("{e}"));
+                edit(body.as_object_mut().unwrap_or_else(|| panic!("body is an object")));
+                *value = body.to_string();
+            }
+        }
+    }
+
+    #[test]
+    fn the_created_client_is_the_bodys_and_the_client_field_does_not_touch_it() {
+        let session = sample();
+        let mut fields = fields(&session, "ix").unwrap_or_else(|e| panic!("{e}"));
+        // What a touch leaves: a new `client` field, the body as it was.
+        let touched = ClientInfo {
+            ip: Some("198.51.100.3".into()),
+            user_agent: Some("Touched/2".into()),
+            sealed: None,
+        };
+        for (name, value) in &mut fields {
+            if *name == "client" {
+                *value = client_json(&touched).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        let back = decode(&reply(&fields, None))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("absent"));
+        assert_eq!(
+            (&back.client, &back.created_client),
+            (&touched, &session.created_client)
+        );
+
+        // A body written before `created_client` was kept.
+        edit_body(&mut fields, |body| {
+            assert_eq!(
+                body.remove("created_client"),
+                Some(serde_json::json!({"ip": "192.0.2.10", "user_agent": "Created/1"}))
+            );
+        });
+        let back = decode(&reply(&fields, None))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("absent"));
+        assert_eq!(back.created_client, ClientInfo::default());
+        assert_eq!(back.client, touched);
     }
 
     #[test]
