@@ -15,6 +15,7 @@ pub mod event_import;
 pub mod event_log;
 pub mod event_writer;
 pub mod failure_tally;
+pub mod feed;
 pub mod first_key;
 pub mod guess_watch;
 pub mod key_ring;

@@ -10,6 +10,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod embedded;
+mod event_stream;
 mod interop;
 mod multi_node;
 mod nginx;

@@ -9,12 +9,14 @@ mod budget;
 mod client_cert;
 mod doc;
 mod error;
+mod event_stream;
 mod extract;
 mod layers;
 mod observe;
 mod ops;
 mod revocations;
 mod sessions;
+mod stream;
 mod subjects;
 
 use std::sync::Arc;
@@ -88,6 +90,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::get, sessions::patch, sessions::delete))
         .routes(routes!(subjects::list, subjects::revoke_all))
         .routes(routes!(subjects::events))
+        .routes(routes!(event_stream::stream))
         .routes(routes!(admin_keys::create_key, admin_keys::list_keys))
         .routes(routes!(admin_keys::delete_key))
         .routes(routes!(admin_users::create_user, admin_users::list_users))

@@ -490,3 +490,24 @@ pub async fn token_guessing_spread_over_two_nodes_is_recorded_once(engine: Engin
         assert_eq!(found[0]["count"], 10);
     }
 }
+
+/// `GET /v1/events/stream` reads the store: a stream on one node carries
+/// the events of a session made and ended on another, in order.
+pub async fn events_made_on_one_node_reach_a_stream_on_another(engine: Engine) {
+    use crate::event_stream::{EventStream, created};
+
+    let Some(store) = engine.store() else { return };
+    let n = nodes(&store, 2, &[]);
+    let mut stream = EventStream::open(&n[0], &n[0].key, "", None).await;
+    let (token, session) = n[1].login("alice").await;
+    let revoked = n[1].post("/v1/sessions/revoke", json!({ "token": token })).await;
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let seen = stream
+        .until(|e| e.name == "revoked" && e.data["session_id"] == session["id"])
+        .await;
+    let made = seen.iter().position(|e| created("alice")(e));
+    assert!(
+        made.is_some_and(|at| at + 1 < seen.len()),
+        "created, then revoked: {seen:?}"
+    );
+}
