@@ -115,16 +115,30 @@ impl SessionManager {
     /// Revokes `session` (as read: its tenant, id and subject name the
     /// event, and none of them changes).
     pub(crate) async fn revoke_live(&self, session: &Session, reason: RevokeReason) -> Result<Option<Session>, Error> {
+        self.revoke_for(session, reason, Vec::new()).await
+    }
+
+    /// Revokes `session` because of what `anomalies` (events of kind
+    /// `anomaly`) saw: they are stored in the same write as the
+    /// revocation, so the reason for it is never lost. Nothing is recorded
+    /// when another request revoked it first.
+    pub(crate) async fn revoke_for(
+        &self,
+        session: &Session,
+        reason: RevokeReason,
+        anomalies: Vec<Event>,
+    ) -> Result<Option<Session>, Error> {
         let now = self.now();
-        let revoked_event = self.event(now, EventKind::Revoked(reason), Some(session), None);
-        let audit = self.audit(vec![revoked_event.clone()], None);
+        let mut events = anomalies;
+        events.push(self.event(now, EventKind::Revoked(reason), Some(session), None));
+        let audit = self.audit(events.clone(), None);
         let revoked = self
             .shared
             .store
             .revoke(&session.id, Revocation { at: now, reason }, &audit)
             .await?;
         if revoked.is_some() {
-            self.emit_unless_stored([&revoked_event]);
+            self.emit_unless_stored(&events);
         }
         Ok(revoked)
     }

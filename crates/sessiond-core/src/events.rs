@@ -80,6 +80,15 @@ pub enum AnomalyReason {
     /// Many tokens that name no session presented for one client address
     /// within a minute, counted over every node.
     TokenGuessing,
+    /// A session used from an address outside the prefix of the one that
+    /// created it ([`crate::ClientBinding`]).
+    IpChanged,
+    /// A session used from another browser family or operating system
+    /// than the one that created it.
+    UserAgentChanged,
+    /// A rotated-out token presented after its grace: two parties hold
+    /// the session, which was revoked (reason `theft`).
+    Theft,
 }
 
 impl AnomalyReason {
@@ -87,6 +96,9 @@ impl AnomalyReason {
     pub fn as_str(self) -> &'static str {
         match self {
             AnomalyReason::TokenGuessing => "token_guessing",
+            AnomalyReason::IpChanged => "ip_changed",
+            AnomalyReason::UserAgentChanged => "user_agent_changed",
+            AnomalyReason::Theft => "theft",
         }
     }
 }

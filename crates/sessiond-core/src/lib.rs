@@ -34,6 +34,7 @@ mod access_token;
 mod api_keys;
 mod audit;
 mod by_id;
+mod client_binding;
 mod clock;
 mod counters;
 mod error;
@@ -62,6 +63,7 @@ mod session;
 mod signing_keys;
 mod store;
 mod token;
+mod user_agent;
 mod users;
 
 pub use access_token::{ACCESS_TOKEN_TYPE, AccessToken, AccessTokenError, AccessTokenIssuer};
@@ -70,6 +72,7 @@ pub use api_keys::{
     is_valid_key_name,
 };
 pub use audit::{Audit, Picked};
+pub use client_binding::{BindMode, BindingError, ClientBinding, Signals};
 pub use clock::{Clock, SystemClock, truncate_to_micros};
 pub use counters::{
     CounterKey, CounterRecord, CounterRule, CounterStore, CounterStoreError, MAX_COUNTER_KEY_LEN, MAX_COUNTER_KEYS,

@@ -6,11 +6,12 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::audit::{Audit, Picked};
+use crate::client_binding::Signals;
 use crate::clock::{Clock, SystemClock, truncate_to_micros};
 use crate::error::Error;
 use crate::event_id::EventIds;
 use crate::event_store::StoredEvent;
-use crate::events::{Event, EventKind, EventSink, NoEvents, Rejection};
+use crate::events::{AnomalyReason, Event, EventKind, EventSink, NoEvents, Rejection};
 use crate::ids::{SessionId, Subject, Tenant};
 use crate::origin::SessionOrigin;
 use crate::policy::{LimitAction, Policy};
@@ -350,12 +351,56 @@ impl SessionManager {
     pub async fn verify(&self, token: &str, client: Option<&ClientInfo>) -> Result<Arc<Session>, Error> {
         let now = self.now();
         let (_, session) = self.find_valid(token, now, client, AllowGrace::Yes).await?;
-        if now - session.last_seen_at < self.shared.policy.touch_interval {
+        let changed = match client {
+            Some(client) => self.bind(&session, now, client).await?,
+            None => false,
+        };
+        // A change of client is written at once (a touch records the
+        // client as last seen), so its anomaly is recorded only once.
+        if !changed && now - session.last_seen_at < self.shared.policy.touch_interval {
             return Ok(session);
         }
         // Boxed: the write path is rare, and keeping its state out of this
         // future keeps the common read-only verify small and cheap to move.
         Ok(Box::pin(self.touch(session, now, client)).await)
+    }
+
+    /// Applies the policy's client binding to a valid `session` presented
+    /// by `client`: under `revoke`, a change ends the session (the anomaly
+    /// stored with the revocation) and the token is refused; under
+    /// `signal`, a change not yet seen (the last-seen client did not show
+    /// it) records an `anomaly` event. Returns whether there was such a
+    /// new change, for the caller to write `client` as the last seen.
+    async fn bind(&self, session: &Session, now: OffsetDateTime, client: &ClientInfo) -> Result<bool, Error> {
+        let binding = &self.shared.policy.client_binding;
+        let seen = binding.signals(&session.created_client, client);
+        if seen.is_empty() {
+            return Ok(false);
+        }
+        let client = client.clone().sanitized();
+        let anomalies = |signals: Signals| -> Vec<Event> {
+            signals
+                .anomalies()
+                .map(|reason| self.event(now, EventKind::Anomaly(reason), Some(session), Some(&client)))
+                .collect()
+        };
+        if binding.revokes(seen) {
+            Box::pin(self.revoke_for(session, RevokeReason::HijackSuspected, anomalies(seen))).await?;
+            return Err(self.reject(now, Rejection::Revoked, Some(session), Some(&client)));
+        }
+        let new = seen.since(binding.signals(&session.created_client, &session.client));
+        for event in anomalies(new) {
+            self.shared.events.emit(event);
+        }
+        Ok(!new.is_empty())
+    }
+
+    /// How the client of a request (`client`, or the last seen one when
+    /// `None`) differs from the one that created `session`, under the
+    /// policy's binding: what session responses carry as `signals`.
+    pub fn signals(&self, session: &Session, client: Option<&ClientInfo>) -> Signals {
+        let seen = client.filter(|c| !c.is_empty()).unwrap_or(&session.client);
+        self.shared.policy.client_binding.signals(&session.created_client, seen)
     }
 
     /// Looks up the session a token names and applies the validity rules.
@@ -396,7 +441,8 @@ impl SessionManager {
             // Fail closed: if the revocation cannot be written, the caller
             // gets the store's error, never the session. Boxed like verify's
             // touch: a rare write kept out of the common read's future.
-            Box::pin(self.revoke_live(&session, RevokeReason::Theft)).await?;
+            let theft = self.event(now, EventKind::Anomaly(AnomalyReason::Theft), Some(&session), client);
+            Box::pin(self.revoke_for(&session, RevokeReason::Theft, vec![theft])).await?;
         }
         match why {
             Some(why) => Err(self.reject(now, why, Some(&session), client)),
@@ -454,11 +500,31 @@ impl SessionManager {
     /// against the session as read for each compare-and-set attempt, so the
     /// decision holds for the version actually written.
     pub async fn rotate(&self, token: &str, rotation: Rotation) -> Result<(Token, Session), Error> {
+        self.rotate_from(token, rotation, None).await
+    }
+
+    /// [`SessionManager::rotate`] for a request from `client`, to which
+    /// the policy's client binding applies as in
+    /// [`SessionManager::verify`]; a changed client is written as the
+    /// last seen one with the rotation.
+    pub async fn rotate_from(
+        &self,
+        token: &str,
+        rotation: Rotation,
+        client: Option<&ClientInfo>,
+    ) -> Result<(Token, Session), Error> {
         let now = self.now();
         let grace = self.shared.policy.rotation_grace;
         for _ in 0..MAX_ATTEMPTS {
-            let (_, current) = self.find_valid(token, now, None, AllowGrace::No).await?;
+            let (_, current) = self.find_valid(token, now, client, AllowGrace::No).await?;
+            let changed = match client {
+                Some(client) => self.bind(&current, now, client).await?,
+                None => false,
+            };
             let mut next = Session::clone(&current);
+            if let Some(client) = client.filter(|_| changed) {
+                next.client = client.clone().sanitized();
+            }
             let kind = rotation.apply(&mut next, now, &self.shared.policy)?;
             let new_token = Token::generate()?;
             next.previous_token = Some(PreviousToken {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::client_binding::{BindingError, ClientBinding};
 use crate::session::Aal;
 
 /// What to do when a subject already has the maximum number of live sessions.
@@ -56,6 +57,9 @@ pub struct Policy {
     pub on_session_limit: LimitAction,
     /// Largest `data` object, measured as compact JSON, in bytes.
     pub max_data_bytes: usize,
+    /// What a request from a client unlike the one that created the
+    /// session does (hijack defence).
+    pub client_binding: ClientBinding,
 }
 
 impl Default for Policy {
@@ -73,6 +77,7 @@ impl Default for Policy {
             max_sessions_per_subject: 0,
             on_session_limit: LimitAction::Deny,
             max_data_bytes: 16 * 1024,
+            client_binding: ClientBinding::default(),
         }
     }
 }
@@ -115,6 +120,9 @@ pub enum PolicyError {
     /// `max_data_bytes` is zero or above [`MAX_DATA_BYTES_LIMIT`].
     #[error("policy: max_data_bytes must be between 2 and {MAX_DATA_BYTES_LIMIT}")]
     DataLimit,
+    /// The client binding's prefix lengths are out of range.
+    #[error(transparent)]
+    Binding(#[from] BindingError),
 }
 
 impl Policy {
@@ -169,6 +177,7 @@ impl Policy {
         if self.max_data_bytes < 2 || self.max_data_bytes > MAX_DATA_BYTES_LIMIT {
             return Err(PolicyError::DataLimit);
         }
+        self.client_binding.validate()?;
         Ok(())
     }
 

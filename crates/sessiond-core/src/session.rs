@@ -132,6 +132,9 @@ pub enum RevokeReason {
     Theft,
     /// The user ended it from their device list.
     User,
+    /// Used from a client too unlike the one that created it, under a
+    /// client binding set to `revoke` ([`crate::BindMode::Revoke`]).
+    HijackSuspected,
 }
 
 impl RevokeReason {
@@ -144,6 +147,7 @@ impl RevokeReason {
             RevokeReason::Limit => "limit",
             RevokeReason::Theft => "theft",
             RevokeReason::User => "user",
+            RevokeReason::HijackSuspected => "hijack_suspected",
         }
     }
 }

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessiond_core::{
-    Aal, ClientInfo, CreateOptions, Error, EventKind, LimitAction, MemoryEvents, MemoryStore, NameError, Policy,
-    PolicyError, Rejection, RevokeReason, Rotation, SessionManager, SessionOrigin, SessionStore, Subject, Tenant,
+    Aal, AnomalyReason, ClientInfo, CreateOptions, Error, EventKind, LimitAction, MemoryEvents, MemoryStore, NameError,
+    Policy, PolicyError, Rejection, RevokeReason, Rotation, SessionManager, SessionOrigin, SessionStore, Subject,
+    Tenant,
 };
 use sessiond_testkit::FakeClock;
 
@@ -552,6 +553,7 @@ async fn events_cover_the_lifecycle_and_never_hold_a_token() {
             EventKind::Touched,
             EventKind::Rotated,
             EventKind::DataUpdated,
+            EventKind::Anomaly(AnomalyReason::Theft),
             EventKind::Revoked(RevokeReason::Theft),
             EventKind::VerifyFailed(Rejection::Superseded),
             EventKind::VerifyFailed(Rejection::Revoked),

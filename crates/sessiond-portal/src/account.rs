@@ -38,6 +38,10 @@ struct DeviceRow {
     id: String,
     device: String,
     ip: String,
+    /// The device it signed in on, when unlike the one last seen.
+    created_device: Option<String>,
+    /// The address it signed in from, when known.
+    created_ip: Option<String>,
     created: String,
     created_iso: String,
     last_seen: String,
@@ -62,10 +66,22 @@ fn iso(at: OffsetDateTime) -> String {
 
 impl DeviceRow {
     fn new(record: &Record, current: &SessionId) -> Self {
+        let device = device::describe(record.client.user_agent.as_deref());
+        let ip = record.client.ip.clone().unwrap_or_else(|| "unknown".to_owned());
+        // Records from before the creating client was kept have none.
+        let created = &record.created_client;
+        let created_device = created
+            .user_agent
+            .as_deref()
+            .map(|agent| device::describe(Some(agent)))
+            .filter(|described| *described != device);
+        let created_ip = created.ip.clone();
         Self {
             id: record.id.as_str().to_owned(),
-            device: device::describe(record.client.user_agent.as_deref()),
-            ip: record.client.ip.clone().unwrap_or_else(|| "unknown".to_owned()),
+            device,
+            ip,
+            created_device,
+            created_ip,
             created: human(record.created_at),
             created_iso: iso(record.created_at),
             last_seen: human(record.last_seen_at),

@@ -263,6 +263,7 @@ fn reason_code(reason: RevokeReason) -> u8 {
         RevokeReason::Limit => 4,
         RevokeReason::Theft => 5,
         RevokeReason::User => 6,
+        RevokeReason::HijackSuspected => 7,
     }
 }
 
@@ -274,6 +275,7 @@ fn reason_from_code(code: u8) -> Result<RevokeReason, DecodeError> {
         4 => RevokeReason::Limit,
         5 => RevokeReason::Theft,
         6 => RevokeReason::User,
+        7 => RevokeReason::HijackSuspected,
         _ => return Err(DecodeError("unknown revocation reason")),
     })
 }

@@ -37,6 +37,12 @@ pub fn model_policy() -> Policy {
         max_sessions_per_subject: LIMIT as u32,
         on_session_limit: LimitAction::EvictOldest,
         max_data_bytes: 256,
+        // The model tracks no clients; binding has its own tests.
+        client_binding: sessiond_core::ClientBinding {
+            ip: sessiond_core::BindMode::Off,
+            user_agent: sessiond_core::BindMode::Off,
+            ..sessiond_core::ClientBinding::default()
+        },
     }
 }
 

@@ -20,14 +20,14 @@
 //! [`SessionView`]: crate::SessionView
 
 use serde::Serialize;
-use sessiond_core::Session;
+use sessiond_core::{ClientInfo, Session, Signals};
 use time::OffsetDateTime;
 
 use crate::rfc3339;
 
 /// The JSON of a [`SessionResponse`](crate::SessionResponse) (no token) or a
 /// [`TokenResponse`](crate::TokenResponse) for session `s`.
-pub fn session_json(token: Option<&str>, s: &Session) -> Result<Vec<u8>, serde_json::Error> {
+pub fn session_json(token: Option<&str>, s: &Session, signals: Signals) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(640);
     out.push(b'{');
     if let Some(token) = token {
@@ -36,28 +36,32 @@ pub fn session_json(token: Option<&str>, s: &Session) -> Result<Vec<u8>, serde_j
         out.push(b',');
     }
     out.extend_from_slice(b"\"session\":");
-    write_session(&mut out, s)?;
+    write_session(&mut out, s, signals)?;
     out.push(b'}');
     Ok(out)
 }
 
-/// The JSON of a [`SessionsResponse`](crate::SessionsResponse).
-pub fn sessions_json(sessions: &[Session]) -> Result<Vec<u8>, serde_json::Error> {
+/// The JSON of a [`SessionsResponse`](crate::SessionsResponse), each
+/// session with the signals `signals` gives it.
+pub fn sessions_json(
+    sessions: &[Session],
+    signals: impl Fn(&Session) -> Signals,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(16 + 560 * sessions.len());
     out.extend_from_slice(b"{\"sessions\":[");
     for (i, s) in sessions.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_session(&mut out, s)?;
+        write_session(&mut out, s, signals(s))?;
     }
     out.extend_from_slice(b"]}");
     Ok(out)
 }
 
-/// Appends the session object of `s`: what serde writes for a
-/// [`SessionView`](crate::SessionView).
-pub fn write_session(out: &mut Vec<u8>, s: &Session) -> Result<(), serde_json::Error> {
+/// Appends the session object of `s` with `signals`: what serde writes
+/// for a [`SessionView`](crate::SessionView).
+pub fn write_session(out: &mut Vec<u8>, s: &Session, signals: Signals) -> Result<(), serde_json::Error> {
     out.extend_from_slice(b"{\"id\":");
     serde_json::to_writer(&mut *out, s.id.as_str())?;
     out.extend_from_slice(b",\"subject\":");
@@ -91,20 +95,40 @@ pub fn write_session(out: &mut Vec<u8>, s: &Session) -> Result<(), serde_json::E
     decimal(u64::from(s.aal.get()), out);
     out.extend_from_slice(b",\"data\":");
     serde_json::to_writer(&mut *out, &s.data)?;
-    out.extend_from_slice(b",\"client\":{");
-    if let Some(ip) = &s.client.ip {
+    out.extend_from_slice(b",\"client\":");
+    write_client(out, &s.client)?;
+    out.extend_from_slice(b",\"created_client\":");
+    write_client(out, &s.created_client)?;
+    out.extend_from_slice(b",\"signals\":[");
+    for (i, name) in signals.names().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"],\"version\":");
+    decimal(s.version, out);
+    out.push(b'}');
+    Ok(())
+}
+
+/// Appends a client object: what serde writes for a
+/// [`ClientView`](crate::ClientView).
+fn write_client(out: &mut Vec<u8>, client: &ClientInfo) -> Result<(), serde_json::Error> {
+    out.push(b'{');
+    if let Some(ip) = &client.ip {
         out.extend_from_slice(b"\"ip\":");
         serde_json::to_writer(&mut *out, ip)?;
     }
-    if let Some(agent) = &s.client.user_agent {
-        if s.client.ip.is_some() {
+    if let Some(agent) = &client.user_agent {
+        if client.ip.is_some() {
             out.push(b',');
         }
         out.extend_from_slice(b"\"user_agent\":");
         serde_json::to_writer(&mut *out, agent)?;
     }
-    out.extend_from_slice(b"},\"version\":");
-    decimal(s.version, out);
     out.push(b'}');
     Ok(())
 }
@@ -135,7 +159,7 @@ pub fn decimal(mut n: u64, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use sessiond_core::{Aal, ClientInfo, Session, SessionId, Subject, Tenant, Token};
+    use sessiond_core::{Aal, ClientInfo, Session, SessionId, Signals, Subject, Tenant, Token};
     use time::Duration;
 
     use super::*;
@@ -187,29 +211,56 @@ mod tests {
         ];
         let mut sessions = Vec::new();
         for (i, client) in clients.into_iter().enumerate() {
-            let s = session(client, r#"{"b":[1,2.5,null],"a":{"x":"\u00e9\"y"}}"#, 7 + i as u64);
+            let mut s = session(client, r#"{"b":[1,2.5,null],"a":{"x":"\u00e9\"y"}}"#, 7 + i as u64);
+            if i == 3 {
+                s.created_client = ClientInfo {
+                    ip: Some("10.9.9.9".to_owned()),
+                    user_agent: Some("Firefox/1".to_owned()),
+                    sealed: None,
+                };
+            }
+            let signals = signals_of(i);
             let plain = serde_json::to_vec(&SessionResponse {
-                session: SessionView::from(&s),
+                session: SessionView::with_signals(&s, signals),
             })
             .unwrap();
             assert_eq!(
-                String::from_utf8(session_json(None, &s).unwrap()).unwrap(),
+                String::from_utf8(session_json(None, &s, signals).unwrap()).unwrap(),
                 String::from_utf8(plain).unwrap()
             );
             let with_token = serde_json::to_vec(&TokenResponse {
                 token: "tok\"en".to_owned(),
-                session: SessionView::from(&s),
+                session: SessionView::with_signals(&s, signals),
             })
             .unwrap();
-            assert_eq!(session_json(Some("tok\"en"), &s).unwrap(), with_token);
+            assert_eq!(session_json(Some("tok\"en"), &s, signals).unwrap(), with_token);
             sessions.push(s);
         }
+        let index = |s: &Session| sessions.iter().position(|x| x.id == s.id).unwrap();
         for n in [0, 1, sessions.len()] {
             let list = serde_json::to_vec(&SessionsResponse {
-                sessions: sessions[..n].iter().map(SessionView::from).collect(),
+                sessions: sessions[..n]
+                    .iter()
+                    .map(|s| SessionView::with_signals(s, signals_of(index(s))))
+                    .collect(),
             })
             .unwrap();
-            assert_eq!(sessions_json(&sessions[..n]).unwrap(), list);
+            assert_eq!(sessions_json(&sessions[..n], |s| signals_of(index(s))).unwrap(), list);
+        }
+        let view: serde_json::Value =
+            serde_json::from_slice(&session_json(None, &sessions[3], signals_of(3)).unwrap()).unwrap();
+        assert_eq!(
+            view["session"]["signals"],
+            serde_json::json!(["ip_changed", "user_agent_changed"])
+        );
+        assert_eq!(view["session"]["created_client"]["ip"], "10.9.9.9");
+    }
+
+    /// Every combination of signals over the four sessions.
+    fn signals_of(i: usize) -> Signals {
+        Signals {
+            ip_changed: i & 1 == 1,
+            user_agent_changed: i & 2 == 2,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use sessiond_core::{ClientInfo, Session, SessionData};
+use sessiond_core::{ClientInfo, Session, SessionData, Signals};
 use time::OffsetDateTime;
 
 use crate::rfc3339;
@@ -149,10 +149,39 @@ pub struct SessionView {
     /// Application data.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: SessionData,
-    /// Client seen at creation or last touch.
+    /// Client seen last (at creation, then at the last recorded use).
     pub client: ClientView,
+    /// Client at creation, never changed.
+    #[serde(default)]
+    pub created_client: ClientView,
+    /// How the client of this request (or, when it named none, the one
+    /// seen last) differs from the one at creation under the policy's
+    /// client binding: `ip_changed`, `user_agent_changed`, or empty.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<SignalName>))]
+    pub signals: Vec<String>,
     /// Version for `If-Match`.
     pub version: u64,
+}
+
+/// A client-binding signal.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // only its schema is used
+enum SignalName {
+    IpChanged,
+    UserAgentChanged,
+}
+
+impl SessionView {
+    /// The view of `s` with `signals`.
+    pub fn with_signals(s: &Session, signals: Signals) -> Self {
+        Self {
+            signals: signals.names().into_iter().map(str::to_owned).collect(),
+            ..Self::from(s)
+        }
+    }
 }
 
 impl From<&Session> for SessionView {
@@ -170,6 +199,8 @@ impl From<&Session> for SessionView {
             aal: s.aal.get(),
             data: s.data.clone(),
             client: ClientView::from(&s.client),
+            created_client: ClientView::from(&s.created_client),
+            signals: Vec::new(),
             version: s.version,
         }
     }

@@ -247,7 +247,7 @@ pub async fn sessions_list(config: &Config, tenant: &str, subject: &str) -> anyh
     let sessions = manager.list_subject(&Subject::new(subject)?).await?;
     for session in &sessions {
         let mut line = Vec::new();
-        sessiond_wire::write_session(&mut line, session)?;
+        sessiond_wire::write_session(&mut line, session, manager.signals(session, None))?;
         println!("{}", String::from_utf8_lossy(&line));
     }
     close(manager, opened).await?;

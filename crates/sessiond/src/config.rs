@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sessiond_core::{LimitAction, Policy};
+use sessiond_core::{BindMode, ClientBinding, LimitAction, Policy};
 use sessiond_portal::PortalConfig;
 use sessiond_stores::StoreUrl;
 
@@ -259,6 +259,14 @@ pub struct PolicyConfig {
     pub on_session_limit: LimitAction,
     /// See [`Policy::max_data_bytes`].
     pub max_data_bytes: usize,
+    /// `off`, `signal` or `revoke`: see [`ClientBinding::ip`].
+    pub bind_ip: BindMode,
+    /// See [`ClientBinding::ip_prefix_v4`].
+    pub ip_prefix_v4: u8,
+    /// See [`ClientBinding::ip_prefix_v6`].
+    pub ip_prefix_v6: u8,
+    /// `off`, `signal` or `revoke`: see [`ClientBinding::user_agent`].
+    pub bind_user_agent: BindMode,
 }
 
 impl Default for PolicyConfig {
@@ -282,6 +290,10 @@ impl From<&Policy> for PolicyConfig {
             max_sessions_per_subject: p.max_sessions_per_subject,
             on_session_limit: p.on_session_limit,
             max_data_bytes: p.max_data_bytes,
+            bind_ip: p.client_binding.ip,
+            ip_prefix_v4: p.client_binding.ip_prefix_v4,
+            ip_prefix_v6: p.client_binding.ip_prefix_v6,
+            bind_user_agent: p.client_binding.user_agent,
         }
     }
 }
@@ -302,6 +314,12 @@ impl PolicyConfig {
             max_sessions_per_subject: self.max_sessions_per_subject,
             on_session_limit: self.on_session_limit,
             max_data_bytes: self.max_data_bytes,
+            client_binding: ClientBinding {
+                ip: self.bind_ip,
+                ip_prefix_v4: self.ip_prefix_v4,
+                ip_prefix_v6: self.ip_prefix_v6,
+                user_agent: self.bind_user_agent,
+            },
         }
     }
 }

@@ -637,3 +637,81 @@ async fn a_rotated_out_token_presented_again_ends_the_session_as_theft() {
     assert_eq!(revoked.len(), 1, "{events}");
     assert_eq!(revoked[0]["reason"], "theft");
 }
+
+const CHROME_120: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+const CHROME_131: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.86 Safari/537.36";
+
+/// Logs in from `203.0.113.7` with Chrome 120; the token and session id.
+async fn login_from_home(s: &TestServer) -> (String, String) {
+    let body = json!({"subject": "erin", "client": {"ip": "203.0.113.7", "user_agent": CHROME_120}});
+    let (status, created) = s.json(Method::POST, "/v1/sessions", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["session"]["signals"], json!([]));
+    assert_eq!(created["session"]["created_client"]["ip"], "203.0.113.7");
+    let token = created["token"].as_str().unwrap().to_owned();
+    (token, created["session"]["id"].as_str().unwrap().to_owned())
+}
+
+async fn verify_from(s: &TestServer, token: &str, ip: &str, user_agent: &str) -> (u16, Value) {
+    let body = json!({"token": token, "client": {"ip": ip, "user_agent": user_agent}});
+    let (status, verified) = s.json(Method::POST, "/v1/sessions/verify", Some(body)).await;
+    (status.as_u16(), verified)
+}
+
+async fn anomalies(s: &TestServer, session_id: &str) -> Vec<String> {
+    let path = format!("/v1/events?session_id={session_id}&kind=anomaly");
+    let (status, events) = s.json(Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{events}");
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `bind_ip = "signal"` (the default): a new network is signalled in the
+/// response and recorded once; the same /24 or a browser update is not.
+#[tokio::test]
+async fn a_new_network_is_signalled_under_the_default_binding() {
+    let s = launch().start();
+    let (token, id) = login_from_home(&s).await;
+    let (status, same) = verify_from(&s, &token, "203.0.113.99", CHROME_131).await;
+    assert_eq!((status, &same["session"]["signals"]), (200, &json!([])), "{same}");
+    assert_eq!(anomalies(&s, &id).await, Vec::<String>::new());
+
+    let (status, away) = verify_from(&s, &token, "198.51.100.4", CHROME_131).await;
+    assert_eq!(status, 200, "{away}");
+    assert_eq!(away["session"]["signals"], json!(["ip_changed"]));
+    assert_eq!(away["session"]["created_client"]["ip"], "203.0.113.7");
+    let (status, again) = verify_from(&s, &token, "198.51.100.4", CHROME_131).await;
+    assert_eq!((status, &again["session"]["signals"]), (200, &json!(["ip_changed"])));
+    assert_eq!(anomalies(&s, &id).await, ["ip_changed"], "recorded once");
+    // The device list shows both clients: where it was created, where used.
+    let (_, list) = s.json(Method::GET, "/v1/subjects/erin/sessions", None).await;
+    assert_eq!(list["sessions"][0]["client"]["ip"], "198.51.100.4");
+    assert_eq!(list["sessions"][0]["created_client"]["ip"], "203.0.113.7");
+    assert_eq!(list["sessions"][0]["signals"], json!(["ip_changed"]));
+}
+
+/// `bind_ip = "revoke"`: a new network ends the session as
+/// `hijack_suspected`; a change within the prefix does not.
+#[tokio::test]
+async fn a_new_network_ends_the_session_under_revoke() {
+    let s = launch().env(&[("SESSIOND_POLICY_BIND_IP", "revoke")]).start();
+    let (token, id) = login_from_home(&s).await;
+    let (status, same) = verify_from(&s, &token, "203.0.113.250", CHROME_131).await;
+    assert_eq!(status, 200, "{same}");
+
+    let body = json!({"token": token, "client": {"ip": "198.51.100.4", "user_agent": CHROME_120}});
+    let refused = s.post("/v1/sessions/verify", body).await;
+    assert_problem(refused, 401, "invalid_token").await;
+    let (status, _) = verify_from(&s, &token, "203.0.113.7", CHROME_120).await;
+    assert_eq!(status, 401, "the owner's token is over too");
+    assert_eq!(anomalies(&s, &id).await, ["ip_changed"]);
+    let (_, revoked) = s
+        .json(Method::GET, &format!("/v1/events?session_id={id}&kind=revoked"), None)
+        .await;
+    assert_eq!(revoked["events"][0]["reason"], "hijack_suspected", "{revoked}");
+}

@@ -33,18 +33,19 @@ pub async fn refresh(
     Caller(manager): Caller,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Json<RefreshResponse>, ApiError> {
-    // Checked like any other request, though no touch records it: the
-    // rotation itself restarts the idle deadline.
-    if let Some(client) = req.client {
-        client.into_client()?;
-    }
-    let (token, session) = manager.rotate(&req.token, Rotation::Plain).await?;
+    // Client binding applies as on verify; a changed client is written
+    // with the rotation.
+    let client = req.client.map(|c| c.into_client()).transpose()?;
+    let (token, session) = manager
+        .rotate_from(&req.token, Rotation::Plain, client.as_ref())
+        .await?;
+    let signals = manager.signals(&session, client.as_ref());
     let access = mint(&state, &session)?;
     Ok(Json(RefreshResponse {
         token: token.expose_secret().to_owned(),
         access_token: access.token,
         access_token_expires_at: access.expires_at,
-        session: SessionView::from(&session),
+        session: SessionView::with_signals(&session, signals),
     }))
 }
 

@@ -2,7 +2,9 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sessiond_core::{Aal, CreateOptions, Error as CoreError, RevokeReason, Session, SessionId, SessionOrigin, Subject};
+use sessiond_core::{
+    Aal, CreateOptions, Error as CoreError, RevokeReason, Session, SessionId, SessionOrigin, Signals, Subject,
+};
 
 use super::doc::{AalRefused, InvalidToken, NotFound, SessionLimit, VersionConflict};
 use super::error::ApiError;
@@ -26,8 +28,8 @@ fn aal(value: Option<u8>) -> Result<Option<Aal>, ApiError> {
 
 /// A session response (with the token when there is one) and the version as
 /// its entity tag.
-fn with_etag(session: &Session, status: StatusCode, token: Option<&str>) -> Response {
-    let json = match session_json(token, session) {
+fn with_etag(session: &Session, signals: Signals, status: StatusCode, token: Option<&str>) -> Response {
+    let json = match session_json(token, session, signals) {
         Ok(json) => json,
         Err(error) => {
             tracing::error!(%error, "could not serialise a session");
@@ -75,7 +77,12 @@ pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest
         origin: SessionOrigin::Api,
     };
     let (token, session) = manager.create(&subject, options).await?;
-    Ok(with_etag(&session, StatusCode::CREATED, Some(token.expose_secret())))
+    Ok(with_etag(
+        &session,
+        Signals::default(),
+        StatusCode::CREATED,
+        Some(token.expose_secret()),
+    ))
 }
 
 /// Verifies a token; the hot path.
@@ -89,8 +96,9 @@ pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest
 pub async fn verify(Caller(manager): Caller, ApiJson(req): ApiJson<VerifyRequest>) -> Result<Response, ApiError> {
     let client = req.client.map(|c| c.into_client()).transpose()?;
     let session = manager.verify(&req.token, client.as_ref()).await?;
+    let signals = manager.signals(&session, client.as_ref());
     verified_counter().increment(1);
-    Ok(with_etag(&session, StatusCode::OK, None))
+    Ok(with_etag(&session, signals, StatusCode::OK, None))
 }
 
 /// Replaces the token (privilege change, re-authentication, step-up, downgrade).
@@ -106,7 +114,12 @@ pub async fn rotate(Caller(manager): Caller, ApiJson(req): ApiJson<RotateRequest
     // The level is compared with the session's inside the manager, against
     // the very version it writes: no race can turn this into a downgrade.
     let (token, session) = manager.rotate(&req.token, req.rotation()?).await?;
-    Ok(with_etag(&session, StatusCode::OK, Some(token.expose_secret())))
+    Ok(with_etag(
+        &session,
+        manager.signals(&session, None),
+        StatusCode::OK,
+        Some(token.expose_secret()),
+    ))
 }
 
 /// Ends the session of a token (logout); 204 also when it is already gone.
@@ -128,7 +141,12 @@ pub async fn revoke(Caller(manager): Caller, ApiJson(req): ApiJson<RevokeRequest
     ))]
 pub async fn get(Caller(manager): Caller, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let session = manager.get(&parse_id(&id)?).await?;
-    Ok(with_etag(&session, StatusCode::OK, None))
+    Ok(with_etag(
+        &session,
+        manager.signals(&session, None),
+        StatusCode::OK,
+        None,
+    ))
 }
 
 /// What `If-Match` (RFC 9110 13.1.1) lets a data update apply to. The
@@ -272,7 +290,12 @@ pub async fn patch(
     let id = parse_id(&id)?;
     let versions = IfMatch::parse(headers.get_all(header::IF_MATCH).iter().map(HeaderValue::as_bytes)).versions();
     let session = manager.update_data_if(&id, req.data, versions.as_deref()).await?;
-    Ok(with_etag(&session, StatusCode::OK, None))
+    Ok(with_etag(
+        &session,
+        manager.signals(&session, None),
+        StatusCode::OK,
+        None,
+    ))
 }
 
 /// Ends a session by id (admin or "sign out that device").

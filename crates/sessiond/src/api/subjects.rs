@@ -24,7 +24,7 @@ fn subject(raw: String) -> Result<Subject, ApiError> {
     responses((status = 200, description = "Newest first", body = SessionsResponse)))]
 pub async fn list(Caller(manager): Caller, ApiPath(raw): ApiPath<String>) -> Result<Response, ApiError> {
     let sessions = manager.list_subject(&subject(raw)?).await?;
-    let json = sessions_json(&sessions).map_err(|error| {
+    let json = sessions_json(&sessions, |s| manager.signals(s, None)).map_err(|error| {
         tracing::error!(%error, "could not serialise sessions");
         ApiError::Internal
     })?;
