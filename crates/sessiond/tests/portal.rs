@@ -722,6 +722,60 @@ async fn forward_auth_with_a_rotated_out_cookie_ends_the_session_as_theft() {
     assert_eq!(reasons, ["theft"], "{events}");
 }
 
+/// Forward auth applies the client binding: under `bind_user_agent =
+/// "revoke"`, the cookie replayed from another browser family ends the
+/// session as `hijack_suspected`, while the owner's browser update does
+/// not; the account page shows where the session signed in.
+#[tokio::test]
+async fn forward_auth_with_a_cookie_moved_to_another_browser_ends_the_session() {
+    const CHROME_120: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                              Chrome/120.0.0.0 Safari/537.36";
+    const CHROME_131: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                              Chrome/131.0.6778.86 Safari/537.36";
+    const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    let server = portal(&[("SESSIOND_POLICY_BIND_USER_AGENT", "revoke")]);
+    let mut laptop = Browser::new(&server, CHROME_120);
+    laptop.login("alice", PASSWORD, false).await;
+    let page = laptop.get("/account").await.text().await.unwrap();
+    assert!(
+        page.contains("<dt>Signed in from</dt><dd class=\"created-ip\">127.0.0.1</dd>"),
+        "{page}"
+    );
+    let mut updated = Browser::new(&server, CHROME_131);
+    updated.cookies = laptop.cookies.clone();
+    assert_eq!(
+        updated.subject().await.as_deref(),
+        Some("alice"),
+        "a version bump is no change"
+    );
+
+    let mut thief = Browser::new(&server, FIREFOX);
+    thief.cookies = laptop.cookies.clone();
+    assert_eq!(thief.subject().await, None);
+    assert_eq!(laptop.subject().await, None, "the session is over for its owner too");
+    let events: Value = server
+        .req(reqwest::Method::GET, "/v1/events?subject=alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reasons: Vec<(&str, &str)> = events["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{events}"))
+        .iter()
+        .filter(|e| e["kind"] == "anomaly" || e["kind"] == "revoked")
+        .map(|e| (e["kind"].as_str().unwrap(), e["reason"].as_str().unwrap_or_default()))
+        .collect();
+    // Newest first: the revocation, then the anomaly stored with it.
+    assert_eq!(
+        reasons,
+        [("revoked", "hijack_suspected"), ("anomaly", "user_agent_changed")],
+        "{events}"
+    );
+}
+
 #[tokio::test]
 async fn users_commands_manage_accounts_and_disabling_ends_sessions() {
     let dir = tempfile::tempdir().unwrap();
