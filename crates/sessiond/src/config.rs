@@ -34,6 +34,9 @@ pub struct Config {
     pub portal: PortalConfig,
     /// Access tokens and their signing keys.
     pub tokens: TokensConfig,
+    /// `[[webhooks]]`: endpoints audit events are POSTed to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<crate::webhooks::WebhookConfig>,
 }
 
 /// `[tokens]`: access tokens (API.md, "Access tokens, refresh and theft
@@ -437,6 +440,15 @@ pub enum ConfigError {
     /// An empty `tokens.issuer` or `tokens.audience`.
     #[error("tokens.{0} must not be empty")]
     EmptyClaim(&'static str),
+    /// A `[[webhooks]]` entry is refused (the first is number 0).
+    #[error("webhooks[{index}]")]
+    Webhook {
+        /// Which entry.
+        index: usize,
+        /// Why.
+        #[source]
+        source: crate::webhooks::WebhookConfigError,
+    },
 }
 
 const SECTIONS: [&str; 7] = ["server", "store", "policy", "events", "log", "portal", "tokens"];
@@ -541,7 +553,22 @@ impl Config {
         if self.tokens.audience.is_empty() {
             return Err(ConfigError::EmptyClaim("audience"));
         }
+        // As if with `--dev`: the flag may still be given on the command
+        // line; `serve` checks again with it (`webhook_endpoints`).
+        self.webhook_endpoints_as(true)?;
         Ok(())
+    }
+
+    /// The `[[webhooks]]` endpoints, checked, their secrets read.
+    pub fn webhook_endpoints(&self) -> Result<Vec<crate::webhooks::Endpoint>, ConfigError> {
+        self.webhook_endpoints_as(self.server.dev)
+    }
+
+    fn webhook_endpoints_as(&self, dev: bool) -> Result<Vec<crate::webhooks::Endpoint>, ConfigError> {
+        let endpoint = |(index, w): (usize, &crate::webhooks::WebhookConfig)| {
+            w.endpoint(dev).map_err(|source| ConfigError::Webhook { index, source })
+        };
+        self.webhooks.iter().enumerate().map(endpoint).collect()
     }
 
     /// The configuration as `config show` prints it: the store URL without

@@ -30,6 +30,7 @@ pub mod self_signed;
 pub mod server;
 pub mod tls;
 pub mod user_admin;
+pub mod webhooks;
 
 /// The annotated sample configuration, every key with its default.
 pub const EXAMPLE_CONFIG: &str = include_str!("../sessiond.example.toml");

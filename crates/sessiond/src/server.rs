@@ -71,6 +71,8 @@ pub async fn serve(
     }
     let addr = listener.local_addr()?;
     crate::config::check_dev_listen(config.server.dev, addr)?;
+    // Checked with the final `--dev` before anything starts.
+    let webhook_endpoints = config.webhook_endpoints()?;
     // Before the store is opened: a certificate that does not load stops
     // the start at once, naming the file.
     let (tls, reloader) = match &config.server.tls {
@@ -194,6 +196,12 @@ pub async fn serve(
     let key_maintenance = signing_keys.spawn_maintenance(count_key_changes);
     let tokens = AccessTokenIssuer::new(signing_keys, &config.tokens.issuer, &config.tokens.audience);
     let revocations = crate::revocations::Revocations::new(events.clone(), Arc::clone(&clock), schedule.ttl());
+    // Webhooks: the dispatchers follow the audit log from their records in
+    // the store; `default` and the portal's tenant are served even before
+    // they have an API key.
+    let webhooks = crate::webhooks::Webhooks::new(webhook_endpoints, opened.secrets());
+    let webhook_tenants = [Tenant::default_tenant(), Tenant::new(config.portal.tenant.as_str())?];
+    let webhook_tasks = webhooks.start(&events, &opened.keys(), &clock, &webhook_tenants)?;
     let keys_for_cli = Arc::clone(&keys);
     let parts = api::Parts {
         manager,
@@ -203,6 +211,7 @@ pub async fn serve(
         admin,
         tokens,
         revocations,
+        webhooks,
     };
     let app = api::app(parts, &limits, portal);
     let published = match &url {
@@ -237,6 +246,8 @@ pub async fn serve(
     upkeep.abort();
     key_refresher.abort();
     key_maintenance.abort();
+    // Undelivered events stay in the log; the next node to lead resumes.
+    webhook_tasks.iter().for_each(tokio::task::JoinHandle::abort);
     events.close().await;
     // The last handles go first, so closing flushes now and reports errors.
     drop(users);

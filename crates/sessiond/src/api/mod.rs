@@ -4,6 +4,7 @@
 mod access_tokens;
 mod admin_keys;
 mod admin_users;
+mod admin_webhooks;
 mod body_deadline;
 mod budget;
 mod client_cert;
@@ -67,6 +68,8 @@ pub struct Shared {
     pub tokens: sessiond_core::AccessTokenIssuer,
     /// The revocation feed.
     pub revocations: crate::revocations::Revocations,
+    /// The webhook endpoints, for their failures.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 /// The stores and tools of the admin routes.
@@ -98,6 +101,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_users::disable))
         .routes(routes!(admin_users::enable))
         .routes(routes!(admin_users::delete_user))
+        .routes(routes!(admin_webhooks::failures))
         .layer(layers::no_store());
     OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
         .merge(v1)
@@ -132,6 +136,8 @@ pub struct Parts {
     pub tokens: sessiond_core::AccessTokenIssuer,
     /// See [`Shared::revocations`].
     pub revocations: crate::revocations::Revocations,
+    /// See [`Shared::webhooks`].
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 /// The whole application: routes, state and layers.
@@ -144,6 +150,7 @@ pub fn app(parts: Parts, limits: &Limits, portal: Option<(Router, utoipa::openap
         admin,
         tokens,
         revocations,
+        webhooks,
     } = parts;
     let (router, mut doc) = routes().split_for_parts();
     let (portal, portal_doc) = portal.unzip();
@@ -161,6 +168,7 @@ pub fn app(parts: Parts, limits: &Limits, portal: Option<(Router, utoipa::openap
         admin,
         tokens,
         revocations,
+        webhooks,
     }));
     let router = router.with_state(state).merge(portal.unwrap_or_default());
     let router = router
