@@ -1,11 +1,13 @@
 //! Issue 14: session data, client IPs and User-Agents are sealed at rest.
 //!
 //! For each engine a server writes a session whose data holds a unique
-//! marker, with a known IP and User-Agent, and the raw store (the redb
-//! file; every Redis value by SCAN, HGETALL and DUMP; a pg_dump) is
-//! searched for the three: none is there, yet the API reads them back.
-//! The same steps with `encryption = "off"` find all three, so the search
-//! is shown to see what it looks for. A record whose sealed data is
+//! marker, created with a known IP and User-Agent and then used with
+//! another User-Agent (so the client at creation, `created_client`, and the
+//! last-seen client differ), and the raw store (the redb file; every Redis
+//! value by SCAN, HGETALL and DUMP; a pg_dump) is searched for all four:
+//! none is there, yet the API reads them back. The same steps with
+//! `encryption = "off"` find all four, so the search is shown to see what
+//! it looks for. A record whose sealed data is
 //! copied onto another session fails to open instead of showing it. The
 //! access-token signing keys (issue 15) are searched for the same way.
 
@@ -20,9 +22,20 @@ use crate::support::{TestServer, assert_problem, launch, serve_must_fail};
 
 const IP: &str = "198.51.100.203";
 const AGENT: &str = "SealTest/1.0 (unique-agent-5e1b)";
+/// The User-Agent the session is created with; a later use moves the
+/// last-seen client to [`AGENT`], so this one is kept as the client at
+/// creation alone (and in the `created` event).
+const CREATED_AGENT: &str = "SealTest/1.0 (created-agent-93d7)";
 
-/// Creates a session with a fresh marker in its data and the test client;
-/// returns (marker, token, session id).
+/// Touches persist one second after the last: the verify that moves the
+/// last-seen client away from the created one is written.
+const TOUCH_SOON: (&str, &str) = ("SESSIOND_POLICY_TOUCH_INTERVAL", "1s");
+
+/// Creates a session with a fresh marker in its data, from the client
+/// [`IP`] and [`CREATED_AGENT`], then verifies it from [`IP`] and [`AGENT`]
+/// once the touch interval ([`TOUCH_SOON`], which the server must have)
+/// has passed, so the last-seen client is the latter; returns (marker,
+/// token, session id).
 async fn marked_session(server: &TestServer, subject: &str) -> (String, String, String) {
     let marker = unique_name("marker-");
     let (status, body) = server
@@ -32,13 +45,23 @@ async fn marked_session(server: &TestServer, subject: &str) -> (String, String, 
             Some(json!({
                 "subject": subject,
                 "data": {"note": marker},
-                "client": {"ip": IP, "user_agent": AGENT},
+                "client": {"ip": IP, "user_agent": CREATED_AGENT},
             })),
         )
         .await;
     assert_eq!(status, 201, "{body}");
     let token = body["token"].as_str().unwrap().to_owned();
     let id = body["session"]["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, body) = server
+        .json(
+            Method::POST,
+            "/v1/sessions/verify",
+            Some(json!({"token": token, "client": {"ip": IP, "user_agent": AGENT}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["session"]["client"]["user_agent"], AGENT, "{body}");
     (marker, token, id)
 }
 
@@ -85,7 +108,7 @@ const PRIVATE_KEY_MEMBER: &str = "\"pkcs8\"";
 /// Asserts what the raw bytes of a store show of the session and of the
 /// access-token signing keys.
 fn assert_raw(raw: &[u8], marker: &str, sealed: bool, engine: &str) {
-    for secret in [marker, IP, AGENT, PRIVATE_KEY_MEMBER] {
+    for secret in [marker, IP, AGENT, CREATED_AGENT, PRIVATE_KEY_MEMBER] {
         assert_eq!(
             shows(raw, secret),
             !sealed,
@@ -101,7 +124,7 @@ const OFF: (&str, &str) = ("SESSIOND_STORE_ENCRYPTION_ENCRYPTION", "off");
 async fn embedded_store_file_holds_no_data_ip_or_user_agent() {
     for sealed in [true, false] {
         let env: &[(&str, &str)] = if sealed { &[] } else { &[OFF] };
-        let server = launch().store("embedded:./data").env(env).start();
+        let server = launch().env(&[TOUCH_SOON]).store("embedded:./data").env(env).start();
         let (marker, token, _) = marked_session(&server, "alice").await;
         reads_back(&server, &token, &marker).await;
         let dir = server.stop();
@@ -113,7 +136,7 @@ async fn embedded_store_file_holds_no_data_ip_or_user_agent() {
             let mode = std::fs::metadata(&key).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "the generated key's mode");
             // A restart opens what the first run sealed.
-            let again = launch().store("embedded:./data").dir(dir).start();
+            let again = launch().env(&[TOUCH_SOON]).store("embedded:./data").dir(dir).start();
             reads_back(&again, &token, &marker).await;
         } else {
             assert!(!key.exists(), "encryption off made a key");
@@ -175,7 +198,7 @@ async fn redis_values_hold_no_data_ip_or_user_agent() {
         let prefix = format!("{}:", unique_name("sd-sealed-"));
         let store = format!("{server}/0?prefix={prefix}");
         let env: &[(&str, &str)] = if sealed { &[] } else { &[OFF] };
-        let node = launch().store(&store).env(env).start();
+        let node = launch().env(&[TOUCH_SOON]).store(&store).env(env).start();
         let (marker, token, _) = marked_session(&node, "alice").await;
         reads_back(&node, &token, &marker).await;
         assert_raw(&redis_raw(&cli, &server, &prefix), &marker, sealed, "redis");
@@ -186,7 +209,10 @@ async fn redis_values_hold_no_data_ip_or_user_agent() {
 async fn redis_record_copied_onto_another_session_does_not_open() {
     let Some((server, cli)) = redis_and_cli() else { return };
     let prefix = format!("{}:", unique_name("sd-sealed-"));
-    let node = launch().store(&format!("{server}/0?prefix={prefix}")).start();
+    let node = launch()
+        .env(&[TOUCH_SOON])
+        .store(&format!("{server}/0?prefix={prefix}"))
+        .start();
     let (_, _, alice) = marked_session(&node, "alice").await;
     let (_, mallory_token, mallory) = marked_session(&node, "mallory").await;
 
@@ -231,7 +257,7 @@ async fn postgres_dump_holds_no_data_ip_or_user_agent() {
         let schema = unique_name("sd_sealed_");
         let store = format!("{server}&schema={schema}");
         let env: &[(&str, &str)] = if sealed { &[] } else { &[OFF] };
-        let node = launch().store(&store).env(env).start();
+        let node = launch().env(&[TOUCH_SOON]).store(&store).env(env).start();
         let (marker, token, _) = marked_session(&node, "alice").await;
         reads_back(&node, &token, &marker).await;
         let out = Command::new(Path::new(&bin_dir).join("pg_dump"))
@@ -274,7 +300,7 @@ fn a_shared_store_without_a_key_is_refused_with_what_to_add() {
 /// session (so the reseal is what makes it readable).
 #[tokio::test]
 async fn reseal_moves_sessions_to_a_new_key_so_the_old_one_can_go() {
-    let server = launch().store("embedded:./data").start();
+    let server = launch().env(&[TOUCH_SOON]).store("embedded:./data").start();
     let (marker, token, _) = marked_session(&server, "alice").await;
     let dir = server.stop();
     let old_key = dir.path().join("data").join("data-key");
@@ -288,6 +314,7 @@ async fn reseal_moves_sessions_to_a_new_key_so_the_old_one_can_go() {
     );
 
     let without_old = launch()
+        .env(&[TOUCH_SOON])
         .store("embedded:./data")
         .env(&[("SESSIOND_STORE_ENCRYPTION_KEY_FILES", &only_new)])
         .dir(dir)
@@ -339,6 +366,7 @@ async fn reseal_moves_sessions_to_a_new_key_so_the_old_one_can_go() {
     );
 
     let after = launch()
+        .env(&[TOUCH_SOON])
         .store("embedded:./data")
         .env(&[("SESSIOND_STORE_ENCRYPTION_KEY_FILES", &only_new)])
         .dir(dir)
