@@ -3,6 +3,7 @@
 -- Environment:
 --   LOAD_TOKENS  file with one token per line (written by the preload example)
 --   LOAD_KEY     API key, sent as "Authorization: Bearer ..." (the floor ignores it)
+--   LOAD_CLIENT  optional JSON object sent as the request's "client" (binding runs)
 -- Ends with one "LOAD_RESULT ..." line that scripts/load parses.
 
 local counter = 0
@@ -17,9 +18,11 @@ local headers = {}
 
 function init(args)
   local path = os.getenv("LOAD_TOKENS") or error("LOAD_TOKENS is not set")
+  local client = os.getenv("LOAD_CLIENT") or ""
+  local tail = client == "" and '"}' or ('","client":' .. client .. '}')
   for line in io.lines(path) do
     if #line > 0 then
-      tokens[#tokens + 1] = '{"token":"' .. line .. '"}'
+      tokens[#tokens + 1] = '{"token":"' .. line .. tail
     end
   end
   if #tokens == 0 then

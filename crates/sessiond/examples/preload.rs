@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser;
-use sessiond_core::{CreateOptions, SessionManager, Subject};
+use sessiond_core::{ClientInfo, CreateOptions, SessionManager, Subject};
 
 /// Preloads sessions into a store.
 #[derive(Debug, Parser)]
@@ -38,6 +38,12 @@ struct Args {
     /// Creations in flight at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// The client IP every session is created from (none by default).
+    #[arg(long)]
+    client_ip: Option<String>,
+    /// The User-Agent every session is created with (none by default).
+    #[arg(long)]
+    client_user_agent: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -86,11 +92,20 @@ async fn create_all(manager: &SessionManager, args: &Args) -> anyhow::Result<Vec
     for worker in 0..workers {
         let manager = manager.clone();
         let count = args.count;
+        let client = ClientInfo {
+            ip: args.client_ip.clone(),
+            user_agent: args.client_user_agent.clone(),
+            sealed: None,
+        };
         tasks.spawn(async move {
             let mut made = Vec::with_capacity(count / workers + 1);
             for i in (worker..count).step_by(workers) {
                 let subject = Subject::new(format!("user-{}", i % subjects))?;
-                let (token, _) = manager.create(&subject, CreateOptions::default()).await?;
+                let options = CreateOptions {
+                    client: client.clone(),
+                    ..CreateOptions::default()
+                };
+                let (token, _) = manager.create(&subject, options).await?;
                 made.push((i, token.expose_secret().to_owned()));
             }
             anyhow::Ok(made)
