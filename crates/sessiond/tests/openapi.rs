@@ -54,6 +54,7 @@ const API_MD: &[(&str, &str)] = &[
     ("post", "/v1/admin/users/{username}/disable"),
     ("post", "/v1/admin/users/{username}/enable"),
     ("delete", "/v1/admin/users/{username}"),
+    ("get", "/v1/admin/webhooks/failures"),
 ];
 
 #[tokio::test]

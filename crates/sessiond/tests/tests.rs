@@ -20,3 +20,4 @@ mod sealed;
 mod slow_clients;
 mod support;
 mod tls;
+mod webhooks;
