@@ -198,7 +198,17 @@ async fn retried_deliveries_verify_and_dedupe_to_exactly_once() {
 /// other node, over the same Redis, still delivers the `revoked` event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_is_delivered_after_the_node_that_accepted_it_is_killed() {
-    let Some(store) = Engine::Redis.store() else {
+    delivered_after_the_accepting_node_is_killed(Engine::Redis).await;
+}
+
+/// The same over PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_is_delivered_after_the_node_that_accepted_it_is_killed_postgres() {
+    delivered_after_the_accepting_node_is_killed(Engine::Postgres).await;
+}
+
+async fn delivered_after_the_accepting_node_is_killed(engine: Engine) {
+    let Some(store) = engine.store() else {
         return;
     };
     let (receiver, addr) = Receiver::start(0).await;
