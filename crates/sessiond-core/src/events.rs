@@ -89,6 +89,9 @@ pub enum AnomalyReason {
     /// A rotated-out token presented after its grace: two parties hold
     /// the session, which was revoked (reason `theft`).
     Theft,
+    /// Many failed portal sign-ins for one account or one client address
+    /// within a minute, counted over every node.
+    LoginBurst,
 }
 
 impl AnomalyReason {
@@ -99,6 +102,7 @@ impl AnomalyReason {
             AnomalyReason::IpChanged => "ip_changed",
             AnomalyReason::UserAgentChanged => "user_agent_changed",
             AnomalyReason::Theft => "theft",
+            AnomalyReason::LoginBurst => "login_burst",
         }
     }
 }

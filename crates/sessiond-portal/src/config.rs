@@ -88,6 +88,10 @@ pub struct PortalSettings {
     /// by a server that speaks plain HTTP with no TLS in front of it (see
     /// `https_only.rs`). `false` from [`PortalConfig::settings`].
     pub refuse_plain_http: bool,
+    /// Hears of every failed sign-in (wrong credentials, or refused by the
+    /// throttle): the server's burst detection. `None` from
+    /// [`PortalConfig::settings`].
+    pub failed_logins: Option<std::sync::Arc<dyn crate::FailedLogins>>,
 }
 
 impl PortalConfig {
@@ -114,6 +118,7 @@ impl PortalConfig {
             secret_file: self.secret_file.clone(),
             user_cache_ttl: self.user_cache_ttl,
             refuse_plain_http: false,
+            failed_logins: None,
         })
     }
 }

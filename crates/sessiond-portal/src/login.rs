@@ -52,6 +52,13 @@ pub(super) struct LoginForm {
 }
 
 impl PortalState {
+    /// Tells burst detection, if any, of a failed sign-in at `name`.
+    fn failed_login(&self, name: &str, ip: Option<std::net::IpAddr>, at: time::OffsetDateTime) {
+        if let Some(watch) = &self.settings.failed_logins {
+            watch.failed(self.accounts.tenant(), name, ip, at);
+        }
+    }
+
     /// Where to go after signing in: `rd` if it is safe, else the account page.
     pub(super) fn return_target(&self, headers: &HeaderMap, rd: Option<&str>) -> String {
         rd.and_then(|rd| self.settings.redirects.check(rd, &self.own_origin(headers)))
@@ -159,7 +166,13 @@ pub(super) async fn submit(
     // A store that cannot count refuses the attempt (`?`): never unthrottled.
     let reservation = match state.throttle.reserve(&form.username, device.as_ref(), ip, now).await? {
         Ok(reservation) => reservation,
-        Err(wait) => return throttled(failure, wait),
+        Err(wait) => {
+            // Refused unchecked, yet an attempt: a burst goes on under the
+            // throttle's delays, which alone would keep an account's count
+            // low.
+            state.failed_login(&form.username, ip, now);
+            return throttled(failure, wait);
+        }
     };
 
     let checked = match state
@@ -176,6 +189,7 @@ pub(super) async fn submit(
     // The attempt was counted as a failure when it was reserved.
     let Some(user) = checked else {
         tracing::info!(ip = ?ip, trusted_device = reservation.trusted(), "portal: failed sign-in");
+        state.failed_login(&form.username, ip, now);
         return failure(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
     };
     state.throttle.succeed_or_log(reservation).await;

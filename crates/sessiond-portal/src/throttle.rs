@@ -94,8 +94,9 @@ pub struct LoginThrottle {
 /// The name an account is throttled under. "Alice" and "alice" are
 /// throttled together even though they may be different accounts: it only
 /// ever makes throttling stricter. No user name is longer than a subject,
-/// so a longer one is cut there before it is hashed.
-fn account_name(name: &str) -> String {
+/// so a longer one is cut there before it is hashed. Burst detection
+/// counts failures under the same name.
+pub fn account_name(name: &str) -> String {
     let mut end = name.len().min(sessiond_core::MAX_SUBJECT_LEN);
     while !name.is_char_boundary(end) {
         end -= 1;

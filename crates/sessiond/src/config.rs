@@ -340,6 +340,10 @@ pub struct EventsConfig {
     /// minute (all nodes together), that record a `token_guessing`
     /// anomaly; 0 = off.
     pub token_guessing_threshold: u32,
+    /// Failed portal sign-ins for one account or one client address in a
+    /// minute (all nodes together) that record a `login_burst` anomaly;
+    /// 0 = off.
+    pub login_burst_threshold: u32,
 }
 
 impl EventsConfig {
@@ -358,6 +362,7 @@ impl Default for EventsConfig {
             max_events: 100_000,
             retention: Duration::from_secs(30 * 86_400),
             token_guessing_threshold: 30,
+            login_burst_threshold: 20,
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod burst_watch;
 pub mod cli;
 pub mod config;
 pub mod data_keys;

@@ -155,6 +155,13 @@ pub async fn serve(
     let portal = if config.portal.enabled {
         let mut settings = config.portal.settings(config.server.dev)?;
         settings.refuse_plain_http = config.server.refuses_plain_http_pages();
+        if config.events.login_burst_threshold > 0 {
+            let weak = Arc::downgrade(&events);
+            let events: std::sync::Weak<dyn sessiond_core::EventSink> = weak;
+            let watch =
+                crate::burst_watch::LoginBursts::start(opened.counters(), events, config.events.login_burst_threshold);
+            settings.failed_logins = Some(Arc::new(watch));
+        }
         if settings.refuse_plain_http {
             tracing::warn!(
                 "plain HTTP without --dev: the login portal's pages answer 403 https_required; configure \

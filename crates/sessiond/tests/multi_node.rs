@@ -94,6 +94,7 @@ for_each_engine!(
     a_node_over_a_shared_store_writes_no_file,
     a_revocation_on_one_node_reaches_a_verifier_following_another_within_a_second,
     token_guessing_spread_over_two_nodes_is_recorded_once,
+    login_burst_spread_over_two_nodes_is_recorded_once,
     events_made_on_one_node_reach_a_stream_on_another,
 );
 
