@@ -240,6 +240,37 @@ mod tests {
         assert_eq!(kinds(&other, "blog").await.len(), 6);
     }
 
+    /// A failure window's count is written when its minute ends, up to a
+    /// minute after its last failure: its id is taken at that write, so a
+    /// reader that follows the log by id with a settle time (the event
+    /// stream, webhooks) finds it after the cursor it holds by then.
+    #[tokio::test]
+    async fn a_failure_windows_count_sorts_at_its_write_not_at_its_last_failure() {
+        let clock = FakeClock::default();
+        let log = EventLog::start(Arc::new(MemoryStore::new()), bounds(100), Arc::new(clock.clone())).unwrap();
+        for _ in 0..3 {
+            log.emit(event(
+                &clock,
+                "blog",
+                EventKind::VerifyFailed(Rejection::Unknown),
+                "198.51.100.1",
+            ));
+        }
+        let last_failure = clock.now();
+        log.flush().await;
+        clock.advance(Duration::from_secs(61));
+        let settled = sessiond_core::EventId::first_at(clock.now() - Duration::from_secs(1));
+        log.flush().await;
+        let filter = EventFilter {
+            limit: 100,
+            ..EventFilter::default()
+        };
+        let found = log.query(&Tenant::new("blog").unwrap(), &filter).await.unwrap();
+        let counted = found.iter().find(|s| s.event.count == 2).expect("the window's count");
+        assert!(counted.id > settled, "{} is behind {settled}", counted.id);
+        assert_eq!(counted.event.at, last_failure, "`at` keeps when it happened");
+    }
+
     #[tokio::test]
     async fn each_tenant_keeps_at_most_max_events_and_ages_out() {
         let clock = FakeClock::default();

@@ -184,11 +184,18 @@ impl Writer {
         }
         while !self.pending.is_empty() {
             let take = self.pending.len().min(BATCH);
+            // Ids are taken now, at the write, not at each event's `at`: a
+            // queued event (or a failure window's count, written when the
+            // minute ends) then sorts among the events committed with it,
+            // so readers that follow the log by id with a settle time (the
+            // event and revocation streams, webhooks) see it, instead of it
+            // appearing behind their cursor. `at` keeps when it happened.
+            let now = self.clock.now();
             let batch: Vec<StoredEvent> = self
                 .pending
                 .drain(..take)
                 .map(|event| StoredEvent {
-                    id: self.ids.next_id(event.at),
+                    id: self.ids.next_id(now.max(event.at)),
                     event,
                 })
                 .collect();

@@ -10,8 +10,9 @@
 //! The settle time is longer than the revocation feed's: besides the
 //! events written with their change (ids taken just before the commit),
 //! the log holds events queued on their node and written in its next batch
-//! (`touched`, `verify_failed`, `anomaly`), whose ids carry the time they
-//! happened. [`SETTLE`] covers a writer a few seconds behind.
+//! (`touched`, `verify_failed`, `anomaly`), whose ids are taken when that
+//! batch is written: normally within milliseconds, later when the writer
+//! is behind. [`SETTLE`] covers a writer a few seconds behind.
 
 use std::sync::Arc;
 use std::time::Duration;
