@@ -132,8 +132,9 @@ impl EventKind {
 ///
 /// * **Ids and order.** Every stored event has an [`EventId`], chosen by
 ///   the writer (see [`crate::EventIds`]): fixed-width text that begins
-///   with the event's time in microseconds, so ids compare as text in time
-///   order on every engine. "Newest first" means by id, descending. The
+///   with a time in microseconds (when the write began: the event's own
+///   time, or later for an event queued before its write), so ids compare
+///   as text in time order on every engine. "Newest first" means by id, descending. The
 ///   store never makes or changes ids; it sorts by them.
 /// * **Append** ([`EventStore::append_events`]) stores a batch, which may
 ///   mix tenants, in one atomic step: a reader sees all of it or none of
