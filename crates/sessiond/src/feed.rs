@@ -251,9 +251,11 @@ mod tests {
         let log = EventLog::start(Arc::new(MemoryStore::new()), bounds, Arc::new(clock.clone())).unwrap();
         let tenant = Tenant::new("shop").unwrap();
         let floor = EventId::first_at(clock.now() - Duration::from_secs(10));
-        for ago in [5u64, 0] {
+        // Written five seconds apart (a queued event's id is its write's).
+        for wait in [0u64, 5] {
+            clock.advance(Duration::from_secs(wait));
             log.emit(Event {
-                at: clock.now() - Duration::from_secs(ago),
+                at: clock.now(),
                 kind: EventKind::Touched,
                 tenant: tenant.clone(),
                 session_id: None,
@@ -261,8 +263,8 @@ mod tests {
                 client: None,
                 count: 1,
             });
+            log.flush().await;
         }
-        log.flush().await;
         let page = read(&log, &tenant, None, &floor, clock.now(), SETTLE).await.unwrap();
         let ids: BTreeSet<&EventId> = page.entries.iter().map(|(id, _)| id).collect();
         assert_eq!(ids.len(), 2);
