@@ -245,6 +245,19 @@ impl TestServer {
             .expect("the server answers")
     }
 
+    /// The text of a GET of `path` without a key (`/metrics`,
+    /// `/openapi.json`).
+    pub async fn text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the server answers")
+            .text()
+            .await
+            .expect("a text body")
+    }
+
     /// [`Api::json`] on this server.
     pub async fn json(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         send_json(self.req(method, path), body).await

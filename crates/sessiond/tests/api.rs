@@ -507,15 +507,7 @@ async fn operations_endpoints_need_no_key() {
     assert_eq!(s.client.get(s.url("/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(s.client.get(s.url("/readyz")).send().await.unwrap().status(), 200);
     s.login("frank").await;
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.text("/metrics").await;
     for name in [
         "sessiond_http_requests_total",
         "sessiond_http_request_duration_seconds_bucket",
@@ -535,15 +527,7 @@ async fn invented_methods_share_one_metric_label() {
         let status = s.req(method, "/v1/sessions").send().await.unwrap().status();
         assert_eq!(status, 405);
     }
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.text("/metrics").await;
     assert!(metrics.contains(r#"method="other",status="405""#), "{metrics}");
     for invented in ["FOOA", "FOOB", "X-RANDOM"] {
         assert!(
@@ -688,15 +672,7 @@ async fn a_new_network_is_signalled_under_the_default_binding() {
     let (status, again) = verify_from(&s, &token, "198.51.100.4", CHROME_131).await;
     assert_eq!((status, &again["session"]["signals"]), (200, &json!(["ip_changed"])));
     assert_eq!(anomalies(&s, &id).await, ["ip_changed"], "recorded once");
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.text("/metrics").await;
     assert!(
         metrics.contains(r#"sessiond_events_total{kind="anomaly",reason="ip_changed"} 1"#),
         "{metrics}"

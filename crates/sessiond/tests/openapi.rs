@@ -114,15 +114,7 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
 
 /// The document as served, in a file in `dir`.
 async fn served_document(s: &TestServer, dir: &Path) -> PathBuf {
-    let text = s
-        .client
-        .get(s.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.text("/openapi.json").await;
     let file = dir.join("openapi.json");
     std::fs::write(&file, text).unwrap();
     file

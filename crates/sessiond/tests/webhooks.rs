@@ -175,15 +175,7 @@ async fn retried_deliveries_verify_and_dedupe_to_exactly_once() {
     let text = failures.to_string();
     assert!(!text.contains("whsec_") && !text.contains(&SECRET[6..20]), "{text}");
 
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.text("/metrics").await;
     assert!(
         metrics.contains("sessiond_webhook_deliveries_total{outcome=\"delivered\"} 2"),
         "{metrics}"

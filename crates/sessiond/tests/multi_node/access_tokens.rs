@@ -39,15 +39,7 @@ fn kid(access_token: &str) -> String {
 
 /// The node's count of `metric` (0 when it never counted).
 async fn counter(node: &TestServer, metric: &str) -> u64 {
-    let text = node
-        .client
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = node.text("/metrics").await;
     text.lines()
         .find_map(|line| line.strip_prefix(metric)?.trim().parse().ok())
         .unwrap_or(0)
