@@ -10,13 +10,29 @@
 //! * `sslmode=disable|prefer|require|verify-ca|verify-full` and
 //!   `sslrootcert=FILE|system`: TLS, as libpq reads them (see `tls.rs`).
 //!   Without `sslmode` there is no TLS.
+//! * `target_session_attrs=read-write|any`: which server a connection
+//!   accepts, checked here so a bad value is named (see below).
 //!
 //! Everything else (`connect_timeout`, `application_name`, `options`, …)
 //! goes to tokio-postgres. Example:
 //! `postgres://sessiond:secret@db.internal:5432/app?schema=sessions&pool_size=32`.
+//!
+//! # Several hosts (failover)
+//!
+//! `postgres://db1:5432,db2:5432/app?target_session_attrs=read-write` lists
+//! a primary and its standbys, as libpq does: each new connection tries the
+//! hosts in order and keeps the first that accepts writes. With several
+//! hosts `read-write` is the default and `any` is refused: a connection to
+//! a standby would read data that may lag the primary (a revoked session
+//! still valid there), and writing to it fails. `read-only` is refused
+//! with any number of hosts, since sessiond writes. After a failover the
+//! pool drops the connections to the old primary (the engine closed them)
+//! and opens new ones to whichever host is now writable.
 
 use std::str::FromStr;
 use std::time::Duration;
+
+use tokio_postgres::config::TargetSessionAttrs;
 
 use crate::error::OpenError;
 use crate::tls::{RootCerts, SslMode, TlsOptions};
@@ -67,6 +83,7 @@ impl PostgresOptions {
         let mut schema = DEFAULT_SCHEMA.to_owned();
         let mut pool_size = DEFAULT_POOL_SIZE;
         let mut tls = TlsOptions::default();
+        let mut target = None;
         let mut passed_on = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -81,6 +98,7 @@ impl PostgresOptions {
                 }
                 "sslmode" => tls.mode = SslMode::parse(value)?,
                 "sslrootcert" => tls.roots = Some(RootCerts::parse(value)),
+                "target_session_attrs" => target = Some(parse_target(value)?),
                 _ => passed_on.push(pair),
             }
         }
@@ -92,14 +110,34 @@ impl PostgresOptions {
         tls.check()?;
         let mut pg = tokio_postgres::Config::from_str(&rest).map_err(OpenError::Url)?;
         pg.ssl_mode(tls.pg_mode());
+        if let Some(target) = target {
+            if target == TargetSessionAttrs::Any && host_count(&pg) > 1 {
+                return Err(OpenError::InvalidUrl(
+                    "target_session_attrs=any with several hosts could read from a standby: use read-write (the default)",
+                ));
+            }
+            pg.target_session_attrs(target);
+        }
         let mut options = Self::from_config(pg)?.schema(&schema)?.pool_size(pool_size)?;
         options.tls = tls;
         Ok(options)
     }
 
     /// Options from an already built tokio-postgres configuration, with the
-    /// default schema and pool size.
+    /// default schema and pool size. With several hosts, `any` (the
+    /// configuration's default) becomes `read-write`; `read-only` is
+    /// refused, as are an empty host and a port list that fits neither one
+    /// host nor each.
     pub fn from_config(mut pg: tokio_postgres::Config) -> Result<Self, OpenError> {
+        check_hosts(&pg)?;
+        match pg.get_target_session_attrs() {
+            TargetSessionAttrs::ReadOnly => return Err(OpenError::InvalidUrl(TARGET_VALUES)),
+            // Never a standby: see the module docs.
+            TargetSessionAttrs::Any if host_count(&pg) > 1 => {
+                pg.target_session_attrs(TargetSessionAttrs::ReadWrite);
+            }
+            _ => {}
+        }
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(DEFAULT_OPERATION_TIMEOUT);
         }
@@ -153,14 +191,24 @@ impl PostgresOptions {
         &self.schema
     }
 
+    /// Which servers a connection accepts: `read-write` whenever the URL
+    /// names several hosts.
+    pub fn target_session_attrs(&self) -> TargetSessionAttrs {
+        self.pg.get_target_session_attrs()
+    }
+
     /// Where the store is, for messages: hosts, ports, database and schema,
     /// never credentials.
     pub fn location(&self) -> String {
+        let ports = self.pg.get_ports();
         let hosts: Vec<String> = self
             .pg
             .get_hosts()
             .iter()
-            .zip(self.pg.get_ports().iter().chain(std::iter::repeat(&5432)))
+            .enumerate()
+            // As tokio-postgres connects: a host's own port, else the one
+            // port given for all, else the default.
+            .map(|(i, host)| (host, ports.get(i).or(ports.first()).copied().unwrap_or(5432)))
             .map(|(host, port)| match host {
                 tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
                 tokio_postgres::config::Host::Unix(path) => format!("{}:{port}", path.display()),
@@ -196,6 +244,54 @@ impl PostgresOptions {
         self.schema = name.to_owned();
         Ok(())
     }
+}
+
+/// The accepted `target_session_attrs` values, as an error message.
+const TARGET_VALUES: &str = "target_session_attrs must be read-write or any (sessiond writes)";
+
+/// `target_session_attrs` from the URL; `read-only` and unknown values are
+/// refused.
+fn parse_target(value: &str) -> Result<TargetSessionAttrs, OpenError> {
+    match value {
+        "read-write" => Ok(TargetSessionAttrs::ReadWrite),
+        "any" => Ok(TargetSessionAttrs::Any),
+        _ => Err(OpenError::InvalidUrl(TARGET_VALUES)),
+    }
+}
+
+/// How many servers a connection may try (hosts, or `hostaddr`s alone).
+fn host_count(pg: &tokio_postgres::Config) -> usize {
+    pg.get_hosts().len().max(pg.get_hostaddrs().len())
+}
+
+/// Refuses what tokio-postgres would only notice on every connection
+/// attempt: an empty name in a host list (`h1,,h2`), a `host=h1,h2`
+/// parameter (which its URL form reads as one name with a comma), and a
+/// number of ports other than one or one per host.
+fn check_hosts(pg: &tokio_postgres::Config) -> Result<(), OpenError> {
+    let empty = pg
+        .get_hosts()
+        .iter()
+        .any(|host| matches!(host, tokio_postgres::config::Host::Tcp(name) if name.is_empty()));
+    if empty {
+        return Err(OpenError::InvalidUrl("a host in the host list is empty"));
+    }
+    let joined = pg
+        .get_hosts()
+        .iter()
+        .any(|host| matches!(host, tokio_postgres::config::Host::Tcp(name) if name.contains(',')));
+    if joined {
+        return Err(OpenError::InvalidUrl(
+            "list several hosts as postgres://h1:5432,h2:5432/db, not in host=",
+        ));
+    }
+    let ports = pg.get_ports().len();
+    if ports > 1 && ports != host_count(pg) {
+        return Err(OpenError::InvalidUrl(
+            "give one port for all hosts or one port per host",
+        ));
+    }
+    Ok(())
 }
 
 /// Removes the search path this type added before (when the schema is set
@@ -254,6 +350,98 @@ mod tests {
         assert!(matches!(
             PostgresOptions::from_url("postgres://h/d?nonsense=1"),
             Err(OpenError::Url(_))
+        ));
+    }
+
+    /// The message of a refused URL, as an operator reads it.
+    fn refusal(url: &str) -> String {
+        match PostgresOptions::from_url(url) {
+            Ok(_) => format!("{url} was accepted"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn several_hosts_connect_read_write_by_default() {
+        let o = PostgresOptions::from_url(
+            "postgres://u:secret@127.0.0.1:5433,127.0.0.1:5434/db?sslmode=require&schema=sd_f",
+        )
+        .unwrap();
+        assert_eq!(o.target_session_attrs(), TargetSessionAttrs::ReadWrite);
+        assert_eq!(
+            o.location(),
+            "postgres://127.0.0.1:5433,127.0.0.1:5434/db (schema sd_f)"
+        );
+        // Said outright, the same; a host without a port has the default.
+        let o = PostgresOptions::from_url("postgres://h1,h2:6000/db?target_session_attrs=read-write").unwrap();
+        assert_eq!(o.target_session_attrs(), TargetSessionAttrs::ReadWrite);
+        assert_eq!(o.location(), "postgres://h1:5432,h2:6000/db (schema sessiond)");
+        // One port for several hosts applies to each, as when connecting.
+        let mut pg = tokio_postgres::Config::new();
+        pg.host("h1").host("h2").port(6000).dbname("db");
+        let o = PostgresOptions::from_config(pg).unwrap();
+        assert_eq!(o.location(), "postgres://h1:6000,h2:6000/db (schema sessiond)");
+    }
+
+    #[test]
+    fn one_host_keeps_what_the_url_says() {
+        let o = PostgresOptions::from_url("postgres://h/db").unwrap();
+        assert_eq!(o.target_session_attrs(), TargetSessionAttrs::Any);
+        let o = PostgresOptions::from_url("postgres://h/db?target_session_attrs=read-write").unwrap();
+        assert_eq!(o.target_session_attrs(), TargetSessionAttrs::ReadWrite);
+        let o = PostgresOptions::from_url("postgres://h/db?target_session_attrs=any").unwrap();
+        assert_eq!(o.target_session_attrs(), TargetSessionAttrs::Any);
+    }
+
+    #[test]
+    fn bad_host_lists_and_session_attrs_are_refused_with_their_reason() {
+        let any = "invalid PostgreSQL URL: target_session_attrs=any with several hosts could read from a standby: use read-write (the default)";
+        let values = "invalid PostgreSQL URL: target_session_attrs must be read-write or any (sessiond writes)";
+        for (url, message) in [
+            ("postgres://h1,h2/db?target_session_attrs=any", any),
+            ("postgres://h1,h2/db?schema=s&target_session_attrs=any", any),
+            ("postgres://h1,h2/db?target_session_attrs=read-only", values),
+            ("postgres://h/db?target_session_attrs=read-only", values),
+            ("postgres://h1,h2/db?target_session_attrs=primary", values),
+            ("postgres://h1,h2/db?target_session_attrs=", values),
+            (
+                "postgres://h1,,h2/db",
+                "invalid PostgreSQL URL: a host in the host list is empty",
+            ),
+            (
+                "postgres://h1:5432,/db",
+                "invalid PostgreSQL URL: a host in the host list is empty",
+            ),
+            // tokio-postgres reads `host=` in a URL as one name, commas
+            // included (libpq would split it): refused, not looked up.
+            (
+                "postgres:///db?host=h1,h2&target_session_attrs=read-write",
+                "invalid PostgreSQL URL: list several hosts as postgres://h1:5432,h2:5432/db, not in host=",
+            ),
+            (
+                "postgres://h1,h2,h3/db?port=1,2",
+                "invalid PostgreSQL URL: give one port for all hosts or one port per host",
+            ),
+            (
+                "postgres://h1:1,h2:2/db?port=3",
+                "invalid PostgreSQL URL: give one port for all hosts or one port per host",
+            ),
+            ("postgres://h1:1,h2:x/db", "invalid PostgreSQL URL"),
+        ] {
+            assert_eq!(refusal(url), message, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_built_configuration_with_several_hosts_becomes_read_write() {
+        let mut pg = tokio_postgres::Config::new();
+        pg.host("h1").host("h2").dbname("db");
+        let o = PostgresOptions::from_config(pg.clone()).unwrap();
+        assert_eq!(o.target_session_attrs(), TargetSessionAttrs::ReadWrite);
+        pg.target_session_attrs(TargetSessionAttrs::ReadOnly);
+        assert!(matches!(
+            PostgresOptions::from_config(pg),
+            Err(OpenError::InvalidUrl(TARGET_VALUES))
         ));
     }
 }

@@ -204,6 +204,11 @@ mod tests {
                 "postgresql://db/app?sslpassword=s3cret",
                 "postgresql://db/app?sslpassword=***",
             ),
+            // A primary and its standby (failover): every host is kept.
+            (
+                "postgres://app:s3cret@db1:5432,db2:5433/app?target_session_attrs=read-write&sslmode=verify-full",
+                "postgres://app:***@db1:5432,db2:5433/app?target_session_attrs=read-write&sslmode=verify-full",
+            ),
         ] {
             let parsed = StoreUrl::parse(url).ok();
             assert_eq!(parsed.as_ref().map(StoreUrl::location).as_deref(), Some(shown));
