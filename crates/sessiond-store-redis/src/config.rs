@@ -17,7 +17,34 @@
 //!   server's certificate, for private CAs; without it the system's roots
 //!   are used. The server name is always verified.
 //!
+//! * `wait_replicas` (default off) and `wait_timeout_ms` (default 500):
+//!   after every write, `WAIT wait_replicas wait_timeout_ms` before the
+//!   call succeeds, so an acknowledged write is on that many replicas too
+//!   and survives a failover to one of them. Fewer confirmations in time
+//!   make the call fail as unavailable (503): the write may or may not
+//!   survive, so it is not acknowledged. The cost: one more round trip per
+//!   write, and because `WAIT` blocks the node's one multiplexed connection
+//!   until the replicas answer, reads queued behind it wait too.
+//!   `wait_timeout_ms` must be shorter than `timeout_ms`.
+//!
 //! Other query parameters (e.g. `protocol=resp3`) are passed to redis-rs.
+//!
+//! # Sentinel
+//!
+//! ```text
+//! redis+sentinel://[user:password@]host[:port][,host[:port]…]/master[/db][?sentinel_password=…&…]
+//! rediss+sentinel://…   (TLS to the sentinels and to the master; ca_file applies to both)
+//! ```
+//!
+//! The hosts are the sentinels (port 26379 when omitted); `master` is the
+//! name they monitor. The user and password in front of the hosts are the
+//! data nodes'; the sentinels' own, if they require one, are
+//! `sentinel_username` and `sentinel_password`. User, password and master
+//! name may be percent-encoded. The store asks the sentinels for the
+//! master, checks that it says `ROLE` master, and asks again whenever the
+//! connection fails or a write meets `READONLY` (see the crate docs). All
+//! parameters of the plain form apply except the redis-rs pass-through;
+//! an unknown parameter is an error.
 
 use std::time::Duration;
 
@@ -27,12 +54,49 @@ pub const DEFAULT_PREFIX: &str = "sessiond:";
 pub const DEFAULT_TTL_SLACK: Duration = Duration::from_secs(3600);
 /// Default `timeout_ms`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default `wait_timeout_ms`.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(500);
+/// A sentinel's port when its address names none.
+pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
+
+/// `WAIT` for replicas after every write (`wait_replicas`, `wait_timeout_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaWait {
+    /// How many replicas must confirm a write.
+    pub replicas: u32,
+    /// How long the server waits for them.
+    pub timeout: Duration,
+}
+
+/// The master a set of sentinels names (`redis+sentinel://`).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SentinelTarget {
+    /// The sentinels, host and port.
+    pub(crate) sentinels: Vec<(String, u16)>,
+    /// The name the sentinels monitor.
+    pub(crate) master: String,
+    /// The database on the master.
+    pub(crate) db: i64,
+    /// TLS to the sentinels and to the master (`rediss+sentinel://`).
+    pub(crate) tls: bool,
+    /// The data nodes' user.
+    pub(crate) username: Option<String>,
+    /// The data nodes' password.
+    pub(crate) password: Option<String>,
+    /// The sentinels' user (`sentinel_username`).
+    pub(crate) sentinel_username: Option<String>,
+    /// The sentinels' password (`sentinel_password`).
+    pub(crate) sentinel_password: Option<String>,
+}
 
 /// Where and how to reach Redis, parsed from a store URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// The URL handed to redis-rs (our own parameters removed).
+    /// The URL handed to redis-rs (our own parameters removed); for
+    /// Sentinel, the URL without its parameters (shown redacted only).
     pub(crate) server_url: String,
+    /// Set for `redis+sentinel://` and `rediss+sentinel://`.
+    pub(crate) sentinel: Option<SentinelTarget>,
     /// Put before every key.
     pub prefix: String,
     /// How long after its deadline Redis keeps a record by itself.
@@ -41,6 +105,8 @@ pub struct RedisConfig {
     pub timeout: Duration,
     /// CA certificates (PEM) to trust for `rediss://` instead of the system's.
     pub ca_file: Option<std::path::PathBuf>,
+    /// `WAIT` for replicas after every write, if set.
+    pub wait: Option<ReplicaWait>,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -52,6 +118,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("ttl_slack", &self.ttl_slack)
             .field("timeout", &self.timeout)
             .field("ca_file", &self.ca_file)
+            .field("wait", &self.wait)
             .finish()
     }
 }
@@ -71,9 +138,16 @@ pub fn redacted(url: &str) -> String {
 /// A store URL that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// Not `redis://` or `rediss://`.
-    #[error("a redis store URL starts with redis:// or rediss://")]
+    /// Not `redis://`, `rediss://`, `redis+sentinel://` or `rediss+sentinel://`.
+    #[error("a redis store URL starts with redis://, rediss://, redis+sentinel:// or rediss+sentinel://")]
     Scheme,
+    /// The sentinel list or master name of a `redis+sentinel://` URL.
+    #[error("bad redis+sentinel URL: {0}")]
+    Sentinel(&'static str),
+    /// A parameter a `redis+sentinel://` URL does not take (nothing is
+    /// passed to redis-rs there).
+    #[error("unknown parameter {0:?} in the redis+sentinel URL")]
+    UnknownParameter(String),
     /// A parameter of ours has a bad value.
     #[error("bad value for {name} in the redis store URL: {reason}")]
     Parameter {
@@ -88,17 +162,28 @@ impl RedisConfig {
     /// Parses a store URL (format in the module docs).
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
         let url = url.trim();
-        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        let sentinel_tls = if url.starts_with("redis+sentinel://") {
+            Some(false)
+        } else if url.starts_with("rediss+sentinel://") {
+            Some(true)
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+            None
+        } else {
             return Err(ConfigError::Scheme);
-        }
+        };
+        let tls = sentinel_tls.unwrap_or(url.starts_with("rediss://"));
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut config = RedisConfig {
             server_url: base.to_owned(),
+            sentinel: sentinel_tls.map(|tls| sentinel_target(base, tls)).transpose()?,
             prefix: DEFAULT_PREFIX.to_owned(),
             ttl_slack: DEFAULT_TTL_SLACK,
             timeout: DEFAULT_TIMEOUT,
             ca_file: None,
+            wait: None,
         };
+        let mut wait_replicas = None;
+        let mut wait_timeout = None;
         let mut passed = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -119,19 +204,9 @@ impl RedisConfig {
                     })?;
                     config.ttl_slack = Duration::from_secs(secs);
                 }
-                "timeout_ms" => {
-                    let ms = value
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|ms| *ms > 0)
-                        .ok_or(ConfigError::Parameter {
-                            name: "timeout_ms",
-                            reason: "not a positive number of milliseconds",
-                        })?;
-                    config.timeout = Duration::from_millis(ms);
-                }
+                "timeout_ms" => config.timeout = positive_ms("timeout_ms", value)?,
                 "ca_file" => {
-                    if !url.starts_with("rediss://") || value.is_empty() {
+                    if !tls || value.is_empty() {
                         return Err(ConfigError::Parameter {
                             name: "ca_file",
                             reason: "needs a path, and a rediss:// URL",
@@ -139,8 +214,56 @@ impl RedisConfig {
                     }
                     config.ca_file = Some(value.into());
                 }
+                "wait_replicas" => {
+                    let replicas = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or(ConfigError::Parameter {
+                            name: "wait_replicas",
+                            reason: "not a positive number of replicas",
+                        })?;
+                    wait_replicas = Some(replicas);
+                }
+                "wait_timeout_ms" => wait_timeout = Some(positive_ms("wait_timeout_ms", value)?),
+                "sentinel_username" | "sentinel_password" => {
+                    let Some(target) = config.sentinel.as_mut() else {
+                        return Err(ConfigError::Parameter {
+                            name: if name == "sentinel_username" {
+                                "sentinel_username"
+                            } else {
+                                "sentinel_password"
+                            },
+                            reason: "only for a redis+sentinel:// URL",
+                        });
+                    };
+                    let value = percent_decoded(value).ok_or(ConfigError::Sentinel("bad percent-encoding"))?;
+                    if name == "sentinel_username" {
+                        target.sentinel_username = Some(value);
+                    } else {
+                        target.sentinel_password = Some(value);
+                    }
+                }
+                _ if config.sentinel.is_some() => return Err(ConfigError::UnknownParameter(name.to_owned())),
                 _ => passed.push(pair),
             }
+        }
+        if let Some(replicas) = wait_replicas {
+            let timeout = wait_timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT);
+            // WAIT holds the connection; past the response timeout the
+            // client would give up first and never learn the count.
+            if timeout >= config.timeout {
+                return Err(ConfigError::Parameter {
+                    name: "wait_timeout_ms",
+                    reason: "must be shorter than timeout_ms",
+                });
+            }
+            config.wait = Some(ReplicaWait { replicas, timeout });
+        } else if wait_timeout.is_some() {
+            return Err(ConfigError::Parameter {
+                name: "wait_timeout_ms",
+                reason: "needs wait_replicas",
+            });
         }
         if !passed.is_empty() {
             config.server_url = format!("{base}?{}", passed.join("&"));
@@ -153,6 +276,121 @@ impl RedisConfig {
         self.prefix = prefix.into();
         self
     }
+}
+
+fn positive_ms(name: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+        .ok_or(ConfigError::Parameter {
+            name,
+            reason: "not a positive number of milliseconds",
+        })
+}
+
+/// `[user[:password]@]host[:port][,host[:port]…]/master[/db]`, after the scheme.
+fn sentinel_target(base: &str, tls: bool) -> Result<SentinelTarget, ConfigError> {
+    let rest = base.split_once("://").map_or("", |(_, rest)| rest);
+    let (authority, path) = rest
+        .split_once('/')
+        .ok_or(ConfigError::Sentinel("no master name after the sentinels (…/mymaster)"))?;
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, authority),
+    };
+    let decode = |text: &str| percent_decoded(text).ok_or(ConfigError::Sentinel("bad percent-encoding"));
+    let (username, password) = match userinfo {
+        None => (None, None),
+        Some(info) => {
+            let (user, password) = info.split_once(':').map_or((info, None), |(u, p)| (u, Some(p)));
+            let user = Some(decode(user)?).filter(|u| !u.is_empty());
+            (user, password.map(decode).transpose()?)
+        }
+    };
+    let sentinels = hosts.split(',').map(sentinel_address).collect::<Result<Vec<_>, _>>()?;
+    let (master, db) = path.split_once('/').unwrap_or((path, ""));
+    let master = decode(master)?;
+    if master.is_empty() {
+        return Err(ConfigError::Sentinel("no master name after the sentinels (…/mymaster)"));
+    }
+    let db = match db.trim_end_matches('/') {
+        "" => 0,
+        db => db
+            .parse::<i64>()
+            .ok()
+            .filter(|db| *db >= 0)
+            .ok_or(ConfigError::Sentinel(
+                "the database after the master name is not a number",
+            ))?,
+    };
+    Ok(SentinelTarget {
+        sentinels,
+        master,
+        db,
+        tls,
+        username,
+        password,
+        sentinel_username: None,
+        sentinel_password: None,
+    })
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`.
+fn sentinel_address(text: &str) -> Result<(String, u16), ConfigError> {
+    const EMPTY: ConfigError = ConfigError::Sentinel("an empty sentinel address");
+    let (host, port) = if let Some(v6) = text.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or(ConfigError::Sentinel("an unclosed [ in an address"))?;
+        let port = match after {
+            "" => None,
+            after => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or(ConfigError::Sentinel("text after ] in an address"))?,
+            ),
+        };
+        (host, port)
+    } else {
+        text.split_once(':')
+            .map_or((text, None), |(host, port)| (host, Some(port)))
+    };
+    if host.is_empty() {
+        return Err(EMPTY);
+    }
+    let port = match port {
+        None => DEFAULT_SENTINEL_PORT,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or(ConfigError::Sentinel("a sentinel port is not a number from 1 to 65535"))?,
+    };
+    Ok((host.to_owned(), port))
+}
+
+/// `%XX` escapes decoded; `None` for a broken escape or bytes that are not UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            // from_str_radix would also take a sign ("%+1").
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -203,5 +441,151 @@ mod tests {
     fn redaction_drops_credentials_and_parameters() {
         assert_eq!(redacted("redis://u:secret@h:1/0?prefix=x"), "redis://h:1/0");
         assert_eq!(redacted("redis://h"), "redis://h");
+    }
+
+    fn sentinel_of(url: &str) -> SentinelTarget {
+        let config = RedisConfig::from_url(url).unwrap_or_else(|e| panic!("{e}"));
+        config
+            .sentinel
+            .unwrap_or_else(|| panic!("{url} is not read as sentinel"))
+    }
+
+    #[test]
+    fn a_sentinel_url_lists_the_sentinels_then_the_master_and_db() {
+        let t = sentinel_of("redis+sentinel://:p%40ss@10.0.0.1:26380,s2,[::1]:5000/my%2Dmaster/3?sentinel_password=sp");
+        assert_eq!(
+            t.sentinels,
+            [
+                ("10.0.0.1".to_owned(), 26380),
+                ("s2".to_owned(), DEFAULT_SENTINEL_PORT),
+                ("::1".to_owned(), 5000)
+            ]
+        );
+        assert_eq!((t.master.as_str(), t.db, t.tls), ("my-master", 3, false));
+        assert_eq!((t.username, t.password.as_deref()), (None, Some("p@ss")));
+        assert_eq!(t.sentinel_password.as_deref(), Some("sp"));
+        let t = sentinel_of("rediss+sentinel://app:pw@h/m");
+        assert_eq!((t.db, t.tls, t.username.as_deref()), (0, true, Some("app")));
+    }
+
+    #[test]
+    fn our_parameters_apply_to_sentinel_urls_and_nothing_else_is_taken() {
+        let c = RedisConfig::from_url("redis+sentinel://h/m?prefix=x:&timeout_ms=900&wait_replicas=1")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.prefix.as_str(), c.timeout), ("x:", Duration::from_millis(900)));
+        assert_eq!(
+            c.wait,
+            Some(ReplicaWait {
+                replicas: 1,
+                timeout: DEFAULT_WAIT_TIMEOUT
+            })
+        );
+        assert_eq!(
+            RedisConfig::from_url("redis+sentinel://h/m?protocol=resp3"),
+            Err(ConfigError::UnknownParameter("protocol".into()))
+        );
+    }
+
+    #[test]
+    fn bad_sentinel_urls_say_what_is_wrong() {
+        for (url, reason) in [
+            (
+                "redis+sentinel://h1,h2",
+                "no master name after the sentinels (…/mymaster)",
+            ),
+            (
+                "redis+sentinel://h1/",
+                "no master name after the sentinels (…/mymaster)",
+            ),
+            ("redis+sentinel://h1,,h2/m", "an empty sentinel address"),
+            ("redis+sentinel:///m", "an empty sentinel address"),
+            (
+                "redis+sentinel://h:0/m",
+                "a sentinel port is not a number from 1 to 65535",
+            ),
+            (
+                "redis+sentinel://h:x/m",
+                "a sentinel port is not a number from 1 to 65535",
+            ),
+            ("redis+sentinel://[::1/m", "an unclosed [ in an address"),
+            ("redis+sentinel://[::1]x/m", "text after ] in an address"),
+            (
+                "redis+sentinel://h/m/x",
+                "the database after the master name is not a number",
+            ),
+            ("redis+sentinel://:%zz@h/m", "bad percent-encoding"),
+            ("redis+sentinel://h/m%2", "bad percent-encoding"),
+        ] {
+            assert_eq!(RedisConfig::from_url(url), Err(ConfigError::Sentinel(reason)), "{url}");
+        }
+        assert_eq!(
+            RedisConfig::from_url("redis+sentinel://h/m?ca_file=/ca.pem"),
+            Err(ConfigError::Parameter {
+                name: "ca_file",
+                reason: "needs a path, and a rediss:// URL"
+            })
+        );
+        assert_eq!(
+            RedisConfig::from_url("redis://h?sentinel_password=x"),
+            Err(ConfigError::Parameter {
+                name: "sentinel_password",
+                reason: "only for a redis+sentinel:// URL"
+            })
+        );
+        assert_eq!(
+            ConfigError::Sentinel("an empty sentinel address").to_string(),
+            "bad redis+sentinel URL: an empty sentinel address"
+        );
+    }
+
+    #[test]
+    fn waiting_for_replicas_is_bounded_by_the_timeout() {
+        let c =
+            RedisConfig::from_url("redis://h?wait_replicas=2&wait_timeout_ms=250").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.wait,
+            Some(ReplicaWait {
+                replicas: 2,
+                timeout: Duration::from_millis(250)
+            })
+        );
+        assert_eq!(c.server_url, "redis://h");
+        assert_eq!(RedisConfig::from_url("redis://h").map(|c| c.wait), Ok(None));
+        for (url, name, reason) in [
+            (
+                "redis://h?wait_replicas=0",
+                "wait_replicas",
+                "not a positive number of replicas",
+            ),
+            (
+                "redis://h?wait_replicas=1&wait_timeout_ms=0",
+                "wait_timeout_ms",
+                "not a positive number of milliseconds",
+            ),
+            (
+                "redis://h?wait_replicas=1&wait_timeout_ms=2000",
+                "wait_timeout_ms",
+                "must be shorter than timeout_ms",
+            ),
+            (
+                "redis://h?wait_timeout_ms=100",
+                "wait_timeout_ms",
+                "needs wait_replicas",
+            ),
+        ] {
+            assert_eq!(
+                RedisConfig::from_url(url),
+                Err(ConfigError::Parameter { name, reason }),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn sentinel_urls_are_redacted_too() {
+        let url = "redis+sentinel://app:s3cret@h1:1,h2:2/m/0?sentinel_password=s3cret";
+        assert_eq!(redacted(url), "redis+sentinel://h1:1,h2:2/m/0");
+        let c = RedisConfig::from_url(url).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!format!("{c:?}").contains("s3cret"));
     }
 }

@@ -16,25 +16,32 @@ pub(crate) fn corrupt(what: String) -> StoreError {
 
 /// True when the failure says "the engine cannot serve now" rather than
 /// "this request is wrong": I/O errors, timeouts, refused or dropped
-/// connections, and the server states of a restart or failover (loading
-/// the append-only file, a replica that became read-only, a cluster or
-/// master that is down).
+/// connections, the server states of a restart or failover
+/// ([`is_failover_state`]), and sentinels that name no usable master (yet).
 pub(crate) fn is_unreachable(error: &RedisError) -> bool {
     error.is_io_error()
         || error.is_timeout()
         || error.is_connection_dropped()
         || error.is_connection_refusal()
         || error.is_unrecoverable_error()
+        || matches!(error.kind(), ErrorKind::Server(kind) if is_failover_state(kind))
         || matches!(
             error.kind(),
-            ErrorKind::Server(
-                ServerErrorKind::BusyLoading
-                    | ServerErrorKind::TryAgain
-                    | ServerErrorKind::ClusterDown
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::ReadOnly
-            )
+            ErrorKind::MasterNameNotFoundBySentinel | ErrorKind::EmptySentinelList
         )
+}
+
+/// The server states of a restart or failover: loading the append-only
+/// file, a replica that became read-only, a cluster or master that is down.
+pub(crate) fn is_failover_state(kind: ServerErrorKind) -> bool {
+    matches!(
+        kind,
+        ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ReadOnly
+    )
 }
 
 /// Maps a client error, keeping it as the cause.

@@ -11,6 +11,8 @@ use crate::error::corrupt;
 
 const COMMON: &str = include_str!("lua/common.lua");
 
+const READ_ONLY_SHEBANG: &str = "#!lua flags=no-writes";
+
 /// A script that writes. With the `#!lua` line (Redis 7) the server
 /// decides before the script starts whether it may write at all (e.g. it
 /// refuses the whole call over `maxmemory`), rather than at its first write
@@ -23,7 +25,7 @@ fn script(body: &str) -> Script {
 /// A script that only reads: declared so, it also runs on a read-only
 /// replica and is never refused for memory.
 fn read_only(body: &str) -> Script {
-    Script::new(&format!("#!lua flags=no-writes\n{COMMON}\n{body}"))
+    Script::new(&format!("{READ_ONLY_SHEBANG}\n{COMMON}\n{body}"))
 }
 
 /// The loaded scripts (hashed once per process; `EVALSHA` falls back to
@@ -51,6 +53,16 @@ pub(crate) struct Scripts {
     pub(crate) key_list: Script,
     pub(crate) event_append: Script,
     pub(crate) event_prune: Script,
+}
+
+/// Whether the argument after `EVALSHA` (a hash) or `EVAL` (a body) is a
+/// script declared `no-writes`: calls of it need no `WAIT` for replicas.
+pub(crate) fn is_read_only_script(hash_or_body: &[u8]) -> bool {
+    let scripts = &*SCRIPTS;
+    hash_or_body.starts_with(READ_ONLY_SHEBANG.as_bytes())
+        || [&scripts.read, &scripts.user_list, &scripts.key_list]
+            .iter()
+            .any(|script| script.get_hash().as_bytes() == hash_or_body)
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {

@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ScriptInvocation, Value};
 use sessiond_core::{
     Audit, ClientInfo, IdPage, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject,
     SubjectLimit, Tenant, TokenHash, async_trait,
 };
 use time::OffsetDateTime;
-use tokio::sync::OnceCell;
 
 use crate::audit::audit_arg;
 use crate::config::{RedisConfig, redacted};
+use crate::connection::{Connection, Link};
 use crate::error::{corrupt, from_redis};
 use crate::keys::KeySpace;
 use crate::record::{self, micros};
@@ -36,9 +35,8 @@ pub struct RedisStore {
 
 struct Inner {
     config: RedisConfig,
-    client: redis::Client,
+    link: Link,
     keys: KeySpace,
-    connection: OnceCell<ConnectionManager>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -83,15 +81,10 @@ impl RedisStore {
     /// A handle on the server and prefix in `config`. Opens no connection
     /// (that happens on first use); reads `ca_file` if there is one.
     pub fn new(config: RedisConfig) -> Result<Self, OpenError> {
-        let client = crate::tls::client(&config)?;
+        let link = Link::new(&config)?;
         let keys = KeySpace::new(&config.prefix);
         Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                client,
-                keys,
-                connection: OnceCell::new(),
-            }),
+            inner: Arc::new(Inner { config, link, keys }),
         })
     }
 
@@ -115,25 +108,8 @@ impl RedisStore {
         &self.inner.keys
     }
 
-    pub(crate) async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let timeout = self.inner.config.timeout;
-        let connection = self
-            .inner
-            .connection
-            .get_or_try_init(|| {
-                // Few, short retries: a caller waiting on a dead server gets
-                // "unavailable" within about one timeout, and the next call
-                // starts a new attempt, so recovery needs no restart.
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(std::time::Duration::from_millis(200));
-                ConnectionManager::new_with_config(self.inner.client.clone(), config)
-            })
-            .await
-            .map_err(from_redis)?;
-        Ok(connection.clone())
+    pub(crate) async fn connection(&self) -> Result<Connection, StoreError> {
+        self.inner.link.connection(&self.inner.config).await.map_err(from_redis)
     }
 
     pub(crate) async fn run(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {

@@ -5,25 +5,38 @@ use redis::{Client, TlsCertificates};
 use crate::config::RedisConfig;
 use crate::store::OpenError;
 
-/// A client for `config`'s server: plain for `redis://`; for `rediss://`,
-/// rustls verifying the server's name and certificate against the
-/// system's roots, or against `ca_file` when the URL names one.
-pub(crate) fn client(config: &RedisConfig) -> Result<Client, OpenError> {
-    if config.server_url.starts_with("rediss://") {
-        // rustls needs one process-wide crypto provider. Install ring unless
-        // the process already chose one (then that one is used: both verify).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
+/// rustls needs one process-wide crypto provider. Installs ring unless the
+/// process already chose one (then that one is used: both verify).
+pub(crate) fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The `ca_file` of `config` as redis-rs' root certificates, if it names one.
+pub(crate) fn certificates(config: &RedisConfig) -> Result<Option<TlsCertificates>, OpenError> {
     let Some(path) = &config.ca_file else {
-        return Client::open(config.server_url.as_str()).map_err(OpenError::Client);
+        return Ok(None);
     };
     let root_cert = std::fs::read(path).map_err(|source| OpenError::CaFile {
         path: path.clone(),
         source,
     })?;
-    let certificates = TlsCertificates {
+    Ok(Some(TlsCertificates {
         client_tls: None,
         root_cert: Some(root_cert),
-    };
-    Client::build_with_tls(config.server_url.as_str(), certificates).map_err(OpenError::Client)
+    }))
+}
+
+/// A client for `config`'s server: plain for `redis://`; for `rediss://`,
+/// rustls verifying the server's name and certificate against the
+/// system's roots, or against `ca_file` when the URL names one.
+pub(crate) fn client(config: &RedisConfig) -> Result<Client, OpenError> {
+    if config.server_url.starts_with("rediss://") {
+        install_provider();
+    }
+    match certificates(config)? {
+        None => Client::open(config.server_url.as_str()).map_err(OpenError::Client),
+        Some(certificates) => {
+            Client::build_with_tls(config.server_url.as_str(), certificates).map_err(OpenError::Client)
+        }
+    }
 }

@@ -12,7 +12,8 @@ pub enum StoreUrl {
     /// `embedded:PATH` or `embedded://PATH`: the durable default; the path is
     /// the data directory.
     Embedded(PathBuf),
-    /// `redis://…` or `rediss://…` (feature `redis`).
+    /// `redis://…`, `rediss://…`, or through sentinels
+    /// `redis+sentinel://…`, `rediss+sentinel://…` (feature `redis`).
     Redis(String),
     /// `postgres://…` or `postgresql://…` (feature `postgres`).
     Postgres(String),
@@ -62,7 +63,10 @@ impl StoreUrl {
                 .map(StoreUrl::Embedded)
                 .map_err(|_| StoreOpenError::MissingPath);
         }
-        if url.starts_with("redis://") || url.starts_with("rediss://") {
+        if ["redis://", "rediss://", "redis+sentinel://", "rediss+sentinel://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
             return Ok(StoreUrl::Redis(url.to_owned()));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
