@@ -6,6 +6,7 @@
 mod conformance;
 mod engine;
 mod model;
+mod sentinel;
 mod support;
 mod tls;
 mod users;
