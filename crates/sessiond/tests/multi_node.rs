@@ -14,6 +14,7 @@ mod access_tokens;
 mod cluster;
 mod postgres_fault;
 mod redis_fault;
+mod redis_sentinel;
 mod scenarios;
 
 use std::time::Duration;
