@@ -276,6 +276,12 @@ fn store_passwords_are_never_printed() {
     let shown = String::from_utf8(shown.stdout).unwrap();
     assert!(shown.contains("url = \"redis://:***@cache:6379/0\""), "{shown}");
     assert!(!shown.contains("s3cret"));
+    let sentinel = "redis+sentinel://:s3cret@s1:26379,s2/mymaster/0?sentinel_password=s3cret";
+    let shown = sessiond(dir.path(), &["config", "show", "--store", sentinel], &[]);
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    let masked = "url = \"redis+sentinel://:***@s1:26379,s2/mymaster/0?sentinel_password=***\"";
+    assert!(shown.contains(masked), "{shown}");
+    assert!(!shown.contains("s3cret"));
     let refused = crate::support::serve_must_fail("rediss+tls://:s3cret@cache/0");
     assert!(refused.contains("unknown store URL scheme \"rediss+tls\""), "{refused}");
     assert!(!refused.contains("s3cret"), "{refused}");
