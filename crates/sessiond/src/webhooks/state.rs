@@ -1,6 +1,7 @@
 //! What every node knows about one endpoint's deliveries of one tenant's
-//! events, kept in the store as one opaque [`SecretStore`] value (JSON) and
-//! changed only by compare-and-set, so nodes never overwrite each other.
+//! events, kept in the store as one opaque
+//! [`SecretStore`](sessiond_core::SecretStore) value (JSON) and changed
+//! only by compare-and-set, so nodes never overwrite each other.
 //!
 //! * `cursor`: every event up to this id is delivered, given up, or in
 //!   `pending`; only *settled* ids (older than the revocation feed's
