@@ -15,6 +15,7 @@ mod interop;
 mod multi_node;
 mod nginx;
 mod openapi;
+mod pg_failover;
 mod portal;
 mod sealed;
 mod slow_clients;

@@ -1,0 +1,340 @@
+//! PostgreSQL fails over under load: a node on a multi-host URL
+//! (`target_session_attrs=read-write`) over a primary and its synchronous
+//! standby, both started by `scripts/test` (`start_postgres_failover` in
+//! scripts/servers/postgres.sh). The primary is stopped the hard way and the
+//! standby promoted while verifies and writes keep coming:
+//!
+//! * every answer meanwhile is correct (200 live, 401 revoked) or 503;
+//! * between the stop and the promotion the node answers 503, never from
+//!   the standby (which would serve reads that may lag);
+//! * the node finds the new primary by itself;
+//! * every write acknowledged before or during the event survived
+//!   (synchronous replication).
+//!
+//! The pair serves one run: afterwards its primary is stopped and its
+//! standby promoted. The test says so if it finds the pair used.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sessiond_testkit::env::{required, unique_name};
+use sessiond_testkit::server::Api;
+
+use crate::support::launch;
+
+/// What the test knows about a token: only acknowledged outcomes.
+#[derive(Clone)]
+enum Known {
+    /// Created (201) and not revoked: must verify as this session id.
+    Live(String),
+    /// Revoked (204) or never created: must never verify.
+    Dead,
+}
+
+/// Answers counted while the event runs, and when 503s were seen.
+#[derive(Default)]
+struct Tally {
+    valid: AtomicUsize,
+    refused: AtomicUsize,
+    unavailable: AtomicUsize,
+    first_unavailable: Mutex<Option<Instant>>,
+    last_unavailable: Mutex<Option<Instant>>,
+}
+
+impl Tally {
+    fn unavailable_now(&self) {
+        let now = Instant::now();
+        self.unavailable.fetch_add(1, Ordering::Relaxed);
+        self.first_unavailable.lock().unwrap().get_or_insert(now);
+        *self.last_unavailable.lock().unwrap() = Some(now);
+    }
+}
+
+/// The pair `scripts/test` started: its URL, data directories and programs.
+struct Pair {
+    url: String,
+    primary: String,
+    standby: String,
+    bin: PathBuf,
+}
+
+impl Pair {
+    /// `None` (skip, or a failure in CI) without the variables.
+    fn from_env() -> Option<Self> {
+        let what = "the PostgreSQL failover test";
+        Some(Self {
+            url: required("TEST_POSTGRES_FAILOVER_URL", what)?,
+            primary: required("TEST_POSTGRES_FAILOVER_PRIMARY_DIR", what)?,
+            standby: required("TEST_POSTGRES_FAILOVER_STANDBY_DIR", what)?,
+            bin: PathBuf::from(required("TEST_POSTGRES_BIN_DIR", what)?),
+        })
+    }
+
+    /// `pg_ctl ARGS`, as the `postgres` user when we are root (the server
+    /// refuses to run as root, and its files are that user's).
+    fn pg_ctl(&self, args: &[&str]) -> Output {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let output = if is_root() {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&pg_ctl)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&pg_ctl).args(args).output()
+        };
+        output.expect("run pg_ctl")
+    }
+
+    fn run(&self, what: &str, args: &[&str]) {
+        let out = self.pg_ctl(args);
+        assert!(
+            out.status.success(),
+            "pg_ctl {what}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// POSTs `body` to `path` on `node`: (status, answer).
+async fn post(node: &Api, path: &str, body: Value) -> (u16, Value) {
+    let (status, body) = node.json(Method::POST, path, Some(body)).await;
+    (status.as_u16(), body)
+}
+
+/// The status of `GET /readyz` (the node itself must answer).
+async fn readyz(node: &Api) -> u16 {
+    let response = node.req(Method::GET, "/readyz").send().await;
+    response.expect("the node itself stays up").status().as_u16()
+}
+
+/// A 503 must say why; these are the reasons a node may give.
+fn assert_unavailable(body: &Value) {
+    let code = body["code"].as_str().unwrap_or_default();
+    assert!(
+        ["store_unavailable", "timeout", "overloaded"].contains(&code),
+        "a 503 with code {code:?}: {body}"
+    );
+}
+
+/// Checks one verify answer against what is known about the token.
+fn check(known: &Known, status: u16, body: &Value, tally: &Tally) {
+    match (status, known) {
+        (200, Known::Live(id)) => {
+            assert_eq!(body["session"]["id"], id.as_str(), "valid, but for the wrong session");
+            tally.valid.fetch_add(1, Ordering::Relaxed);
+        }
+        (200, Known::Dead) => panic!("a revoked or unknown token verified as valid: {body}"),
+        (401, Known::Dead) => {
+            tally.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        (401, Known::Live(id)) => panic!("acknowledged session {id} answered 401: {body}"),
+        (503, _) => {
+            assert_unavailable(body);
+            tally.unavailable_now();
+        }
+        (other, _) => panic!("unexpected status {other}: {body}"),
+    }
+}
+
+/// Polls `condition` every 50 ms until `deadline` from now; fails the test
+/// if it never holds. Returns when it first held.
+async fn within(what: &str, deadline: Duration, mut condition: impl AsyncFnMut() -> bool) -> Instant {
+    let end = Instant::now() + deadline;
+    loop {
+        if condition().await {
+            return Instant::now();
+        }
+        assert!(Instant::now() < end, "gave up after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_promoted_under_load_loses_no_acknowledged_write_and_the_node_follows() {
+    let Some(pair) = Pair::from_env() else { return };
+    assert!(
+        Path::new(&pair.standby).join("standby.signal").exists()
+            && pair.pg_ctl(&["-D", &pair.primary, "status"]).status.success(),
+        "the failover pair was used already (it serves one run): rerun scripts/test"
+    );
+    let store = format!("{}&schema={}", pair.url, unique_name("sd_failover_"));
+    let server = launch().store(&store).start();
+    let node = server.api();
+
+    // Before the event: acknowledged sessions, some revoked, one made up.
+    let tokens: Arc<Mutex<Vec<(String, Known)>>> = Arc::default();
+    for i in 0..30 {
+        let (status, body) = post(&node, "/v1/sessions", json!({"subject": format!("u{i}")})).await;
+        assert_eq!(status, 201, "{body}");
+        let token = body["token"].as_str().unwrap().to_owned();
+        let known = if i % 3 == 0 {
+            let (status, body) = post(&node, "/v1/sessions/revoke", json!({"token": token})).await;
+            assert_eq!(status, 204, "{body}");
+            Known::Dead
+        } else {
+            Known::Live(body["session"]["id"].as_str().unwrap().to_owned())
+        };
+        tokens.lock().unwrap().push((token, known));
+    }
+    tokens
+        .lock()
+        .unwrap()
+        .push((format!("sd_{}", "A".repeat(43)), Known::Dead));
+    let (live_token, _) = tokens.lock().unwrap()[1].clone();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let written = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for v in 0..2usize {
+        let (node, tokens, stop, tally) = (node.clone(), tokens.clone(), stop.clone(), tally.clone());
+        tasks.spawn(async move {
+            // Bounded: stops when told, or after this many verifies at most.
+            for i in 0..200_000usize {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (token, known) = {
+                    let tokens = tokens.lock().unwrap();
+                    tokens[(i * 7 + v) % tokens.len()].clone()
+                };
+                let (status, body) = post(&node, "/v1/sessions/verify", json!({"token": token})).await;
+                check(&known, status, &body, &tally);
+            }
+        });
+    }
+    {
+        // Logins and logouts keep coming through the event; only what was
+        // acknowledged is recorded, so only that is checked afterwards.
+        let (node, tokens, stop, written) = (node.clone(), tokens.clone(), stop.clone(), written.clone());
+        tasks.spawn(async move {
+            for i in 0..20_000usize {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (status, body) = post(&node, "/v1/sessions", json!({"subject": format!("w{i}")})).await;
+                match status {
+                    201 => {}
+                    503 => {
+                        assert_unavailable(&body);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    other => panic!("login answered {other}: {body}"),
+                }
+                let token = body["token"].as_str().unwrap().to_owned();
+                if i % 3 == 0 {
+                    let (status, body) = post(&node, "/v1/sessions/revoke", json!({"token": token})).await;
+                    match status {
+                        204 => tokens.lock().unwrap().push((token, Known::Dead)),
+                        // Unknown outcome: neither known live nor known dead.
+                        503 => assert_unavailable(&body),
+                        other => panic!("revoke answered {other}: {body}"),
+                    }
+                } else {
+                    let id = body["session"]["id"].as_str().unwrap().to_owned();
+                    tokens.lock().unwrap().push((token, Known::Live(id)));
+                }
+                written.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+
+    within(
+        "verifies and writes before the event",
+        Duration::from_secs(60),
+        async || tally.valid.load(Ordering::Relaxed) >= 200 && written.load(Ordering::Relaxed) >= 20,
+    )
+    .await;
+
+    // The primary dies: every backend at once, nothing flushed on the way.
+    let pair = Arc::new(pair);
+    let stopping = pair.clone();
+    let stopped_at = tokio::task::spawn_blocking(move || {
+        stopping.run("stop", &["-D", &stopping.primary, "-m", "immediate", "-w", "stop"]);
+        Instant::now()
+    })
+    .await
+    .unwrap();
+    // With no writable host the node must refuse, not read the standby.
+    within(
+        "readyz to fail with the primary gone",
+        Duration::from_secs(30),
+        async || readyz(&node).await == 503,
+    )
+    .await;
+    let (status, body) = post(&node, "/v1/sessions/verify", json!({"token": live_token})).await;
+    assert_eq!(status, 503, "a verify with only the standby up: {body}");
+    assert_unavailable(&body);
+    let written_before_promotion = written.load(Ordering::Relaxed);
+
+    let promoting = pair.clone();
+    let promoted_at = tokio::task::spawn_blocking(move || {
+        promoting.run("promote", &["-D", &promoting.standby, "-w", "-t", "60", "promote"]);
+        Instant::now()
+    })
+    .await
+    .unwrap();
+    let ready_at = within(
+        "readyz to recover on the new primary",
+        Duration::from_secs(60),
+        async || readyz(&node).await == 200,
+    )
+    .await;
+    let valid_at_promotion = tally.valid.load(Ordering::Relaxed);
+    within(
+        "verifies and writes on the new primary",
+        Duration::from_secs(60),
+        async || {
+            tally.valid.load(Ordering::Relaxed) >= valid_at_promotion + 200
+                && written.load(Ordering::Relaxed) >= written_before_promotion + 20
+        },
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    while let Some(task) = tasks.join_next().await {
+        task.unwrap();
+    }
+    let first = tally.first_unavailable.lock().unwrap().unwrap_or(stopped_at);
+    let last = tally.last_unavailable.lock().unwrap().unwrap_or(stopped_at);
+    eprintln!(
+        "failover: {} valid, {} refused, {} unavailable (503 from {:?} to {:?} after the stop); \
+         promotion took {:?}; readyz 200 {:?} after it; {} writes acknowledged",
+        tally.valid.load(Ordering::Relaxed),
+        tally.refused.load(Ordering::Relaxed),
+        tally.unavailable.load(Ordering::Relaxed),
+        first.saturating_duration_since(stopped_at),
+        last.saturating_duration_since(stopped_at),
+        promoted_at - stopped_at,
+        ready_at.saturating_duration_since(promoted_at),
+        written.load(Ordering::Relaxed),
+    );
+
+    // Everything acknowledged, before or during the event, is as it was.
+    let known = tokens.lock().unwrap().clone();
+    let after = Tally::default();
+    for (token, known) in &known {
+        let (status, body) = post(&node, "/v1/sessions/verify", json!({"token": token})).await;
+        assert_ne!(status, 503, "still unavailable after the failover: {body}");
+        check(known, status, &body, &after);
+    }
+    assert_eq!(
+        after.valid.load(Ordering::Relaxed) + after.refused.load(Ordering::Relaxed),
+        known.len()
+    );
+    drop(server);
+}
