@@ -260,7 +260,7 @@ fn parse_target(value: &str) -> Result<TargetSessionAttrs, OpenError> {
 }
 
 /// How many servers a connection may try (hosts, or `hostaddr`s alone).
-fn host_count(pg: &tokio_postgres::Config) -> usize {
+pub(crate) fn host_count(pg: &tokio_postgres::Config) -> usize {
     pg.get_hosts().len().max(pg.get_hostaddrs().len())
 }
 

@@ -8,7 +8,7 @@ use sessiond_core::StoreError;
 
 use crate::error::{OpenError, OperationTimedOut, pool_error};
 use crate::migrate::migrate;
-use crate::options::PostgresOptions;
+use crate::options::{PostgresOptions, host_count};
 
 /// A [`SessionStore`](sessiond_core::SessionStore) in PostgreSQL. Cloning
 /// shares the pool.
@@ -53,7 +53,12 @@ impl PostgresStore {
         let manager_config = ManagerConfig {
             // Checks `is_closed` only: a connection the engine dropped is
             // discarded; one that fails later fails its operation as
-            // unavailable and is discarded then.
+            // unavailable and is discarded then. That is enough for a
+            // failover too: the dying primary closes every connection, and
+            // the new ones try the hosts again (read-write with several).
+            // `Verified` would add a round trip to every operation and
+            // still pass on an old primary cut off but alive (fencing it
+            // is the operator's job, see the README).
             recycling_method: RecyclingMethod::Fast,
         };
         let manager = match tls {
@@ -119,9 +124,81 @@ where
         }
     });
     let migrated = migrate(&mut client, &options.schema).await;
+    if migrated.is_ok() && host_count(&options.pg) > 1 {
+        warn_unless_synchronous(&client).await;
+    }
     drop(client);
     // The driver ends once the client is gone; waiting for it makes sure
     // the session (and its advisory lock) is over before we go on.
     let _ = driver.await;
     migrated.map(drop)
+}
+
+/// Logs a warning at start when the primary would acknowledge a commit
+/// before a standby has it: with several hosts the operator means to fail
+/// over, and an asynchronous standby promoted then may miss acknowledged
+/// writes (a revoked session valid again). A warning, not a refusal:
+/// sessiond sees one server's settings at one moment, and an operator may
+/// choose asynchronous replication knowingly (a distant standby).
+async fn warn_unless_synchronous(client: &tokio_postgres::Client) {
+    let settings = client
+        .query_one(
+            "SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')",
+            &[],
+        )
+        .await
+        .and_then(|row| Ok((row.try_get::<_, String>(0)?, row.try_get::<_, String>(1)?)));
+    match settings {
+        Ok((standbys, commit)) => {
+            if let Some(risk) = replication_risk(&standbys, &commit) {
+                tracing::warn!(
+                    risk,
+                    "PostgreSQL may acknowledge writes a failover loses; see the README (PostgreSQL failover)"
+                );
+            }
+        }
+        // Only a warning is at stake: the store works without it.
+        Err(error) => tracing::debug!(%error, "cannot read the replication settings"),
+    }
+}
+
+/// Why a commit could be acknowledged before a standby has it, from the
+/// primary's `synchronous_standby_names` and the session's
+/// `synchronous_commit`; `None` when both wait for a standby.
+fn replication_risk(standby_names: &str, synchronous_commit: &str) -> Option<&'static str> {
+    if standby_names.trim().is_empty() {
+        return Some("synchronous_standby_names is empty: commits do not wait for any standby");
+    }
+    match synchronous_commit {
+        "off" | "local" => Some("synchronous_commit is off or local: commits do not wait for the standby"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replication_risk;
+
+    #[test]
+    fn only_commits_that_wait_for_a_standby_are_safe_in_a_failover() {
+        for commit in ["on", "remote_apply", "remote_write"] {
+            assert_eq!(replication_risk("standby1", commit), None, "{commit}");
+            assert_eq!(replication_risk("FIRST 1 (a, b)", commit), None, "{commit}");
+        }
+        assert_eq!(
+            replication_risk("", "on"),
+            Some("synchronous_standby_names is empty: commits do not wait for any standby")
+        );
+        assert_eq!(
+            replication_risk(" ", "remote_apply"),
+            Some("synchronous_standby_names is empty: commits do not wait for any standby")
+        );
+        for commit in ["off", "local"] {
+            assert_eq!(
+                replication_risk("standby1", commit),
+                Some("synchronous_commit is off or local: commits do not wait for the standby"),
+                "{commit}"
+            );
+        }
+    }
 }

@@ -14,8 +14,9 @@
 //! The pair serves one run: afterwards its primary is stopped and its
 //! standby promoted. The test says so if it finds the pair used.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ use serde_json::{Value, json};
 use sessiond_testkit::env::{required, unique_name};
 use sessiond_testkit::server::Api;
 
-use crate::support::launch;
+use crate::support::{BIN, launch};
 
 /// What the test knows about a token: only acknowledged outcomes.
 #[derive(Clone)]
@@ -337,4 +338,59 @@ async fn a_standby_promoted_under_load_loses_no_acknowledged_write_and_the_node_
         known.len()
     );
     drop(server);
+}
+
+/// A multi-host URL over a primary without a synchronous standby (the
+/// plain test server, with a second host that is never reached) makes the
+/// node warn at start that a failover could lose acknowledged writes.
+#[test]
+fn a_primary_without_a_synchronous_standby_is_warned_about() {
+    let Some(server) = required("TEST_POSTGRES_URL", "the synchronous replication warning test") else {
+        return;
+    };
+    // postgres://user@host:port/db?… → postgres://user@host:port,127.0.0.1:1/db?…
+    let (authority, rest) = server.split_at(server.find("://").unwrap() + 3);
+    let slash = rest.find('/').unwrap();
+    let store = format!(
+        "{authority}{},127.0.0.1:1{}&schema={}",
+        &rest[..slash],
+        &rest[slash..],
+        unique_name("sd_warn_")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", &store])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .envs(sessiond_testkit::server::shared_store_env(&store, dir.path()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Bounded: the warning comes right after the migrations, before the
+    // server listens; give up after 30 s of silence or a minute in all.
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut warning = None;
+    while let Ok(line) = seen.recv_timeout(Duration::from_secs(30)) {
+        if line.contains("PostgreSQL may acknowledge writes a failover loses") {
+            warning = Some(line);
+            break;
+        }
+        if Instant::now() > end {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let warning = warning.expect("no warning about asynchronous replication");
+    assert!(warning.contains("synchronous_standby_names is empty"), "{warning}");
 }
