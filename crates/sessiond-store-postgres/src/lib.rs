@@ -20,6 +20,13 @@
 //!
 //! * **URL.** libpq's `postgres://` URL plus `schema=` and `pool_size=`
 //!   (see [`PostgresOptions`]).
+//! * **Failover.** A URL may list a primary and its standbys
+//!   (`postgres://db1:5432,db2:5432/app`); connections then go only to a
+//!   host that accepts writes (`target_session_attrs=read-write`), so after
+//!   a standby is promoted the pool finds it by itself. No acknowledged
+//!   write is lost only with synchronous replication, which the operator
+//!   configures; a node warns at start when the primary does not wait for
+//!   a standby.
 //! * **Schema.** `sessions` (one column per field, `data` as JSON bytes)
 //!   and `session_tokens(hash PRIMARY KEY, session_id)`, which makes every
 //!   token hash, current or previous, unique store-wide. Indexes on id,
