@@ -312,13 +312,16 @@ async fn a_standby_promoted_under_load_loses_no_acknowledged_write_and_the_node_
     }
     let first = tally.first_unavailable.lock().unwrap().unwrap_or(stopped_at);
     let last = tally.last_unavailable.lock().unwrap().unwrap_or(stopped_at);
+    // For the README's figures. The first 503 may come before `pg_ctl
+    // stop` returns (it waits for the shutdown), hence "from … to".
     eprintln!(
-        "failover: {} valid, {} refused, {} unavailable (503 from {:?} to {:?} after the stop); \
-         promotion took {:?}; readyz 200 {:?} after it; {} writes acknowledged",
+        "failover: {} valid, {} refused, {} unavailable (503 answers from {:?} before to {:?} after \
+         the stop returned); standby promoted {:?} after the stop (after the 503 check); readyz 200 \
+         {:?} after the promotion; {} writes acknowledged",
         tally.valid.load(Ordering::Relaxed),
         tally.refused.load(Ordering::Relaxed),
         tally.unavailable.load(Ordering::Relaxed),
-        first.saturating_duration_since(stopped_at),
+        stopped_at.saturating_duration_since(first),
         last.saturating_duration_since(stopped_at),
         promoted_at - stopped_at,
         ready_at.saturating_duration_since(promoted_at),
