@@ -11,6 +11,7 @@
 //! load, its start-up message) is in its own fault module.
 
 mod access_tokens;
+pub mod answers;
 mod cluster;
 mod postgres_fault;
 mod redis_fault;

@@ -21,40 +21,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use sessiond_testkit::env::{required, unique_name};
-use sessiond_testkit::server::Api;
 
+use crate::multi_node::answers::{Known, Tally, assert_unavailable, check, post};
+use crate::multi_node::readyz;
 use crate::support::{BIN, launch};
-
-/// What the test knows about a token: only acknowledged outcomes.
-#[derive(Clone)]
-enum Known {
-    /// Created (201) and not revoked: must verify as this session id.
-    Live(String),
-    /// Revoked (204) or never created: must never verify.
-    Dead,
-}
-
-/// Answers counted while the event runs, and when 503s were seen.
-#[derive(Default)]
-struct Tally {
-    valid: AtomicUsize,
-    refused: AtomicUsize,
-    unavailable: AtomicUsize,
-    first_unavailable: Mutex<Option<Instant>>,
-    last_unavailable: Mutex<Option<Instant>>,
-}
-
-impl Tally {
-    fn unavailable_now(&self) {
-        let now = Instant::now();
-        self.unavailable.fetch_add(1, Ordering::Relaxed);
-        self.first_unavailable.lock().unwrap().get_or_insert(now);
-        *self.last_unavailable.lock().unwrap() = Some(now);
-    }
-}
 
 /// The pair `scripts/test` started: its URL, data directories and programs.
 struct Pair {
@@ -108,47 +80,6 @@ fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// POSTs `body` to `path` on `node`: (status, answer).
-async fn post(node: &Api, path: &str, body: Value) -> (u16, Value) {
-    let (status, body) = node.json(Method::POST, path, Some(body)).await;
-    (status.as_u16(), body)
-}
-
-/// The status of `GET /readyz` (the node itself must answer).
-async fn readyz(node: &Api) -> u16 {
-    let response = node.req(Method::GET, "/readyz").send().await;
-    response.expect("the node itself stays up").status().as_u16()
-}
-
-/// A 503 must say why; these are the reasons a node may give.
-fn assert_unavailable(body: &Value) {
-    let code = body["code"].as_str().unwrap_or_default();
-    assert!(
-        ["store_unavailable", "timeout", "overloaded"].contains(&code),
-        "a 503 with code {code:?}: {body}"
-    );
-}
-
-/// Checks one verify answer against what is known about the token.
-fn check(known: &Known, status: u16, body: &Value, tally: &Tally) {
-    match (status, known) {
-        (200, Known::Live(id)) => {
-            assert_eq!(body["session"]["id"], id.as_str(), "valid, but for the wrong session");
-            tally.valid.fetch_add(1, Ordering::Relaxed);
-        }
-        (200, Known::Dead) => panic!("a revoked or unknown token verified as valid: {body}"),
-        (401, Known::Dead) => {
-            tally.refused.fetch_add(1, Ordering::Relaxed);
-        }
-        (401, Known::Live(id)) => panic!("acknowledged session {id} answered 401: {body}"),
-        (503, _) => {
-            assert_unavailable(body);
-            tally.unavailable_now();
-        }
-        (other, _) => panic!("unexpected status {other}: {body}"),
-    }
 }
 
 /// Polls `condition` every 50 ms until `deadline` from now; fails the test

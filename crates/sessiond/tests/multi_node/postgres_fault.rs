@@ -3,68 +3,17 @@
 //! and recover by themselves when it is back, and every session (and every
 //! revocation) acknowledged before or during the fault is still there.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use sessiond_testkit::server::Api;
 
+use super::answers::{Known, Tally, assert_unavailable, check, post};
 use super::cluster::{Cluster, bin_dir};
 use super::{nodes, readyz, wait_for};
 use crate::support::{TestServer, serve_must_fail};
-
-/// What the test knows about a token: only acknowledged outcomes are known.
-#[derive(Clone)]
-enum Known {
-    /// Created (201) and not revoked: must verify as this session id.
-    Live(String),
-    /// Revoked (204) or never created: must never verify.
-    Dead,
-}
-
-#[derive(Default)]
-struct Tally {
-    valid: AtomicUsize,
-    refused: AtomicUsize,
-    unavailable: AtomicUsize,
-}
-
-/// POSTs `body` to `path` on `node`: (status, answer).
-async fn post(node: &Api, path: &str, body: Value) -> (u16, Value) {
-    let (status, body) = node.json(Method::POST, path, Some(body)).await;
-    (status.as_u16(), body)
-}
-
-/// A 503 must say why; these are the reasons a node may give.
-fn assert_unavailable(body: &Value) {
-    let code = body["code"].as_str().unwrap_or_default();
-    assert!(
-        ["store_unavailable", "timeout", "overloaded"].contains(&code),
-        "a 503 with code {code:?}: {body}"
-    );
-}
-
-/// Checks one verify answer against what is known about the token.
-fn check(known: &Known, status: u16, body: &Value, tally: &Tally) {
-    match (status, known) {
-        (200, Known::Live(id)) => {
-            assert_eq!(body["session"]["id"], id.as_str(), "valid, but for the wrong session");
-            tally.valid.fetch_add(1, Ordering::Relaxed);
-        }
-        (200, Known::Dead) => panic!("a revoked or unknown token verified as valid: {body}"),
-        (401, Known::Dead) => {
-            tally.refused.fetch_add(1, Ordering::Relaxed);
-        }
-        (401, Known::Live(id)) => panic!("acknowledged session {id} answered 401: {body}"),
-        (503, _) => {
-            assert_unavailable(body);
-            tally.unavailable.fetch_add(1, Ordering::Relaxed);
-        }
-        (other, _) => panic!("unexpected status {other}: {body}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_crash_under_load_never_yields_a_wrong_valid_and_loses_nothing() {
