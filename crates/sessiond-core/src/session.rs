@@ -150,6 +150,21 @@ impl RevokeReason {
             RevokeReason::HijackSuspected => "hijack_suspected",
         }
     }
+
+    /// The reason a name from [`RevokeReason::as_str`] stands for.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            RevokeReason::Logout,
+            RevokeReason::Admin,
+            RevokeReason::PasswordChange,
+            RevokeReason::Limit,
+            RevokeReason::Theft,
+            RevokeReason::User,
+            RevokeReason::HijackSuspected,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == name)
+    }
 }
 
 /// A revoked session's tombstone: kept until the session would have expired,

@@ -4,10 +4,9 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P{T}:s:<id>` | hash | the record (see `record.rs`), TTL from its deadline |
+//! | `Pt:<token hash hex>` | string | for the current token: the record (see `record.rs`), TTL from its deadline; for the previous token: `>` and the record's key, same TTL |
 //! | `P{T}:u:<tenant>/<subject>` | sorted set | the subject's non-revoked ids, scored by deadline (µs) |
-//! | `Pt:<token hash hex>` | string | the record key, for current and previous token hashes, same TTL |
-//! | `Pi:<id>` | string | the record key, same TTL |
+//! | `Pi:<id>` | string | `>` and the record's key, same TTL |
 //! | `Pexp` | sorted set | every id, scored by deadline (µs), for purge |
 //! | `P{user:<tenant>}:u:<name>` | hash | a portal account (see `users.rs`), no TTL |
 //! | `P{user:<tenant>}:names` | sorted set | the tenant's account names, all scored 0 (byte order) |
@@ -19,11 +18,17 @@
 //! | `P{events}:t:<tenant>` | sorted set | the tenant's audit events, `<id> <json>`, all scored 0 (see `events.rs`) |
 //! | `P{events}:tenants` | set | the tenants that have events |
 //!
+//! A record lives under its current token's key, so that a verify is one
+//! `GET` of a key computed from the token alone (record layout 2; layout 1
+//! kept the record in a hash at `P{T}:s:<id>` behind a pointer, and its keys
+//! are not read). A rotation moves the record to the new token's key.
+//!
 //! `T` is 16 hex digits of SHA-256 over tenant and subject: a Redis Cluster
-//! hash tag, so that a subject's records and its index share a slot whatever
-//! characters the subject holds (a `}` in a subject cannot end the tag
-//! early). The index key still names tenant and subject in full, so two
-//! subjects whose tags collided would only share a slot, never an index.
+//! hash tag, whatever characters the subject holds (a `}` in a subject
+//! cannot end the tag early). The index key still names tenant and subject
+//! in full, so two subjects whose tags collided would only share a slot,
+//! never an index. Token and id keys carry no tag: on a Cluster, the
+//! scripts that change a record and its indexes together would span slots.
 //!
 //! A tenant's accounts and their name index share the tag `{user:<tenant>}`:
 //! a tenant name is `[a-z0-9_-]`, so it cannot end the tag early, and no
@@ -70,11 +75,6 @@ impl KeySpace {
             tag.push_str(&format!("{byte:02x}"));
         }
         tag
-    }
-
-    /// `P{T}:s:`: the subject's record keys are this plus the id.
-    pub(crate) fn record_prefix(&self, tenant: &Tenant, subject: &Subject) -> String {
-        format!("{}{{{}}}:s:", self.prefix, Self::tag(tenant, subject))
     }
 
     /// `P{T}:u:<tenant>/<subject>`.
@@ -171,19 +171,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_subjects_keys_share_one_hash_tag() {
+    fn a_subjects_index_has_a_hash_tag_of_its_own() {
         let keys = KeySpace::new("sd:");
         let t = Tenant::new("acme").unwrap_or_else(|e| panic!("{e}"));
         let s = Subject::new("user}{42").unwrap_or_else(|e| panic!("{e}"));
-        let record = keys.record_prefix(&t, &s);
         let index = keys.subject_index(&t, &s);
         let tag = |k: &str| k[k.find('{').unwrap_or(0)..=k.find('}').unwrap_or(0)].to_owned();
-        assert_eq!(tag(&record), tag(&index));
-        assert_eq!(tag(&record).len(), 18);
+        assert_eq!(tag(&index).len(), 18);
         assert!(index.ends_with(":u:acme/user}{42"));
         assert_eq!(&index[keys.subject_index_names_at()..], "acme/user}{42");
         let other = Subject::new("user}{43").unwrap_or_else(|e| panic!("{e}"));
-        assert_ne!(keys.record_prefix(&t, &other), record);
+        assert_ne!(tag(&keys.subject_index(&t, &other)), tag(&index));
     }
 
     #[test]

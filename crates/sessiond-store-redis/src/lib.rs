@@ -20,11 +20,15 @@
 //!
 //! # Layout
 //!
-//! One hash per session holding the record, a pointer key per token hash
-//! (current and previous) and per id, a sorted set per subject (its
-//! non-revoked sessions, scored by deadline) and one sorted set of all
-//! deadlines for purging. The table is in `keys.rs`, the record's fields in
-//! `record.rs`.
+//! One string per session holding the record, under its current token's
+//! key, so that a verify is one `GET` and no script; a pointer key for the
+//! previous token (after a rotation) and for the id; a sorted set per
+//! subject (its non-revoked sessions, scored by deadline) and one sorted set
+//! of all deadlines for purging. The table is in `keys.rs`, the record's
+//! binary layout in `record.rs`. This is layout 2: session keys written by
+//! layout 1 (one hash per session, sessiond 0.1 before issue 17) are not
+//! read, so sessions from before an upgrade end and their users sign in
+//! again; the old keys expire by their TTLs.
 //!
 //! [`RedisStore`] is also the [`UserStore`](sessiond_core::UserStore) of
 //! the login portal: one hash per account (no TTL) and a sorted set of each
@@ -42,8 +46,9 @@
 //!
 //! # Atomicity
 //!
-//! Every method is one Lua script (files in `src/lua/`, each stating what it
-//! guarantees). A script runs alone on the server, so each change to a record
+//! Every method that writes is one Lua script (files in `src/lua/`, each
+//! stating what it guarantees); reads are one `GET` or one read-only
+//! script. A script runs alone on the server, so each change to a record
 //! and its pointers and index entries is all-or-nothing with respect to every
 //! other node: the limit check and the insert, compare-and-set updates with
 //! their re-indexing, revoke-by-subject with `except`. Scripts check every

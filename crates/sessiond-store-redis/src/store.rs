@@ -15,7 +15,7 @@ use crate::config::{RedisConfig, redacted};
 use crate::connection::{Connection, Link};
 use crate::error::{corrupt, from_redis};
 use crate::keys::KeySpace;
-use crate::record::{self, micros};
+use crate::record::{self, Stored, micros};
 use crate::scripts::{SCRIPTS, array, int, status};
 
 /// Purge deletes at most this many records per script call, so one call
@@ -136,16 +136,18 @@ impl RedisStore {
         i64::try_from(ttl.max(1)).unwrap_or(i64::MAX)
     }
 
-    async fn read(&self, pointer: String) -> Result<Option<Session>, StoreError> {
-        let call = SCRIPTS.read.key(pointer);
+    /// The record a key holds or leads to (one pointer followed, in one
+    /// step on the server).
+    async fn read(&self, key: String) -> Result<Option<Session>, StoreError> {
+        let call = SCRIPTS.read.key(key);
         record::decode(&self.run(&call).await?)
     }
 }
 
-fn token_keys(keys: &KeySpace, session: &Session) -> Vec<String> {
-    std::iter::once(keys.token(&session.token_hash))
-        .chain(session.previous_token.map(|p| keys.token(&p.hash)))
-        .collect()
+/// `'1'` for a revoked record, else `''`: whether the scripts keep it out
+/// of the subject index.
+fn revoked_flag(session: &Session) -> &'static str {
+    if session.revoked.is_some() { "1" } else { "" }
 }
 
 #[async_trait]
@@ -160,34 +162,31 @@ impl SessionStore for RedisStore {
     ) -> Result<Inserted, StoreError> {
         let keys = &self.inner.keys;
         let index = keys.subject_index(&session.tenant, &session.subject);
-        let record_prefix = keys.record_prefix(&session.tenant, &session.subject);
         let (mode, max) = match limit {
             SubjectLimit::Unlimited => ("none", 0),
             SubjectLimit::Deny(max) => ("deny", max),
             SubjectLimit::EvictOldest(max) => ("evict", max),
         };
         let mut call = SCRIPTS.insert.prepare_invoke();
-        call.key(format!("{record_prefix}{}", session.id))
+        call.key(keys.token(&session.token_hash))
             .key(keys.id(&session.id))
             .key(&index)
             .key(keys.expiry());
-        for key in token_keys(keys, session) {
-            call.key(key);
+        if let Some(previous) = session.previous_token {
+            call.key(keys.token(&previous.hash));
         }
         call.arg(micros(now))
             .arg(self.stale_before(now))
             .arg(mode)
             .arg(max)
-            .arg(record::revocation_json(&revocation)?)
+            .arg(record::encode_revocation(&revocation))
             .arg(self.insert_ttl_ms(session, now))
-            .arg(&record_prefix)
+            .arg(keys.id_prefix())
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
-            .arg(record::revoked_field(session)?)
-            .arg(audit_arg(keys, audit, 0)?);
-        for (name, value) in record::fields(session, &index)? {
-            call.arg(name).arg(value);
-        }
+            .arg(revoked_flag(session))
+            .arg(audit_arg(keys, audit, 0)?)
+            .arg(record::encode(session, &index)?);
         let (word, rest) = status(self.run(&call).await?)?;
         match word.as_str() {
             "ok" => Ok(Inserted {
@@ -200,9 +199,23 @@ impl SessionStore for RedisStore {
     }
 
     async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
-        let found = self.read(self.inner.keys.token(hash)).await?;
-        // The pointer and the record change together in every script; this
-        // check only guards against a keyspace edited by hand.
+        let key = self.inner.keys.token(hash);
+        // The common case, the current token, is one GET; a previous
+        // token's pointer is followed by a script, so that the pointer and
+        // the record it names are read in one step.
+        let mut connection = self.connection().await?;
+        let value: Value = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .map_err(from_redis)?;
+        let found = match record::classify(&value)? {
+            Stored::Record(session) => Some(*session),
+            Stored::Pointer => self.read(key).await?,
+            Stored::Absent => None,
+        };
+        // Keys and records change together in every script; this check
+        // only guards against a keyspace edited by hand.
         Ok(found
             .filter(|s| s.token_hash == *hash || s.previous_token.is_some_and(|p| p.hash == *hash))
             .map(Arc::new))
@@ -216,25 +229,22 @@ impl SessionStore for RedisStore {
     async fn update(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError> {
         let keys = &self.inner.keys;
         let index = keys.subject_index(&session.tenant, &session.subject);
-        let record_prefix = keys.record_prefix(&session.tenant, &session.subject);
         let mut call = SCRIPTS.update.prepare_invoke();
         call.key(keys.id(&session.id))
-            .key(format!("{record_prefix}{}", session.id))
+            .key(keys.token(&session.token_hash))
             .key(&index)
             .key(keys.expiry());
-        for key in token_keys(keys, session) {
-            call.key(key);
+        if let Some(previous) = session.previous_token {
+            call.key(keys.token(&previous.hash));
         }
         call.arg(expected_version)
             .arg(keys.token_prefix())
             .arg(self.slack_ms())
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
-            .arg(record::revoked_field(session)?)
-            .arg(audit_arg(keys, audit, 0)?);
-        for (name, value) in record::fields(session, &index)? {
-            call.arg(name).arg(value);
-        }
+            .arg(revoked_flag(session))
+            .arg(audit_arg(keys, audit, 0)?)
+            .arg(record::encode(session, &index)?);
         let (word, rest) = status(self.run(&call).await?)?;
         match word.as_str() {
             "ok" => Ok(()),
@@ -269,10 +279,8 @@ impl SessionStore for RedisStore {
         call.key(keys.id(id))
             .key(keys.expiry())
             .arg(micros(last_seen_at))
-            .arg(record::time_text(last_seen_at)?)
-            .arg(record::time_text(idle_expires_at)?)
             .arg(micros(idle_expires_at))
-            .arg(record::client_json(client)?)
+            .arg(record::encode_client(client)?)
             .arg(keys.token_prefix())
             .arg(self.slack_ms());
         Ok(int(&self.run(&call).await?)? == 1)
@@ -286,7 +294,7 @@ impl SessionStore for RedisStore {
     ) -> Result<Option<Session>, StoreError> {
         let mut call = SCRIPTS.revoke.prepare_invoke();
         call.key(self.inner.keys.id(id))
-            .arg(record::revocation_json(&revocation)?)
+            .arg(record::encode_revocation(&revocation))
             .arg(audit_arg(&self.inner.keys, audit, 0)?);
         record::decode(&self.run(&call).await?)
     }
@@ -305,8 +313,8 @@ impl SessionStore for RedisStore {
         call.key(keys.subject_index(tenant, subject))
             .arg(micros(now))
             .arg(self.stale_before(now))
-            .arg(record::revocation_json(&revocation)?)
-            .arg(keys.record_prefix(tenant, subject))
+            .arg(record::encode_revocation(&revocation))
+            .arg(keys.id_prefix())
             .arg(except.map_or("", SessionId::as_str))
             .arg(audit_arg(keys, audit, 0)?);
         record::decode_all(&array(self.run(&call).await?)?)
@@ -322,7 +330,7 @@ impl SessionStore for RedisStore {
         let mut call = SCRIPTS.subject.prepare_invoke();
         call.key(keys.subject_index(tenant, subject))
             .arg(micros(now))
-            .arg(keys.record_prefix(tenant, subject));
+            .arg(keys.id_prefix());
         record::decode_all(&array(self.run(&call).await?)?)
     }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use sessiond_core::{
-    Audit, ClientInfo, Clock as _, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit, SystemClock,
+    Audit, ClientInfo, Clock as _, PreviousToken, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit,
+    SystemClock, Token, truncate_to_micros,
 };
 use sessiond_store_redis::{ConfigError, OpenError, RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
@@ -41,8 +42,7 @@ async fn ttl_is_deadline_plus_slack_and_follows_touches() {
         .await
         .unwrap();
     let mut con = raw(&url).await;
-    let record = format!("{prefix}i:{}", session.id);
-    let record: String = con.get(record).await.unwrap();
+    let record = format!("{prefix}t:{}", session.token_hash.to_hex());
     let ttl: i64 = con.pttl(&record).await.unwrap();
     let expected = i64::try_from((Duration::from_secs(1800) + slack).as_millis()).unwrap();
     assert!(
@@ -68,10 +68,7 @@ async fn ttl_is_deadline_plus_slack_and_follows_touches() {
         moved > ttl + 590_000 && moved <= ttl + 600_000,
         "ttl {ttl} then {moved}"
     );
-    for pointer in [
-        format!("{prefix}t:{}", session.token_hash.to_hex()),
-        format!("{prefix}i:{}", session.id),
-    ] {
+    for pointer in [format!("{prefix}i:{}", session.id)] {
         let pointer_ttl: i64 = con.pttl(&pointer).await.unwrap();
         assert!(
             (pointer_ttl - moved).abs() < 60_000,
@@ -98,10 +95,8 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
     // What Redis' own expiry does: the record and its pointers vanish, the
     // sorted sets keep their entries.
     let mut con = raw(&url).await;
-    let record: String = con.get(format!("{prefix}i:{}", gone.id)).await.unwrap();
     let _: () = con
         .del(&[
-            record,
             format!("{prefix}i:{}", gone.id),
             format!("{prefix}t:{}", gone.token_hash.to_hex()),
         ])
@@ -134,27 +129,68 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
     assert_eq!(keys(&mut con, &prefix).await, Vec::<String>::new());
 }
 
+/// Layout 2: the record under its current token's key (a verify is one
+/// GET), pointers (`>` and that key) for the id and the previous token,
+/// and a rotation moves the record to the new token's key.
 #[tokio::test]
-async fn a_subjects_keys_share_a_hash_tag() {
+async fn a_session_is_one_record_under_its_token_key() {
     let Some(url) = redis_url() else { return };
     let config = config(&url);
     let prefix = config.prefix.clone();
     let store = RedisStore::new(config).unwrap();
-    let now = SystemClock.now();
+    // Times are stored in whole microseconds, as the manager writes them.
+    let now = truncate_to_micros(SystemClock.now());
     let session = sample("t", "alice", now);
     store
         .insert(&session, SubjectLimit::Unlimited, now, revocation(now), &Audit::NONE)
         .await
         .unwrap();
     let mut con = raw(&url).await;
-    let tagged: Vec<String> = keys(&mut con, &prefix)
+    let token_key = |hash: &sessiond_core::TokenHash| format!("{prefix}t:{}", hash.to_hex());
+    let id_key = format!("{prefix}i:{}", session.id);
+    let mut all = keys(&mut con, &prefix).await;
+    all.sort();
+    let index = all.iter().find(|k| k.ends_with(":u:t/alice")).cloned().unwrap();
+    let mut want = vec![
+        format!("{prefix}exp"),
+        id_key.clone(),
+        token_key(&session.token_hash),
+        index,
+    ];
+    want.sort();
+    assert_eq!(all, want);
+    let record: Vec<u8> = con.get(token_key(&session.token_hash)).await.unwrap();
+    assert_eq!(record[0], 2, "layout 2");
+    let pointer: String = con.get(&id_key).await.unwrap();
+    assert_eq!(pointer, format!(">{}", token_key(&session.token_hash)));
+
+    // A rotation: the new token's key holds the record, the old one a pointer.
+    let mut rotated = session.clone();
+    rotated.token_hash = Token::generate().unwrap().hash();
+    rotated.previous_token = Some(PreviousToken {
+        hash: session.token_hash,
+        valid_until: now + Duration::from_secs(30),
+    });
+    rotated.version += 1;
+    store.update(&rotated, session.version, &Audit::NONE).await.unwrap();
+    let record: Vec<u8> = con.get(token_key(&rotated.token_hash)).await.unwrap();
+    assert_eq!(record[0], 2);
+    let old: String = con.get(token_key(&session.token_hash)).await.unwrap();
+    assert_eq!(old, format!(">{}", token_key(&rotated.token_hash)));
+    let pointer: String = con.get(&id_key).await.unwrap();
+    assert_eq!(pointer, format!(">{}", token_key(&rotated.token_hash)));
+    for hash in [session.token_hash, rotated.token_hash] {
+        let found = store.get_by_token(&hash).await.unwrap().unwrap();
+        assert_eq!(*found, rotated);
+    }
+
+    // Keys of layout 1 (a token key naming a hash record) read as absent.
+    let legacy = Token::generate().unwrap().hash();
+    let _: () = con
+        .set(token_key(&legacy), format!("{prefix}{{0123456789abcdef}}:s:x"))
         .await
-        .into_iter()
-        .filter(|k| k.contains('{'))
-        .collect();
-    assert_eq!(tagged.len(), 2, "{tagged:?}");
-    let tag = |k: &str| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_owned();
-    assert_eq!(tag(&tagged[0]), tag(&tagged[1]));
+        .unwrap();
+    assert_eq!(store.get_by_token(&legacy).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -6,17 +6,74 @@
 -- must reach Redis as text are either passed through as the strings the
 -- caller sent or handed to redis.call, which formats them exactly.
 
--- The hash fields a reader needs to rebuild a session, in the order
--- record.rs decodes them.
-local READ = {'body', 'v', 'rev', 'seen', 'idle', 'client'}
+-- The record layout of record.rs: a head of fixed-width numbers and the
+-- token hash, then u16-length segments, then the body, which only Rust
+-- reads. Scripts change the head and the segments and copy the body.
+local LAYOUT = 2
+local POINTER = 62 -- '>'
+local HEAD = '<BI8i8i8i8i8c32'
+local SEGMENTS = {'prev', 'sx', 'id', 'rev', 'client'}
 
--- The record at `rk` as its READ fields, or nil when there is none.
-local function read_record(rk)
-  local f = redis.call('HMGET', rk, unpack(READ))
-  if not f[1] then
+-- A record's fields: v, seen, idle, abs, created (numbers; times in
+-- microseconds), th (raw token hash), the SEGMENTS (strings; rev is ''
+-- while live, prev '' without a previous token) and body.
+local function record_decode(raw)
+  local r = {}
+  local _, pos
+  _, r.v, r.seen, r.idle, r.abs, r.created, r.th, pos = struct.unpack(HEAD, raw)
+  for _, name in ipairs(SEGMENTS) do
+    local len
+    len, pos = struct.unpack('<H', raw, pos)
+    r[name] = string.sub(raw, pos, pos + len - 1)
+    pos = pos + len
+  end
+  r.body = string.sub(raw, pos)
+  return r
+end
+
+local function record_encode(r)
+  local parts = {struct.pack(HEAD, LAYOUT, r.v, r.seen, r.idle, r.abs, r.created, r.th)}
+  for _, name in ipairs(SEGMENTS) do
+    parts[#parts + 1] = struct.pack('<H', #r[name]) .. r[name]
+  end
+  parts[#parts + 1] = r.body
+  return table.concat(parts)
+end
+
+-- The earlier of a record's deadlines (microseconds).
+local function deadline_of(r)
+  return math.min(r.idle, r.abs)
+end
+
+-- Lower-case hex of raw bytes, as key names spell token hashes.
+local function hex(bytes)
+  return (string.gsub(bytes, '.', function(c)
+    return string.format('%02x', string.byte(c))
+  end))
+end
+
+-- The key of a record's previous token, or nil when it has none.
+local function previous_key(r, token_prefix)
+  if r.prev == '' then
     return nil
   end
-  return f
+  return token_prefix .. hex(string.sub(r.prev, 1, 32))
+end
+
+-- The record a pointer key (`>` and a record key) leads to, as its key and
+-- its value; nil when either is missing or was written by layout 1 (a
+-- pointer without `>`, or a value that is not a layout-2 record).
+local function follow(pk)
+  local p = redis.call('GET', pk)
+  if not p or string.byte(p, 1) ~= POINTER then
+    return nil
+  end
+  local rk = string.sub(p, 2)
+  local raw = redis.call('GET', rk)
+  if not raw or string.byte(raw, 1) ~= LAYOUT then
+    return nil
+  end
+  return rk, raw
 end
 
 -- Byte-wise string order, as Rust compares session ids. Lua's `<` on
@@ -36,29 +93,33 @@ end
 -- subject index with a deadline after now, record present, not revoked.
 -- Entries whose record is gone (dropped by Redis' TTL) are removed here, so
 -- stale entries never accumulate and never need a scan.
-local function live_members(sx, now, rec_prefix)
+local function live_members(sx, now, id_prefix)
   local ids = redis.call('ZRANGEBYSCORE', sx, '(' .. now, '+inf')
   local live = {}
   for _, id in ipairs(ids) do
-    local key = rec_prefix .. id
-    local f = redis.call('HMGET', key, 'created_us', 'rev')
-    if not f[1] then
+    local key, raw = follow(id_prefix .. id)
+    if not key then
       redis.call('ZREM', sx, id)
-    elseif not f[2] then
-      live[#live + 1] = {created = tonumber(f[1]), id = id, key = key}
+    else
+      local r = record_decode(raw)
+      if r.rev == '' then
+        live[#live + 1] = {created = r.created, id = id, key = key, raw = raw, r = r}
+      end
     end
   end
   return live
 end
 
--- Marks a live record revoked: the tombstone keeps its token pointers and
--- TTL (so a late use reads as "revoked"), gains a version and leaves the
+-- Marks a live record revoked: the tombstone keeps its token keys and TTL
+-- (so a late use reads as "revoked"), gains a version and leaves the
 -- subject index. Returns the record as it is afterwards.
-local function revoke_record(key, id, sx, rev)
-  redis.call('HSET', key, 'rev', rev)
-  redis.call('HINCRBY', key, 'v', 1)
-  redis.call('ZREM', sx, id)
-  return read_record(key)
+local function revoke_record(key, r, rev)
+  r.rev = rev
+  r.v = r.v + 1
+  local raw = record_encode(r)
+  redis.call('SET', key, raw, 'KEEPTTL')
+  redis.call('ZREM', r.sx, r.id)
+  return raw
 end
 
 -- The TTL (ms) after a record's deadline moves from old_exp to new_exp

@@ -1,14 +1,15 @@
 -- insert.lua: adds a new record with its pointers and index entries,
 -- enforcing the subject's session limit in the same step.
 --
--- KEYS[1] record key  KEYS[2] id pointer  KEYS[3] subject index
--- KEYS[4] expiry index  KEYS[5..] token pointers (current, previous)
+-- KEYS[1] record key (its current token's key)  KEYS[2] id pointer
+-- KEYS[3] subject index  KEYS[4] expiry index  KEYS[5] previous token's
+-- key, when the record has one
 -- ARGV[1] now (us)  ARGV[2] stale-before (us)  ARGV[3] 'none'|'deny'|'evict'
--- ARGV[4] limit  ARGV[5] revocation JSON for evictions  ARGV[6] TTL (ms)
--- ARGV[7] record key prefix of the subject  ARGV[8] id  ARGV[9] deadline (us)
--- ARGV[10] revocation JSON of the new record or ''  ARGV[11] audit
+-- ARGV[4] limit  ARGV[5] revocation segment for evictions  ARGV[6] TTL (ms)
+-- ARGV[7] id pointer prefix  ARGV[8] id  ARGV[9] deadline (us)
+-- ARGV[10] '1' when the new record is revoked, else ''  ARGV[11] audit
 -- (common.lua): its known events, and a picked event per eviction
--- ARGV[12..] HSET pairs
+-- ARGV[12] the record (record.rs)
 --
 -- Guarantees (a script runs alone, so nothing interleaves with it):
 --  * never overwrites: a known id or token hash answers {'collision'} and
@@ -20,11 +21,8 @@
 --    on the way, so the index stays small without a scan.
 -- Answers {'ok', evicted record...}.
 local rk, ik, sx, exp = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-if redis.call('EXISTS', rk) == 1 or redis.call('EXISTS', ik) == 1 then
-  return {'collision'}
-end
-for i = 5, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
+for i = 1, #KEYS do
+  if i ~= 3 and i ~= 4 and redis.call('EXISTS', KEYS[i]) == 1 then
     return {'collision'}
   end
 end
@@ -48,22 +46,19 @@ if mode ~= 'none' then
     end)
     for i = 1, #live + 1 - math.max(max, 1) do
       audit_picked(audit, i - 1, live[i].id, sx)
-      out[#out + 1] = revoke_record(live[i].key, live[i].id, sx, ARGV[5])
+      out[#out + 1] = revoke_record(live[i].key, live[i].r, ARGV[5])
     end
   end
 end
 
 local ttl = ARGV[6]
-redis.call('HSET', rk, unpack(ARGV, 12))
-if ARGV[10] ~= '' then
-  redis.call('HSET', rk, 'rev', ARGV[10])
-else
+redis.call('SET', rk, ARGV[12], 'PX', ttl)
+if ARGV[10] == '' then
   redis.call('ZADD', sx, deadline, id)
 end
-redis.call('PEXPIRE', rk, ttl)
-redis.call('SET', ik, rk, 'PX', ttl)
+redis.call('SET', ik, '>' .. rk, 'PX', ttl)
 for i = 5, #KEYS do
-  redis.call('SET', KEYS[i], rk, 'PX', ttl)
+  redis.call('SET', KEYS[i], '>' .. rk, 'PX', ttl)
 end
 redis.call('ZADD', exp, deadline, id)
 audit_known(audit)

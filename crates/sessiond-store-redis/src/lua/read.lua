@@ -1,11 +1,15 @@
--- read.lua: follows a pointer key (t:<token hash> or i:<id>) to its record.
+-- read.lua: a key's value, following one pointer (`>` and a record key).
 --
--- KEYS[1] pointer key
--- Returns the READ fields, or nil.
+-- KEYS[1] a token key (a record, or a previous token's pointer) or an id
+-- pointer
+-- Returns the record's value, or whatever the key holds when it is not a
+-- pointer (nil, a record, a layout-1 value), for record.rs to classify.
 --
--- One round trip for the hot path (verify). Read-only.
-local rk = redis.call('GET', KEYS[1])
-if not rk then
-  return nil
+-- The hot path (verify by the current token) is a plain GET instead; this
+-- is for ids and previous tokens, where the pointer and the record must be
+-- read in one step. Read-only.
+local v = redis.call('GET', KEYS[1])
+if v and string.byte(v, 1) == POINTER then
+  return redis.call('GET', string.sub(v, 2))
 end
-return read_record(rk)
+return v

@@ -1,8 +1,8 @@
 -- revoke_subject.lua: revokes every live session of a subject but one.
 --
 -- KEYS[1] subject index
--- ARGV[1] now (us)  ARGV[2] stale-before (us)  ARGV[3] revocation JSON
--- ARGV[4] record key prefix of the subject  ARGV[5] id to spare, or ''
+-- ARGV[1] now (us)  ARGV[2] stale-before (us)  ARGV[3] revocation segment
+-- ARGV[4] id pointer prefix  ARGV[5] id to spare, or ''
 -- ARGV[6] audit (common.lua): a picked event per revoked record
 --
 -- Guarantees: all at once, so a login racing with "sign out everywhere"
@@ -15,7 +15,7 @@ local out = {}
 for _, m in ipairs(live_members(sx, ARGV[1], ARGV[4])) do
   if m.id ~= ARGV[5] then
     audit_picked(audit, #out, m.id, sx)
-    out[#out + 1] = revoke_record(m.key, m.id, sx, ARGV[3])
+    out[#out + 1] = revoke_record(m.key, m.r, ARGV[3])
   end
 end
 return out

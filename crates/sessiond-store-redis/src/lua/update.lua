@@ -1,70 +1,62 @@
 -- update.lua: compare-and-set replacement of a record.
 --
--- KEYS[1] id pointer  KEYS[2] record key (from the new record's tenant and
--- subject)  KEYS[3] subject index  KEYS[4] expiry index
--- KEYS[5..] token pointers of the new record (current, previous)
--- ARGV[1] expected version  ARGV[2] token pointer prefix  ARGV[3] fallback
--- TTL (ms)  ARGV[4] id  ARGV[5] new deadline (us)  ARGV[6] revocation JSON
--- or ''  ARGV[7] audit (common.lua): its known events  ARGV[8..] HSET pairs
+-- KEYS[1] id pointer  KEYS[2] the new record's key (its current token's
+-- key)  KEYS[3] subject index (from the new record's tenant and subject)
+-- KEYS[4] expiry index  KEYS[5] the new record's previous token's key,
+-- when it has one
+-- ARGV[1] expected version  ARGV[2] token key prefix  ARGV[3] fallback
+-- TTL (ms)  ARGV[4] id  ARGV[5] new deadline (us)  ARGV[6] '1' when the
+-- new record is revoked, else ''  ARGV[7] audit (common.lua): its known
+-- events  ARGV[8] the record (record.rs)
 --
 -- Guarantees: writes only over the expected version ({'conflict', v}
 -- otherwise), never takes a token hash another record holds
--- ({'collision'}), and re-indexes in the same step: token pointers the
--- record no longer has are deleted, the new ones set, the subject and expiry
--- indexes follow the new deadline and revocation. {'notfound'} when there
--- is no record; {'moved'} when tenant or subject would change (the key
--- layout puts a subject's records in its hash slot, so they cannot).
+-- ({'collision'}), and re-indexes in the same step: a rotation moves the
+-- record to its new token's key, token keys the record no longer has are
+-- deleted, the new ones set, the subject and expiry indexes follow the new
+-- deadline and revocation. {'notfound'} when there is no record;
+-- {'moved'} when tenant or subject would change (the subject index and the
+-- events name them, so they cannot).
 local ik, rk, sx, exp = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local cur_rk = redis.call('GET', ik)
+local cur_rk, raw = follow(ik)
 if not cur_rk then
   return {'notfound'}
 end
-local cur = redis.call('HMGET', cur_rk, 'v', 'exp_us', 'th', 'ph')
-if not cur[1] then
-  return {'notfound'}
+local cur = record_decode(raw)
+if cur.v ~= tonumber(ARGV[1]) then
+  return {'conflict', string.format('%d', cur.v)}
 end
-if cur[1] ~= ARGV[1] then
-  return {'conflict', cur[1]}
-end
-if cur_rk ~= rk then
+if cur.sx ~= sx then
   return {'moved'}
 end
+local cur_pk = previous_key(cur, ARGV[2])
+local own = '>' .. cur_rk
+for i = 1, #KEYS do
+  if i == 2 or i >= 5 then
+    local held = redis.call('GET', KEYS[i])
+    if held and KEYS[i] ~= cur_rk and not (KEYS[i] == cur_pk and held == own) then
+      return {'collision'}
+    end
+  end
+end
+
+local id, deadline = ARGV[4], ARGV[5]
+local ttl = shifted_ttl(cur_rk, deadline_of(cur), tonumber(deadline), tonumber(ARGV[3]))
+-- The old keys go first: a rotation turns the old record key into the
+-- previous token's pointer.
+redis.call('DEL', cur_rk)
+if cur_pk and redis.call('GET', cur_pk) == own then
+  redis.call('DEL', cur_pk)
+end
+redis.call('SET', rk, ARGV[8], 'PX', ttl)
+redis.call('SET', ik, '>' .. rk, 'PX', ttl)
 for i = 5, #KEYS do
-  local owner = redis.call('GET', KEYS[i])
-  if owner and owner ~= rk then
-    return {'collision'}
-  end
+  redis.call('SET', KEYS[i], '>' .. rk, 'PX', ttl)
 end
-
-local id, deadline, rev = ARGV[4], ARGV[5], ARGV[6]
-local ttl = shifted_ttl(rk, tonumber(cur[2]), tonumber(deadline), tonumber(ARGV[3]))
-for _, h in ipairs({cur[3], cur[4]}) do
-  if h and h ~= '' then
-    local k = ARGV[2] .. h
-    local kept = false
-    for i = 5, #KEYS do
-      if KEYS[i] == k then
-        kept = true
-      end
-    end
-    if not kept then
-      redis.call('DEL', k)
-    end
-  end
-end
-
-redis.call('HSET', rk, unpack(ARGV, 8))
-if rev == '' then
-  redis.call('HDEL', rk, 'rev')
+if ARGV[6] == '' then
   redis.call('ZADD', sx, deadline, id)
 else
-  redis.call('HSET', rk, 'rev', rev)
   redis.call('ZREM', sx, id)
-end
-redis.call('PEXPIRE', rk, ttl)
-redis.call('PEXPIRE', ik, ttl)
-for i = 5, #KEYS do
-  redis.call('SET', KEYS[i], rk, 'PX', ttl)
 end
 redis.call('ZADD', exp, deadline, id)
 audit_known(audit_open(ARGV[7]))
