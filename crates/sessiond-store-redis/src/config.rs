@@ -27,6 +27,20 @@
 //!   until the replicas answer, reads queued behind it wait too.
 //!   `wait_timeout_ms` must be shorter than `timeout_ms`.
 //!
+//! * `cache_entries` (default off) and `cache_stale_ms` (default 1000): a
+//!   node-local cache of up to `cache_entries` records read by their
+//!   current token, kept in step by Redis' client tracking (RESP3
+//!   invalidation messages on the node's connection). A verify served from
+//!   it costs no round trip. **It trades the cluster invariant for speed:**
+//!   a revocation or rotation acknowledged on one node reaches another
+//!   node's cache when Redis' invalidation message has been read there
+//!   (measured by `scripts/load`: the revocation lag), and never later than
+//!   `cache_stale_ms` after the entry was read, which also bounds a
+//!   connection lost without the node noticing. A connection the node sees
+//!   drop empties the cache at once. Off, every verify reads Redis and a
+//!   revocation is seen by the next read on every node. Not for Sentinel
+//!   URLs yet.
+//!
 //! Other query parameters (e.g. `protocol=resp3`) are passed to redis-rs.
 //!
 //! # Sentinel
@@ -89,6 +103,19 @@ pub(crate) struct SentinelTarget {
     pub(crate) sentinel_password: Option<String>,
 }
 
+/// The node-local cache of records (`cache_entries`, `cache_stale_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordCache {
+    /// At most this many records.
+    pub entries: std::num::NonZeroUsize,
+    /// An entry is read again from Redis this long after it was read, even
+    /// if no invalidation came: the bound on how stale a verify can be.
+    pub stale: Duration,
+}
+
+/// Default `cache_stale_ms`.
+pub const DEFAULT_CACHE_STALE: Duration = Duration::from_millis(1000);
+
 /// Where and how to reach Redis, parsed from a store URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
@@ -107,6 +134,8 @@ pub struct RedisConfig {
     pub ca_file: Option<std::path::PathBuf>,
     /// `WAIT` for replicas after every write, if set.
     pub wait: Option<ReplicaWait>,
+    /// The node-local cache, if set (off by default).
+    pub cache: Option<RecordCache>,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -119,6 +148,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("timeout", &self.timeout)
             .field("ca_file", &self.ca_file)
             .field("wait", &self.wait)
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -181,7 +211,10 @@ impl RedisConfig {
             timeout: DEFAULT_TIMEOUT,
             ca_file: None,
             wait: None,
+            cache: None,
         };
+        let mut cache_entries = None;
+        let mut cache_stale = None;
         let mut wait_replicas = None;
         let mut wait_timeout = None;
         let mut passed = Vec::new();
@@ -226,6 +259,20 @@ impl RedisConfig {
                     wait_replicas = Some(replicas);
                 }
                 "wait_timeout_ms" => wait_timeout = Some(positive_ms("wait_timeout_ms", value)?),
+                "cache_entries" => {
+                    if config.sentinel.is_some() {
+                        return Err(ConfigError::Parameter {
+                            name: "cache_entries",
+                            reason: "not for a redis+sentinel URL yet",
+                        });
+                    }
+                    let entries = value.parse().ok().ok_or(ConfigError::Parameter {
+                        name: "cache_entries",
+                        reason: "not a positive number of entries",
+                    })?;
+                    cache_entries = Some(entries);
+                }
+                "cache_stale_ms" => cache_stale = Some(positive_ms("cache_stale_ms", value)?),
                 "sentinel_username" | "sentinel_password" => {
                     let Some(target) = config.sentinel.as_mut() else {
                         return Err(ConfigError::Parameter {
@@ -264,6 +311,24 @@ impl RedisConfig {
                 name: "wait_timeout_ms",
                 reason: "needs wait_replicas",
             });
+        }
+        match (cache_entries, cache_stale) {
+            (Some(entries), stale) => {
+                config.cache = Some(RecordCache {
+                    entries,
+                    stale: stale.unwrap_or(DEFAULT_CACHE_STALE),
+                });
+                // Invalidation messages come on the data connection, which
+                // RESP3 alone allows.
+                passed.push("protocol=resp3");
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Parameter {
+                    name: "cache_stale_ms",
+                    reason: "needs cache_entries",
+                });
+            }
+            (None, None) => {}
         }
         if !passed.is_empty() {
             config.server_url = format!("{base}?{}", passed.join("&"));

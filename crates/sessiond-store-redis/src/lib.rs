@@ -142,7 +142,7 @@ mod tls;
 mod users;
 
 pub use config::{
-    ConfigError, DEFAULT_PREFIX, DEFAULT_SENTINEL_PORT, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK, DEFAULT_WAIT_TIMEOUT,
-    RedisConfig, ReplicaWait, redacted,
+    ConfigError, DEFAULT_CACHE_STALE, DEFAULT_PREFIX, DEFAULT_SENTINEL_PORT, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK,
+    DEFAULT_WAIT_TIMEOUT, RecordCache, RedisConfig, ReplicaWait, redacted,
 };
 pub use store::{OpenError, RedisStore};

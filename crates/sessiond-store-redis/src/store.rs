@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use redis::{ScriptInvocation, Value};
+use redis::{CommandCacheConfig, ScriptInvocation, Value};
 use sessiond_core::{
     Audit, ClientInfo, IdPage, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject,
     SubjectLimit, Tenant, TokenHash, async_trait,
@@ -97,6 +97,13 @@ impl RedisStore {
             source,
         })?;
         Ok(store)
+    }
+
+    /// The node-local cache's counts so far (hits, misses, invalidations
+    /// received); `None` without a cache (`cache_entries`) or before the
+    /// first call.
+    pub fn cache_statistics(&self) -> Option<redis::caching::CacheStatistics> {
+        self.inner.link.cache_statistics()
     }
 
     /// The configuration in use.
@@ -204,11 +211,13 @@ impl SessionStore for RedisStore {
         // token's pointer is followed by a script, so that the pointer and
         // the record it names are read in one step.
         let mut connection = self.connection().await?;
-        let value: Value = redis::cmd("GET")
-            .arg(&key)
-            .query_async(&mut connection)
-            .await
-            .map_err(from_redis)?;
+        let mut get = redis::cmd("GET");
+        get.arg(&key);
+        if self.inner.config.cache.is_some() {
+            // The one read the node-local cache serves (config.rs).
+            get.set_cache_config(CommandCacheConfig::new());
+        }
+        let value: Value = get.query_async(&mut connection).await.map_err(from_redis)?;
         let found = match record::classify(&value)? {
             Stored::Record(session) => Some(*session),
             Stored::Pointer => self.read(key).await?,
