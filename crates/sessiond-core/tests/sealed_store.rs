@@ -131,6 +131,51 @@ async fn the_store_underneath_holds_no_data_ip_or_user_agent() {
     assert_eq!((&read.client, &read.created_client), (&moved, &session.created_client));
 }
 
+/// A session still used from the client that created it (the common case)
+/// keeps that client sealed once; it reads back as both, and a touch from
+/// elsewhere seals the new client on its own.
+#[tokio::test]
+async fn a_client_unchanged_since_creation_is_sealed_once() {
+    let raw = Arc::new(MemoryStore::new());
+    let store = sealed(&raw, &[1]);
+    let mut session = marked("carol");
+    session.client = session.created_client.clone();
+    insert(&store, &session).await;
+    let stored = raw.get_by_id(&session.id).await.unwrap().unwrap();
+    let text = serde_json::to_string(&*stored).unwrap();
+    for secret in [MARKER, CREATED_IP, CREATED_AGENT] {
+        assert!(!text.contains(secret), "{secret} in clear in {text}");
+    }
+    assert_eq!(stored.client.sealed.as_deref(), Some("=created"));
+    assert!(
+        stored
+            .created_client
+            .sealed
+            .as_deref()
+            .is_some_and(|s| s.starts_with("v1."))
+    );
+    assert_eq!(*store.get_by_id(&session.id).await.unwrap().unwrap(), session);
+    let key = Sealer::sealed_by(&stored).unwrap();
+    assert!(Sealer::sealed_only_by(&stored, key), "a reseal leaves it alone");
+
+    let later = NOW + time::Duration::minutes(1);
+    let moved = ClientInfo {
+        ip: Some("203.0.113.201".into()),
+        user_agent: Some(CREATED_AGENT.into()),
+        sealed: None,
+    };
+    assert!(
+        store
+            .touch(&session.id, later, later + time::Duration::hours(1), &moved)
+            .await
+            .unwrap()
+    );
+    let stored = raw.get_by_id(&session.id).await.unwrap().unwrap();
+    assert!(stored.client.sealed.as_deref().is_some_and(|s| s.starts_with("v1.")));
+    let read = store.get_by_id(&session.id).await.unwrap().unwrap();
+    assert_eq!((&read.client, &read.created_client), (&moved, &session.created_client));
+}
+
 /// The sealed created client of `session` as `raw` keeps it.
 async fn sealed_created_client(raw: &MemoryStore, session: &Session) -> Option<String> {
     raw.get_by_id(&session.id)
