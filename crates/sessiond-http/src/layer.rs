@@ -20,6 +20,7 @@ use crate::access_token::{AccessTokens, Outcome, Presented};
 use crate::backend::{SessionBackend, SessionInfo};
 use crate::cookie::{CookieCodec, CookieLookup};
 use crate::csrf::{self, CSRF_HEADER, CsrfGuard};
+use crate::data;
 use crate::error::HttpError;
 use crate::session::{Changes, Session};
 
@@ -295,7 +296,11 @@ async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<A
         let options = CreateOptions {
             remember_me: login.remember_me,
             aal: login.aal,
-            data: changes.data.unwrap_or_default(),
+            data: {
+                let mut data = changes.data.unwrap_or_default();
+                changes.patch.apply(&mut data);
+                data
+            },
             client: session.client().to_client_info(),
             // The backend decides: the portal's marks its logins as its own.
             origin: SessionOrigin::Api,
@@ -311,12 +316,16 @@ async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<A
             cookie: shared.cookie.deletion(),
         });
     }
-    // rotate and update_data were only recorded after a successful verify.
+    // rotate and the data changes were only recorded after a successful verify.
     let (Some(token), Some(current)) = (session.token(), session.verified()) else {
         return Err(HttpError::Unauthenticated);
     };
-    if let Some(data) = changes.data {
+    if let Some(mut data) = changes.data {
+        // A whole object: no merge is possible, a lost race is a conflict.
+        changes.patch.apply(&mut data);
         backend.update_data(current.id(), data, current.version()).await?;
+    } else if !changes.patch.is_empty() {
+        data::write_patch(backend.as_ref(), token, session.client(), current, &changes.patch).await?;
     }
     let Some(rotation) = changes.rotate else {
         return Ok(Applied::Kept);

@@ -101,6 +101,7 @@ mod backend;
 mod config;
 mod cookie;
 mod csrf;
+mod data;
 mod error;
 mod extract;
 mod layer;

@@ -7,10 +7,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use sessiond_core::{Aal, Rotation, SessionData, Subject, Token};
 use tokio::sync::OnceCell;
 
 use crate::backend::SessionInfo;
+use crate::data::Patch;
 use crate::error::HttpError;
 use crate::layer::{RawClient, Shared};
 
@@ -20,10 +24,22 @@ use crate::layer::{RawClient, Shared};
 /// Reading verifies the cookie once, on first use (requests that never ask
 /// cost no store access). [`login`](Session::login),
 /// [`logout`](Session::logout), [`rotate`](Session::rotate),
-/// [`reauthenticate`](Session::reauthenticate), [`elevate`](Session::elevate)
+/// [`reauthenticate`](Session::reauthenticate), [`elevate`](Session::elevate),
+/// [`insert`](Session::insert), [`remove`](Session::remove)
 /// and [`update_data`](Session::update_data)
 /// take effect after the handler returns, and only if its response is not a
 /// server error.
+///
+/// # Data, key by key
+///
+/// [`get`](Session::get), [`insert`](Session::insert) and
+/// [`remove`](Session::remove) read and change one key of the session's
+/// data (a JSON object) with serde, as in tower-sessions. Reads see the
+/// request's own changes. The changes are written after the handler as one
+/// compare-and-set update; if another request changed the data meanwhile,
+/// this request's key-level changes are applied again to the data as it is
+/// now (up to three attempts in all, then 412 `version_conflict`), so
+/// requests that change different keys never undo each other's writes.
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
@@ -48,14 +64,55 @@ pub(crate) struct Changes {
     pub(crate) logout: bool,
     /// A rotation, and what it does to the level and authentication time.
     pub(crate) rotate: Option<Rotation>,
+    /// A whole new data object ([`Session::update_data`]); key-level
+    /// changes made after it are applied to it directly.
     pub(crate) data: Option<SessionData>,
+    /// Key-level changes to the data the request read; empty whenever
+    /// `data` is set.
+    pub(crate) patch: Patch,
 }
 
 impl Changes {
     pub(crate) fn is_empty(&self) -> bool {
-        self.login.is_none() && !self.logout && self.rotate.is_none() && self.data.is_none()
+        self.login.is_none() && !self.logout && self.rotate.is_none() && self.data.is_none() && self.patch.is_empty()
+    }
+
+    /// The value of `key` as the request sees it, given the session it
+    /// verified (`stored`): `Err` when there is no session to read.
+    fn resolve(&self, stored: Option<&SessionInfo>, key: &str) -> Result<Option<Value>, NoSession> {
+        if self.logout {
+            return Err(NoSession);
+        }
+        if let Some(change) = self.patch.lookup(key) {
+            return Ok(change.cloned());
+        }
+        if let Some(data) = &self.data {
+            return Ok(data.get(key).cloned());
+        }
+        if self.login.is_some() {
+            // A login starts a new session with empty data.
+            return Ok(None);
+        }
+        stored.map(|s| s.data().get(key).cloned()).ok_or(NoSession)
+    }
+
+    /// Records `change` to `key` (`None` removes it).
+    fn record(&mut self, key: &str, change: Option<Value>) {
+        match (&mut self.data, change) {
+            (Some(data), Some(value)) => {
+                data.insert(key.to_owned(), value);
+            }
+            (Some(data), None) => {
+                data.remove(key);
+            }
+            (None, Some(value)) => self.patch.insert(key, value),
+            (None, None) => self.patch.remove(key),
+        }
     }
 }
+
+/// The request has no session whose data could be read or changed.
+struct NoSession;
 
 /// A login the handler asked for.
 #[derive(Debug)]
@@ -212,9 +269,13 @@ impl Session {
     /// Replaces the session's data after the handler. The write is a
     /// compare-and-set against the version this request read, so a
     /// concurrent update makes this request fail with 412
-    /// `version_conflict` instead of being lost. After
-    /// [`login`](Session::login) in the same request, it becomes the new
-    /// session's initial data. 401 without either.
+    /// `version_conflict` instead of being lost (a whole object cannot be
+    /// merged; prefer [`insert`](Session::insert) and
+    /// [`remove`](Session::remove), which are retried key by key). It
+    /// replaces any key-level change made before it in the request; those
+    /// made after it apply to it. After [`login`](Session::login) in the
+    /// same request, it becomes the new session's initial data. 401 without
+    /// either.
     pub async fn update_data(&self, data: SessionData) -> Result<(), HttpError> {
         if self.changes().login.is_none() {
             self.require().await?;
@@ -224,7 +285,101 @@ impl Session {
             return Err(HttpError::Unauthenticated);
         }
         changes.data = Some(data);
+        changes.patch = Patch::default();
         Ok(())
+    }
+
+    /// The session the data methods read: the verified one, unless a login
+    /// or logout recorded in this request decides (no verification then).
+    async fn stored(&self) -> Result<Option<SessionInfo>, HttpError> {
+        let decided = {
+            let changes = self.changes();
+            changes.login.is_some() || changes.logout
+        };
+        if decided { Ok(None) } else { self.current().await }
+    }
+
+    /// The value of `key` in the session's data, as JSON, including this
+    /// request's own changes; `None` when the key is absent or there is no
+    /// session. Fails only when the backend is unavailable.
+    pub async fn get_value(&self, key: &str) -> Result<Option<Value>, HttpError> {
+        let stored = self.stored().await?;
+        Ok(self.changes().resolve(stored.as_ref(), key).unwrap_or(None))
+    }
+
+    /// The value of `key` in the session's data, deserialized; `None` when
+    /// the key is absent or there is no session (no error: an anonymous
+    /// visitor simply has no data). Reads this request's own
+    /// [`insert`](Session::insert)s and [`remove`](Session::remove)s.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Unavailable`] (503) when the backend cannot be reached;
+    /// [`HttpError::Internal`] (500) when the stored value is not a `T`.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, HttpError> {
+        self.get_value(key).await?.map(|v| from_value(key, v)).transpose()
+    }
+
+    /// Sets `key` to `value` (JSON) after the handler, and returns the
+    /// value it had for this request. See [`insert`](Session::insert).
+    pub async fn insert_value(&self, key: &str, value: Value) -> Result<Option<Value>, HttpError> {
+        let stored = self.stored().await?;
+        let mut changes = self.changes();
+        let previous = changes
+            .resolve(stored.as_ref(), key)
+            .map_err(|NoSession| HttpError::Unauthenticated)?;
+        changes.record(key, Some(value));
+        Ok(previous)
+    }
+
+    /// Sets `key` to `value`, serialized with serde, after the handler
+    /// (with the session's other changes; nothing is written if the
+    /// handler answers 5xx). [`get`](Session::get) sees it at once. After
+    /// [`login`](Session::login) in the same request, it goes into the new
+    /// session's initial data.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Unauthenticated`] (401 `unauthenticated`) when the
+    /// request has no session (and none is being logged in): sessiond-http
+    /// keeps data only for signed-in sessions. [`HttpError::Unavailable`]
+    /// (503) when the backend cannot be reached; [`HttpError::Internal`]
+    /// (500) when `value` cannot be serialized. The write after the handler
+    /// can still fail the request with 412 `version_conflict` (see
+    /// [`Session`]) or 413 `payload_too_large` (the policy's data limit).
+    pub async fn insert(&self, key: &str, value: impl Serialize) -> Result<(), HttpError> {
+        let value = serde_json::to_value(value).map_err(|error| {
+            tracing::error!(key, %error, "session data: value cannot be serialized");
+            HttpError::Internal
+        })?;
+        self.insert_value(key, value).await.map(drop)
+    }
+
+    /// Removes `key` after the handler and returns the value it had for
+    /// this request, as JSON. See [`remove`](Session::remove).
+    pub async fn remove_value(&self, key: &str) -> Result<Option<Value>, HttpError> {
+        let stored = self.stored().await?;
+        let mut changes = self.changes();
+        let Ok(previous) = changes.resolve(stored.as_ref(), key) else {
+            return Ok(None);
+        };
+        // Removing what is not there changes nothing and writes nothing.
+        if previous.is_some() {
+            changes.record(key, None);
+        }
+        Ok(previous)
+    }
+
+    /// Removes `key` after the handler and returns the value it had,
+    /// deserialized; `None` when it was absent or there is no session.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Unavailable`] (503) when the backend cannot be reached;
+    /// [`HttpError::Internal`] (500) when the removed value is not a `T`
+    /// (the key is removed all the same).
+    pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, HttpError> {
+        self.remove_value(key).await?.map(|v| from_value(key, v)).transpose()
     }
 
     pub(crate) fn take_changes(&self) -> Changes {
@@ -253,4 +408,13 @@ impl Session {
     pub(crate) fn verification(&self) -> Option<Option<SessionInfo>> {
         self.inner.verified.get().and_then(|r| r.as_ref().ok().cloned())
     }
+}
+
+/// A data value as `T`; a mismatch is the application's bug (the log says
+/// which key), not the client's.
+fn from_value<T: DeserializeOwned>(key: &str, value: Value) -> Result<T, HttpError> {
+    serde_json::from_value(value).map_err(|error| {
+        tracing::error!(key, %error, "session data: stored value has another type");
+        HttpError::Internal
+    })
 }

@@ -40,11 +40,20 @@ impl TestApp {
 
     /// With a policy and extra layer configuration.
     pub fn with(policy: Policy, configure: impl FnOnce(SessionLayerBuilder) -> SessionLayerBuilder) -> Self {
+        Self::with_routes(policy, Router::new(), configure)
+    }
+
+    /// With routes of a test's own besides the common ones.
+    pub fn with_routes(
+        policy: Policy,
+        extra: Router,
+        configure: impl FnOnce(SessionLayerBuilder) -> SessionLayerBuilder,
+    ) -> Self {
         let clock = FakeClock::default();
         let manager = manager(&clock, policy);
         let layer = configure(SessionLayer::in_process(manager.clone())).build().unwrap();
         Self {
-            router: routes().layer(layer),
+            router: routes().merge(extra).layer(layer),
             manager,
             clock,
         }
@@ -62,6 +71,13 @@ impl TestApp {
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         reply.session_cookie().expect("login sets the session cookie")
+    }
+
+    /// The session data `cookie`'s session holds, as `/me` shows it.
+    pub async fn data(&self, cookie: &str) -> serde_json::Value {
+        let reply = self.send(get_req("/me").cookie(cookie).build()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.json()["data"].clone()
     }
 
     /// The CSRF token of the session `cookie` names.

@@ -5,9 +5,11 @@
 mod access_tokens;
 mod cookies;
 mod csrf;
+mod data_conflicts;
 mod lifecycle;
 mod loopback;
 mod parsers;
 mod remote;
 mod remote_tls;
 mod support;
+mod typed_data;
