@@ -10,7 +10,7 @@ use crate::access_token::{
 };
 use crate::backend::{Issuing, ManagerClock, SessionBackend};
 use crate::cookie::{CookieCodec, CookieConfigError, DEFAULT_COOKIE_NAME, DEV_COOKIE_NAME, SameSite};
-use crate::csrf::CsrfGuard;
+use crate::csrf::{CsrfGuard, Exemptions};
 use crate::layer::{SessionLayer, Shared};
 #[cfg(feature = "remote")]
 use crate::remote::RemoteBackend;
@@ -45,6 +45,15 @@ pub enum ConfigError {
          (.access_tokens(issuer)); other backends mint their own (AccessTokenCookie::from_backend())"
     )]
     AccessTokenSource,
+    /// A [`csrf_exempt`](SessionLayerBuilder::csrf_exempt) pattern that is
+    /// not an exact path or a `/prefix/*`.
+    #[error("invalid CSRF exemption {pattern:?}: {reason}")]
+    CsrfExempt {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The access-token cookie would have the session cookie's name.
     #[error("the access-token cookie needs a name other than the session cookie's ({0:?})")]
     AccessTokenCookieName(String),
@@ -66,6 +75,7 @@ pub struct SessionLayerBuilder {
     allow_missing_origin: bool,
     secrets: Vec<[u8; 32]>,
     max_form_bytes: usize,
+    csrf_exempt: Vec<String>,
     access_tokens: Option<AccessTokenCookie>,
     /// Set by [`SessionLayer::in_process`]: the manager an issuer mints for.
     manager: Option<SessionManager>,
@@ -87,6 +97,7 @@ impl SessionLayer {
             allow_missing_origin: false,
             secrets: Vec::new(),
             max_form_bytes: DEFAULT_MAX_FORM_BYTES,
+            csrf_exempt: Vec::new(),
             access_tokens: None,
             manager: None,
         }
@@ -190,6 +201,36 @@ impl SessionLayerBuilder {
         self
     }
 
+    /// Exempts unsafe requests (POST, PUT, PATCH, DELETE, …) to `pattern`
+    /// from both CSRF checks: the cross-site check (403
+    /// `cross_site_request`) and the CSRF token (403 `csrf_failed`). For
+    /// routes other sites must be able to call: payment or Git webhooks, a
+    /// SAML assertion consumer. Call it once per pattern.
+    ///
+    /// A pattern is an exact path (`/saml/acs`) or a prefix ending in `/*`
+    /// (`/webhooks/*` matches `/webhooks/stripe` and `/webhooks/a/b`, but
+    /// neither `/webhooks` nor `/webhooksX`). It is compared with the
+    /// request's path as sent: case-sensitive, still percent-encoded, with
+    /// no normalisation, as axum routes; under `Router::nest`, with the
+    /// path inside the nest when the layer is on the nested router.
+    /// Anything else (no leading `/`, a `*` elsewhere, `/*` alone, a query,
+    /// `//`, `.` or `..` segments, spaces or non-ASCII) is refused by
+    /// [`build`](Self::build) with [`ConfigError::CsrfExempt`].
+    ///
+    /// **Exempt routes must authenticate their requests some other way**,
+    /// e.g. by checking the sender's signature over the body, because any
+    /// site can make a browser send them. So that such a forged request
+    /// carries no user's authority, an exempt unsafe request is served as
+    /// if it had no session cookie: its handler sees no session
+    /// ([`Session::current`](crate::Session::current) is `None`), and a
+    /// [`login`](crate::Session::login) there starts a new session without
+    /// ending the one the browser had. Safe methods (GET, HEAD) are never
+    /// CSRF-checked and keep their session.
+    pub fn csrf_exempt(mut self, pattern: impl Into<String>) -> Self {
+        self.csrf_exempt.push(pattern.into());
+        self
+    }
+
     /// Also keeps a current access token for the session in a second
     /// cookie (`__Host-sessiond_at`); off by default. See
     /// [`AccessTokenCookie`] for when it is minted, renewed and deleted.
@@ -247,6 +288,12 @@ impl SessionLayerBuilder {
             }
             origins.push(origin.to_ascii_lowercase());
         }
+        let mut csrf_exempt = Exemptions::default();
+        for pattern in self.csrf_exempt {
+            if let Err(reason) = csrf_exempt.add(&pattern) {
+                return Err(ConfigError::CsrfExempt { pattern, reason });
+            }
+        }
         let mut secrets = self.secrets;
         if secrets.is_empty() {
             let mut secret = [0u8; 32];
@@ -274,6 +321,7 @@ impl SessionLayerBuilder {
                 cookie,
                 csrf,
                 max_form_bytes: self.max_form_bytes,
+                csrf_exempt,
                 dev: self.dev,
             }),
         })

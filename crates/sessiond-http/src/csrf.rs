@@ -9,6 +9,12 @@
 //!    server secret of the session token's hash. It needs no storage, is
 //!    useless for another session, and changes whenever the token rotates.
 //!    Compared in constant time.
+//!
+//! Routes that other sites must be able to POST to (webhooks, a SAML
+//! assertion consumer) can be exempted from both by path
+//! ([`SessionLayerBuilder::csrf_exempt`](crate::SessionLayerBuilder::csrf_exempt));
+//! an exempt unsafe request is then served as if it carried no session
+//! cookie, so a forged one carries no session's authority either.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -66,6 +72,61 @@ pub fn find_form_token(body: &[u8]) -> Option<&str> {
 /// Methods that must not change state and so need no CSRF check.
 pub(crate) fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+}
+
+/// Paths whose unsafe requests skip both CSRF checks: exact paths, and
+/// prefixes written `/prefix/*`. Compared with the path as sent (still
+/// percent-encoded, dot segments kept), which is what axum routes on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Exemptions {
+    exact: Vec<String>,
+    /// Each ends with `/`: `/webhooks/*` is kept as `/webhooks/`.
+    prefixes: Vec<String>,
+}
+
+impl Exemptions {
+    /// Adds `pattern`, or returns why it is refused.
+    pub(crate) fn add(&mut self, pattern: &str) -> Result<(), &'static str> {
+        let (path, prefix) = match pattern.strip_suffix("/*") {
+            Some(stem) => (stem, true),
+            None => (pattern, false),
+        };
+        if prefix && path.is_empty() {
+            return Err("'/*' would exempt every route; list the routes that need it");
+        }
+        if !path.starts_with('/') {
+            return Err("a path must start with '/'");
+        }
+        if path.contains('*') {
+            return Err("'*' is allowed only as a trailing '/*'");
+        }
+        if !path.bytes().all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#') {
+            return Err("a path has no query, fragment, space or non-ASCII character (percent-encode it)");
+        }
+        let segments: Vec<&str> = path.split('/').skip(1).collect();
+        // `/` alone is one empty segment; anywhere else an empty segment is `//`.
+        if path != "/" && segments.iter().any(|s| s.is_empty()) {
+            return Err("a path has no empty segment ('//') and no trailing '/'");
+        }
+        if segments.iter().any(|s| *s == "." || *s == "..") {
+            return Err("a path has no '.' or '..' segment");
+        }
+        if prefix {
+            self.prefixes.push(format!("{path}/"));
+        } else {
+            self.exact.push(path.to_owned());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.prefixes.is_empty()
+    }
+
+    /// Whether requests to `path` are exempt.
+    pub(crate) fn matches(&self, path: &str) -> bool {
+        self.exact.iter().any(|p| p == path) || self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
+    }
 }
 
 /// The CSRF settings and secret of one layer.
@@ -209,6 +270,54 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exemptions_match_exact_paths_and_whole_segment_prefixes() {
+        let mut exempt = Exemptions::default();
+        assert!(exempt.is_empty());
+        exempt.add("/webhooks/*").unwrap();
+        exempt.add("/saml/acs").unwrap();
+        for yes in ["/webhooks/stripe", "/webhooks/a/b", "/webhooks/", "/saml/acs"] {
+            assert!(exempt.matches(yes), "{yes}");
+        }
+        for no in [
+            "/webhooks",
+            "/webhooksX",
+            "/webhooksX/a",
+            "/saml/acs/",
+            "/saml/acsX",
+            "/Saml/acs",
+            "/",
+        ] {
+            assert!(!exempt.matches(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn malformed_exemptions_are_refused() {
+        for bad in [
+            "",
+            "webhooks/*",
+            "*",
+            "/*",
+            "/web*",
+            "/a/*/b",
+            "/a/**",
+            "/a?b=1",
+            "/a#b",
+            "/a b",
+            "/a//b",
+            "/a/",
+            "/a/../b",
+            "/./a",
+            "/caf\u{e9}",
+        ] {
+            assert!(Exemptions::default().add(bad).is_err(), "{bad:?}");
+        }
+        for good in ["/", "/a", "/a/*", "/a/b/*", "/a%20b", "/a-b_c.d~e"] {
+            assert!(Exemptions::default().add(good).is_ok(), "{good:?}");
+        }
+    }
 
     #[test]
     fn form_token_is_found_strictly() {

@@ -19,7 +19,7 @@ use tower::{Layer, Service};
 use crate::access_token::{AccessTokens, Outcome, Presented};
 use crate::backend::{SessionBackend, SessionInfo};
 use crate::cookie::{CookieCodec, CookieLookup};
-use crate::csrf::{self, CSRF_HEADER, CsrfGuard};
+use crate::csrf::{self, CSRF_HEADER, CsrfGuard, Exemptions};
 use crate::data;
 use crate::error::HttpError;
 use crate::session::{Changes, Session};
@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) cookie: CookieCodec,
     pub(crate) csrf: CsrfGuard,
     pub(crate) max_form_bytes: usize,
+    /// Paths whose unsafe requests skip the CSRF checks (and the session).
+    pub(crate) csrf_exempt: Exemptions,
     pub(crate) dev: bool,
 }
 
@@ -85,9 +87,16 @@ where
             let (mut parts, body) = request.into_parts();
             // The provenance check of an unsafe request decides on these
             // headers: a cache must not answer one request with another's.
-            let provenance_checked = !csrf::is_safe(&parts.method);
-            let presented = shared.access.as_ref().map(|a| a.presented(&parts.headers));
-            let mut response = match prepare(&shared, &mut parts, body).await {
+            let exempt = is_exempt(&shared, &parts);
+            let provenance_checked = !csrf::is_safe(&parts.method) && !exempt;
+            // An exempt request is served without the session, so it must
+            // not renew or delete the access-token cookie either.
+            let presented = if exempt {
+                None
+            } else {
+                shared.access.as_ref().map(|a| a.presented(&parts.headers))
+            };
+            let mut response = match prepare(&shared, &mut parts, body, exempt).await {
                 Ok((session, body)) => {
                     parts.extensions.insert(session.clone());
                     let response = inner.call(Request::from_parts(parts, body)).await?;
@@ -104,11 +113,25 @@ where
     }
 }
 
+/// Whether `parts` is an unsafe request to a CSRF-exempt path.
+fn is_exempt(shared: &Shared, parts: &request::Parts) -> bool {
+    !shared.csrf_exempt.is_empty() && !csrf::is_safe(&parts.method) && shared.csrf_exempt.matches(parts.uri.path())
+}
+
 /// Before the handler: development-mode host check, the session cookie,
-/// and the CSRF checks of unsafe methods.
-async fn prepare(shared: &Arc<Shared>, parts: &mut request::Parts, body: Body) -> Result<(Session, Body), HttpError> {
+/// and the CSRF checks of unsafe methods. An `exempt` request skips the
+/// CSRF checks and is served as if it had no session cookie.
+async fn prepare(
+    shared: &Arc<Shared>,
+    parts: &mut request::Parts,
+    body: Body,
+    exempt: bool,
+) -> Result<(Session, Body), HttpError> {
     if shared.dev && !csrf::request_host(parts).is_some_and(crate::config::is_loopback_authority) {
         return Err(HttpError::DevModeNotLocal);
+    }
+    if exempt {
+        return Ok((Session::new(Arc::clone(shared), None, client_info(parts)), body));
     }
     let token = match shared.cookie.lookup(&parts.headers) {
         CookieLookup::Found(value) => Token::parse(value).ok(),

@@ -5,6 +5,7 @@
 mod access_tokens;
 mod cookies;
 mod csrf;
+mod csrf_exempt;
 mod data_conflicts;
 mod lifecycle;
 mod loopback;
