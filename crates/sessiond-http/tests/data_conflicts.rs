@@ -32,12 +32,10 @@ fn insert_route() -> Router {
     )
 }
 
-/// Regression: two requests that insert different keys into one session at
-/// the same time both keep their key. Request A reads the session, then
-/// waits while B writes; A's compare-and-set then loses and is re-applied
-/// on B's data.
-#[tokio::test]
-async fn concurrent_inserts_of_different_keys_both_survive() {
+/// The racing routes: `POST /kv/{key}` inserts its body; `POST /gated`
+/// inserts `a` = 1, says so on the first `Notify`, then waits for the
+/// second before returning.
+pub fn race_routes() -> (Router, Arc<Notify>, Arc<Notify>) {
     let inserted = Arc::new(Notify::new());
     let release = Arc::new(Notify::new());
     let (a_inserted, a_release) = (inserted.clone(), release.clone());
@@ -50,28 +48,42 @@ async fn concurrent_inserts_of_different_keys_both_survive() {
             Ok::<_, HttpError>("inserted after waiting")
         }),
     );
-    let app = TestApp::with_routes(Policy::default(), insert_route().merge(gated), |b| b);
-    let token = app.login("alice", false).await;
-    let csrf = app.csrf(&token).await;
-    let version_before = app.manager.get(&session_id(&app, &token).await).await.unwrap().version;
+    (insert_route().merge(gated), inserted, release)
+}
 
+/// Request A reads the session and records `a`, then waits while B
+/// inserts `b` and completes; A's compare-and-set then loses and must be
+/// re-applied on B's data. Both keys survive.
+pub async fn race(app: &TestApp, token: &str, inserted: &Notify, release: &Notify) {
+    let csrf = app.csrf(token).await;
     let a = tokio::spawn(
         app.router
             .clone()
-            .oneshot(post_req("/gated").cookie(&token).csrf(&csrf).build()),
+            .oneshot(post_req("/gated").cookie(token).csrf(&csrf).build()),
     );
     inserted.notified().await;
     let b = app
-        .send(post_req("/kv/b").cookie(&token).csrf(&csrf).body("2").build())
+        .send(post_req("/kv/b").cookie(token).csrf(&csrf).body("2").build())
         .await;
     assert_eq!(b.status, StatusCode::OK, "{}", b.body);
     release.notify_one();
     let a = Reply::from(a.await.unwrap().unwrap()).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(app.data(token).await, json!({"a": 1, "b": 2}));
+}
 
-    assert_eq!(app.data(&token).await, json!({"a": 1, "b": 2}));
+/// Regression: two requests that insert different keys into one session at
+/// the same time both keep their key.
+#[tokio::test]
+async fn concurrent_inserts_of_different_keys_both_survive() {
+    let (extra, inserted, release) = race_routes();
+    let app = TestApp::with_routes(Policy::default(), extra, |b| b);
+    let token = app.login("alice", false).await;
+    let id = session_id(&app, &token).await;
+    let version_before = app.manager.get(&id).await.unwrap().version;
+    race(&app, &token, &inserted, &release).await;
     // Two writes: B's, then A's retry on top of it (A's first attempt lost).
-    let version_after = app.manager.get(&session_id(&app, &token).await).await.unwrap().version;
+    let version_after = app.manager.get(&id).await.unwrap().version;
     assert_eq!(version_after, version_before + 2);
 }
 

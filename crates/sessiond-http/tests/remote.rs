@@ -91,6 +91,21 @@ async fn remote_mode_against_a_real_sessiond() {
     reply.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable");
 }
 
+/// Key-level data over the API: a write that lost the race (412 from
+/// `PATCH` with `If-Match`) is re-read and re-applied, as in process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_inserts_of_different_keys_both_survive_a_race() {
+    let Some(server) = sessiond() else { return };
+    let (extra, inserted, release) = crate::data_conflicts::race_routes();
+    let mut app = TestApp::new();
+    let remote = RemoteBackend::new(&server.base, &server.key).unwrap();
+    app.router = routes()
+        .merge(extra)
+        .layer(SessionLayer::remote(remote).build().unwrap());
+    let token = app.login("alice", false).await;
+    crate::data_conflicts::race(&app, &token, &inserted, &release).await;
+}
+
 #[tokio::test]
 async fn a_wrong_api_key_fails_closed() {
     let Some(server) = sessiond() else { return };
