@@ -45,13 +45,17 @@
 //! - for unsafe methods, refuses cross-site requests (Fetch Metadata, then
 //!   `Origin`) with 403 `cross_site_request`, and, when the cookie names a
 //!   live session, requires that session's CSRF token (header `X-CSRF-Token` or form
-//!   field `csrf_token`) or answers 403 `csrf_failed`;
+//!   field `csrf_token`) or answers 403 `csrf_failed` (routes other sites
+//!   must POST to, such as webhooks, can be
+//!   [exempted](SessionLayerBuilder::csrf_exempt));
 //! - verifies the session only when a handler asks ([`Session::current`],
 //!   [`CurrentSession`], [`CsrfToken`]) or, for unsafe methods with a
 //!   session cookie, when the CSRF check needs to know it names a live
 //!   session (a stale cookie must not block the login that replaces it);
 //! - after the handler, unless it answered 5xx, applies login, logout,
-//!   rotation, step-up and data updates and sets or deletes the cookie;
+//!   rotation, step-up and data changes ([`Session::insert`] and
+//!   [`Session::remove`] key by key, retried on a concurrent write) and
+//!   sets or deletes the cookie;
 //! - marks responses that depend on the session `Cache-Control: no-store`
 //!   and `Vary: Cookie`.
 //!
@@ -61,6 +65,10 @@
 //! `dev_mode_not_local`). Remote mode (cargo feature `remote`):
 //! `SessionLayer::remote` with a `RemoteBackend` speaks the sessiond HTTP
 //! API instead of calling a manager in-process; handlers do not change.
+//!
+//! Coming from tower-sessions? See
+//! [`docs::coming_from_tower_sessions`]: the same `get` / `insert` /
+//! `remove`, and what changes.
 //!
 //! # Access-token cookie (opt-in)
 //!
@@ -102,6 +110,7 @@ mod config;
 mod cookie;
 mod csrf;
 mod data;
+pub mod docs;
 mod error;
 mod extract;
 mod layer;
