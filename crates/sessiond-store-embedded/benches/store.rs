@@ -200,7 +200,7 @@ fn bench(c: &mut Criterion) {
     // lookups and a decode. What a verify costs for a session this process
     // has not written or read since it started.
     let uncached: Arc<dyn SessionStore> =
-        Arc::new(EmbeddedStore::open_with(uncached_dir.path(), Options::default().cache_entries(0)).unwrap());
+        Arc::new(EmbeddedStore::open_with(uncached_dir.path(), Options::default().cache_bytes(0)).unwrap());
     let mut with_uncached = stores.clone();
     with_uncached.push(("embedded, no cache", uncached));
     verify(c, &rt, &with_uncached);

@@ -42,14 +42,83 @@ type Map = HashMap<TokenHash, Arc<Session>, TokenHashBuildHasher>;
 #[derive(Debug, Default)]
 struct Inner {
     map: Map,
+    /// The estimated bytes of every entry ([`entry_bytes`]).
+    bytes: usize,
     /// Odd while a commit is in flight; see the module docs.
     epoch: u64,
+}
+
+impl Inner {
+    fn remove(&mut self, hash: &TokenHash) {
+        if let Some(old) = self.map.remove(hash) {
+            self.bytes = self.bytes.saturating_sub(entry_bytes(&old));
+        }
+    }
+
+    /// Inserts, first evicting arbitrary entries until it fits in
+    /// `capacity` bytes: cheap, and fair enough for sessions, whose use is
+    /// spread and bursty. An entry larger than the whole cache is not kept.
+    fn insert_bounded(&mut self, capacity: usize, hash: TokenHash, session: Arc<Session>) {
+        self.remove(&hash);
+        let size = entry_bytes(&session);
+        if size > capacity {
+            return;
+        }
+        while self.bytes + size > capacity {
+            let Some(victim) = self.map.keys().next().copied() else {
+                break;
+            };
+            self.remove(&victim);
+        }
+        self.bytes += size;
+        self.map.insert(hash, session);
+    }
+}
+
+/// What an entry costs in memory, estimated from what it holds: the record
+/// and its map slot, its strings, and its data walked value by value. An
+/// estimate, not an allocator's count, but it grows with what the entry
+/// really holds, so the cache stays near its budget whatever the sessions
+/// carry (a session with a large cart costs several small ones).
+pub(crate) fn entry_bytes(session: &Session) -> usize {
+    // The record, the map's key and pointer, the Arc's counts, and the
+    // allocator's rounding of each allocation.
+    const FIXED: usize = std::mem::size_of::<Session>() + 32 + 8 + 16 + 64;
+    let client = |c: &sessiond_core::ClientInfo| {
+        [&c.ip, &c.user_agent, &c.sealed]
+            .iter()
+            .map(|part| part.as_ref().map_or(0, |text| text.len() + 16))
+            .sum::<usize>()
+    };
+    FIXED
+        + session.id.as_str().len()
+        + session.tenant.as_str().len()
+        + session.subject.as_str().len()
+        + client(&session.client)
+        + client(&session.created_client)
+        + session.data.iter().map(|(k, v)| member_bytes(k, v)).sum::<usize>()
+}
+
+fn member_bytes(key: &str, value: &serde_json::Value) -> usize {
+    // A B-tree map slot per member: its key string and value.
+    48 + key.len() + value_bytes(value)
+}
+
+fn value_bytes(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        Value::String(s) => s.len() + 16,
+        Value::Array(items) => items.iter().map(|v| 32 + value_bytes(v)).sum(),
+        Value::Object(map) => map.iter().map(|(k, v)| member_bytes(k, v)).sum(),
+    }
 }
 
 /// The cache; shared by the store handle (reads) and the writer thread.
 #[derive(Debug)]
 pub(crate) struct Cache {
     inner: RwLock<Inner>,
+    /// The budget in estimated bytes ([`entry_bytes`]); 0: no cache.
     capacity: usize,
 }
 
@@ -82,7 +151,7 @@ impl Changes {
 pub(crate) struct Ticket(u64);
 
 impl Cache {
-    /// A cache of at most `capacity` token hashes (0 disables it).
+    /// A cache of at most `capacity` estimated bytes (0 disables it).
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             inner: RwLock::new(Inner::default()),
@@ -121,7 +190,7 @@ impl Cache {
             return;
         }
         for hash in token_hashes(session) {
-            insert_bounded(&mut inner.map, self.capacity, hash, Arc::clone(session));
+            inner.insert_bounded(self.capacity, hash, Arc::clone(session));
         }
     }
 
@@ -130,7 +199,7 @@ impl Cache {
         let mut inner = self.write();
         inner.epoch = inner.epoch.wrapping_add(1) | 1;
         for hash in changes.0.keys() {
-            inner.map.remove(hash);
+            inner.remove(hash);
         }
     }
 
@@ -141,24 +210,12 @@ impl Cache {
         if committed && self.capacity > 0 {
             for (hash, session) in changes.0 {
                 if let Some(session) = session {
-                    insert_bounded(&mut inner.map, self.capacity, hash, session);
+                    inner.insert_bounded(self.capacity, hash, session);
                 }
             }
         }
         inner.epoch = inner.epoch.wrapping_add(1) & !1;
     }
-}
-
-/// Inserts, first evicting an arbitrary entry if the cache is full: cheap,
-/// and fair enough for sessions, whose use is spread and bursty.
-fn insert_bounded(map: &mut Map, capacity: usize, hash: TokenHash, session: Arc<Session>) {
-    if map.len() >= capacity
-        && !map.contains_key(&hash)
-        && let Some(victim) = map.keys().next().copied()
-    {
-        map.remove(&victim);
-    }
-    map.insert(hash, session);
 }
 
 #[cfg(test)]
@@ -167,8 +224,36 @@ mod tests {
     use sessiond_testkit::conformance::{NOW, sample};
 
     #[test]
+    fn the_budget_is_in_bytes_so_a_large_record_takes_the_room_of_several() {
+        let small = sample("t", "s", NOW);
+        let mut large = sample("t", "s", NOW);
+        large.data.insert("cart".into(), serde_json::json!(["x".repeat(4000)]));
+        let (one, big) = (entry_bytes(&small), entry_bytes(&large));
+        assert!(big > 4000 && big > 4 * one, "{big} vs {one}");
+        let cache = Cache::new(big + one);
+        let mut changes = Changes::default();
+        changes.put(&large, None);
+        for _ in 0..3 {
+            changes.put(&sample("t", "s", NOW), None);
+        }
+        cache.before_commit(&changes);
+        cache.after_commit(changes, true);
+        let inner = cache.read();
+        assert!(inner.bytes <= big + one, "{} over {}", inner.bytes, big + one);
+        assert!(inner.map.len() <= 4);
+        // A record larger than the whole budget is not kept at all.
+        drop(inner);
+        let tight = Cache::new(one);
+        let mut changes = Changes::default();
+        changes.put(&large, None);
+        tight.before_commit(&changes);
+        tight.after_commit(changes, true);
+        assert!(tight.get(&large.token_hash).is_none());
+    }
+
+    #[test]
     fn a_fill_is_refused_once_a_commit_began() {
-        let cache = Cache::new(8);
+        let cache = Cache::new(8 << 10);
         let s = Arc::new(sample("t", "s", NOW));
         let ticket = cache.ticket().unwrap();
         let mut changes = Changes::default();
@@ -185,7 +270,8 @@ mod tests {
 
     #[test]
     fn commits_replace_and_remove_entries_and_capacity_holds() {
-        let cache = Cache::new(2);
+        let one = entry_bytes(&sample("t", "s", NOW));
+        let cache = Cache::new(2 * one);
         let a = sample("t", "s", NOW);
         let mut revoked = a.clone();
         revoked.version += 1;
@@ -206,7 +292,8 @@ mod tests {
             cache.before_commit(&more);
             cache.after_commit(more, true);
         }
-        assert!(cache.read().map.len() <= 2);
+        assert_eq!(cache.read().map.len(), 2);
+        assert!(cache.read().bytes <= 2 * one);
         assert!(Cache::new(0).ticket().is_none());
     }
 }

@@ -10,26 +10,40 @@ use crate::error::OpenError;
 use crate::store::FILE_NAME;
 use crate::tables::{EXPIRY, FORMAT_KEY, FORMAT_VERSION, META, SESSIONS, SUBJECTS, TOKENS, USERS};
 
-/// Tuning for [`EmbeddedStore::open_with`](crate::EmbeddedStore::open_with).
+/// Tuning for [`EmbeddedStore::open_with`](crate::EmbeddedStore::open_with):
+/// the two memory budgets, in bytes, which bound what a store holds in
+/// memory whatever its number of sessions (measured by `examples/scale.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Options {
-    /// Token hashes whose decoded records are kept in memory for verify
-    /// (a record costs roughly 0.5–1 KiB). 0 turns the cache off: every
-    /// read then runs a read transaction. Default 262,144.
-    pub cache_entries: usize,
+    /// Decoded records kept in memory for verify, by token hash, in
+    /// estimated bytes (a browser session with a small cart is about 700).
+    /// 0 turns the cache off: every read then runs a read transaction.
+    /// Default 256 MiB.
+    pub cache_bytes: usize,
+    /// redb's own cache of file pages. Default 1 GiB (redb's default).
+    pub engine_cache_bytes: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { cache_entries: 262_144 }
+        Self {
+            cache_bytes: 256 << 20,
+            engine_cache_bytes: 1 << 30,
+        }
     }
 }
 
 impl Options {
-    /// Sets [`Options::cache_entries`].
-    pub fn cache_entries(mut self, entries: usize) -> Self {
-        self.cache_entries = entries;
+    /// Sets [`Options::cache_bytes`].
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Options::engine_cache_bytes`].
+    pub fn engine_cache_bytes(mut self, bytes: usize) -> Self {
+        self.engine_cache_bytes = bytes;
         self
     }
 }
@@ -50,7 +64,7 @@ pub fn dir_from_url(url: &str) -> Result<PathBuf, OpenError> {
 /// Creates a new store file without ever exposing a half-made one: it is
 /// built under a temporary name and then linked into place, which fails
 /// instead of replacing if another process got there first.
-pub(crate) fn create_new(dir: &Path, path: &Path) -> Result<Database, OpenError> {
+pub(crate) fn create_new(dir: &Path, path: &Path, options: Options) -> Result<Database, OpenError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| OpenError::Io { path, source }
@@ -59,6 +73,7 @@ pub(crate) fn create_new(dir: &Path, path: &Path) -> Result<Database, OpenError>
     // Left over from a crashed creation by an earlier process with our pid.
     let _ = std::fs::remove_file(&temp);
     let db = Database::builder()
+        .set_cache_size(options.engine_cache_bytes)
         .create(&temp)
         .map_err(|e| OpenError::from_engine(temp.clone(), e))?;
     // Owner only before anyone can open it by its real name: it holds
@@ -74,7 +89,7 @@ pub(crate) fn create_new(dir: &Path, path: &Path) -> Result<Database, OpenError>
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             drop(db);
-            open_existing(path)
+            open_existing(path, options)
         }
         Err(source) => Err(OpenError::Io {
             path: path.to_owned(),
@@ -102,8 +117,9 @@ fn initialize(db: &Database) -> Result<(), redb::Error> {
 /// Opens an existing file and checks that it is a sessiond store this
 /// build can read. The integrity check verifies every page checksum, so a
 /// damaged or cut-short file is an error here rather than a panic later.
-pub(crate) fn open_existing(path: &Path) -> Result<Database, OpenError> {
+pub(crate) fn open_existing(path: &Path, options: Options) -> Result<Database, OpenError> {
     let db = Database::builder()
+        .set_cache_size(options.engine_cache_bytes)
         .set_check_integrity_on_open(true)
         .open(path)
         .map_err(|e| OpenError::from_engine(path.to_owned(), e))?;

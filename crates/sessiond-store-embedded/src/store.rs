@@ -63,12 +63,12 @@ impl EmbeddedStore {
             })?;
         let path = dir.join(FILE_NAME);
         let db = match std::fs::symlink_metadata(&path) {
-            Ok(_) => open_existing(&path)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_new(dir, &path)?,
+            Ok(_) => open_existing(&path, options)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_new(dir, &path, options)?,
             Err(source) => return Err(OpenError::Io { path, source }),
         };
         let db = Arc::new(db);
-        let cache = Arc::new(Cache::new(options.cache_entries));
+        let cache = Arc::new(Cache::new(options.cache_bytes));
         let writer = Writer::spawn(Arc::clone(&db), Arc::clone(&cache)).map_err(OpenError::Thread)?;
         Ok(Self {
             db,

@@ -34,7 +34,7 @@ impl TempStore {
 
     /// Every read goes to the database.
     pub fn uncached() -> Arc<dyn SessionStore> {
-        Arc::new(Self::with(Options::default().cache_entries(0)))
+        Arc::new(Self::with(Options::default().cache_bytes(0)))
     }
 
     /// As a user store (default options).
@@ -73,7 +73,7 @@ impl TempStore {
 
     /// A cache so small that it evicts all the time.
     pub fn tiny_cache() -> Arc<dyn SessionStore> {
-        Arc::new(Self::with(Options::default().cache_entries(2)))
+        Arc::new(Self::with(Options::default().cache_bytes(2 * 1024)))
     }
 }
 
