@@ -38,6 +38,8 @@ pub(crate) enum Op {
         revocation: Revocation,
         audit: Box<Audit>,
     },
+    /// Sessions loaded in bulk ([`crate::EmbeddedStore::insert_all`]).
+    InsertAll(Vec<Session>),
     Update {
         session: Session,
         expected_version: u64,
@@ -116,6 +118,8 @@ pub(crate) enum Op {
 #[derive(Debug)]
 pub(crate) enum Done {
     Inserted(Inserted),
+    /// Every session of an [`Op::InsertAll`] was written.
+    InsertedAll,
     Updated,
     /// `shortened`: the touch moved the idle deadline *earlier*, so it must
     /// not be left non-durable (losing it would extend the session).
@@ -182,6 +186,7 @@ impl Op {
                 revocation,
                 audit,
             } => insert(t, session, *limit, *now, *revocation, audit),
+            Op::InsertAll(sessions) => insert_all(t, sessions),
             Op::Update {
                 session,
                 expected_version,
@@ -242,6 +247,27 @@ impl Op {
             Op::PruneEvents { tenant, retention } => crate::events::prune(t, tenant.as_ref(), *retention),
         }
     }
+}
+
+/// All of `sessions` or none: every id and token hash is checked (against
+/// the store and each other) before the first is written.
+fn insert_all(t: &mut Tables<'_>, sessions: &[Session]) -> Result<Outcome, StoreError> {
+    let mut ids = std::collections::HashSet::with_capacity(sessions.len());
+    let mut hashes = std::collections::HashSet::with_capacity(sessions.len());
+    for session in sessions {
+        if !ids.insert(&session.id) || t.get(&session.id)?.is_some() {
+            return Ok(Err(StoreError::Collision));
+        }
+        for hash in token_hashes(session) {
+            if !hashes.insert(hash) || t.token_owner(&hash)?.is_some() {
+                return Ok(Err(StoreError::Collision));
+            }
+        }
+    }
+    for session in sessions {
+        t.put(session, None)?;
+    }
+    Ok(Ok(Done::InsertedAll))
 }
 
 fn insert(

@@ -8,6 +8,7 @@ mod cache;
 mod conformance;
 mod crash;
 mod files;
+mod insert_all;
 mod purge;
 mod support;
 mod users;

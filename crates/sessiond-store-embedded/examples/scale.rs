@@ -1,0 +1,249 @@
+//! What one embedded node holds, and how fast it stays, as sessions pile
+//! up (issue 17): for each count, load a fresh store, then in a fresh
+//! process measure open time, resident memory, verify and create rates.
+//!
+//! Run: `cargo run --release -p sessiond-store-embedded --example scale [COUNT...]`
+//! (default: `100000 10000000`; 10 M needs about 10 GB of disk and 20
+//! minutes here). The store lives in a temporary directory under `TMPDIR`
+//! (or `SCALE_DIR`) and is deleted afterwards.
+//!
+//! * **load**: [`EmbeddedStore::insert_all`], 10,000 sessions per durable
+//!   commit; two sessions per subject, browser-like clients, a small cart,
+//!   unsealed.
+//! * **open**: [`EmbeddedStore::open`] in the measuring process (redb checks
+//!   the file as it opens it).
+//! * **RSS**: the measuring process's `VmRSS` after open and both verify
+//!   runs (the record cache filled) minus before open, per session.
+//! * **verify**: `SessionManager::verify` for `SECONDS` (default 5) from 64
+//!   concurrent tasks on two worker threads, tokens drawn from the first
+//!   100,000 sessions (a hot set, which fits the record cache) and
+//!   uniformly from all of them (the worst case: at 10 M most miss it),
+//!   each after an untimed run of the same length; the touch interval is
+//!   longer than the runs, so only reads are measured.
+//! * **create**: `SessionManager::create`, durable, from 64 concurrent tasks.
+//!
+//! Tokens are derived from their index and a per-run seed (so a 10 M run
+//! needs no token file); they are ordinary tokens to the store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sessiond_core::{
+    ClientInfo, Clock as _, CreateOptions, Policy, SessionManager, SessionStore, Subject, SystemClock, TOKEN_PREFIX,
+    Token, truncate_to_micros,
+};
+use sessiond_store_embedded::{EmbeddedStore, FILE_NAME};
+use sessiond_testkit::conformance::sample;
+
+const CHUNK: usize = 10_000;
+const TASKS: usize = 64;
+const HOT: u64 = 100_000;
+const AGENT: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("measure") {
+        return measure(&args[1..]);
+    }
+    let counts: Vec<u64> = if args.is_empty() {
+        vec![100_000, 10_000_000]
+    } else {
+        args.iter()
+            .map(|a| a.parse().context("a count"))
+            .collect::<Result<_, _>>()?
+    };
+    let parent = std::env::var_os("SCALE_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let mut rows = Vec::new();
+    for count in counts {
+        let dir = tempfile::tempdir_in(&parent)?;
+        let seed: [u8; 24] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ (count as u8));
+        let (load_rate, bytes) = load(dir.path(), count, &seed)?;
+        eprintln!("[scale] {count}: loaded at {load_rate:.0}/s, measuring in a fresh process");
+        let output = std::process::Command::new(std::env::current_exe()?)
+            .args(["measure", &dir.path().display().to_string(), &count.to_string()])
+            .arg(URL_SAFE_NO_PAD.encode(seed))
+            .stderr(std::process::Stdio::inherit())
+            .output()?;
+        anyhow::ensure!(output.status.success(), "the measuring process failed");
+        let measured = String::from_utf8(output.stdout)?;
+        rows.push(format!(
+            "| {count} | {load_rate:.0} | {:.0} | {} |",
+            bytes as f64 / count as f64,
+            measured.trim()
+        ));
+    }
+    println!(
+        "| sessions | load/s | disk B/session | open s | RSS MiB | RSS B/session | verify/s hot 100k | verify/s uniform | create/s |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+/// The token of session `index`.
+fn token(seed: &[u8; 24], index: u64) -> Token {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&index.to_le_bytes());
+    bytes[8..].copy_from_slice(seed);
+    Token::parse(&format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))).expect("a well-formed token")
+}
+
+/// Fills `dir` with `count` sessions; the load rate and the file size.
+fn load(dir: &Path, count: u64, seed: &[u8; 24]) -> anyhow::Result<(f64, u64)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let store = EmbeddedStore::open(dir)?;
+    let now = truncate_to_micros(SystemClock.now());
+    let client = ClientInfo {
+        ip: Some("203.0.113.7".into()),
+        user_agent: Some(AGENT.into()),
+        sealed: None,
+    };
+    let start = Instant::now();
+    let mut next = 0;
+    while next < count {
+        let end = (next + CHUNK as u64).min(count);
+        let chunk = (next..end)
+            .map(|i| {
+                let mut s = sample("default", &format!("user-{}", i / 2), now);
+                s.token_hash = token(seed, i).hash();
+                s.idle_expires_at = now + Duration::from_secs(12 * 3600);
+                s.client = client.clone();
+                s.created_client = client.clone();
+                s
+            })
+            .collect();
+        rt.block_on(store.insert_all(chunk))?;
+        next = end;
+    }
+    let rate = count as f64 / start.elapsed().as_secs_f64();
+    store.close()?;
+    Ok((rate, std::fs::metadata(dir.join(FILE_NAME))?.len()))
+}
+
+fn rss_bytes() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .context("VmRSS in /proc/self/status")?;
+    Ok(kib * 1024)
+}
+
+/// The measuring process: prints the rest of a table row.
+fn measure(args: &[String]) -> anyhow::Result<()> {
+    let [dir, count, seed] = args else {
+        anyhow::bail!("measure DIR COUNT SEED");
+    };
+    let count: u64 = count.parse()?;
+    let seed: [u8; 24] = URL_SAFE_NO_PAD
+        .decode(seed)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("a 24-byte seed"))?;
+    let seconds: u64 = std::env::var("SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+
+    let before = rss_bytes()?;
+    let start = Instant::now();
+    let store = Arc::new(EmbeddedStore::open(dir)?);
+    let opened = start.elapsed();
+    let policy = Policy {
+        idle_timeout: Duration::from_secs(24 * 3600),
+        absolute_timeout: Duration::from_secs(24 * 3600),
+        touch_interval: Duration::from_secs(3600),
+        ..Policy::default()
+    };
+    let manager = SessionManager::builder(Arc::clone(&store) as Arc<dyn SessionStore>)
+        .policy(policy)
+        .build()?;
+    let run = Duration::from_secs(seconds);
+    let hot_set = count.min(HOT);
+    // Each rate after an untimed run of the same kind, so the hot set is in
+    // the record cache and the uniform run meets the cache as it stays.
+    rt.block_on(verify_rate(&manager, &seed, hot_set, run));
+    let hot = rt.block_on(verify_rate(&manager, &seed, hot_set, run));
+    rt.block_on(verify_rate(&manager, &seed, count, run));
+    let uniform = rt.block_on(verify_rate(&manager, &seed, count, run));
+    let rss = rss_bytes()?.saturating_sub(before);
+    let create = rt.block_on(create_rate(&manager, run));
+    print!(
+        "{:.1} | {:.0} | {:.0} | {hot:.0} | {uniform:.0} | {create:.0}",
+        opened.as_secs_f64(),
+        rss as f64 / 1048576.0,
+        rss as f64 / count as f64,
+    );
+    drop(manager);
+    Arc::into_inner(store).context("no other handle")?.close()?;
+    Ok(())
+}
+
+/// Verifies per second over tokens `0..range`, drawn uniformly.
+async fn verify_rate(manager: &SessionManager, seed: &[u8; 24], range: u64, run: Duration) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + run;
+    let mut tasks = Vec::new();
+    for t in 0..TASKS as u64 {
+        let (manager, done, seed) = (manager.clone(), Arc::clone(&done), *seed);
+        tasks.push(tokio::spawn(async move {
+            let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ t;
+            while Instant::now() < until {
+                let token = token(&seed, splitmix(&mut state) % range);
+                manager
+                    .verify(token.expose_secret(), None)
+                    .await
+                    .expect("a live session");
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a verify task");
+    }
+    done.load(Ordering::Relaxed) as f64 / run.as_secs_f64()
+}
+
+/// Durable creates per second.
+async fn create_rate(manager: &SessionManager, run: Duration) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + run;
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let (manager, done) = (manager.clone(), Arc::clone(&done));
+        tasks.push(tokio::spawn(async move {
+            let subject = Subject::new(format!("new-{t}")).expect("a subject");
+            while Instant::now() < until {
+                manager
+                    .create(&subject, CreateOptions::default())
+                    .await
+                    .expect("a create");
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a create task");
+    }
+    done.load(Ordering::Relaxed) as f64 / run.as_secs_f64()
+}
+
+/// A small, fast PRNG step (SplitMix64): enough to spread lookups.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
