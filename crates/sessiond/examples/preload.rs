@@ -9,6 +9,11 @@
 //! (flushed) before the program exits, so `sessiond serve` can open it next.
 //! Records are sealed as `sessiond serve` seals them with a default
 //! `[store.encryption]` (an embedded store's own generated key).
+//!
+//! `--origin portal` makes them portal logins instead, the only sessions
+//! forward auth (`GET /auth/verify`) vouches for, and first adds each
+//! subject as an enabled portal user (all with the hash of one random
+//! password, thrown away: nobody can sign in as them).
 
 #![allow(missing_docs)]
 
@@ -18,7 +23,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser;
-use sessiond_core::{ClientInfo, CreateOptions, SessionManager, Subject};
+use sessiond_core::{ClientInfo, CreateOptions, SessionManager, SessionOrigin, Subject, UserRecord, UserStoreError};
 
 /// Preloads sessions into a store.
 #[derive(Debug, Parser)]
@@ -44,6 +49,10 @@ struct Args {
     /// The User-Agent every session is created with (none by default).
     #[arg(long)]
     client_user_agent: Option<String>,
+    /// `api` (what `POST /v1/sessions` creates) or `portal` (a portal
+    /// login: also adds the subjects as portal users).
+    #[arg(long, default_value = "api", value_parser = ["api", "portal"])]
+    origin: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,6 +66,9 @@ fn main() -> anyhow::Result<()> {
         .block_on(sessiond::data_keys::open_store(&config))
         .with_context(|| format!("cannot open the store {}", args.store))?;
     let manager = SessionManager::builder(opened.sessions()).build()?;
+    if args.origin == "portal" {
+        runtime.block_on(add_users(&manager, &opened.users(), &args))?;
+    }
     let started = Instant::now();
     let tokens = runtime.block_on(create_all(&manager, &args))?;
     let elapsed = started.elapsed();
@@ -88,6 +100,11 @@ fn main() -> anyhow::Result<()> {
 async fn create_all(manager: &SessionManager, args: &Args) -> anyhow::Result<Vec<String>> {
     let workers = args.concurrency.clamp(1, args.count.max(1));
     let subjects = args.subjects.max(1);
+    let origin = if args.origin == "portal" {
+        SessionOrigin::Portal
+    } else {
+        SessionOrigin::Api
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
         let manager = manager.clone();
@@ -103,6 +120,7 @@ async fn create_all(manager: &SessionManager, args: &Args) -> anyhow::Result<Vec
                 let subject = Subject::new(format!("user-{}", i % subjects))?;
                 let options = CreateOptions {
                     client: client.clone(),
+                    origin,
                     ..CreateOptions::default()
                 };
                 let (token, _) = manager.create(&subject, options).await?;
@@ -118,4 +136,45 @@ async fn create_all(manager: &SessionManager, args: &Args) -> anyhow::Result<Vec
         }
     }
     Ok(tokens)
+}
+
+/// Adds `user-0` … as enabled portal users of the manager's tenant (those
+/// already there are kept), all with the hash of one random password.
+async fn add_users(
+    manager: &SessionManager,
+    users: &std::sync::Arc<dyn sessiond_core::UserStore>,
+    args: &Args,
+) -> anyhow::Result<()> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let password = secret.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let hash = sessiond_portal::Passwords::new(1).hash(password).await?;
+    let count = args.subjects.max(1).min(args.count.max(1));
+    let workers = args.concurrency.clamp(1, count);
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..workers {
+        let (users, tenant, hash, now) = (users.clone(), manager.tenant().clone(), hash.clone(), manager.now());
+        tasks.spawn(async move {
+            for i in (worker..count).step_by(workers) {
+                let user = UserRecord {
+                    tenant: tenant.clone(),
+                    name: Subject::new(format!("user-{i}"))?,
+                    password_hash: hash.clone(),
+                    disabled: false,
+                    created_at: now,
+                    password_changed_at: now,
+                    version: 1,
+                };
+                match users.insert_user(&user).await {
+                    Ok(()) | Err(UserStoreError::Exists) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.context("a user task panicked")??;
+    }
+    Ok(())
 }
