@@ -3,17 +3,15 @@
 //! cache has: hits without a round trip, and another node's revocation
 //! reaching the cache by Redis' invalidation message.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sessiond_core::{
-    Audit, Clock as _, CounterStore, EventStore, KeyStore, Revocation, RevokeReason, SecretStore, SessionStore,
-    SubjectLimit, SystemClock, UserStore, truncate_to_micros,
+    Audit, Clock as _, Revocation, RevokeReason, SessionStore, SubjectLimit, SystemClock, truncate_to_micros,
 };
 use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
 
-use crate::support::{redis_url, unique_prefix};
+use crate::support::{redis_conformance, redis_url, unique_prefix};
 
 fn cached(url: &str, prefix: &str) -> RedisConfig {
     let joiner = if url.contains('?') { '&' } else { '?' };
@@ -22,54 +20,7 @@ fn cached(url: &str, prefix: &str) -> RedisConfig {
         .with_prefix(prefix)
 }
 
-fn store() -> Option<RedisStore> {
-    redis_url().map(|url| RedisStore::new(cached(&url, &unique_prefix())).unwrap())
-}
-
-async fn sessions() -> Option<Arc<dyn SessionStore>> {
-    store().map(|s| Arc::new(s) as Arc<dyn SessionStore>)
-}
-
-async fn users() -> Option<Arc<dyn UserStore>> {
-    store().map(|s| Arc::new(s) as Arc<dyn UserStore>)
-}
-
-async fn secrets() -> Option<Arc<dyn SecretStore>> {
-    store().map(|s| Arc::new(s) as Arc<dyn SecretStore>)
-}
-
-async fn counters() -> Option<Arc<dyn CounterStore>> {
-    let url = redis_url()?;
-    let config = cached(&url, &unique_prefix());
-    let handles = (0..3)
-        .map(|_| Arc::new(RedisStore::new(config.clone()).unwrap()) as Arc<dyn CounterStore>)
-        .collect();
-    Some(sessiond_testkit::counter_conformance::Spread::over(handles))
-}
-
-async fn keys() -> Option<Arc<dyn KeyStore>> {
-    store().map(|s| Arc::new(s) as Arc<dyn KeyStore>)
-}
-
-async fn events() -> Option<Arc<dyn EventStore>> {
-    store().map(|s| Arc::new(s) as Arc<dyn EventStore>)
-}
-
-async fn audit() -> Option<(Arc<dyn SessionStore>, Arc<dyn EventStore>)> {
-    let store = Arc::new(store()?);
-    Some((
-        Arc::clone(&store) as Arc<dyn SessionStore>,
-        store as Arc<dyn EventStore>,
-    ))
-}
-
-sessiond_testkit::store_conformance!(sessions);
-sessiond_testkit::user_store_conformance!(users);
-sessiond_testkit::secret_store_conformance!(secrets);
-sessiond_testkit::counter_store_conformance!(counters);
-sessiond_testkit::key_store_conformance!(keys);
-sessiond_testkit::event_store_conformance!(events);
-sessiond_testkit::audit_conformance!(audit);
+redis_conformance!(redis_url().map(|url| cached(&url, &unique_prefix())));
 
 /// Node B reads a session twice (a miss, then a hit); node A revokes it;
 /// B's cache learns it from Redis' invalidation message, long before the

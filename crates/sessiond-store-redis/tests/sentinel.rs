@@ -4,17 +4,12 @@
 //! The failover itself is tested on real nodes (sessiond's
 //! `multi_node::redis_sentinel`).
 
-use std::sync::Arc;
-
-use sessiond_core::{
-    Audit, Clock as _, CounterStore, EventStore, KeyStore, Revocation, RevokeReason, SecretStore, SessionStore,
-    StoreError, SubjectLimit, SystemClock, UserStore,
-};
+use sessiond_core::{Audit, Clock as _, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit, SystemClock};
 use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
 use sessiond_testkit::env::required;
 
-use crate::support::{redis_url, unique_prefix};
+use crate::support::{redis_conformance, redis_url, unique_prefix};
 
 /// The configuration of a fresh store through the sentinels, waiting for
 /// one replica per write; `None` (skip, or a failure in CI) without them.
@@ -24,54 +19,7 @@ fn config() -> Option<RedisConfig> {
     Some(config.with_prefix(unique_prefix()))
 }
 
-fn store() -> Option<RedisStore> {
-    config().map(|config| RedisStore::new(config).unwrap())
-}
-
-async fn sessions() -> Option<Arc<dyn SessionStore>> {
-    store().map(|s| Arc::new(s) as Arc<dyn SessionStore>)
-}
-
-async fn users() -> Option<Arc<dyn UserStore>> {
-    store().map(|s| Arc::new(s) as Arc<dyn UserStore>)
-}
-
-async fn secrets() -> Option<Arc<dyn SecretStore>> {
-    store().map(|s| Arc::new(s) as Arc<dyn SecretStore>)
-}
-
-/// Three handles (three connections, as three nodes have) on one keyspace.
-async fn counters() -> Option<Arc<dyn CounterStore>> {
-    let config = config()?;
-    let handles = (0..3)
-        .map(|_| Arc::new(RedisStore::new(config.clone()).unwrap()) as Arc<dyn CounterStore>)
-        .collect();
-    Some(sessiond_testkit::counter_conformance::Spread::over(handles))
-}
-
-async fn keys() -> Option<Arc<dyn KeyStore>> {
-    store().map(|s| Arc::new(s) as Arc<dyn KeyStore>)
-}
-
-async fn events() -> Option<Arc<dyn EventStore>> {
-    store().map(|s| Arc::new(s) as Arc<dyn EventStore>)
-}
-
-async fn audit() -> Option<(Arc<dyn SessionStore>, Arc<dyn EventStore>)> {
-    let store = Arc::new(store()?);
-    Some((
-        Arc::clone(&store) as Arc<dyn SessionStore>,
-        store as Arc<dyn EventStore>,
-    ))
-}
-
-sessiond_testkit::store_conformance!(sessions);
-sessiond_testkit::user_store_conformance!(users);
-sessiond_testkit::secret_store_conformance!(secrets);
-sessiond_testkit::counter_store_conformance!(counters);
-sessiond_testkit::key_store_conformance!(keys);
-sessiond_testkit::event_store_conformance!(events);
-sessiond_testkit::audit_conformance!(audit);
+redis_conformance!(config());
 
 /// The plain test server has no replica: with `wait_replicas=1` a write is
 /// applied there but never confirmed, so it fails as unavailable (503), not

@@ -1,8 +1,5 @@
 //! Finding the test server and making isolated stores on it.
 
-use std::sync::Arc;
-
-use sessiond_core::{CounterStore, EventStore, KeyStore, SecretStore, SessionStore, UserStore};
 use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::env::{required, unique_name};
 
@@ -27,50 +24,71 @@ pub fn store(url: &str) -> RedisStore {
     RedisStore::new(config(url)).unwrap()
 }
 
-/// For the conformance suites: a fresh store, or `None` (the case is
-/// skipped, or fails in CI) without a server.
-pub async fn conformance_store() -> Option<Arc<dyn SessionStore>> {
-    redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn SessionStore>)
-}
+/// Every shared conformance suite (sessions, users, secrets, counters, API
+/// keys, events, audit), one test per case, over stores made from
+/// `$config`: an expression giving a fresh configuration (its own prefix)
+/// each time, or `None` (the case is skipped, or fails in CI). The counter
+/// suite gets three handles on one keyspace, as three nodes have. Used by
+/// the plain, Sentinel and cached variants, so each runs the same cases.
+macro_rules! redis_conformance {
+    ($config:expr) => {
+        fn conformance_handle() -> Option<std::sync::Arc<sessiond_store_redis::RedisStore>> {
+            let config: Option<sessiond_store_redis::RedisConfig> = $config;
+            config.map(|config| std::sync::Arc::new(sessiond_store_redis::RedisStore::new(config).unwrap()))
+        }
 
-/// [`conformance_store`] for the user-store suite.
-pub async fn conformance_user_store() -> Option<Arc<dyn UserStore>> {
-    redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn UserStore>)
-}
+        async fn sessions() -> Option<std::sync::Arc<dyn sessiond_core::SessionStore>> {
+            conformance_handle().map(|s| s as std::sync::Arc<dyn sessiond_core::SessionStore>)
+        }
 
-/// [`conformance_store`] for the secret-store suite.
-pub async fn conformance_secret_store() -> Option<Arc<dyn SecretStore>> {
-    redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn SecretStore>)
-}
+        async fn users() -> Option<std::sync::Arc<dyn sessiond_core::UserStore>> {
+            conformance_handle().map(|s| s as std::sync::Arc<dyn sessiond_core::UserStore>)
+        }
 
-/// [`conformance_store`] for the counter-store suite: three handles (three
-/// connections, as three nodes have) on one fresh keyspace, taking turns.
-pub async fn conformance_counter_store() -> Option<Arc<dyn CounterStore>> {
-    let url = redis_url()?;
-    let config = config(&url);
-    let handles = (0..3)
-        .map(|_| Arc::new(RedisStore::new(config.clone()).unwrap()) as Arc<dyn CounterStore>)
-        .collect();
-    Some(sessiond_testkit::counter_conformance::Spread::over(handles))
-}
+        async fn secrets() -> Option<std::sync::Arc<dyn sessiond_core::SecretStore>> {
+            conformance_handle().map(|s| s as std::sync::Arc<dyn sessiond_core::SecretStore>)
+        }
 
-/// [`conformance_store`] for the key-store suite.
-pub async fn conformance_key_store() -> Option<Arc<dyn KeyStore>> {
-    redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn KeyStore>)
-}
+        async fn counters() -> Option<std::sync::Arc<dyn sessiond_core::CounterStore>> {
+            let config: sessiond_store_redis::RedisConfig = $config?;
+            let handles = (0..3)
+                .map(|_| {
+                    std::sync::Arc::new(sessiond_store_redis::RedisStore::new(config.clone()).unwrap())
+                        as std::sync::Arc<dyn sessiond_core::CounterStore>
+                })
+                .collect();
+            Some(sessiond_testkit::counter_conformance::Spread::over(handles))
+        }
 
-/// [`conformance_store`] for the event-store suite.
-pub async fn conformance_event_store() -> Option<Arc<dyn EventStore>> {
-    redis_url().map(|url| Arc::new(store(&url)) as Arc<dyn EventStore>)
-}
+        async fn keys() -> Option<std::sync::Arc<dyn sessiond_core::KeyStore>> {
+            conformance_handle().map(|s| s as std::sync::Arc<dyn sessiond_core::KeyStore>)
+        }
 
-pub async fn conformance_audit_stores() -> Option<(Arc<dyn SessionStore>, Arc<dyn EventStore>)> {
-    let store = Arc::new(store(&redis_url()?));
-    Some((
-        Arc::clone(&store) as Arc<dyn SessionStore>,
-        store as Arc<dyn EventStore>,
-    ))
+        async fn events() -> Option<std::sync::Arc<dyn sessiond_core::EventStore>> {
+            conformance_handle().map(|s| s as std::sync::Arc<dyn sessiond_core::EventStore>)
+        }
+
+        async fn audit() -> Option<(
+            std::sync::Arc<dyn sessiond_core::SessionStore>,
+            std::sync::Arc<dyn sessiond_core::EventStore>,
+        )> {
+            let store = conformance_handle()?;
+            Some((
+                std::sync::Arc::clone(&store) as std::sync::Arc<dyn sessiond_core::SessionStore>,
+                store as std::sync::Arc<dyn sessiond_core::EventStore>,
+            ))
+        }
+
+        sessiond_testkit::store_conformance!(sessions);
+        sessiond_testkit::user_store_conformance!(users);
+        sessiond_testkit::secret_store_conformance!(secrets);
+        sessiond_testkit::counter_store_conformance!(counters);
+        sessiond_testkit::key_store_conformance!(keys);
+        sessiond_testkit::event_store_conformance!(events);
+        sessiond_testkit::audit_conformance!(audit);
+    };
 }
+pub(crate) use redis_conformance;
 
 /// A plain connection for looking at the keyspace directly.
 pub async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
