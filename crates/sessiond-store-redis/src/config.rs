@@ -39,7 +39,11 @@
 //!   connection lost without the node noticing. A connection the node sees
 //!   drop empties the cache at once. Off, every verify reads Redis and a
 //!   revocation is seen by the next read on every node. Not for Sentinel
-//!   URLs yet.
+//!   URLs yet. Measured by `scripts/load` on 2026-11-30 (two cores shared
+//!   with wrk): 286 of 1,000 revocations were still accepted by the other
+//!   node after the acknowledgement (lag p50 5.8 ms, p99 12 ms), and verify
+//!   throughput did not rise (a miss costs `CLIENT CACHING` and `PTTL` too,
+//!   and sessiond's own request handling is most of a verify's cost).
 //!
 //! Other query parameters (e.g. `protocol=resp3`) are passed to redis-rs.
 //!
