@@ -217,18 +217,21 @@ async fn redis_record_copied_onto_another_session_does_not_open() {
     let (_, mallory_token, mallory) = marked_session(&node, "mallory").await;
 
     // Mallory's record gets Alice's sealed data, as someone with write
-    // access to Redis would copy it.
-    // `{prefix}i:{id}` names the record's key.
+    // access to Redis would copy it. `{prefix}i:{id}` holds `>` and the
+    // record's key; a record (layout 2) ends with its data's JSON, which
+    // is `{"$sealed": …}` when sealed.
     let record = |id: &str| {
-        let key = redis_cli_run(&cli, &server, &["GET", &format!("{prefix}i:{id}")]);
-        String::from_utf8(key).unwrap().trim().to_owned()
+        let pointer = redis_cli_run(&cli, &server, &["GET", &format!("{prefix}i:{id}")]);
+        let pointer = String::from_utf8(pointer).unwrap();
+        pointer.trim().strip_prefix('>').unwrap().to_owned()
     };
     let (alice_key, mallory_key) = (record(&alice), record(&mallory));
-    let body =
-        |key: &str| -> Value { serde_json::from_slice(&redis_cli_run(&cli, &server, &["HGET", key, "body"])).unwrap() };
-    let mut forged = body(&mallory_key);
-    forged["data"] = body(&alice_key)["data"].clone();
-    redis_cli_run(&cli, &server, &["HSET", &mallory_key, "body", &forged.to_string()]);
+    let splice = r#"local from, to = redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])
+local a, m = string.find(from, '{"$sealed"', 1, true), string.find(to, '{"$sealed"', 1, true)
+redis.call('SET', KEYS[2], string.sub(to, 1, m - 1) .. string.sub(from, a), 'KEEPTTL')
+return 1"#;
+    let spliced = redis_cli_run(&cli, &server, &["EVAL", splice, "2", &alice_key, &mallory_key]);
+    assert_eq!(String::from_utf8(spliced).unwrap().trim(), "1");
 
     let response = node
         .req(Method::POST, "/v1/sessions/verify")
