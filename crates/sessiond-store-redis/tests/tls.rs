@@ -6,7 +6,10 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sessiond_core::{Audit, Clock as _, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit, SystemClock};
+use sessiond_core::{
+    Audit, Clock as _, Revocation, RevokeReason, SessionStore, StoreError, SubjectLimit, SystemClock,
+    truncate_to_micros,
+};
 use sessiond_store_redis::{RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
 
@@ -72,7 +75,8 @@ async fn rediss_verifies_the_server_against_the_ca_file() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(up, "redis-server with TLS did not answer");
-    let now = SystemClock.now();
+    // Times are stored in whole microseconds, as the manager writes them.
+    let now = truncate_to_micros(SystemClock.now());
     let session = sample("t", "alice", now);
     let how = Revocation {
         at: now,
