@@ -31,6 +31,10 @@ pub enum AccessTokenError {
     /// The session is already past its expiry.
     #[error("the session has expired")]
     SessionExpired,
+    /// The session is anonymous: it proves nobody's identity, so no token
+    /// says it does.
+    #[error("an anonymous session gets no access token")]
+    Anonymous,
     /// No randomness for the token id.
     #[error(transparent)]
     Randomness(#[from] RandomnessError),
@@ -104,6 +108,9 @@ impl AccessTokenIssuer {
     /// A token for `session` (which the caller has just found live) at
     /// `now`.
     pub fn mint(&self, session: &Session, now: OffsetDateTime) -> Result<AccessToken, AccessTokenError> {
+        if session.is_anonymous() {
+            return Err(AccessTokenError::Anonymous);
+        }
         let iat = now.unix_timestamp();
         let ttl = i64::try_from(self.ttl().as_secs()).unwrap_or(i64::MAX);
         let exp = iat.saturating_add(ttl).min(session.expires_at().unix_timestamp());

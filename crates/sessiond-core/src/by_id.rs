@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::events::{Event, EventKind};
 use crate::ids::{SessionId, Subject};
-use crate::manager::{AllowGrace, SessionData, SessionManager};
+use crate::manager::{AllowGrace, SessionData, SessionManager, check_data_size};
 use crate::session::{Revocation, RevokeReason, Session};
 use crate::store::StoreError;
 
@@ -59,9 +59,11 @@ impl SessionManager {
         data: SessionData,
         versions: Option<&[u64]>,
     ) -> Result<Session, Error> {
-        self.check_data(&data)?;
         for _ in 0..MAX_BLIND_ATTEMPTS {
             let current = self.get(id).await?;
+            // The limit depends on the kind, which never changes: a sign-in
+            // makes a new session.
+            check_data_size(&data, self.shared.policy.max_data_bytes_of(&current))?;
             if let Some(versions) = versions
                 && !versions.contains(&current.version)
             {
@@ -144,13 +146,17 @@ impl SessionManager {
     }
 
     /// Ends every live session of `subject`, except `except` if given (the
-    /// caller's own: "sign out everywhere else"). Returns how many ended.
+    /// caller's own: "sign out everywhere else"). Returns how many ended;
+    /// none for [`Subject::anonymous`], which is nobody.
     pub async fn revoke_subject(
         &self,
         subject: &Subject,
         except: Option<&SessionId>,
         reason: RevokeReason,
     ) -> Result<usize, Error> {
+        if subject.is_anonymous() {
+            return Ok(0);
+        }
         let now = self.now();
         let revocation = Revocation { at: now, reason };
         let audit = self.audit(Vec::new(), Some((now, EventKind::Revoked(reason))));
@@ -167,8 +173,12 @@ impl SessionManager {
         Ok(revoked.len())
     }
 
-    /// The subject's live sessions, newest first.
+    /// The subject's live sessions, newest first. Anonymous sessions
+    /// belong to nobody: listing [`Subject::anonymous`] gives none.
     pub async fn list_subject(&self, subject: &Subject) -> Result<Vec<Session>, Error> {
+        if subject.is_anonymous() {
+            return Ok(Vec::new());
+        }
         let now = self.now();
         let mut sessions = self.shared.store.list_subject(&self.tenant, subject, now).await?;
         sessions.retain(|s| s.is_live(now));

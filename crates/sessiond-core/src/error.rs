@@ -44,6 +44,23 @@ pub enum Error {
     /// The subject has reached its session limit and the policy is `deny`.
     #[error("the subject has reached its session limit")]
     SessionLimit,
+    /// An anonymous session was asked for something only a signed-in one
+    /// may do (a step-up, re-authentication, an access token), or a
+    /// sign-in named a session that is not anonymous. Answered like an
+    /// invalid token: an anonymous session proves nobody's identity.
+    #[error("the session is not the kind the operation needs (anonymous or signed in)")]
+    WrongKind,
+    /// The client address has created too many anonymous sessions
+    /// recently ([`SessionManagerBuilder::anonymous_limit`](crate::SessionManagerBuilder::anonymous_limit)).
+    #[error("too many anonymous sessions from this address; retry in {} s", retry_after.as_secs())]
+    AnonymousLimit {
+        /// How long until the address may create one again.
+        retry_after: std::time::Duration,
+    },
+    /// The anonymous-creation counters failed; nothing was created (fail
+    /// closed, like the store).
+    #[error("anonymous-session counters failed")]
+    Counters(#[source] crate::counters::CounterStoreError),
     /// The data object is larger than the policy allows.
     #[error("session data is {size} bytes, more than the limit of {max}")]
     DataTooLarge {

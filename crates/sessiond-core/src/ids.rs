@@ -105,7 +105,8 @@ impl fmt::Display for CharName {
     }
 }
 
-/// Who a session belongs to: an opaque user id chosen by the caller.
+/// Who a session belongs to: an opaque user id chosen by the caller, or
+/// nobody yet ([`Subject::anonymous`]).
 ///
 /// 1 to 256 bytes of UTF-8 that is safe to log, to put in a header and to
 /// show in a page: [`Subject::new`] refuses every character for which
@@ -158,19 +159,41 @@ impl Subject {
     ///
     /// Checks only the rule records were written under before the character
     /// rule of [`Subject::new`] (non-empty, bounded, no control characters),
-    /// so that sessions, users and events stored earlier still load. Never
-    /// use it for a subject that arrives in a request:
+    /// so that sessions, users and events stored earlier still load, and
+    /// reads the empty string as [`Subject::anonymous`]. Never use it for a
+    /// subject that arrives in a request:
     /// [`SessionManager::create`](crate::SessionManager::create) refuses a
     /// subject that [`Subject::new`] would refuse, whatever made it.
     pub fn from_record(value: impl Into<String>) -> Result<Self, NameError> {
         let value = value.into();
+        if value.is_empty() {
+            return Ok(Self::anonymous());
+        }
         check_recorded(&value)?;
         Ok(Self(value.into()))
     }
 
-    /// Checks the rule of [`Subject::new`] again: it fails only for a
-    /// subject read back by [`Subject::from_record`] that predates the rule.
+    /// The subject of an anonymous session: a visitor who has not signed
+    /// in. Stored as the empty string, which no other subject can be
+    /// ([`Subject::new`] refuses it), so every engine keeps anonymous
+    /// sessions in its existing layout and none can be mistaken for a
+    /// user's. Never listed, counted or revoked as a subject.
+    pub fn anonymous() -> Self {
+        Self(Arc::from(""))
+    }
+
+    /// Whether this is [`Subject::anonymous`].
+    pub fn is_anonymous(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Checks the rule of [`Subject::new`] again: it fails for a subject
+    /// read back by [`Subject::from_record`] that predates the rule, and
+    /// for [`Subject::anonymous`].
     pub fn check_new(&self) -> Result<(), NameError> {
+        if self.is_anonymous() {
+            return Err(NameError::Empty("subject"));
+        }
         check_characters(&self.0)
     }
 
@@ -317,6 +340,15 @@ mod tests {
                 max: 256
             })
         );
+    }
+
+    #[test]
+    fn the_anonymous_subject_is_only_read_back_never_named() {
+        let anonymous = Subject::anonymous();
+        assert!(anonymous.is_anonymous());
+        assert_eq!(Subject::from_record(""), Ok(Subject::anonymous()));
+        assert_eq!(anonymous.check_new(), Err(NameError::Empty("subject")));
+        assert!(!Subject::new("a").unwrap_or_else(|e| panic!("{e}")).is_anonymous());
     }
 
     #[test]

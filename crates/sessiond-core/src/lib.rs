@@ -31,6 +31,7 @@
 //! ```
 
 mod access_token;
+mod anonymous;
 mod api_keys;
 mod audit;
 mod by_id;
@@ -67,6 +68,7 @@ mod user_agent;
 mod users;
 
 pub use access_token::{ACCESS_TOKEN_TYPE, AccessToken, AccessTokenError, AccessTokenIssuer};
+pub use anonymous::{AnonymousOptions, CarryData, SignInOptions, anonymous_counter_key};
 pub use api_keys::{
     KeyId, KeyRecord, KeyRole, KeyStore, KeyStoreError, MAX_KEY_ID_LEN, MAX_KEY_NAME_LEN, UnknownRole,
     is_valid_key_name,

@@ -6,7 +6,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::audit::{Audit, Picked};
+use crate::anonymous::AnonymousLimit;
 use crate::client_binding::Signals;
+use crate::counters::{CounterRule, CounterStore};
 use crate::clock::{Clock, SystemClock, truncate_to_micros};
 use crate::error::Error;
 use crate::event_id::EventIds;
@@ -63,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) events: Arc<dyn EventSink>,
     /// Set when the store records lifecycle events with the writes.
     pub(crate) audit_ids: Option<Arc<EventIds>>,
+    /// Where anonymous creations are counted per client address.
+    pub(crate) anonymous_limit: Option<AnonymousLimit>,
 }
 
 /// Builds a [`SessionManager`]; see [`SessionManager::builder`].
@@ -73,6 +77,7 @@ pub struct SessionManagerBuilder {
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
     audit_ids: Option<Arc<EventIds>>,
+    anonymous_limit: Option<AnonymousLimit>,
     tenant: Tenant,
 }
 
@@ -106,6 +111,16 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// Counts anonymous sessions created per client address in `counters`
+    /// (shared by every node over the store) under `rule`: past
+    /// `rule.free` creations an address is locked out for the rule's
+    /// delays ([`Error::AnonymousLimit`]), so one address cannot fill the
+    /// store with visitors. Creations that name no address are not counted.
+    pub fn anonymous_limit(mut self, counters: Arc<dyn CounterStore>, rule: CounterRule) -> Self {
+        self.anonymous_limit = Some(AnonymousLimit { counters, rule });
+        self
+    }
+
     /// Binds the manager to a tenant other than `default`.
     pub fn tenant(mut self, tenant: Tenant) -> Self {
         self.tenant = tenant;
@@ -122,6 +137,7 @@ impl SessionManagerBuilder {
                 clock: self.clock,
                 events: self.events,
                 audit_ids: self.audit_ids,
+                anonymous_limit: self.anonymous_limit,
             }),
             tenant: self.tenant,
         })
@@ -147,6 +163,7 @@ impl SessionManager {
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
             audit_ids: None,
+            anonymous_limit: None,
             tenant: Tenant::default_tenant(),
         }
     }
@@ -192,7 +209,7 @@ impl SessionManager {
             kind,
             tenant: session.map_or_else(|| self.tenant.clone(), |s| s.tenant.clone()),
             session_id: session.map(|s| s.id.clone()),
-            subject: session.map(|s| s.subject.clone()),
+            subject: session.and_then(|s| s.signed_in_subject().cloned()),
             client: client.filter(|c| !c.is_empty()).cloned(),
             count: 1,
         }
@@ -257,13 +274,9 @@ impl SessionManager {
         Error::Rejected(why)
     }
 
+    /// Checks `data` against the limit of a signed-in session.
     pub(crate) fn check_data(&self, data: &SessionData) -> Result<(), Error> {
-        let size = json_size(data);
-        let max = self.shared.policy.max_data_bytes;
-        if size > max {
-            return Err(Error::DataTooLarge { size, max });
-        }
-        Ok(())
+        check_data_size(data, self.shared.policy.max_data_bytes)
     }
 
     /// Starts a new session for `subject` (a login) and returns its token,
@@ -280,7 +293,6 @@ impl SessionManager {
         subject.check_new()?;
         self.check_data(&options.data)?;
         let policy = &self.shared.policy;
-        let now = self.now();
         let (idle, _) = policy.timeouts(options.remember_me);
         let absolute = policy.absolute_timeout_at(options.remember_me, options.aal);
         let limit = match (policy.max_sessions_per_subject, policy.on_session_limit) {
@@ -288,6 +300,22 @@ impl SessionManager {
             (n, LimitAction::Deny) => SubjectLimit::Deny(n),
             (n, LimitAction::EvictOldest) => SubjectLimit::EvictOldest(n),
         };
+        self.insert_new(subject, idle, absolute, limit, options).await
+    }
+
+    /// Inserts a fresh session (new id, new token) for `subject` with these
+    /// timeouts, under `limit`; what [`SessionManager::create`] and
+    /// [`SessionManager::create_anonymous`] share once they have checked
+    /// their input.
+    pub(crate) async fn insert_new(
+        &self,
+        subject: &Subject,
+        idle: Duration,
+        absolute: Duration,
+        limit: SubjectLimit,
+        options: CreateOptions,
+    ) -> Result<(Token, Session), Error> {
+        let now = self.now();
         let eviction = Revocation {
             at: now,
             reason: RevokeReason::Limit,
@@ -465,7 +493,7 @@ impl SessionManager {
     /// Slides the idle deadline of a session whose last persisted use is
     /// older than the touch interval.
     async fn touch(&self, mut session: Arc<Session>, now: OffsetDateTime, client: Option<&ClientInfo>) -> Arc<Session> {
-        let (idle, _) = self.shared.policy.timeouts(session.remember_me);
+        let idle = self.shared.policy.idle_timeout_of(&session);
         let idle_expires_at = after(now, idle).min(session.absolute_expires_at);
         let client = client.map_or_else(|| session.client.clone(), |c| c.clone().sanitized());
         match self
@@ -557,6 +585,15 @@ impl SessionManager {
 pub(crate) enum AllowGrace {
     Yes,
     No,
+}
+
+/// Refuses `data` larger than `max` bytes of compact JSON.
+pub(crate) fn check_data_size(data: &SessionData, max: usize) -> Result<(), Error> {
+    let size = json_size(data);
+    if size > max {
+        return Err(Error::DataTooLarge { size, max });
+    }
+    Ok(())
 }
 
 /// Size of a value as compact JSON, without building the string.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::client_binding::{BindingError, ClientBinding};
-use crate::session::Aal;
+use crate::session::{Aal, Session};
 
 /// What to do when a subject already has the maximum number of live sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -60,6 +60,13 @@ pub struct Policy {
     /// What a request from a client unlike the one that created the
     /// session does (hijack defence).
     pub client_binding: ClientBinding,
+    /// Idle timeout of an anonymous session (a visitor before sign-in).
+    pub anonymous_idle_timeout: Duration,
+    /// Absolute timeout of an anonymous session.
+    pub anonymous_absolute_timeout: Duration,
+    /// Largest `data` object of an anonymous session: anyone can create
+    /// one, so it holds a cart and preferences, not a document.
+    pub anonymous_max_data_bytes: usize,
 }
 
 impl Default for Policy {
@@ -78,6 +85,9 @@ impl Default for Policy {
             on_session_limit: LimitAction::Deny,
             max_data_bytes: 16 * 1024,
             client_binding: ClientBinding::default(),
+            anonymous_idle_timeout: Duration::from_secs(30 * 60),
+            anonymous_absolute_timeout: Duration::from_secs(24 * 3600),
+            anonymous_max_data_bytes: 4 * 1024,
         }
     }
 }
@@ -117,8 +127,9 @@ pub enum PolicyError {
     /// outlive a lower one.
     #[error("policy: aal3_absolute_timeout must not exceed aal2_absolute_timeout")]
     AalCapsInverted,
-    /// `max_data_bytes` is zero or above [`MAX_DATA_BYTES_LIMIT`].
-    #[error("policy: max_data_bytes must be between 2 and {MAX_DATA_BYTES_LIMIT}")]
+    /// `max_data_bytes` or `anonymous_max_data_bytes` is below 2 or above
+    /// [`MAX_DATA_BYTES_LIMIT`].
+    #[error("policy: max_data_bytes and anonymous_max_data_bytes must be between 2 and {MAX_DATA_BYTES_LIMIT}")]
     DataLimit,
     /// The client binding's prefix lengths are out of range.
     #[error(transparent)]
@@ -136,6 +147,8 @@ impl Policy {
             ("aal2_absolute_timeout", self.aal2_absolute_timeout),
             ("aal3_absolute_timeout", self.aal3_absolute_timeout),
             ("touch_interval", self.touch_interval),
+            ("anonymous_idle_timeout", self.anonymous_idle_timeout),
+            ("anonymous_absolute_timeout", self.anonymous_absolute_timeout),
         ];
         for (name, value) in lifetimes {
             if value.is_zero() {
@@ -158,6 +171,12 @@ impl Policy {
                 "remember_me_absolute_timeout",
                 self.remember_me_absolute_timeout,
             ),
+            (
+                "anonymous_idle_timeout",
+                self.anonymous_idle_timeout,
+                "anonymous_absolute_timeout",
+                self.anonymous_absolute_timeout,
+            ),
         ];
         for (idle, idle_value, absolute, absolute_value) in pairs {
             if idle_value > absolute_value {
@@ -174,8 +193,10 @@ impl Policy {
             return Err(PolicyError::GraceTooLong);
         }
         // "{}" is the smallest data object, two bytes.
-        if self.max_data_bytes < 2 || self.max_data_bytes > MAX_DATA_BYTES_LIMIT {
-            return Err(PolicyError::DataLimit);
+        for max in [self.max_data_bytes, self.anonymous_max_data_bytes] {
+            if !(2..=MAX_DATA_BYTES_LIMIT).contains(&max) {
+                return Err(PolicyError::DataLimit);
+            }
         }
         self.client_binding.validate()?;
         Ok(())
@@ -189,6 +210,24 @@ impl Policy {
             (self.remember_me_idle_timeout, self.remember_me_absolute_timeout)
         } else {
             (self.idle_timeout, self.absolute_timeout)
+        }
+    }
+
+    /// The idle timeout of `session`: by its kind and remember-me flag.
+    pub fn idle_timeout_of(&self, session: &Session) -> Duration {
+        if session.is_anonymous() {
+            self.anonymous_idle_timeout
+        } else {
+            self.timeouts(session.remember_me).0
+        }
+    }
+
+    /// The largest data object `session` may hold.
+    pub fn max_data_bytes_of(&self, session: &Session) -> usize {
+        if session.is_anonymous() {
+            self.anonymous_max_data_bytes
+        } else {
+            self.max_data_bytes
         }
     }
 
@@ -299,8 +338,26 @@ mod tests {
 
         let data = Policy {
             max_data_bytes: 0,
-            ..base
+            ..base.clone()
         };
         assert_eq!(data.validate(), Err(PolicyError::DataLimit));
+
+        let anonymous_data = Policy {
+            anonymous_max_data_bytes: 1,
+            ..base.clone()
+        };
+        assert_eq!(anonymous_data.validate(), Err(PolicyError::DataLimit));
+
+        let anonymous_idle = Policy {
+            anonymous_idle_timeout: Duration::from_secs(25 * 3600),
+            ..base
+        };
+        assert_eq!(
+            anonymous_idle.validate(),
+            Err(PolicyError::IdleExceedsAbsolute {
+                idle: "anonymous_idle_timeout",
+                absolute: "anonymous_absolute_timeout"
+            })
+        );
     }
 }

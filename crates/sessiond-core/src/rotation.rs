@@ -90,7 +90,13 @@ impl Rotation {
     /// returns the event that records it. Sets `aal`, `authenticated_at` and
     /// both deadlines; the caller sets the token and version.
     pub(crate) fn apply(self, next: &mut Session, now: OffsetDateTime, policy: &Policy) -> Result<EventKind, Error> {
-        let kind = match self.resolve(next.aal)? {
+        let resolved = self.resolve(next.aal)?;
+        // An anonymous session has proven nobody: it may get a new token,
+        // never a level or an authentication time.
+        if next.is_anonymous() && !matches!(resolved, Rotation::Plain) {
+            return Err(Error::WrongKind);
+        }
+        let kind = match resolved {
             Rotation::Plain | Rotation::AtLevel { .. } => EventKind::Rotated,
             Rotation::Reauthenticate => {
                 next.authenticated_at = now;
@@ -113,8 +119,7 @@ impl Rotation {
                 EventKind::Rotated
             }
         };
-        let (idle, _) = policy.timeouts(next.remember_me);
-        next.idle_expires_at = after(now, idle).min(next.absolute_expires_at);
+        next.idle_expires_at = after(now, policy.idle_timeout_of(next)).min(next.absolute_expires_at);
         Ok(kind)
     }
 }

@@ -135,6 +135,10 @@ pub enum RevokeReason {
     /// Used from a client too unlike the one that created it, under a
     /// client binding set to `revoke` ([`crate::BindMode::Revoke`]).
     HijackSuspected,
+    /// An anonymous session ended because its visitor signed in: a new
+    /// session under a new token took its place
+    /// ([`crate::SessionManager::sign_in`]).
+    SignedIn,
 }
 
 impl RevokeReason {
@@ -148,6 +152,7 @@ impl RevokeReason {
             RevokeReason::Theft => "theft",
             RevokeReason::User => "user",
             RevokeReason::HijackSuspected => "hijack_suspected",
+            RevokeReason::SignedIn => "signed_in",
         }
     }
 
@@ -161,6 +166,7 @@ impl RevokeReason {
             RevokeReason::Theft,
             RevokeReason::User,
             RevokeReason::HijackSuspected,
+            RevokeReason::SignedIn,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == name)
@@ -258,6 +264,17 @@ impl Session {
     /// Valid at `now`: not revoked and before both deadlines.
     pub fn is_live(&self, now: OffsetDateTime) -> bool {
         self.revoked.is_none() && now < self.expires_at()
+    }
+
+    /// A visitor's session before sign-in ([`Subject::anonymous`]): it
+    /// proves nobody's identity.
+    pub fn is_anonymous(&self) -> bool {
+        self.subject.is_anonymous()
+    }
+
+    /// The subject, unless the session is anonymous.
+    pub fn signed_in_subject(&self) -> Option<&Subject> {
+        (!self.is_anonymous()).then_some(&self.subject)
     }
 }
 

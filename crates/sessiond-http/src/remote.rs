@@ -146,7 +146,10 @@ fn into_info(view: SessionView) -> Result<SessionInfo, BackendError> {
     Ok(SessionInfo::remote(RemoteSession {
         id: SessionId::parse(&view.id).ok_or_else(|| bad("session id"))?,
         // A record of the server's, under the rule it was written with.
-        subject: Subject::from_record(view.subject).map_err(|_| bad("subject"))?,
+        subject: match view.subject {
+            Some(subject) => Subject::from_record(subject).map_err(|_| bad("subject"))?,
+            None => Subject::anonymous(),
+        },
         aal: Aal::try_from(view.aal).map_err(|_| bad("aal"))?,
         authenticated_at: view.authenticated_at,
         last_seen_at: view.last_seen_at,
@@ -172,7 +175,7 @@ fn client_view(client: &ClientInfo) -> Option<ClientView> {
 impl SessionBackend for RemoteBackend {
     async fn create(&self, subject: &Subject, options: CreateOptions) -> Result<(Token, SessionInfo), BackendError> {
         let body = CreateRequest {
-            subject: subject.as_str().to_owned(),
+            subject: Some(subject.as_str().to_owned()),
             remember_me: options.remember_me,
             aal: Some(options.aal.get()),
             data: Some(options.data),

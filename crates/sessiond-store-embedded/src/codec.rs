@@ -264,6 +264,7 @@ fn reason_code(reason: RevokeReason) -> u8 {
         RevokeReason::Theft => 5,
         RevokeReason::User => 6,
         RevokeReason::HijackSuspected => 7,
+        RevokeReason::SignedIn => 8,
     }
 }
 
@@ -276,6 +277,7 @@ fn reason_from_code(code: u8) -> Result<RevokeReason, DecodeError> {
         5 => RevokeReason::Theft,
         6 => RevokeReason::User,
         7 => RevokeReason::HijackSuspected,
+        8 => RevokeReason::SignedIn,
         _ => return Err(DecodeError("unknown revocation reason")),
     })
 }

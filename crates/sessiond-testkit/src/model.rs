@@ -43,6 +43,10 @@ pub fn model_policy() -> Policy {
             user_agent: sessiond_core::BindMode::Off,
             ..sessiond_core::ClientBinding::default()
         },
+        // Shorter than a signed-in session's, so both paths are reached.
+        anonymous_idle_timeout: Duration::from_secs(10 * 60),
+        anonymous_absolute_timeout: Duration::from_secs(3600),
+        anonymous_max_data_bytes: 256,
     }
 }
 

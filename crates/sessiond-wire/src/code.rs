@@ -36,6 +36,9 @@ pub enum ErrorCode {
     VersionConflict,
     /// The subject is at its session limit and the policy is `deny`.
     SessionLimit,
+    /// One client address created too many anonymous sessions recently
+    /// (`Retry-After` says when it may again).
+    TooManySessions,
     /// A user with this name exists already.
     UserExists,
     /// A new password breaks the length rules.
@@ -88,7 +91,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::InvalidToken,
         ErrorCode::Unauthorized,
         ErrorCode::ClientCertificateRequired,
@@ -97,6 +100,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::VersionConflict,
         ErrorCode::SessionLimit,
+        ErrorCode::TooManySessions,
         ErrorCode::UserExists,
         ErrorCode::WeakPassword,
         ErrorCode::PayloadTooLarge,
@@ -131,6 +135,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::VersionConflict => "version_conflict",
             ErrorCode::SessionLimit => "session_limit",
+            ErrorCode::TooManySessions => "too_many_sessions",
             ErrorCode::UserExists => "user_exists",
             ErrorCode::WeakPassword => "weak_password",
             ErrorCode::PayloadTooLarge => "payload_too_large",
@@ -178,7 +183,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyRequests | ErrorCode::TooManySessions => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Overloaded | ErrorCode::Timeout | ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::SessionLayerMissing | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -194,7 +199,11 @@ impl ErrorCode {
     /// unknown, expired or revoked.
     pub fn of(error: &CoreError) -> Self {
         match error {
-            CoreError::Rejected(_) => ErrorCode::InvalidToken,
+            // A session of the wrong kind is "not a token for this", like
+            // any other invalid one.
+            CoreError::Rejected(_) | CoreError::WrongKind => ErrorCode::InvalidToken,
+            CoreError::AnonymousLimit { .. } => ErrorCode::TooManySessions,
+            CoreError::Counters(e) if e.is_unavailable() => ErrorCode::StoreUnavailable,
             CoreError::NotFound => ErrorCode::NotFound,
             CoreError::VersionConflict { .. } => ErrorCode::VersionConflict,
             CoreError::SessionLimit => ErrorCode::SessionLimit,
@@ -205,7 +214,9 @@ impl ErrorCode {
             CoreError::Store(e) if e.is_unavailable() => ErrorCode::StoreUnavailable,
             // An invalid policy is refused when the manager is built, so a
             // request never meets it; the rest are failures on our side.
-            CoreError::InvalidPolicy(_) | CoreError::Store(_) | CoreError::Randomness(_) => ErrorCode::Internal,
+            CoreError::InvalidPolicy(_) | CoreError::Store(_) | CoreError::Counters(_) | CoreError::Randomness(_) => {
+                ErrorCode::Internal
+            }
         }
     }
 }

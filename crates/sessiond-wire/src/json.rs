@@ -65,7 +65,10 @@ pub fn write_session(out: &mut Vec<u8>, s: &Session, signals: Signals) -> Result
     out.extend_from_slice(b"{\"id\":");
     serde_json::to_writer(&mut *out, s.id.as_str())?;
     out.extend_from_slice(b",\"subject\":");
-    serde_json::to_writer(&mut *out, s.subject.as_str())?;
+    match s.signed_in_subject() {
+        Some(subject) => serde_json::to_writer(&mut *out, subject.as_str())?,
+        None => out.extend_from_slice(b"null"),
+    }
     let times = [
         (&b",\"created_at\":"[..], s.created_at),
         (b",\"last_seen_at\":", s.last_seen_at),

@@ -52,7 +52,7 @@ pub use code::{ErrorCode, PROBLEM_TYPE_PREFIX};
 pub use json::{decimal, session_json, sessions_json, write_session};
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem};
 pub use requests::{
-    CreateRequest, EventsParams, MAX_EVENTS_PER_QUERY, PatchRequest, RevokeRequest, RevokeSubjectParams, RotateRequest,
+    CreateRequest, EventsParams, LoginRequest, MAX_EVENTS_PER_QUERY, PatchRequest, RevokeRequest, RevokeSubjectParams, RotateRequest,
     VerifyRequest,
 };
 pub use responses::{EventView, EventsResponse, RevokedResponse, SessionResponse, SessionsResponse, TokenResponse};

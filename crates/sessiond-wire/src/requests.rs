@@ -15,7 +15,46 @@ pub struct CreateRequest {
     /// bidirectional-control, space or separator characters and without
     /// `"` `'` `,` `;` `<` `>` `\` (refused: 400 `invalid_request`).
     /// (`maxLength` would count characters, not bytes: left out, see
-    /// [`SUBJECT_PATTERN`](crate::SUBJECT_PATTERN).)
+    /// [`SUBJECT_PATTERN`](crate::SUBJECT_PATTERN).) Absent or null: an
+    /// anonymous session (a visitor before sign-in), which takes no
+    /// `remember_me` nor `aal`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Longer timeouts.
+    #[serde(default)]
+    pub remember_me: bool,
+    /// Assurance level of the login, 1 to 3 (default 1).
+    #[serde(
+        default,
+        deserialize_with = "crate::strict::aal",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3))]
+    pub aal: Option<u8>,
+    /// Initial data object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub data: Option<SessionData>,
+    /// The end user's client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientView>,
+}
+
+/// `POST /v1/sessions/login`: signs the visitor of an anonymous session in.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The anonymous session's token.
+    pub token: String,
+    /// Who signed in (the rule of `CreateRequest.subject`).
     #[cfg_attr(
         feature = "openapi",
         schema(
@@ -35,13 +74,18 @@ pub struct CreateRequest {
     )]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3))]
     pub aal: Option<u8>,
-    /// Initial data object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    pub data: Option<SessionData>,
-    /// The end user's client.
+    /// Whether the anonymous session's data moves to the new session
+    /// (default true).
+    #[serde(default = "yes")]
+    pub carry_data: bool,
+    /// The end user's client at sign-in (default: the one the anonymous
+    /// session saw last).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientView>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `POST /v1/sessions/verify`

@@ -121,8 +121,8 @@ pub struct SessionView {
     /// Public id (22 characters of base64url); grants nothing.
     #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"))]
     pub id: String,
-    /// Owner.
-    pub subject: String,
+    /// Owner; null for an anonymous session (a visitor before sign-in).
+    pub subject: Option<String>,
     /// Login time.
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
@@ -188,7 +188,7 @@ impl From<&Session> for SessionView {
     fn from(s: &Session) -> Self {
         Self {
             id: s.id.to_string(),
-            subject: s.subject.to_string(),
+            subject: s.signed_in_subject().map(ToString::to_string),
             created_at: s.created_at,
             last_seen_at: s.last_seen_at,
             authenticated_at: s.authenticated_at,

@@ -270,6 +270,37 @@ pub struct PolicyConfig {
     pub ip_prefix_v6: u8,
     /// `off`, `signal` or `revoke`: see [`ClientBinding::user_agent`].
     pub bind_user_agent: BindMode,
+    #[serde(with = "humane")]
+    /// See [`Policy::anonymous_idle_timeout`].
+    pub anonymous_idle_timeout: Duration,
+    #[serde(with = "humane")]
+    /// See [`Policy::anonymous_absolute_timeout`].
+    pub anonymous_absolute_timeout: Duration,
+    /// See [`Policy::anonymous_max_data_bytes`].
+    pub anonymous_max_data_bytes: usize,
+    /// Anonymous sessions one client address (its /64 for IPv6) may create
+    /// before it is refused (429 `too_many_sessions`), counted in the store
+    /// so every node shares the count; forgotten after an hour without a
+    /// creation. 0: no limit.
+    pub anonymous_per_address: u32,
+}
+
+/// Default of [`PolicyConfig::anonymous_per_address`]: a busy office
+/// behind one address gets hundreds of visitors an hour; a script minting
+/// sessions gets stopped after as many.
+pub const DEFAULT_ANONYMOUS_PER_ADDRESS: u32 = 300;
+
+impl PolicyConfig {
+    /// How anonymous creations are counted per address, unless unlimited:
+    /// past the allowance, a lock of a minute doubling up to an hour.
+    pub fn anonymous_rule(&self) -> Option<sessiond_core::CounterRule> {
+        (self.anonymous_per_address > 0).then_some(sessiond_core::CounterRule {
+            free: self.anonymous_per_address,
+            base_delay: Duration::from_secs(60),
+            max_delay: Duration::from_secs(3600),
+            forget_after: Duration::from_secs(3600),
+        })
+    }
 }
 
 impl Default for PolicyConfig {
@@ -297,6 +328,10 @@ impl From<&Policy> for PolicyConfig {
             ip_prefix_v4: p.client_binding.ip_prefix_v4,
             ip_prefix_v6: p.client_binding.ip_prefix_v6,
             bind_user_agent: p.client_binding.user_agent,
+            anonymous_idle_timeout: p.anonymous_idle_timeout,
+            anonymous_absolute_timeout: p.anonymous_absolute_timeout,
+            anonymous_max_data_bytes: p.anonymous_max_data_bytes,
+            anonymous_per_address: DEFAULT_ANONYMOUS_PER_ADDRESS,
         }
     }
 }
@@ -323,6 +358,9 @@ impl PolicyConfig {
                 ip_prefix_v6: self.ip_prefix_v6,
                 user_agent: self.bind_user_agent,
             },
+            anonymous_idle_timeout: self.anonymous_idle_timeout,
+            anonymous_absolute_timeout: self.anonymous_absolute_timeout,
+            anonymous_max_data_bytes: self.anonymous_max_data_bytes,
         }
     }
 }

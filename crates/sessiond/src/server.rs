@@ -126,12 +126,15 @@ pub async fn serve(
     }
 
     let store = Arc::new(InstrumentedStore::new(opened.sessions()));
-    let manager = SessionManager::builder(store)
+    let mut manager = SessionManager::builder(store)
         .clock(Arc::clone(&clock))
         .policy(config.policy.to_policy())
         .events(events.clone())
-        .store_events(events.ids())
-        .build()?;
+        .store_events(events.ids());
+    if let Some(rule) = config.policy.anonymous_rule() {
+        manager = manager.anonymous_limit(opened.counters(), rule);
+    }
+    let manager = manager.build()?;
     let purger = spawn_purger(manager.clone(), config.store.purge_interval, config.store.purge_batch);
     let upkeep = spawn_metrics_upkeep(metrics.clone());
     if config.server.dev {

@@ -83,6 +83,8 @@ problem_responses! {
     NotFound = "`not_found`: no live session with this id in the caller's tenant";
     /// 409 of session creation.
     SessionLimit = "`session_limit`: the subject is at its session limit and the policy is `deny`";
+    /// 429 of session creation.
+    TooManySessions = "`too_many_sessions`: this client address (its /64 for IPv6) created more than `policy.anonymous_per_address` anonymous sessions without an hour's pause; `Retry-After` says how many seconds until it may again";
     /// 412 of a conditional update.
     VersionConflict = "`version_conflict`: `If-Match` names no current version or is malformed; `current_version` says which is";
     /// 413 of every operation with a JSON body.

@@ -107,9 +107,14 @@ impl ApiError {
     fn title(&self) -> String {
         match self {
             // One title for every rejection: no oracle.
-            ApiError::Core(CoreError::Rejected(_)) => "invalid or expired session token".to_owned(),
+            // A session of the wrong kind (an anonymous one for a step-up, a
+            // signed-in one for a sign-in) reads like any invalid token.
+            ApiError::Core(CoreError::Rejected(_) | CoreError::WrongKind) => "invalid or expired session token".to_owned(),
+            ApiError::Core(CoreError::Counters(c)) if c.is_unavailable() => "session store unavailable".to_owned(),
             ApiError::Core(CoreError::Store(s)) if s.is_unavailable() => "session store unavailable".to_owned(),
-            ApiError::Core(CoreError::Store(_) | CoreError::Randomness(_) | CoreError::InvalidPolicy(_)) => {
+            ApiError::Core(
+                CoreError::Store(_) | CoreError::Counters(_) | CoreError::Randomness(_) | CoreError::InvalidPolicy(_),
+            ) => {
                 "internal error".to_owned()
             }
             other => other.to_string(),
@@ -145,6 +150,7 @@ impl From<sessiond_core::AccessTokenError> for ApiError {
             sessiond_core::AccessTokenError::SessionExpired => {
                 ApiError::Core(CoreError::Rejected(sessiond_core::Rejection::ExpiredIdle))
             }
+            sessiond_core::AccessTokenError::Anonymous => ApiError::Core(CoreError::WrongKind),
             other => {
                 tracing::error!(error = %other, source = ?std::error::Error::source(&other), "minting an access token failed");
                 ApiError::Internal
@@ -182,6 +188,11 @@ impl IntoResponse for ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if code == ErrorCode::Unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::Core(CoreError::AnonymousLimit { retry_after }) = &self {
+            // Whole seconds, rounded up: never invite a retry that is refused.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
     }

@@ -84,6 +84,7 @@ pub struct AdminState {
 fn routes() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .routes(routes!(sessions::create))
+        .routes(routes!(sessions::login))
         .routes(routes!(sessions::verify))
         .routes(routes!(sessions::rotate))
         .routes(routes!(sessions::revoke))

@@ -3,21 +3,32 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sessiond_core::{
-    Aal, CreateOptions, Error as CoreError, RevokeReason, Session, SessionId, SessionOrigin, Signals, Subject,
+    Aal, AnonymousOptions, CarryData, CreateOptions, Error as CoreError, RevokeReason, Session, SessionId,
+    SessionOrigin, SignInOptions, Signals, Subject,
 };
 
-use super::doc::{AalRefused, InvalidToken, NotFound, SessionLimit, VersionConflict};
+use super::doc::{AalRefused, InvalidToken, NotFound, SessionLimit, TooManySessions, VersionConflict};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
 use sessiond_wire::{
-    CreateRequest, PatchRequest, RevokeRequest, RotateRequest, SessionResponse, TokenResponse, VerifyRequest, decimal,
+    CreateRequest, LoginRequest, PatchRequest, RevokeRequest, RotateRequest, SessionResponse, TokenResponse, VerifyRequest, decimal,
     session_json,
 };
 
 /// Registered once: a registry lookup per verify costs more than the count.
 fn verified_counter() -> &'static metrics::Counter {
     static COUNTER: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
-    COUNTER.get_or_init(|| metrics::counter!("sessiond_sessions_verified_total"))
+    COUNTER.get_or_init(|| metrics::counter!("sessiond_sessions_verified_total", "kind" => "signed_in"))
+}
+
+fn verified_anonymous_counter() -> &'static metrics::Counter {
+    static COUNTER: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+    COUNTER.get_or_init(|| metrics::counter!("sessiond_sessions_verified_total", "kind" => "anonymous"))
+}
+
+fn anonymous_created_counter() -> &'static metrics::Counter {
+    static COUNTER: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+    COUNTER.get_or_init(|| metrics::counter!("sessiond_anonymous_sessions_created_total"))
 }
 
 fn aal(value: Option<u8>) -> Result<Option<Aal>, ApiError> {
@@ -57,30 +68,89 @@ fn parse_id(raw: &str) -> Result<SessionId, ApiError> {
     SessionId::parse(raw).ok_or(ApiError::Core(CoreError::NotFound))
 }
 
-/// Creates a session (login).
+/// Creates a session: a login when the body names a `subject`, else an
+/// anonymous session (a visitor before sign-in).
 #[utoipa::path(post, path = "/v1/sessions", operation_id = "create_session", tag = "sessions",
     request_body = CreateRequest,
     responses(
-        (status = 201, description = "Created: the token (shown once) and the session", body = TokenResponse,
+        (status = 201, description = "Created: the token (shown once) and the session; \
+            `subject` is null for an anonymous one", body = TokenResponse,
             headers(("ETag" = String, description = "The session's version, quoted"))),
         (status = 409, response = SessionLimit),
+        (status = 429, response = TooManySessions),
     ))]
 pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest>) -> Result<Response, ApiError> {
-    let subject = Subject::new(req.subject).map_err(CoreError::from)?;
-    let options = CreateOptions {
-        remember_me: req.remember_me,
-        aal: aal(req.aal)?.unwrap_or_default(),
-        data: req.data.unwrap_or_default(),
-        client: req.client.map(|c| c.into_client()).transpose()?.unwrap_or_default(),
-        // Whoever holds an API key may name any subject: such a session is
-        // never a portal login (issue 12, finding 3).
-        origin: SessionOrigin::Api,
+    let client = req.client.map(|c| c.into_client()).transpose()?.unwrap_or_default();
+    let data = req.data.unwrap_or_default();
+    let (token, session) = match req.subject {
+        Some(subject) => {
+            let subject = Subject::new(subject).map_err(CoreError::from)?;
+            let options = CreateOptions {
+                remember_me: req.remember_me,
+                aal: aal(req.aal)?.unwrap_or_default(),
+                data,
+                client,
+                // Whoever holds an API key may name any subject: such a
+                // session is never a portal login (issue 12, finding 3).
+                origin: SessionOrigin::Api,
+            };
+            manager.create(&subject, options).await?
+        }
+        None => {
+            // Nobody signed in, so nothing was proven at any level and
+            // there is nobody to remember.
+            if req.remember_me || req.aal.is_some() {
+                return Err(ApiError::InvalidRequest(
+                    "an anonymous session (no subject) takes neither remember_me nor aal".to_owned(),
+                ));
+            }
+            manager.create_anonymous(AnonymousOptions { data, client }).await?
+        }
     };
-    let (token, session) = manager.create(&subject, options).await?;
+    if session.is_anonymous() {
+        anonymous_created_counter().increment(1);
+    }
     Ok(with_etag(
         &session,
         Signals::default(),
         StatusCode::CREATED,
+        Some(token.expose_secret()),
+    ))
+}
+
+/// Signs the visitor of an anonymous session in: a new session (new token,
+/// new id) for `subject`, with the visitor's data unless `carry_data` is
+/// false; the anonymous session ends.
+#[utoipa::path(post, path = "/v1/sessions/login", operation_id = "login_session", tag = "sessions",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in: the new token (shown once) and the new session",
+            body = TokenResponse,
+            headers(("ETag" = String, description = "The session's version, quoted"))),
+        (status = 401, response = InvalidToken),
+        (status = 409, response = SessionLimit),
+    ))]
+pub async fn login(Caller(manager): Caller, ApiJson(req): ApiJson<LoginRequest>) -> Result<Response, ApiError> {
+    let subject = Subject::new(req.subject).map_err(CoreError::from)?;
+    let options = SignInOptions {
+        create: CreateOptions {
+            remember_me: req.remember_me,
+            aal: aal(req.aal)?.unwrap_or_default(),
+            data: Default::default(),
+            client: req.client.map(|c| c.into_client()).transpose()?.unwrap_or_default(),
+            origin: SessionOrigin::Api,
+        },
+        carry: if req.carry_data {
+            CarryData::All
+        } else {
+            CarryData::Nothing
+        },
+    };
+    let (token, session) = manager.sign_in(&req.token, &subject, options).await?;
+    Ok(with_etag(
+        &session,
+        Signals::default(),
+        StatusCode::OK,
         Some(token.expose_secret()),
     ))
 }
@@ -97,7 +167,11 @@ pub async fn verify(Caller(manager): Caller, ApiJson(req): ApiJson<VerifyRequest
     let client = req.client.map(|c| c.into_client()).transpose()?;
     let session = manager.verify(&req.token, client.as_ref()).await?;
     let signals = manager.signals(&session, client.as_ref());
-    verified_counter().increment(1);
+    if session.is_anonymous() {
+        verified_anonymous_counter().increment(1);
+    } else {
+        verified_counter().increment(1);
+    }
     Ok(with_etag(&session, signals, StatusCode::OK, None))
 }
 
