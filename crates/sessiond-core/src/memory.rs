@@ -56,7 +56,8 @@ impl Indexes {
         for hash in token_hashes(session) {
             self.by_token.insert(hash, Arc::clone(session));
         }
-        if session.revoked.is_none() {
+        // Anonymous records belong to nobody: no subject index to grow.
+        if session.revoked.is_none() && !session.is_anonymous() {
             self.by_subject
                 .entry((session.tenant.clone(), session.subject.clone()))
                 .or_default()

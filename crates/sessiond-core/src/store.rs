@@ -16,6 +16,12 @@
 //! * **Versions.** `version` is written by the manager. [`SessionStore::update`]
 //!   writes only if the stored version equals `expected_version`, atomically.
 //!   [`SessionStore::touch`] and [`SessionStore::revoke`] need no version.
+//! * **Anonymous records** (subject [`Subject::anonymous`], a visitor
+//!   before sign-in) are stored and found like any other but belong to no
+//!   subject: never listed nor revoked by [`SessionStore::revoke_subject`],
+//!   even when the anonymous subject itself is asked for. The manager
+//!   inserts them with [`SubjectLimit::Unlimited`], so an engine need not
+//!   index them by subject at all.
 //! * **Live** means `revoked.is_none() && now < expires_at()`; only live
 //!   records count towards a subject's limit and appear in subject listings.
 //! * **Atomicity.** Each method is atomic with respect to every other call on

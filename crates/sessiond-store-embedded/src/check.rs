@@ -22,7 +22,7 @@ pub struct CheckReport {
     pub sessions: u64,
     /// Entries in the token index (current and previous hashes).
     pub tokens: u64,
-    /// Entries in the subject index (non-revoked records).
+    /// Entries in the subject index (non-revoked records of a subject).
     pub subject_entries: u64,
     /// Entries in the expiry index.
     pub expiry_entries: u64,
@@ -127,10 +127,12 @@ impl EmbeddedStore {
             {
                 indexed |= member.map_err(engine)?.value() == id;
             }
-            if session.revoked.is_none() {
+            // Anonymous records belong to nobody and are never indexed.
+            let want_indexed = session.revoked.is_none() && !session.is_anonymous();
+            if want_indexed {
                 want_subjects += 1;
             }
-            if indexed != session.revoked.is_none() {
+            if indexed != want_indexed {
                 report
                     .problems
                     .push(format!("record {id}: subject index entry present = {indexed}"));

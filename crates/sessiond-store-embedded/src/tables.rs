@@ -176,7 +176,9 @@ impl<'txn> Tables<'txn> {
         for hash in new_hashes.iter().filter(|h| !old_hashes.contains(h)) {
             self.tokens.insert(hash.as_bytes(), id).map_err(engine)?;
         }
-        let subject_key = |s: &Session| (s.revoked.is_none()).then(|| (s.tenant.clone(), s.subject.clone()));
+        // Anonymous records belong to nobody: they are not indexed.
+        let subject_key =
+            |s: &Session| (s.revoked.is_none() && !s.is_anonymous()).then(|| (s.tenant.clone(), s.subject.clone()));
         let (old_key, new_key) = (old.and_then(subject_key), subject_key(session));
         if old_key != new_key {
             if let Some((tenant, subject)) = &old_key {

@@ -141,6 +141,10 @@ impl SessionStore for PostgresStore {
         now: OffsetDateTime,
         audit: &Audit,
     ) -> Result<Vec<Session>, StoreError> {
+        // Anonymous records belong to nobody (the store's semantics).
+        if subject.is_anonymous() {
+            return Ok(Vec::new());
+        }
         self.bounded(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(store_error)?;
@@ -191,6 +195,9 @@ impl SessionStore for PostgresStore {
         subject: &Subject,
         now: OffsetDateTime,
     ) -> Result<Vec<Session>, StoreError> {
+        if subject.is_anonymous() {
+            return Ok(Vec::new());
+        }
         self.bounded(async {
             let client = self.client().await?;
             let sql = format!(

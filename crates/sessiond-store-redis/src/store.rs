@@ -151,10 +151,14 @@ impl RedisStore {
     }
 }
 
-/// `'1'` for a revoked record, else `''`: whether the scripts keep it out
-/// of the subject index.
-fn revoked_flag(session: &Session) -> &'static str {
-    if session.revoked.is_some() { "1" } else { "" }
+/// `'1'` for a record the scripts keep out of the subject index (revoked,
+/// or anonymous: it belongs to nobody), else `''`.
+fn unindexed_flag(session: &Session) -> &'static str {
+    if session.revoked.is_some() || session.is_anonymous() {
+        "1"
+    } else {
+        ""
+    }
 }
 
 #[async_trait]
@@ -191,7 +195,7 @@ impl SessionStore for RedisStore {
             .arg(keys.id_prefix())
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
-            .arg(revoked_flag(session))
+            .arg(unindexed_flag(session))
             .arg(audit_arg(keys, audit, 0)?)
             .arg(record::encode(session, &index)?);
         let (word, rest) = status(self.run(&call).await?)?;
@@ -251,7 +255,7 @@ impl SessionStore for RedisStore {
             .arg(self.slack_ms())
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
-            .arg(revoked_flag(session))
+            .arg(unindexed_flag(session))
             .arg(audit_arg(keys, audit, 0)?)
             .arg(record::encode(session, &index)?);
         let (word, rest) = status(self.run(&call).await?)?;

@@ -23,12 +23,14 @@ use sessiond_core::{
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+mod anonymous;
 mod created_client;
 mod origin;
 mod scan;
 mod sealed_client;
 mod subjects;
 
+pub use anonymous::*;
 pub use created_client::*;
 pub use origin::*;
 pub use scan::*;
@@ -79,6 +81,7 @@ macro_rules! store_conformance {
             touch_changes_the_client_but_not_the_created_client,
             update_and_rotation_keep_the_created_client,
             scan_reaches_every_record_and_ends,
+            anonymous_records_belong_to_no_subject,
         );
     };
     (@cases $factory:expr; $($case:ident),+ $(,)?) => {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use sessiond_core::{
-    CreateOptions, Error, LimitAction, Policy, Rejection, RevokeReason, Rotation, SessionId, SessionManager,
-    SessionStore, Subject,
+    AnonymousOptions, CreateOptions, Error, LimitAction, Policy, Rejection, RevokeReason, Rotation, SessionId, SessionManager,
+    SessionStore, SignInOptions, Subject,
 };
 use time::OffsetDateTime;
 
@@ -55,6 +55,11 @@ pub fn model_policy() -> Policy {
 enum Op {
     /// Log a subject in.
     Create { subject: usize, remember_me: bool },
+    /// A visitor arrives: an anonymous session.
+    CreateAnonymous,
+    /// Sign a subject in with one of the tokens ever issued (only an
+    /// anonymous session's current token signs in).
+    SignIn { token: usize, subject: usize },
     /// Verify one of the tokens ever issued.
     Verify { token: usize },
     /// Rotate with one of the tokens ever issued.
@@ -81,6 +86,8 @@ fn op() -> impl Strategy<Value = Op> {
     let steps = prop::sample::select(vec![1u64, 9, 11, 30, 59, 61, 600, 1799, 1801, 3600, 7200]);
     prop_oneof![
         3 => (0..SUBJECTS, any::<bool>()).prop_map(|(subject, remember_me)| Op::Create { subject, remember_me }),
+        2 => Just(Op::CreateAnonymous),
+        2 => (any::<usize>(), 0..SUBJECTS).prop_map(|(token, subject)| Op::SignIn { token, subject }),
         4 => any::<usize>().prop_map(|token| Op::Verify { token }),
         2 => any::<usize>().prop_map(|token| Op::Rotate { token }),
         1 => any::<usize>().prop_map(|token| Op::RevokeToken { token }),
@@ -98,7 +105,8 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Debug, Clone)]
 struct ModelSession {
     id: SessionId,
-    subject: usize,
+    /// `None`: anonymous.
+    subject: Option<usize>,
     created_at: OffsetDateTime,
     last_seen_at: OffsetDateTime,
     idle_expires_at: OffsetDateTime,
@@ -129,7 +137,68 @@ struct Model {
     tokens: Vec<(String, usize)>,
 }
 
+/// The idle timeout the manager gives `s`.
+fn idle_of(policy: &Policy, s: &ModelSession) -> Duration {
+    if s.subject.is_none() {
+        policy.anonymous_idle_timeout
+    } else {
+        policy.timeouts(s.remember_me).0
+    }
+}
+
 impl Model {
+    /// A new session of `subject` (`None`: anonymous) created at `now` with
+    /// token `token`, after the subject's oldest live sessions beyond the
+    /// limit are revoked, as the manager's evicting limit does.
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        policy: &Policy,
+        subject: Option<usize>,
+        remember_me: bool,
+        token: String,
+        id: SessionId,
+        value: Option<u8>,
+        now: OffsetDateTime,
+    ) {
+        if let Some(who) = subject {
+            let mut live: Vec<usize> = (0..self.sessions.len())
+                .filter(|&i| self.sessions[i].subject == Some(who) && self.sessions[i].live(now))
+                .collect();
+            if live.len() >= LIMIT {
+                live.sort_by(|&a, &b| {
+                    let (x, y) = (&self.sessions[a], &self.sessions[b]);
+                    x.created_at.cmp(&y.created_at).then_with(|| x.id.cmp(&y.id))
+                });
+                for &i in live.iter().take(live.len() + 1 - LIMIT) {
+                    self.sessions[i].revoked = true;
+                    self.sessions[i].version += 1;
+                }
+            }
+        }
+        let (idle, absolute) = match subject {
+            Some(_) => policy.timeouts(remember_me),
+            None => (policy.anonymous_idle_timeout, policy.anonymous_absolute_timeout),
+        };
+        let current = self.tokens.len();
+        self.tokens.push((token, self.sessions.len()));
+        self.sessions.push(ModelSession {
+            id,
+            subject,
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: (now + idle).min(now + absolute),
+            absolute_expires_at: now + absolute,
+            remember_me,
+            revoked: false,
+            purged: false,
+            version: 1,
+            value,
+            current,
+            previous: None,
+        });
+    }
+
     /// What verify (or logout/rotate, with `grace`) should say about a token.
     fn judge(&self, token: usize, now: OffsetDateTime, grace: bool) -> Result<usize, Rejection> {
         let (_, index) = &self.tokens[token];
@@ -240,36 +309,43 @@ async fn apply(manager: &SessionManager, policy: &Policy, model: &mut Model, op:
                 ..CreateOptions::default()
             };
             let (token, session) = manager.create(&subject(who), options).await.expect("create");
-            let mut live: Vec<usize> = (0..n_sessions)
-                .filter(|&i| model.sessions[i].subject == who && model.sessions[i].live(now))
-                .collect();
-            if live.len() >= LIMIT {
-                live.sort_by(|&a, &b| {
-                    let (x, y) = (&model.sessions[a], &model.sessions[b]);
-                    x.created_at.cmp(&y.created_at).then_with(|| x.id.cmp(&y.id))
-                });
-                for &i in live.iter().take(live.len() + 1 - LIMIT) {
-                    model.sessions[i].revoked = true;
-                    model.sessions[i].version += 1;
+            let token = token.expose_secret().to_owned();
+            model.create(policy, Some(who), remember_me, token, session.id, None, now);
+        }
+        Op::CreateAnonymous => {
+            let (token, session) = manager
+                .create_anonymous(AnonymousOptions::default())
+                .await
+                .expect("create anonymous");
+            assert!(session.is_anonymous());
+            let token = token.expose_secret().to_owned();
+            model.create(policy, None, false, token, session.id, None, now);
+        }
+        Op::SignIn { token, subject: who } if n_tokens > 0 => {
+            let t = token % n_tokens;
+            let result = manager
+                .sign_in(&model.tokens[t].0, &subject(who), SignInOptions::default())
+                .await;
+            match model.judge(t, now, false) {
+                Ok(i) if model.sessions[i].subject.is_some() => {
+                    assert!(matches!(result, Err(Error::WrongKind)), "got {result:?}");
+                }
+                Ok(i) => {
+                    let (new_token, got) = result.expect("model says a visitor signs in");
+                    assert_ne!(got.id, model.sessions[i].id);
+                    assert_eq!(got.subject, subject(who));
+                    let value = model.sessions[i].value;
+                    let token = new_token.expose_secret().to_owned();
+                    model.create(policy, Some(who), false, token, got.id, value, now);
+                    let visitor = &mut model.sessions[i];
+                    visitor.revoked = true;
+                    visitor.version += 1;
+                }
+                Err(why) => {
+                    assert_eq!(rejection(result), why, "sign-in with token {t}");
+                    model.steal(t, now);
                 }
             }
-            let (idle, absolute) = policy.timeouts(remember_me);
-            model.tokens.push((token.expose_secret().to_owned(), n_sessions));
-            model.sessions.push(ModelSession {
-                id: session.id.clone(),
-                subject: who,
-                created_at: now,
-                last_seen_at: now,
-                idle_expires_at: (now + idle).min(now + absolute),
-                absolute_expires_at: now + absolute,
-                remember_me,
-                revoked: false,
-                purged: false,
-                version: 1,
-                value: None,
-                current: n_tokens,
-                previous: None,
-            });
         }
         Op::Verify { token } if n_tokens > 0 => {
             let t = token % n_tokens;
@@ -280,7 +356,7 @@ async fn apply(manager: &SessionManager, policy: &Policy, model: &mut Model, op:
                     let s = &mut model.sessions[i];
                     assert_eq!(got.id, s.id);
                     if now - s.last_seen_at >= policy.touch_interval {
-                        let (idle, _) = policy.timeouts(s.remember_me);
+                        let idle = idle_of(policy, s);
                         s.last_seen_at = now;
                         s.idle_expires_at = (now + idle).min(s.absolute_expires_at);
                     }
@@ -303,7 +379,7 @@ async fn apply(manager: &SessionManager, policy: &Policy, model: &mut Model, op:
                     let (new_token, got) = result.expect("model says rotatable");
                     model.tokens.push((new_token.expose_secret().to_owned(), i));
                     let s = &mut model.sessions[i];
-                    let (idle, _) = policy.timeouts(s.remember_me);
+                    let idle = idle_of(policy, s);
                     s.previous = Some((s.current, now + policy.rotation_grace));
                     s.current = n_tokens;
                     s.last_seen_at = now;
@@ -356,7 +432,7 @@ async fn apply(manager: &SessionManager, policy: &Policy, model: &mut Model, op:
                 .await
                 .expect("revoke_subject");
             let mut expected = 0;
-            for s in model.sessions.iter_mut().filter(|s| s.subject == who && s.live(now)) {
+            for s in model.sessions.iter_mut().filter(|s| s.subject == Some(who) && s.live(now)) {
                 if Some(&s.id) != except.as_ref() {
                     s.revoked = true;
                     s.version += 1;
@@ -409,7 +485,7 @@ async fn apply(manager: &SessionManager, policy: &Policy, model: &mut Model, op:
         let mut expected: Vec<&ModelSession> = model
             .sessions
             .iter()
-            .filter(|s| s.subject == who && s.live(now))
+            .filter(|s| s.subject == Some(who) && s.live(now))
             .collect();
         expected.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
         let expected: Vec<SessionId> = expected.into_iter().map(|s| s.id.clone()).collect();

@@ -7,7 +7,8 @@
 -- ARGV[1] now (us)  ARGV[2] stale-before (us)  ARGV[3] 'none'|'deny'|'evict'
 -- ARGV[4] limit  ARGV[5] revocation segment for evictions  ARGV[6] TTL (ms)
 -- ARGV[7] id pointer prefix  ARGV[8] id  ARGV[9] deadline (us)
--- ARGV[10] '1' when the new record is revoked, else ''  ARGV[11] audit
+-- ARGV[10] '1' when the new record stays out of the subject index
+-- (revoked, or anonymous), else ''  ARGV[11] audit
 -- (common.lua): its known events, and a picked event per eviction
 -- ARGV[12] the record (record.rs)
 --

@@ -6,7 +6,8 @@
 -- when it has one
 -- ARGV[1] expected version  ARGV[2] token key prefix  ARGV[3] fallback
 -- TTL (ms)  ARGV[4] id  ARGV[5] new deadline (us)  ARGV[6] '1' when the
--- new record is revoked, else ''  ARGV[7] audit (common.lua): its known
+-- new record stays out of the subject index (revoked, or anonymous), else
+-- ''  ARGV[7] audit (common.lua): its known
 -- events  ARGV[8] the record (record.rs)
 --
 -- Guarantees: writes only over the expected version ({'conflict', v}
