@@ -414,7 +414,9 @@ mod tests {
         assert_eq!(old.check_new(), Err(NameError::RefusedInSubject(' ')));
         assert!(Subject::new("jane doe").is_err());
         assert!(Subject::from_record("a\nb").is_err());
-        assert!(Subject::from_record("").is_err());
+        // The empty subject is the anonymous one, the only record no
+        // request can name.
+        assert_eq!(Subject::from_record(""), Ok(Subject::anonymous()));
         let read: Subject = serde_json::from_str("\"jane doe\"").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(read, old);
         assert!(Subject::new("jane").is_ok_and(|s| s.check_new().is_ok()));
@@ -431,7 +433,8 @@ mod tests {
     #[test]
     fn serde_refuses_invalid_values() {
         assert!(serde_json::from_str::<SessionId>("\"short\"").is_err());
-        assert!(serde_json::from_str::<Subject>("\"\"").is_err());
+        assert!(serde_json::from_str::<Subject>("\"a\\nb\"").is_err());
+        assert_eq!(serde_json::from_str::<Subject>("\"\"").ok(), Some(Subject::anonymous()));
         assert!(serde_json::from_str::<Tenant>("\"UPPER\"").is_err());
         let id = SessionId::generate().unwrap_or_else(|e| panic!("{e}"));
         let json = serde_json::to_string(&id).unwrap_or_else(|e| panic!("{e}"));

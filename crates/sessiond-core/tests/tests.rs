@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod aal;
+mod anonymous;
 mod client_binding;
 mod counting_store;
 mod lifecycle;
