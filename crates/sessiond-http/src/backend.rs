@@ -8,10 +8,12 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sessiond_core::{
-    Aal, AccessToken, AccessTokenError, AccessTokenIssuer, ClientInfo, Clock, CreateOptions, Error, RevokeReason,
-    Rotation, Session, SessionData, SessionId, SessionManager, SessionOrigin, Subject, Token,
+    Aal, AccessToken, AccessTokenError, AccessTokenIssuer, AnonymousOptions, ClientInfo, Clock, CreateOptions, Error,
+    RevokeReason, Rotation, Session, SessionData, SessionId, SessionManager, SessionOrigin, SignInOptions, Subject,
+    Token,
 };
 use time::OffsetDateTime;
 
@@ -64,9 +66,18 @@ impl SessionInfo {
         field!(self, |s| &s.id)
     }
 
-    /// Who the session belongs to.
+    /// Who the session belongs to: [`Subject::anonymous`] (the empty
+    /// subject, which no user can have) for a visitor's session, which only
+    /// [`Session::current_or_anonymous`](crate::Session::current_or_anonymous)
+    /// hands out.
     pub fn subject(&self) -> &Subject {
         field!(self, |s| &s.subject)
+    }
+
+    /// Whether this is a visitor's session, started by a data write before
+    /// sign-in: it proves nobody's identity.
+    pub fn is_anonymous(&self) -> bool {
+        self.subject().is_anonymous()
     }
 
     /// Authentication assurance level.
@@ -159,6 +170,12 @@ pub enum BackendError {
     /// The data object is larger than the policy allows.
     #[error("session data too large")]
     DataTooLarge,
+    /// The client's address created too many anonymous sessions recently.
+    #[error("too many anonymous sessions from this address; retry in {} s", retry_after.as_secs())]
+    TooManySessions {
+        /// How long until the address may create one again.
+        retry_after: Duration,
+    },
     /// A rotation asked for a level below the session's without asking
     /// for a downgrade.
     #[error("the assurance level would be lowered without a downgrade")]
@@ -181,6 +198,7 @@ impl From<Error> for BackendError {
             Error::VersionConflict { .. } => BackendError::VersionConflict,
             Error::SessionLimit => BackendError::SessionLimit,
             Error::DataTooLarge { .. } => BackendError::DataTooLarge,
+            Error::AnonymousLimit { retry_after } => BackendError::TooManySessions { retry_after },
             Error::AalDowngrade { .. } => BackendError::AalDowngrade,
             Error::AalNotHigher { .. } | Error::AalNotLower { .. } => BackendError::AalMismatch,
             Error::InvalidName(_) | Error::InvalidAal(_) => BackendError::Invalid(value.to_string()),
@@ -199,6 +217,34 @@ impl From<Error> for BackendError {
 pub trait SessionBackend: Send + Sync + fmt::Debug + 'static {
     /// Starts a new session (login) and returns its token.
     async fn create(&self, subject: &Subject, options: CreateOptions) -> Result<(Token, SessionInfo), BackendError>;
+
+    /// Starts an anonymous session (a visitor's, before sign-in) holding
+    /// `options.data`, and returns its token. `Ok(None)` means this backend
+    /// keeps no anonymous sessions: the layer then answers a write without
+    /// a session with 401 `unauthenticated`, as before they existed (the
+    /// default, so that backends written before them keep working).
+    /// [`BackendError::TooManySessions`] when the client's address is over
+    /// its limit.
+    async fn create_anonymous(&self, options: AnonymousOptions) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        let _ = options;
+        Ok(None)
+    }
+
+    /// Signs the visitor whose anonymous session `token` names in as
+    /// `subject`: a new session (new id, new token) with the data
+    /// `options.carry` takes from the anonymous one, which ends. `Ok(None)`
+    /// when `token` names no live anonymous session (unknown, ended, or
+    /// signed in): the layer then revokes it and creates a session as for
+    /// any login (the default, for backends without anonymous sessions).
+    async fn sign_in(
+        &self,
+        token: &Token,
+        subject: &Subject,
+        options: SignInOptions,
+    ) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        let _ = (token, subject, options);
+        Ok(None)
+    }
 
     /// The valid session `token` names, if any.
     async fn verify(&self, token: &Token, client: &ClientInfo) -> Result<Option<SessionInfo>, BackendError>;
@@ -242,6 +288,25 @@ impl SessionBackend for SessionManager {
     async fn create(&self, subject: &Subject, options: CreateOptions) -> Result<(Token, SessionInfo), BackendError> {
         let (token, session) = SessionManager::create(self, subject, options).await?;
         Ok((token, SessionInfo::new(Arc::new(session))))
+    }
+
+    async fn create_anonymous(&self, options: AnonymousOptions) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        let (token, session) = SessionManager::create_anonymous(self, options).await?;
+        Ok(Some((token, SessionInfo::new(Arc::new(session)))))
+    }
+
+    async fn sign_in(
+        &self,
+        token: &Token,
+        subject: &Subject,
+        options: SignInOptions,
+    ) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        match SessionManager::sign_in(self, token.expose_secret(), subject, options).await {
+            Ok((token, session)) => Ok(Some((token, SessionInfo::new(Arc::new(session))))),
+            // Not a visitor to sign in: the layer logs in the usual way.
+            Err(Error::Rejected(_) | Error::WrongKind) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
     }
 
     async fn verify(&self, token: &Token, client: &ClientInfo) -> Result<Option<SessionInfo>, BackendError> {
@@ -300,6 +365,19 @@ impl Issuing {
 impl SessionBackend for Issuing {
     async fn create(&self, subject: &Subject, options: CreateOptions) -> Result<(Token, SessionInfo), BackendError> {
         SessionBackend::create(&self.manager, subject, options).await
+    }
+
+    async fn create_anonymous(&self, options: AnonymousOptions) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        SessionBackend::create_anonymous(&self.manager, options).await
+    }
+
+    async fn sign_in(
+        &self,
+        token: &Token,
+        subject: &Subject,
+        options: SignInOptions,
+    ) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        SessionBackend::sign_in(&self.manager, token, subject, options).await
     }
 
     async fn verify(&self, token: &Token, client: &ClientInfo) -> Result<Option<SessionInfo>, BackendError> {

@@ -77,6 +77,7 @@ pub struct SessionLayerBuilder {
     max_form_bytes: usize,
     csrf_exempt: Vec<String>,
     access_tokens: Option<AccessTokenCookie>,
+    anonymous: bool,
     /// Set by [`SessionLayer::in_process`]: the manager an issuer mints for.
     manager: Option<SessionManager>,
 }
@@ -98,6 +99,7 @@ impl SessionLayer {
             secrets: Vec::new(),
             max_form_bytes: DEFAULT_MAX_FORM_BYTES,
             csrf_exempt: Vec::new(),
+            anonymous: true,
             access_tokens: None,
             manager: None,
         }
@@ -231,6 +233,18 @@ impl SessionLayerBuilder {
         self
     }
 
+    /// Whether a data write ([`Session::insert`](crate::Session::insert),
+    /// [`remove`](crate::Session::remove),
+    /// [`update_data`](crate::Session::update_data)) on a request without a
+    /// session starts an anonymous session holding it (on by default).
+    /// Off, such a write is 401 `unauthenticated` and data is kept for
+    /// signed-in sessions only. Reads never start one, and neither do
+    /// requests to [`csrf_exempt`](SessionLayerBuilder::csrf_exempt) paths.
+    pub fn anonymous_sessions(mut self, on: bool) -> Self {
+        self.anonymous = on;
+        self
+    }
+
     /// Also keeps a current access token for the session in a second
     /// cookie (`__Host-sessiond_at`); off by default. See
     /// [`AccessTokenCookie`] for when it is minted, renewed and deleted.
@@ -322,6 +336,7 @@ impl SessionLayerBuilder {
                 csrf,
                 max_form_bytes: self.max_form_bytes,
                 csrf_exempt,
+                anonymous: self.anonymous,
                 dev: self.dev,
             }),
         })

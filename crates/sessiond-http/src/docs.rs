@@ -12,25 +12,27 @@
 /// |---|---|
 /// | `SessionManagerLayer::new(store)` | [`SessionLayer::in_process(manager).build()?`](crate::SessionLayer::in_process) (or `SessionLayer::remote`, cargo feature `remote`, for a sessiond server) |
 /// | `session.get::<T>(key).await?` | [`session.get::<T>(key).await?`](crate::Session::get): `None` without a session |
-/// | `session.insert(key, value).await?` | [`session.insert(key, value).await?`](crate::Session::insert): 401 `unauthenticated` without a session |
+/// | `session.insert(key, value).await?` | [`session.insert(key, value).await?`](crate::Session::insert): without a session, starts an anonymous one, as tower-sessions does |
 /// | `session.remove::<T>(key).await?` | [`session.remove::<T>(key).await?`](crate::Session::remove) |
 /// | `get_value` / `insert_value` / `remove_value` | the same names, with [`serde_json::Value`] |
-/// | login: `session.cycle_id().await?` then `session.insert("user_id", id)` | [`session.login(subject, remember_me)`](crate::Session::login): the user id *is* the session's subject; the old session is revoked and a new one with a new token starts (fixation-proof) |
-/// | `session.flush().await?` (logout) | [`session.logout()`](crate::Session::logout): the session is revoked and the cookie deleted |
+/// | login: `session.cycle_id().await?` then `session.insert("user_id", id)` | [`session.login(subject, remember_me)`](crate::Session::login): the user id *is* the session's subject; a new session with a new id and token starts (fixation-proof), carrying a visitor's data ([`login_carrying`](crate::Session::login_carrying) to choose) |
+/// | `session.flush().await?` (logout) | [`session.logout()`](crate::Session::logout): the session is revoked and the cookie deleted ([`logout_to_anonymous`](crate::Session::logout_to_anonymous) to keep writing) |
 /// | `session.id()` | [`CurrentSession`](crate::CurrentSession)`.id()`: a public handle; the secret is the cookie's token |
 /// | whole record saved at the end of the request, last writer wins | key-level changes, written as one compare-and-set update and re-applied on the current data when another request wrote meanwhile (412 `version_conflict` after three lost races) |
 /// | no CSRF defence | unsafe requests are refused cross-site (403 `cross_site_request`), and with a session they need its CSRF token ([`CsrfToken`](crate::CsrfToken), header `X-CSRF-Token` or form field `csrf_token`; 403 `csrf_failed`); webhooks get [`csrf_exempt`](crate::SessionLayerBuilder::csrf_exempt) |
 ///
 /// Differences to plan for:
 ///
-/// - **No anonymous sessions (yet).** tower-sessions creates a session on
-///   the first `insert`; sessiond-http keeps data only for signed-in
-///   sessions, so `insert` before [`login`](crate::Session::login) is 401
-///   `unauthenticated` and `get` is `Ok(None)`.
-/// - **Login starts a new session.** Data is not carried over from the
-///   session before the login (the two share nothing); insert what the new
-///   session needs after `login`, in the same handler: it becomes the new
-///   session's initial data.
+/// - **Anonymous sessions are not signed in.** As in tower-sessions the
+///   first `insert` starts a session (an anonymous one; reads never do),
+///   but [`CurrentSession`](crate::CurrentSession),
+///   [`Session::current`](crate::Session::current) and
+///   [`Session::require`](crate::Session::require) see signed-in sessions
+///   only: check for a user there, not for "a session".
+/// - **Login starts a new session.** From an anonymous session the data
+///   moves to the new one (new id, new token); from a signed-in one nothing
+///   is carried (the two share nothing). Insert what the new session needs
+///   after `login`, in the same handler: it goes on top.
 /// - **Changes apply after the handler**, and not at all when it answers
 ///   5xx. A handler's `get` sees its own `insert`s and `remove`s at once.
 /// - **The cookie is `__Host-sessiond`** (`Secure; HttpOnly; SameSite=Lax;
@@ -42,8 +44,8 @@
 ///
 /// ## A tower-sessions handler set, ported
 ///
-/// A counter, a value set at login, read and removed, and a login/logout
-/// cycle, driven with `tower::ServiceExt::oneshot` the way a test would
+/// A cart filled before sign-in and kept by it, a counter, a value set at
+/// login, read and removed, and a login/logout cycle, driven with `tower::ServiceExt::oneshot` the way a test would
 /// (same-origin `POST`s carry `Origin` and `Sec-Fetch-Site`, and, once
 /// there is a session, its CSRF token):
 ///
@@ -82,6 +84,24 @@
 ///     session.login(subject, false); // a new session and token after the handler
 ///     session.insert("theme", "dark").await?; // the new session's initial data
 ///     Ok("welcome")
+/// }
+///
+/// #[derive(Deserialize)]
+/// struct Item {
+///     item: String,
+/// }
+///
+/// // Works for visitors too: the first write starts an anonymous session.
+/// async fn add_to_cart(session: Session, Query(form): Query<Item>) -> Result<&'static str, HttpError> {
+///     let mut cart: Vec<String> = session.get("cart").await?.unwrap_or_default();
+///     cart.push(form.item);
+///     session.insert("cart", cart).await?;
+///     Ok("added")
+/// }
+///
+/// async fn cart(session: Session) -> Result<String, HttpError> {
+///     let cart: Vec<String> = session.get("cart").await?.unwrap_or_default();
+///     Ok(cart.join(","))
 /// }
 ///
 /// async fn theme(session: Session) -> Result<String, HttpError> {
@@ -151,6 +171,8 @@
 /// # async fn main() -> TestResult<()> {
 /// let manager = SessionManager::builder(Arc::new(MemoryStore::new())).build()?;
 /// let app: Router = Router::new()
+///     .route("/cart", get(cart))
+///     .route("/cart/add", post(add_to_cart))
 ///     .route("/count", post(count))
 ///     .route("/login", post(login))
 ///     .route("/theme", get(theme))
@@ -160,15 +182,29 @@
 ///     .route("/logout", post(logout))
 ///     .layer(SessionLayer::in_process(manager).build()?);
 ///
-/// // No anonymous sessions: data needs a login first.
-/// let (status, _, body) = send(&app, "POST", "/count", None, None).await?;
-/// assert_eq!(status, StatusCode::UNAUTHORIZED);
-/// assert!(body.contains("\"code\":\"unauthenticated\""));
+/// // A visitor: reading starts no session, the first write does.
+/// let (status, cookie, body) = send(&app, "GET", "/cart", None, None).await?;
+/// assert_eq!((status, cookie, body.as_str()), (StatusCode::OK, None, ""));
+/// let (status, cookie, _) = send(&app, "POST", "/cart/add?item=socks", None, None).await?;
+/// assert_eq!(status, StatusCode::OK);
+/// let visitor = cookie.ok_or("the first write starts an anonymous session")?;
+/// assert_eq!(send(&app, "GET", "/cart", Some(&visitor), None).await?.2, "socks");
+/// // It is guarded by its CSRF token, and signs nobody in.
+/// let (_, _, token) = send(&app, "GET", "/csrf", Some(&visitor), None).await?;
+/// let (status, _, _) = send(&app, "POST", "/cart/add?item=hat", Some(&visitor), None).await?;
+/// assert_eq!(status, StatusCode::FORBIDDEN);
+/// send(&app, "POST", "/cart/add?item=hat", Some(&visitor), Some(&token)).await?;
+/// assert_eq!(send(&app, "GET", "/me", Some(&visitor), None).await?.0, StatusCode::UNAUTHORIZED);
 ///
-/// // Log in: the response sets the session cookie.
-/// let (status, cookie, _) = send(&app, "POST", "/login?user=alice", None, None).await?;
+/// // Log in: a new session and cookie, holding the cart; the visitor's
+/// // cookie is dead.
+/// let (status, cookie, _) = send(&app, "POST", "/login?user=alice", Some(&visitor), Some(&token)).await?;
 /// assert_eq!(status, StatusCode::OK);
 /// let alice = cookie.ok_or("login sets the cookie")?;
+/// assert_ne!(alice, visitor);
+/// assert_eq!(send(&app, "GET", "/cart", Some(&alice), None).await?.2, "socks,hat");
+/// assert_eq!(send(&app, "GET", "/cart", Some(&visitor), None).await?.2, "");
+/// assert_eq!(send(&app, "GET", "/me", Some(&alice), None).await?.2, "alice");
 /// let (_, _, token) = send(&app, "GET", "/csrf", Some(&alice), None).await?;
 ///
 /// // The counter, as in tower-sessions.
@@ -188,7 +224,8 @@
 /// assert_eq!(send(&app, "GET", "/theme", Some(&alice), None).await?.2, "default");
 ///
 /// // Logging in again (another user on this browser) starts a new session:
-/// // new cookie, fresh data, and the old cookie is dead.
+/// // new cookie, fresh data (nothing carried from a signed-in session), and
+/// // the old cookie is dead.
 /// let (status, cookie, _) = send(&app, "POST", "/login?user=bob", Some(&alice), Some(&token)).await?;
 /// assert_eq!(status, StatusCode::OK);
 /// let bob = cookie.ok_or("login sets the cookie")?;
@@ -199,10 +236,12 @@
 /// let (_, _, body) = send(&app, "POST", "/count", Some(&bob), Some(&token)).await?;
 /// assert_eq!(body, "Current count: 0");
 ///
-/// // Log out: the session ends and the cookie is deleted.
+/// // Log out: the session ends, with its data, and the cookie is deleted.
+/// send(&app, "POST", "/cart/add?item=scarf", Some(&bob), Some(&token)).await?;
 /// let (status, cookie, _) = send(&app, "POST", "/logout", Some(&bob), Some(&token)).await?;
 /// assert_eq!((status, cookie), (StatusCode::OK, None));
 /// assert_eq!(send(&app, "GET", "/me", Some(&bob), None).await?.0, StatusCode::UNAUTHORIZED);
+/// assert_eq!(send(&app, "GET", "/cart", Some(&bob), None).await?.2, "");
 /// # Ok(())
 /// # }
 /// ```

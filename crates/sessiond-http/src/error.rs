@@ -41,6 +41,14 @@ pub enum HttpError {
     /// The session data exceeds the policy's limit.
     #[error("session data too large")]
     DataTooLarge,
+    /// A write would start an anonymous session, and the client's address
+    /// has started too many recently (429 `too_many_sessions`, with
+    /// `Retry-After`).
+    #[error("too many sessions from this address; retry in {retry_after_secs} s")]
+    TooManySessions {
+        /// Seconds until the address may start one again.
+        retry_after_secs: u64,
+    },
     /// A step-up named a level below the session's: lowering a session is
     /// not an authentication.
     #[error("the assurance level would be lowered without a downgrade")]
@@ -71,6 +79,7 @@ impl HttpError {
             HttpError::Unauthenticated => ErrorCode::Unauthenticated,
             HttpError::VersionConflict => ErrorCode::VersionConflict,
             HttpError::SessionLimit => ErrorCode::SessionLimit,
+            HttpError::TooManySessions { .. } => ErrorCode::TooManySessions,
             HttpError::AalDowngrade => ErrorCode::AalDowngrade,
             HttpError::AalMismatch => ErrorCode::AalMismatch,
             HttpError::Unavailable => ErrorCode::StoreUnavailable,
@@ -92,6 +101,10 @@ impl From<BackendError> for HttpError {
             BackendError::VersionConflict => HttpError::VersionConflict,
             BackendError::SessionLimit => HttpError::SessionLimit,
             BackendError::DataTooLarge => HttpError::DataTooLarge,
+            BackendError::TooManySessions { retry_after } => HttpError::TooManySessions {
+                // Rounded up: retrying a fraction of a second early is refused again.
+                retry_after_secs: retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0),
+            },
             BackendError::AalDowngrade => HttpError::AalDowngrade,
             BackendError::AalMismatch => HttpError::AalMismatch,
             BackendError::Invalid(_) | BackendError::Internal(_) => HttpError::Internal,
@@ -108,6 +121,9 @@ impl IntoResponse for HttpError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
         // Errors about sessions are as private as the sessions themselves.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let HttpError::TooManySessions { retry_after_secs } = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         response
     }
 }

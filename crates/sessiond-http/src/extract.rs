@@ -23,8 +23,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     }
 }
 
-/// A verified session, required: extracting it answers 401
-/// `unauthenticated` when the request has none.
+/// A verified, signed-in session, required: extracting it answers 401
+/// `unauthenticated` when the request has none, and for a visitor's
+/// anonymous session, which proves nobody's identity (read a visitor's
+/// data with [`Session::get`], or see their session with
+/// [`Session::current_or_anonymous`]).
 ///
 /// `Option<CurrentSession>` extracts `None` instead.
 #[derive(Debug, Clone)]
@@ -53,8 +56,8 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentSession {
     }
 }
 
-/// The CSRF token of the current session, to render into forms; 401
-/// without a session.
+/// The CSRF token of the current session (signed in or anonymous), to
+/// render into forms; 401 without a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsrfToken(pub String);
 

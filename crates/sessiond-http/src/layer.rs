@@ -13,7 +13,9 @@ use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Request, header, request};
 use http_body_util::BodyExt as _;
-use sessiond_core::{ClientInfo, CreateOptions, SessionOrigin, Token};
+use sessiond_core::{
+    AnonymousOptions, CarryData, ClientInfo, CreateOptions, SessionData, SessionOrigin, SignInOptions, Token,
+};
 use tower::{Layer, Service};
 
 use crate::access_token::{AccessTokens, Outcome, Presented};
@@ -36,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) max_form_bytes: usize,
     /// Paths whose unsafe requests skip the CSRF checks (and the session).
     pub(crate) csrf_exempt: Exemptions,
+    /// Whether a write without a session starts an anonymous one.
+    pub(crate) anonymous: bool,
     pub(crate) dev: bool,
 }
 
@@ -131,7 +135,8 @@ async fn prepare(
         return Err(HttpError::DevModeNotLocal);
     }
     if exempt {
-        return Ok((Session::new(Arc::clone(shared), None, client_info(parts)), body));
+        // Other sites POST here: such a request never starts a session.
+        return Ok((Session::new(Arc::clone(shared), None, client_info(parts), false), body));
     }
     let token = match shared.cookie.lookup(&parts.headers) {
         CookieLookup::Found(value) => Token::parse(value).ok(),
@@ -148,15 +153,17 @@ async fn prepare(
         }
         CookieLookup::Absent | CookieLookup::Malformed => None,
     };
-    let session = Session::new(Arc::clone(shared), token, client_info(parts));
+    let session = Session::new(Arc::clone(shared), token, client_info(parts), shared.anonymous);
     let mut body = body;
     if !csrf::is_safe(&parts.method) {
         shared.csrf.check_origin(parts)?;
         // Only a cookie naming a live session carries authority worth
-        // forging; a stale or planted unknown cookie must not block the
-        // login form that replaces it. The origin check above still guards
-        // every unsafe request, logins included.
-        if let (Some(token), Some(_)) = (session.token(), session.current().await?) {
+        // forging (an anonymous one too: a cart is worth protecting); a
+        // stale or planted unknown cookie must not block the login form
+        // that replaces it. The origin check above still guards every
+        // unsafe request, logins and first writes (which start an anonymous
+        // session) included.
+        if let (Some(token), Some(_)) = (session.token(), session.current_or_anonymous().await?) {
             body = check_csrf_token(shared, parts, body, token).await?;
         }
     }
@@ -267,6 +274,9 @@ async fn finish(shared: &Shared, session: &Session, presented: Option<Presented>
     if let (Some(access), Some(presented), Some(applied)) = (&shared.access, &presented, &applied) {
         let verified = session.verification();
         let outcome = match (applied, &verified, session.token()) {
+            // An anonymous session proves nobody's identity: no access token.
+            (Applied::Issued { info, .. }, _, _) if info.is_anonymous() => Outcome::NoSession,
+            (Applied::Kept, Some(Some(info)), _) if info.is_anonymous() => Outcome::NoSession,
             (Applied::Issued { token, info, .. }, _, _) => Outcome::Live {
                 token,
                 info,
@@ -311,37 +321,30 @@ enum Applied {
 async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<Applied, HttpError> {
     let backend = &shared.backend;
     if let Some(login) = changes.login {
-        // Fixation defence: whatever session the client brought ends here,
-        // and the new one shares nothing with it.
-        if let Some(old) = session.token() {
-            backend.revoke(old).await?;
-        }
-        let options = CreateOptions {
-            remember_me: login.remember_me,
-            aal: login.aal,
-            data: {
-                let mut data = changes.data.unwrap_or_default();
-                changes.patch.apply(&mut data);
-                data
-            },
-            client: session.client().to_client_info(),
-            // The backend decides: the portal's marks its logins as its own.
-            origin: SessionOrigin::Api,
-        };
-        let (token, info) = backend.create(&login.subject, options).await?;
-        return issued(shared, token, info);
+        return log_in(shared, session, login, changes.data, changes.patch).await;
     }
     if changes.logout {
         if let Some(token) = session.token() {
             backend.revoke(token).await?;
         }
+        if changes.fresh
+            && let Some(applied) = start_anonymous(shared, session, changes.data, &changes.patch).await?
+        {
+            return Ok(applied);
+        }
         return Ok(Applied::Ended {
             cookie: shared.cookie.deletion(),
         });
     }
-    // rotate and the data changes were only recorded after a successful verify.
+    // rotate was only recorded after a successful verify, and data changes
+    // either after one or when no session was found.
     let (Some(token), Some(current)) = (session.token(), session.verified()) else {
-        return Err(HttpError::Unauthenticated);
+        if changes.rotate.is_some() {
+            return Err(HttpError::Unauthenticated);
+        }
+        return Ok(start_anonymous(shared, session, changes.data, &changes.patch)
+            .await?
+            .unwrap_or(Applied::Kept));
     };
     if let Some(mut data) = changes.data {
         // A whole object: no merge is possible, a lost race is a conflict.
@@ -358,6 +361,98 @@ async fn apply(shared: &Shared, session: &Session, changes: Changes) -> Result<A
         // The token was superseded meanwhile (a concurrent rotation; this
         // request ran on grace). Do not touch the cookie: the browser
         // already holds the newer one, and deleting it would log them out.
+        None => Err(HttpError::Unauthenticated),
+    }
+}
+
+/// A login. From a visitor's anonymous session the backend signs them in
+/// (new session and token, the data carried as `login.carry` says, then
+/// this request's own writes on top); from any other session, or none,
+/// that session ends and a new one starts with this request's writes only.
+async fn log_in(
+    shared: &Shared,
+    session: &Session,
+    login: crate::session::Login,
+    data: Option<SessionData>,
+    patch: data::Patch,
+) -> Result<Applied, HttpError> {
+    let backend = &shared.backend;
+    let mut create = CreateOptions {
+        remember_me: login.remember_me,
+        aal: login.aal,
+        data: {
+            let mut own = data.clone().unwrap_or_default();
+            patch.apply(&mut own);
+            own
+        },
+        client: session.client().to_client_info(),
+        // The backend decides: the portal's marks its logins as its own.
+        origin: SessionOrigin::Api,
+    };
+    if let Some(old) = session.token() {
+        // A session already known to be signed in (or unknown) cannot be a
+        // visitor's: no sign-in attempt for it.
+        let maybe_visitor = match session.verification() {
+            Some(Some(info)) => info.is_anonymous(),
+            Some(None) => false,
+            None => true,
+        };
+        if maybe_visitor {
+            // A whole object written in this request replaces what would be
+            // carried; key-level writes apply on top of it.
+            let carry = match (data, login.carry) {
+                (Some(_), _) | (None, CarryData::Nothing) => CarryData::Nothing,
+                (None, carry) if patch.is_empty() => carry,
+                (None, carry) => CarryData::With(Arc::new(move |visitor: &SessionData| {
+                    let mut carried = match &carry {
+                        CarryData::With(hook) => hook(visitor),
+                        _ => visitor.clone(),
+                    };
+                    patch.apply(&mut carried);
+                    carried
+                })),
+            };
+            let options = SignInOptions {
+                create: create.clone(),
+                carry,
+            };
+            if let Some((token, info)) = backend.sign_in(old, &login.subject, options).await? {
+                return issued(shared, token, info);
+            }
+        }
+        // Fixation defence: whatever session the client brought ends here,
+        // and the new one shares nothing with it.
+        backend.revoke(old).await?;
+    }
+    let options = std::mem::take(&mut create);
+    let (token, info) = backend.create(&login.subject, options).await?;
+    issued(shared, token, info)
+}
+
+/// Starts an anonymous session holding `data` (or nothing) with `patch`
+/// applied, unless that leaves nothing to keep (`None`: no session, no
+/// store write) or this request may not start one (401).
+async fn start_anonymous(
+    shared: &Shared,
+    session: &Session,
+    data: Option<SessionData>,
+    patch: &data::Patch,
+) -> Result<Option<Applied>, HttpError> {
+    let mut data = data.unwrap_or_default();
+    patch.apply(&mut data);
+    if data.is_empty() {
+        return Ok(None);
+    }
+    if !session.lazy() {
+        return Err(HttpError::Unauthenticated);
+    }
+    let options = AnonymousOptions {
+        data,
+        client: session.client().to_client_info(),
+    };
+    match shared.backend.create_anonymous(options).await? {
+        Some((token, info)) => issued(shared, token, info).map(Some),
+        // This backend keeps no anonymous sessions: data needs a sign-in.
         None => Err(HttpError::Unauthenticated),
     }
 }

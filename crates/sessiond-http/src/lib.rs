@@ -17,7 +17,7 @@
 //! }
 //!
 //! async fn me(current: CurrentSession) -> String {
-//!     current.subject().as_str().to_owned() // 401 without a session
+//!     current.subject().as_str().to_owned() // 401 unless signed in
 //! }
 //!
 //! async fn logout(session: Session) -> &'static str {
@@ -55,7 +55,10 @@
 //! - after the handler, unless it answered 5xx, applies login, logout,
 //!   rotation, step-up and data changes ([`Session::insert`] and
 //!   [`Session::remove`] key by key, retried on a concurrent write) and
-//!   sets or deletes the cookie;
+//!   sets or deletes the cookie; a data write without a session starts an
+//!   anonymous one (a visitor's cart, see [`Session`]), which login turns
+//!   into a signed-in session under a new id and token, data carried; a
+//!   request that only reads never writes to the store;
 //! - marks responses that depend on the session `Cache-Control: no-store`
 //!   and `Vary: Cookie`.
 //!

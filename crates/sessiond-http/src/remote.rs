@@ -1,6 +1,14 @@
 //! Remote mode: a [`SessionBackend`] that calls a `sessiond serve` process
 //! over its HTTP API (API.md), for apps that share sessions with other
 //! services or languages.
+//!
+//! Anonymous sessions: `POST /v1/sessions` without a subject creates one,
+//! and `POST /v1/sessions/login` signs its visitor in (`carry_data` true
+//! for [`CarryData::All`], false for [`CarryData::Nothing`]). A
+//! [`CarryData::With`] hook runs here, not in sessiond: the visitor's data
+//! is read, the hook applied, the login made with `carry_data` false and
+//! the result written to the new session. Unlike in process, a write to
+//! the visitor's session between that read and the login is not carried.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,9 +16,12 @@ use std::time::Duration;
 
 use http::StatusCode;
 use serde::de::DeserializeOwned;
-use sessiond_core::{Aal, AccessToken, ClientInfo, CreateOptions, Rotation, SessionData, SessionId, Subject, Token};
+use sessiond_core::{
+    Aal, AccessToken, AnonymousOptions, CarryData, ClientInfo, CreateOptions, Rotation, SessionData, SessionId,
+    SignInOptions, Subject, Token,
+};
 use sessiond_wire::{
-    AccessTokenRequest, AccessTokenResponse, ClientView, CreateRequest, ErrorCode, PatchRequest, Problem,
+    AccessTokenRequest, AccessTokenResponse, ClientView, CreateRequest, ErrorCode, LoginRequest, PatchRequest, Problem,
     RevokeRequest, RotateRequest, SessionResponse, SessionView, TokenResponse, VerifyRequest,
 };
 use time::OffsetDateTime;
@@ -105,10 +116,18 @@ async fn call<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<O
             .map(Some)
             .map_err(|e| BackendError::Internal(format!("unexpected response from sessiond: {e}")));
     }
+    // Whole seconds (API.md); without a usable header, one second.
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs);
     let code = response.json::<Problem>().await.ok().map(|p| p.code);
     Err(match code {
         Some(ErrorCode::InvalidToken) => return Ok(None),
         Some(ErrorCode::SessionLimit) => BackendError::SessionLimit,
+        Some(ErrorCode::TooManySessions) => BackendError::TooManySessions { retry_after },
         // A PATCH on a session that is gone did not happen, like a lost race.
         Some(ErrorCode::VersionConflict | ErrorCode::NotFound) => BackendError::VersionConflict,
         Some(ErrorCode::PayloadTooLarge) => BackendError::DataTooLarge,
@@ -185,6 +204,66 @@ impl SessionBackend for RemoteBackend {
             call(self.request(reqwest::Method::POST, "/v1/sessions").json(&body)).await?;
         // A 401 here means our API key was refused: a configuration error.
         with_token(response.ok_or_else(|| BackendError::Invalid("sessiond refused the API key".into()))?)
+    }
+
+    /// `POST /v1/sessions` without a subject.
+    async fn create_anonymous(&self, options: AnonymousOptions) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        let body = CreateRequest {
+            subject: None,
+            remember_me: false,
+            aal: None,
+            data: Some(options.data),
+            client: client_view(&options.client),
+        };
+        let response: Option<TokenResponse> =
+            call(self.request(reqwest::Method::POST, "/v1/sessions").json(&body)).await?;
+        let response = response.ok_or_else(|| BackendError::Invalid("sessiond refused the API key".into()))?;
+        with_token(response).map(Some)
+    }
+
+    /// `POST /v1/sessions/login`; a [`CarryData::With`] hook runs here (see
+    /// the module comment).
+    async fn sign_in(
+        &self,
+        token: &Token,
+        subject: &Subject,
+        options: SignInOptions,
+    ) -> Result<Option<(Token, SessionInfo)>, BackendError> {
+        let SignInOptions { create, carry } = options;
+        // What to write to the new session after the login, if anything.
+        let (carry_data, then_write) = match carry {
+            CarryData::All => (true, None),
+            CarryData::Nothing => (false, Some(create.data)),
+            CarryData::With(hook) => {
+                let visitor = match self.verify(token, &create.client).await? {
+                    Some(visitor) if visitor.is_anonymous() => visitor,
+                    _ => return Ok(None),
+                };
+                (false, Some(hook(visitor.data())))
+            }
+        };
+        let body = LoginRequest {
+            token: token.expose_secret().to_owned(),
+            subject: subject.as_str().to_owned(),
+            remember_me: create.remember_me,
+            aal: Some(create.aal.get()),
+            carry_data,
+            client: client_view(&create.client),
+        };
+        let response: Option<TokenResponse> =
+            call(self.request(reqwest::Method::POST, "/v1/sessions/login").json(&body)).await?;
+        let Some(response) = response else {
+            return Ok(None);
+        };
+        let (token, info) = with_token(response)?;
+        match then_write {
+            Some(data) if !data.is_empty() => {
+                // The session is seconds old and its token only ours: no race to lose.
+                let info = self.update_data(info.id(), data, info.version()).await?;
+                Ok(Some((token, info)))
+            }
+            _ => Ok(Some((token, info))),
+        }
     }
 
     async fn verify(&self, token: &Token, client: &ClientInfo) -> Result<Option<SessionInfo>, BackendError> {

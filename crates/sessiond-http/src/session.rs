@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sessiond_core::{Aal, Rotation, SessionData, Subject, Token};
+use sessiond_core::{Aal, CarryData, Rotation, SessionData, Subject, Token};
 use tokio::sync::OnceCell;
 
 use crate::backend::SessionInfo;
@@ -40,6 +40,23 @@ use crate::layer::{RawClient, Shared};
 /// this request's key-level changes are applied again to the data as it is
 /// now (up to three attempts in all, then 412 `version_conflict`), so
 /// requests that change different keys never undo each other's writes.
+///
+/// # Visitors: anonymous sessions
+///
+/// A data write ([`insert`](Session::insert), [`remove`](Session::remove),
+/// [`update_data`](Session::update_data)) on a request without a valid
+/// session starts an *anonymous* session holding it after the handler, and
+/// sets the cookie: a cart before sign-in. Reads never start one, so a
+/// crawler that only reads pages costs no store write. An anonymous session
+/// proves nobody's identity: [`current`](Session::current),
+/// [`require`](Session::require) and [`CurrentSession`](crate::CurrentSession)
+/// see signed-in sessions only ([`current_or_anonymous`](Session::current_or_anonymous)
+/// sees both), and it cannot rotate or step up. It is guarded like any
+/// other: its unsafe requests need its CSRF token. [`login`](Session::login)
+/// from it signs the visitor in with a new session (new id, new token) that
+/// carries its data; [`login_carrying`](Session::login_carrying) chooses
+/// what to carry. Turn this off with
+/// [`anonymous_sessions(false)`](crate::SessionLayerBuilder::anonymous_sessions).
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
@@ -49,6 +66,8 @@ struct Inner {
     shared: Arc<Shared>,
     /// The session cookie's token, if exactly one well-formed one was sent.
     token: Option<Token>,
+    /// Whether a write without a session starts an anonymous one.
+    lazy: bool,
     client: RawClient,
     verified: OnceCell<Result<Option<SessionInfo>, HttpError>>,
     /// Never held across an `.await`: a plain mutex is enough and cheaper.
@@ -62,6 +81,9 @@ struct Inner {
 pub(crate) struct Changes {
     pub(crate) login: Option<Login>,
     pub(crate) logout: bool,
+    /// With `logout`: this request's writes start a fresh anonymous
+    /// session ([`Session::logout_to_anonymous`]).
+    pub(crate) fresh: bool,
     /// A rotation, and what it does to the level and authentication time.
     pub(crate) rotate: Option<Rotation>,
     /// A whole new data object ([`Session::update_data`]); key-level
@@ -78,9 +100,10 @@ impl Changes {
     }
 
     /// The value of `key` as the request sees it, given the session it
-    /// verified (`stored`): `Err` when there is no session to read.
-    fn resolve(&self, stored: Option<&SessionInfo>, key: &str) -> Result<Option<Value>, NoSession> {
-        if self.logout {
+    /// verified (`stored`): `Err` when there is no session to read and
+    /// none may be started (`lazy` false).
+    fn resolve(&self, stored: Option<&SessionInfo>, key: &str, lazy: bool) -> Result<Option<Value>, NoSession> {
+        if self.logout && !self.fresh {
             return Err(NoSession);
         }
         if let Some(change) = self.patch.lookup(key) {
@@ -89,11 +112,17 @@ impl Changes {
         if let Some(data) = &self.data {
             return Ok(data.get(key).cloned());
         }
-        if self.login.is_some() {
-            // A login starts a new session with empty data.
+        if self.login.is_some() || self.logout {
+            // A login's new session gets the carried data after the
+            // handler; a fresh visitor's session starts empty.
             return Ok(None);
         }
-        stored.map(|s| s.data().get(key).cloned()).ok_or(NoSession)
+        match stored {
+            Some(session) => Ok(session.data().get(key).cloned()),
+            // A write starts an anonymous session, empty until then.
+            None if lazy => Ok(None),
+            None => Err(NoSession),
+        }
     }
 
     /// Records `change` to `key` (`None` removes it).
@@ -120,6 +149,8 @@ pub(crate) struct Login {
     pub(crate) subject: Subject,
     pub(crate) remember_me: bool,
     pub(crate) aal: Aal,
+    /// From an anonymous session: which of its data the new one gets.
+    pub(crate) carry: CarryData,
 }
 
 impl std::fmt::Debug for Session {
@@ -132,11 +163,12 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, token: Option<Token>, client: RawClient) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, token: Option<Token>, client: RawClient, lazy: bool) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shared,
                 token,
+                lazy,
                 client,
                 verified: OnceCell::new(),
                 changes: Mutex::new(Changes::default()),
@@ -152,10 +184,18 @@ impl Session {
         self.inner.changes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The session the request's cookie names, verified on first call;
+    /// The signed-in session the request's cookie names, verified on first
+    /// call; `None` when there is no valid one or it is a visitor's
+    /// anonymous session. Fails only when the backend is unavailable.
+    pub async fn current(&self) -> Result<Option<SessionInfo>, HttpError> {
+        Ok(self.current_or_anonymous().await?.filter(|s| !s.is_anonymous()))
+    }
+
+    /// The session the request's cookie names, signed in or
+    /// [anonymous](SessionInfo::is_anonymous), verified on first call;
     /// `None` when there is no valid one. Fails only when the backend is
     /// unavailable.
-    pub async fn current(&self) -> Result<Option<SessionInfo>, HttpError> {
+    pub async fn current_or_anonymous(&self) -> Result<Option<SessionInfo>, HttpError> {
         self.inner.touched.store(true, Ordering::Relaxed);
         let inner = &self.inner;
         inner
@@ -178,49 +218,87 @@ impl Session {
             .clone()
     }
 
-    /// The current session, or [`HttpError::Unauthenticated`] (401).
+    /// The current signed-in session, or [`HttpError::Unauthenticated`]
+    /// (401), also for an anonymous one.
     pub async fn require(&self) -> Result<SessionInfo, HttpError> {
         self.current().await?.ok_or(HttpError::Unauthenticated)
     }
 
     /// The CSRF token to put in forms (`csrf_token` field) or send in the
-    /// `X-CSRF-Token` header, for the current session; `None` without one.
+    /// `X-CSRF-Token` header, for the current session, signed in or
+    /// anonymous; `None` without one.
     /// It changes when the session rotates: render it after the redirect
     /// that follows a login or step-up.
     pub async fn csrf_token(&self) -> Result<Option<String>, HttpError> {
-        Ok(match (self.current().await?, &self.inner.token) {
+        Ok(match (self.current_or_anonymous().await?, &self.inner.token) {
             (Some(_), Some(token)) => Some(self.inner.shared.csrf.token_for(token)),
             _ => None,
         })
     }
 
     /// Signs `subject` in: after the handler, any session the request
-    /// carried is revoked and a brand-new session and token are created
+    /// carried ends and a brand-new session and token are created
     /// (nothing the client brought is reused, so fixation is impossible).
     /// `remember_me` makes the cookie persistent.
+    ///
+    /// From a visitor's anonymous session, the new session (new id, new
+    /// token) gets all its data, as [`login_carrying`](Session::login_carrying)
+    /// with [`CarryData::All`]; a signed-in session's data is never carried.
     pub fn login(&self, subject: Subject, remember_me: bool) {
-        self.login_with_aal(subject, remember_me, Aal::AAL1);
+        self.record_login(subject, remember_me, Aal::AAL1, CarryData::All);
     }
 
     /// [`login`](Session::login) at a given assurance level (e.g. after a
     /// second factor).
     pub fn login_with_aal(&self, subject: Subject, remember_me: bool, aal: Aal) {
+        self.record_login(subject, remember_me, aal, CarryData::All);
+    }
+
+    /// [`login`](Session::login), choosing what the new session takes from
+    /// a visitor's anonymous session: [`CarryData::All`], nothing
+    /// ([`CarryData::Nothing`]), or what a function makes of its data
+    /// ([`CarryData::With`], e.g. merge the visitor's cart into the one the
+    /// user saved; with a remote backend it runs in this process, see
+    /// `RemoteBackend`). Keys this request [`insert`](Session::insert)s or
+    /// [`remove`](Session::remove)s after the login apply on top of what is
+    /// carried; [`update_data`](Session::update_data) replaces it. Without
+    /// an anonymous session `carry` does nothing.
+    pub fn login_carrying(&self, subject: Subject, remember_me: bool, carry: CarryData) {
+        self.record_login(subject, remember_me, Aal::AAL1, carry);
+    }
+
+    fn record_login(&self, subject: Subject, remember_me: bool, aal: Aal, carry: CarryData) {
         let mut changes = self.changes();
         *changes = Changes {
             login: Some(Login {
                 subject,
                 remember_me,
                 aal,
+                carry,
             }),
             ..Changes::default()
         };
     }
 
-    /// Ends the session after the handler and deletes the cookie. Cancels
-    /// any other change recorded in this request.
+    /// Ends the session after the handler and deletes the cookie, with all
+    /// its data (a visitor's cart too). Cancels any other change recorded in
+    /// this request; later writes in it are 401. The browser's next write
+    /// starts a new anonymous session.
     pub fn logout(&self) {
         *self.changes() = Changes {
             logout: true,
+            ..Changes::default()
+        };
+    }
+
+    /// [`logout`](Session::logout), and the writes this request makes
+    /// after it go into a fresh anonymous session (nothing is carried from
+    /// the one that ends), whose cookie replaces the old one; without
+    /// writes, the cookie is deleted as by `logout`.
+    pub fn logout_to_anonymous(&self) {
+        *self.changes() = Changes {
+            logout: true,
+            fresh: self.inner.lazy,
             ..Changes::default()
         };
     }
@@ -274,14 +352,22 @@ impl Session {
     /// [`remove`](Session::remove), which are retried key by key). It
     /// replaces any key-level change made before it in the request; those
     /// made after it apply to it. After [`login`](Session::login) in the
-    /// same request, it becomes the new session's initial data. 401 without
-    /// either.
+    /// same request, it becomes the new session's initial data (replacing
+    /// what a visitor's session would carry). Without a session it starts
+    /// an anonymous one (see [`Session`]); 401 when that is turned off.
     pub async fn update_data(&self, data: SessionData) -> Result<(), HttpError> {
-        if self.changes().login.is_none() {
-            self.require().await?;
+        let decided = {
+            let changes = self.changes();
+            if changes.logout && !changes.fresh {
+                return Err(HttpError::Unauthenticated);
+            }
+            changes.login.is_some() || changes.logout
+        };
+        if !decided && self.current_or_anonymous().await?.is_none() && !self.inner.lazy {
+            return Err(HttpError::Unauthenticated);
         }
         let mut changes = self.changes();
-        if changes.logout {
+        if changes.logout && !changes.fresh {
             return Err(HttpError::Unauthenticated);
         }
         changes.data = Some(data);
@@ -296,7 +382,11 @@ impl Session {
             let changes = self.changes();
             changes.login.is_some() || changes.logout
         };
-        if decided { Ok(None) } else { self.current().await }
+        if decided {
+            Ok(None)
+        } else {
+            self.current_or_anonymous().await
+        }
     }
 
     /// The value of `key` in the session's data, as JSON, including this
@@ -304,12 +394,15 @@ impl Session {
     /// session. Fails only when the backend is unavailable.
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>, HttpError> {
         let stored = self.stored().await?;
-        Ok(self.changes().resolve(stored.as_ref(), key).unwrap_or(None))
+        Ok(self
+            .changes()
+            .resolve(stored.as_ref(), key, self.inner.lazy)
+            .unwrap_or(None))
     }
 
     /// The value of `key` in the session's data, deserialized; `None` when
-    /// the key is absent or there is no session (no error: an anonymous
-    /// visitor simply has no data). Reads this request's own
+    /// the key is absent or there is no session (no error, and no session
+    /// is started: reading never writes). Reads this request's own
     /// [`insert`](Session::insert)s and [`remove`](Session::remove)s.
     ///
     /// # Errors
@@ -326,7 +419,7 @@ impl Session {
         let stored = self.stored().await?;
         let mut changes = self.changes();
         let previous = changes
-            .resolve(stored.as_ref(), key)
+            .resolve(stored.as_ref(), key, self.inner.lazy)
             .map_err(|NoSession| HttpError::Unauthenticated)?;
         changes.record(key, Some(value));
         Ok(previous)
@@ -341,12 +434,13 @@ impl Session {
     /// # Errors
     ///
     /// [`HttpError::Unauthenticated`] (401 `unauthenticated`) when the
-    /// request has no session (and none is being logged in): sessiond-http
-    /// keeps data only for signed-in sessions. [`HttpError::Unavailable`]
+    /// request has no session and may not start an anonymous one (turned
+    /// off, or after [`logout`](Session::logout)). [`HttpError::Unavailable`]
     /// (503) when the backend cannot be reached; [`HttpError::Internal`]
     /// (500) when `value` cannot be serialized. The write after the handler
     /// can still fail the request with 412 `version_conflict` (see
-    /// [`Session`]) or 413 `payload_too_large` (the policy's data limit).
+    /// [`Session`]), 413 `payload_too_large` (the policy's data limit) or,
+    /// when it would start an anonymous session, 429 `too_many_sessions`.
     pub async fn insert(&self, key: &str, value: impl Serialize) -> Result<(), HttpError> {
         let value = serde_json::to_value(value).map_err(|error| {
             tracing::error!(key, %error, "session data: value cannot be serialized");
@@ -360,7 +454,7 @@ impl Session {
     pub async fn remove_value(&self, key: &str) -> Result<Option<Value>, HttpError> {
         let stored = self.stored().await?;
         let mut changes = self.changes();
-        let Ok(previous) = changes.resolve(stored.as_ref(), key) else {
+        let Ok(previous) = changes.resolve(stored.as_ref(), key, self.inner.lazy) else {
             return Ok(None);
         };
         // Removing what is not there changes nothing and writes nothing.
@@ -384,6 +478,11 @@ impl Session {
 
     pub(crate) fn take_changes(&self) -> Changes {
         std::mem::take(&mut *self.inner.changes.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Whether a write without a session may start an anonymous one.
+    pub(crate) fn lazy(&self) -> bool {
+        self.inner.lazy
     }
 
     pub(crate) fn touched(&self) -> bool {

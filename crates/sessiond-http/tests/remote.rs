@@ -206,3 +206,122 @@ async fn remote_mode_keeps_an_access_token_cookie() {
         vec![at_deletion(COOKIE, attributes), at_deletion(AT_COOKIE, attributes)]
     );
 }
+
+/// Issue 18 over the API: a write without a session starts an anonymous
+/// one (`POST /v1/sessions` without subject), login promotes it
+/// (`POST /v1/sessions/login`: new token, new id, the cart carried, or
+/// not, or shaped by a hook run here), logout ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_visitor_sessions_start_on_write_and_sign_in_carries_them() {
+    use crate::anonymous::{visitor_routes, visitor_with_cart};
+    use serde_json::json;
+
+    let Some(server) = sessiond() else { return };
+    let remote = RemoteBackend::new(&server.base, &server.key).unwrap();
+    let mut app = TestApp::new();
+    app.router = routes()
+        .merge(crate::typed_data::kv_routes())
+        .merge(visitor_routes())
+        .layer(SessionLayer::remote(remote).build().unwrap());
+    let session_of = |token: String| {
+        let server = &server;
+        async move {
+            let response = server
+                .client
+                .post(server.url("/v1/sessions/verify"))
+                .bearer_auth(&server.key)
+                .json(&json!({ "token": token }))
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+
+    // Reads start nothing.
+    let reply = app.send(get_req("/kv/cart").build()).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "null"));
+    assert!(reply.set_cookies().is_empty());
+
+    // The first write does; sessiond holds it as anonymous.
+    let visitor = visitor_with_cart(&app).await;
+    let (status, body) = session_of(visitor.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["session"]["subject"], json!(null));
+    assert_eq!(body["session"]["data"], json!({"cart": ["socks"]}));
+    let anonymous_id = body["session"]["id"].clone();
+    let me = app.send(get_req("/me").cookie(&visitor).build()).await;
+    me.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    // CSRF holds for it; a key-level write goes through PATCH.
+    let reply = app
+        .send(post_req("/kv/lang").cookie(&visitor).body(r#""fr""#).build())
+        .await;
+    reply.assert_problem(StatusCode::FORBIDDEN, "csrf_failed");
+    let csrf = app.csrf(&visitor).await;
+    let reply = app
+        .send(
+            post_req("/kv/lang")
+                .cookie(&visitor)
+                .csrf(&csrf)
+                .body(r#""fr""#)
+                .build(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.set_cookies().is_empty());
+
+    // Login carries all of it under a new token and id; the old token is dead.
+    let reply = app
+        .send(post_req("/login?user=alice").cookie(&visitor).csrf(&csrf).build())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let alice = reply.session_cookie().unwrap();
+    assert_ne!(alice, visitor);
+    let me = app.send(get_req("/me").cookie(&alice).build()).await.json();
+    assert_eq!(me["subject"], "alice");
+    assert_eq!(me["data"], json!({"cart": ["socks"], "lang": "fr"}));
+    assert_ne!(me["id"], anonymous_id);
+    let (status, body) = session_of(visitor.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
+
+    // Logout ends the signed-in session and its cart.
+    let csrf = app.csrf(&alice).await;
+    let reply = app.send(post_req("/logout").cookie(&alice).csrf(&csrf).build()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.set_cookies()[0].contains("Max-Age=0"));
+    assert_eq!(app.send(get_req("/kv/cart").cookie(&alice).build()).await.body, "null");
+
+    // carry_data false.
+    let visitor = visitor_with_cart(&app).await;
+    let csrf = app.csrf(&visitor).await;
+    let reply = app
+        .send(post_req("/login-nothing").cookie(&visitor).csrf(&csrf).build())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let alice = reply.session_cookie().unwrap();
+    assert_eq!(app.data(&alice).await, json!({}));
+    assert_eq!(session_of(visitor).await.0, StatusCode::UNAUTHORIZED);
+
+    // A hook, run in this process, and a write after the login.
+    let visitor = visitor_with_cart(&app).await;
+    let csrf = app.csrf(&visitor).await;
+    app.send(
+        post_req("/kv/lang")
+            .cookie(&visitor)
+            .csrf(&csrf)
+            .body(r#""fr""#)
+            .build(),
+    )
+    .await;
+    let reply = app
+        .send(post_req("/login-hook").cookie(&visitor).csrf(&csrf).build())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let alice = reply.session_cookie().unwrap();
+    assert_eq!(app.data(&alice).await, json!({"cart": ["socks"], "welcome": true}));
+    assert_eq!(session_of(visitor).await.0, StatusCode::UNAUTHORIZED);
+}

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod access_tokens;
+mod anonymous;
 mod cookies;
 mod csrf;
 mod csrf_exempt;
