@@ -1,7 +1,12 @@
-//! A tiny shop: log in, keep a cart in the session, log out.
+//! A tiny shop: fill a cart before signing in, sign in (the cart stays),
+//! sign out (the cart goes).
 //!
 //! Run: `cargo run -p sessiond-http --example shop`, then open
-//! <http://127.0.0.1:3000> and sign in as anyone with the password `shop`.
+//! <http://127.0.0.1:3000> and sign in as anyone with the password `shop`
+//! (`SHOP_ADDR=127.0.0.1:0` picks a free port; the first line of output
+//! says which). The visitor's first "Add to cart" starts an anonymous
+//! session; reading pages never does. `tests/browser/shop.test.mjs` drives
+//! this example in Chromium.
 //!
 //! In-process sessions on a MemoryStore, in development mode (plain HTTP on
 //! localhost, so the cookie is `sessiond` without `Secure`). For production
@@ -13,6 +18,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -54,33 +60,36 @@ fn page(body: &str) -> Html<String> {
     ))
 }
 
+/// The page: the cart for everyone (a visitor's lives in an anonymous
+/// session, started by their first "Add to cart"), then sign in or out.
 async fn home(session: Session) -> Result<Html<String>, HttpError> {
-    let Some(current) = session.current().await? else {
-        return Ok(page(
-            "<form method=post action=/login>\
+    // Reads: they never start a session, so crawlers cost nothing.
+    let cart: Vec<String> = session.get("cart").await?.unwrap_or_default();
+    let signed_in = session.current().await?;
+    // A visitor with a cart has a session, and its CSRF token guards it.
+    let csrf = session.csrf_token().await?.unwrap_or_default();
+    let csrf_field = format!("<input type=hidden name=csrf_token value=\"{csrf}\">");
+    let items: String = cart.iter().map(|i| format!("<li>{}</li>", escape(i))).collect();
+    let account = match &signed_in {
+        Some(current) => format!(
+            "<p id=who>Signed in as <b>{user}</b>.</p>\
+             <form method=post action=/logout>{csrf_field}<p><button>Sign out</button></p></form>",
+            user = escape(current.subject().as_str()),
+        ),
+        None => format!(
+            "<p id=who>Not signed in: your cart is kept for this visit.</p>\
+             <form method=post action=/login>{csrf_field}\
              <p><label>Name <input name=username required></label></p>\
              <p><label>Password <input name=password type=password required></label> (it is <code>shop</code>)</p>\
              <p><label><input type=checkbox name=remember_me value=1> Remember me</label></p>\
-             <button>Sign in</button></form>",
-        ));
+             <button>Sign in</button></form>"
+        ),
     };
-    let csrf = session.csrf_token().await?.unwrap_or_default();
-    let items: String = current
-        .data()
-        .get("cart")
-        .and_then(|c| c.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.as_str())
-        .map(|i| format!("<li>{}</li>", escape(i)))
-        .collect();
     Ok(page(&format!(
-        "<p>Signed in as <b>{user}</b>.</p><h2>Cart</h2><ul>{items}</ul>\
-         <form method=post action=/cart><input type=hidden name=csrf_token value=\"{csrf}\">\
+        "<h2>Cart</h2><ul id=cart>{items}</ul>\
+         <form method=post action=/cart>{csrf_field}\
          <input name=item placeholder=\"socks\" required> <button>Add to cart</button></form>\
-         <form method=post action=/logout><input type=hidden name=csrf_token value=\"{csrf}\">\
-         <p><button>Sign out</button></p></form>",
-        user = escape(current.subject().as_str()),
+         {account}"
     )))
 }
 
@@ -96,38 +105,50 @@ async fn login(session: Session, Form(form): Form<LoginForm>) -> Response {
         )
             .into_response();
     }
-    // A new session and cookie after this handler; a planted cookie is never adopted.
+    // A new session (new id) and cookie after this handler, holding the
+    // visitor's cart; their anonymous session ends and a planted cookie is
+    // never adopted. (`login_carrying` chooses what to carry.)
     session.login(subject, form.remember_me.is_some());
     Redirect::to("/").into_response()
 }
 
 async fn add_to_cart(session: Session, Form(form): Form<AddForm>) -> Result<Redirect, HttpError> {
-    let current = session.require().await?;
-    let mut data = current.data().clone();
-    let cart = data.entry("cart").or_insert_with(|| serde_json::json!([]));
-    if let Some(items) = cart.as_array_mut() {
-        items.push(serde_json::Value::String(form.item));
-    }
-    session.update_data(data).await?;
+    let mut cart: Vec<String> = session.get("cart").await?.unwrap_or_default();
+    cart.push(form.item);
+    // Without a session this starts an anonymous one holding the cart.
+    session.insert("cart", cart).await?;
     Ok(Redirect::to("/"))
 }
 
 async fn logout(session: Session) -> Redirect {
+    // The session ends with its cart; the next "Add to cart" starts afresh.
     session.logout();
     Redirect::to("/")
+}
+
+/// For the browser test: how many session records the store holds (live
+/// or ended), to show that reading pages writes none. Not for production.
+async fn store_records(State(store): State<Arc<MemoryStore>>) -> String {
+    format!("{{\"records\":{}}}", store.len())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_env_filter("info").init();
-    let manager = SessionManager::builder(Arc::new(MemoryStore::new())).build()?;
+    let store = Arc::new(MemoryStore::new());
+    let manager = SessionManager::builder(store.clone()).build()?;
     let layer = SessionLayer::in_process(manager).dev_mode(true).build()?;
     let app = Router::new()
         .route("/", get(home))
         .route("/login", post(login))
         .route("/cart", post(add_to_cart))
         .route("/logout", post(logout))
-        .layer(layer);
+        .layer(layer)
+        .merge(
+            Router::new()
+                .route("/debug/store-records", get(store_records))
+                .with_state(store),
+        );
     let addr = std::env::var("SHOP_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("shop listening on http://{}", listener.local_addr()?);
