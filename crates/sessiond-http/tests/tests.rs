@@ -4,6 +4,7 @@
 
 mod access_tokens;
 mod anonymous;
+mod browser;
 mod cookies;
 mod csrf;
 mod csrf_exempt;
