@@ -51,6 +51,8 @@ pub use admin::{
 pub use code::{ErrorCode, PROBLEM_TYPE_PREFIX};
 pub use json::{decimal, session_json, sessions_json, write_session};
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem};
+#[cfg(feature = "openapi")]
+pub use requests::CreateBody;
 pub use requests::{
     CreateRequest, EventsParams, LoginRequest, MAX_EVENTS_PER_QUERY, PatchRequest, RevokeRequest, RevokeSubjectParams, RotateRequest,
     VerifyRequest,

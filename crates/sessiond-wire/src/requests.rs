@@ -17,10 +17,13 @@ pub struct CreateRequest {
     /// (`maxLength` would count characters, not bytes: left out, see
     /// [`SUBJECT_PATTERN`](crate::SUBJECT_PATTERN).) Absent or null: an
     /// anonymous session (a visitor before sign-in), which takes no
-    /// `remember_me` nor `aal`.
+    /// `remember_me` nor `aal` (the document shows the two forms as
+    /// [`CreateBody`]'s two schemas).
     #[cfg_attr(
         feature = "openapi",
         schema(
+            value_type = String,
+            required = true,
             min_length = 1,
             pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u061c\\u1680\\u2000-\\u200a\\u200e\\u200f\\u2028-\\u202f\\u205f\\u2066-\\u2069\\u3000\"',;<>\\\\]+$"
         )
@@ -45,6 +48,59 @@ pub struct CreateRequest {
     /// The end user's client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientView>,
+}
+
+/// The documented body of `POST /v1/sessions`: a login ([`CreateRequest`]
+/// with its `subject`) or an anonymous session (no subject, or null; a
+/// `data` object and a `client`; `remember_me` false and `aal` 1 at most,
+/// as they are for every anonymous session). Schema only: the server reads
+/// both into a [`CreateRequest`].
+#[cfg(feature = "openapi")]
+pub struct CreateBody;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for CreateBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+        };
+        use utoipa::openapi::{Ref, RefOr};
+        let typed = |kind: Type| ObjectBuilder::new().schema_type(SchemaType::new(kind));
+        let or_null = |item: RefOr<Schema>| -> RefOr<Schema> {
+            RefOr::T(Schema::OneOf(OneOfBuilder::new().item(item).item(typed(Type::Null)).build()))
+        };
+        let anonymous = ObjectBuilder::new()
+            .description(Some("An anonymous session: a visitor before sign-in."))
+            .property("subject", typed(Type::Null))
+            .property(
+                "remember_me",
+                typed(Type::Boolean).enum_values(Some([false])),
+            )
+            .property("aal", or_null(typed(Type::Integer).enum_values(Some([1])).into()))
+            .property(
+                "data",
+                or_null(typed(Type::Object).description(Some("Initial data object.")).into()),
+            )
+            .property("client", or_null(Ref::from_schema_name("ClientView").into()))
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        RefOr::T(Schema::OneOf(
+            OneOfBuilder::new()
+                .item(Ref::from_schema_name("CreateRequest"))
+                .item(anonymous)
+                .build(),
+        ))
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for CreateBody {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push((
+            "CreateRequest".to_owned(),
+            <CreateRequest as utoipa::PartialSchema>::schema(),
+        ));
+        <CreateRequest as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 /// `POST /v1/sessions/login`: signs the visitor of an anonymous session in.

@@ -292,10 +292,12 @@ pub const DEFAULT_ANONYMOUS_PER_ADDRESS: u32 = 300;
 
 impl PolicyConfig {
     /// How anonymous creations are counted per address, unless unlimited:
-    /// past the allowance, a lock of a minute doubling up to an hour.
+    /// the last creation of the allowance locks the address for a minute,
+    /// each refused attempt's successor doubling it up to an hour.
     pub fn anonymous_rule(&self) -> Option<sessiond_core::CounterRule> {
         (self.anonymous_per_address > 0).then_some(sessiond_core::CounterRule {
-            free: self.anonymous_per_address,
+            // The counter locks at the creation after `free` ones.
+            free: self.anonymous_per_address - 1,
             base_delay: Duration::from_secs(60),
             max_delay: Duration::from_secs(3600),
             forget_after: Duration::from_secs(3600),

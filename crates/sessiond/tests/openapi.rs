@@ -19,6 +19,7 @@ use crate::support::launch;
 /// Every endpoint of API.md, the portal's included.
 const API_MD: &[(&str, &str)] = &[
     ("post", "/v1/sessions"),
+    ("post", "/v1/sessions/login"),
     ("post", "/v1/sessions/verify"),
     ("post", "/v1/sessions/rotate"),
     ("post", "/v1/sessions/revoke"),

@@ -5,6 +5,7 @@
 
 mod access_tokens;
 mod admin;
+mod anonymous;
 mod api;
 mod bad_input;
 mod browser;

@@ -84,7 +84,7 @@ problem_responses! {
     /// 409 of session creation.
     SessionLimit = "`session_limit`: the subject is at its session limit and the policy is `deny`";
     /// 429 of session creation.
-    TooManySessions = "`too_many_sessions`: this client address (its /64 for IPv6) created more than `policy.anonymous_per_address` anonymous sessions without an hour's pause; `Retry-After` says how many seconds until it may again";
+    TooManySessions = "`too_many_sessions`: this client address (its /64 for IPv6) used up its `policy.anonymous_per_address` anonymous sessions (the count is forgotten after an hour without one) and is locked out; `Retry-After` says for how many seconds";
     /// 412 of a conditional update.
     VersionConflict = "`version_conflict`: `If-Match` names no current version or is malformed; `current_version` says which is";
     /// 413 of every operation with a JSON body.

@@ -71,7 +71,7 @@ fn parse_id(raw: &str) -> Result<SessionId, ApiError> {
 /// Creates a session: a login when the body names a `subject`, else an
 /// anonymous session (a visitor before sign-in).
 #[utoipa::path(post, path = "/v1/sessions", operation_id = "create_session", tag = "sessions",
-    request_body = CreateRequest,
+    request_body = sessiond_wire::CreateBody,
     responses(
         (status = 201, description = "Created: the token (shown once) and the session; \
             `subject` is null for an anonymous one", body = TokenResponse,
@@ -97,11 +97,12 @@ pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest
             manager.create(&subject, options).await?
         }
         None => {
-            // Nobody signed in, so nothing was proven at any level and
-            // there is nobody to remember.
-            if req.remember_me || req.aal.is_some() {
+            // Nobody signed in, so nothing was proven above level 1 and
+            // there is nobody to remember: asking for either is a mistake
+            // (most likely a missing subject), not something to ignore.
+            if req.remember_me || req.aal.is_some_and(|aal| aal != 1) {
                 return Err(ApiError::InvalidRequest(
-                    "an anonymous session (no subject) takes neither remember_me nor aal".to_owned(),
+                    "an anonymous session (no subject) is never remember_me and always aal 1".to_owned(),
                 ));
             }
             manager.create_anonymous(AnonymousOptions { data, client }).await?
