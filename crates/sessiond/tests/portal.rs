@@ -1030,8 +1030,17 @@ async fn a_portal_secret_file_is_imported_into_the_store_and_renamed() {
 #[tokio::test]
 async fn forward_auth_and_the_account_pages_refuse_api_made_sessions() {
     let server = portal(&[]);
+    let mut tokens = Vec::new();
     for subject in ["admin", "alice"] {
-        let (token, _) = server.login(subject).await;
+        tokens.push((subject, server.login(subject).await.0));
+    }
+    // A visitor's anonymous session (issue 18) proves nobody either.
+    let (status, visitor) = server
+        .json(reqwest::Method::POST, "/v1/sessions", Some(serde_json::json!({})))
+        .await;
+    assert_eq!(status, 201, "{visitor}");
+    tokens.push(("(anonymous)", visitor["token"].as_str().unwrap().to_owned()));
+    for (subject, token) in tokens {
         let mut browser = Browser::new(&server, "test");
         browser.cookies.insert("sessiond".to_owned(), token);
         let verify = browser.get("/auth/verify").await;
