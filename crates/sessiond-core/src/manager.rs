@@ -112,10 +112,11 @@ impl SessionManagerBuilder {
     }
 
     /// Counts anonymous sessions created per client address in `counters`
-    /// (shared by every node over the store) under `rule`: past
-    /// `rule.free` creations an address is locked out for the rule's
-    /// delays ([`Error::AnonymousLimit`]), so one address cannot fill the
-    /// store with visitors. Creations that name no address are not counted.
+    /// (shared by every node over the store) under `rule`: the creation
+    /// after `rule.free` ones succeeds and locks the address for the rule's
+    /// delay ([`Error::AnonymousLimit`] until it ends), so one address
+    /// cannot fill the store with visitors. Creations that name no address
+    /// are not counted.
     pub fn anonymous_limit(mut self, counters: Arc<dyn CounterStore>, rule: CounterRule) -> Self {
         self.anonymous_limit = Some(AnonymousLimit { counters, rule });
         self
