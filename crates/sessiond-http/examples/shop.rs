@@ -6,7 +6,7 @@
 //! (`SHOP_ADDR=127.0.0.1:0` picks a free port; the first line of output
 //! says which). The visitor's first "Add to cart" starts an anonymous
 //! session; reading pages never does. `tests/browser/shop.test.mjs` drives
-//! this example in Chromium.
+//! this example's [`app`] in Chromium (started by `tests/browser.rs`).
 //!
 //! In-process sessions on a MemoryStore, in development mode (plain HTTP on
 //! localhost, so the cookie is `sessiond` without `Secure`). For production
@@ -132,13 +132,13 @@ async fn store_records(State(store): State<Arc<MemoryStore>>) -> String {
     format!("{{\"records\":{}}}", store.len())
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_env_filter("info").init();
+/// The shop's routes over a fresh in-memory store, in development mode
+/// (the browser test serves this same router).
+pub fn app() -> Result<Router, Box<dyn std::error::Error>> {
     let store = Arc::new(MemoryStore::new());
     let manager = SessionManager::builder(store.clone()).build()?;
     let layer = SessionLayer::in_process(manager).dev_mode(true).build()?;
-    let app = Router::new()
+    Ok(Router::new()
         .route("/", get(home))
         .route("/login", post(login))
         .route("/cart", post(add_to_cart))
@@ -148,10 +148,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Router::new()
                 .route("/debug/store-records", get(store_records))
                 .with_state(store),
-        );
+        ))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().with_env_filter("info").init();
     let addr = std::env::var("SHOP_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("shop listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    axum::serve(listener, app()?.into_make_service_with_connect_info::<SocketAddr>()).await?;
     Ok(())
 }

@@ -1,71 +1,49 @@
 //! The shop example in a real browser: Debian's Chromium driven by
-//! playwright-core (`tests/browser/shop.test.mjs`) against
-//! `target/<profile>/examples/shop`, which this test starts on
-//! `127.0.0.1:0` and stops. A visitor's cart before sign-in, kept by
-//! signing in (new cookie, the old one dead), gone at sign-out; a crawler's
-//! page reads start no session.
+//! playwright-core (`tests/browser/shop.test.mjs`) against the example's
+//! router (`examples/shop.rs`, compiled into this test), which this test
+//! serves on `127.0.0.1:0` and stops. A visitor's cart before sign-in, kept
+//! by signing in (new cookie, the old one dead), gone at sign-out; a
+//! crawler's page reads start no session.
 //!
 //! Needs `TEST_CHROMIUM` and `TEST_BROWSER_DIR` (set by `scripts/test`
 //! through `scripts/servers/chromium.sh`); without them the test says it is
-//! skipped, and with `CI=true` it fails. The example must be built (`cargo
-//! test --all-targets`, as `scripts/test` runs, builds it); this test never
-//! builds it itself. The run's log and failure screenshots go to
-//! `<target>/shop-browser-artifacts`.
+//! skipped, and with `CI=true` it fails. The run's log and failure
+//! screenshots go to `<target>/shop-browser-artifacts`.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sessiond_testkit::env::required;
 
+/// The example itself, compiled into this test: the router under test is
+/// the one `cargo run --example shop` serves.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/shop.rs"]
+mod shop;
+
 /// The node script bounds itself at 60 s; this is the backstop.
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 
-/// Kills the child when dropped, so a failing test leaves no server behind.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `target/<profile>`: this test binary lives in its `deps`.
-fn profile_dir() -> PathBuf {
+fn profile_dir() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
 
-/// Starts the shop on a free loopback port; answers it and its base URL.
-fn start_shop(bin: &Path) -> (Running, String) {
-    let mut child = Command::new(bin)
-        .env("SHOP_ADDR", "127.0.0.1:0")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-    let stdout = child.stdout.take().unwrap();
-    let shop = Running(child);
-    let (sender, receiver) = mpsc::channel();
-    // Reads the whole output (a full pipe would block the server's logging).
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line.strip_prefix("shop listening on ") {
-                let _ = sender.send(url.trim().to_owned());
-            }
-        }
+/// Serves the shop on a free loopback port until `runtime` is dropped;
+/// answers its base URL.
+fn start_shop(runtime: &tokio::runtime::Runtime) -> String {
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = shop::app().unwrap();
+    runtime.spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
     });
-    let base = receiver
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the shop example did not say where it listens within 20 s");
-    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
-    (shop, base)
+    base
 }
 
 #[test]
@@ -81,13 +59,12 @@ fn the_shop_in_chromium() {
         Path::new(&browser_dir).join("node_modules/playwright-core").is_dir(),
         "{browser_dir}/node_modules has no playwright-core: run `npm ci` there (scripts/test does)"
     );
-    let bin = profile_dir().join("examples").join("shop");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build the example (`cargo test --all-targets` or `cargo build -p sessiond-http --example shop`)",
-        bin.display()
-    );
-    let (_shop, base) = start_shop(&bin);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = start_shop(&runtime);
 
     let artifacts = profile_dir().join("shop-browser-artifacts");
     let _ = std::fs::remove_dir_all(&artifacts);
