@@ -377,7 +377,7 @@ async fn log_in(
     patch: data::Patch,
 ) -> Result<Applied, HttpError> {
     let backend = &shared.backend;
-    let mut create = CreateOptions {
+    let create = CreateOptions {
         remember_me: login.remember_me,
         aal: login.aal,
         data: {
@@ -424,8 +424,7 @@ async fn log_in(
         // and the new one shares nothing with it.
         backend.revoke(old).await?;
     }
-    let options = std::mem::take(&mut create);
-    let (token, info) = backend.create(&login.subject, options).await?;
+    let (token, info) = backend.create(&login.subject, create).await?;
     issued(shared, token, info)
 }
 

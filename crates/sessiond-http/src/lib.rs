@@ -71,7 +71,10 @@
 //!
 //! Coming from tower-sessions? See
 //! [`docs::coming_from_tower_sessions`]: the same `get` / `insert` /
-//! `remove`, and what changes.
+//! `remove`, and what changes. Coming from axum-login? Its `AuthManagerLayer`
+//! needs tower-sessions' own session, but its `AuthUser` and `AuthnBackend`
+//! carry over: `examples/axum_login_bridge.rs` maps `AuthSession` onto
+//! [`Session`].
 //!
 //! # Access-token cookie (opt-in)
 //!

@@ -244,6 +244,9 @@ impl Session {
     /// From a visitor's anonymous session, the new session (new id, new
     /// token) gets all its data, as [`login_carrying`](Session::login_carrying)
     /// with [`CarryData::All`]; a signed-in session's data is never carried.
+    /// The carrying happens after the handler: in this request,
+    /// [`get`](Session::get) after `login` sees only the request's own
+    /// writes, which go on top of what is carried.
     pub fn login(&self, subject: Subject, remember_me: bool) {
         self.record_login(subject, remember_me, Aal::AAL1, CarryData::All);
     }
@@ -294,7 +297,9 @@ impl Session {
     /// [`logout`](Session::logout), and the writes this request makes
     /// after it go into a fresh anonymous session (nothing is carried from
     /// the one that ends), whose cookie replaces the old one; without
-    /// writes, the cookie is deleted as by `logout`.
+    /// writes, the cookie is deleted as by `logout`. With
+    /// [`anonymous_sessions(false)`](crate::SessionLayerBuilder::anonymous_sessions)
+    /// it is `logout`.
     pub fn logout_to_anonymous(&self) {
         *self.changes() = Changes {
             logout: true,
@@ -304,7 +309,8 @@ impl Session {
     }
 
     /// Gives the session a new token after the handler (same session, new
-    /// cookie, new CSRF token). 401 without a session.
+    /// cookie, new CSRF token). 401 without a signed-in session (an
+    /// anonymous one gets its new token at [`login`](Session::login)).
     pub async fn rotate(&self) -> Result<(), HttpError> {
         self.require().await?;
         self.changes().rotate.get_or_insert(Rotation::Plain);

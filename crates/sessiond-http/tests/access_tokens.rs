@@ -33,7 +33,7 @@ struct AtApp {
     keys: Arc<SigningKeys>,
 }
 
-async fn signing_keys(clock: &FakeClock) -> Arc<SigningKeys> {
+pub async fn signing_keys(clock: &FakeClock) -> Arc<SigningKeys> {
     let schedule = KeySchedule::new(Duration::from_secs(TTL), Duration::from_secs(30 * 86_400)).unwrap();
     let keys = SigningKeys::new(
         Arc::new(MemoryStore::new()),
@@ -45,7 +45,7 @@ async fn signing_keys(clock: &FakeClock) -> Arc<SigningKeys> {
     keys
 }
 
-fn issuer(keys: &Arc<SigningKeys>) -> AccessTokenIssuer {
+pub fn issuer(keys: &Arc<SigningKeys>) -> AccessTokenIssuer {
     AccessTokenIssuer::new(Arc::clone(keys), "https://sessiond.test", "shop")
 }
 

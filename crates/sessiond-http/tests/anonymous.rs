@@ -443,3 +443,35 @@ async fn too_many_visitor_sessions_from_one_address_are_429() {
     let reply = app.send(from("198.51.100.1")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
+
+#[tokio::test]
+async fn a_visitor_session_gets_no_access_token_until_sign_in() {
+    use crate::access_tokens::{AT_COOKIE, cookie_value, issuer, signing_keys};
+
+    let clock = FakeClock::default();
+    let manager = manager(&clock, Policy::default());
+    let keys = signing_keys(&clock).await;
+    let layer = SessionLayer::in_process(manager.clone())
+        .access_tokens(issuer(&keys))
+        .build()
+        .unwrap();
+    let app = TestApp {
+        router: routes().merge(kv_routes()).layer(layer),
+        manager,
+        clock,
+    };
+    let reply = app.send(post_req("/kv/cart").body(r#"["socks"]"#).build()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let visitor = reply.session_cookie().unwrap();
+    assert_eq!(reply.set_cookies().len(), 1, "{:?}", reply.set_cookies());
+    assert_eq!(cookie_value(&reply, AT_COOKIE), None);
+    let reply = app.send(get_req("/kv/cart").cookie(&visitor).build()).await;
+    assert!(reply.set_cookies().is_empty(), "{:?}", reply.set_cookies());
+
+    let csrf = app.csrf(&visitor).await;
+    let reply = app
+        .send(post_req("/login?user=alice").cookie(&visitor).csrf(&csrf).build())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(cookie_value(&reply, AT_COOKIE).is_some(), "{:?}", reply.set_cookies());
+}
