@@ -8,6 +8,8 @@
 --   LOAD_PATH    the path ("/auth/verify", "/")
 --   LOAD_USER_AGENT, LOAD_FORWARDED_FOR  optional: sent as User-Agent and X-Forwarded-For
 --                (the browser's, as a proxy passes them on to forward auth)
+--   LOAD_NO_COOKIE  "1": send no cookie at all (a crawler reading pages); LOAD_TOKENS
+--                and LOAD_COOKIE are then not read
 -- Ends with one "LOAD_RESULT ..." line that scripts/load parses.
 
 local counter = 0
@@ -21,6 +23,11 @@ local cookies = {}
 local path
 
 function init(args)
+  if os.getenv("LOAD_NO_COOKIE") == "1" then
+    path = os.getenv("LOAD_PATH") or error("LOAD_PATH is not set")
+    cookies[1] = {}
+    return
+  end
   local file = os.getenv("LOAD_TOKENS") or error("LOAD_TOKENS is not set")
   local name = os.getenv("LOAD_COOKIE") or error("LOAD_COOKIE is not set")
   path = os.getenv("LOAD_PATH") or error("LOAD_PATH is not set")

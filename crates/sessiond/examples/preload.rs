@@ -23,7 +23,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser;
-use sessiond_core::{ClientInfo, CreateOptions, SessionManager, SessionOrigin, Subject, UserRecord, UserStoreError};
+use futures_util::StreamExt;
+use sessiond_core::{AnonymousOptions, ClientInfo, CreateOptions, SessionManager, SessionOrigin, Subject, UserRecord, UserStoreError};
 
 /// Preloads sessions into a store.
 #[derive(Debug, Parser)]
@@ -53,10 +54,20 @@ struct Args {
     /// login: also adds the subjects as portal users).
     #[arg(long, default_value = "api", value_parser = ["api", "portal"])]
     origin: String,
+    /// Anonymous sessions (visitors before sign-in) to create as well,
+    /// from the same client.
+    #[arg(long, default_value_t = 0)]
+    anonymous_count: usize,
+    /// Where to write the anonymous sessions' tokens, one per line.
+    #[arg(long)]
+    anonymous_tokens_out: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.anonymous_count > 0 && args.anonymous_tokens_out.is_none() {
+        anyhow::bail!("--anonymous-count needs --anonymous-tokens-out");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // The environment's settings (SESSIOND_STORE_ENCRYPTION_KEY_FILES for
     // a shared store), as `sessiond serve` reads them.
@@ -72,27 +83,60 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let tokens = runtime.block_on(create_all(&manager, &args))?;
     let elapsed = started.elapsed();
+    let anonymous = runtime.block_on(create_anonymous(&manager, &args))?;
     drop(manager);
     // Flush and release the store (the embedded file lock) before the server opens it.
     runtime.block_on(async { opened.shutdown() })?;
     drop(runtime);
 
-    let file = std::fs::File::create(&args.tokens_out)
-        .with_context(|| format!("cannot create {}", args.tokens_out.display()))?;
-    let mut out = std::io::BufWriter::new(file);
-    for token in &tokens {
-        writeln!(out, "{token}")?;
+    write_tokens(&args.tokens_out, &tokens)?;
+    if let Some(path) = &args.anonymous_tokens_out {
+        write_tokens(path, &anonymous)?;
     }
-    out.flush()?;
     eprintln!(
-        "preload: {} sessions for {} subjects in {:.1} s ({:.0}/s); tokens in {}",
+        "preload: {} sessions for {} subjects in {:.1} s ({:.0}/s), and {} anonymous ones; tokens in {}",
         tokens.len(),
         args.subjects.min(args.count),
         elapsed.as_secs_f64(),
         tokens.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        anonymous.len(),
         args.tokens_out.display()
     );
     Ok(())
+}
+
+fn write_tokens(path: &std::path::Path, tokens: &[String]) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for token in tokens {
+        writeln!(out, "{token}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Creates `args.anonymous_count` anonymous sessions from the preload's
+/// client, `args.concurrency` at a time; returns their tokens.
+async fn create_anonymous(manager: &SessionManager, args: &Args) -> anyhow::Result<Vec<String>> {
+    let client = ClientInfo {
+        ip: args.client_ip.clone(),
+        user_agent: args.client_user_agent.clone(),
+        sealed: None,
+    };
+    let made = futures_util::stream::iter(0..args.anonymous_count)
+        .map(|_| {
+            let options = AnonymousOptions {
+                client: client.clone(),
+                ..AnonymousOptions::default()
+            };
+            async move { manager.create_anonymous(options).await }
+        })
+        .buffer_unordered(args.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    made.into_iter()
+        .map(|created| Ok(created?.0.expose_secret().to_owned()))
+        .collect()
 }
 
 /// Creates `args.count` sessions with `args.concurrency` tasks; returns the
