@@ -4,11 +4,12 @@
 //!
 //! Anonymous sessions: `POST /v1/sessions` without a subject creates one,
 //! and `POST /v1/sessions/login` signs its visitor in (`carry_data` true
-//! for [`CarryData::All`], false for [`CarryData::Nothing`]). A
-//! [`CarryData::With`] hook runs here, not in sessiond: the visitor's data
-//! is read, the hook applied, the login made with `carry_data` false and
-//! the result written to the new session. Unlike in process, a write to
-//! the visitor's session between that read and the login is not carried.
+//! for [`CarryData::All`], false with `data` for [`CarryData::Nothing`]).
+//! A [`CarryData::With`] hook runs here, not in sessiond: the visitor's
+//! data is read, the hook applied, and the login made with `carry_data`
+//! false and the result as `data`, in one call. Unlike in process, a write
+//! to the visitor's session between that read and the login is not
+//! carried.
 
 use std::fmt;
 use std::sync::Arc;
@@ -230,16 +231,16 @@ impl SessionBackend for RemoteBackend {
         options: SignInOptions,
     ) -> Result<Option<(Token, SessionInfo)>, BackendError> {
         let SignInOptions { create, carry } = options;
-        // What to write to the new session after the login, if anything.
-        let (carry_data, then_write) = match carry {
-            CarryData::All => (true, None),
-            CarryData::Nothing => (false, Some(create.data)),
+        // The new session's data when it is not the visitor's as it is.
+        let data = match carry {
+            CarryData::All => None,
+            CarryData::Nothing => Some(create.data),
             CarryData::With(hook) => {
                 let visitor = match self.verify(token, &create.client).await? {
                     Some(visitor) if visitor.is_anonymous() => visitor,
                     _ => return Ok(None),
                 };
-                (false, Some(hook(visitor.data())))
+                Some(hook(visitor.data()))
             }
         };
         let body = LoginRequest {
@@ -247,7 +248,8 @@ impl SessionBackend for RemoteBackend {
             subject: subject.as_str().to_owned(),
             remember_me: create.remember_me,
             aal: Some(create.aal.get()),
-            carry_data,
+            carry_data: data.is_none(),
+            data,
             client: client_view(&create.client),
         };
         let response: Option<TokenResponse> =
@@ -255,15 +257,7 @@ impl SessionBackend for RemoteBackend {
         let Some(response) = response else {
             return Ok(None);
         };
-        let (token, info) = with_token(response)?;
-        match then_write {
-            Some(data) if !data.is_empty() => {
-                // The session is seconds old and its token only ours: no race to lose.
-                let info = self.update_data(info.id(), data, info.version()).await?;
-                Ok(Some((token, info)))
-            }
-            _ => Ok(Some((token, info))),
-        }
+        Ok(Some(with_token(response)?))
     }
 
     async fn verify(&self, token: &Token, client: &ClientInfo) -> Result<Option<SessionInfo>, BackendError> {

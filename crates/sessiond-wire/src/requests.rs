@@ -134,6 +134,12 @@ pub struct LoginRequest {
     /// (default true).
     #[serde(default = "yes")]
     pub carry_data: bool,
+    /// The new session's data when `carry_data` is false (default `{}`):
+    /// what an application made of the visitor's data (a merged cart), in
+    /// the same call. Refused with `carry_data` true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub data: Option<SessionData>,
     /// The end user's client at sign-in (default: the one the anonymous
     /// session saw last).
     #[serde(default, skip_serializing_if = "Option::is_none")]

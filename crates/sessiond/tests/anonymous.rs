@@ -101,9 +101,22 @@ async fn a_visitor_gets_a_session_and_keeps_its_data_across_sign_in() {
     assert_eq!(status, 200, "{bob}");
     assert_eq!(bob["session"]["data"], json!({}));
 
+    // Or with the data the application made of the visitor's, in one call;
+    // never both.
+    let (_, third) = s
+        .json(Method::POST, "/v1/sessions", Some(json!({"data": {"cart": ["sku-3"]}})))
+        .await;
+    let both = json!({"token": third["token"], "subject": "carol", "data": {"cart": ["saved", "sku-3"]}});
+    assert_problem(s.post("/v1/sessions/login", both).await, 400, "invalid_request").await;
+    let merged = json!({"token": third["token"], "subject": "carol", "carry_data": false,
+                        "data": {"cart": ["saved", "sku-3"]}});
+    let (status, carol) = s.json(Method::POST, "/v1/sessions/login", Some(merged)).await;
+    assert_eq!(status, 200, "{carol}");
+    assert_eq!(carol["session"]["data"], json!({"cart": ["saved", "sku-3"]}));
+
     let metrics = s.text("/metrics").await;
     assert!(
-        metrics.contains("sessiond_anonymous_sessions_created_total 2"),
+        metrics.contains("sessiond_anonymous_sessions_created_total 3"),
         "{metrics}"
     );
     assert!(

@@ -133,11 +133,16 @@ pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest
     ))]
 pub async fn login(Caller(manager): Caller, ApiJson(req): ApiJson<LoginRequest>) -> Result<Response, ApiError> {
     let subject = Subject::new(req.subject).map_err(CoreError::from)?;
+    if req.carry_data && req.data.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "data replaces the visitor's data: give it with carry_data false".to_owned(),
+        ));
+    }
     let options = SignInOptions {
         create: CreateOptions {
             remember_me: req.remember_me,
             aal: aal(req.aal)?.unwrap_or_default(),
-            data: Default::default(),
+            data: req.data.unwrap_or_default(),
             client: req.client.map(|c| c.into_client()).transpose()?.unwrap_or_default(),
             origin: SessionOrigin::Api,
         },
