@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::audit::{Audit, Picked};
 use crate::anonymous::AnonymousLimit;
+use crate::audit::{Audit, Picked};
 use crate::client_binding::Signals;
-use crate::counters::{CounterRule, CounterStore};
 use crate::clock::{Clock, SystemClock, truncate_to_micros};
+use crate::counters::{CounterRule, CounterStore};
 use crate::error::Error;
 use crate::event_id::EventIds;
 use crate::event_store::StoredEvent;

@@ -91,7 +91,12 @@ async fn anonymous_sessions_belong_to_nobody() {
     let refused = f.manager.create(&Subject::anonymous(), CreateOptions::default()).await;
     assert!(matches!(refused, Err(Error::InvalidName(_))), "got {refused:?}");
     // Its events name no subject.
-    let created: Vec<_> = f.events.take().into_iter().filter(|e| e.kind == EventKind::Created).collect();
+    let created: Vec<_> = f
+        .events
+        .take()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Created)
+        .collect();
     assert_eq!(created.len(), 1);
     assert_eq!(created[0].subject, None);
 }
@@ -109,7 +114,10 @@ async fn an_anonymous_session_proves_nobody_and_cannot_step_up() {
         },
     ] {
         let refused = f.manager.rotate(token.expose_secret(), rotation).await;
-        assert!(matches!(refused, Err(Error::WrongKind)), "{rotation:?}: got {refused:?}");
+        assert!(
+            matches!(refused, Err(Error::WrongKind)),
+            "{rotation:?}: got {refused:?}"
+        );
     }
     // A new token alone is fine, and keeps it anonymous.
     let (rotated, session) = f.manager.rotate(token.expose_secret(), Rotation::Plain).await.unwrap();
@@ -177,7 +185,11 @@ async fn sign_in_carries_what_the_application_chooses() {
         .create_anonymous(visitor_with(cart(&["sku-1"])))
         .await
         .unwrap();
-    let (_, session) = f.manager.sign_in(visitor.expose_secret(), &alice(), nothing).await.unwrap();
+    let (_, session) = f
+        .manager
+        .sign_in(visitor.expose_secret(), &alice(), nothing)
+        .await
+        .unwrap();
     assert_eq!(session.data, cart(&["saved-earlier"]));
 
     // A merge hook: the saved cart first, then the visitor's.
@@ -198,7 +210,11 @@ async fn sign_in_carries_what_the_application_chooses() {
         .create_anonymous(visitor_with(cart(&["sku-2"])))
         .await
         .unwrap();
-    let (_, session) = f.manager.sign_in(visitor.expose_secret(), &alice(), merge).await.unwrap();
+    let (_, session) = f
+        .manager
+        .sign_in(visitor.expose_secret(), &alice(), merge)
+        .await
+        .unwrap();
     assert_eq!(session.data, cart(&["saved-earlier", "sku-2"]));
 }
 
@@ -263,7 +279,10 @@ async fn one_address_cannot_mint_sessions_without_end() {
     // Another address is not affected; one in the same IPv6 /64 is.
     manager.create_anonymous(from("198.51.100.8")).await.unwrap();
     for last in 1..=4 {
-        manager.create_anonymous(from(&format!("2001:db8::{last}"))).await.unwrap();
+        manager
+            .create_anonymous(from(&format!("2001:db8::{last}")))
+            .await
+            .unwrap();
     }
     let refused = manager.create_anonymous(from("2001:db8::ffff")).await;
     assert!(matches!(refused, Err(Error::AnonymousLimit { .. })), "got {refused:?}");

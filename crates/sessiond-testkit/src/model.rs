@@ -10,8 +10,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use sessiond_core::{
-    AnonymousOptions, CreateOptions, Error, LimitAction, Policy, Rejection, RevokeReason, Rotation, SessionId, SessionManager,
-    SessionStore, SignInOptions, Subject,
+    AnonymousOptions, CreateOptions, Error, LimitAction, Policy, Rejection, RevokeReason, Rotation, SessionId,
+    SessionManager, SessionStore, SignInOptions, Subject,
 };
 use time::OffsetDateTime;
 
@@ -432,7 +432,11 @@ async fn apply(manager: &SessionManager, policy: &Policy, model: &mut Model, op:
                 .await
                 .expect("revoke_subject");
             let mut expected = 0;
-            for s in model.sessions.iter_mut().filter(|s| s.subject == Some(who) && s.live(now)) {
+            for s in model
+                .sessions
+                .iter_mut()
+                .filter(|s| s.subject == Some(who) && s.live(now))
+            {
                 if Some(&s.id) != except.as_ref() {
                     s.revoked = true;
                     s.version += 1;

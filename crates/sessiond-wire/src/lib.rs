@@ -54,8 +54,8 @@ pub use problem::{PROBLEM_CONTENT_TYPE, Problem};
 #[cfg(feature = "openapi")]
 pub use requests::CreateBody;
 pub use requests::{
-    CreateRequest, EventsParams, LoginRequest, MAX_EVENTS_PER_QUERY, PatchRequest, RevokeRequest, RevokeSubjectParams, RotateRequest,
-    VerifyRequest,
+    CreateRequest, EventsParams, LoginRequest, MAX_EVENTS_PER_QUERY, PatchRequest, RevokeRequest, RevokeSubjectParams,
+    RotateRequest, VerifyRequest,
 };
 pub use responses::{EventView, EventsResponse, RevokedResponse, SessionResponse, SessionsResponse, TokenResponse};
 pub use session::{ClientView, InvalidField, SESSION_ID_PATTERN, SUBJECT_DESCRIPTION, SUBJECT_PATTERN, SessionView};

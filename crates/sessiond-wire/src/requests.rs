@@ -61,21 +61,18 @@ pub struct CreateBody;
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for CreateBody {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{
-            AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
-        };
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
         use utoipa::openapi::{Ref, RefOr};
         let typed = |kind: Type| ObjectBuilder::new().schema_type(SchemaType::new(kind));
         let or_null = |item: RefOr<Schema>| -> RefOr<Schema> {
-            RefOr::T(Schema::OneOf(OneOfBuilder::new().item(item).item(typed(Type::Null)).build()))
+            RefOr::T(Schema::OneOf(
+                OneOfBuilder::new().item(item).item(typed(Type::Null)).build(),
+            ))
         };
         let anonymous = ObjectBuilder::new()
             .description(Some("An anonymous session: a visitor before sign-in."))
             .property("subject", typed(Type::Null))
-            .property(
-                "remember_me",
-                typed(Type::Boolean).enum_values(Some([false])),
-            )
+            .property("remember_me", typed(Type::Boolean).enum_values(Some([false])))
             .property("aal", or_null(typed(Type::Integer).enum_values(Some([1])).into()))
             .property(
                 "data",

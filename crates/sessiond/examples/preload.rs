@@ -24,7 +24,9 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::Parser;
 use futures_util::StreamExt;
-use sessiond_core::{AnonymousOptions, ClientInfo, CreateOptions, SessionManager, SessionOrigin, Subject, UserRecord, UserStoreError};
+use sessiond_core::{
+    AnonymousOptions, ClientInfo, CreateOptions, SessionManager, SessionOrigin, Subject, UserRecord, UserStoreError,
+};
 
 /// Preloads sessions into a store.
 #[derive(Debug, Parser)]

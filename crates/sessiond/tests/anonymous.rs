@@ -28,8 +28,14 @@ async fn a_visitor_gets_a_session_and_keeps_its_data_across_sign_in() {
     assert_eq!(session["aal"], 1);
     assert_eq!(session["remember_me"], false);
     let created_at = at(&session["created_at"]);
-    assert_eq!(at(&session["idle_expires_at"]) - created_at, time::Duration::minutes(30));
-    assert_eq!(at(&session["absolute_expires_at"]) - created_at, time::Duration::hours(24));
+    assert_eq!(
+        at(&session["idle_expires_at"]) - created_at,
+        time::Duration::minutes(30)
+    );
+    assert_eq!(
+        at(&session["absolute_expires_at"]) - created_at,
+        time::Duration::hours(24)
+    );
     let anonymous_id = session["id"].as_str().unwrap().to_owned();
 
     let (status, verified) = s
@@ -74,13 +80,19 @@ async fn a_visitor_gets_a_session_and_keeps_its_data_across_sign_in() {
     )
     .await;
     let (_, listed) = s.json(Method::GET, "/v1/subjects/alice/sessions", None).await;
-    let ids: Vec<&Value> = listed["sessions"].as_array().unwrap().iter().map(|s| &s["id"]).collect();
+    let ids: Vec<&Value> = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["id"])
+        .collect();
     assert_eq!(ids, vec![&signed_in["session"]["id"]]);
 
     // A signed-in session cannot sign in again; nor can the dead visitor.
     for token in [token, visitor.as_str()] {
         assert_problem(
-            s.post("/v1/sessions/login", json!({"token": token, "subject": "bob"})).await,
+            s.post("/v1/sessions/login", json!({"token": token, "subject": "bob"}))
+                .await,
             401,
             "invalid_token",
         )
@@ -128,7 +140,11 @@ async fn a_visitor_gets_a_session_and_keeps_its_data_across_sign_in() {
 #[tokio::test]
 async fn an_anonymous_session_takes_no_login_fields_and_a_small_data_object() {
     let s = launch().start();
-    for body in [json!({"remember_me": true}), json!({"aal": 2}), json!({"subject": null, "aal": 3})] {
+    for body in [
+        json!({"remember_me": true}),
+        json!({"aal": 2}),
+        json!({"subject": null, "aal": 3}),
+    ] {
         assert_problem(s.post("/v1/sessions", body).await, 400, "invalid_request").await;
     }
     // What is true of every anonymous session may be said.
@@ -154,9 +170,7 @@ async fn an_anonymous_session_takes_no_login_fields_and_a_small_data_object() {
 
 #[tokio::test]
 async fn one_address_is_refused_past_its_anonymous_allowance() {
-    let s = launch()
-        .env(&[("SESSIOND_POLICY_ANONYMOUS_PER_ADDRESS", "2")])
-        .start();
+    let s = launch().env(&[("SESSIOND_POLICY_ANONYMOUS_PER_ADDRESS", "2")]).start();
     let from = |ip: &str| json!({"client": {"ip": ip}});
     for _ in 0..2 {
         let response = s.post("/v1/sessions", from("198.51.100.20")).await;

@@ -109,14 +109,14 @@ impl ApiError {
             // One title for every rejection: no oracle.
             // A session of the wrong kind (an anonymous one for a step-up, a
             // signed-in one for a sign-in) reads like any invalid token.
-            ApiError::Core(CoreError::Rejected(_) | CoreError::WrongKind) => "invalid or expired session token".to_owned(),
+            ApiError::Core(CoreError::Rejected(_) | CoreError::WrongKind) => {
+                "invalid or expired session token".to_owned()
+            }
             ApiError::Core(CoreError::Counters(c)) if c.is_unavailable() => "session store unavailable".to_owned(),
             ApiError::Core(CoreError::Store(s)) if s.is_unavailable() => "session store unavailable".to_owned(),
             ApiError::Core(
                 CoreError::Store(_) | CoreError::Counters(_) | CoreError::Randomness(_) | CoreError::InvalidPolicy(_),
-            ) => {
-                "internal error".to_owned()
-            }
+            ) => "internal error".to_owned(),
             other => other.to_string(),
         }
     }

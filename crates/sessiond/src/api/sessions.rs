@@ -11,8 +11,8 @@ use super::doc::{AalRefused, InvalidToken, NotFound, SessionLimit, TooManySessio
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
 use sessiond_wire::{
-    CreateRequest, LoginRequest, PatchRequest, RevokeRequest, RotateRequest, SessionResponse, TokenResponse, VerifyRequest, decimal,
-    session_json,
+    CreateRequest, LoginRequest, PatchRequest, RevokeRequest, RotateRequest, SessionResponse, TokenResponse,
+    VerifyRequest, decimal, session_json,
 };
 
 /// Registered once: a registry lookup per verify costs more than the count.
