@@ -1,10 +1,9 @@
 //! Anonymous sessions: a visitor's session before sign-in, and the sign-in
 //! that replaces it.
 //!
-//! OWASP's session management guidance has a session start when a visitor
-//! arrives (a cart, preferences) and get a new token on every change of
-//! privilege: "the cookie should be destroyed when the session transitions
-//! from anonymous to authenticated". An anonymous session is an ordinary
+//! A session can start when a visitor arrives (a cart, preferences) and
+//! must get a new token whenever its privilege changes, signing in above
+//! all (OWASP's session management guidance). An anonymous session is an ordinary
 //! record whose subject is [`Subject::anonymous`]: same tokens, same store,
 //! same rules, with its own timeouts and data limit from the [`Policy`]. It
 //! never counts towards, nor appears among, anybody's sessions, and is

@@ -302,3 +302,50 @@ async fn one_address_cannot_mint_sessions_without_end() {
     clock.advance(MIN);
     manager.create_anonymous(from("198.51.100.7")).await.unwrap();
 }
+
+/// A write to the visitor's session while the sign-in runs (after the
+/// carry read, before the visitor's session ends) is carried too: the
+/// hook runs again over the data the session ended with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_during_sign_in_is_carried() {
+    let f = fixture();
+    let (visitor, anonymous) = f
+        .manager
+        .create_anonymous(visitor_with(cart(&["sku-1"])))
+        .await
+        .unwrap();
+    let store = Arc::clone(f.manager.store());
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let late = anonymous.clone();
+    let hook = move |data: &SessionData| {
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            // Another request of the visitor's lands now.
+            let mut next = late.clone();
+            next.data = cart(&["sku-1", "sku-late"]);
+            next.version = late.version + 1;
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(store.update(
+                    &next,
+                    late.version,
+                    &sessiond_core::Audit::NONE,
+                ))
+            })
+            .unwrap();
+        }
+        data.clone()
+    };
+    let options = SignInOptions {
+        carry: CarryData::With(Arc::new(hook)),
+        ..SignInOptions::default()
+    };
+    let (_, session) = f
+        .manager
+        .sign_in(visitor.expose_secret(), &alice(), options)
+        .await
+        .unwrap();
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(session.data, cart(&["sku-1", "sku-late"]));
+    let stored = f.manager.get(&session.id).await.unwrap();
+    assert_eq!(stored.data, cart(&["sku-1", "sku-late"]));
+}
