@@ -131,9 +131,9 @@ pub struct LoginRequest {
     /// (default true).
     #[serde(default = "yes")]
     pub carry_data: bool,
-    /// The new session's data when `carry_data` is false (default `{}`):
-    /// what an application made of the visitor's data (a merged cart), in
-    /// the same call. Refused with `carry_data` true.
+    /// Keys set on the new session over what is carried (the visitor's
+    /// data, or nothing with `carry_data` false): what an application made
+    /// of the visitor's data, a merged cart, in the same call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub data: Option<SessionData>,

@@ -113,13 +113,24 @@ async fn a_visitor_gets_a_session_and_keeps_its_data_across_sign_in() {
     assert_eq!(status, 200, "{bob}");
     assert_eq!(bob["session"]["data"], json!({}));
 
-    // Or with the data the application made of the visitor's, in one call;
-    // never both.
+    // Or with keys set over what is carried, in one call.
+    let (_, over) = s
+        .json(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"data": {"cart": ["sku-4"], "theme": "dark"}})),
+        )
+        .await;
+    let both = json!({"token": over["token"], "subject": "dave", "data": {"cart": ["saved", "sku-4"]}});
+    let (status, dave) = s.json(Method::POST, "/v1/sessions/login", Some(both)).await;
+    assert_eq!(status, 200, "{dave}");
+    assert_eq!(
+        dave["session"]["data"],
+        json!({"cart": ["saved", "sku-4"], "theme": "dark"})
+    );
     let (_, third) = s
         .json(Method::POST, "/v1/sessions", Some(json!({"data": {"cart": ["sku-3"]}})))
         .await;
-    let both = json!({"token": third["token"], "subject": "carol", "data": {"cart": ["saved", "sku-3"]}});
-    assert_problem(s.post("/v1/sessions/login", both).await, 400, "invalid_request").await;
     let merged = json!({"token": third["token"], "subject": "carol", "carry_data": false,
                         "data": {"cart": ["saved", "sku-3"]}});
     let (status, carol) = s.json(Method::POST, "/v1/sessions/login", Some(merged)).await;
@@ -128,7 +139,7 @@ async fn a_visitor_gets_a_session_and_keeps_its_data_across_sign_in() {
 
     let metrics = s.text("/metrics").await;
     assert!(
-        metrics.contains("sessiond_anonymous_sessions_created_total 3"),
+        metrics.contains("sessiond_anonymous_sessions_created_total 4"),
         "{metrics}"
     );
     assert!(

@@ -3,7 +3,7 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sessiond_core::{
-    Aal, AnonymousOptions, CarryData, CreateOptions, Error as CoreError, RevokeReason, Session, SessionId,
+    Aal, AnonymousOptions, CarryData, CreateOptions, Error as CoreError, RevokeReason, Session, SessionData, SessionId,
     SessionOrigin, SignInOptions, Signals, Subject,
 };
 
@@ -133,24 +133,29 @@ pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest
     ))]
 pub async fn login(Caller(manager): Caller, ApiJson(req): ApiJson<LoginRequest>) -> Result<Response, ApiError> {
     let subject = Subject::new(req.subject).map_err(CoreError::from)?;
-    if req.carry_data && req.data.is_some() {
-        return Err(ApiError::InvalidRequest(
-            "data replaces the visitor's data: give it with carry_data false".to_owned(),
-        ));
-    }
+    // `data`'s keys go over what is carried (all of the visitor's data, or
+    // nothing): one call for an application that merged a cart itself.
+    let (carry, own) = match (req.carry_data, req.data) {
+        (true, None) => (CarryData::All, SessionData::new()),
+        (true, Some(over)) => {
+            let merge = move |visitor: &SessionData| {
+                let mut data = visitor.clone();
+                data.extend(over.clone());
+                data
+            };
+            (CarryData::With(std::sync::Arc::new(merge)), SessionData::new())
+        }
+        (false, own) => (CarryData::Nothing, own.unwrap_or_default()),
+    };
     let options = SignInOptions {
         create: CreateOptions {
             remember_me: req.remember_me,
             aal: aal(req.aal)?.unwrap_or_default(),
-            data: req.data.unwrap_or_default(),
+            data: own,
             client: req.client.map(|c| c.into_client()).transpose()?.unwrap_or_default(),
             origin: SessionOrigin::Api,
         },
-        carry: if req.carry_data {
-            CarryData::All
-        } else {
-            CarryData::Nothing
-        },
+        carry,
     };
     let (token, session) = manager.sign_in(&req.token, &subject, options).await?;
     Ok(with_etag(
