@@ -71,8 +71,8 @@ impl Audit {
 }
 
 /// The event of every record a write picks: the same time and kind, the
-/// record's own tenant, id and subject, no client, and the `i`th id of a
-/// reserved block.
+/// record's own tenant, id and subject (none for an anonymous record), no
+/// client, and the `i`th id of a reserved block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Picked {
     /// When.
@@ -93,7 +93,8 @@ impl Picked {
                 kind: self.kind,
                 tenant: session.tenant.clone(),
                 session_id: Some(session.id.clone()),
-                subject: Some(session.subject.clone()),
+                // An anonymous session's events name nobody.
+                subject: session.signed_in_subject().cloned(),
                 client: None,
                 count: 1,
             },

@@ -359,7 +359,10 @@ pub async fn audit_purge_stores_one_event_per_unrevoked_record(
     let tombstone = sample("acme", "grace", NOW);
     let mut live = sample("acme", "heidi", NOW);
     live.idle_expires_at = NOW + Duration::from_secs(2 * 3600);
-    for session in [&expired, &elsewhere, &tombstone, &live] {
+    // A visitor's anonymous session: its event names nobody.
+    let mut visitor = sample("acme", "placeholder", NOW);
+    visitor.subject = Subject::anonymous();
+    for session in [&expired, &elsewhere, &tombstone, &live, &visitor] {
         put(&sessions, session).await;
     }
     sessions
@@ -369,11 +372,16 @@ pub async fn audit_purge_stores_one_event_per_unrevoked_record(
 
     let purge = audit(&ids, Vec::new(), Some(EventKind::ExpiredPurged));
     let purged = sessions.purge_expired(later, 100, &purge).await.expect("purge");
-    assert_eq!(purged.len(), 3);
+    assert_eq!(purged.len(), 4);
     let unrevoked: Vec<Session> = purged.into_iter().filter(|s| s.revoked.is_none()).collect();
     let mut found = all(&events, &acme()).await;
     found.extend(all(&events, &Tenant::new("globex").expect("valid tenant")).await);
     assert_picked(&found, &purge, &unrevoked);
+    let anonymous = found
+        .iter()
+        .find(|e| e.event.session_id.as_ref() == Some(&visitor.id))
+        .expect("the visitor's event");
+    assert_eq!(anonymous.event.subject, None);
 }
 
 /// With [`Audit::NONE`] no write stores an event.

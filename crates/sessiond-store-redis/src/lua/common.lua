@@ -204,7 +204,8 @@ local function audit_known(a)
 end
 
 -- Stores the picked event number `n` (from 0) of the record with id `id`
--- and subject index key `sx`, which names its tenant and subject:
+-- and subject index key `sx`, which names its tenant and subject (empty
+-- for an anonymous record):
 -- `...:u:<tenant>/<subject>`, and a tenant holds no '/'.
 local function audit_picked(a, n, id, sx)
   if not (a and a.h) then
@@ -214,7 +215,12 @@ local function audit_picked(a, n, id, sx)
   local slash = string.find(names, '/', 1, true)
   local tenant, subject = string.sub(names, 1, slash - 1), string.sub(names, slash + 1)
   local event_id = a.i .. string.format('%08x', (a.f + n) % 4294967296)
+  -- An anonymous record (empty subject) names nobody: no subject.
+  local named = ''
+  if subject ~= '' then
+    named = ',"subject":' .. cjson.encode(subject)
+  end
   local json = a.h .. ',"tenant":' .. cjson.encode(tenant) .. ',"session_id":' .. cjson.encode(id)
-    .. ',"subject":' .. cjson.encode(subject) .. '}'
+    .. named .. '}'
   audit_put(a, tenant, event_id .. ' ' .. json)
 end
