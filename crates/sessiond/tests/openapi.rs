@@ -271,6 +271,17 @@ async fn operations_are_unique_and_their_failures_and_ids_are_declared() {
             }
         }
     }
+    // utoipa takes a pattern only as a literal, so each body schema with a
+    // subject repeats it: every copy must be the one the server enforces.
+    let mut subjects = 0;
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        let subject = &schema["properties"]["subject"];
+        if subject["pattern"].is_string() {
+            subjects += 1;
+            assert_eq!(subject["pattern"], sessiond_wire::SUBJECT_PATTERN, "{name}.subject");
+        }
+    }
+    assert!(subjects >= 2, "CreateRequest and LoginRequest name a subject");
     assert_eq!(doc["servers"][0]["url"], "/");
     assert_eq!(doc["security"], serde_json::json!([{"api_key": []}]));
 }

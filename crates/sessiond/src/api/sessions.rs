@@ -105,12 +105,11 @@ pub async fn create(Caller(manager): Caller, ApiJson(req): ApiJson<CreateRequest
                     "an anonymous session (no subject) is never remember_me and always aal 1".to_owned(),
                 ));
             }
-            manager.create_anonymous(AnonymousOptions { data, client }).await?
+            let created = manager.create_anonymous(AnonymousOptions { data, client }).await?;
+            anonymous_created_counter().increment(1);
+            created
         }
     };
-    if session.is_anonymous() {
-        anonymous_created_counter().increment(1);
-    }
     Ok(with_etag(
         &session,
         Signals::default(),
