@@ -27,23 +27,19 @@
 //!   until the replicas answer, reads queued behind it wait too.
 //!   `wait_timeout_ms` must be shorter than `timeout_ms`.
 //!
-//! * `cache_entries` (default off) and `cache_stale_ms` (default 1000): a
-//!   node-local cache of up to `cache_entries` records read by their
-//!   current token, kept in step by Redis' client tracking (RESP3
-//!   invalidation messages on the node's connection). A verify served from
-//!   it costs no round trip. **It trades the cluster invariant for speed:**
-//!   a revocation or rotation acknowledged on one node reaches another
-//!   node's cache when Redis' invalidation message has been read there
-//!   (measured by `scripts/load`: the revocation lag), and never later than
-//!   `cache_stale_ms` after the entry was read, which also bounds a
-//!   connection lost without the node noticing. A connection the node sees
-//!   drop empties the cache at once. Off, every verify reads Redis and a
-//!   revocation is seen by the next read on every node. Not for Sentinel
-//!   URLs yet. Measured by `scripts/load` on 2026-11-30 (two cores shared
-//!   with wrk): 286 of 1,000 revocations were still accepted by the other
-//!   node after the acknowledgement (lag p50 5.8 ms, p99 12 ms), and verify
-//!   throughput did not rise (a miss costs `CLIENT CACHING` and `PTTL` too,
-//!   and sessiond's own request handling is most of a verify's cost).
+//! * `cache_entries` (default 100000; `0` turns it off): a node-local
+//!   cache of up to that many records read by their current token, so a
+//!   verify of a hot session reads no record from Redis. It keeps the
+//!   cluster invariant: a verify that starts after a revocation (or
+//!   rotation, or any change) was acknowledged on any node fails on this
+//!   one too. The cache's own RESP3 connection has client tracking on, and
+//!   a hit is answered only after a `PING` on that connection, sent after
+//!   the verify began, has come back, so every invalidation Redis sent
+//!   before has been applied (the proof is in `cache.rs`). One `PING`
+//!   serves all the verifies waiting at once. A connection lost or not
+//!   answering within `timeout_ms` empties the cache. Each entry holds a
+//!   decoded record (a few hundred bytes). Not for Sentinel URLs yet
+//!   (they have no cache; `cache_entries` other than 0 is refused).
 //!
 //! Other query parameters (e.g. `protocol=resp3`) are passed to redis-rs.
 //!
@@ -107,18 +103,15 @@ pub(crate) struct SentinelTarget {
     pub(crate) sentinel_password: Option<String>,
 }
 
-/// The node-local cache of records (`cache_entries`, `cache_stale_ms`).
+/// The node-local cache of records (`cache_entries`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordCache {
     /// At most this many records.
     pub entries: std::num::NonZeroUsize,
-    /// An entry is read again from Redis this long after it was read, even
-    /// if no invalidation came: the bound on how stale a verify can be.
-    pub stale: Duration,
 }
 
-/// Default `cache_stale_ms`.
-pub const DEFAULT_CACHE_STALE: Duration = Duration::from_millis(1000);
+/// Default `cache_entries` (for `redis://` and `rediss://` URLs).
+pub const DEFAULT_CACHE_ENTRIES: usize = 100_000;
 
 /// Where and how to reach Redis, parsed from a store URL.
 #[derive(Clone, PartialEq, Eq)]
@@ -138,7 +131,7 @@ pub struct RedisConfig {
     pub ca_file: Option<std::path::PathBuf>,
     /// `WAIT` for replicas after every write, if set.
     pub wait: Option<ReplicaWait>,
-    /// The node-local cache, if set (off by default).
+    /// The node-local cache, if on (on by default, except for Sentinel).
     pub cache: Option<RecordCache>,
 }
 
@@ -218,7 +211,6 @@ impl RedisConfig {
             cache: None,
         };
         let mut cache_entries = None;
-        let mut cache_stale = None;
         let mut wait_replicas = None;
         let mut wait_timeout = None;
         let mut passed = Vec::new();
@@ -264,19 +256,27 @@ impl RedisConfig {
                 }
                 "wait_timeout_ms" => wait_timeout = Some(positive_ms("wait_timeout_ms", value)?),
                 "cache_entries" => {
-                    if config.sentinel.is_some() {
+                    let entries = value.parse::<usize>().ok().ok_or(ConfigError::Parameter {
+                        name: "cache_entries",
+                        reason: "not a number of entries",
+                    })?;
+                    if entries > 0 && config.sentinel.is_some() {
                         return Err(ConfigError::Parameter {
                             name: "cache_entries",
                             reason: "not for a redis+sentinel URL yet",
                         });
                     }
-                    let entries = value.parse().ok().ok_or(ConfigError::Parameter {
-                        name: "cache_entries",
-                        reason: "not a positive number of entries",
-                    })?;
                     cache_entries = Some(entries);
                 }
-                "cache_stale_ms" => cache_stale = Some(positive_ms("cache_stale_ms", value)?),
+                // The cache of issue 17's first cut was bounded by an
+                // entry's age; the exact one has no such knob, and a URL
+                // that still names it must not pass it to redis-rs unread.
+                "cache_stale_ms" => {
+                    return Err(ConfigError::Parameter {
+                        name: "cache_stale_ms",
+                        reason: "no longer used: the cache is exact (see cache_entries)",
+                    });
+                }
                 "sentinel_username" | "sentinel_password" => {
                     let Some(target) = config.sentinel.as_mut() else {
                         return Err(ConfigError::Parameter {
@@ -316,24 +316,13 @@ impl RedisConfig {
                 reason: "needs wait_replicas",
             });
         }
-        match (cache_entries, cache_stale) {
-            (Some(entries), stale) => {
-                config.cache = Some(RecordCache {
-                    entries,
-                    stale: stale.unwrap_or(DEFAULT_CACHE_STALE),
-                });
-                // Invalidation messages come on the data connection, which
-                // RESP3 alone allows.
-                passed.push("protocol=resp3");
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::Parameter {
-                    name: "cache_stale_ms",
-                    reason: "needs cache_entries",
-                });
-            }
-            (None, None) => {}
-        }
+        let default_entries = if config.sentinel.is_some() {
+            0
+        } else {
+            DEFAULT_CACHE_ENTRIES
+        };
+        config.cache = std::num::NonZeroUsize::new(cache_entries.unwrap_or(default_entries))
+            .map(|entries| RecordCache { entries });
         if !passed.is_empty() {
             config.server_url = format!("{base}?{}", passed.join("&"));
         }

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::caching::{CacheConfig, CacheMode};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionAddr, RedisError, RedisFuture, Role, TlsMode, Value};
 use tokio::sync::OnceCell;
@@ -54,23 +53,11 @@ impl Link {
                         // Few, short retries: a caller waiting on a dead server gets
                         // "unavailable" within about one timeout, and the next call
                         // starts a new attempt, so recovery needs no restart.
-                        let mut settings = ConnectionManagerConfig::new()
+                        let settings = ConnectionManagerConfig::new()
                             .set_connection_timeout(Some(timeout))
                             .set_response_timeout(Some(timeout))
                             .set_number_of_retries(1)
                             .set_max_delay(Duration::from_millis(200));
-                        if let Some(cache) = config.cache {
-                            // redis-rs' client-side cache: tracking in opt-in
-                            // mode (only the reads that ask for it), entries
-                            // dropped on invalidation, on reconnection (a new
-                            // epoch) and `stale` after they were read.
-                            settings = settings.set_cache_config(
-                                CacheConfig::new()
-                                    .set_mode(CacheMode::OptIn)
-                                    .set_size(cache.entries)
-                                    .set_default_client_ttl(cache.stale),
-                            );
-                        }
                         ConnectionManager::new_with_config(client.clone(), settings)
                     })
                     .await?;
@@ -88,17 +75,6 @@ impl Link {
                     found: Some((Arc::clone(link), generation)),
                 })
             }
-        }
-    }
-}
-
-impl Link {
-    /// The node-local cache's hits, misses and invalidations so far;
-    /// `None` when there is no cache or no connection yet.
-    pub(crate) fn cache_statistics(&self) -> Option<redis::caching::CacheStatistics> {
-        match self {
-            Link::Server(server) => server.manager.get()?.get_cache_statistics(),
-            Link::Sentinel(_) => None,
         }
     }
 }
@@ -243,7 +219,7 @@ impl SentinelLink {
 }
 
 /// An I/O-kind error, so it maps to [`StoreError::Unavailable`](sessiond_core::StoreError::Unavailable).
-fn unavailable(what: &'static str) -> RedisError {
+pub(crate) fn unavailable(what: &'static str) -> RedisError {
     RedisError::from(std::io::Error::other(what))
 }
 

@@ -53,8 +53,10 @@
 //! other node: the limit check and the insert, compare-and-set updates with
 //! their re-indexing, revoke-by-subject with `except`. Scripts check every
 //! precondition before their first write, so a refused call writes nothing.
-//! No node keeps a cache: a revoke on one node is seen by the next read on
-//! any node.
+//! A revoke on one node is seen by the next read on any node, including
+//! reads a node answers from its cache of records (`cache_entries`, on by
+//! default): a hit waits for a `PING` that orders it after every
+//! invalidation Redis sent before it (`cache.rs`).
 //!
 //! # Expiry
 //!
@@ -128,6 +130,7 @@
 
 mod api_keys;
 mod audit;
+mod cache;
 mod config;
 mod connection;
 mod counters;
@@ -141,8 +144,9 @@ mod store;
 mod tls;
 mod users;
 
+pub use cache::CacheStatistics;
 pub use config::{
-    ConfigError, DEFAULT_CACHE_STALE, DEFAULT_PREFIX, DEFAULT_SENTINEL_PORT, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK,
+    ConfigError, DEFAULT_CACHE_ENTRIES, DEFAULT_PREFIX, DEFAULT_SENTINEL_PORT, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK,
     DEFAULT_WAIT_TIMEOUT, RecordCache, RedisConfig, ReplicaWait, redacted,
 };
 pub use store::{OpenError, RedisStore};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use redis::{CommandCacheConfig, ScriptInvocation, Value};
+use redis::{ScriptInvocation, Value};
 use sessiond_core::{
     Audit, ClientInfo, IdPage, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject,
     SubjectLimit, Tenant, TokenHash, async_trait,
@@ -11,6 +11,7 @@ use sessiond_core::{
 use time::OffsetDateTime;
 
 use crate::audit::audit_arg;
+use crate::cache::{CacheStatistics, Lookup, NodeCache};
 use crate::config::{RedisConfig, redacted};
 use crate::connection::{Connection, Link};
 use crate::error::{corrupt, from_redis};
@@ -37,6 +38,7 @@ struct Inner {
     config: RedisConfig,
     link: Link,
     keys: KeySpace,
+    cache: Option<NodeCache>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -83,8 +85,21 @@ impl RedisStore {
     pub fn new(config: RedisConfig) -> Result<Self, OpenError> {
         let link = Link::new(&config)?;
         let keys = KeySpace::new(&config.prefix);
+        let cache = match config.cache {
+            Some(cache) => Some(NodeCache::new(
+                crate::tls::resp3_client(&config)?,
+                cache.entries,
+                config.timeout,
+            )),
+            None => None,
+        };
         Ok(Self {
-            inner: Arc::new(Inner { config, link, keys }),
+            inner: Arc::new(Inner {
+                config,
+                link,
+                keys,
+                cache,
+            }),
         })
     }
 
@@ -99,11 +114,10 @@ impl RedisStore {
         Ok(store)
     }
 
-    /// The node-local cache's counts so far (hits, misses, invalidations
-    /// received); `None` without a cache (`cache_entries`) or before the
-    /// first call.
-    pub fn cache_statistics(&self) -> Option<redis::caching::CacheStatistics> {
-        self.inner.link.cache_statistics()
+    /// The node-local cache's counts so far; `None` without a cache
+    /// (`cache_entries=0`, or a Sentinel URL).
+    pub fn cache_statistics(&self) -> Option<CacheStatistics> {
+        self.inner.cache.as_ref().map(NodeCache::statistics)
     }
 
     /// The configuration in use.
@@ -211,26 +225,41 @@ impl SessionStore for RedisStore {
 
     async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
         let key = self.inner.keys.token(hash);
-        // The common case, the current token, is one GET; a previous
-        // token's pointer is followed by a script, so that the pointer and
-        // the record it names are read in one step.
-        let mut connection = self.connection().await?;
-        let mut get = redis::cmd("GET");
-        get.arg(&key);
-        if self.inner.config.cache.is_some() {
-            // The one read the node-local cache serves (config.rs).
-            get.set_cache_config(CommandCacheConfig::new());
-        }
-        let value: Value = get.query_async(&mut connection).await.map_err(from_redis)?;
-        let found = match record::classify(&value)? {
-            Stored::Record(session) => Some(*session),
-            Stored::Pointer => self.read(key).await?,
-            Stored::Absent => None,
+        // The common case, the current token, is one GET (or a hit of the
+        // node-local cache); a previous token's pointer is followed by a
+        // script, so that the pointer and the record it names are read in
+        // one step.
+        let (value, fill) = match &self.inner.cache {
+            Some(cache) => match cache.get(&key).await.map_err(from_redis)? {
+                Lookup::Hit(session) => return Ok(Some(session)),
+                Lookup::Read(value, fill) => (value, Some((cache, fill))),
+            },
+            None => {
+                let mut connection = self.connection().await?;
+                let value = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(from_redis)?;
+                (value, None)
+            }
         };
-        // Keys and records change together in every script; this check
-        // only guards against a keyspace edited by hand.
+        let (current, pointer) = match record::classify(&value)? {
+            // Keys and records change together in every script; this check
+            // only guards against a keyspace edited by hand.
+            Stored::Record(session) => (Some(Arc::new(*session)).filter(|s| s.token_hash == *hash), false),
+            Stored::Pointer => (None, true),
+            Stored::Absent => (None, false),
+        };
+        if let Some((cache, fill)) = fill {
+            cache.fill(fill, current.as_ref());
+        }
+        if !pointer {
+            return Ok(current);
+        }
+        let found = self.read(key).await?;
         Ok(found
-            .filter(|s| s.token_hash == *hash || s.previous_token.is_some_and(|p| p.hash == *hash))
+            .filter(|s| s.previous_token.is_some_and(|p| p.hash == *hash))
             .map(Arc::new))
     }
 

@@ -30,13 +30,23 @@ pub(crate) fn certificates(config: &RedisConfig) -> Result<Option<TlsCertificate
 /// rustls verifying the server's name and certificate against the
 /// system's roots, or against `ca_file` when the URL names one.
 pub(crate) fn client(config: &RedisConfig) -> Result<Client, OpenError> {
-    if config.server_url.starts_with("rediss://") {
+    client_at(config, &config.server_url)
+}
+
+/// The same client speaking RESP3, which invalidation messages on the
+/// data connection need (the node-local cache's). Put last, the
+/// parameter wins over one the URL already passes.
+pub(crate) fn resp3_client(config: &RedisConfig) -> Result<Client, OpenError> {
+    let joiner = if config.server_url.contains('?') { '&' } else { '?' };
+    client_at(config, &format!("{}{joiner}protocol=resp3", config.server_url))
+}
+
+fn client_at(config: &RedisConfig, url: &str) -> Result<Client, OpenError> {
+    if url.starts_with("rediss://") {
         install_provider();
     }
     match certificates(config)? {
-        None => Client::open(config.server_url.as_str()).map_err(OpenError::Client),
-        Some(certificates) => {
-            Client::build_with_tls(config.server_url.as_str(), certificates).map_err(OpenError::Client)
-        }
+        None => Client::open(url).map_err(OpenError::Client),
+        Some(certificates) => Client::build_with_tls(url, certificates).map_err(OpenError::Client),
     }
 }

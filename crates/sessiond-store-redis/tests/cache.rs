@@ -1,86 +1,208 @@
-//! The node-local cache (`cache_entries`): every conformance suite through
-//! a store with it on (its connection speaks RESP3), and what only the
-//! cache has: hits without a round trip, and another node's revocation
-//! reaching the cache by Redis' invalidation message.
+//! The node-local cache (`cache_entries`, on by default, so the plain
+//! conformance run goes through it): every conformance suite once more
+//! with it off, and what only the cache has: hits that wait for one
+//! barrier, another node's acknowledged change seen by the very next
+//! verify, and a lost cache connection never answering from memory.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use sessiond_core::{
-    Audit, Clock as _, Revocation, RevokeReason, SessionStore, SubjectLimit, SystemClock, truncate_to_micros,
+    Audit, Clock as _, Revocation, RevokeReason, Session, SessionStore, StoreError, SubjectLimit, SystemClock,
+    truncate_to_micros,
 };
-use sessiond_store_redis::{RedisConfig, RedisStore};
+use sessiond_store_redis::{ConfigError, DEFAULT_CACHE_ENTRIES, RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
 
 use crate::support::{redis_conformance, redis_url, unique_prefix};
 
-fn cached(url: &str, prefix: &str) -> RedisConfig {
+fn uncached(url: &str, prefix: &str) -> RedisConfig {
     let joiner = if url.contains('?') { '&' } else { '?' };
-    RedisConfig::from_url(&format!("{url}{joiner}cache_entries=1000&cache_stale_ms=60000"))
+    RedisConfig::from_url(&format!("{url}{joiner}cache_entries=0"))
         .unwrap()
         .with_prefix(prefix)
 }
 
-redis_conformance!(redis_url().map(|url| cached(&url, &unique_prefix())));
+redis_conformance!(redis_url().map(|url| uncached(&url, &unique_prefix())));
 
-/// Node B reads a session twice (a miss, then a hit); node A revokes it;
-/// B's cache learns it from Redis' invalidation message, long before the
-/// entry's 60 s stale bound.
-#[tokio::test]
-async fn another_nodes_revocation_reaches_the_cache_by_invalidation() {
-    let Some(url) = redis_url() else { return };
+/// Two nodes (two handles with their own connections and caches) on one
+/// keyspace.
+fn two_nodes(url: &str) -> (RedisStore, RedisStore) {
     let prefix = unique_prefix();
-    let a = RedisStore::new(cached(&url, &prefix)).unwrap();
-    let b = RedisStore::new(cached(&url, &prefix)).unwrap();
-    let now = truncate_to_micros(SystemClock.now());
-    let session = sample("t", "alice", now);
-    let revocation = Revocation {
-        at: now,
+    let node = || RedisStore::new(RedisConfig::from_url(url).unwrap().with_prefix(&prefix)).unwrap();
+    (node(), node())
+}
+
+fn revocation() -> Revocation {
+    Revocation {
+        at: truncate_to_micros(SystemClock.now()),
         reason: RevokeReason::Logout,
-    };
-    a.insert(&session, SubjectLimit::Unlimited, now, revocation, &Audit::NONE)
+    }
+}
+
+async fn create(store: &RedisStore, subject: &str) -> Session {
+    let now = truncate_to_micros(SystemClock.now());
+    let session = sample("t", subject, now);
+    store
+        .insert(&session, SubjectLimit::Unlimited, now, revocation(), &Audit::NONE)
         .await
         .unwrap();
+    session
+}
 
+#[tokio::test]
+async fn a_second_read_is_a_hit_after_one_barrier() {
+    let Some(url) = redis_url() else { return };
+    let (a, _) = two_nodes(&url);
+    let session = create(&a, "alice").await;
     for _ in 0..2 {
-        let found = b.get_by_token(&session.token_hash).await.unwrap().unwrap();
-        assert_eq!(found.revoked, None);
+        let found = a.get_by_token(&session.token_hash).await.unwrap().unwrap();
+        assert_eq!(found.id, session.id);
     }
-    let counts = b.cache_statistics().unwrap();
-    assert_eq!((counts.hit, counts.miss), (1, 1));
+    let counts = a.cache_statistics().unwrap();
+    assert_eq!((counts.hits, counts.misses, counts.barriers), (1, 1, 1));
+    // An unknown token is never a hit, whatever the cache holds.
+    let stranger = sample("t", "mallory", truncate_to_micros(SystemClock.now()));
+    assert!(a.get_by_token(&stranger.token_hash).await.unwrap().is_none());
+}
 
-    a.revoke(&session.id, revocation, &Audit::NONE).await.unwrap().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let found = b.get_by_token(&session.token_hash).await.unwrap().unwrap();
-        if found.revoked == Some(revocation) {
-            break;
+/// The cluster invariant through caches: once node A acknowledges a
+/// revocation, node B's next verify refuses, with no wait in between. It
+/// fails without the barrier: B then answers from memory before its
+/// connection has read Redis' invalidation message.
+#[tokio::test]
+async fn another_nodes_acknowledged_revocation_fails_the_next_verify() {
+    let Some(url) = redis_url() else { return };
+    let (a, b) = two_nodes(&url);
+    let mut stale = 0;
+    for round in 0..300 {
+        let session = create(&a, &format!("user{round}")).await;
+        for _ in 0..2 {
+            assert!(
+                b.get_by_token(&session.token_hash)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .revoked
+                    .is_none()
+            );
         }
-        assert!(
-            Instant::now() < deadline,
-            "B still serves the live session 5 s after A revoked it"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        let revoked = revocation();
+        a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
+        let seen = b.get_by_token(&session.token_hash).await.unwrap().unwrap();
+        if seen.revoked != Some(revoked) {
+            stale += 1;
+        }
     }
-    assert!(b.cache_statistics().unwrap().invalidate >= 1);
+    assert_eq!(
+        stale, 0,
+        "of 300 revocations, B still verified this many right after A acknowledged"
+    );
+    let counts = b.cache_statistics().unwrap();
+    assert!(counts.hits >= 300, "{counts:?}");
+    assert!(counts.invalidations >= 300, "{counts:?}");
+}
+
+/// Many verifies at once share a barrier, and every one that starts after
+/// the acknowledgement refuses.
+#[tokio::test]
+async fn concurrent_verifies_share_barriers_and_none_starts_stale() {
+    let Some(url) = redis_url() else { return };
+    let (a, b) = two_nodes(&url);
+    let b = Arc::new(b);
+    let session = create(&a, "alice").await;
+    b.get_by_token(&session.token_hash).await.unwrap().unwrap();
+    let verifies = |b: &Arc<RedisStore>| {
+        (0..64)
+            .map(|_| {
+                let b = Arc::clone(b);
+                let hash = session.token_hash;
+                tokio::spawn(async move { b.get_by_token(&hash).await.unwrap().unwrap().revoked })
+            })
+            .collect::<Vec<_>>()
+    };
+    for handle in verifies(&b) {
+        assert_eq!(handle.await.unwrap(), None);
+    }
+    let before = b.cache_statistics().unwrap();
+    assert!(before.barriers < 64, "64 verifies at once sent a PING each: {before:?}");
+    let revoked = revocation();
+    a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
+    for handle in verifies(&b) {
+        assert_eq!(handle.await.unwrap(), Some(revoked));
+    }
+}
+
+/// The cache's connection killed by the server: the node answers
+/// unavailable or reads Redis again, never from the memory of before.
+#[tokio::test]
+async fn a_killed_cache_connection_never_answers_from_memory() {
+    let Some(url) = redis_url() else { return };
+    let (a, b) = two_nodes(&url);
+    let session = create(&a, "alice").await;
+    for _ in 0..2 {
+        b.get_by_token(&session.token_hash).await.unwrap().unwrap();
+    }
+    let admin = redis::Client::open(url.as_str()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let clients: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut admin).await.unwrap();
+    // Tracking connections carry the flag t; the test server's other
+    // tracking clients (other tests' nodes) lose theirs too, which they
+    // must survive as well.
+    let mut killed = 0;
+    for line in clients.lines() {
+        let field = |name: &str| {
+            line.split(' ')
+                .find_map(|f| f.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+        };
+        if field("flags").is_some_and(|flags| flags.contains('t')) {
+            let id = field("id").unwrap();
+            let _: redis::Value = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("ID")
+                .arg(id)
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            killed += 1;
+        }
+    }
+    assert!(killed >= 1, "no tracking connection in CLIENT LIST:\n{clients}");
+    let revoked = revocation();
+    a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        match b.get_by_token(&session.token_hash).await {
+            Ok(found) => answers.push(found.unwrap().revoked),
+            Err(StoreError::Unavailable(_)) => {}
+            Err(other) => panic!("{other}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    assert!(!answers.is_empty(), "B never came back");
+    assert!(answers.iter().all(|a| *a == Some(revoked)), "{answers:?}");
 }
 
 #[test]
-fn the_cache_is_off_unless_asked_and_its_parameters_are_checked() {
-    use sessiond_store_redis::ConfigError;
-    assert_eq!(RedisConfig::from_url("redis://h").unwrap().cache, None);
-    let on = RedisConfig::from_url("redis://h?cache_entries=5")
+fn the_cache_is_on_by_default_except_for_sentinel_and_its_parameters_are_checked() {
+    let on = RedisConfig::from_url("redis://h").unwrap().cache.unwrap();
+    assert_eq!(on.entries.get(), DEFAULT_CACHE_ENTRIES);
+    let five = RedisConfig::from_url("redis://h?cache_entries=5")
         .unwrap()
         .cache
         .unwrap();
+    assert_eq!(five.entries.get(), 5);
+    assert_eq!(RedisConfig::from_url("redis://h?cache_entries=0").unwrap().cache, None);
+    assert_eq!(RedisConfig::from_url("redis+sentinel://s1/m").unwrap().cache, None);
     assert_eq!(
-        (on.entries.get(), on.stale),
-        (5, sessiond_store_redis::DEFAULT_CACHE_STALE)
+        RedisConfig::from_url("redis+sentinel://s1/m?cache_entries=0")
+            .unwrap()
+            .cache,
+        None
     );
     for (url, name) in [
-        ("redis://h?cache_entries=0", "cache_entries"),
         ("redis://h?cache_entries=x", "cache_entries"),
+        ("redis://h?cache_entries=-1", "cache_entries"),
         ("redis://h?cache_stale_ms=100", "cache_stale_ms"),
-        ("redis://h?cache_entries=5&cache_stale_ms=0", "cache_stale_ms"),
         ("redis+sentinel://s1/m?cache_entries=5", "cache_entries"),
     ] {
         match RedisConfig::from_url(url) {

@@ -1,0 +1,458 @@
+//! The node-local cache of records read by their current token
+//! (`cache_entries`): a verify of a hot session is answered from memory,
+//! and still fails on every node once a revocation elsewhere was
+//! acknowledged.
+//!
+//! Why a hit is never stale, in three steps:
+//!
+//! 1. The cache reads through a connection of its own with `CLIENT TRACKING
+//!    ON` (RESP3). Once it has read a key, Redis sends an invalidation
+//!    message on that connection when any client changes the key, or when
+//!    the key expires or is evicted.
+//! 2. Redis writes one connection's messages in order, and redis-rs hands
+//!    push messages to [`Shared::invalidate`] from its read loop, before it
+//!    completes any reply that came after them.
+//! 3. A hit is answered only after a `PING` sent on that connection *after
+//!    the verify began* has come back. A write acknowledged before the
+//!    verify began ran on the server before that `PING`, so its
+//!    invalidation came before the `PONG` and has removed the entry.
+//!
+//! One `PING` serves every verify that waits when it is sent ([`Barrier`]),
+//! so under load Redis answers one `PING` per batch of verifies instead of
+//! one `GET` each, and the node decodes nothing.
+//!
+//! A fill races invalidations: the invalidation for a key can follow the
+//! reply to its `GET` so closely that the read loop handles it before the
+//! reader stores the record. So a reader first marks the key with a ticket,
+//! an invalidation removes the mark, and the record is stored only while
+//! its mark is still there.
+//!
+//! A lost connection (redis-rs reports it as a push, or a `PING` or `GET`
+//! on it fails or times out) empties the cache before anything else is
+//! answered from it; the next call opens a new connection.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind, RedisError, Value};
+use sessiond_core::Session;
+use tokio::sync::watch;
+
+use crate::connection::unavailable;
+
+/// After opening the cache's connection failed, calls within this long
+/// fail at once instead of trying again (as the Sentinel search does).
+const CONNECT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The node-local cache and the connection that keeps it in step.
+pub(crate) struct NodeCache {
+    /// A RESP3 client for the cache's connection.
+    client: Client,
+    timeout: Duration,
+    shared: Arc<Shared>,
+    /// Held while opening a connection, so one opens at a time; holds when
+    /// the last attempt failed.
+    opening: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// What invalidations change: the entries and the connection they follow.
+struct Shared {
+    state: Mutex<State>,
+    statistics: Arc<Counts>,
+}
+
+struct State {
+    entries: LruCache<Vec<u8>, Slot>,
+    /// Moves on with every connection, so a late message of an old one
+    /// changes nothing.
+    generation: u64,
+    tracked: Option<Arc<Tracked>>,
+    next_ticket: u64,
+}
+
+enum Slot {
+    /// A reader's `GET` is on its way; the ticket names the reader.
+    Filling(u64),
+    Ready(Arc<Session>),
+}
+
+/// One tracking connection and its barrier.
+struct Tracked {
+    generation: u64,
+    connection: MultiplexedConnection,
+    barrier: Barrier,
+    statistics: Arc<Counts>,
+}
+
+/// What a lookup found.
+pub(crate) enum Lookup {
+    /// Served from memory, after the barrier.
+    Hit(Arc<Session>),
+    /// Read from Redis on the cache's connection; hand the decoded record
+    /// to [`NodeCache::fill`].
+    Read(Value, Fill),
+}
+
+/// The mark a read left, to store its record under.
+pub(crate) struct Fill {
+    key: Vec<u8>,
+    generation: u64,
+    ticket: u64,
+}
+
+/// Counts since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStatistics {
+    /// Verifies answered from memory.
+    pub hits: u64,
+    /// Verifies that read Redis.
+    pub misses: u64,
+    /// Keys Redis said had changed (a flush of everything counts once).
+    pub invalidations: u64,
+    /// `PING`s sent as barriers: far fewer than hits under load.
+    pub barriers: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    invalidations: AtomicU64,
+    barriers: AtomicU64,
+}
+
+impl NodeCache {
+    /// A cache of at most `entries` records; `client` must speak RESP3.
+    pub(crate) fn new(client: Client, entries: NonZeroUsize, timeout: Duration) -> Self {
+        Self {
+            client,
+            timeout,
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    entries: LruCache::new(entries),
+                    generation: 0,
+                    tracked: None,
+                    next_ticket: 0,
+                }),
+                statistics: Arc::default(),
+            }),
+            opening: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The record under `key` from memory, or the value Redis holds there.
+    pub(crate) async fn get(&self, key: &str) -> Result<Lookup, RedisError> {
+        let tracked = self.tracked().await?;
+        let key = key.as_bytes();
+        if self.shared.ready(&tracked, key, false).is_some() {
+            if let Err(error) = tracked.barrier.pass(&tracked).await {
+                self.shared.lost(tracked.generation);
+                return Err(error);
+            }
+            // Looked up again: the invalidation may have come meanwhile.
+            if let Some(session) = self.shared.ready(&tracked, key, true) {
+                self.shared.statistics.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Lookup::Hit(session));
+            }
+        }
+        self.shared.statistics.misses.fetch_add(1, Ordering::Relaxed);
+        let fill = self.shared.mark(&tracked, key);
+        let mut connection = tracked.connection.clone();
+        match redis::cmd("GET").arg(key).query_async::<Value>(&mut connection).await {
+            Ok(value) => Ok(Lookup::Read(value, fill)),
+            Err(error) => {
+                self.shared.lost(tracked.generation);
+                Err(error)
+            }
+        }
+    }
+
+    /// Stores `session` as what the read of `fill` found, unless the key
+    /// changed since (or the connection did); `None` only clears the mark.
+    pub(crate) fn fill(&self, fill: Fill, session: Option<&Arc<Session>>) {
+        let mut state = self.shared.lock();
+        if state.generation != fill.generation {
+            return;
+        }
+        if !matches!(state.entries.peek(&fill.key), Some(Slot::Filling(t)) if *t == fill.ticket) {
+            return;
+        }
+        match session {
+            Some(session) => {
+                state.entries.put(fill.key, Slot::Ready(Arc::clone(session)));
+            }
+            None => {
+                state.entries.pop(&fill.key);
+            }
+        }
+    }
+
+    /// The counts so far.
+    pub(crate) fn statistics(&self) -> CacheStatistics {
+        let counts = &self.shared.statistics;
+        CacheStatistics {
+            hits: counts.hits.load(Ordering::Relaxed),
+            misses: counts.misses.load(Ordering::Relaxed),
+            invalidations: counts.invalidations.load(Ordering::Relaxed),
+            barriers: counts.barriers.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The tracking connection in use, or a new one.
+    async fn tracked(&self) -> Result<Arc<Tracked>, RedisError> {
+        if let Some(tracked) = self.shared.lock().tracked.clone() {
+            return Ok(tracked);
+        }
+        let mut failed_at = self.opening.lock().await;
+        if let Some(tracked) = self.shared.lock().tracked.clone() {
+            return Ok(tracked);
+        }
+        if failed_at.is_some_and(|at| at.elapsed() < CONNECT_BACKOFF) {
+            return Err(unavailable("the cache's connection to redis failed moments ago"));
+        }
+        let generation = {
+            let mut state = self.shared.lock();
+            state.generation += 1;
+            state.entries.clear();
+            state.generation
+        };
+        let opened = tokio::time::timeout(self.timeout, self.open(generation))
+            .await
+            .unwrap_or_else(|_| Err(unavailable("redis did not accept the cache's connection in time")));
+        match opened {
+            Ok(connection) => {
+                *failed_at = None;
+                let tracked = Arc::new(Tracked {
+                    generation,
+                    connection,
+                    barrier: Barrier::new(),
+                    statistics: Arc::clone(&self.shared.statistics),
+                });
+                let mut state = self.shared.lock();
+                if state.generation != generation {
+                    // Lost again before it was used.
+                    return Err(unavailable("the cache's connection to redis closed at once"));
+                }
+                state.tracked = Some(Arc::clone(&tracked));
+                Ok(tracked)
+            }
+            Err(error) => {
+                *failed_at = Some(Instant::now());
+                Err(error)
+            }
+        }
+    }
+
+    async fn open(&self, generation: u64) -> Result<MultiplexedConnection, RedisError> {
+        let shared = Arc::downgrade(&self.shared);
+        let on_push = move |info: PushInfo| -> Result<(), std::convert::Infallible> {
+            if let Some(shared) = Weak::upgrade(&shared) {
+                shared.on_push(generation, &info);
+            }
+            Ok(())
+        };
+        let settings = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_push_sender(on_push);
+        let mut connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&settings)
+            .await?;
+        redis::cmd("CLIENT")
+            .arg("TRACKING")
+            .arg("ON")
+            .query_async::<()>(&mut connection)
+            .await?;
+        Ok(connection)
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere leaves the map consistent (every change is one
+        // call), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The ready record under `key` on `tracked`'s connection; `use_it`
+    /// marks it recently used.
+    fn ready(&self, tracked: &Tracked, key: &[u8], use_it: bool) -> Option<Arc<Session>> {
+        let mut state = self.lock();
+        if state.generation != tracked.generation {
+            return None;
+        }
+        let slot = if use_it {
+            state.entries.get(key)
+        } else {
+            state.entries.peek(key)
+        };
+        match slot {
+            Some(Slot::Ready(session)) => Some(Arc::clone(session)),
+            _ => None,
+        }
+    }
+
+    fn mark(&self, tracked: &Tracked, key: &[u8]) -> Fill {
+        let mut state = self.lock();
+        state.next_ticket += 1;
+        let ticket = state.next_ticket;
+        if state.generation == tracked.generation {
+            state.entries.put(key.to_vec(), Slot::Filling(ticket));
+        }
+        Fill {
+            key: key.to_vec(),
+            generation: tracked.generation,
+            ticket,
+        }
+    }
+
+    /// Forgets every entry and the connection of `generation`, if it is
+    /// still the one in use.
+    fn lost(&self, generation: u64) {
+        let mut state = self.lock();
+        if state.generation == generation {
+            state.generation += 1;
+            state.entries.clear();
+            state.tracked = None;
+        }
+    }
+
+    /// A push message on the connection of `generation`.
+    fn on_push(&self, generation: u64, info: &PushInfo) {
+        match info.kind {
+            PushKind::Invalidate => self.invalidate(generation, &info.data),
+            PushKind::Disconnection => self.lost(generation),
+            _ => {}
+        }
+    }
+
+    /// `invalidate` carries one array of key names, or nil when the
+    /// server flushed everything.
+    fn invalidate(&self, generation: u64, data: &[Value]) {
+        let mut state = self.lock();
+        if state.generation != generation {
+            return;
+        }
+        let keys = match data.first() {
+            Some(Value::Array(keys)) => keys,
+            _ => {
+                state.entries.clear();
+                self.statistics.invalidations.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        for key in keys {
+            match key {
+                Value::BulkString(key) => {
+                    state.entries.pop(key.as_slice());
+                }
+                // Not a key name: Redis never sends this, but dropping
+                // everything is the safe answer.
+                _ => state.entries.clear(),
+            }
+        }
+        self.statistics
+            .invalidations
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// `PING`s shared by the verifies waiting for one; each sent only after
+/// every verify it serves began.
+///
+/// A verify takes the number of the next `PING` to be sent (`sent + 1`)
+/// and waits until that one has come back. While a `PING` is out, verifies
+/// that arrive wait for the next one, which is sent as soon as the out one
+/// returns. The `PING`s run on a task of their own, so a verify dropped
+/// while it waits (its client went away) never strands the others.
+struct Barrier {
+    round: Mutex<Round>,
+    progress: watch::Sender<Progress>,
+}
+
+#[derive(Default)]
+struct Round {
+    /// The number of the last `PING` sent.
+    sent: u64,
+    /// The highest number a waiting verify needs.
+    wanted: u64,
+    /// A task is sending `PING`s.
+    running: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    /// The last `PING` answered.
+    done: u64,
+    /// The last `PING` that failed.
+    failed: u64,
+}
+
+impl Barrier {
+    fn new() -> Self {
+        Self {
+            round: Mutex::new(Round::default()),
+            progress: watch::Sender::new(Progress::default()),
+        }
+    }
+
+    fn round(&self) -> MutexGuard<'_, Round> {
+        self.round.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Returns once a `PING` sent after this call began has come back on
+    /// `tracked`'s connection.
+    async fn pass(&self, tracked: &Arc<Tracked>) -> Result<(), RedisError> {
+        let mut progress = self.progress.subscribe();
+        let needed = {
+            let mut round = self.round();
+            let needed = round.sent + 1;
+            round.wanted = round.wanted.max(needed);
+            if !round.running {
+                round.running = true;
+                tokio::spawn(Self::send(Arc::clone(tracked)));
+            }
+            needed
+        };
+        let seen = *progress
+            .wait_for(|p| p.done >= needed || p.failed >= needed)
+            .await
+            .map_err(|_| unavailable("the cache's barrier stopped"))?;
+        if seen.done >= needed {
+            Ok(())
+        } else {
+            Err(unavailable("redis did not answer the cache's PING"))
+        }
+    }
+
+    /// Sends `PING`s while verifies wait for one not sent yet.
+    async fn send(tracked: Arc<Tracked>) {
+        let barrier = &tracked.barrier;
+        loop {
+            let number = {
+                let mut round = barrier.round();
+                if round.wanted <= round.sent {
+                    round.running = false;
+                    return;
+                }
+                round.sent += 1;
+                round.sent
+            };
+            tracked.statistics.barriers.fetch_add(1, Ordering::Relaxed);
+            let mut connection = tracked.connection.clone();
+            let answered = redis::cmd("PING").query_async::<()>(&mut connection).await.is_ok();
+            barrier.progress.send_modify(|p| {
+                if answered {
+                    p.done = number;
+                } else {
+                    p.failed = number;
+                }
+            });
+        }
+    }
+}
