@@ -88,6 +88,7 @@ impl RedisStore {
         let cache = match config.cache {
             Some(cache) => Some(NodeCache::new(
                 crate::tls::resp3_client(&config)?,
+                &keys.token_prefix(),
                 cache.entries,
                 config.timeout,
             )),
@@ -230,7 +231,7 @@ impl SessionStore for RedisStore {
         // script, so that the pointer and the record it names are read in
         // one step.
         let (value, fill) = match &self.inner.cache {
-            Some(cache) => match cache.get(&key).await.map_err(from_redis)? {
+            Some(cache) => match cache.get(&key, hash).await.map_err(from_redis)? {
                 Lookup::Hit(session) => return Ok(Some(session)),
                 Lookup::Read(value, fill) => (value, Some((cache, fill))),
             },
