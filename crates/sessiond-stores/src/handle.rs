@@ -133,6 +133,34 @@ impl StoreHandle {
         }
     }
 
+    /// A function that copies the engine's own counts, which no store
+    /// trait sees, into the metrics recorder; it does nothing for engines
+    /// without any. Today that is the Redis store's node-local cache:
+    /// `sessiond_redis_cache_hits_total`, `…_misses_total`,
+    /// `…_invalidations_total` (keys Redis said had changed) and
+    /// `…_barriers_total` (`PING`s that ordered hits after invalidations),
+    /// so an operator can see whether `cache_entries` holds the hot
+    /// sessions. Cheap: call it before every scrape or every few seconds.
+    pub fn engine_metrics(&self) -> impl Fn() + Send + Sync + 'static {
+        #[cfg(feature = "redis")]
+        let redis = match &self.engine {
+            Engine::Redis(store) => Some(store.clone()),
+            _ => None,
+        };
+        move || {
+            #[cfg(feature = "redis")]
+            if let Some(counts) = redis
+                .as_ref()
+                .and_then(sessiond_store_redis::RedisStore::cache_statistics)
+            {
+                metrics::counter!("sessiond_redis_cache_hits_total").absolute(counts.hits);
+                metrics::counter!("sessiond_redis_cache_misses_total").absolute(counts.misses);
+                metrics::counter!("sessiond_redis_cache_invalidations_total").absolute(counts.invalidations);
+                metrics::counter!("sessiond_redis_cache_barriers_total").absolute(counts.barriers);
+            }
+        }
+    }
+
     /// True for a store only this process uses (memory, embedded): its
     /// data directory is this node's own. False for a shared engine.
     pub fn is_local(&self) -> bool {

@@ -43,17 +43,26 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// Folds recorded histogram samples into their buckets every few seconds.
 /// A recorder from `build_recorder` otherwise keeps every sample until the
 /// next scrape of `/metrics`: without a scraper, memory grows with every
-/// request (several samples each).
-fn spawn_metrics_upkeep(handle: PrometheusHandle) -> tokio::task::JoinHandle<()> {
+/// request (several samples each). Also copies the engine's own counts
+/// (`engine_metrics`, see `StoreHandle::engine_metrics`), so those are at
+/// most this old on `/metrics`.
+fn spawn_metrics_upkeep(
+    handle: PrometheusHandle,
+    engine_metrics: impl Fn() + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(5));
+        let mut every = tokio::time::interval(METRICS_UPKEEP);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
+            engine_metrics();
             handle.run_upkeep();
         }
     })
 }
+
+/// How often [`spawn_metrics_upkeep`] runs.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// Runs the service on `listener` until `shutdown` completes, then stops
 /// accepting, finishes in-flight requests and flushes the store.
@@ -136,7 +145,7 @@ pub async fn serve(
     }
     let manager = manager.build()?;
     let purger = spawn_purger(manager.clone(), config.store.purge_interval, config.store.purge_batch);
-    let upkeep = spawn_metrics_upkeep(metrics.clone());
+    let upkeep = spawn_metrics_upkeep(metrics.clone(), opened.engine_metrics());
     if config.server.dev {
         tracing::warn!(
             "DEVELOPMENT MODE: cookies are sent over plain HTTP without Secure; never use --dev in production"

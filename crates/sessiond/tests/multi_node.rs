@@ -14,6 +14,7 @@ mod access_tokens;
 pub mod answers;
 mod cluster;
 mod postgres_fault;
+mod redis_cache;
 mod redis_fault;
 mod redis_sentinel;
 mod scenarios;
