@@ -27,25 +27,29 @@
 //!   until the replicas answer, reads queued behind it wait too.
 //!   `wait_timeout_ms` must be shorter than `timeout_ms`.
 //!
-//! * `cache_entries` (default 20000; `0` turns it off): a node-local
-//!   cache of up to that many records read by their current token, so a
-//!   verify of a hot session reads no record from Redis. It keeps the
-//!   cluster invariant: a verify that starts after a revocation (or
-//!   rotation, or any change) was acknowledged on any node fails on this
-//!   one too. The cache's own RESP3 connection has client tracking on, and
-//!   a hit is answered only after a `PING` on that connection, sent after
-//!   the verify began, has come back, so every invalidation Redis sent
-//!   before has been applied (the proof is in `cache.rs`). One `PING`
-//!   serves all the verifies waiting at once. A connection lost or not
-//!   answering within `timeout_ms` empties the cache. Size it to the
-//!   sessions a node verifies again within a minute or so: an entry is a
-//!   decoded record, about 1.9 KB of the node's memory with a browser's
-//!   User-Agent (measured: 190 MB of RSS with 100,000 entries against
-//!   23 MB without), so the default holds about 40 MB. A cold cache costs
-//!   nothing measurable (uniformly random verifies of 100,000 sessions:
-//!   18.4k req/s with it, 18.3k without); a warm one served 26.3k against
-//!   20.5k (same run, 10,000 sessions). Not for Sentinel URLs yet (they
-//!   have no cache; `cache_entries` other than 0 is refused).
+//! * `cache_entries` (default 0, off): a node-local cache of up to that
+//!   many records read by their current token, so a verify of a hot
+//!   session reads no record from Redis. It keeps the cluster invariant: a
+//!   verify that starts after a revocation (or rotation, or any change)
+//!   was acknowledged on any node fails on this one too. The cache's own
+//!   RESP3 connection has client tracking on, and a hit is answered only
+//!   after a `PING` on that connection, sent after the verify began, has
+//!   come back, so every invalidation Redis sent before has been applied
+//!   (the proof is in `cache.rs`). One `PING` serves all the verifies
+//!   waiting at once. A connection lost or not answering within
+//!   `timeout_ms` empties the cache. Turn it on when the same sessions are
+//!   verified again and again, sized to the sessions a node verifies again
+//!   within a minute or so. Measured on two cores shared with wrk: warm
+//!   (10,000 sessions), 26.3k verifies/s against 20.5k without; cold
+//!   (100,000 sessions verified at random, about twice each per run),
+//!   18.4k against 18.3k with room for all of them, but 15.7k against
+//!   17.9k with `cache_entries=20000`, which keeps evicting (87 against
+//!   76 µs of CPU per verify). Memory is the other cost: a decoded record
+//!   is about 2 KB with a browser's User-Agent, and the node's RSS grew
+//!   from 23 MB to 190 MB with 100,000 entries, and to 255 MB with 20,000
+//!   entries that kept being replaced (allocator fragmentation; it stayed
+//!   there over four more rounds). Hence off by default. Not for Sentinel
+//!   URLs yet (`cache_entries` other than 0 is refused there).
 //!
 //! Other query parameters (e.g. `protocol=resp3`) are passed to redis-rs.
 //!
@@ -116,9 +120,6 @@ pub struct RecordCache {
     pub entries: std::num::NonZeroUsize,
 }
 
-/// Default `cache_entries` (for `redis://` and `rediss://` URLs).
-pub const DEFAULT_CACHE_ENTRIES: usize = 20_000;
-
 /// Where and how to reach Redis, parsed from a store URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
@@ -137,7 +138,7 @@ pub struct RedisConfig {
     pub ca_file: Option<std::path::PathBuf>,
     /// `WAIT` for replicas after every write, if set.
     pub wait: Option<ReplicaWait>,
-    /// The node-local cache, if on (on by default, except for Sentinel).
+    /// The node-local cache, if on (`cache_entries`; off by default).
     pub cache: Option<RecordCache>,
 }
 
@@ -322,13 +323,7 @@ impl RedisConfig {
                 reason: "needs wait_replicas",
             });
         }
-        let default_entries = if config.sentinel.is_some() {
-            0
-        } else {
-            DEFAULT_CACHE_ENTRIES
-        };
-        config.cache = std::num::NonZeroUsize::new(cache_entries.unwrap_or(default_entries))
-            .map(|entries| RecordCache { entries });
+        config.cache = std::num::NonZeroUsize::new(cache_entries.unwrap_or(0)).map(|entries| RecordCache { entries });
         if !passed.is_empty() {
             config.server_url = format!("{base}?{}", passed.join("&"));
         }

@@ -54,7 +54,7 @@
 //! their re-indexing, revoke-by-subject with `except`. Scripts check every
 //! precondition before their first write, so a refused call writes nothing.
 //! A revoke on one node is seen by the next read on any node, including
-//! reads a node answers from its cache of records (`cache_entries`, on by
+//! reads a node answers from its cache of records (`cache_entries`, off by
 //! default): a hit waits for a `PING` that orders it after every
 //! invalidation Redis sent before it (`cache.rs`).
 //!
@@ -146,7 +146,7 @@ mod users;
 
 pub use cache::CacheStatistics;
 pub use config::{
-    ConfigError, DEFAULT_CACHE_ENTRIES, DEFAULT_PREFIX, DEFAULT_SENTINEL_PORT, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK,
-    DEFAULT_WAIT_TIMEOUT, RecordCache, RedisConfig, ReplicaWait, redacted,
+    ConfigError, DEFAULT_PREFIX, DEFAULT_SENTINEL_PORT, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK, DEFAULT_WAIT_TIMEOUT,
+    RecordCache, RedisConfig, ReplicaWait, redacted,
 };
 pub use store::{OpenError, RedisStore};

@@ -1,8 +1,8 @@
-//! The node-local cache (`cache_entries`, on by default, so the plain
-//! conformance run goes through it): every conformance suite once more
-//! with it off, and what only the cache has: hits that wait for one
-//! barrier, another node's acknowledged change seen by the very next
-//! verify, and a lost cache connection never answering from memory.
+//! The node-local cache (`cache_entries`, off by default): every
+//! conformance suite through a store with it on, and what only the cache
+//! has: hits that wait for one barrier, another node's acknowledged change
+//! seen by the very next verify, and a lost cache connection never
+//! answering from memory.
 
 use std::sync::Arc;
 
@@ -10,25 +10,25 @@ use sessiond_core::{
     Audit, Clock as _, Revocation, RevokeReason, Session, SessionStore, StoreError, SubjectLimit, SystemClock,
     truncate_to_micros,
 };
-use sessiond_store_redis::{ConfigError, DEFAULT_CACHE_ENTRIES, RedisConfig, RedisStore};
+use sessiond_store_redis::{ConfigError, RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
 
 use crate::support::{redis_conformance, redis_url, unique_prefix};
 
-fn uncached(url: &str, prefix: &str) -> RedisConfig {
+fn cached(url: &str, prefix: &str) -> RedisConfig {
     let joiner = if url.contains('?') { '&' } else { '?' };
-    RedisConfig::from_url(&format!("{url}{joiner}cache_entries=0"))
+    RedisConfig::from_url(&format!("{url}{joiner}cache_entries=1000"))
         .unwrap()
         .with_prefix(prefix)
 }
 
-redis_conformance!(redis_url().map(|url| uncached(&url, &unique_prefix())));
+redis_conformance!(redis_url().map(|url| cached(&url, &unique_prefix())));
 
 /// Two nodes (two handles with their own connections and caches) on one
 /// keyspace.
 fn two_nodes(url: &str) -> (RedisStore, RedisStore) {
     let prefix = unique_prefix();
-    let node = || RedisStore::new(RedisConfig::from_url(url).unwrap().with_prefix(&prefix)).unwrap();
+    let node = || RedisStore::new(cached(url, &prefix)).unwrap();
     (node(), node())
 }
 
@@ -183,9 +183,8 @@ async fn a_killed_cache_connection_never_answers_from_memory() {
 }
 
 #[test]
-fn the_cache_is_on_by_default_except_for_sentinel_and_its_parameters_are_checked() {
-    let on = RedisConfig::from_url("redis://h").unwrap().cache.unwrap();
-    assert_eq!(on.entries.get(), DEFAULT_CACHE_ENTRIES);
+fn the_cache_is_off_unless_asked_and_its_parameters_are_checked() {
+    assert_eq!(RedisConfig::from_url("redis://h").unwrap().cache, None);
     let five = RedisConfig::from_url("redis://h?cache_entries=5")
         .unwrap()
         .cache

@@ -1,4 +1,4 @@
-//! The Redis nodes' record cache (on by default) seen from outside: hot
+//! The Redis nodes' record cache (`cache_entries`) seen from outside: hot
 //! sessions are answered from it, `/metrics` counts it, and a revocation
 //! acknowledged on one node fails the next verify on a node that had the
 //! session cached.
@@ -20,7 +20,7 @@ async fn counter(node: &TestServer, name: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_session_revoked_elsewhere_fails_the_next_verify_and_metrics_count_the_cache() {
     let Some(store) = Engine::Redis.store() else { return };
-    let n = nodes(&store, 2, &[]);
+    let n = nodes(&format!("{store}&cache_entries=1000"), 2, &[]);
     let (token, _) = n[0].login("alice").await;
     for _ in 0..3 {
         assert_eq!(verify(&n[1], &token).await.status(), 200);

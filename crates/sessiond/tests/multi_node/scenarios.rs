@@ -29,8 +29,8 @@ pub async fn created_on_one_node_verified_on_another_revoked_on_a_third(engine: 
         .json(Method::POST, "/v1/sessions/revoke", Some(json!({ "token": token })))
         .await;
     assert_eq!(status, 204);
-    // The very next verify on every node refuses it, node 1's included,
-    // whose cache (Redis nodes keep one) holds the session it verified.
+    // The very next verify on every node refuses it (node caches are off
+    // by default; multi_node::redis_cache checks a Redis node with one).
     for node in &n {
         assert_problem(verify(node, &token).await, 401, "invalid_token").await;
     }
