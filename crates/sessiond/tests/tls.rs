@@ -235,10 +235,17 @@ async fn client_ca_file_requires_a_client_certificate_for_the_api_only() {
     // HTTP answer. Both test CAs are named "sessiond test CA", so the
     // server finds an anchor by name and the signature check fails:
     // rustls' alert for that is decrypt_error.
+    // Under load the client can instead meet the connection the server
+    // closed after its alert before it reads the alert (hyper: "connection
+    // was not ready"): refused all the same, with no HTTP answer (seen once
+    // in CI with the Sentinel set's servers busy on both cores).
     let mallory = presenting(&served.ca, Some(&other.client("mallory")));
     let refused = mallory.get(url("/healthz")).send().await;
     let error = format!("{:?}", refused.expect_err("a certificate of another CA was accepted"));
-    assert!(error.contains("AlertReceived(DecryptError)"), "{error}");
+    assert!(
+        error.contains("AlertReceived(DecryptError)") || error.contains("connection was not ready"),
+        "{error}"
+    );
 
     // The command line has no client certificate: through the running
     // server it fails at once, saying why.
