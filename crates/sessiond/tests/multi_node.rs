@@ -129,6 +129,14 @@ pub async fn readyz(node: &Api) -> StatusCode {
     response.expect("the node itself stays up").status()
 }
 
+/// The value of an unlabelled counter in `node`'s `/metrics`, 0 if absent.
+pub async fn counter(node: &TestServer, name: &str) -> u64 {
+    let text = node.text("/metrics").await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Polls `condition` every 50 ms, at most `tries` times; fails the test if
 /// it never holds.
 pub async fn wait_for(what: &str, tries: usize, mut condition: impl AsyncFnMut() -> bool) {

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sessiond_verifier::{Verifier, VerifyError};
 
-use super::{Engine, nodes};
+use super::{Engine, counter, nodes};
 use crate::support::TestServer;
 
 const ISSUER: &str = "https://sessiond.test";
@@ -35,14 +35,6 @@ fn kid(access_token: &str) -> String {
     let header: Value =
         serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head).unwrap()).unwrap();
     header["kid"].as_str().unwrap().to_owned()
-}
-
-/// The node's count of `metric` (0 when it never counted).
-async fn counter(node: &TestServer, metric: &str) -> u64 {
-    let text = node.text("/metrics").await;
-    text.lines()
-        .find_map(|line| line.strip_prefix(metric)?.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Tokens live 4 s and a new key takes over every 12 s (the shortest the

@@ -6,16 +6,8 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::{Engine, nodes, verify, wait_for};
-use crate::support::{TestServer, assert_problem};
-
-/// The value of an unlabelled counter in `node`'s `/metrics`, 0 if absent.
-async fn counter(node: &TestServer, name: &str) -> u64 {
-    let text = node.text("/metrics").await;
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0)
-}
+use super::{Engine, counter, nodes, verify, wait_for};
+use crate::support::assert_problem;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_session_revoked_elsewhere_fails_the_next_verify_and_metrics_count_the_cache() {
