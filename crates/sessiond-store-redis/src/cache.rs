@@ -42,11 +42,7 @@ use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind, RedisError, Value
 use sessiond_core::{Session, TokenHash, TokenHashBuildHasher};
 use tokio::sync::watch;
 
-use crate::connection::unavailable;
-
-/// After opening the cache's connection failed, calls within this long
-/// fail at once instead of trying again (as the Sentinel search does).
-const CONNECT_BACKOFF: Duration = Duration::from_millis(100);
+use crate::connection::{RETRY_BACKOFF, unavailable};
 
 /// The node-local cache and the connection that keeps it in step.
 pub(crate) struct NodeCache {
@@ -218,7 +214,7 @@ impl NodeCache {
         if let Some(tracked) = self.shared.lock().tracked.clone() {
             return Ok(tracked);
         }
-        if failed_at.is_some_and(|at| at.elapsed() < CONNECT_BACKOFF) {
+        if failed_at.is_some_and(|at| at.elapsed() < RETRY_BACKOFF) {
             return Err(unavailable("the cache's connection to redis failed moments ago"));
         }
         let generation = {

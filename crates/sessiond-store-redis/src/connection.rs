@@ -16,10 +16,11 @@ use crate::error::{is_failover_state, is_unreachable};
 use crate::scripts::is_read_only_script;
 use crate::store::OpenError;
 
-/// After a search for the master failed, calls within this long fail at
-/// once instead of searching again: under load every waiting request would
-/// otherwise ask the sentinels in turn.
-const SEARCH_BACKOFF: Duration = Duration::from_millis(100);
+/// After a search for the master (or the opening of the node-local cache's
+/// connection) failed, calls within this long fail at once instead of
+/// trying again: under load every waiting request would otherwise try in
+/// turn.
+pub(crate) const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Where a store's connections come from.
 pub(crate) enum Link {
@@ -181,7 +182,7 @@ impl SentinelLink {
             if let Some(found) = self.current() {
                 return Ok(found);
             }
-            if search.failed_at.is_some_and(|at| at.elapsed() < SEARCH_BACKOFF) {
+            if search.failed_at.is_some_and(|at| at.elapsed() < RETRY_BACKOFF) {
                 return Err(unavailable("the search for the redis master failed moments ago"));
             }
             match self.find(&mut search.client).await {
