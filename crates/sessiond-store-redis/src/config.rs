@@ -39,17 +39,16 @@
 //!   waiting at once. A connection lost or not answering within
 //!   `timeout_ms` empties the cache. Turn it on when the same sessions are
 //!   verified again and again, sized to the sessions a node verifies again
-//!   within a minute or so. Measured on two cores shared with wrk: warm
-//!   (10,000 sessions), 26.3k verifies/s against 20.5k without; cold
-//!   (100,000 sessions verified at random, about twice each per run),
-//!   18.4k against 18.3k with room for all of them, but 15.7k against
-//!   17.9k with `cache_entries=20000`, which keeps evicting (87 against
-//!   76 µs of CPU per verify). Memory is the other cost: a decoded record
-//!   is about 2 KB with a browser's User-Agent, and the node's RSS grew
-//!   from 23 MB to 190 MB with 100,000 entries, and to 255 MB with 20,000
-//!   entries that kept being replaced (allocator fragmentation; it stayed
-//!   there over four more rounds). Hence off by default. Not for Sentinel
-//!   URLs yet (`cache_entries` other than 0 is refused there).
+//!   within a minute or so: a cache smaller than the sessions in use keeps
+//!   evicting and then costs CPU rather than saving it (`scripts/load
+//!   STORE=redis STORE_QUERY=cache_entries=N` measures a setting, with the
+//!   `sessiond_redis_cache_*` counts on `/metrics` showing the hit rate).
+//!   Memory is the other cost: a decoded record is about 2 KB with a
+//!   browser's User-Agent, and the node's RSS grew from 23 MB to 190 MB
+//!   with 100,000 entries, and to 255 MB with 20,000 entries that kept
+//!   being replaced (allocator fragmentation; it stayed there over four
+//!   more rounds). Hence off by default. Not for Sentinel URLs yet
+//!   (`cache_entries` other than 0 is refused there).
 //!
 //! Other query parameters (e.g. `protocol=resp3`) are passed to redis-rs.
 //!
