@@ -164,6 +164,9 @@ fn measure(args: &[String]) -> anyhow::Result<()> {
         idle_timeout: Duration::from_secs(24 * 3600),
         absolute_timeout: Duration::from_secs(24 * 3600),
         touch_interval: Duration::from_secs(3600),
+        // The touch interval must be shorter than every idle timeout, a
+        // visitor's too (the runs are signed-in sessions only).
+        anonymous_idle_timeout: Duration::from_secs(2 * 3600),
         ..Policy::default()
     };
     let manager = SessionManager::builder(Arc::clone(&store) as Arc<dyn SessionStore>)
