@@ -6,32 +6,20 @@
 //! a client cannot choose the IP it is throttled or listed under.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::{ConnectInfo, Request};
 
-/// The proxies whose `X-Forwarded-For` is believed.
-#[derive(Debug, Clone)]
-pub(super) struct TrustedProxies(Arc<Vec<IpAddr>>);
-
-impl TrustedProxies {
-    pub(super) fn new(proxies: Vec<IpAddr>) -> Self {
-        Self(Arc::new(proxies))
-    }
-}
-
-pub(super) async fn apply(State(trusted): State<TrustedProxies>, mut request: Request, next: Next) -> Response {
-    if !trusted.0.is_empty()
+/// Makes the request's peer address (`ConnectInfo`) the client's: the one
+/// a `trusted` proxy passed on, when the peer is such a proxy.
+pub(super) fn rewrite(request: &mut Request, trusted: &[IpAddr]) {
+    if !trusted.is_empty()
         && let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied()
     {
-        let client = client_ip(peer.ip(), request.headers(), &trusted.0);
+        let client = client_ip(peer.ip(), request.headers(), trusted);
         request
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::new(client, peer.port())));
     }
-    next.run(request).await
 }
 
 /// The client's address: `peer`, or, when `peer` is one of the `trusted`

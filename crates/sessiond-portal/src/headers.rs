@@ -7,18 +7,13 @@
 //! `nosniff`, and HSTS unless in plain-HTTP development mode (outside it the
 //! session cookie is `Secure`, so the portal is only usable over HTTPS).
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use super::PortalSettings;
 
 /// The headers, built once.
-#[derive(Debug, Clone)]
-pub(super) struct SecurityHeaders(Arc<Vec<(HeaderName, HeaderValue)>>);
+#[derive(Debug)]
+pub(super) struct SecurityHeaders(Vec<(HeaderName, HeaderValue)>);
 
 impl SecurityHeaders {
     pub(super) fn new(settings: &PortalSettings) -> Self {
@@ -52,15 +47,15 @@ impl SecurityHeaders {
                 HeaderValue::from_static("max-age=31536000; includeSubDomains"),
             ));
         }
-        Self(Arc::new(headers))
+        Self(headers)
     }
-}
 
-pub(super) async fn apply(State(headers): State<SecurityHeaders>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let map = response.headers_mut();
-    for (name, value) in headers.0.iter() {
-        map.insert(name.clone(), value.clone());
+    /// Sets the headers on a response's `map`, room made for them at once
+    /// (the map would otherwise grow, and rehash, as they go in).
+    pub(super) fn add_to(&self, map: &mut HeaderMap) {
+        map.reserve(self.0.len());
+        for (name, value) in &self.0 {
+            map.insert(name.clone(), value.clone());
+        }
     }
-    response
 }

@@ -14,9 +14,7 @@
 //! and protect nothing: without a login page no portal cookie exists to
 //! check.
 
-use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sessiond_wire::{ErrorCode, PROBLEM_CONTENT_TYPE, Problem};
 
@@ -27,12 +25,9 @@ pub(crate) const FORWARD_AUTH_PATH: &str = "/auth/verify";
 pub const TITLE: &str = "the login portal is served only over HTTPS: configure [server.tls], or set \
                                 server.behind_proxy = true when a proxy in front of sessiond terminates TLS";
 
-/// Answers every request but forward auth's with `403 https_required`.
-/// Installed only when the server refuses plain HTTP.
-pub(crate) async fn refuse(request: Request, next: Next) -> Response {
-    if request.uri().path() == FORWARD_AUTH_PATH {
-        return next.run(request).await;
-    }
+/// The answer to every request but forward auth's when the server refuses
+/// plain HTTP (see `edge.rs`): `403 https_required`.
+pub(crate) fn refusal() -> Response {
     let code = ErrorCode::HttpsRequired;
     let mut response = (code.status(), Problem::new(code, TITLE).to_json()).into_response();
     let headers = response.headers_mut();

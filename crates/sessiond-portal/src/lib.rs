@@ -16,6 +16,7 @@ mod client_ip;
 mod config;
 mod device;
 mod device_cookie;
+mod edge;
 mod error;
 mod extract;
 mod failed_logins;
@@ -145,9 +146,7 @@ pub async fn router(
         .csrf_secrets(secrets.clone())
         .build()?;
     let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let headers = headers::SecurityHeaders::new(&settings);
-    let trusted = client_ip::TrustedProxies::new(settings.trusted_proxies.clone());
-    let refuse_plain_http = settings.refuse_plain_http;
+    let edge = edge::Edge::new(&settings);
     let state = Arc::new(PortalState {
         accounts: Accounts::new(users, manager.clone(), Passwords::new(concurrency)),
         manager,
@@ -168,19 +167,14 @@ pub async fn router(
         .with_state(state)
         .split_for_parts();
     document_shared_responses(&mut doc);
-    let mut routes = routes
+    // The edge is outside the session layer: a request it refuses gets no
+    // cookie and has no form read.
+    let routes = routes
         .layer(session_layer)
         // Inside the API's larger body limit, so it wins for these routes.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .route("/static/portal.css", get(stylesheet));
-    if refuse_plain_http {
-        // Outside the session layer: a refused request gets no cookie and
-        // has no form read; inside the security headers, which it keeps.
-        routes = routes.layer(axum::middleware::from_fn(https_only::refuse));
-    }
-    let routes = routes
-        .layer(axum::middleware::from_fn_with_state(headers, headers::apply))
-        .layer(axum::middleware::from_fn_with_state(trusted, client_ip::apply));
+        .route("/static/portal.css", get(stylesheet))
+        .layer(axum::middleware::from_fn_with_state(edge, edge::apply));
     Ok((routes, doc))
 }
 

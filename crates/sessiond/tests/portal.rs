@@ -854,6 +854,15 @@ async fn plain_http_without_a_tls_proxy_refuses_the_pages_but_not_forward_auth()
             "application/problem+json",
             "{method} {path}"
         );
+        // The refusal is a portal answer like any other: security headers.
+        assert_eq!(r.headers()["x-frame-options"], "DENY", "{method} {path}");
+        assert!(
+            r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{method} {path}"
+        );
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["code"], "https_required", "{method} {path}: {body}");
         assert_eq!(body["status"], 403, "{method} {path}");
