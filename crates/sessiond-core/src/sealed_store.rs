@@ -7,8 +7,9 @@
 //! store keeps in clear is what it must compare, index or expire by: ids,
 //! tenant, subject, token hashes, deadlines, version, revocation, origin.
 //!
-//! The stored form of a session: `data` is the one-member object
-//! `{"$sealed": "<sealed JSON of data>"}`, bound to the tenant and id; a
+//! The stored form of a session: non-empty `data` is the one-member object
+//! `{"$sealed": "<sealed JSON of data>"}`, bound to the tenant and id
+//! (empty data stays `{}`: see [`Sealer::seal_session`]); a
 //! non-empty `client` is `{"sealed": "<sealed JSON of ip and user_agent>"}`,
 //! bound to the id, and a non-empty `created_client` the same, bound to the
 //! id under a place of its own (so neither opens as the other). An event's
@@ -66,20 +67,32 @@ impl Sealer {
     }
 
     /// `session` as the store keeps it.
+    ///
+    /// Empty data is kept as it is, `{}`. Sealed, its length would show it
+    /// empty all the same (a value's ciphertext is as long as its text), so
+    /// sealing it hides nothing; it cost every session without data about
+    /// 80 bytes at rest and every read of one a key derivation and an
+    /// AES-GCM open, forward auth's portal logins among them. A record that
+    /// a writer of the store changes to `{}` shows its owner no data, which
+    /// such a writer could already do by writing data in clear (records
+    /// written with encryption off are read).
     pub fn seal_session<'a>(&self, session: &'a Session) -> Result<Cow<'a, Session>, StoreError> {
         let Some(keyring) = &self.keyring else {
             return Ok(Cow::Borrowed(session));
         };
-        let data = serde_json::to_vec(&session.data).map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let place = Place::SessionData {
-            tenant: session.tenant.as_str(),
-            id: session.id.as_str(),
-        };
-        let sealed = keyring
-            .seal(place, &data)
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
         let mut stored = session.clone();
-        stored.data = serde_json::Map::from_iter([(SEALED_DATA_MEMBER.to_owned(), serde_json::Value::String(sealed))]);
+        if !session.data.is_empty() {
+            let data = serde_json::to_vec(&session.data).map_err(|e| StoreError::Backend(Box::new(e)))?;
+            let place = Place::SessionData {
+                tenant: session.tenant.as_str(),
+                id: session.id.as_str(),
+            };
+            let sealed = keyring
+                .seal(place, &data)
+                .map_err(|e| StoreError::Backend(Box::new(e)))?;
+            stored.data =
+                serde_json::Map::from_iter([(SEALED_DATA_MEMBER.to_owned(), serde_json::Value::String(sealed))]);
+        }
         stored.client = if !session.client.is_empty() && session.client == session.created_client {
             ClientInfo {
                 ip: None,
@@ -135,18 +148,20 @@ impl Sealer {
     }
 
     /// The key id a stored session's data was sealed by; `None` when it is
-    /// in clear (written while encryption was off). Its clients may name
-    /// other keys: [`Sealer::sealed_only_by`] checks every sealed field.
+    /// in clear (written while encryption was off, or empty). Its clients
+    /// may name other keys: [`Sealer::sealed_only_by`] checks every sealed
+    /// field.
     pub fn sealed_by(stored: &Session) -> Option<crate::sealing::DataKeyId> {
         sealed_data(stored).and_then(sealed_by)
     }
 
     /// True when every field of `stored` that is sealed at rest (data,
-    /// client, created client) is sealed by `key`, an empty client counting
-    /// as sealed (there is nothing to seal). A record in clear, or with any
-    /// field under another key, is not: a reseal must rewrite it.
+    /// client, created client) is sealed by `key`, empty data and an empty
+    /// client counting as sealed (there is nothing to seal). A record in
+    /// clear, or with any field under another key, is not: a reseal must
+    /// rewrite it.
     pub fn sealed_only_by(stored: &Session, key: crate::sealing::DataKeyId) -> bool {
-        Self::sealed_by(stored) == Some(key)
+        (stored.data.is_empty() || Self::sealed_by(stored) == Some(key))
             && client_sealed_only_by(&stored.client, key)
             && client_sealed_only_by(&stored.created_client, key)
     }

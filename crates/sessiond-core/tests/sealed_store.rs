@@ -176,6 +176,41 @@ async fn a_client_unchanged_since_creation_is_sealed_once() {
     assert_eq!((&read.client, &read.created_client), (&moved, &session.created_client));
 }
 
+#[tokio::test]
+async fn empty_data_is_kept_as_it_is_and_counts_as_sealed() {
+    use sessiond_core::Resealed;
+    let raw = Arc::new(MemoryStore::new());
+    let store = sealed(&raw, &[1]);
+    let mut session = marked("erin");
+    session.data.clear();
+    insert(&store, &session).await;
+    let stored = raw.get_by_id(&session.id).await.unwrap().unwrap();
+    assert!(stored.data.is_empty(), "{:?}", stored.data);
+    assert_eq!(Sealer::sealed_by(&stored), None);
+    let key = keyring(&[1]).sealing_key();
+    assert!(Sealer::sealed_only_by(&stored, key), "nothing to seal in it");
+    assert!(
+        !Sealer::sealed_only_by(&stored, keyring(&[2]).sealing_key()),
+        "its clients name key 1"
+    );
+    assert_eq!(store.reseal(&session.id).await.unwrap(), Resealed::Current);
+    assert_eq!(*store.get_by_id(&session.id).await.unwrap().unwrap(), session);
+
+    // Data written later is sealed; emptied again, it is `{}` again.
+    let mut changed = session.clone();
+    changed.data.insert("cart".into(), MARKER.into());
+    store.update(&changed, session.version, &Audit::NONE).await.unwrap();
+    let stored = raw.get_by_id(&session.id).await.unwrap().unwrap();
+    assert_eq!(stored.data.keys().collect::<Vec<_>>(), [SEALED_DATA_MEMBER]);
+    assert!(!serde_json::to_string(&*stored).unwrap().contains(MARKER));
+    let read = store.get_by_id(&session.id).await.unwrap().unwrap();
+    assert_eq!(read.data, changed.data);
+    let mut emptied = (*read).clone();
+    emptied.data.clear();
+    store.update(&emptied, read.version, &Audit::NONE).await.unwrap();
+    assert!(raw.get_by_id(&session.id).await.unwrap().unwrap().data.is_empty());
+}
+
 /// The sealed created client of `session` as `raw` keeps it.
 async fn sealed_created_client(raw: &MemoryStore, session: &Session) -> Option<String> {
     raw.get_by_id(&session.id)
