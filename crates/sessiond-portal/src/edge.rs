@@ -2,18 +2,19 @@
 //! In one pass it
 //!
 //! - names the client by the address a trusted proxy passed on
-//!   ([`client_ip`](super::client_ip)), before anything reads it;
+//!   ([`client_ip`](mod@super::client_ip)), before anything reads it;
 //! - refuses the pages over plain HTTP when nothing in front terminates TLS
-//!   ([`https_only`](super::https_only)), forward auth excepted;
+//!   ([`https_only`]), forward auth excepted;
 //! - adds the security headers ([`headers`](super::headers)) to every
 //!   answer, refusals included.
 //!
-//! One `from_fn` where three were nested. axum boxes and clones a layered
-//! route per request once per `layer` call, and each `from_fn` boxes a
-//! future of its own, so three layers cost forward auth (`GET
-//! /auth/verify`, on the hot path of every proxied request) three route
-//! clones and six boxes; `perf` of that route over Redis showed the
-//! clones alone (`BoxCloneSyncService::clone_box`) at about 5 % of its CPU.
+//! One `from_fn` where two or three were nested (the refusal was a layer
+//! of its own when installed). axum boxes and clones a layered route per
+//! request once per `layer` call, and each `from_fn` boxes a future of its
+//! own, so every layer cost forward auth (`GET /auth/verify`, on the hot
+//! path of every proxied request) a route clone and two boxes; `perf` of
+//! that route over Redis showed the clones alone
+//! (`BoxCloneSyncService::clone_box`) at about 5 % of its CPU.
 
 use std::net::IpAddr;
 use std::sync::Arc;
