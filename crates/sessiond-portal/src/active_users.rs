@@ -15,8 +15,9 @@
 //! the path of every proxied request — costs a store read per user every few
 //! seconds rather than one per request, and a disabled user is locked out
 //! within that time on every node. The cache is bounded: when it is full,
-//! stale entries go, and if none are stale it starts over, which only costs
-//! lookups. A session that fails either check is answered exactly like a
+//! stale entries go, and if too few were stale an arbitrary eighth goes
+//! too: a node seeing more users than the bound within one TTL loses some
+//! answers (which only costs lookups), never all of them at once. A session that fails either check is answered exactly like a
 //! missing one, so the answer says nothing about which check failed.
 
 use std::collections::HashMap;
@@ -29,9 +30,10 @@ use time::OffsetDateTime;
 
 use super::{AccountError, Accounts, PortalError, PortalState};
 
-/// Most (tenant, subject) answers kept; far above the users one node sees
-/// signed in within a few seconds, and small enough to bound memory.
-pub(crate) const MAX_CACHED_USERS: usize = 10_000;
+/// Most (tenant, subject) answers kept: above the users one node sees
+/// signed in within a few seconds even at the scale issue 17 aims for, and
+/// a few MiB (a subject is at most a few hundred bytes) to bound memory.
+pub(crate) const MAX_CACHED_USERS: usize = 65_536;
 
 /// A cached answer: whether the user existed and was enabled, and when that
 /// was looked up.
@@ -87,8 +89,9 @@ impl ActiveUsers {
                 subjects.retain(|_, e| self.fresh(*e, now));
             }
             entries.retain(|_, subjects| !subjects.is_empty());
-            if count(&entries) >= MAX_CACHED_USERS {
-                entries.clear();
+            let kept = count(&entries);
+            if kept >= MAX_CACHED_USERS {
+                evict(&mut entries, kept - MAX_CACHED_USERS + MAX_CACHED_USERS / 8);
             }
         }
         let entry = Entry {
@@ -115,6 +118,22 @@ impl ActiveUsers {
 /// Answers kept, over every tenant.
 fn count(entries: &HashMap<Tenant, HashMap<Subject, Entry>>) -> usize {
     entries.values().map(HashMap::len).sum()
+}
+
+/// Drops `n` answers, whichever the maps visit first. The maps' hashers are
+/// randomly seeded, so which users lose their answer depends on no name an
+/// outsider chooses, and the cost is one pass, paid once per eighth filled
+/// (emptying the whole cache instead made every user's next request a
+/// store read at once).
+fn evict(entries: &mut HashMap<Tenant, HashMap<Subject, Entry>>, mut n: usize) {
+    for subjects in entries.values_mut() {
+        subjects.retain(|_, _| {
+            let keep = n == 0;
+            n = n.saturating_sub(1);
+            keep
+        });
+    }
+    entries.retain(|_, subjects| !subjects.is_empty());
 }
 
 impl PortalState {
@@ -276,5 +295,28 @@ mod tests {
         }
         let last = Subject::new(format!("user-{}", MAX_CACHED_USERS + 9)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cache.get(&t, &last, NOW), Some(true));
+    }
+
+    /// Full of fresh answers, the cache makes room by dropping an eighth,
+    /// not everything: most users keep their answer (it used to start
+    /// over, and every one of them went to the store at once).
+    #[test]
+    fn a_full_cache_of_fresh_answers_loses_an_eighth_not_all() {
+        let cache = ActiveUsers::new(Duration::from_secs(5));
+        let t = Tenant::default_tenant();
+        let other = Tenant::new("other").unwrap_or_else(|e| panic!("{e}"));
+        let subject = |i: usize| Subject::new(format!("user-{i}")).unwrap_or_else(|e| panic!("{e}"));
+        for i in 0..MAX_CACHED_USERS {
+            cache.remember(if i % 2 == 0 { &t } else { &other }, &subject(i), true, NOW);
+        }
+        assert_eq!(cache.len(), MAX_CACHED_USERS);
+        let later = NOW + Duration::from_secs(1);
+        cache.remember(&t, &subject(MAX_CACHED_USERS), false, later);
+        assert_eq!(cache.len(), MAX_CACHED_USERS - MAX_CACHED_USERS / 8 + 1);
+        assert_eq!(cache.get(&t, &subject(MAX_CACHED_USERS), later), Some(false));
+        let kept = (0..MAX_CACHED_USERS)
+            .filter(|&i| cache.get(if i % 2 == 0 { &t } else { &other }, &subject(i), later) == Some(true))
+            .count();
+        assert_eq!(kept, MAX_CACHED_USERS - MAX_CACHED_USERS / 8);
     }
 }
