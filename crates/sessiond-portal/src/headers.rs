@@ -1,4 +1,5 @@
-//! Security headers on every portal response: a CSP that allows no inline
+//! Security headers on every portal response (forward auth's 200s, answers
+//! to the proxy, excepted: see `edge.rs`): a CSP that allows no inline
 //! script or style and no framing, `X-Frame-Options` for old browsers, a
 //! `Referrer-Policy: same-origin` (return addresses must not leak to other
 //! sites; `no-referrer` would also make Chromium send `Origin: null` on the

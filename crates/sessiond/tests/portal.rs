@@ -195,6 +195,13 @@ async fn login_verify_and_logout() {
     assert_eq!(verify.status(), StatusCode::OK);
     assert_eq!(verify.headers()["x-auth-subject"], "alice");
     assert_eq!(verify.headers()["x-auth-session"].len(), 22);
+    // An answer to the proxy, never shown as a page: no page headers (the
+    // 401, which a proxy may show the browser, has them; see
+    // every_page_carries_the_security_headers).
+    for page_header in ["content-security-policy", "x-frame-options", "referrer-policy"] {
+        assert!(verify.headers().get(page_header).is_none(), "{page_header}");
+    }
+    assert_eq!(verify.headers()["cache-control"], "no-store");
 
     let account = alice.get("/account").await.text().await.unwrap();
     assert!(account.contains("Your sessions") && account.contains("This device"));
@@ -473,6 +480,9 @@ async fn every_page_carries_the_security_headers() {
     let mut browser = Browser::new(&server, "test");
     for path in ["/login", "/account", "/auth/verify"] {
         let r = browser.get(path).await;
+        if path == "/auth/verify" {
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "signed out: forward auth's 401");
+        }
         let h = r.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
         assert!(
