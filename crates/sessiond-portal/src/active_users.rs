@@ -17,8 +17,9 @@
 //! within that time on every node. The cache is bounded: when it is full,
 //! stale entries go, and if too few were stale an arbitrary eighth goes
 //! too: a node seeing more users than the bound within one TTL loses some
-//! answers (which only costs lookups), never all of them at once. A session that fails either check is answered exactly like a
-//! missing one, so the answer says nothing about which check failed.
+//! answers (which only costs lookups), never all of them at once. A session
+//! that fails either check is answered exactly like a missing one, so the
+//! answer says nothing about which check failed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,8 +32,9 @@ use time::OffsetDateTime;
 use super::{AccountError, Accounts, PortalError, PortalState};
 
 /// Most (tenant, subject) answers kept: above the users one node sees
-/// signed in within a few seconds even at the scale issue 17 aims for, and
-/// a few MiB (a subject is at most a few hundred bytes) to bound memory.
+/// signed in within a few seconds even at the scale issue 17 aims for.
+/// About 100 bytes each with a short subject, so a few MiB; at most about
+/// 22 MiB with every subject at its 256-byte limit.
 pub(crate) const MAX_CACHED_USERS: usize = 65_536;
 
 /// A cached answer: whether the user existed and was enabled, and when that
