@@ -169,3 +169,161 @@ stop_redis_sentinel() {
   REDIS_SENTINEL_PIDS=()
   unset REDIS_SENTINEL_DIR TEST_REDIS_SENTINEL_URL TEST_REDIS_SENTINEL_PRIMARY_PID TEST_REDIS_SENTINEL_PRIMARY_PORT
 }
+
+# Redis Cluster for the cluster tests: six nodes, three primaries each with
+# one replica (redis-cli --cluster create --cluster-replicas 1), all on
+# loopback ports in one temporary directory.
+#
+#   start_redis_cluster    # needs redis-server and redis-cli (start_redis
+#                          # installs them); exports TEST_REDIS_CLUSTER_URL
+#                          # (redis+cluster:// the three primaries, comma-
+#                          # separated host:port), TEST_REDIS_CLUSTER_PORTS and
+#                          # TEST_REDIS_CLUSTER_PIDS (all six nodes, space-
+#                          # separated, in the same order) and
+#                          # TEST_REDIS_CLUSTER_DIR, where <dir>/<port>/pid
+#                          # holds each node's pid for a test that kills one,
+#                          # and <dir>/<port>/start starts that node again
+#   stop_redis_cluster     # stops every node and removes the directory
+#
+# Nodes keep nothing outside their directory (no RDB snapshots, no append-only
+# file) and require full slot coverage (the default), so a cluster missing a
+# primary refuses requests until its replica takes over. Failure detection is
+# fast for tests (cluster-node-timeout 1 s).
+start_redis_cluster() {
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    echo "redis.sh: redis-server is missing: run start_redis first" >&2
+    return 1
+  fi
+  TEST_REDIS_CLUSTER_DIR="$(mktemp -d -t sessiond-cluster.XXXXXX)"
+  TEST_REDIS_CLUSTER_PORTS="" TEST_REDIS_CLUSTER_PIDS=""
+  local ports=() port node
+  for node in 1 2 3 4 5 6; do
+    ports+=("$(_redis_cluster_free_port "${ports[@]}")")
+  done
+  local dir
+  for port in "${ports[@]}"; do
+    dir="$TEST_REDIS_CLUSTER_DIR/$port"
+    mkdir -p "$dir"
+    # The node's own start script, so a test that killed it can start it
+    # again as it was (it rejoins from nodes.conf, as a replica).
+    cat >"$dir/start" <<START
+#!/usr/bin/env bash
+echo \$\$ >"$dir/pid"
+exec redis-server --bind 127.0.0.1 --port $port --cluster-enabled yes \\
+  --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout 1000 \\
+  --appendonly no --save '' --dir "$dir" --daemonize no >>"$dir/redis.log" 2>&1
+START
+    chmod +x "$dir/start"
+    "$dir/start" &
+    TEST_REDIS_CLUSTER_PIDS+="${TEST_REDIS_CLUSTER_PIDS:+ }$!"
+  done
+  TEST_REDIS_CLUSTER_PORTS="${ports[*]}"
+  # One deadline (30 s) for the nodes to answer, the create and the settling.
+  local tries=0
+  for port in "${ports[@]}"; do
+    until redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; do
+      tries=$((tries + 1))
+      if ((tries > 300)) || ! kill -0 "$(cat "$TEST_REDIS_CLUSTER_DIR/$port/pid")" 2>/dev/null; then
+        _redis_cluster_fail "node 127.0.0.1:$port did not start"
+        return 1
+      fi
+      sleep 0.1
+    done
+  done
+  local hosts=()
+  for port in "${ports[@]}"; do hosts+=("127.0.0.1:$port"); done
+  if ! redis-cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes \
+    >"$TEST_REDIS_CLUSTER_DIR/create.log" 2>&1; then
+    _redis_cluster_fail "redis-cli --cluster create failed"
+    return 1
+  fi
+  # Ready when every node sees the cluster ok with all slots assigned and all
+  # six nodes, and every primary has its replica online.
+  until _redis_cluster_ready "${ports[@]}"; do
+    tries=$((tries + 1))
+    if ((tries > 300)); then
+      _redis_cluster_fail "the cluster did not come up within 30 s"
+      return 1
+    fi
+    sleep 0.1
+  done
+  # Which nodes ended up primaries is redis-cli's choice: ask each node.
+  local primaries=()
+  for port in "${ports[@]}"; do
+    [[ "$(redis-cli -p "$port" role 2>/dev/null | head -n 1 | tr -d '\r')" == master ]] && primaries+=("127.0.0.1:$port")
+  done
+  local joined
+  joined="$(printf '%s,' "${primaries[@]}")"
+  export TEST_REDIS_CLUSTER_URL="redis+cluster://${joined%,}"
+  export TEST_REDIS_CLUSTER_PORTS TEST_REDIS_CLUSTER_PIDS TEST_REDIS_CLUSTER_DIR
+  echo "redis.sh: cluster on $TEST_REDIS_CLUSTER_URL, nodes on $TEST_REDIS_CLUSTER_PORTS (pids $TEST_REDIS_CLUSTER_PIDS)" >&2
+}
+
+# A free loopback port for a cluster node: its cluster bus listens 10000
+# higher, so that one must be free too and at most 65535, and neither may
+# clash with the ports (or bus ports) of the nodes picked before ($@).
+_redis_cluster_free_port() {
+  local port taken tries=0
+  while :; do
+    port="$(_redis_free_port)"
+    tries=$((tries + 1))
+    ((tries > 100)) && break
+    ((port <= 55535)) || continue
+    for taken in "$@"; do
+      ((port == taken || port == taken + 10000 || port + 10000 == taken)) && continue 2
+    done
+    python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.close()' \
+      "$((port + 10000))" 2>/dev/null || continue
+    break
+  done
+  echo "$port"
+}
+
+_redis_cluster_ready() {
+  local port info primaries=0
+  for port in "$@"; do
+    info="$(redis-cli -p "$port" cluster info 2>/dev/null | tr -d '\r')"
+    grep -qx 'cluster_state:ok' <<<"$info" || return 1
+    grep -qx 'cluster_slots_assigned:16384' <<<"$info" || return 1
+    grep -qx 'cluster_known_nodes:6' <<<"$info" || return 1
+    info="$(redis-cli -p "$port" info replication 2>/dev/null | tr -d '\r')"
+    if grep -qx 'role:master' <<<"$info"; then
+      grep -qx 'connected_slaves:1' <<<"$info" || return 1
+      grep -q '^slave0:.*state=online' <<<"$info" || return 1
+      primaries=$((primaries + 1))
+    fi
+  done
+  ((primaries == 3))
+}
+
+_redis_cluster_fail() {
+  echo "redis.sh: $1; the cluster's logs:" >&2
+  tail -n 20 "$TEST_REDIS_CLUSTER_DIR"/create.log "$TEST_REDIS_CLUSTER_DIR"/*/redis.log >&2 2>/dev/null || true
+  stop_redis_cluster
+}
+
+stop_redis_cluster() {
+  local port pid tries=0
+  for port in ${TEST_REDIS_CLUSTER_PORTS:-}; do
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  done
+  # SHUTDOWN returns before the process is gone; give the nodes 5 s, then
+  # signal whatever is left (a node that did not answer, say).
+  # The pid files too: a node a test started again has a new pid.
+  local pids="${TEST_REDIS_CLUSTER_PIDS:-}"
+  if [[ -n "${TEST_REDIS_CLUSTER_DIR:-}" ]]; then
+    pids+=" $(cat "$TEST_REDIS_CLUSTER_DIR"/*/pid 2>/dev/null | tr '\n' ' ')"
+  fi
+  for pid in $pids; do
+    while kill -0 "$pid" 2>/dev/null && ((tries < 50)); do
+      tries=$((tries + 1))
+      sleep 0.1
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ -n "${TEST_REDIS_CLUSTER_DIR:-}" && -d "$TEST_REDIS_CLUSTER_DIR" ]]; then
+    rm -rf "$TEST_REDIS_CLUSTER_DIR"
+  fi
+  unset TEST_REDIS_CLUSTER_DIR TEST_REDIS_CLUSTER_URL TEST_REDIS_CLUSTER_PORTS TEST_REDIS_CLUSTER_PIDS
+}
