@@ -8,7 +8,8 @@
 //!
 //! * `prefix` (default `sessiond:`): put before every key, so several
 //!   deployments or test runs can share one server. Must not contain `{` or
-//!   `}` (those choose Cluster hash slots).
+//!   `}` (those choose Cluster hash slots; on a Cluster the store makes the
+//!   prefix the tag of every key itself).
 //! * `ttl_slack_secs` (default 3600): how long Redis keeps a record after
 //!   its deadline before expiring it by itself (see the crate docs for why).
 //! * `timeout_ms` (default 2000): connect and response timeout; past it a
@@ -68,6 +69,22 @@
 //! connection fails or a write meets `READONLY` (see the crate docs). All
 //! parameters of the plain form apply except the redis-rs pass-through;
 //! an unknown parameter is an error.
+//!
+//! # Cluster
+//!
+//! ```text
+//! redis+cluster://[user:password@]host[:port][,host[:port]…][/][?prefix=…&…]
+//! rediss+cluster://…   (TLS to every node; ca_file applies)
+//! ```
+//!
+//! The hosts are some of the cluster's nodes (port 6379 when omitted): the
+//! client learns the others, and every move of a slot, from them. User and
+//! password may be percent-encoded. Every key of the store carries the
+//! prefix as its hash tag (`{sessiond:}t:…`), so all of them live in one
+//! slot and every script's keys are in the slot it runs in (the crate docs
+//! say what that gives and what it does not). The parameters of the
+//! Sentinel form apply, except `cache_entries`; an unknown parameter is an
+//! error.
 
 use std::time::Duration;
 
@@ -81,6 +98,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(500);
 /// A sentinel's port when its address names none.
 pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
+/// A cluster node's port when its address names none.
+pub const DEFAULT_NODE_PORT: u16 = 6379;
 
 /// `WAIT` for replicas after every write (`wait_replicas`, `wait_timeout_ms`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +131,19 @@ pub(crate) struct SentinelTarget {
     pub(crate) sentinel_password: Option<String>,
 }
 
+/// The nodes of a Redis Cluster (`redis+cluster://`).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ClusterTarget {
+    /// Nodes to learn the cluster from, host and port.
+    pub(crate) nodes: Vec<(String, u16)>,
+    /// TLS to every node (`rediss+cluster://`).
+    pub(crate) tls: bool,
+    /// The nodes' user.
+    pub(crate) username: Option<String>,
+    /// The nodes' password.
+    pub(crate) password: Option<String>,
+}
+
 /// The node-local cache of records (`cache_entries`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordCache {
@@ -127,6 +159,8 @@ pub struct RedisConfig {
     pub(crate) server_url: String,
     /// Set for `redis+sentinel://` and `rediss+sentinel://`.
     pub(crate) sentinel: Option<SentinelTarget>,
+    /// Set for `redis+cluster://` and `rediss+cluster://`.
+    pub(crate) cluster: Option<ClusterTarget>,
     /// Put before every key.
     pub prefix: String,
     /// How long after its deadline Redis keeps a record by itself.
@@ -171,15 +205,22 @@ pub fn redacted(url: &str) -> String {
 /// A store URL that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// Not `redis://`, `rediss://`, `redis+sentinel://` or `rediss+sentinel://`.
-    #[error("a redis store URL starts with redis://, rediss://, redis+sentinel:// or rediss+sentinel://")]
+    /// Not `redis://`, `rediss://`, `redis+sentinel://`, `redis+cluster://`
+    /// or their `rediss+` forms.
+    #[error(
+        "a redis store URL starts with redis://, rediss://, redis+sentinel://, rediss+sentinel://, \
+         redis+cluster:// or rediss+cluster://"
+    )]
     Scheme,
     /// The sentinel list or master name of a `redis+sentinel://` URL.
     #[error("bad redis+sentinel URL: {0}")]
     Sentinel(&'static str),
-    /// A parameter a `redis+sentinel://` URL does not take (nothing is
-    /// passed to redis-rs there).
-    #[error("unknown parameter {0:?} in the redis+sentinel URL")]
+    /// The node list of a `redis+cluster://` URL.
+    #[error("bad redis+cluster URL: {0}")]
+    Cluster(&'static str),
+    /// A parameter a `redis+sentinel://` or `redis+cluster://` URL does not
+    /// take (nothing is passed to redis-rs there).
+    #[error("unknown parameter {0:?} in the redis store URL")]
     UnknownParameter(String),
     /// A parameter of ours has a bad value.
     #[error("bad value for {name} in the redis store URL: {reason}")]
@@ -195,20 +236,23 @@ impl RedisConfig {
     /// Parses a store URL (format in the module docs).
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
         let url = url.trim();
-        let sentinel_tls = if url.starts_with("redis+sentinel://") {
-            Some(false)
-        } else if url.starts_with("rediss+sentinel://") {
-            Some(true)
-        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-            None
-        } else {
-            return Err(ConfigError::Scheme);
+        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+        let (tls, kind) = match scheme {
+            "redis" => (false, Kind::Server),
+            "rediss" => (true, Kind::Server),
+            "redis+sentinel" => (false, Kind::Sentinel),
+            "rediss+sentinel" => (true, Kind::Sentinel),
+            "redis+cluster" => (false, Kind::Cluster),
+            "rediss+cluster" => (true, Kind::Cluster),
+            _ => return Err(ConfigError::Scheme),
         };
-        let tls = sentinel_tls.unwrap_or(url.starts_with("rediss://"));
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut config = RedisConfig {
             server_url: base.to_owned(),
-            sentinel: sentinel_tls.map(|tls| sentinel_target(base, tls)).transpose()?,
+            sentinel: (kind == Kind::Sentinel)
+                .then(|| sentinel_target(base, tls))
+                .transpose()?,
+            cluster: (kind == Kind::Cluster).then(|| cluster_target(base, tls)).transpose()?,
             prefix: DEFAULT_PREFIX.to_owned(),
             ttl_slack: DEFAULT_TTL_SLACK,
             timeout: DEFAULT_TIMEOUT,
@@ -266,10 +310,10 @@ impl RedisConfig {
                         name: "cache_entries",
                         reason: "not a number of entries",
                     })?;
-                    if entries > 0 && config.sentinel.is_some() {
+                    if entries > 0 && kind != Kind::Server {
                         return Err(ConfigError::Parameter {
                             name: "cache_entries",
-                            reason: "not for a redis+sentinel URL yet",
+                            reason: "not for a redis+sentinel or redis+cluster URL yet",
                         });
                     }
                     cache_entries = Some(entries);
@@ -301,7 +345,7 @@ impl RedisConfig {
                         target.sentinel_password = Some(value);
                     }
                 }
-                _ if config.sentinel.is_some() => return Err(ConfigError::UnknownParameter(name.to_owned())),
+                _ if kind != Kind::Server => return Err(ConfigError::UnknownParameter(name.to_owned())),
                 _ => passed.push(pair),
             }
         }
@@ -334,6 +378,29 @@ impl RedisConfig {
         self.prefix = prefix.into();
         self
     }
+
+    /// Whether the URL names a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// What every key starts with: the prefix, and on a Cluster the prefix
+    /// as the hash tag (`{sessiond:}`), so that every key is in one slot.
+    pub(crate) fn key_prefix(&self) -> String {
+        if self.is_cluster() {
+            format!("{{{}}}", self.prefix)
+        } else {
+            self.prefix.clone()
+        }
+    }
+}
+
+/// Which form of store URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Server,
+    Sentinel,
+    Cluster,
 }
 
 fn positive_ms(name: &'static str, value: &str) -> Result<Duration, ConfigError> {
@@ -348,17 +415,16 @@ fn positive_ms(name: &'static str, value: &str) -> Result<Duration, ConfigError>
         })
 }
 
-/// `[user[:password]@]host[:port][,host[:port]…]/master[/db]`, after the scheme.
-fn sentinel_target(base: &str, tls: bool) -> Result<SentinelTarget, ConfigError> {
-    let rest = base.split_once("://").map_or("", |(_, rest)| rest);
-    let (authority, path) = rest
-        .split_once('/')
-        .ok_or(ConfigError::Sentinel("no master name after the sentinels (…/mymaster)"))?;
+/// The user, password and addresses of `[user[:password]@]host[:port][,…]`;
+/// an address without a port gets `default_port`.
+type Hosts = (Option<String>, Option<String>, Vec<(String, u16)>);
+
+fn hosts(authority: &str, default_port: u16) -> Result<Hosts, &'static str> {
     let (userinfo, hosts) = match authority.rsplit_once('@') {
         Some((userinfo, hosts)) => (Some(userinfo), hosts),
         None => (None, authority),
     };
-    let decode = |text: &str| percent_decoded(text).ok_or(ConfigError::Sentinel("bad percent-encoding"));
+    let decode = |text: &str| percent_decoded(text).ok_or("bad percent-encoding");
     let (username, password) = match userinfo {
         None => (None, None),
         Some(info) => {
@@ -367,7 +433,39 @@ fn sentinel_target(base: &str, tls: bool) -> Result<SentinelTarget, ConfigError>
             (user, password.map(decode).transpose()?)
         }
     };
-    let sentinels = hosts.split(',').map(sentinel_address).collect::<Result<Vec<_>, _>>()?;
+    let addresses = hosts
+        .split(',')
+        .map(|text| address(text, default_port))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((username, password, addresses))
+}
+
+/// `[user[:password]@]host[:port][,host[:port]…][/]`, after the scheme.
+fn cluster_target(base: &str, tls: bool) -> Result<ClusterTarget, ConfigError> {
+    let rest = base.split_once("://").map_or("", |(_, rest)| rest);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !path.is_empty() {
+        return Err(ConfigError::Cluster(
+            "nothing may follow the nodes but a / (a cluster has no databases)",
+        ));
+    }
+    let (username, password, nodes) = hosts(authority, DEFAULT_NODE_PORT).map_err(ConfigError::Cluster)?;
+    Ok(ClusterTarget {
+        nodes,
+        tls,
+        username,
+        password,
+    })
+}
+
+/// `[user[:password]@]host[:port][,host[:port]…]/master[/db]`, after the scheme.
+fn sentinel_target(base: &str, tls: bool) -> Result<SentinelTarget, ConfigError> {
+    let rest = base.split_once("://").map_or("", |(_, rest)| rest);
+    let (authority, path) = rest
+        .split_once('/')
+        .ok_or(ConfigError::Sentinel("no master name after the sentinels (…/mymaster)"))?;
+    let (username, password, sentinels) = hosts(authority, DEFAULT_SENTINEL_PORT).map_err(ConfigError::Sentinel)?;
+    let decode = |text: &str| percent_decoded(text).ok_or(ConfigError::Sentinel("bad percent-encoding"));
     let (master, db) = path.split_once('/').unwrap_or((path, ""));
     let master = decode(master)?;
     if master.is_empty() {
@@ -395,20 +493,14 @@ fn sentinel_target(base: &str, tls: bool) -> Result<SentinelTarget, ConfigError>
     })
 }
 
-/// `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn sentinel_address(text: &str) -> Result<(String, u16), ConfigError> {
-    const EMPTY: ConfigError = ConfigError::Sentinel("an empty sentinel address");
+/// `host`, `host:port`, `[v6]` or `[v6]:port`; `default_port` when it
+/// names none.
+fn address(text: &str, default_port: u16) -> Result<(String, u16), &'static str> {
     let (host, port) = if let Some(v6) = text.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or(ConfigError::Sentinel("an unclosed [ in an address"))?;
+        let (host, after) = v6.split_once(']').ok_or("an unclosed [ in an address")?;
         let port = match after {
             "" => None,
-            after => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or(ConfigError::Sentinel("text after ] in an address"))?,
-            ),
+            after => Some(after.strip_prefix(':').ok_or("text after ] in an address")?),
         };
         (host, port)
     } else {
@@ -416,15 +508,15 @@ fn sentinel_address(text: &str) -> Result<(String, u16), ConfigError> {
             .map_or((text, None), |(host, port)| (host, Some(port)))
     };
     if host.is_empty() {
-        return Err(EMPTY);
+        return Err("an empty address");
     }
     let port = match port {
-        None => DEFAULT_SENTINEL_PORT,
+        None => default_port,
         Some(port) => port
             .parse::<u16>()
             .ok()
             .filter(|p| *p > 0)
-            .ok_or(ConfigError::Sentinel("a sentinel port is not a number from 1 to 65535"))?,
+            .ok_or("a port is not a number from 1 to 65535")?,
     };
     Ok((host.to_owned(), port))
 }
@@ -555,16 +647,10 @@ mod tests {
                 "redis+sentinel://h1/",
                 "no master name after the sentinels (…/mymaster)",
             ),
-            ("redis+sentinel://h1,,h2/m", "an empty sentinel address"),
-            ("redis+sentinel:///m", "an empty sentinel address"),
-            (
-                "redis+sentinel://h:0/m",
-                "a sentinel port is not a number from 1 to 65535",
-            ),
-            (
-                "redis+sentinel://h:x/m",
-                "a sentinel port is not a number from 1 to 65535",
-            ),
+            ("redis+sentinel://h1,,h2/m", "an empty address"),
+            ("redis+sentinel:///m", "an empty address"),
+            ("redis+sentinel://h:0/m", "a port is not a number from 1 to 65535"),
+            ("redis+sentinel://h:x/m", "a port is not a number from 1 to 65535"),
             ("redis+sentinel://[::1/m", "an unclosed [ in an address"),
             ("redis+sentinel://[::1]x/m", "text after ] in an address"),
             (
@@ -591,9 +677,77 @@ mod tests {
             })
         );
         assert_eq!(
-            ConfigError::Sentinel("an empty sentinel address").to_string(),
-            "bad redis+sentinel URL: an empty sentinel address"
+            ConfigError::Sentinel("an empty address").to_string(),
+            "bad redis+sentinel URL: an empty address"
         );
+    }
+
+    fn cluster_of(url: &str) -> (RedisConfig, ClusterTarget) {
+        let config = RedisConfig::from_url(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let target = config.cluster.clone().unwrap_or_else(|| panic!("{url}: no cluster"));
+        (config, target)
+    }
+
+    #[test]
+    fn a_cluster_url_lists_nodes_and_tags_every_key_with_the_prefix() {
+        let (config, target) = cluster_of("redis+cluster://u%40x:p%3Aw@n1:7000,n2,[::1]:7002/?prefix=app:");
+        assert_eq!(
+            target.nodes,
+            vec![
+                ("n1".to_owned(), 7000),
+                ("n2".to_owned(), DEFAULT_NODE_PORT),
+                ("::1".to_owned(), 7002)
+            ]
+        );
+        assert_eq!(target.username.as_deref(), Some("u@x"));
+        assert_eq!(target.password.as_deref(), Some("p:w"));
+        assert!(!target.tls);
+        assert!(config.is_cluster() && config.sentinel.is_none());
+        assert_eq!(config.key_prefix(), "{app:}");
+        let (config, target) = cluster_of("rediss+cluster://n1?wait_replicas=1&timeout_ms=900&ca_file=/ca.pem");
+        assert!(target.tls);
+        assert_eq!(config.key_prefix(), "{sessiond:}");
+        assert_eq!(config.wait.map(|w| w.replicas), Some(1));
+        assert_eq!(config.ca_file.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        // Not a cluster: the prefix is used as it is.
+        let plain = RedisConfig::from_url("redis://h?prefix=app:").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!plain.is_cluster());
+        assert_eq!(plain.key_prefix(), "app:");
+    }
+
+    #[test]
+    fn bad_cluster_urls_say_what_is_wrong() {
+        for (url, reason) in [
+            ("redis+cluster://n1,,n2", "an empty address"),
+            ("redis+cluster://", "an empty address"),
+            ("redis+cluster://n1:99999", "a port is not a number from 1 to 65535"),
+            (
+                "redis+cluster://n1/0",
+                "nothing may follow the nodes but a / (a cluster has no databases)",
+            ),
+            ("redis+cluster://%zz@n1", "bad percent-encoding"),
+        ] {
+            assert_eq!(RedisConfig::from_url(url), Err(ConfigError::Cluster(reason)), "{url}");
+        }
+        assert_eq!(
+            RedisConfig::from_url("redis+cluster://n1?protocol=resp3"),
+            Err(ConfigError::UnknownParameter("protocol".into()))
+        );
+        assert_eq!(
+            RedisConfig::from_url("redis+cluster://n1?cache_entries=10"),
+            Err(ConfigError::Parameter {
+                name: "cache_entries",
+                reason: "not for a redis+sentinel or redis+cluster URL yet"
+            })
+        );
+        assert_eq!(
+            RedisConfig::from_url("redis+cluster://n1?ca_file=/ca.pem"),
+            Err(ConfigError::Parameter {
+                name: "ca_file",
+                reason: "needs a path, and a rediss:// URL"
+            })
+        );
+        assert_eq!(RedisConfig::from_url("redis+clusters://n1"), Err(ConfigError::Scheme));
     }
 
     #[test]

@@ -1,17 +1,22 @@
 //! The connection every call goes through: to one server (a redis-rs
-//! `ConnectionManager`, which reconnects to that address by itself) or to
-//! the master a set of sentinels names, found again after a failover; and,
-//! when the URL asks for it, `WAIT` for replicas after each write.
+//! `ConnectionManager`, which reconnects to that address by itself), to
+//! the master a set of sentinels names, found again after a failover, or
+//! to a Redis Cluster (redis-rs' cluster connection, which follows slots
+//! as they move and nodes as they fail over); and, when the URL asks for
+//! it, `WAIT` for replicas after each write.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionAddr, RedisError, RedisFuture, Role, TlsMode, Value};
 use tokio::sync::OnceCell;
 
-use crate::config::{RedisConfig, ReplicaWait, SentinelTarget};
+use crate::config::{ClusterTarget, RedisConfig, ReplicaWait, SentinelTarget};
 use crate::error::{is_failover_state, is_unreachable};
 use crate::scripts::is_read_only_script;
 use crate::store::OpenError;
@@ -29,11 +34,16 @@ pub(crate) enum Link {
     Server(Box<ServerLink>),
     /// The master the sentinels name.
     Sentinel(Arc<SentinelLink>),
+    /// A Redis Cluster. Boxed like a server's.
+    Cluster(Box<ClusterLink>),
 }
 
 impl Link {
     /// The link for `config`; opens nothing yet.
     pub(crate) fn new(config: &RedisConfig) -> Result<Self, OpenError> {
+        if let Some(target) = &config.cluster {
+            return Ok(Link::Cluster(Box::new(ClusterLink::new(config, target)?)));
+        }
         match &config.sentinel {
             None => Ok(Link::Server(Box::new(ServerLink {
                 client: crate::tls::client(config)?,
@@ -76,7 +86,70 @@ impl Link {
                     found: Some((Arc::clone(link), generation)),
                 })
             }
+            Link::Cluster(cluster) => {
+                let ClusterLink {
+                    client,
+                    connection,
+                    slot,
+                } = &**cluster;
+                let connection = connection.get_or_try_init(|| client.get_async_connection()).await?;
+                Ok(Connection {
+                    kind: Kind::Cluster(connection.clone(), *slot),
+                    wait: config.wait,
+                    found: None,
+                })
+            }
         }
+    }
+}
+
+/// A cluster's client and its one connection (multiplexed, to each node).
+pub(crate) struct ClusterLink {
+    client: ClusterClient,
+    connection: OnceCell<ClusterConnection>,
+    /// The slot of every key: the one the key prefix's hash tag names.
+    slot: Slot,
+}
+
+impl ClusterLink {
+    fn new(config: &RedisConfig, target: &ClusterTarget) -> Result<Self, OpenError> {
+        let scheme = if target.tls { "rediss" } else { "redis" };
+        let nodes = target.nodes.iter().map(|(host, port)| {
+            // redis-rs reads IPv6 addresses in brackets.
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
+            format!("{scheme}://{host}:{port}")
+        });
+        // Few, short retries, as for one server: a caller waiting on a
+        // cluster that lost a slot's master gets "unavailable" within about
+        // one timeout; the client keeps following moves and failovers.
+        let mut builder = ClusterClientBuilder::new(nodes.collect::<Vec<_>>())
+            .connection_timeout(config.timeout)
+            .response_timeout(config.timeout)
+            .retries(2)
+            .min_retry_wait(20)
+            .max_retry_wait(200);
+        if let Some(user) = &target.username {
+            builder = builder.username(user);
+        }
+        if let Some(password) = &target.password {
+            builder = builder.password(password);
+        }
+        if target.tls {
+            crate::tls::install_provider();
+            builder = builder.tls(TlsMode::Secure);
+            if let Some(certificates) = crate::tls::certificates(config)? {
+                builder = builder.certs(certificates);
+            }
+        }
+        Ok(Self {
+            client: builder.build().map_err(OpenError::Client)?,
+            connection: OnceCell::new(),
+            slot: Slot::for_key(config.key_prefix()),
+        })
     }
 }
 
@@ -237,6 +310,8 @@ pub(crate) struct Connection {
 enum Kind {
     Managed(ConnectionManager),
     Plain(MultiplexedConnection),
+    /// A cluster connection and the slot every key of the store is in.
+    Cluster(ClusterConnection, Slot),
 }
 
 impl Connection {
@@ -245,6 +320,16 @@ impl Connection {
         let reply = match &mut self.kind {
             Kind::Managed(c) => c.req_packed_command(cmd).await,
             Kind::Plain(c) => c.req_packed_command(cmd).await,
+            Kind::Cluster(c, slot) if names_no_key(cmd) => {
+                // Sent where the keys are: the master of their slot.
+                let route = Route::with_slot(*slot, SlotAddr::Master);
+                c.route_command(
+                    cmd.clone(),
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                )
+                .await
+            }
+            Kind::Cluster(c, _) => c.req_packed_command(cmd).await,
         };
         let gone = match &reply {
             Err(error) => is_unreachable(error),
@@ -265,7 +350,20 @@ impl Connection {
         let mut cmd = redis::cmd("WAIT");
         let ms = u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX);
         cmd.arg(wait.replicas).arg(ms);
-        let confirmed: i64 = redis::from_redis_value(self.send(&cmd).await?.extract_error()?)?;
+        // Any refusal means the write was not confirmed, and it was already
+        // applied: unavailable, not a request error. (A cluster client whose
+        // slot map is a failover behind sends WAIT to the demoted master,
+        // which answers "WAIT cannot be used with replica instances".)
+        let confirmed: i64 = self
+            .send(&cmd)
+            .await?
+            .extract_error()
+            .and_then(|value| redis::from_redis_value(value).map_err(RedisError::from))
+            .map_err(|refused| {
+                RedisError::from(std::io::Error::other(format!(
+                    "the replicas of the write could not be counted: {refused}"
+                )))
+            })?;
         if confirmed < i64::from(wait.replicas) {
             return Err(RedisError::from(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -277,6 +375,24 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+/// Whether `cmd` names no key for redis-rs to route it by, yet must reach
+/// the master of the store's slot: `WAIT` (which counts the replicas of
+/// the node the writes went to; redis-rs would ask every master), `SCAN`
+/// (which walks one node's keys; redis-rs would pick any) and `PING` (the
+/// store is ready when that master answers, whatever other slots' masters
+/// do; redis-rs would need all of them).
+fn names_no_key(cmd: &Cmd) -> bool {
+    let name = cmd.args_iter().next().and_then(|arg| match arg {
+        redis::Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    });
+    name.is_some_and(|name| {
+        [&b"WAIT"[..], b"SCAN", b"PING"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+    })
 }
 
 /// Whether `cmd` may write, so a write is followed by `WAIT`: everything
@@ -324,6 +440,7 @@ impl ConnectionLike for Connection {
             let reply = match &mut self.kind {
                 Kind::Managed(c) => c.req_packed_commands(pipeline, offset, count).await,
                 Kind::Plain(c) => c.req_packed_commands(pipeline, offset, count).await,
+                Kind::Cluster(c, _) => c.req_packed_commands(pipeline, offset, count).await,
             };
             if let Err(error) = &reply
                 && is_unreachable(error)
@@ -343,6 +460,7 @@ impl ConnectionLike for Connection {
         match &self.kind {
             Kind::Managed(c) => c.get_db(),
             Kind::Plain(c) => c.get_db(),
+            Kind::Cluster(c, _) => c.get_db(),
         }
     }
 }
@@ -363,5 +481,15 @@ mod tests {
         assert!(may_write(redis::cmd("EVAL").arg("#!lua\nreturn 1").arg(0)));
         assert!(!may_write(redis::cmd("hmget").arg("k").arg("f")));
         assert!(may_write(redis::cmd("DEL").arg("k")));
+    }
+
+    #[test]
+    fn only_keyless_commands_are_sent_to_the_slots_master() {
+        for keyless in ["WAIT", "wait", "SCAN", "PING"] {
+            assert!(names_no_key(&redis::cmd(keyless)), "{keyless}");
+        }
+        for keyed in ["GET", "EVALSHA", "HMGET", "SCRIPT", "WAITAOF"] {
+            assert!(!names_no_key(&redis::cmd(keyed)), "{keyed}");
+        }
     }
 }

@@ -17,7 +17,8 @@ pub(crate) fn corrupt(what: String) -> StoreError {
 /// True when the failure says "the engine cannot serve now" rather than
 /// "this request is wrong": I/O errors, timeouts, refused or dropped
 /// connections, the server states of a restart or failover
-/// ([`is_failover_state`]), and sentinels that name no usable master (yet).
+/// ([`is_failover_state`]), sentinels that name no usable master (yet), and
+/// a cluster slot without a reachable node or still moving.
 pub(crate) fn is_unreachable(error: &RedisError) -> bool {
     error.is_io_error()
         || error.is_timeout()
@@ -27,7 +28,12 @@ pub(crate) fn is_unreachable(error: &RedisError) -> bool {
         || matches!(error.kind(), ErrorKind::Server(kind) if is_failover_state(kind))
         || matches!(
             error.kind(),
-            ErrorKind::MasterNameNotFoundBySentinel | ErrorKind::EmptySentinelList
+            ErrorKind::MasterNameNotFoundBySentinel
+                | ErrorKind::EmptySentinelList
+                | ErrorKind::ClusterConnectionNotFound
+                // Still redirected when redis-rs' retries ran out: a slot
+                // in motion, as during a resharding.
+                | ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask)
         )
 }
 

@@ -27,8 +27,11 @@
 //! hash tag, whatever characters the subject holds (a `}` in a subject
 //! cannot end the tag early). The index key still names tenant and subject
 //! in full, so two subjects whose tags collided would only share a slot,
-//! never an index. Token and id keys carry no tag: on a Cluster, the
-//! scripts that change a record and its indexes together would span slots.
+//! never an index. Token and id keys carry no tag, so the scripts that
+//! change a record and its indexes together would span slots; on a Cluster
+//! the prefix itself is therefore a hash tag (`P` = `{sessiond:}`, see
+//! `RedisConfig::key_prefix`), which Redis takes before any later `{…}`,
+//! and every key of the store is in that one slot.
 //!
 //! A tenant's accounts and their name index share the tag `{user:<tenant>}`:
 //! a tenant name is `[a-z0-9_-]`, so it cannot end the tag early, and no

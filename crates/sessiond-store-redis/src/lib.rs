@@ -17,6 +17,8 @@
 //! `redis://[user:password@]host[:port][/db][?prefix=…&ttl_slack_secs=…&timeout_ms=…]`;
 //! see [`RedisConfig`]. `rediss://` connects with TLS (rustls, ring),
 //! verifying the server against the system's roots or the URL's `ca_file`.
+//! `redis+sentinel://…` and `redis+cluster://…` reach a Sentinel set or a
+//! Cluster (see Engines below).
 //!
 //! # Layout
 //!
@@ -39,8 +41,8 @@
 //! (`api_keys.rs`); the [`CounterStore`](sessiond_core::CounterStore) of
 //! the login throttle: one hash per counter, TTL its forget-after
 //! (`counters.rs`; a reserve or release names an account's and an
-//! address' counter in one script, so on Cluster it would need them in one
-//! slot, like the session scripts); and the
+//! address' counter in one script: on a Cluster they share the prefix's
+//! slot, like every key); and the
 //! [`EventStore`](sessiond_core::EventStore) of audit events: one sorted
 //! set per tenant, read by lex range (`events.rs`).
 //!
@@ -97,9 +99,9 @@
 //!
 //! # Engines
 //!
-//! Standalone Redis 7.0+ is tested (Debian's 7.0). Nothing here needs a
-//! command newer than 7.0 (no `HEXPIRE`), and every script runs on the
-//! master.
+//! Standalone Redis 7.0+ is tested (Debian's 7.0), and so are Sentinel and
+//! Cluster. Nothing here needs a command newer than 7.0 (no `HEXPIRE`), and
+//! every script runs on the master.
 //!
 //! Redis Sentinel: `redis+sentinel://host:port,host:port/mymaster` (see
 //! [`RedisConfig`]). The store asks the sentinels for the master, connects,
@@ -122,11 +124,34 @@
 //! names verified, so certificates must carry the addresses the sentinels
 //! announce) but not tested against a TLS sentinel set.
 //!
-//! For Cluster the layout is ready (a subject's records and index share a
-//! hash tag, `{…}` in the key), the scripts are not: they also touch the
-//! store-wide token and id pointers, which live in other slots. Running on
-//! Cluster needs those uniqueness claims split from the subject-slot step;
-//! until then, use standalone.
+//! Redis Cluster: `redis+cluster://host:port,host:port` (see
+//! [`RedisConfig`]). Every key carries the prefix as its hash tag
+//! (`{sessiond:}t:…`), so every script's keys are in one slot, the slot of
+//! the prefix. redis-rs' cluster connection follows the slot as it moves
+//! (`MOVED`, `ASK`) and as its replica takes over; `WAIT`, `SCAN` and
+//! `PING` name no key and are sent to the slot's master. A call that finds
+//! the slot without a master, or still redirected when redis-rs' few
+//! retries ran out, answers unavailable (503). Tested on three primaries
+//! with a replica each: the conformance suites and the multi-node
+//! scenarios unchanged; the slot moved key batch by key batch under load
+//! (every answer right or 503, nothing acknowledged lost); and the slot's
+//! primary killed under load (503s only, nothing acknowledged lost with
+//! `wait_replicas=1`; the 503s last until the promoted replica has a
+//! replica of its own again, about 7 s with the killed node restarted).
+//!
+//! What one slot means: the Cluster gives this store failover and a place
+//! in a cluster an operator already runs, not more capacity than one node
+//! (deployments with different prefixes do spread over the nodes). Spreading
+//! one store's sessions over slots needs each session's token hash, id and
+//! subject index in one slot of several: tokens and ids drawn to fall in
+//! their subject's slot, and the events each script writes kept per slot.
+//! That is not built. Limits of the one-slot form: while the slot moves, a
+//! write redirected to the importing node is followed by a `WAIT` that the
+//! source node answers (redis-rs routes by its slot map), so
+//! `wait_replicas` confirms nothing for that write; and a `scan_ids` walk
+//! (`sessiond store reseal`) during a move may miss records (the cursor is
+//! one node's). `rediss+cluster://` is parsed and wired but not tested
+//! against a TLS cluster.
 
 mod api_keys;
 mod audit;
@@ -146,7 +171,7 @@ mod users;
 
 pub use cache::CacheStatistics;
 pub use config::{
-    ConfigError, DEFAULT_PREFIX, DEFAULT_SENTINEL_PORT, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK, DEFAULT_WAIT_TIMEOUT,
-    RecordCache, RedisConfig, ReplicaWait, redacted,
+    ConfigError, DEFAULT_NODE_PORT, DEFAULT_PREFIX, DEFAULT_SENTINEL_PORT, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK,
+    DEFAULT_WAIT_TIMEOUT, RecordCache, RedisConfig, ReplicaWait, redacted,
 };
 pub use store::{OpenError, RedisStore};

@@ -84,7 +84,7 @@ impl RedisStore {
     /// (that happens on first use); reads `ca_file` if there is one.
     pub fn new(config: RedisConfig) -> Result<Self, OpenError> {
         let link = Link::new(&config)?;
-        let keys = KeySpace::new(&config.prefix);
+        let keys = KeySpace::new(&config.key_prefix());
         let cache = match config.cache {
             Some(cache) => Some(NodeCache::new(
                 crate::tls::resp3_client(&config)?,

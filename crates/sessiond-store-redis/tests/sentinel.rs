@@ -52,3 +52,82 @@ async fn a_write_no_replica_confirms_fails_as_unavailable() {
     let found = waiting.get_by_id(&session.id).await.unwrap();
     assert_eq!(found.map(|s| s.id.clone()), Some(session.id.clone()));
 }
+
+/// A redis-server of the test's own, a writable replica of the plain test
+/// server: it applies writes locally and refuses `WAIT`, as a demoted
+/// master does when a cluster client's slot map is a failover behind.
+struct WritableReplica {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for WritableReplica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A refused `WAIT` leaves the write applied but unconfirmed: unavailable
+/// (503), never an internal error (500, which a cluster answered during a
+/// failover before this was mended).
+#[tokio::test]
+async fn a_wait_the_server_refuses_is_unavailable_not_an_error() {
+    let Some(url) = redis_url() else { return };
+    let Some(bin) = required("TEST_REDIS_SERVER_BIN", "the refused-WAIT test") else {
+        return;
+    };
+    let primary = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(bin)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--replicaof", "127.0.0.1", primary, "--replica-read-only", "no"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let replica = WritableReplica { port, child, _dir: dir };
+    let config = RedisConfig::from_url(&format!(
+        "redis://127.0.0.1:{}?wait_replicas=1&wait_timeout_ms=50",
+        replica.port
+    ))
+    .unwrap()
+    .with_prefix(unique_prefix());
+    let store = RedisStore::new(config).unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if store.ping().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "the replica did not answer");
+    let now = SystemClock.now();
+    let session = sample("t", "alice", now);
+    let revocation = Revocation {
+        at: now,
+        reason: RevokeReason::Limit,
+    };
+    let refused = store
+        .insert(&session, SubjectLimit::Unlimited, now, revocation, &Audit::NONE)
+        .await;
+    match refused {
+        Err(StoreError::Unavailable(cause)) => assert!(
+            cause
+                .to_string()
+                .starts_with("the replicas of the write could not be counted: "),
+            "{cause}"
+        ),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+}

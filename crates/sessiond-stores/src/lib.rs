@@ -24,7 +24,7 @@
 //! |---|---|---|
 //! | `memory:` | in-process, lost on exit | always |
 //! | `embedded:PATH` (or `embedded://PATH`) | redb file in `PATH`, one process | always |
-//! | `redis://…`, `rediss://…`, `redis+sentinel://…`, `rediss+sentinel://…` | Redis 7 (standalone or Sentinel) | `redis` |
+//! | `redis://…`, `rediss://…`, `redis+sentinel://…`, `rediss+sentinel://…`, `redis+cluster://…`, `rediss+cluster://…` | Redis 7 (standalone, Sentinel or Cluster) | `redis` |
 //! | `postgres://…`, `postgresql://…` | PostgreSQL 15+ | `postgres` |
 //!
 //! Each engine's crate parses its own URL syntax; a scheme whose feature is

@@ -12,8 +12,9 @@ pub enum StoreUrl {
     /// `embedded:PATH` or `embedded://PATH`: the durable default; the path is
     /// the data directory.
     Embedded(PathBuf),
-    /// `redis://…`, `rediss://…`, or through sentinels
-    /// `redis+sentinel://…`, `rediss+sentinel://…` (feature `redis`).
+    /// `redis://…`, `rediss://…`, through sentinels `redis+sentinel://…`,
+    /// `rediss+sentinel://…`, or a cluster `redis+cluster://…`,
+    /// `rediss+cluster://…` (feature `redis`).
     Redis(String),
     /// `postgres://…` or `postgresql://…` (feature `postgres`).
     Postgres(String),
@@ -63,10 +64,15 @@ impl StoreUrl {
                 .map(StoreUrl::Embedded)
                 .map_err(|_| StoreOpenError::MissingPath);
         }
-        if ["redis://", "rediss://", "redis+sentinel://", "rediss+sentinel://"]
-            .iter()
-            .any(|scheme| url.starts_with(scheme))
-        {
+        let redis = [
+            "redis://",
+            "rediss://",
+            "redis+sentinel://",
+            "rediss+sentinel://",
+            "redis+cluster://",
+            "rediss+cluster://",
+        ];
+        if redis.iter().any(|scheme| url.starts_with(scheme)) {
             return Ok(StoreUrl::Redis(url.to_owned()));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -160,6 +166,15 @@ mod tests {
             StoreUrl::parse("redis://127.0.0.1:6379"),
             Ok(StoreUrl::Redis(_))
         ));
+        for redis in [
+            "rediss://h",
+            "redis+sentinel://s1,s2/m",
+            "rediss+sentinel://s1/m",
+            "redis+cluster://n1:7000,n2:7001",
+            "rediss+cluster://n1",
+        ] {
+            assert_eq!(StoreUrl::parse(redis).ok(), Some(StoreUrl::Redis(redis.to_owned())));
+        }
         assert!(matches!(StoreUrl::parse("postgresql://x/y"), Ok(StoreUrl::Postgres(_))));
         assert!(matches!(
             StoreUrl::parse("mysql://x"),
@@ -198,6 +213,10 @@ mod tests {
                 "postgres://app:***@db/app?schema=x",
             ),
             ("rediss://cache", "rediss://cache"),
+            (
+                "redis+cluster://app:s3cret@n1:7000,n2:7001",
+                "redis+cluster://app:***@n1:7000,n2:7001",
+            ),
             ("postgres://app@db/app", "postgres://app@db/app"),
             ("redis://u:p@ss@h/0", "redis://u:***@h/0"),
             (

@@ -1,0 +1,269 @@
+//! On a Redis Cluster (`TEST_REDIS_CLUSTER_URL`: three primaries with a
+//! replica each, started by scripts/test): the conformance suites
+//! unchanged, every write waiting for one replica; every key in the one
+//! slot the prefix names; and the store's slot moved to another primary
+//! while a store reads and writes, which it follows without a wrong answer.
+//! A killed primary is tested on real nodes (sessiond's
+//! `multi_node::redis_cluster`).
+
+use std::time::Duration;
+
+use redis::AsyncCommands as _;
+use sessiond_core::{
+    Audit, Clock as _, PreviousToken, Revocation, RevokeReason, Session, SessionStore, StoreError, SubjectLimit,
+    SystemClock, Token,
+};
+use sessiond_store_redis::{RedisConfig, RedisStore};
+use sessiond_testkit::conformance::sample;
+use sessiond_testkit::env::required;
+
+use crate::support::{redis_conformance, unique_prefix};
+
+fn cluster_url() -> Option<String> {
+    required("TEST_REDIS_CLUSTER_URL", "the Redis Cluster tests")
+}
+
+/// A fresh store on the cluster, waiting for one replica per write; `None`
+/// (skip, or a failure in CI) without a cluster.
+fn config() -> Option<RedisConfig> {
+    let url = cluster_url()?;
+    let config = RedisConfig::from_url(&format!("{url}?wait_replicas=1&wait_timeout_ms=1000")).unwrap();
+    Some(config.with_prefix(unique_prefix()))
+}
+
+redis_conformance!(config());
+
+/// The cluster's nodes as `(port, id, is_primary, slots)`, from
+/// `CLUSTER NODES` asked of the node at `port`.
+async fn nodes(port: u16) -> Vec<(u16, String, bool, String)> {
+    let mut node = raw_node(port).await;
+    let text: String = redis::cmd("CLUSTER").arg("NODES").query_async(&mut node).await.unwrap();
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let address = fields.get(1)?.split('@').next()?;
+            let port = address.rsplit(':').next()?.parse().ok()?;
+            let primary = fields.get(2)?.contains("master");
+            let slots = fields.get(8..).map(|s| s.join(" ")).unwrap_or_default();
+            Some((port, fields[0].to_owned(), primary, slots))
+        })
+        .collect()
+}
+
+async fn raw_node(port: u16) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+fn first_port(url: &str) -> u16 {
+    let rest = url.split_once("://").unwrap().1;
+    let first = rest.split(',').next().unwrap();
+    first.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap()
+}
+
+/// Whether `slots` (the slot ranges of a `CLUSTER NODES` line) hold `slot`.
+fn holds(slots: &str, slot: u16) -> bool {
+    slots.split(' ').any(|range| {
+        let (low, high) = range.split_once('-').unwrap_or((range, range));
+        match (low.parse::<u16>(), high.parse::<u16>()) {
+            (Ok(low), Ok(high)) => (low..=high).contains(&slot),
+            _ => false,
+        }
+    })
+}
+
+fn revocation(now: time::OffsetDateTime) -> Revocation {
+    Revocation {
+        at: now,
+        reason: RevokeReason::Limit,
+    }
+}
+
+async fn put(store: &RedisStore, session: &Session) -> Result<(), StoreError> {
+    let now = session.created_at;
+    store
+        .insert(session, SubjectLimit::Unlimited, now, revocation(now), &Audit::NONE)
+        .await
+        .map(|_| ())
+}
+
+/// The slot of `prefix`'s keys as the server computes it, and the
+/// primary that holds it.
+async fn slot_and_owner(url: &str, prefix: &str) -> (u16, (u16, String)) {
+    let mut node = raw_node(first_port(url)).await;
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(format!("{{{prefix}}}"))
+        .query_async(&mut node)
+        .await
+        .unwrap();
+    let owner = nodes(first_port(url))
+        .await
+        .into_iter()
+        .find(|(_, _, primary, slots)| *primary && holds(slots, slot))
+        .map(|(port, id, _, _)| (port, id))
+        .unwrap();
+    (slot, owner)
+}
+
+/// The keys of `prefix` that the node at `port` holds.
+async fn keys_on(port: u16, prefix: &str) -> Vec<String> {
+    let mut node = raw_node(port).await;
+    let mut keys: Vec<String> = node.keys(format!("{{{prefix}}}*")).await.unwrap();
+    keys.sort();
+    keys
+}
+
+/// Every key a store writes, whatever its kind, is in the slot its prefix
+/// names: the slot's master holds them all, and no other primary holds one.
+#[tokio::test]
+async fn every_key_is_in_the_slot_the_prefix_names() {
+    let Some(config) = config() else { return };
+    let url = cluster_url().unwrap();
+    let prefix = config.prefix.clone();
+    let store = RedisStore::new(config).unwrap();
+    let now = SystemClock.now();
+    let session = sample("t", "alice", now);
+    put(&store, &session).await.unwrap();
+    let mut rotated = session.clone();
+    rotated.previous_token = Some(PreviousToken {
+        hash: session.token_hash,
+        valid_until: now + Duration::from_secs(60),
+    });
+    rotated.token_hash = Token::generate().unwrap().hash();
+    rotated.version = 2;
+    store.update(&rotated, 1, &Audit::NONE).await.unwrap();
+    let (_, (owner, _)) = slot_and_owner(&url, &prefix).await;
+    for (port, _, primary, _) in nodes(first_port(&url)).await {
+        let keys = keys_on(port, &prefix).await;
+        if port == owner {
+            // The record, the previous token's pointer, the id pointer, the
+            // subject index and the expiry index.
+            assert_eq!(keys.len(), 5, "{keys:?}");
+        } else if primary {
+            assert_eq!(keys, Vec::<String>::new(), "primary {port}");
+        }
+    }
+}
+
+/// The store's slot moves to another primary, key batch by key batch,
+/// while a store inserts and reads back: every answer is right or
+/// unavailable, every acknowledged insert is there afterwards, and the
+/// store goes on at the new owner by itself.
+#[tokio::test]
+async fn a_slot_moved_under_load_loses_nothing() {
+    let Some(config) = config() else { return };
+    let url = cluster_url().unwrap();
+    let prefix = config.prefix.clone();
+    let store = RedisStore::new(config).unwrap();
+    let now = SystemClock.now();
+    // Keys to move: 200 sessions of 20 subjects.
+    let mut acknowledged = Vec::new();
+    for i in 0..200 {
+        let session = sample("t", &format!("user-{}", i % 20), now);
+        put(&store, &session).await.unwrap();
+        acknowledged.push(session);
+    }
+    let (slot, (source, source_id)) = slot_and_owner(&url, &prefix).await;
+    let (target, target_id) = nodes(first_port(&url))
+        .await
+        .into_iter()
+        .find(|(port, _, primary, _)| *primary && *port != source)
+        .map(|(port, id, _, _)| (port, id))
+        .unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn({
+        let (store, stop) = (store.clone(), stop.clone());
+        async move {
+            let (mut written, mut unavailable) = (Vec::new(), 0usize);
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let session = sample("t", &format!("busy-{}", i % 7), SystemClock.now());
+                match put(&store, &session).await {
+                    Ok(()) => written.push(session.clone()),
+                    Err(StoreError::Unavailable(_)) => unavailable += 1,
+                    Err(other) => panic!("insert during the move: {other:?}"),
+                }
+                match store.get_by_token(&session.token_hash).await {
+                    Ok(Some(found)) => assert_eq!(found.id, session.id),
+                    // Not acknowledged, or not readable this moment.
+                    Ok(None) => assert!(!written.iter().any(|w: &Session| w.id == session.id)),
+                    Err(StoreError::Unavailable(_)) => unavailable += 1,
+                    Err(other) => panic!("read during the move: {other:?}"),
+                }
+            }
+            (written, unavailable)
+        }
+    });
+
+    let mut source_node = raw_node(source).await;
+    let mut target_node = raw_node(target).await;
+    let setslot = |state: &str, id: &str| {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("SETSLOT").arg(slot).arg(state).arg(id);
+        cmd
+    };
+    let _: () = setslot("IMPORTING", &source_id)
+        .query_async(&mut target_node)
+        .await
+        .unwrap();
+    let _: () = setslot("MIGRATING", &target_id)
+        .query_async(&mut source_node)
+        .await
+        .unwrap();
+    loop {
+        let keys: Vec<String> = redis::cmd("CLUSTER")
+            .arg("GETKEYSINSLOT")
+            .arg(slot)
+            .arg(10)
+            .query_async(&mut source_node)
+            .await
+            .unwrap();
+        if keys.is_empty() {
+            break;
+        }
+        let _: () = redis::cmd("MIGRATE")
+            .arg("127.0.0.1")
+            .arg(target)
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS")
+            .arg(&keys)
+            .query_async(&mut source_node)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for port in [target, source] {
+        let _: () = setslot("NODE", &target_id)
+            .query_async(&mut raw_node(port).await)
+            .await
+            .unwrap();
+    }
+    // Let the load run on at the new owner, then stop it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (written, unavailable) = load.await.unwrap();
+    eprintln!(
+        "slot {slot} moved {source} -> {target}: {} writes acknowledged during it, {unavailable} unavailable",
+        written.len()
+    );
+    assert!(!written.is_empty());
+    acknowledged.extend(written);
+    for session in &acknowledged {
+        let by_token = store.get_by_token(&session.token_hash).await.unwrap();
+        assert_eq!(by_token.map(|s| s.id.clone()), Some(session.id.clone()));
+        let by_id = store.get_by_id(&session.id).await.unwrap();
+        assert_eq!(by_id.map(|s| s.token_hash), Some(session.token_hash));
+    }
+    assert_eq!(keys_on(source, &prefix).await, Vec::<String>::new());
+    assert!(!keys_on(target, &prefix).await.is_empty());
+    // And writes go on there.
+    put(&store, &sample("t", "after", SystemClock.now())).await.unwrap();
+}
