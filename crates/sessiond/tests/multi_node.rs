@@ -3,7 +3,8 @@
 //! hold when requests race across nodes.
 //!
 //! The scenarios are written once ([`scenarios`]) and run for every engine
-//! that can be shared: `multi_node::redis::*` and `multi_node::postgres::*`.
+//! that can be shared: `multi_node::redis::*`,
+//! `multi_node::redis_cluster_scenarios::*` and `multi_node::postgres::*`.
 //! Each test gets a store of its own (a key prefix on Redis, a schema on
 //! PostgreSQL) on the server `scripts/test` starts (`TEST_REDIS_URL`,
 //! `TEST_POSTGRES_URL`); without it the test is skipped with a note, and in
@@ -13,8 +14,10 @@
 mod access_tokens;
 pub mod answers;
 mod cluster;
+mod failover;
 mod postgres_fault;
 mod redis_cache;
+mod redis_cluster;
 mod redis_fault;
 mod redis_sentinel;
 mod scenarios;
@@ -32,6 +35,8 @@ use crate::support::{TestServer, launch};
 #[derive(Clone, Copy, Debug)]
 pub enum Engine {
     Redis,
+    /// A Redis Cluster: three primaries, a replica each.
+    RedisCluster,
     Postgres,
 }
 
@@ -41,6 +46,7 @@ impl Engine {
     fn server(self) -> Option<String> {
         match self {
             Engine::Redis => required("TEST_REDIS_URL", "the multi-node tests over Redis"),
+            Engine::RedisCluster => required("TEST_REDIS_CLUSTER_URL", "the multi-node tests over Redis Cluster"),
             Engine::Postgres => required("TEST_POSTGRES_URL", "the multi-node tests over PostgreSQL"),
         }
     }
@@ -51,7 +57,9 @@ impl Engine {
     pub fn isolated(self, server: &str) -> String {
         let joiner = if server.contains('?') { '&' } else { '?' };
         match self {
-            Engine::Redis => format!("{server}{joiner}prefix={}:&timeout_ms=1000", unique_name("sd-nodes-")),
+            Engine::Redis | Engine::RedisCluster => {
+                format!("{server}{joiner}prefix={}:&timeout_ms=1000", unique_name("sd-nodes-"))
+            }
             Engine::Postgres => format!("{server}{joiner}schema={}", unique_name("sd_test_")),
         }
     }
@@ -63,7 +71,8 @@ impl Engine {
 }
 
 /// Generates, for each scenario, one test per engine:
-/// `redis::<scenario>` and `postgres::<scenario>`.
+/// `redis::<scenario>`, `redis_cluster_scenarios::<scenario>` and
+/// `postgres::<scenario>`.
 macro_rules! for_each_engine {
     ($($scenario:ident),+ $(,)?) => {
         mod redis {
@@ -71,6 +80,15 @@ macro_rules! for_each_engine {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     super::scenarios::$scenario(super::Engine::Redis).await;
+                }
+            )+
+        }
+
+        mod redis_cluster_scenarios {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::scenarios::$scenario(super::Engine::RedisCluster).await;
                 }
             )+
         }
