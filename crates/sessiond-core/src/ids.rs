@@ -31,7 +31,13 @@ impl SessionId {
     pub fn generate() -> Result<Self, RandomnessError> {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).map_err(RandomnessError::new)?;
-        Ok(Self(URL_SAFE_NO_PAD.encode(bytes).into()))
+        Ok(Self::from_random(bytes))
+    }
+
+    /// The id of these random bytes ([`crate::Shards::id_in`] sets the
+    /// first ones).
+    pub(crate) fn from_random(bytes: [u8; 16]) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(bytes).into())
     }
 
     /// Parses an id from a URL or a store. Anything that is not 22

@@ -304,6 +304,27 @@ impl SessionManager {
         self.insert_new(subject, idle, absolute, limit, options).await
     }
 
+    /// A new session's id and token: random, and where the store has
+    /// shards, both in the subject's (or, for an anonymous session, in the
+    /// id's).
+    fn draw_new(&self, subject: &Subject) -> Result<(SessionId, Token), Error> {
+        let Some(shards) = self.shared.store.shards() else {
+            return Ok((SessionId::generate()?, Token::generate()?));
+        };
+        let id = shards.id_in(shards.for_subject(&self.tenant, subject))?;
+        let token = shards.token_in(shards.of_id(&id))?;
+        Ok((id, token))
+    }
+
+    /// A new token for the session `id` (a rotation): in the id's shard
+    /// where the store has shards, so the record never changes shard.
+    fn draw_token_for(&self, id: &SessionId) -> Result<Token, Error> {
+        match self.shared.store.shards() {
+            Some(shards) => Ok(shards.token_in(shards.of_id(id))?),
+            None => Ok(Token::generate()?),
+        }
+    }
+
     /// Inserts a fresh session (new id, new token) for `subject` with these
     /// timeouts, under `limit`; what [`SessionManager::create`] and
     /// [`SessionManager::create_anonymous`] share once they have checked
@@ -325,9 +346,9 @@ impl SessionManager {
         let absolute_expires_at = after(now, absolute);
         let mut last_error = StoreError::Collision;
         for _ in 0..MAX_ATTEMPTS {
-            let token = Token::generate()?;
+            let (id, token) = self.draw_new(subject)?;
             let session = Session {
-                id: SessionId::generate()?,
+                id,
                 tenant: self.tenant.clone(),
                 subject: subject.clone(),
                 token_hash: token.hash(),
@@ -555,7 +576,7 @@ impl SessionManager {
                 next.client = client.clone().sanitized();
             }
             let kind = rotation.apply(&mut next, now, &self.shared.policy)?;
-            let new_token = Token::generate()?;
+            let new_token = self.draw_token_for(&next.id)?;
             next.previous_token = Some(PreviousToken {
                 hash: current.token_hash,
                 valid_until: after(now, grace),

@@ -523,6 +523,10 @@ impl SessionStore for SealedSessions {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
+
+    fn shards(&self) -> Option<crate::Shards> {
+        self.inner.shards()
+    }
 }
 
 /// An [`EventStore`] whose events' clients are sealed at rest.

@@ -51,6 +51,7 @@ use time::OffsetDateTime;
 use crate::audit::Audit;
 use crate::ids::{SessionId, Subject, Tenant};
 use crate::session::{Revocation, Session};
+use crate::shards::Shards;
 use crate::token::TokenHash;
 
 /// A boxed error from an engine, kept as the cause.
@@ -224,4 +225,14 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
 
     /// Checks that the engine answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The shards this store keeps sessions in, when it needs a session's
+    /// token hashes and id to fall in its subject's shard (see [`Shards`]:
+    /// the layout that spreads one store over a Redis Cluster's slots);
+    /// `None`, the default, takes any. A store that answers `Some` refuses
+    /// a record whose keys fall elsewhere with [`StoreError::Backend`], so a
+    /// wrapper must pass this on.
+    fn shards(&self) -> Option<Shards> {
+        None
+    }
 }

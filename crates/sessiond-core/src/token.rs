@@ -55,10 +55,12 @@ impl Token {
     pub fn generate() -> Result<Self, RandomnessError> {
         let mut bytes = [0u8; TOKEN_BYTES];
         getrandom::fill(&mut bytes).map_err(RandomnessError::new)?;
-        Ok(Self::from_bytes(bytes))
+        Ok(Self::from_random(bytes))
     }
 
-    fn from_bytes(bytes: [u8; TOKEN_BYTES]) -> Self {
+    /// The token of these random bytes ([`crate::Shards::token_in`] draws
+    /// its own).
+    pub(crate) fn from_random(bytes: [u8; TOKEN_BYTES]) -> Self {
         let mut encoded = [0u8; TOKEN_LEN];
         encoded[..TOKEN_PREFIX.len()].copy_from_slice(TOKEN_PREFIX.as_bytes());
         // 32 bytes always encode to exactly 43 characters, which is the room left.
@@ -307,14 +309,14 @@ mod tests {
 
         #[test]
         fn parse_round_trips_every_valid_token(bytes in any::<[u8; 32]>()) {
-            let t = Token::from_bytes(bytes);
+            let t = Token::from_random(bytes);
             let back = Token::parse(t.expose_secret());
             prop_assert_eq!(back, Ok(t));
         }
 
         #[test]
         fn near_misses_of_valid_tokens_never_panic(bytes in any::<[u8; 32]>(), pos in 0usize..TOKEN_LEN, c in any::<char>()) {
-            let t = Token::from_bytes(bytes);
+            let t = Token::from_random(bytes);
             let mut s: Vec<char> = t.expose_secret().chars().collect();
             s[pos] = c;
             let mutated: String = s.into_iter().collect();

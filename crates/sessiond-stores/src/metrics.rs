@@ -203,6 +203,10 @@ impl SessionStore for InstrumentedStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.timed(StoreOp::Ping, self.inner.ping()).await
     }
+
+    fn shards(&self) -> Option<sessiond_core::Shards> {
+        self.inner.shards()
+    }
 }
 
 #[cfg(test)]

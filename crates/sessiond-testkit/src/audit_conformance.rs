@@ -26,7 +26,7 @@ use sessiond_core::{
     SessionStore, StoreError, StoredEvent, Subject, SubjectLimit, Tenant,
 };
 
-use crate::conformance::{NOW, sample};
+use crate::conformance::{NOW, placed, sample_in};
 
 /// Generates one `#[tokio::test]` per case, each on a fresh store from
 /// `$factory` (callable as `$factory().await`, giving an `Option` of the
@@ -150,16 +150,19 @@ pub async fn audit_insert_stores_its_event_and_one_per_eviction(
     events: Arc<dyn EventStore>,
 ) {
     let ids = EventIds::with_node(11);
-    let mut first = sample("acme", "placeholder", NOW - Duration::from_secs(20));
+    let mut first = sample_in(&sessions, "acme", "placeholder", NOW - Duration::from_secs(20));
     first.subject = awkward_subject();
-    let mut second = sample("acme", "placeholder", NOW - Duration::from_secs(10));
+    let first = placed(&sessions, first);
+    let mut second = sample_in(&sessions, "acme", "placeholder", NOW - Duration::from_secs(10));
     second.subject = awkward_subject();
+    let second = placed(&sessions, second);
     put(&sessions, &first).await;
     put(&sessions, &second).await;
     assert!(all(&events, &acme()).await.is_empty(), "Audit::NONE stores nothing");
 
-    let mut third = sample("acme", "placeholder", NOW);
+    let mut third = sample_in(&sessions, "acme", "placeholder", NOW);
     third.subject = awkward_subject();
+    let third = placed(&sessions, third);
     let created = event(EventKind::Created, &third);
     let audit = audit(&ids, vec![created], Some(EventKind::Revoked(RevokeReason::Limit)));
     let inserted = sessions
@@ -184,10 +187,10 @@ pub async fn audit_insert_stores_its_event_and_one_per_eviction(
 /// A collision or a denied limit writes nothing: no event either.
 pub async fn audit_a_refused_insert_stores_nothing(sessions: Arc<dyn SessionStore>, events: Arc<dyn EventStore>) {
     let ids = EventIds::with_node(12);
-    let existing = sample("acme", "bob", NOW);
+    let existing = sample_in(&sessions, "acme", "bob", NOW);
     put(&sessions, &existing).await;
 
-    let mut twin = sample("acme", "bob", NOW);
+    let mut twin = sample_in(&sessions, "acme", "bob", NOW);
     twin.id = existing.id.clone();
     let collides = audit(&ids, vec![event(EventKind::Created, &twin)], None);
     let refused = sessions
@@ -201,7 +204,7 @@ pub async fn audit_a_refused_insert_stores_nothing(sessions: Arc<dyn SessionStor
         .await;
     assert!(matches!(refused, Err(StoreError::Collision)), "{refused:?}");
 
-    let over = sample("acme", "bob", NOW);
+    let over = sample_in(&sessions, "acme", "bob", NOW);
     let denied = audit(
         &ids,
         vec![event(EventKind::Created, &over)],
@@ -228,7 +231,7 @@ pub async fn audit_update_stores_its_event_only_when_it_writes(
     events: Arc<dyn EventStore>,
 ) {
     let ids = EventIds::with_node(13);
-    let session = sample("acme", "carol", NOW);
+    let session = sample_in(&sessions, "acme", "carol", NOW);
     put(&sessions, &session).await;
     let mut next = session.clone();
     next.version = 2;
@@ -254,8 +257,9 @@ pub async fn audit_revoke_stores_its_event_only_when_it_revokes(
     events: Arc<dyn EventStore>,
 ) {
     let ids = EventIds::with_node(14);
-    let mut session = sample("acme", "placeholder", NOW);
+    let mut session = sample_in(&sessions, "acme", "placeholder", NOW);
     session.subject = awkward_subject();
+    let session = placed(&sessions, session);
     put(&sessions, &session).await;
 
     let first = audit(
@@ -278,7 +282,7 @@ pub async fn audit_revoke_stores_its_event_only_when_it_revokes(
         .await
         .expect("revoke");
     assert!(revoked.is_none());
-    let unknown = sample("acme", "dave", NOW);
+    let unknown = sample_in(&sessions, "acme", "dave", NOW);
     let missing = audit(
         &ids,
         vec![event(EventKind::Revoked(RevokeReason::Admin), &unknown)],
@@ -302,12 +306,13 @@ pub async fn audit_revoke_subject_stores_one_event_per_revoked_session(
     let ids = EventIds::with_node(15);
     let mut mine = Vec::new();
     for age in [30, 20, 10] {
-        let mut session = sample("acme", "placeholder", NOW - Duration::from_secs(age));
+        let mut session = sample_in(&sessions, "acme", "placeholder", NOW - Duration::from_secs(age));
         session.subject = awkward_subject();
+        let session = placed(&sessions, session);
         put(&sessions, &session).await;
         mine.push(session);
     }
-    let other = sample("acme", "erin", NOW);
+    let other = sample_in(&sessions, "acme", "erin", NOW);
     put(&sessions, &other).await;
 
     let reason = RevokeReason::PasswordChange;
@@ -353,15 +358,17 @@ pub async fn audit_purge_stores_one_event_per_unrevoked_record(
     // Idle for 30 minutes from NOW, so expired an hour later; every record
     // is inserted before its deadline, as engines with native expiry need.
     let later = NOW + Duration::from_secs(3600);
-    let mut expired = sample("acme", "placeholder", NOW);
+    let mut expired = sample_in(&sessions, "acme", "placeholder", NOW);
     expired.subject = awkward_subject();
-    let elsewhere = sample("globex", "frank", NOW);
-    let tombstone = sample("acme", "grace", NOW);
-    let mut live = sample("acme", "heidi", NOW);
+    let expired = placed(&sessions, expired);
+    let elsewhere = sample_in(&sessions, "globex", "frank", NOW);
+    let tombstone = sample_in(&sessions, "acme", "grace", NOW);
+    let mut live = sample_in(&sessions, "acme", "heidi", NOW);
     live.idle_expires_at = NOW + Duration::from_secs(2 * 3600);
     // A visitor's anonymous session: its event names nobody.
-    let mut visitor = sample("acme", "placeholder", NOW);
+    let mut visitor = sample_in(&sessions, "acme", "placeholder", NOW);
     visitor.subject = Subject::anonymous();
+    let visitor = placed(&sessions, visitor);
     for session in [&expired, &elsewhere, &tombstone, &live, &visitor] {
         put(&sessions, session).await;
     }
@@ -386,8 +393,8 @@ pub async fn audit_purge_stores_one_event_per_unrevoked_record(
 
 /// With [`Audit::NONE`] no write stores an event.
 pub async fn audit_none_stores_nothing(sessions: Arc<dyn SessionStore>, events: Arc<dyn EventStore>) {
-    let session = sample("acme", "ivan", NOW);
-    let unrevoked = sample("acme", "judy", NOW);
+    let session = sample_in(&sessions, "acme", "ivan", NOW);
+    let unrevoked = sample_in(&sessions, "acme", "judy", NOW);
     put(&sessions, &session).await;
     put(&sessions, &unrevoked).await;
     let mut next = session.clone();

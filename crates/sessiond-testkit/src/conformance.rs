@@ -149,6 +149,54 @@ pub fn sample(t: &str, s: &str, created_at: OffsetDateTime) -> Session {
     }
 }
 
+/// `session` with its id and token hashes drawn again where `store` needs
+/// them ([`SessionStore::shards`]): in its subject's shard, or for an
+/// anonymous session in its id's. Unchanged for a store without shards.
+/// Place a session once its tenant and subject are final.
+pub fn placed(store: &Arc<dyn SessionStore>, mut session: Session) -> Session {
+    let Some(shards) = store.shards() else {
+        return session;
+    };
+    session.id = shards
+        .id_in(shards.for_subject(&session.tenant, &session.subject))
+        .expect("randomness");
+    let shard = shards.of_id(&session.id);
+    session.token_hash = shards.token_in(shard).expect("randomness").hash();
+    if let Some(previous) = &mut session.previous_token {
+        previous.hash = shards.token_in(shard).expect("randomness").hash();
+    }
+    session
+}
+
+/// [`sample`], [`placed`] for `store`.
+pub fn sample_in(store: &Arc<dyn SessionStore>, t: &str, s: &str, created_at: OffsetDateTime) -> Session {
+    placed(store, sample(t, s, created_at))
+}
+
+/// A new token hash for `session` (a rotation), in its shard if `store`
+/// has shards.
+pub fn new_hash_for(store: &Arc<dyn SessionStore>, session: &Session) -> TokenHash {
+    match store.shards() {
+        Some(shards) => shards.token_in(shards.of_id(&session.id)).expect("randomness").hash(),
+        None => new_hash(),
+    }
+}
+
+/// `name`, or where `store` has shards the first of `name-1`, `name-2`, …
+/// whose sessions share `other`'s shard: for the cases where one subject's
+/// record meets another's id or token hash, which a sharded store can only
+/// see within one shard.
+pub fn subject_beside(store: &Arc<dyn SessionStore>, name: &str, other: &Session) -> String {
+    let Some(shards) = store.shards() else {
+        return name.to_owned();
+    };
+    let shard = shards.of_id(&other.id);
+    (1..)
+        .map(|i| format!("{name}-{i}"))
+        .find(|candidate| shards.of_subject(&other.tenant, &subject(candidate)) == shard)
+        .expect("some name falls in every shard")
+}
+
 fn revocation(reason: RevokeReason) -> Revocation {
     Revocation { at: NOW, reason }
 }
@@ -173,7 +221,7 @@ async fn by_id(store: &Arc<dyn SessionStore>, id: &SessionId) -> Option<Session>
 
 /// Every read of an unknown key answers "absent", every write "not found".
 pub async fn missing_keys_are_absent_everywhere(store: Arc<dyn SessionStore>) {
-    let ghost = sample("t", "nobody", NOW);
+    let ghost = sample_in(&store, "t", "nobody", NOW);
     assert_eq!(
         store.get_by_token(&ghost.token_hash).await.expect("get").as_deref(),
         None
@@ -234,10 +282,10 @@ pub async fn missing_keys_are_absent_everywhere(store: Arc<dyn SessionStore>) {
 
 /// A record reads back equal, field for field, by id and by token hash.
 pub async fn insert_then_get_round_trips_exactly(store: Arc<dyn SessionStore>) {
-    let mut session = sample("t", "alice", NOW);
+    let mut session = sample_in(&store, "t", "alice", NOW);
     session.remember_me = true;
     session.previous_token = Some(PreviousToken {
-        hash: new_hash(),
+        hash: new_hash_for(&store, &session),
         valid_until: NOW + Duration::from_secs(5),
     });
     put(&store, &session).await;
@@ -255,9 +303,9 @@ pub async fn insert_then_get_round_trips_exactly(store: Arc<dyn SessionStore>) {
 
 /// An id that exists is never overwritten.
 pub async fn insert_refuses_an_id_collision(store: Arc<dyn SessionStore>) {
-    let first = sample("t", "alice", NOW);
+    let first = sample_in(&store, "t", "alice", NOW);
     put(&store, &first).await;
-    let mut clash = sample("t", "mallory", NOW);
+    let mut clash = sample_in(&store, "t", &subject_beside(&store, "mallory", &first), NOW);
     clash.id = first.id.clone();
     let result = store
         .insert(
@@ -278,15 +326,16 @@ pub async fn insert_refuses_an_id_collision(store: Arc<dyn SessionStore>) {
 
 /// A token hash that exists, current or previous, is never taken over.
 pub async fn insert_refuses_a_token_hash_collision(store: Arc<dyn SessionStore>) {
-    let mut first = sample("t", "alice", NOW);
+    let mut first = sample_in(&store, "t", "alice", NOW);
     first.previous_token = Some(PreviousToken {
-        hash: new_hash(),
+        hash: new_hash_for(&store, &first),
         valid_until: NOW,
     });
     put(&store, &first).await;
     let previous = first.previous_token.map(|p| p.hash).expect("previous");
+    let mallory = subject_beside(&store, "mallory", &first);
     for taken in [first.token_hash, previous] {
-        let mut clash = sample("t", "mallory", NOW);
+        let mut clash = sample_in(&store, "t", &mallory, NOW);
         clash.token_hash = taken;
         let result = store
             .insert(
@@ -306,7 +355,7 @@ pub async fn insert_refuses_a_token_hash_collision(store: Arc<dyn SessionStore>)
     }
     assert_eq!(
         store
-            .list_subject(&first.tenant, &subject("mallory"), NOW)
+            .list_subject(&first.tenant, &subject(&mallory), NOW)
             .await
             .expect("list")
             .len(),
@@ -316,7 +365,7 @@ pub async fn insert_refuses_a_token_hash_collision(store: Arc<dyn SessionStore>)
 
 /// Update writes only over the expected version.
 pub async fn update_is_compare_and_set(store: Arc<dyn SessionStore>) {
-    let session = sample("t", "alice", NOW);
+    let session = sample_in(&store, "t", "alice", NOW);
     put(&store, &session).await;
     let mut next = session.clone();
     next.data.insert("step".into(), 2.into());
@@ -338,14 +387,14 @@ pub async fn update_is_compare_and_set(store: Arc<dyn SessionStore>) {
 /// After a rotation-shaped update the new and previous hashes find the record
 /// and the hash before that does not.
 pub async fn update_reindexes_token_hashes(store: Arc<dyn SessionStore>) {
-    let original = sample("t", "alice", NOW);
+    let original = sample_in(&store, "t", "alice", NOW);
     put(&store, &original).await;
     let mut rotated = original.clone();
     rotated.previous_token = Some(PreviousToken {
         hash: original.token_hash,
         valid_until: NOW,
     });
-    rotated.token_hash = new_hash();
+    rotated.token_hash = new_hash_for(&store, &original);
     rotated.version = 2;
     store.update(&rotated, 1, &Audit::NONE).await.expect("rotate once");
     for hash in [original.token_hash, rotated.token_hash] {
@@ -356,7 +405,7 @@ pub async fn update_reindexes_token_hashes(store: Arc<dyn SessionStore>) {
         hash: rotated.token_hash,
         valid_until: NOW,
     });
-    again.token_hash = new_hash();
+    again.token_hash = new_hash_for(&store, &original);
     again.version = 3;
     store.update(&again, 2, &Audit::NONE).await.expect("rotate twice");
     assert_eq!(
@@ -375,8 +424,8 @@ pub async fn update_reindexes_token_hashes(store: Arc<dyn SessionStore>) {
 
 /// Update cannot steal another record's token hash.
 pub async fn update_refuses_another_records_token_hash(store: Arc<dyn SessionStore>) {
-    let a = sample("t", "alice", NOW);
-    let b = sample("t", "bob", NOW);
+    let a = sample_in(&store, "t", "alice", NOW);
+    let b = sample_in(&store, "t", &subject_beside(&store, "bob", &a), NOW);
     put(&store, &a).await;
     put(&store, &b).await;
     let mut thief = b.clone();
@@ -395,7 +444,7 @@ pub async fn update_refuses_another_records_token_hash(store: Arc<dyn SessionSto
 pub async fn concurrent_compare_and_set_loses_no_update(store: Arc<dyn SessionStore>) {
     const TASKS: u64 = 16;
     const EACH: u64 = 10;
-    let session = sample("t", "alice", NOW);
+    let session = sample_in(&store, "t", "alice", NOW);
     put(&store, &session).await;
     let mut handles = Vec::new();
     for _ in 0..TASKS {
@@ -439,7 +488,7 @@ pub async fn concurrent_compare_and_set_loses_no_update(store: Arc<dyn SessionSt
 /// Touch moves last use and idle deadline forward, never back, never on a
 /// tombstone, and leaves the version alone.
 pub async fn touch_moves_deadlines_forward_only(store: Arc<dyn SessionStore>) {
-    let session = sample("t", "alice", NOW);
+    let session = sample_in(&store, "t", "alice", NOW);
     put(&store, &session).await;
     let later = NOW + Duration::from_secs(120);
     let client = ClientInfo {
@@ -485,7 +534,7 @@ pub async fn touch_moves_deadlines_forward_only(store: Arc<dyn SessionStore>) {
 /// Revocation marks the record, bumps its version, drops it from its
 /// subject, keeps it findable by token, and happens once.
 pub async fn revoke_leaves_a_findable_tombstone(store: Arc<dyn SessionStore>) {
-    let session = sample("t", "alice", NOW);
+    let session = sample_in(&store, "t", "alice", NOW);
     put(&store, &session).await;
     let how = revocation(RevokeReason::Logout);
     let revoked = store

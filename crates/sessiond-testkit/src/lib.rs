@@ -19,6 +19,7 @@ pub mod model;
 pub mod nginx;
 pub mod secret_conformance;
 pub mod server;
+pub mod sharded;
 pub mod user_conformance;
 
 pub use clock::FakeClock;

@@ -8,18 +8,20 @@ use std::time::Duration;
 
 use sessiond_core::{Audit, ClientInfo, RevokeReason, SessionStore, Subject};
 
-use super::{NOW, by_id, put, revocation, sample, subject, tenant};
+use super::{NOW, by_id, placed, put, revocation, sample_in, subject, tenant};
 
 /// An anonymous record round-trips through insert, both lookups, a
 /// compare-and-set update, a touch, a revocation with reason `signed_in`
 /// and the purge; neither listing nor revoking the anonymous subject
 /// reaches it, and it does not disturb a subject's own sessions.
 pub async fn anonymous_records_belong_to_no_subject(store: Arc<dyn SessionStore>) {
-    let mut visitor = sample("t", "alice", NOW);
+    let mut visitor = sample_in(&store, "t", "alice", NOW);
     visitor.subject = Subject::anonymous();
-    let mut other_visitor = sample("t", "alice", NOW);
+    let visitor = placed(&store, visitor);
+    let mut other_visitor = sample_in(&store, "t", "alice", NOW);
     other_visitor.subject = Subject::anonymous();
-    let alice = sample("t", "alice", NOW);
+    let other_visitor = placed(&store, other_visitor);
+    let alice = sample_in(&store, "t", "alice", NOW);
     put(&store, &visitor).await;
     put(&store, &other_visitor).await;
     put(&store, &alice).await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sessiond_core::{Audit, ClientInfo, PreviousToken, RevokeReason, Session, SessionStore, StoreError, SubjectLimit};
 
-use super::{NOW, by_id, new_hash, put, revocation, sample, subject, tenant};
+use super::{NOW, by_id, new_hash_for, put, revocation, sample_in, subject, tenant};
 
 /// A client unlike both of [`sample`]'s.
 fn elsewhere() -> ClientInfo {
@@ -23,7 +23,7 @@ fn elsewhere() -> ClientInfo {
 /// that returns records (revocation, bulk revocation, eviction, purge)
 /// give it back as it was written.
 pub async fn created_client_is_stored_and_read_back(store: Arc<dyn SessionStore>) {
-    let session = sample("t", "alice", NOW);
+    let session = sample_in(&store, "t", "alice", NOW);
     assert_ne!(session.created_client, ClientInfo::default());
     assert_ne!(session.created_client, session.client);
     put(&store, &session).await;
@@ -45,7 +45,7 @@ pub async fn created_client_is_stored_and_read_back(store: Arc<dyn SessionStore>
     );
 
     // One created without a client reads back without one.
-    let mut bare = sample("t", "bob", NOW);
+    let mut bare = sample_in(&store, "t", "bob", NOW);
     bare.created_client = ClientInfo::default();
     put(&store, &bare).await;
     assert_eq!(
@@ -65,7 +65,7 @@ pub async fn created_client_is_stored_and_read_back(store: Arc<dyn SessionStore>
         Some(session.created_client.clone())
     );
 
-    let mut carol = sample("t", "carol", NOW);
+    let mut carol = sample_in(&store, "t", "carol", NOW);
     carol.created_client.user_agent = Some("Safari/18 (carol)".into());
     put(&store, &carol).await;
     let bulk = store
@@ -84,10 +84,10 @@ pub async fn created_client_is_stored_and_read_back(store: Arc<dyn SessionStore>
         [&carol.created_client]
     );
 
-    let mut dave = sample("t", "dave", NOW);
+    let mut dave = sample_in(&store, "t", "dave", NOW);
     dave.created_client.ip = Some("192.0.2.45".into());
     put(&store, &dave).await;
-    let newer = sample("t", "dave", NOW + Duration::from_secs(1));
+    let newer = sample_in(&store, "t", "dave", NOW + Duration::from_secs(1));
     let inserted = store
         .insert(
             &newer,
@@ -120,7 +120,7 @@ pub async fn created_client_is_stored_and_read_back(store: Arc<dyn SessionStore>
 /// A touch with another client changes `client` and leaves
 /// `created_client` as it was; so does a touch that is refused.
 pub async fn touch_changes_the_client_but_not_the_created_client(store: Arc<dyn SessionStore>) {
-    let session = sample("t", "alice", NOW);
+    let session = sample_in(&store, "t", "alice", NOW);
     put(&store, &session).await;
     let later = NOW + Duration::from_secs(120);
     let idle = later + Duration::from_secs(1800);
@@ -166,7 +166,7 @@ pub async fn touch_changes_the_client_but_not_the_created_client(store: Arc<dyn 
 /// token) write the record whole and keep the client at creation they
 /// are given; a refused update changes nothing.
 pub async fn update_and_rotation_keep_the_created_client(store: Arc<dyn SessionStore>) {
-    let session = sample("t", "alice", NOW);
+    let session = sample_in(&store, "t", "alice", NOW);
     put(&store, &session).await;
 
     let mut next = by_id(&store, &session.id).await.expect("present");
@@ -186,7 +186,7 @@ pub async fn update_and_rotation_keep_the_created_client(store: Arc<dyn SessionS
         hash: read.token_hash,
         valid_until: NOW + Duration::from_secs(5),
     });
-    rotated.token_hash = new_hash();
+    rotated.token_hash = new_hash_for(&store, &session);
     rotated.version = 3;
     store.update(&rotated, 2, &Audit::NONE).await.expect("rotate");
     for hash in [rotated.token_hash, session.token_hash] {

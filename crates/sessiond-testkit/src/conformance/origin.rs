@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use sessiond_core::{Audit, ClientInfo, RevokeReason, SessionOrigin, SessionStore};
 
-use super::{NOW, by_id, put, revocation, sample, subject, tenant};
+use super::{NOW, by_id, put, revocation, sample_in, subject, tenant};
 
 /// A portal session and an API session of one subject keep their origins
 /// through insert, lookups by id and token, listing, a compare-and-set
 /// update, a touch and a revocation.
 pub async fn origin_round_trips_through_every_read_and_write(store: Arc<dyn SessionStore>) {
-    let mut portal = sample("t", "alice", NOW);
+    let mut portal = sample_in(&store, "t", "alice", NOW);
     portal.origin = SessionOrigin::Portal;
-    let api = sample("t", "alice", NOW + Duration::from_secs(1));
+    let api = sample_in(&store, "t", "alice", NOW + Duration::from_secs(1));
     assert_eq!(api.origin, SessionOrigin::Api);
     put(&store, &portal).await;
     put(&store, &api).await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sessiond_core::{SessionId, SessionStore};
 
-use super::{NOW, put, sample};
+use super::{NOW, put, sample_in};
 
 /// Pages of any size reach every record (at least once), across tenants
 /// and subjects, and the walk ends.
@@ -19,7 +19,7 @@ pub async fn scan_reaches_every_record_and_ends(store: Arc<dyn SessionStore>) {
     let mut written = BTreeSet::new();
     for i in 0..23u64 {
         let tenant = if i % 3 == 0 { "other" } else { "t" };
-        let session = sample(tenant, &format!("user-{}", i % 5), NOW + Duration::from_secs(i));
+        let session = sample_in(&store, tenant, &format!("user-{}", i % 5), NOW + Duration::from_secs(i));
         put(&store, &session).await;
         written.insert(session.id.clone());
     }

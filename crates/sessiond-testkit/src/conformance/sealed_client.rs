@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sessiond_core::{Audit, ClientInfo, SessionStore};
 
-use super::{NOW, by_id, put, sample, subject, tenant};
+use super::{NOW, by_id, put, sample_in, subject, tenant};
 
 fn sealed(text: &str) -> ClientInfo {
     ClientInfo {
@@ -22,7 +22,7 @@ fn sealed(text: &str) -> ClientInfo {
 
 /// Insert, lookups, listing, touch and compare-and-set update keep it.
 pub async fn sealed_client_round_trips_through_every_read_and_write(store: Arc<dyn SessionStore>) {
-    let mut session = sample("t", "alice", NOW);
+    let mut session = sample_in(&store, "t", "alice", NOW);
     session.client = sealed("v1.00000001.first");
     put(&store, &session).await;
     assert_eq!(
@@ -80,7 +80,7 @@ pub async fn sealed_client_round_trips_through_every_read_and_write(store: Arc<d
 /// The sealed client at creation is kept through insert, lookups, listing
 /// and update, and no touch changes it, sealed or clear.
 pub async fn sealed_created_client_round_trips_and_survives_touch(store: Arc<dyn SessionStore>) {
-    let mut session = sample("t", "alice", NOW);
+    let mut session = sample_in(&store, "t", "alice", NOW);
     session.client = sealed("v1.00000001.client");
     session.created_client = sealed("v1.00000001.created");
     put(&store, &session).await;

@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use sessiond_core::{Audit, ClientInfo, RevokeReason, Session, SessionId, SessionStore, StoreError, SubjectLimit};
 
-use super::{NOW, by_id, put, revocation, sample, subject, tenant};
+use super::{NOW, by_id, put, revocation, sample_in, subject, tenant};
 
 /// Listing and bulk revocation see one subject in one tenant, live only,
 /// and spare `except`.
 pub async fn subject_listing_and_revocation_respect_except_and_tenant(store: Arc<dyn SessionStore>) {
     let mine: Vec<Session> = (0..3)
-        .map(|i| sample("t", "alice", NOW + Duration::from_secs(i)))
+        .map(|i| sample_in(&store, "t", "alice", NOW + Duration::from_secs(i)))
         .collect();
-    let other_subject = sample("t", "bob", NOW);
-    let other_tenant = sample("u", "alice", NOW);
+    let other_subject = sample_in(&store, "t", "bob", NOW);
+    let other_tenant = sample_in(&store, "u", "alice", NOW);
     for s in mine.iter().chain([&other_subject, &other_tenant]) {
         put(&store, s).await;
     }
@@ -72,8 +72,8 @@ pub async fn subject_listing_and_revocation_respect_except_and_tenant(store: Arc
 /// revoked in bulk; if a backend still returns it, it is unchanged.
 pub async fn expired_records_are_neither_counted_nor_listed(store: Arc<dyn SessionStore>) {
     let past = NOW - Duration::from_secs(3600);
-    let expired = sample("t", "alice", past);
-    let live = sample("t", "alice", NOW);
+    let expired = sample_in(&store, "t", "alice", past);
+    let live = sample_in(&store, "t", "alice", NOW);
     put(&store, &expired).await;
     put(&store, &live).await;
     let (t, alice) = (tenant("t"), subject("alice"));
@@ -100,10 +100,10 @@ pub async fn expired_records_are_neither_counted_nor_listed(store: Arc<dyn Sessi
 /// `Deny(n)` refuses the (n+1)th live session and writes nothing; expired
 /// and revoked ones do not count.
 pub async fn limit_deny_refuses_and_writes_nothing(store: Arc<dyn SessionStore>) {
-    let expired = sample("t", "alice", NOW - Duration::from_secs(3600));
+    let expired = sample_in(&store, "t", "alice", NOW - Duration::from_secs(3600));
     put(&store, &expired).await;
-    let first = sample("t", "alice", NOW);
-    let second = sample("t", "alice", NOW);
+    let first = sample_in(&store, "t", "alice", NOW);
+    let second = sample_in(&store, "t", "alice", NOW);
     for s in [&first, &second] {
         store
             .insert(
@@ -116,7 +116,7 @@ pub async fn limit_deny_refuses_and_writes_nothing(store: Arc<dyn SessionStore>)
             .await
             .expect("under the limit");
     }
-    let third = sample("t", "alice", NOW);
+    let third = sample_in(&store, "t", "alice", NOW);
     let result = store
         .insert(
             &third,
@@ -160,11 +160,11 @@ pub async fn limit_deny_refuses_and_writes_nothing(store: Arc<dyn SessionStore>)
 
 /// `EvictOldest(n)` revokes the earliest-created live sessions to make room.
 pub async fn limit_evict_oldest_revokes_the_first_created(store: Arc<dyn SessionStore>) {
-    let oldest = sample("t", "alice", NOW - Duration::from_secs(20));
-    let middle = sample("t", "alice", NOW - Duration::from_secs(10));
+    let oldest = sample_in(&store, "t", "alice", NOW - Duration::from_secs(20));
+    let middle = sample_in(&store, "t", "alice", NOW - Duration::from_secs(10));
     put(&store, &oldest).await;
     put(&store, &middle).await;
-    let newest = sample("t", "alice", NOW);
+    let newest = sample_in(&store, "t", "alice", NOW);
     let how = revocation(RevokeReason::Limit);
     let inserted = store
         .insert(&newest, SubjectLimit::EvictOldest(2), NOW, how, &Audit::NONE)
@@ -193,7 +193,7 @@ pub async fn concurrent_inserts_respect_the_limit(store: Arc<dyn SessionStore>) 
     for _ in 0..16 {
         let store = Arc::clone(&store);
         handles.push(tokio::spawn(async move {
-            let s = sample("t", "alice", NOW);
+            let s = sample_in(&store, "t", "alice", NOW);
             store
                 .insert(
                     &s,
@@ -229,9 +229,9 @@ pub async fn purge_removes_expired_records_earliest_first(store: Arc<dyn Session
     let ages = [40u64, 35, 31, 10];
     let sessions: Vec<Session> = ages
         .iter()
-        .map(|m| sample("t", "alice", NOW - Duration::from_secs(m * 60)))
+        .map(|m| sample_in(&store, "t", "alice", NOW - Duration::from_secs(m * 60)))
         .collect();
-    let tombstone = sample("t", "bob", NOW - Duration::from_secs(33 * 60));
+    let tombstone = sample_in(&store, "t", "bob", NOW - Duration::from_secs(33 * 60));
     for s in sessions.iter().chain([&tombstone]) {
         put(&store, s).await;
     }
@@ -282,7 +282,7 @@ pub async fn purge_removes_expired_records_earliest_first(store: Arc<dyn Session
 
 /// Purge uses the deadline a touch moved, not the one the record was born with.
 pub async fn purge_follows_touched_deadlines(store: Arc<dyn SessionStore>) {
-    let session = sample("t", "alice", NOW - Duration::from_secs(29 * 60));
+    let session = sample_in(&store, "t", "alice", NOW - Duration::from_secs(29 * 60));
     put(&store, &session).await;
     let touched_at = NOW - Duration::from_secs(60);
     store
