@@ -62,8 +62,12 @@ impl Shards {
     pub const MAX: u8 = 64;
 
     /// `count` shards, if it is a power of two from 1 to [`Shards::MAX`].
-    pub fn new(count: u8) -> Option<Self> {
-        (count.is_power_of_two() && count <= Self::MAX).then_some(Self { count })
+    pub const fn new(count: u8) -> Option<Self> {
+        if count.is_power_of_two() && count <= Self::MAX {
+            Some(Self { count })
+        } else {
+            None
+        }
     }
 
     /// How many there are.

@@ -16,9 +16,10 @@ fn backend(error: serde_json::Error) -> StoreError {
     StoreError::Backend(Box::new(error))
 }
 
-/// The argument for `audit`, `''` when it stores nothing; `skip` picked
-/// events were numbered by earlier calls of the same write (purge batches).
-pub(crate) fn audit_arg(keys: &KeySpace, audit: &Audit, skip: usize) -> Result<String, StoreError> {
+/// The argument for `audit` of a script in `shard` (whose event keys it
+/// writes), `''` when it stores nothing; `skip` picked events were numbered
+/// by earlier calls of the same write (purge batches).
+pub(crate) fn audit_arg(keys: &KeySpace, shard: u8, audit: &Audit, skip: usize) -> Result<String, StoreError> {
     if audit.is_empty() {
         return Ok(String::new());
     }
@@ -28,8 +29,8 @@ pub(crate) fn audit_arg(keys: &KeySpace, audit: &Audit, skip: usize) -> Result<S
         known.push(member(stored).map_err(backend)?);
     }
     let mut arg = serde_json::json!({
-        "t": keys.event_tenants(),
-        "p": keys.events_prefix(),
+        "t": keys.event_tenants(shard),
+        "p": keys.events_prefix(shard),
         "o": keys.subject_index_names_at(),
         "k": known,
     });

@@ -8,8 +8,8 @@
 //!
 //! * `prefix` (default `sessiond:`): put before every key, so several
 //!   deployments or test runs can share one server. Must not contain `{` or
-//!   `}` (those choose Cluster hash slots; on a Cluster the store makes the
-//!   prefix the tag of every key itself).
+//!   `}` (those choose Cluster hash slots; on a Cluster the store tags its
+//!   keys itself).
 //! * `ttl_slack_secs` (default 3600): how long Redis keeps a record after
 //!   its deadline before expiring it by itself (see the crate docs for why).
 //! * `timeout_ms` (default 2000): connect and response timeout; past it a
@@ -73,18 +73,19 @@
 //! # Cluster
 //!
 //! ```text
-//! redis+cluster://[user:password@]host[:port][,host[:port]…][/][?prefix=…&…]
+//! redis+cluster://[user:password@]host[:port][,host[:port]…][/][?prefix=…&shards=64&…]
 //! rediss+cluster://…   (TLS to every node; ca_file applies)
 //! ```
 //!
 //! The hosts are some of the cluster's nodes (port 6379 when omitted): the
 //! client learns the others, and every move of a slot, from them. User and
-//! password may be percent-encoded. Every key of the store carries the
-//! prefix as its hash tag (`{sessiond:}t:…`), so all of them live in one
-//! slot and every script's keys are in the slot it runs in (the crate docs
-//! say what that gives and what it does not). The parameters of the
-//! Sentinel form apply, except `cache_entries`; an unknown parameter is an
-//! error.
+//! password may be percent-encoded. Sessions are spread over `shards` hash
+//! tags (a power of two up to 64, default 64; `{<prefix><NN>}` in the key),
+//! so over as many slots and the nodes that hold them; every session keeps
+//! all its keys, and its subject's index, in its subject's shard (see
+//! `keys.rs`). The number is part of the layout: a store keeps the one it
+//! was started with. The parameters of the Sentinel form apply, except
+//! `cache_entries`; an unknown parameter is an error.
 
 use std::time::Duration;
 
@@ -100,6 +101,12 @@ pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(500);
 pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
 /// A cluster node's port when its address names none.
 pub const DEFAULT_NODE_PORT: u16 = 6379;
+/// Default `shards` of a Cluster URL: the most there can be, so a store
+/// spreads over as many slots (and nodes) as it can.
+pub const DEFAULT_SHARDS: sessiond_core::Shards = match sessiond_core::Shards::new(64) {
+    Some(shards) => shards,
+    None => panic!("64 is a power of two"),
+};
 
 /// `WAIT` for replicas after every write (`wait_replicas`, `wait_timeout_ms`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +143,8 @@ pub(crate) struct SentinelTarget {
 pub(crate) struct ClusterTarget {
     /// Nodes to learn the cluster from, host and port.
     pub(crate) nodes: Vec<(String, u16)>,
+    /// The shards sessions are spread over (`shards`, default 64).
+    pub(crate) shards: sessiond_core::Shards,
     /// TLS to every node (`rediss+cluster://`).
     pub(crate) tls: bool,
     /// The nodes' user.
@@ -327,6 +336,20 @@ impl RedisConfig {
                         reason: "no longer used: the cache is exact (see cache_entries)",
                     });
                 }
+                "shards" => {
+                    let Some(target) = config.cluster.as_mut() else {
+                        return Err(ConfigError::Parameter {
+                            name: "shards",
+                            reason: "only for a redis+cluster:// URL",
+                        });
+                    };
+                    target.shards = value.parse::<u8>().ok().and_then(sessiond_core::Shards::new).ok_or(
+                        ConfigError::Parameter {
+                            name: "shards",
+                            reason: "not a power of two from 1 to 64",
+                        },
+                    )?;
+                }
                 "sentinel_username" | "sentinel_password" => {
                     let Some(target) = config.sentinel.as_mut() else {
                         return Err(ConfigError::Parameter {
@@ -384,14 +407,10 @@ impl RedisConfig {
         self.cluster.is_some()
     }
 
-    /// What every key starts with: the prefix, and on a Cluster the prefix
-    /// as the hash tag (`{sessiond:}`), so that every key is in one slot.
-    pub(crate) fn key_prefix(&self) -> String {
-        if self.is_cluster() {
-            format!("{{{}}}", self.prefix)
-        } else {
-            self.prefix.clone()
-        }
+    /// The shards a Cluster store spreads its sessions over (`shards`);
+    /// `None` for one server or a Sentinel set.
+    pub fn shards(&self) -> Option<sessiond_core::Shards> {
+        self.cluster.as_ref().map(|c| c.shards)
     }
 }
 
@@ -452,6 +471,7 @@ fn cluster_target(base: &str, tls: bool) -> Result<ClusterTarget, ConfigError> {
     let (username, password, nodes) = hosts(authority, DEFAULT_NODE_PORT).map_err(ConfigError::Cluster)?;
     Ok(ClusterTarget {
         nodes,
+        shards: DEFAULT_SHARDS,
         tls,
         username,
         password,
@@ -689,7 +709,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cluster_url_lists_nodes_and_tags_every_key_with_the_prefix() {
+    fn a_cluster_url_lists_nodes_and_may_name_its_shards() {
         let (config, target) = cluster_of("redis+cluster://u%40x:p%3Aw@n1:7000,n2,[::1]:7002/?prefix=app:");
         assert_eq!(
             target.nodes,
@@ -703,16 +723,18 @@ mod tests {
         assert_eq!(target.password.as_deref(), Some("p:w"));
         assert!(!target.tls);
         assert!(config.is_cluster() && config.sentinel.is_none());
-        assert_eq!(config.key_prefix(), "{app:}");
-        let (config, target) = cluster_of("rediss+cluster://n1?wait_replicas=1&timeout_ms=900&ca_file=/ca.pem");
+        assert_eq!(config.shards(), Some(DEFAULT_SHARDS));
+        assert_eq!(config.prefix, "app:");
+        let (config, target) =
+            cluster_of("rediss+cluster://n1?wait_replicas=1&timeout_ms=900&ca_file=/ca.pem&shards=8");
         assert!(target.tls);
-        assert_eq!(config.key_prefix(), "{sessiond:}");
+        assert_eq!(config.shards().map(sessiond_core::Shards::count), Some(8));
         assert_eq!(config.wait.map(|w| w.replicas), Some(1));
         assert_eq!(config.ca_file.as_deref(), Some(std::path::Path::new("/ca.pem")));
-        // Not a cluster: the prefix is used as it is.
+        // Not a cluster: no shards.
         let plain = RedisConfig::from_url("redis://h?prefix=app:").unwrap_or_else(|e| panic!("{e}"));
         assert!(!plain.is_cluster());
-        assert_eq!(plain.key_prefix(), "app:");
+        assert_eq!(plain.shards(), None);
     }
 
     #[test]
@@ -748,6 +770,23 @@ mod tests {
             })
         );
         assert_eq!(RedisConfig::from_url("redis+clusters://n1"), Err(ConfigError::Scheme));
+        for bad in ["0", "3", "128", "x", ""] {
+            assert_eq!(
+                RedisConfig::from_url(&format!("redis+cluster://n1?shards={bad}")),
+                Err(ConfigError::Parameter {
+                    name: "shards",
+                    reason: "not a power of two from 1 to 64"
+                }),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            RedisConfig::from_url("redis://h?shards=4"),
+            Err(ConfigError::Parameter {
+                name: "shards",
+                reason: "only for a redis+cluster:// URL"
+            })
+        );
     }
 
     #[test]

@@ -76,6 +76,7 @@ impl Link {
                     kind: Kind::Managed(manager.clone()),
                     wait: config.wait,
                     found: None,
+                    slot: None,
                 })
             }
             Link::Sentinel(link) => {
@@ -84,19 +85,17 @@ impl Link {
                     kind: Kind::Plain(connection),
                     wait: config.wait,
                     found: Some((Arc::clone(link), generation)),
+                    slot: None,
                 })
             }
             Link::Cluster(cluster) => {
-                let ClusterLink {
-                    client,
-                    connection,
-                    slot,
-                } = &**cluster;
+                let ClusterLink { client, connection } = &**cluster;
                 let connection = connection.get_or_try_init(|| client.get_async_connection()).await?;
                 Ok(Connection {
-                    kind: Kind::Cluster(connection.clone(), *slot),
+                    kind: Kind::Cluster(connection.clone()),
                     wait: config.wait,
                     found: None,
+                    slot: None,
                 })
             }
         }
@@ -107,8 +106,6 @@ impl Link {
 pub(crate) struct ClusterLink {
     client: ClusterClient,
     connection: OnceCell<ClusterConnection>,
-    /// The slot of every key: the one the key prefix's hash tag names.
-    slot: Slot,
 }
 
 impl ClusterLink {
@@ -148,7 +145,6 @@ impl ClusterLink {
         Ok(Self {
             client: builder.build().map_err(OpenError::Client)?,
             connection: OnceCell::new(),
-            slot: Slot::for_key(config.key_prefix()),
         })
     }
 }
@@ -305,13 +301,16 @@ pub(crate) struct Connection {
     wait: Option<ReplicaWait>,
     /// The sentinel link and the generation of this connection.
     found: Option<(Arc<SentinelLink>, u64)>,
+    /// On a Cluster, the slot of the last command that named a key: where
+    /// `WAIT` goes.
+    slot: Option<Slot>,
 }
 
 enum Kind {
     Managed(ConnectionManager),
     Plain(MultiplexedConnection),
-    /// A cluster connection and the slot every key of the store is in.
-    Cluster(ClusterConnection, Slot),
+    /// A cluster connection: redis-rs routes each command by its key.
+    Cluster(ClusterConnection),
 }
 
 impl Connection {
@@ -320,16 +319,23 @@ impl Connection {
         let reply = match &mut self.kind {
             Kind::Managed(c) => c.req_packed_command(cmd).await,
             Kind::Plain(c) => c.req_packed_command(cmd).await,
-            Kind::Cluster(c, slot) if names_no_key(cmd) => {
-                // Sent where the keys are: the master of their slot.
-                let route = Route::with_slot(*slot, SlotAddr::Master);
-                c.route_command(
-                    cmd.clone(),
-                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
-                )
-                .await
-            }
-            Kind::Cluster(c, _) => c.req_packed_command(cmd).await,
+            Kind::Cluster(c) => match (is_wait(cmd), self.slot) {
+                (true, Some(slot)) => {
+                    // Sent where the write went: the master of its slot.
+                    let route = Route::with_slot(slot, SlotAddr::Master);
+                    c.route_command(
+                        cmd.clone(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                    )
+                    .await
+                }
+                _ => {
+                    if let Some(key) = first_key(cmd) {
+                        self.slot = Some(Slot::for_key(key));
+                    }
+                    c.req_packed_command(cmd).await
+                }
+            },
         };
         let gone = match &reply {
             Err(error) => is_unreachable(error),
@@ -377,22 +383,35 @@ impl Connection {
     }
 }
 
-/// Whether `cmd` names no key for redis-rs to route it by, yet must reach
-/// the master of the store's slot: `WAIT` (which counts the replicas of
-/// the node the writes went to; redis-rs would ask every master), `SCAN`
-/// (which walks one node's keys; redis-rs would pick any) and `PING` (the
-/// store is ready when that master answers, whatever other slots' masters
-/// do; redis-rs would need all of them).
-fn names_no_key(cmd: &Cmd) -> bool {
+/// Whether `cmd` is `WAIT`, which names no key for redis-rs to route it
+/// by, yet must reach the master the call's write went to (redis-rs would
+/// ask every master and answer the least count).
+fn is_wait(cmd: &Cmd) -> bool {
     let name = cmd.args_iter().next().and_then(|arg| match arg {
         redis::Arg::Simple(bytes) => Some(bytes),
         _ => None,
     });
-    name.is_some_and(|name| {
-        [&b"WAIT"[..], b"SCAN", b"PING"]
-            .iter()
-            .any(|n| name.eq_ignore_ascii_case(n))
-    })
+    name.is_some_and(|name| name.eq_ignore_ascii_case(b"WAIT"))
+}
+
+/// The first key `cmd` names, as this crate sends commands: a script's
+/// first key, or the argument after the name of any other command but the
+/// keyless ones.
+fn first_key(cmd: &Cmd) -> Option<&[u8]> {
+    let mut args = cmd.args_iter().map(|arg| match arg {
+        redis::Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    });
+    let name = args.next()??.to_ascii_uppercase();
+    match name.as_slice() {
+        b"EVALSHA" | b"EVAL" => {
+            let _script = args.next();
+            let count = std::str::from_utf8(args.next()??).ok()?.parse::<usize>().ok()?;
+            if count == 0 { None } else { args.next()? }
+        }
+        b"PING" | b"WAIT" | b"SCAN" | b"SCRIPT" | b"ROLE" => None,
+        _ => args.next()?,
+    }
 }
 
 /// Whether `cmd` may write, so a write is followed by `WAIT`: everything
@@ -440,7 +459,7 @@ impl ConnectionLike for Connection {
             let reply = match &mut self.kind {
                 Kind::Managed(c) => c.req_packed_commands(pipeline, offset, count).await,
                 Kind::Plain(c) => c.req_packed_commands(pipeline, offset, count).await,
-                Kind::Cluster(c, _) => c.req_packed_commands(pipeline, offset, count).await,
+                Kind::Cluster(c) => c.req_packed_commands(pipeline, offset, count).await,
             };
             if let Err(error) = &reply
                 && is_unreachable(error)
@@ -460,7 +479,7 @@ impl ConnectionLike for Connection {
         match &self.kind {
             Kind::Managed(c) => c.get_db(),
             Kind::Plain(c) => c.get_db(),
-            Kind::Cluster(c, _) => c.get_db(),
+            Kind::Cluster(c) => c.get_db(),
         }
     }
 }
@@ -484,12 +503,27 @@ mod tests {
     }
 
     #[test]
-    fn only_keyless_commands_are_sent_to_the_slots_master() {
-        for keyless in ["WAIT", "wait", "SCAN", "PING"] {
-            assert!(names_no_key(&redis::cmd(keyless)), "{keyless}");
+    fn only_wait_is_sent_to_the_last_writes_master() {
+        for wait in ["WAIT", "wait"] {
+            assert!(is_wait(&redis::cmd(wait)), "{wait}");
         }
-        for keyed in ["GET", "EVALSHA", "HMGET", "SCRIPT", "WAITAOF"] {
-            assert!(!names_no_key(&redis::cmd(keyed)), "{keyed}");
+        for other in ["GET", "EVALSHA", "SCAN", "WAITAOF", "PING"] {
+            assert!(!is_wait(&redis::cmd(other)), "{other}");
         }
+    }
+
+    #[test]
+    fn the_first_key_is_a_scripts_first_key_or_the_first_argument() {
+        let key = |cmd: &Cmd| first_key(cmd).map(|k| String::from_utf8_lossy(k).into_owned());
+        assert_eq!(
+            key(redis::cmd("EVALSHA").arg("abc").arg(2).arg("k1").arg("k2")).as_deref(),
+            Some("k1")
+        );
+        assert_eq!(key(redis::cmd("evalsha").arg("abc").arg(0).arg("arg")), None);
+        assert_eq!(key(redis::cmd("GET").arg("k")).as_deref(), Some("k"));
+        assert_eq!(key(redis::cmd("HMGET").arg("h").arg("f")).as_deref(), Some("h"));
+        assert_eq!(key(&redis::cmd("PING")), None);
+        assert_eq!(key(redis::cmd("WAIT").arg(1).arg(100)), None);
+        assert_eq!(key(redis::cmd("SCAN").arg(0)), None);
     }
 }

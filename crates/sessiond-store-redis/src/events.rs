@@ -60,13 +60,111 @@ fn counted(reply: redis::Value, what: &str) -> Result<u64, EventStoreError> {
 }
 
 impl RedisStore {
-    async fn prune_tenant(&self, tenant: &str, events: String, retention: Retention) -> Result<u64, EventStoreError> {
+    /// Prunes one shard's events of `tenant` by age, keeping at most `keep`.
+    async fn prune_shard(
+        &self,
+        shard: u8,
+        tenant: &Tenant,
+        keep: usize,
+        retention: Retention,
+    ) -> Result<u64, EventStoreError> {
         let mut call = SCRIPTS.event_prune.prepare_invoke();
-        call.key(self.keys().event_tenants()).key(events);
-        call.arg(tenant)
-            .arg(retention.max_events.to_string())
+        call.key(self.keys().event_tenants(shard))
+            .key(self.keys().events(shard, tenant));
+        call.arg(tenant.as_str())
+            .arg(keep.to_string())
             .arg(EventId::first_at(retention.older_than).as_str());
         counted(self.run(&call).await?, "event prune")
+    }
+
+    /// Prunes `tenant`'s events in every shard: by age, and to the
+    /// `max_events` newest of all shards together.
+    async fn prune_tenant(&self, tenant: &Tenant, retention: Retention) -> Result<u64, EventStoreError> {
+        let count = self.keys().shard_count();
+        let max = retention.max_events;
+        let mut keep = vec![max; usize::from(count)];
+        if count > 1 {
+            let mut connection = self.connection().await?;
+            let mut total = 0usize;
+            for shard in 0..count {
+                let n: usize = redis::cmd("ZCARD")
+                    .arg(self.keys().events(shard, tenant))
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(|e| EventStoreError::from(from_redis(e)))?;
+                total = total.saturating_add(n);
+            }
+            if total > max {
+                // Each shard keeps its part of the newest `max` of all.
+                let newest = self.newest(tenant, &EventFilter::default(), max).await?;
+                let mut parts = vec![0usize; usize::from(count)];
+                for (shard, _) in newest {
+                    parts[usize::from(shard)] += 1;
+                }
+                keep = parts;
+            }
+        }
+        let mut removed = 0;
+        for shard in 0..count {
+            removed += self
+                .prune_shard(shard, tenant, keep[usize::from(shard)], retention)
+                .await?;
+        }
+        Ok(removed)
+    }
+
+    /// Up to `limit` of `tenant`'s events that `filter` takes (its own
+    /// limit aside), newest first, with their shards: each shard's newest,
+    /// merged.
+    async fn newest(
+        &self,
+        tenant: &Tenant,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<(u8, StoredEvent)>, EventStoreError> {
+        let mut found = Vec::new();
+        let mut connection = self.connection().await?;
+        for shard in 0..self.keys().shard_count() {
+            let key = self.keys().events(shard, tenant);
+            let mut taken = 0;
+            let mut below = filter
+                .before
+                .as_ref()
+                .map_or_else(|| "+".to_owned(), |id| format!("({id}"));
+            // Without filters every member read is returned: read just enough.
+            let unfiltered = filter.subject.is_none() && filter.session_id.is_none() && filter.kind.is_none();
+            let page = if unfiltered { limit } else { PAGE.max(limit) };
+            while taken < limit {
+                let members: Vec<String> = redis::cmd("ZREVRANGEBYLEX")
+                    .arg(&key)
+                    .arg(&below)
+                    .arg("-")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(page)
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(|e| EventStoreError::from(from_redis(e)))?;
+                let Some(last) = members.last() else { break };
+                let last = decode(last)?.id;
+                let exhausted = members.len() < page;
+                for member in members {
+                    let stored = decode(&member)?;
+                    if filter.matches(&stored.event) && taken < limit {
+                        found.push((shard, stored));
+                        taken += 1;
+                    }
+                }
+                if exhausted {
+                    break;
+                }
+                below = format!("({last}");
+            }
+        }
+        // Ids order events in time (`EventId`): newest first across shards.
+        found.sort_by(|a, b| b.1.id.cmp(&a.1.id));
+        found.truncate(limit);
+        Ok(found)
     }
 }
 
@@ -76,10 +174,12 @@ impl EventStore for RedisStore {
         if events.is_empty() {
             return Ok(());
         }
+        // Events no session write stores: on a Cluster, in the first shard
+        // (a script's keys must share a slot; readers merge the shards).
         let mut call = SCRIPTS.event_append.prepare_invoke();
-        call.key(self.keys().event_tenants());
+        call.key(self.keys().event_tenants(0));
         for stored in events {
-            call.key(self.keys().events(&stored.event.tenant));
+            call.key(self.keys().events(0, &stored.event.tenant));
             call.arg(stored.event.tenant.as_str()).arg(encode(stored)?);
         }
         counted(self.run(&call).await?, "event append")?;
@@ -87,64 +187,28 @@ impl EventStore for RedisStore {
     }
 
     async fn query_events(&self, tenant: &Tenant, filter: &EventFilter) -> Result<Vec<StoredEvent>, EventStoreError> {
-        let key = self.keys().events(tenant);
-        let mut found = Vec::new();
-        let mut below = filter
-            .before
-            .as_ref()
-            .map_or_else(|| "+".to_owned(), |id| format!("({id}"));
-        // Without filters every member read is returned: read just enough.
-        let unfiltered = filter.subject.is_none() && filter.session_id.is_none() && filter.kind.is_none();
-        let page = if unfiltered {
-            filter.limit
-        } else {
-            PAGE.max(filter.limit)
-        };
-        let mut connection = self.connection().await?;
-        while found.len() < filter.limit {
-            let members: Vec<String> = redis::cmd("ZREVRANGEBYLEX")
-                .arg(&key)
-                .arg(&below)
-                .arg("-")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(page)
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| EventStoreError::from(from_redis(e)))?;
-            let Some(last) = members.last() else { break };
-            let last = decode(last)?.id;
-            let exhausted = members.len() < page;
-            for member in members {
-                let stored = decode(&member)?;
-                if filter.matches(&stored.event) && found.len() < filter.limit {
-                    found.push(stored);
-                }
-            }
-            if exhausted {
-                break;
-            }
-            below = format!("({last}");
-        }
-        Ok(found)
+        let found = self.newest(tenant, filter, filter.limit).await?;
+        Ok(found.into_iter().map(|(_, stored)| stored).collect())
     }
 
     async fn prune_events(&self, tenant: Option<&Tenant>, retention: Retention) -> Result<u64, EventStoreError> {
         if let Some(tenant) = tenant {
-            return self
-                .prune_tenant(tenant.as_str(), self.keys().events(tenant), retention)
-                .await;
+            return self.prune_tenant(tenant, retention).await;
         }
         let mut connection = self.connection().await?;
-        let tenants: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(self.keys().event_tenants())
-            .query_async(&mut connection)
-            .await
-            .map_err(|e| EventStoreError::from(from_redis(e)))?;
+        let mut tenants = std::collections::BTreeSet::new();
+        for shard in 0..self.keys().shard_count() {
+            let names: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(self.keys().event_tenants(shard))
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| EventStoreError::from(from_redis(e)))?;
+            tenants.extend(names);
+        }
         let mut removed = 0;
         for name in tenants {
             let tenant = Tenant::new(name.as_str()).map_err(|e| EventStoreError::Corrupt(Box::new(e)))?;
-            removed += self.prune_tenant(&name, self.keys().events(&tenant), retention).await?;
+            removed += self.prune_tenant(&tenant, retention).await?;
         }
         Ok(removed)
     }

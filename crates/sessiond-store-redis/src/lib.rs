@@ -41,8 +41,8 @@
 //! (`api_keys.rs`); the [`CounterStore`](sessiond_core::CounterStore) of
 //! the login throttle: one hash per counter, TTL its forget-after
 //! (`counters.rs`; a reserve or release names an account's and an
-//! address' counter in one script: on a Cluster they share the prefix's
-//! slot, like every key); and the
+//! address' counter in one script: on a Cluster every counter carries the
+//! tag `{counters}`); and the
 //! [`EventStore`](sessiond_core::EventStore) of audit events: one sorted
 //! set per tenant, read by lex range (`events.rs`).
 //!
@@ -125,33 +125,38 @@
 //! announce) but not tested against a TLS sentinel set.
 //!
 //! Redis Cluster: `redis+cluster://host:port,host:port` (see
-//! [`RedisConfig`]). Every key carries the prefix as its hash tag
-//! (`{sessiond:}t:…`), so every script's keys are in one slot, the slot of
-//! the prefix. redis-rs' cluster connection follows the slot as it moves
-//! (`MOVED`, `ASK`) and as its replica takes over; `WAIT`, `SCAN` and
-//! `PING` name no key and are sent to the slot's master. A call that finds
-//! the slot without a master, or still redirected when redis-rs' few
-//! retries ran out, answers unavailable (503). Tested on three primaries
-//! with a replica each: the conformance suites and the multi-node
-//! scenarios unchanged; the slot moved key batch by key batch under load
-//! (every answer right or 503, nothing acknowledged lost); and the slot's
-//! primary killed under load (503s only, nothing acknowledged lost with
-//! `wait_replicas=1`; the 503s last until the promoted replica has a
-//! replica of its own again, about 7 s with the killed node restarted).
+//! [`RedisConfig`]). A store spreads its sessions over `shards` hash tags
+//! (64 by default), so over the Cluster's slots and nodes. A Cluster runs
+//! a script over keys of one slot only, and every session write changes
+//! the record, its id's key and its subject's index together, so a
+//! session's keys all live in its subject's shard: sessiond's manager
+//! draws ids and tokens that fall there ([`sessiond_core::Shards`]; the
+//! store answers [`SessionStore::shards`](sessiond_core::SessionStore::shards)
+//! and refuses a record whose keys span shards). Each shard has its own
+//! expiry index and audit events; purge takes the earliest due records of
+//! all shards, the event reads merge the shards by id, and `scan_ids` walks
+//! the shards' expiry indexes (`ZSCAN`). Accounts, API keys, counters and
+//! secrets keep their own tags. redis-rs' cluster connection follows slots
+//! as they move (`MOVED`, `ASK`) and as replicas take over; `WAIT` names no
+//! key and is sent to the master of the call's write. A call that finds a
+//! slot without a master, or still redirected when redis-rs' few retries
+//! ran out, answers unavailable (503).
 //!
-//! What one slot means: the Cluster gives this store failover and a place
-//! in a cluster an operator already runs, not more capacity than one node
-//! (deployments with different prefixes do spread over the nodes). Spreading
-//! one store's sessions over slots needs each session's token hash, id and
-//! subject index in one slot of several: tokens and ids drawn to fall in
-//! their subject's slot, and the events each script writes kept per slot.
-//! That is not built. Limits of the one-slot form: while the slot moves, a
-//! write redirected to the importing node is followed by a `WAIT` that the
-//! source node answers (redis-rs routes by its slot map), so
-//! `wait_replicas` confirms nothing for that write; and a `scan_ids` walk
-//! (`sessiond store reseal`) during a move may miss records (the cursor is
-//! one node's). `rediss+cluster://` is parsed and wired but not tested
-//! against a TLS cluster.
+//! Tested on three primaries with a replica each: the conformance suites
+//! and the multi-node scenarios unchanged; a store's sessions on every
+//! primary; one shard's slot moved key batch by key batch under load
+//! (every answer right or 503, nothing acknowledged lost); a primary killed
+//! under load (503s only for the shards it held, nothing acknowledged lost
+//! with `wait_replicas=1`; writes there answer 503 until the promoted
+//! replica has a replica of its own again, about 7.6 s with the killed
+//! node restarted). Limits: while a slot moves, a write redirected to the
+//! importing node is followed by a `WAIT` that redis-rs routes by its slot
+//! map, to the source, so `wait_replicas` confirms nothing for that write;
+//! a `scan_ids` walk during a move may miss or repeat records; the event
+//! reads and the count-based event pruning visit every shard (64 round
+//! trips); events no session write stores (`append_events`) go to the
+//! first shard. `rediss+cluster://` is parsed and wired but not tested
+//! against a TLS cluster, and there is no node-local cache on a Cluster.
 
 mod api_keys;
 mod audit;

@@ -84,11 +84,11 @@ impl RedisStore {
     /// (that happens on first use); reads `ca_file` if there is one.
     pub fn new(config: RedisConfig) -> Result<Self, OpenError> {
         let link = Link::new(&config)?;
-        let keys = KeySpace::new(&config.key_prefix());
+        let keys = KeySpace::new(&config.prefix, config.shards());
         let cache = match config.cache {
             Some(cache) => Some(NodeCache::new(
                 crate::tls::resp3_client(&config)?,
-                &keys.token_prefix(),
+                &keys.token_prefix(0),
                 cache.entries,
                 config.timeout,
             )),
@@ -164,6 +164,122 @@ impl RedisStore {
         let call = SCRIPTS.read.key(key);
         record::decode(&self.run(&call).await?)
     }
+
+    /// Refuses, on a Cluster, a record whose keys span shards: one script
+    /// could not change them together (the manager draws ids and tokens
+    /// that never do).
+    fn check_placed(&self, session: &Session) -> Result<(), StoreError> {
+        match self.inner.keys.shards() {
+            Some(shards) if !shards.places(session) => {
+                Err(StoreError::Backend(Box::new(crate::error::Unexpected(format!(
+                    "the keys of session {} span shards of the Redis Cluster",
+                    session.id.as_str()
+                )))))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Purges up to `limit` records due at `now` from one shard, earliest
+    /// first, numbering picked events from `picked`.
+    async fn purge_shard(
+        &self,
+        shard: u8,
+        now: OffsetDateTime,
+        limit: usize,
+        audit: &Audit,
+        mut picked: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        let keys = &self.inner.keys;
+        let mut purged: Vec<Session> = Vec::new();
+        while purged.len() < limit {
+            let batch = (limit - purged.len()).min(PURGE_BATCH);
+            let mut call = SCRIPTS.purge.prepare_invoke();
+            call.key(keys.expiry(shard))
+                .arg(micros(now))
+                .arg(batch)
+                .arg(keys.token_prefix(shard))
+                .arg(keys.id_prefix(shard))
+                // Each batch numbers its picked events after the earlier ones.
+                .arg(audit_arg(keys, shard, audit, picked)?);
+            let mut reply = array(self.run(&call).await?)?;
+            if reply.is_empty() {
+                return Err(corrupt("purge answered an empty array".into()));
+            }
+            let scanned = int(&reply.remove(0))?;
+            let batch_purged = record::decode_all(&reply)?;
+            picked += batch_purged.iter().filter(|s| s.revoked.is_none()).count();
+            purged.extend(batch_purged);
+            // Fewer due entries than asked for: nothing more is due.
+            if usize::try_from(scanned).unwrap_or(0) < batch {
+                break;
+            }
+        }
+        Ok(purged)
+    }
+
+    /// [`SessionStore::scan_ids`] on a Cluster: shard by shard, `ZSCAN` of
+    /// the shard's expiry index, which holds every record's id. (A `SCAN`
+    /// per shard would walk a node's whole keyspace once per shard it
+    /// holds.) `ZSCAN` returns a small index whole, so ids beyond `limit`
+    /// ride in the cursor: `<shard>.<ZSCAN cursor>[.<id>,<id>…]` (ids are
+    /// base64url, without `.` or `,`).
+    async fn scan_shards(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
+        let keys = &self.inner.keys;
+        let bad = || corrupt(format!("{cursor:?} is not a cursor of this store's walk"));
+        let (shard, from, mut ids) = match cursor {
+            None => (0, "0".to_owned(), Vec::new()),
+            Some(cursor) => {
+                let mut parts = cursor.splitn(3, '.');
+                let shard = parts
+                    .next()
+                    .and_then(|s| s.parse::<u8>().ok())
+                    .filter(|s| *s < keys.shard_count())
+                    .ok_or_else(bad)?;
+                let from = parts
+                    .next()
+                    .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+                    .ok_or_else(bad)?;
+                let ids = match parts.next() {
+                    None => Vec::new(),
+                    Some(list) => list
+                        .split(',')
+                        .map(|id| SessionId::parse(id).ok_or_else(bad))
+                        .collect::<Result<Vec<_>, _>>()?,
+                };
+                (shard, from.to_owned(), ids)
+            }
+        };
+        let mut from = from;
+        if ids.is_empty() {
+            let mut connection = self.connection().await?;
+            let (next, found): (String, Vec<String>) = redis::cmd("ZSCAN")
+                .arg(keys.expiry(shard))
+                .arg(&from)
+                .arg("COUNT")
+                .arg(limit.max(1))
+                .query_async(&mut connection)
+                .await
+                .map_err(from_redis)?;
+            // Members and scores alternate.
+            ids = found
+                .iter()
+                .step_by(2)
+                .map(|id| SessionId::parse(id).ok_or_else(|| corrupt(format!("{id:?} in an expiry index"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            from = next;
+        }
+        let rest = ids.split_off(limit.max(1).min(ids.len()));
+        let next = if !rest.is_empty() {
+            let rest: Vec<&str> = rest.iter().map(SessionId::as_str).collect();
+            Some(format!("{shard}.{from}.{}", rest.join(",")))
+        } else if from != "0" {
+            Some(format!("{shard}.{from}"))
+        } else {
+            (shard + 1 < keys.shard_count()).then(|| format!("{}.0", shard + 1))
+        };
+        Ok(IdPage { ids, next })
+    }
 }
 
 /// `'1'` for a record the scripts keep out of the subject index (revoked,
@@ -187,7 +303,9 @@ impl SessionStore for RedisStore {
         audit: &Audit,
     ) -> Result<Inserted, StoreError> {
         let keys = &self.inner.keys;
-        let index = keys.subject_index(&session.tenant, &session.subject);
+        self.check_placed(session)?;
+        let shard = keys.shard_of_id(&session.id);
+        let index = keys.record_index(session);
         let (mode, max) = match limit {
             SubjectLimit::Unlimited => ("none", 0),
             SubjectLimit::Deny(max) => ("deny", max),
@@ -197,7 +315,7 @@ impl SessionStore for RedisStore {
         call.key(keys.token(&session.token_hash))
             .key(keys.id(&session.id))
             .key(&index)
-            .key(keys.expiry());
+            .key(keys.expiry(shard));
         if let Some(previous) = session.previous_token {
             call.key(keys.token(&previous.hash));
         }
@@ -207,11 +325,11 @@ impl SessionStore for RedisStore {
             .arg(max)
             .arg(record::encode_revocation(&revocation))
             .arg(self.insert_ttl_ms(session, now))
-            .arg(keys.id_prefix())
+            .arg(keys.id_prefix(shard))
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
             .arg(unindexed_flag(session))
-            .arg(audit_arg(keys, audit, 0)?)
+            .arg(audit_arg(keys, shard, audit, 0)?)
             .arg(record::encode(session, &index)?);
         let (word, rest) = status(self.run(&call).await?)?;
         match word.as_str() {
@@ -271,22 +389,24 @@ impl SessionStore for RedisStore {
 
     async fn update(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError> {
         let keys = &self.inner.keys;
-        let index = keys.subject_index(&session.tenant, &session.subject);
+        self.check_placed(session)?;
+        let shard = keys.shard_of_id(&session.id);
+        let index = keys.record_index(session);
         let mut call = SCRIPTS.update.prepare_invoke();
         call.key(keys.id(&session.id))
             .key(keys.token(&session.token_hash))
             .key(&index)
-            .key(keys.expiry());
+            .key(keys.expiry(shard));
         if let Some(previous) = session.previous_token {
             call.key(keys.token(&previous.hash));
         }
         call.arg(expected_version)
-            .arg(keys.token_prefix())
+            .arg(keys.token_prefix(shard))
             .arg(self.slack_ms())
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
             .arg(unindexed_flag(session))
-            .arg(audit_arg(keys, audit, 0)?)
+            .arg(audit_arg(keys, shard, audit, 0)?)
             .arg(record::encode(session, &index)?);
         let (word, rest) = status(self.run(&call).await?)?;
         match word.as_str() {
@@ -318,13 +438,14 @@ impl SessionStore for RedisStore {
         client: &ClientInfo,
     ) -> Result<bool, StoreError> {
         let keys = &self.inner.keys;
+        let shard = keys.shard_of_id(id);
         let mut call = SCRIPTS.touch.prepare_invoke();
         call.key(keys.id(id))
-            .key(keys.expiry())
+            .key(keys.expiry(shard))
             .arg(micros(last_seen_at))
             .arg(micros(idle_expires_at))
             .arg(record::encode_client(client)?)
-            .arg(keys.token_prefix())
+            .arg(keys.token_prefix(shard))
             .arg(self.slack_ms());
         Ok(int(&self.run(&call).await?)? == 1)
     }
@@ -335,10 +456,11 @@ impl SessionStore for RedisStore {
         revocation: Revocation,
         audit: &Audit,
     ) -> Result<Option<Session>, StoreError> {
+        let keys = &self.inner.keys;
         let mut call = SCRIPTS.revoke.prepare_invoke();
-        call.key(self.inner.keys.id(id))
+        call.key(keys.id(id))
             .arg(record::encode_revocation(&revocation))
-            .arg(audit_arg(&self.inner.keys, audit, 0)?);
+            .arg(audit_arg(keys, keys.shard_of_id(id), audit, 0)?);
         record::decode(&self.run(&call).await?)
     }
 
@@ -352,14 +474,15 @@ impl SessionStore for RedisStore {
         audit: &Audit,
     ) -> Result<Vec<Session>, StoreError> {
         let keys = &self.inner.keys;
+        let shard = keys.shard_of_subject(tenant, subject);
         let mut call = SCRIPTS.revoke_subject.prepare_invoke();
         call.key(keys.subject_index(tenant, subject))
             .arg(micros(now))
             .arg(self.stale_before(now))
             .arg(record::encode_revocation(&revocation))
-            .arg(keys.id_prefix())
+            .arg(keys.id_prefix(shard))
             .arg(except.map_or("", SessionId::as_str))
-            .arg(audit_arg(keys, audit, 0)?);
+            .arg(audit_arg(keys, shard, audit, 0)?);
         record::decode_all(&array(self.run(&call).await?)?)
     }
 
@@ -373,7 +496,7 @@ impl SessionStore for RedisStore {
         let mut call = SCRIPTS.subject.prepare_invoke();
         call.key(keys.subject_index(tenant, subject))
             .arg(micros(now))
-            .arg(keys.id_prefix());
+            .arg(keys.id_prefix(keys.shard_of_subject(tenant, subject)));
         record::decode_all(&array(self.run(&call).await?)?)
     }
 
@@ -384,39 +507,51 @@ impl SessionStore for RedisStore {
         audit: &Audit,
     ) -> Result<Vec<Session>, StoreError> {
         let keys = &self.inner.keys;
-        let mut purged: Vec<Session> = Vec::new();
-        // Each batch numbers its picked events after the earlier batches'.
-        let mut picked = 0;
-        while purged.len() < limit {
-            let batch = (limit - purged.len()).min(PURGE_BATCH);
-            let mut call = SCRIPTS.purge.prepare_invoke();
-            call.key(keys.expiry())
+        if keys.shard_count() == 1 {
+            return self.purge_shard(0, now, limit, audit, 0).await;
+        }
+        // Earliest deadline first across the shards: the `limit` earliest
+        // due entries of all of them, in the order each index keeps (score,
+        // then id), and each run of one shard's entries in that order
+        // purged by one call, so records come back, and their events are
+        // numbered, in deadline order.
+        let mut due: Vec<(i64, String, u8)> = Vec::new();
+        let mut connection = self.connection().await?;
+        for shard in 0..keys.shard_count() {
+            let entries: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
+                .arg(keys.expiry(shard))
+                .arg("-inf")
                 .arg(micros(now))
-                .arg(batch)
-                .arg(keys.token_prefix())
-                .arg(keys.id_prefix())
-                .arg(audit_arg(keys, audit, picked)?);
-            let mut reply = array(self.run(&call).await?)?;
-            if reply.is_empty() {
-                return Err(corrupt("purge answered an empty array".into()));
-            }
-            let scanned = int(&reply.remove(0))?;
-            let batch_purged = record::decode_all(&reply)?;
-            picked += batch_purged.iter().filter(|s| s.revoked.is_none()).count();
-            purged.extend(batch_purged);
-            // Fewer due entries than asked for: nothing more is due.
-            if usize::try_from(scanned).unwrap_or(0) < batch {
-                break;
-            }
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query_async(&mut connection)
+                .await
+                .map_err(from_redis)?;
+            // Scores are whole microseconds below 2^53: exact as doubles.
+            due.extend(entries.into_iter().map(|(id, score)| (score as i64, id, shard)));
+        }
+        due.sort();
+        due.truncate(limit);
+        let mut purged = Vec::new();
+        let mut picked = 0;
+        for run in due.chunk_by(|a, b| a.2 == b.2) {
+            let batch = self.purge_shard(run[0].2, now, run.len(), audit, picked).await?;
+            picked += batch.iter().filter(|s| s.revoked.is_none()).count();
+            purged.extend(batch);
         }
         Ok(purged)
     }
 
     async fn scan_ids(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
+        if self.inner.keys.shards().is_some() {
+            return self.scan_shards(cursor, limit).await;
+        }
+        let id_prefix = self.inner.keys.id_prefix(0);
         let mut connection = self.connection().await?;
-        let id_prefix = self.inner.keys.id_prefix();
         // SCAN's cursor is the walk's: "0" begins and, returned, ends it.
-        let (next, keys): (String, Vec<String>) = redis::cmd("SCAN")
+        let (next, found): (String, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor.unwrap_or("0"))
             .arg("MATCH")
             .arg(format!("{}*", glob_escape(&id_prefix)))
@@ -425,7 +560,7 @@ impl SessionStore for RedisStore {
             .query_async(&mut connection)
             .await
             .map_err(from_redis)?;
-        let ids = keys
+        let ids = found
             .iter()
             .map(|key| {
                 key.strip_prefix(&id_prefix)
@@ -437,6 +572,10 @@ impl SessionStore for RedisStore {
             ids,
             next: (next != "0").then_some(next),
         })
+    }
+
+    fn shards(&self) -> Option<sessiond_core::Shards> {
+        self.inner.keys.shards()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

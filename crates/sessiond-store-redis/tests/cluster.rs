@@ -1,20 +1,23 @@
 //! On a Redis Cluster (`TEST_REDIS_CLUSTER_URL`: three primaries with a
 //! replica each, started by scripts/test): the conformance suites
-//! unchanged, every write waiting for one replica; every key in the one
-//! slot the prefix names; and the store's slot moved to another primary
-//! while a store reads and writes, which it follows without a wrong answer.
+//! unchanged (they place their sessions, as the manager does), every write
+//! waiting for one replica; every key of a session in its shard's slot,
+//! and a store's sessions spread over every primary; and one shard's slot
+//! moved to another primary while a store reads and writes, which it
+//! follows without a wrong answer.
 //! A killed primary is tested on real nodes (sessiond's
 //! `multi_node::redis_cluster`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands as _;
 use sessiond_core::{
     Audit, Clock as _, PreviousToken, Revocation, RevokeReason, Session, SessionStore, StoreError, SubjectLimit,
-    SystemClock, Token,
+    SystemClock,
 };
 use sessiond_store_redis::{RedisConfig, RedisStore};
-use sessiond_testkit::conformance::sample;
+use sessiond_testkit::conformance::{new_hash_for, sample_in};
 use sessiond_testkit::env::required;
 
 use crate::support::{redis_conformance, unique_prefix};
@@ -90,13 +93,13 @@ async fn put(store: &RedisStore, session: &Session) -> Result<(), StoreError> {
         .map(|_| ())
 }
 
-/// The slot of `prefix`'s keys as the server computes it, and the
+/// The slot of the keys tagged `{tag}` as the server computes it, and the
 /// primary that holds it.
-async fn slot_and_owner(url: &str, prefix: &str) -> (u16, (u16, String)) {
+async fn slot_and_owner(url: &str, tag: &str) -> (u16, (u16, String)) {
     let mut node = raw_node(first_port(url)).await;
     let slot: u16 = redis::cmd("CLUSTER")
         .arg("KEYSLOT")
-        .arg(format!("{{{prefix}}}"))
+        .arg(format!("{{{tag}}}"))
         .query_async(&mut node)
         .await
         .unwrap();
@@ -109,65 +112,121 @@ async fn slot_and_owner(url: &str, prefix: &str) -> (u16, (u16, String)) {
     (slot, owner)
 }
 
-/// The keys of `prefix` that the node at `port` holds.
-async fn keys_on(port: u16, prefix: &str) -> Vec<String> {
+/// The keys matching `pattern` that the node at `port` holds.
+async fn keys_on(port: u16, pattern: &str) -> Vec<String> {
     let mut node = raw_node(port).await;
-    let mut keys: Vec<String> = node.keys(format!("{{{prefix}}}*")).await.unwrap();
+    let mut keys: Vec<String> = node.keys(pattern).await.unwrap();
     keys.sort();
     keys
 }
 
-/// Every key a store writes, whatever its kind, is in the slot its prefix
-/// names: the slot's master holds them all, and no other primary holds one.
+fn as_sessions(store: &RedisStore) -> Arc<dyn SessionStore> {
+    Arc::new(store.clone())
+}
+
+/// The hash tag of a session's shard: the prefix and two digits.
+fn shard_tag(store: &RedisStore, session: &Session) -> String {
+    let shards = store.shards().unwrap();
+    format!("{}{:02}", store.config().prefix, shards.of_id(&session.id))
+}
+
+/// Every key of a session, whatever its kind, is in its shard's slot: the
+/// slot's master holds them all, and no other primary holds one.
 #[tokio::test]
-async fn every_key_is_in_the_slot_the_prefix_names() {
+async fn every_key_of_a_session_is_in_its_shards_slot() {
     let Some(config) = config() else { return };
     let url = cluster_url().unwrap();
     let prefix = config.prefix.clone();
     let store = RedisStore::new(config).unwrap();
     let now = SystemClock.now();
-    let session = sample("t", "alice", now);
+    let session = sample_in(&as_sessions(&store), "t", "alice", now);
     put(&store, &session).await.unwrap();
     let mut rotated = session.clone();
     rotated.previous_token = Some(PreviousToken {
         hash: session.token_hash,
         valid_until: now + Duration::from_secs(60),
     });
-    rotated.token_hash = Token::generate().unwrap().hash();
+    rotated.token_hash = new_hash_for(&as_sessions(&store), &session);
     rotated.version = 2;
     store.update(&rotated, 1, &Audit::NONE).await.unwrap();
-    let (_, (owner, _)) = slot_and_owner(&url, &prefix).await;
+    let tag = shard_tag(&store, &session);
+    let (_, (owner, _)) = slot_and_owner(&url, &tag).await;
+    let pattern = format!("{prefix}{{{tag}}}*");
     for (port, _, primary, _) in nodes(first_port(&url)).await {
-        let keys = keys_on(port, &prefix).await;
+        let keys = keys_on(port, &pattern).await;
         if port == owner {
             // The record, the previous token's pointer, the id pointer, the
-            // subject index and the expiry index.
+            // subject index and the shard's expiry index.
             assert_eq!(keys.len(), 5, "{keys:?}");
         } else if primary {
             assert_eq!(keys, Vec::<String>::new(), "primary {port}");
         }
     }
+    // A session misplaced (its id drawn outside its subject's shard) is
+    // refused before it reaches the cluster.
+    let mut misplaced = sample_in(&as_sessions(&store), "t", "bob", now);
+    while store.shards().unwrap().places(&misplaced) {
+        misplaced.id = sessiond_core::SessionId::generate().unwrap();
+    }
+    match put(&store, &misplaced).await {
+        Err(StoreError::Backend(cause)) => assert!(cause.to_string().contains("span shards"), "{cause}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
-/// The store's slot moves to another primary, key batch by key batch,
-/// while a store inserts and reads back: every answer is right or
-/// unavailable, every acknowledged insert is there afterwards, and the
-/// store goes on at the new owner by itself.
+/// One store's sessions spread over every primary, and a subject's
+/// listing and revocation still see all of its sessions (they share its
+/// shard).
 #[tokio::test]
-async fn a_slot_moved_under_load_loses_nothing() {
+async fn a_stores_sessions_spread_over_every_primary() {
     let Some(config) = config() else { return };
     let url = cluster_url().unwrap();
     let prefix = config.prefix.clone();
     let store = RedisStore::new(config).unwrap();
     let now = SystemClock.now();
-    // Keys to move: 200 sessions of 20 subjects.
+    for i in 0..60 {
+        let session = sample_in(&as_sessions(&store), "t", &format!("user-{i}"), now);
+        put(&store, &session).await.unwrap();
+    }
+    for i in 0..5 {
+        let session = sample_in(&as_sessions(&store), "t", "carol", now + Duration::from_secs(i));
+        put(&store, &session).await.unwrap();
+    }
+    for (port, _, primary, _) in nodes(first_port(&url)).await {
+        if primary {
+            let keys = keys_on(port, &format!("{prefix}*")).await;
+            assert!(!keys.is_empty(), "primary {port} holds none of the store's keys");
+        }
+    }
+    let carol = sessiond_core::Subject::new("carol").unwrap();
+    let tenant = sessiond_core::Tenant::new("t").unwrap();
+    assert_eq!(store.list_subject(&tenant, &carol, now).await.unwrap().len(), 5);
+    let revoked = store
+        .revoke_subject(&tenant, &carol, None, revocation(now), now, &Audit::NONE)
+        .await
+        .unwrap();
+    assert_eq!(revoked.len(), 5);
+}
+
+/// One shard's slot moves to another primary, key batch by key batch,
+/// while a store inserts and reads back sessions of that shard: every
+/// answer is right or unavailable, every acknowledged insert is there
+/// afterwards, and the store goes on at the new owner by itself.
+#[tokio::test]
+async fn a_slot_moved_under_load_loses_nothing() {
+    let Some(config) = config() else { return };
+    let url = cluster_url().unwrap();
+    let store = RedisStore::new(config).unwrap();
+    let now = SystemClock.now();
+    // Keys to move: 200 sessions of one subject, all in its shard.
     let mut acknowledged = Vec::new();
-    for i in 0..200 {
-        let session = sample("t", &format!("user-{}", i % 20), now);
+    for _ in 0..200 {
+        let session = sample_in(&as_sessions(&store), "t", "mover", now);
         put(&store, &session).await.unwrap();
         acknowledged.push(session);
     }
-    let (slot, (source, source_id)) = slot_and_owner(&url, &prefix).await;
+    let tag = shard_tag(&store, &acknowledged[0]);
+    let (slot, (source, source_id)) = slot_and_owner(&url, &tag).await;
     let (target, target_id) = nodes(first_port(&url))
         .await
         .into_iter()
@@ -175,15 +234,13 @@ async fn a_slot_moved_under_load_loses_nothing() {
         .map(|(port, id, _, _)| (port, id))
         .unwrap();
 
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = tokio::spawn({
         let (store, stop) = (store.clone(), stop.clone());
         async move {
             let (mut written, mut unavailable) = (Vec::new(), 0usize);
-            let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                i += 1;
-                let session = sample("t", &format!("busy-{}", i % 7), SystemClock.now());
+                let session = sample_in(&as_sessions(&store), "t", "mover", SystemClock.now());
                 match put(&store, &session).await {
                     Ok(()) => written.push(session.clone()),
                     Err(StoreError::Unavailable(_)) => unavailable += 1,
@@ -262,8 +319,14 @@ async fn a_slot_moved_under_load_loses_nothing() {
         let by_id = store.get_by_id(&session.id).await.unwrap();
         assert_eq!(by_id.map(|s| s.token_hash), Some(session.token_hash));
     }
-    assert_eq!(keys_on(source, &prefix).await, Vec::<String>::new());
-    assert!(!keys_on(target, &prefix).await.is_empty());
+    let pattern = format!("{}{{{tag}}}*", store.config().prefix);
+    assert_eq!(keys_on(source, &pattern).await, Vec::<String>::new());
+    assert!(!keys_on(target, &pattern).await.is_empty());
     // And writes go on there.
-    put(&store, &sample("t", "after", SystemClock.now())).await.unwrap();
+    put(
+        &store,
+        &sample_in(&as_sessions(&store), "t", "mover", SystemClock.now()),
+    )
+    .await
+    .unwrap();
 }

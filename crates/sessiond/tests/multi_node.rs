@@ -88,6 +88,8 @@ macro_rules! for_each_engine {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
+                    // Not while the failover test kills one of its nodes.
+                    let _shared = super::redis_cluster::CLUSTER.read().await;
                     super::scenarios::$scenario(super::Engine::RedisCluster).await;
                 }
             )+

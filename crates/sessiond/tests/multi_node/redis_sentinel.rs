@@ -52,14 +52,12 @@ async fn a_killed_primary_fails_over_under_load_and_loses_nothing_acknowledged()
     // timeout (1 s) bounds each call while the master is gone.
     let store = format!("{}&wait_replicas=1&wait_timeout_ms=500", Engine::Redis.isolated(&url));
     let nodes = nodes(&store, 2, &[]);
-    kill_under_load(&nodes, || {
+    let kill = || {
         let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
         assert!(killed.success(), "kill -KILL {pid} failed");
-    })
-    .await;
-    let new_primary = master_port(sentinel);
-    assert!(
-        new_primary.is_some_and(|port| port != primary),
-        "the sentinels still name {new_primary:?}"
-    );
+    };
+    // Recovered once the sentinels name another master (the nodes find it
+    // by themselves; kill_under_load checks that they do).
+    let promoted = async || master_port(sentinel).is_some_and(|port| port != primary);
+    kill_under_load(&nodes, kill, promoted).await;
 }
