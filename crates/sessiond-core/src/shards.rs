@@ -25,12 +25,11 @@
 //! change, and every new token of a rotation is drawn in the id's shard
 //! ([`Shards::of_id`]), for signed-in and anonymous sessions alike.
 //!
-//! No engine is sharded yet: the Redis store keeps a whole store in one
-//! Cluster slot. This is the half of a sharded layout that lives here: the
-//! manager draws placed ids and tokens whenever its store answers
-//! [`SessionStore::shards`](crate::SessionStore::shards), and the
-//! conformance suites and the manager's model test run over a store held
-//! to it (`sessiond_testkit::sharded`).
+//! The manager draws placed ids and tokens whenever its store answers
+//! [`SessionStore::shards`](crate::SessionStore::shards): the Redis store
+//! on a Cluster (64 shards by default). The conformance suites and the
+//! manager's model test also run over a memory store held to this
+//! placement (`sessiond_testkit::sharded`).
 
 use std::fmt;
 
