@@ -170,6 +170,7 @@ mod keys;
 mod record;
 mod scripts;
 mod secrets;
+mod sharded;
 mod store;
 mod tls;
 mod users;
