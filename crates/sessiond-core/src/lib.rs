@@ -102,7 +102,7 @@ pub use secrets::{
 pub use session::{
     Aal, AalError, ClientInfo, MAX_IP_LEN, MAX_USER_AGENT_LEN, PreviousToken, Revocation, RevokeReason, Session,
 };
-pub use shards::Shards;
+pub use shards::{Shards, subject_digest};
 pub use signing_keys::{Jwk, Jwks, Maintenance, SIGNING_KEYS, SigningKeyError, SigningKeys};
 pub use store::{BoxError, IdPage, Inserted, SessionStore, StoreError, SubjectLimit};
 pub use token::{

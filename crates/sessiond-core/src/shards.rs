@@ -92,14 +92,9 @@ impl Shards {
     }
 
     /// The shard of a subject's sessions and index: the low bits of the
-    /// first byte of SHA-256 over tenant, a newline and subject.
+    /// first byte of its [`subject_digest`].
     pub fn of_subject(self, tenant: &Tenant, subject: &Subject) -> u8 {
-        let mut hasher = Sha256::new();
-        hasher.update(tenant.as_str().as_bytes());
-        // A tenant never holds '\n', so the pair is encoded unambiguously.
-        hasher.update(b"\n");
-        hasher.update(subject.as_str().as_bytes());
-        hasher.finalize()[0] & self.mask()
+        subject_digest(tenant, subject)[0] & self.mask()
     }
 
     /// A new session's shard: its subject's, or for an anonymous session
@@ -150,6 +145,18 @@ impl Shards {
         }
         Err(RandomnessError::new(getrandom::Error::UNEXPECTED))
     }
+}
+
+/// SHA-256 over tenant, a newline and subject: what a store derives a
+/// subject's place from (its shard here; the Redis store's index tag too),
+/// so that every engine reads the pair the same way.
+pub fn subject_digest(tenant: &Tenant, subject: &Subject) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(tenant.as_str().as_bytes());
+    // A tenant never holds '\n', so the pair is encoded unambiguously.
+    hasher.update(b"\n");
+    hasher.update(subject.as_str().as_bytes());
+    hasher.finalize().into()
 }
 
 impl fmt::Debug for Shards {

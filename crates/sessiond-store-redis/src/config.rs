@@ -402,11 +402,6 @@ impl RedisConfig {
         self
     }
 
-    /// Whether the URL names a Redis Cluster.
-    pub fn is_cluster(&self) -> bool {
-        self.cluster.is_some()
-    }
-
     /// The shards a Cluster store spreads its sessions over (`shards`);
     /// `None` for one server or a Sentinel set.
     pub fn shards(&self) -> Option<sessiond_core::Shards> {
@@ -722,7 +717,7 @@ mod tests {
         assert_eq!(target.username.as_deref(), Some("u@x"));
         assert_eq!(target.password.as_deref(), Some("p:w"));
         assert!(!target.tls);
-        assert!(config.is_cluster() && config.sentinel.is_none());
+        assert!(config.shards().is_some() && config.sentinel.is_none());
         assert_eq!(config.shards(), Some(DEFAULT_SHARDS));
         assert_eq!(config.prefix, "app:");
         let (config, target) =
@@ -733,7 +728,6 @@ mod tests {
         assert_eq!(config.ca_file.as_deref(), Some(std::path::Path::new("/ca.pem")));
         // Not a cluster: no shards.
         let plain = RedisConfig::from_url("redis://h?prefix=app:").unwrap_or_else(|e| panic!("{e}"));
-        assert!(!plain.is_cluster());
         assert_eq!(plain.shards(), None);
     }
 

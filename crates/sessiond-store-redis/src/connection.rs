@@ -301,8 +301,8 @@ pub(crate) struct Connection {
     wait: Option<ReplicaWait>,
     /// The sentinel link and the generation of this connection.
     found: Option<(Arc<SentinelLink>, u64)>,
-    /// On a Cluster, the slot of the last command that named a key: where
-    /// `WAIT` goes.
+    /// On a Cluster with `wait_replicas`, the slot of the last command that
+    /// named a key: where `WAIT` goes.
     slot: Option<Slot>,
 }
 
@@ -330,7 +330,10 @@ impl Connection {
                     .await
                 }
                 _ => {
-                    if let Some(key) = first_key(cmd) {
+                    // Only a WAIT to come needs the slot.
+                    if self.wait.is_some()
+                        && let Some(key) = first_key(cmd)
+                    {
                         self.slot = Some(Slot::for_key(key));
                     }
                     c.req_packed_command(cmd).await

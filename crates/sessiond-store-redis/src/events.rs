@@ -122,18 +122,19 @@ impl RedisStore {
         filter: &EventFilter,
         limit: usize,
     ) -> Result<Vec<(u8, StoredEvent)>, EventStoreError> {
+        let start = filter
+            .before
+            .as_ref()
+            .map_or_else(|| "+".to_owned(), |id| format!("({id}"));
+        // Without filters every member read is returned: read just enough.
+        let unfiltered = filter.subject.is_none() && filter.session_id.is_none() && filter.kind.is_none();
+        let page = if unfiltered { limit } else { PAGE.max(limit) };
         let mut found = Vec::new();
         let mut connection = self.connection().await?;
         for shard in 0..self.keys().shard_count() {
             let key = self.keys().events(shard, tenant);
             let mut taken = 0;
-            let mut below = filter
-                .before
-                .as_ref()
-                .map_or_else(|| "+".to_owned(), |id| format!("({id}"));
-            // Without filters every member read is returned: read just enough.
-            let unfiltered = filter.subject.is_none() && filter.session_id.is_none() && filter.kind.is_none();
-            let page = if unfiltered { limit } else { PAGE.max(limit) };
+            let mut below = start.clone();
             while taken < limit {
                 let members: Vec<String> = redis::cmd("ZREVRANGEBYLEX")
                     .arg(&key)

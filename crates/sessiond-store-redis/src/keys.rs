@@ -58,8 +58,7 @@
 //! with `Pcounter:` either, whatever printable characters a counter key
 //! holds after it.
 
-use sessiond_core::{CounterKey, SecretName, Session, SessionId, Shards, Subject, Tenant, TokenHash};
-use sha2::{Digest, Sha256};
+use sessiond_core::{CounterKey, SecretName, Session, SessionId, Shards, Subject, Tenant, TokenHash, subject_digest};
 
 /// Builds key names under one prefix.
 #[derive(Debug, Clone)]
@@ -119,12 +118,7 @@ impl KeySpace {
     }
 
     fn tag(tenant: &Tenant, subject: &Subject) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(tenant.as_str().as_bytes());
-        // A tenant never holds '\n', so the pair is encoded unambiguously.
-        hasher.update(b"\n");
-        hasher.update(subject.as_str().as_bytes());
-        let digest = hasher.finalize();
+        let digest = subject_digest(tenant, subject);
         let mut tag = String::with_capacity(16);
         for byte in &digest[..8] {
             tag.push_str(&format!("{byte:02x}"));

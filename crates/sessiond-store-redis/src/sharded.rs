@@ -103,7 +103,7 @@ impl RedisStore {
     pub(crate) async fn scan_shards(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
         let keys = self.keys();
         let bad = || corrupt(format!("{cursor:?} is not a cursor of this store's walk"));
-        let (shard, from, mut ids) = match cursor {
+        let (shard, mut from, mut ids) = match cursor {
             None => (0, "0".to_owned(), Vec::new()),
             Some(cursor) => {
                 let mut parts = cursor.splitn(3, '.');
@@ -126,7 +126,6 @@ impl RedisStore {
                 (shard, from.to_owned(), ids)
             }
         };
-        let mut from = from;
         if ids.is_empty() {
             let mut connection = self.connection().await?;
             let (next, found): (String, Vec<String>) = redis::cmd("ZSCAN")
