@@ -31,7 +31,6 @@ pub(crate) fn audit_arg(keys: &KeySpace, shard: u8, audit: &Audit, skip: usize) 
     let mut arg = serde_json::json!({
         "t": keys.event_tenants(shard),
         "p": keys.events_prefix(shard),
-        "o": keys.subject_index_names_at(),
         "k": known,
     });
     if let Some(picked) = &audit.picked {

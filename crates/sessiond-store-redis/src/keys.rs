@@ -6,9 +6,10 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `Bt:<token hash hex>` | string | for the current token: the record (see `record.rs`), TTL from its deadline; for the previous token: `>` and the record's key, same TTL |
-//! | `B{T}:u:<tenant>/<subject>` | sorted set | the subject's non-revoked ids, scored by deadline (µs) |
-//! | `Bi:<id>` | string | `>` and the record's key, same TTL |
-//! | `Bexp` | sorted set | every id (of the shard), scored by deadline (µs), for purge |
+//! | `Bids:<b>` | hash | id → the raw token hash of its record, for the ids of bucket `b` |
+//! | `Bu:<tenant>/<subject>` | sorted set | the subject's non-revoked ids, scored by deadline (µs) |
+//! | `Bdue:<b>` | sorted set | the ids of bucket `b`, scored by deadline (µs), for purge |
+//! | `Bdue` | sorted set | each non-empty `Bdue:<b>`, scored by its earliest deadline |
 //! | `P{user:<tenant>}:u:<name>` | hash | a portal account (see `users.rs`), no TTL |
 //! | `P{user:<tenant>}:names` | sorted set | the tenant's account names, all scored 0 (byte order) |
 //! | `Psecret:<name>` | string | a shared secret value (a secret set, or the sealed signing keys; see `secrets.rs`), no TTL |
@@ -20,32 +21,55 @@
 //! | `B{events}:tenants` | set | the tenants that have events |
 //!
 //! A record lives under its current token's key, so that a verify is one
-//! `GET` of a key computed from the token alone (record layout 2; layout 1
-//! kept the record in a hash at `P{T}:s:<id>` behind a pointer, and its keys
-//! are not read). A rotation moves the record to the new token's key.
+//! `GET` of a key computed from the token alone. A rotation moves the
+//! record to the new token's key.
 //!
-//! `T` is 16 hex digits of SHA-256 over tenant and subject, whatever
-//! characters the subject holds (a `}` in a subject cannot end it early).
-//! The index key still names tenant and subject in full.
+//! **Layout 3** (this one) keeps Redis' memory at about 660 bytes per
+//! session (`scripts/store_bytes`: 100,000 sessions of 10,000 subjects,
+//! against 1,089 for layout 2). What it changed, and why:
+//!
+//! - Ids and deadlines live in buckets, not in a key per id and one big
+//!   sorted set: a top-level key costs about 150 bytes (its name, object,
+//!   table entries and, with a TTL, an `expires` entry), a skiplist entry
+//!   about 125, while a small hash or sorted set (up to 128 entries of up
+//!   to 64 bytes) is a listpack, about 60 and 40 bytes an entry. The bucket
+//!   `b` is an id's first two characters: 4,096 buckets, about 24 ids each
+//!   at 100,000 sessions. (Past about 500,000 sessions buckets outgrow the
+//!   listpack form and cost what the keys did, unless Redis'
+//!   `hash-max-listpack-entries` and `zset-max-listpack-entries` are
+//!   raised.)
+//! - The id buckets have no TTL: purge removes an id with its record. A
+//!   record Redis expired first (the TTL is the deadline plus a slack)
+//!   leaves its id entry behind until purge, read as absent meanwhile.
+//! - `Bdue` lets purge merge the buckets in deadline order: each change of
+//!   a bucket rewrites its score, so it is exact.
+//! - The subject index's name no longer carries a hash tag of its own (it
+//!   was the tag of every session key before a Cluster's shards, below).
+//!
+//! Keys of layouts 1 and 2 are not read: their records read as absent (the
+//! sessions end; their keys expire), and `Pi:<id>`, `Pexp` and
+//! `P{<16 hex digits>}:u:<tenant>/<subject>` are left for the operator to
+//! delete (see the crate docs).
 //!
 //! On a Redis Cluster the session and event keys start with a shard's base
 //! `B` = `P{PNN}` instead of `P` (`sessiond:{sessiond:07}t:<hash>`): Redis
 //! hashes the first `{…}`, so each shard is one slot, and the prefix inside
 //! the tag gives stores with other prefixes slots of their own. A record's
-//! token keys and id key are in its id's shard, and its subject's index in
-//! the subject's: the manager draws ids and tokens so that these agree
-//! (`sessiond_core::Shards`), and an anonymous record, which no index
-//! holds, names an index in its own shard. Each shard has its own expiry
-//! index and events. Counters carry the tag `{counters}` there
+//! token keys and its id's buckets are in its id's shard, and its subject's
+//! index in the subject's: the manager draws ids and tokens so that these
+//! agree (`sessiond_core::Shards`; the first character of an id, and so its
+//! buckets, say its shard), and an anonymous record, which no index holds,
+//! names an index in its own shard. Each shard has its own expiry index and
+//! events. Counters carry the tag `{counters}` there
 //! (`P{counters}:<key>`), so that a login's two counters share a slot.
 //! Outside a Cluster `B` is `P` and nothing above changes.
 //!
 //! A tenant's accounts and their name index share the tag `{user:<tenant>}`:
-//! a tenant name is `[a-z0-9_-]`, so it cannot end the tag early, and no
-//! session key starts its tag with `user:` (those are hex digits).
+//! a tenant name is `[a-z0-9_-]`, so it cannot end the tag early. (A
+//! shard's tag may hash like one, which puts them in one slot and changes
+//! nothing else: the names after the tags differ.)
 //!
-//! The API keys' three keys share the tag `{apikeys}`, which no session
-//! tag (hex digits) or account tag (`user:…`) can equal, so one script can
+//! The API keys' three keys share the tag `{apikeys}`, so one script can
 //! change them together.
 //!
 //! Every tenant's events share the tag `{events}`, which no other tag can
@@ -54,11 +78,23 @@
 //! own shard, and the readers merge the shards.)
 //!
 //! A secret name is `[a-z0-9-]`, so `Psecret:<name>` can meet no other key
-//! (`Pt:`, `Pi:`, `Pexp` and the tagged `P{…}` keys). No other key starts
+//! (`Pt:`, `Pids:`, `Pu:`, `Pdue`, `Pdue:` and the tagged `P{…}` keys). No other key starts
 //! with `Pcounter:` either, whatever printable characters a counter key
 //! holds after it.
 
-use sessiond_core::{CounterKey, SecretName, Session, SessionId, Shards, Subject, Tenant, TokenHash, subject_digest};
+use sessiond_core::{CounterKey, SecretName, Session, SessionId, Shards, Subject, Tenant, TokenHash};
+
+/// The base64url alphabet in the order of its values.
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Ids share buckets by their first two characters: 4,096 per store, so
+/// that at 100,000 sessions a bucket holds about 24 and stays in Redis'
+/// listpack form (up to 128 entries), and one that places an id in a shard
+/// keeps its bucket there (`Shards::of_id` reads the first character).
+/// `common.lua`'s `bucket` takes the same two characters.
+fn bucket(id: &SessionId) -> &str {
+    id.as_str().get(..2).unwrap_or("")
+}
 
 /// Builds key names under one prefix.
 #[derive(Debug, Clone)]
@@ -117,23 +153,15 @@ impl KeySpace {
         self.shards.map_or(0, |s| s.of_subject(tenant, subject))
     }
 
-    fn tag(tenant: &Tenant, subject: &Subject) -> String {
-        let digest = subject_digest(tenant, subject);
-        let mut tag = String::with_capacity(16);
-        for byte in &digest[..8] {
-            tag.push_str(&format!("{byte:02x}"));
-        }
-        tag
-    }
-
-    /// `B{T}:u:<tenant>/<subject>`, in the subject's shard.
+    /// `Bu:<tenant>/<subject>`, in the subject's shard.
     pub(crate) fn subject_index(&self, tenant: &Tenant, subject: &Subject) -> String {
         self.index_in(self.shard_of_subject(tenant, subject), tenant, subject)
     }
 
     /// The subject index a record names: its subject's; for an anonymous
     /// record, which no index holds, the same name in the record's shard,
-    /// so that every key a script is given is in one slot.
+    /// so that every key a script is given is in one slot. (`common.lua`'s
+    /// `index_of` derives the same name from a record.)
     pub(crate) fn record_index(&self, session: &Session) -> String {
         if session.is_anonymous() {
             self.index_in(self.shard_of_id(&session.id), &session.tenant, &session.subject)
@@ -143,20 +171,18 @@ impl KeySpace {
     }
 
     fn index_in(&self, shard: u8, tenant: &Tenant, subject: &Subject) -> String {
-        format!(
-            "{}{{{}}}:u:{}/{}",
-            self.base(shard),
-            Self::tag(tenant, subject),
-            tenant.as_str(),
-            subject.as_str()
-        )
+        format!("{}u:{}/{}", self.base(shard), tenant.as_str(), subject.as_str())
     }
 
-    /// Where `<tenant>/<subject>` starts in every [`KeySpace::subject_index`]
-    /// key (scripts read a record's tenant and subject from there).
-    pub(crate) fn subject_index_names_at(&self) -> usize {
-        // Every base has the same length; then `{`, 16 hex digits, `}:u:`.
-        self.base(0).len() + 1 + 16 + 4
+    /// `B`: what the keys of a shard's sessions start with (the scripts
+    /// derive the names of a record's other keys from it).
+    pub(crate) fn base_of(&self, shard: u8) -> &str {
+        self.base(shard)
+    }
+
+    /// `B` of an id's shard.
+    pub(crate) fn base_of_id(&self, id: &SessionId) -> &str {
+        self.base(self.shard_of_id(id))
     }
 
     /// `Bt:`: the shard's token keys are this plus the hash in hex.
@@ -169,19 +195,39 @@ impl KeySpace {
         format!("{}t:{}", self.base(self.shard_of_token(hash)), hash.to_hex())
     }
 
-    /// `Bi:`: the shard's id pointers are this plus the id.
-    pub(crate) fn id_prefix(&self, shard: u8) -> String {
-        format!("{}i:", self.base(shard))
+    /// `Bids:<b>`: the id bucket that holds `id`'s token hash.
+    pub(crate) fn ids(&self, id: &SessionId) -> String {
+        format!("{}ids:{}", self.base_of_id(id), bucket(id))
     }
 
-    /// `Bi:<id>`.
-    pub(crate) fn id(&self, id: &SessionId) -> String {
-        format!("{}i:{}", self.base(self.shard_of_id(id)), id.as_str())
+    /// `Bids:<bucket>` of a shard.
+    pub(crate) fn ids_bucket(&self, shard: u8, bucket: &str) -> String {
+        format!("{}ids:{bucket}", self.base(shard))
     }
 
-    /// `Bexp`, the shard's expiry index.
-    pub(crate) fn expiry(&self, shard: u8) -> String {
-        format!("{}exp", self.base(shard))
+    /// `Bdue:<b>`: the expiry bucket that holds `id`'s deadline.
+    pub(crate) fn due(&self, id: &SessionId) -> String {
+        format!("{}due:{}", self.base_of_id(id), bucket(id))
+    }
+
+    /// `Bdue`: the shard's buckets by their earliest deadline.
+    pub(crate) fn due_index(&self, shard: u8) -> String {
+        format!("{}due", self.base(shard))
+    }
+
+    /// How many id buckets a shard has.
+    pub(crate) fn buckets_per_shard(&self) -> usize {
+        64 * 64 / usize::from(self.shard_count())
+    }
+
+    /// A shard's id bucket number `index` (below
+    /// [`KeySpace::buckets_per_shard`]), in a fixed order: the pairs of
+    /// base64url characters whose first places an id in `shard`.
+    pub(crate) fn bucket(&self, shard: u8, index: usize) -> Option<String> {
+        let count = usize::from(self.shard_count());
+        let first = usize::from(shard % self.shard_count()) + index / 64 * count;
+        let pair = [*BASE64URL.get(first)?, BASE64URL[index % 64]];
+        Some(String::from_utf8_lossy(&pair).into_owned())
     }
 
     /// `P{user:<tenant>}:u:`: the tenant's account keys are this plus the name.
@@ -240,17 +286,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_subjects_index_has_a_hash_tag_of_its_own() {
+    fn a_subjects_index_names_tenant_and_subject_whatever_they_hold() {
         let keys = KeySpace::new("sd:", None);
         let t = Tenant::new("acme").unwrap_or_else(|e| panic!("{e}"));
         let s = Subject::new("user}{42").unwrap_or_else(|e| panic!("{e}"));
-        let index = keys.subject_index(&t, &s);
-        let tag = |k: &str| k[k.find('{').unwrap_or(0)..=k.find('}').unwrap_or(0)].to_owned();
-        assert_eq!(tag(&index).len(), 18);
-        assert!(index.ends_with(":u:acme/user}{42"));
-        assert_eq!(&index[keys.subject_index_names_at()..], "acme/user}{42");
-        let other = Subject::new("user}{43").unwrap_or_else(|e| panic!("{e}"));
-        assert_ne!(tag(&keys.subject_index(&t, &other)), tag(&index));
+        assert_eq!(keys.subject_index(&t, &s), "sd:u:acme/user}{42");
     }
 
     /// The first `{…}` of a key: the part Redis Cluster hashes.
@@ -265,35 +305,59 @@ mod tests {
         let shards = Shards::new(64).unwrap_or_else(|| panic!("64 shards"));
         let keys = KeySpace::new("sd:", Some(shards));
         let t = Tenant::new("acme").unwrap_or_else(|e| panic!("{e}"));
-        let s = Subject::new("alice").unwrap_or_else(|e| panic!("{e}"));
+        let s = Subject::new("al}{ice").unwrap_or_else(|e| panic!("{e}"));
         let shard = shards.of_subject(&t, &s);
         let id = shards.id_in(Some(shard)).unwrap_or_else(|e| panic!("{e}"));
         let token = shards.token_in(shard).unwrap_or_else(|e| panic!("{e}")).hash();
         let tag = format!("{{sd:{shard:02}}}");
+        let bucket = id.as_str()[..2].to_owned();
         for key in [
             keys.token(&token),
-            keys.id(&id),
+            keys.ids(&id),
+            keys.due(&id),
+            keys.due_index(shard),
+            keys.ids_bucket(shard, &bucket),
             keys.subject_index(&t, &s),
-            keys.expiry(shard),
             keys.events(shard, &t),
             keys.event_tenants(shard),
             keys.token_prefix(shard),
-            keys.id_prefix(shard),
+            keys.base_of(shard).to_owned(),
         ] {
             assert!(key.starts_with("sd:"), "{key}");
             assert_eq!(cluster_tag(&key), tag, "{key}");
         }
-        // The scripts read tenant and subject at the same place in every shard.
         assert_eq!(
-            &keys.subject_index(&t, &s)[keys.subject_index_names_at()..],
-            "acme/alice"
+            keys.ids(&id),
+            format!("{tag_base}ids:{bucket}", tag_base = keys.base_of(shard))
         );
         let counter = CounterKey::new("login:acme/alice").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cluster_tag(&keys.counter(&counter)), "{counters}");
         // Outside a Cluster nothing is tagged but what was before.
         let plain = KeySpace::new("sd:", None);
         assert_eq!(plain.token(&token), format!("sd:t:{}", token.to_hex()));
+        assert_eq!(plain.ids(&id), format!("sd:ids:{bucket}"));
         assert_eq!(plain.counter(&counter), "sd:counter:login:acme/alice");
+    }
+
+    #[test]
+    fn the_buckets_of_the_shards_are_every_pair_once_each_in_its_shard() {
+        for count in [1u8, 4, 64] {
+            let shards = Shards::new(count).unwrap_or_else(|| panic!("{count} shards"));
+            let keys = KeySpace::new("sd:", (count > 1).then_some(shards));
+            let mut seen = std::collections::BTreeSet::new();
+            for shard in 0..count {
+                for index in 0..keys.buckets_per_shard() {
+                    let bucket = keys.bucket(shard, index).unwrap_or_else(|| panic!("bucket {index}"));
+                    // An id that starts with the bucket is in the shard.
+                    let id = SessionId::parse(&format!("{bucket}AAAAAAAAAAAAAAAAAAAA"))
+                        .unwrap_or_else(|| panic!("{bucket}"));
+                    assert_eq!(keys.shard_of_id(&id), shard, "{bucket}");
+                    assert!(seen.insert(bucket));
+                }
+                assert_eq!(keys.bucket(shard, keys.buckets_per_shard()), None);
+            }
+            assert_eq!(seen.len(), 4096);
+        }
     }
 
     #[test]

@@ -24,13 +24,25 @@
 //!
 //! One string per session holding the record, under its current token's
 //! key, so that a verify is one `GET` and no script; a pointer key for the
-//! previous token (after a rotation) and for the id; a sorted set per
-//! subject (its non-revoked sessions, scored by deadline) and one sorted set
-//! of all deadlines for purging. The table is in `keys.rs`, the record's
-//! binary layout in `record.rs`. This is layout 2: session keys written by
-//! layout 1 (one hash per session, sessiond 0.1 before issue 17) are not
-//! read, so sessions from before an upgrade end and their users sign in
-//! again; the old keys expire by their TTLs.
+//! previous token (after a rotation); the id's token hash in one of 4,096
+//! small hashes (bucketed by the id's first two characters); a sorted set
+//! per subject (its non-revoked sessions, scored by deadline); and the
+//! deadlines, for purging, in 4,096 small sorted sets and one more that
+//! scores each by its earliest deadline. The table is in `keys.rs`, the
+//! record's binary layout in `record.rs`. About 660 bytes of Redis memory
+//! per session (`scripts/store_bytes`).
+//!
+//! This is layout 3. Session keys written by layouts 1 and 2 (sessiond
+//! before issue 17, and before the buckets) are not read, so sessions from
+//! before an upgrade end and their users sign in again; nodes of both
+//! layouts over one store do not see each other's sessions, so upgrade
+//! every node of a store together. The old records and pointers expire by
+//! their TTLs; three kinds of layout-2 keys have none and can be deleted
+//! once every node runs layout 3 (with the default prefix, and with
+//! `--scan` so the server is never blocked):
+//! `redis-cli --scan --pattern 'sessiond:exp'`, `'sessiond:{[0-9a-f]*}:u:*'`
+//! (subject indexes, not the `{user:…}` accounts) and `'sessiond:i:*'`,
+//! each piped to `xargs redis-cli unlink`.
 //!
 //! [`RedisStore`] is also the [`UserStore`](sessiond_core::UserStore) of
 //! the login portal: one hash per account (no TTL) and a sorted set of each
@@ -79,10 +91,13 @@
 //!
 //! Validity never depends on the TTL: the manager checks deadlines on every
 //! read, and listing and limits count only entries whose deadline is after
-//! the caller's `now`. When Redis does expire a record, its index entries go
-//! with it (pointers share its TTL) or are dropped by the next script that
-//! meets them (subject index: entries older than the slack, or whose record
-//! is gone; deadline index: by purge), so no scan is ever needed.
+//! the caller's `now`. When Redis does expire a record, its previous
+//! token's pointer goes with it (they share a TTL), and its other entries
+//! are dropped by the next script that meets them (subject index: entries
+//! older than the slack, or whose record is gone; id and deadline buckets:
+//! by purge), so no scan is ever needed. The buckets have no TTL of their
+//! own: a store that no node purges keeps about 100 bytes per ended
+//! session until one does.
 //!
 //! Times are compared in whole microseconds, the precision the manager
 //! writes.
@@ -128,14 +143,14 @@
 //! [`RedisConfig`]). A store spreads its sessions over `shards` hash tags
 //! (64 by default), so over the Cluster's slots and nodes. A Cluster runs
 //! a script over keys of one slot only, and every session write changes
-//! the record, its id's key and its subject's index together, so a
+//! the record, its id's bucket and its subject's index together, so a
 //! session's keys all live in its subject's shard: sessiond's manager
 //! draws ids and tokens that fall there ([`sessiond_core::Shards`]; the
 //! store answers [`SessionStore::shards`](sessiond_core::SessionStore::shards)
 //! and refuses a record whose keys span shards). Each shard has its own
 //! expiry index and audit events; purge takes the earliest due records of
 //! all shards, the event reads merge the shards by id, and `scan_ids` walks
-//! the shards' expiry indexes (`ZSCAN`). Accounts, API keys, counters and
+//! the shards' id buckets (`HSCAN`). Accounts, API keys, counters and
 //! secrets keep their own tags. redis-rs' cluster connection follows slots
 //! as they move (`MOVED`, `ASK`) and as replicas take over; `WAIT` names no
 //! key and is sent to the master of the call's write. A call that finds a

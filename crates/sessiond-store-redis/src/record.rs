@@ -2,40 +2,54 @@
 //! current token's key, so a verify is one `GET` and no script.
 //!
 //! A compact binary layout rather than the hash of JSON and text fields
-//! this crate wrote before (layout 1): a hash whose values exceed 64 bytes
+//! this crate wrote first (layout 1): a hash whose values exceed 64 bytes
 //! leaves Redis' compact listpack form, and that record cost 3,515 bytes of
 //! Redis memory per session (`scripts/store_bytes`, 100,000 sessions). The
 //! scripts read and rewrite only the head and the segments before `body`
-//! (`common.lua`, `record_decode`/`record_encode`); the body is Rust's
-//! alone, so application data round-trips byte for byte (Lua's cjson would
-//! round numbers to 14 digits).
+//! (`common.lua`, `record_decode`/`record_encode`) and read the tenant and
+//! subject at the body's start; the rest of the body is Rust's alone, so
+//! application data round-trips byte for byte (Lua's cjson would round
+//! numbers to 14 digits).
 //!
-//! Layout (integers little-endian; `seg` is a u16 length and its bytes):
+//! Layout 3 (integers little-endian; `seg` is a u16 length and its bytes):
 //!
 //! ```text
-//! u8 layout (2) | u64 version
+//! u8 layout (3) | u64 version
 //! i64 last_seen_us | i64 idle_expires_us | i64 absolute_expires_us | i64 created_us
-//! [32] token hash
 //! seg previous   empty, or [32] hash and i64 valid_until_us
-//! seg subject index key (scripts re-index the record from it)
-//! seg id
 //! seg revocation empty when live, else i64 at_us and the reason's name
 //! seg client     the last seen client (`client` below)
-//! body: seg tenant | seg subject | i64 authenticated_us | u8 remember_me
-//!       u8 aal | seg origin name | seg created client | data JSON (the rest)
-//! client: u8 flags (1 ip, 2 user_agent, 4 sealed), then a seg per flag set
+//! body: seg tenant | seg subject | [16] id | i64 authenticated_us
+//!       u8 remember_me | u8 aal | seg origin name | seg created client
+//!       data JSON (the rest)
+//! client: u8 flags, then a seg per flag set but `SAME_AS_CREATED`:
+//!       1 ip, 2 user agent, 4 sealed (text), 8 sealed (`v1` in binary:
+//!       [4] key id, then salt, ciphertext and tag), 16 the same as the
+//!       client at creation (the sealing layer's `=created`)
 //! ```
+//!
+//! What layout 2 held beside this and layout 3 leaves out, for Redis'
+//! memory (issue 17: 1,089 bytes per session, ≤ 700 asked): the token hash
+//! (the key name holds it; replies carry it, see [`decode_tagged`]), the
+//! subject index's key name (`common.lua` derives it from the tenant and
+//! subject), the id as text (16 bytes instead of 22 and a length), and a
+//! sealed client as base64 text (binary is three quarters of it). Sealed
+//! values still read back as the exact text the sealing layer wrote: a
+//! value whose text would not round-trip is kept as text.
 //!
 //! Times are whole unix microseconds, the precision the manager writes; a
 //! record reads back in UTC. Numbers stay below 2^53, so Lua's doubles hold
 //! them exactly. A key's value that starts with `>` is a pointer instead:
-//! the key name of the record it leads to ([`POINTER`]).
+//! the key name of the record it leads to ([`POINTER`]). Values of other
+//! layouts (1 and 2, written by earlier versions) read as absent.
 //!
 //! Decoding never trusts the bytes: every length is checked, every value
 //! goes through the constructors the rest of sessiond uses, and trailing
 //! bytes are refused. A bad record is [`StoreError::Corrupt`], never a
 //! panic.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redis::Value;
 use sessiond_core::{
     Aal, ClientInfo, PreviousToken, Revocation, RevokeReason, Session, SessionId, SessionOrigin, StoreError, Subject,
@@ -46,15 +60,26 @@ use time::OffsetDateTime;
 use crate::error::corrupt;
 
 /// The first byte of a record in this layout.
-pub(crate) const LAYOUT: u8 = 2;
+pub(crate) const LAYOUT: u8 = 3;
 
-/// The first byte of a pointer: a previous token's key and an id's key
-/// hold `>` and the record's key name.
+/// The first byte of a pointer: a previous token's key holds `>` and the
+/// record's key name.
 pub(crate) const POINTER: u8 = b'>';
 
 const CLIENT_IP: u8 = 1;
 const CLIENT_USER_AGENT: u8 = 2;
 const CLIENT_SEALED: u8 = 4;
+const CLIENT_SEALED_BINARY: u8 = 8;
+const CLIENT_SAME_AS_CREATED: u8 = 16;
+const CLIENT_FLAGS: u8 = CLIENT_IP | CLIENT_USER_AGENT | CLIENT_SEALED | CLIENT_SEALED_BINARY | CLIENT_SAME_AS_CREATED;
+
+/// What the sealing layer stores as the last seen client when it is the
+/// client at creation (`sessiond_core::sealed_store`).
+const SAME_AS_CREATED: &str = "=created";
+
+/// The sealing layer's text form: `v1.<8 hex digits>.<base64url>`.
+const SEALED_VERSION: &str = "v1.";
+const KEY_ID_LEN: usize = 4;
 
 /// Unix microseconds (floor), as text for the scripts.
 pub(crate) fn micros(at: OffsetDateTime) -> String {
@@ -96,24 +121,78 @@ pub(crate) fn encode_revocation(revocation: &Revocation) -> Vec<u8> {
     out
 }
 
+/// A sealed value's key id and bytes, when its text is the sealing layer's
+/// `v1` form and reads back to exactly the same text.
+fn sealed_binary(sealed: &str) -> Option<Vec<u8>> {
+    let rest = sealed.strip_prefix(SEALED_VERSION)?;
+    let (key_id, body) = rest.split_once('.')?;
+    if key_id.len() != KEY_ID_LEN * 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(KEY_ID_LEN + body.len() * 3 / 4);
+    for pair in key_id.as_bytes().chunks_exact(2) {
+        let digit = |c: u8| char::from(c).to_digit(16);
+        let (hi, lo) = (digit(pair[0])?, digit(pair[1])?);
+        out.push(u8::try_from(hi * 16 + lo).ok()?);
+    }
+    URL_SAFE_NO_PAD.decode_vec(body, &mut out).ok()?;
+    (sealed_text(&out).as_deref() == Some(sealed)).then_some(out)
+}
+
+/// The text of a sealed value kept in binary.
+fn sealed_text(binary: &[u8]) -> Option<String> {
+    if binary.len() < KEY_ID_LEN {
+        return None;
+    }
+    let (key_id, body) = binary.split_at(KEY_ID_LEN);
+    let mut text = String::with_capacity(SEALED_VERSION.len() + 9 + body.len() * 4 / 3 + 1);
+    text.push_str(SEALED_VERSION);
+    for byte in key_id {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text.push('.');
+    URL_SAFE_NO_PAD.encode_string(body, &mut text);
+    Some(text)
+}
+
 /// The client segment's bytes.
 pub(crate) fn encode_client(client: &ClientInfo) -> Result<Vec<u8>, StoreError> {
-    let parts = [
-        (CLIENT_IP, &client.ip),
-        (CLIENT_USER_AGENT, &client.user_agent),
-        (CLIENT_SEALED, &client.sealed),
-    ];
-    let mut out = vec![parts.iter().filter(|(_, v)| v.is_some()).fold(0, |f, (bit, _)| f | bit)];
-    for (_, value) in parts {
+    let mut out = vec![0];
+    for (bit, value) in [(CLIENT_IP, &client.ip), (CLIENT_USER_AGENT, &client.user_agent)] {
         if let Some(value) = value {
+            out[0] |= bit;
             put_seg(&mut out, value.as_bytes(), "a client")?;
         }
+    }
+    match client.sealed.as_deref() {
+        None => {}
+        Some(SAME_AS_CREATED) => out[0] |= CLIENT_SAME_AS_CREATED,
+        Some(sealed) => match sealed_binary(sealed) {
+            Some(binary) => {
+                out[0] |= CLIENT_SEALED_BINARY;
+                put_seg(&mut out, &binary, "a sealed client")?;
+            }
+            None => {
+                out[0] |= CLIENT_SEALED;
+                put_seg(&mut out, sealed.as_bytes(), "a sealed client")?;
+            }
+        },
     }
     Ok(out)
 }
 
-/// The whole record of `session`, whose subject index key is `subject_index`.
-pub(crate) fn encode(session: &Session, subject_index: &str) -> Result<Vec<u8>, StoreError> {
+/// The 16 bytes an id encodes.
+fn id_bytes(id: &SessionId) -> Result<[u8; 16], StoreError> {
+    let mut bytes = [0u8; 16];
+    match URL_SAFE_NO_PAD.decode_slice(id.as_str(), &mut bytes) {
+        Ok(16) => Ok(bytes),
+        // `SessionId::parse` admits nothing else.
+        _ => Err(corrupt(format!("session id {id:?} is not 16 bytes of base64url"))),
+    }
+}
+
+/// The whole record of `session`.
+pub(crate) fn encode(session: &Session) -> Result<Vec<u8>, StoreError> {
     let data = serde_json::to_vec(&session.data).map_err(|e| StoreError::Backend(Box::new(e)))?;
     let mut out = Vec::with_capacity(160 + data.len());
     out.push(LAYOUT);
@@ -126,20 +205,18 @@ pub(crate) fn encode(session: &Session, subject_index: &str) -> Result<Vec<u8>, 
     ] {
         put_i64(&mut out, micros_i64(at));
     }
-    out.extend_from_slice(session.token_hash.as_bytes());
     let mut previous = Vec::with_capacity(40);
     if let Some(p) = session.previous_token {
         previous.extend_from_slice(p.hash.as_bytes());
         put_i64(&mut previous, micros_i64(p.valid_until));
     }
     put_seg(&mut out, &previous, "the previous token")?;
-    put_seg(&mut out, subject_index.as_bytes(), "the subject index key")?;
-    put_seg(&mut out, session.id.as_str().as_bytes(), "the id")?;
     let revocation = session.revoked.as_ref().map(encode_revocation).unwrap_or_default();
     put_seg(&mut out, &revocation, "the revocation")?;
     put_seg(&mut out, &encode_client(&session.client)?, "the client")?;
     put_seg(&mut out, session.tenant.as_str().as_bytes(), "the tenant")?;
     put_seg(&mut out, session.subject.as_str().as_bytes(), "the subject")?;
+    out.extend_from_slice(&id_bytes(&session.id)?);
     put_i64(&mut out, micros_i64(session.authenticated_at));
     out.push(u8::from(session.remember_me));
     out.push(u8::from(session.aal));
@@ -207,7 +284,8 @@ impl<'a> Reader<'a> {
 fn decode_client(bytes: &[u8]) -> Result<ClientInfo, StoreError> {
     let mut r = Reader { bytes };
     let flags = r.u8("client flags")?;
-    if flags & !(CLIENT_IP | CLIENT_USER_AGENT | CLIENT_SEALED) != 0 {
+    let sealed_forms = flags & (CLIENT_SEALED | CLIENT_SEALED_BINARY | CLIENT_SAME_AS_CREATED);
+    if flags & !CLIENT_FLAGS != 0 || sealed_forms.count_ones() > 1 {
         return Err(corrupt("unknown client flags".into()));
     }
     let mut part = |bit: u8, what: &str| -> Result<Option<String>, StoreError> {
@@ -216,13 +294,18 @@ fn decode_client(bytes: &[u8]) -> Result<ClientInfo, StoreError> {
         }
         Ok(Some(r.text(what)?.to_owned()))
     };
-    let client = ClientInfo {
-        ip: part(CLIENT_IP, "client ip")?,
-        user_agent: part(CLIENT_USER_AGENT, "client user agent")?,
-        sealed: part(CLIENT_SEALED, "sealed client")?,
+    let ip = part(CLIENT_IP, "client ip")?;
+    let user_agent = part(CLIENT_USER_AGENT, "client user agent")?;
+    let sealed = match sealed_forms {
+        CLIENT_SEALED => Some(r.text("sealed client")?.to_owned()),
+        CLIENT_SEALED_BINARY => {
+            Some(sealed_text(r.seg("sealed client")?).ok_or_else(|| corrupt("sealed client is too short".into()))?)
+        }
+        CLIENT_SAME_AS_CREATED => Some(SAME_AS_CREATED.to_owned()),
+        _ => None,
     };
     r.done("the client")?;
-    Ok(client)
+    Ok(ClientInfo { ip, user_agent, sealed })
 }
 
 fn decode_revocation(bytes: &[u8]) -> Result<Option<Revocation>, StoreError> {
@@ -249,8 +332,8 @@ fn decode_previous(bytes: &[u8]) -> Result<Option<PreviousToken>, StoreError> {
     Ok(Some(previous))
 }
 
-/// A session from a record's bytes.
-pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Session, StoreError> {
+/// A session from a record's bytes, stored under `token_hash`'s key.
+pub(crate) fn decode_bytes(bytes: &[u8], token_hash: TokenHash) -> Result<Session, StoreError> {
     let mut r = Reader { bytes };
     match r.u8("layout")? {
         LAYOUT => {}
@@ -261,14 +344,13 @@ pub(crate) fn decode_bytes(bytes: &[u8]) -> Result<Session, StoreError> {
     let idle_expires_at = r.time("idle deadline")?;
     let absolute_expires_at = r.time("absolute deadline")?;
     let created_at = r.time("creation time")?;
-    let token_hash = TokenHash::from_bytes(r.array("token hash")?);
     let previous_token = decode_previous(r.seg("previous token")?)?;
-    r.seg("subject index key")?;
-    let id = SessionId::parse(r.text("id")?).ok_or_else(|| corrupt("record id is malformed".into()))?;
     let revoked = decode_revocation(r.seg("revocation")?)?;
     let client = decode_client(r.seg("client")?)?;
     let tenant = Tenant::new(r.text("tenant")?).map_err(|e| StoreError::Corrupt(Box::new(e)))?;
     let subject = Subject::from_record(r.text("subject")?).map_err(|e| StoreError::Corrupt(Box::new(e)))?;
+    let id = SessionId::parse(&URL_SAFE_NO_PAD.encode(r.array::<16>("id")?))
+        .ok_or_else(|| corrupt("record id is malformed".into()))?;
     let authenticated_at = r.time("authentication time")?;
     let remember_me = match r.u8("remember me")? {
         0 => false,
@@ -309,46 +391,56 @@ fn bytes(value: &Value) -> Option<&[u8]> {
     }
 }
 
-/// What a key held: a record, a pointer to one, or nothing usable.
+fn reply_bytes(value: &Value) -> Result<&[u8], StoreError> {
+    bytes(value).ok_or_else(|| corrupt(format!("unexpected record reply: {}", crate::scripts::kind(value))))
+}
+
+/// What a `GET` of a token key answered.
 pub(crate) enum Stored {
     /// A session record.
     Record(Box<Session>),
     /// `>` and the key name of a record.
     Pointer,
-    /// No key, or one written by layout 1 (before this encoding): its
-    /// sessions are not read, as if they had ended.
+    /// No key, or one written by an earlier layout: its sessions are not
+    /// read, as if they had ended.
     Absent,
 }
 
-/// What a `GET` (or a script returning a key's value) answered.
-pub(crate) fn classify(value: &Value) -> Result<Stored, StoreError> {
-    let raw = match value {
-        Value::Nil => return Ok(Stored::Absent),
-        other => {
-            bytes(other).ok_or_else(|| corrupt(format!("unexpected record reply: {}", crate::scripts::kind(other))))?
-        }
-    };
+/// What a `GET` of the key of `token_hash` answered.
+pub(crate) fn classify(value: &Value, token_hash: TokenHash) -> Result<Stored, StoreError> {
+    if matches!(value, Value::Nil) {
+        return Ok(Stored::Absent);
+    }
+    let raw = reply_bytes(value)?;
     match raw.first() {
-        Some(&LAYOUT) => Ok(Stored::Record(Box::new(decode_bytes(raw)?))),
+        Some(&LAYOUT) => Ok(Stored::Record(Box::new(decode_bytes(raw, token_hash)?))),
         Some(&POINTER) => Ok(Stored::Pointer),
         _ => Ok(Stored::Absent),
     }
 }
 
-/// A session from a reply holding a record, or `None` when the reply is
-/// nil, a pointer or a layout-1 value.
-pub(crate) fn decode(value: &Value) -> Result<Option<Session>, StoreError> {
-    match classify(value)? {
-        Stored::Record(session) => Ok(Some(*session)),
-        Stored::Pointer | Stored::Absent => Ok(None),
+/// A session from a script's reply: the record's token hash in hex, then
+/// the record (`common.lua`'s `tagged`), or nil.
+pub(crate) fn decode_tagged(value: &Value) -> Result<Option<Session>, StoreError> {
+    if matches!(value, Value::Nil) {
+        return Ok(None);
     }
+    let raw = reply_bytes(value)?;
+    let (hex, record) = raw
+        .split_at_checked(64)
+        .ok_or_else(|| corrupt("a record reply is shorter than its token hash".into()))?;
+    let hash = std::str::from_utf8(hex)
+        .ok()
+        .and_then(TokenHash::from_hex)
+        .ok_or_else(|| corrupt("a record reply does not start with a token hash".into()))?;
+    decode_bytes(record, hash).map(Some)
 }
 
-/// Every record in an array reply (nil entries skipped).
+/// Every record in an array reply of tagged records (nil entries skipped).
 pub(crate) fn decode_all(values: &[Value]) -> Result<Vec<Session>, StoreError> {
     let mut out = Vec::with_capacity(values.len());
     for value in values {
-        if let Some(session) = decode(value)? {
+        if let Some(session) = decode_tagged(value)? {
             out.push(session);
         }
     }
@@ -403,8 +495,8 @@ mod tests {
     }
 
     fn roundtrip(session: &Session) -> Session {
-        let bytes = encode(session, "sessiond:{ab}:u:default/alice").unwrap_or_else(|e| panic!("{e}"));
-        decode_bytes(&bytes).unwrap_or_else(|e| panic!("{e}"))
+        let bytes = encode(session).unwrap_or_else(|e| panic!("{e}"));
+        decode_bytes(&bytes, session.token_hash).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -424,42 +516,134 @@ mod tests {
         assert_eq!(roundtrip(&plain), plain);
     }
 
+    fn sealed_client(sealed: &str) -> ClientInfo {
+        ClientInfo {
+            ip: None,
+            user_agent: None,
+            sealed: Some(sealed.to_owned()),
+        }
+    }
+
     #[test]
-    fn the_head_is_where_the_scripts_read_it() {
+    fn sealed_clients_are_kept_in_binary_and_read_back_as_the_same_text() {
+        let keyring = sessiond_core::sealing::Keyring::new([[7u8; 32]]).unwrap_or_else(|e| panic!("{e}"));
+        let clear = br#"{"ip":"203.0.113.7","user_agent":"Mozilla/5.0 (X11; Linux x86_64)"}"#;
+        let place = sessiond_core::sealing::Place::SessionClient { id: "x" };
+        let sealed = keyring.seal(place, clear).unwrap_or_else(|e| panic!("{e}"));
+        let encoded = encode_client(&sealed_client(&sealed)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(encoded[0], CLIENT_SEALED_BINARY);
+        // A flag, a length, the key id's 4 bytes and the rest unencoded.
+        let binary = sealed.len() - "v1.01234567.".len();
+        assert_eq!(encoded.len(), 1 + 2 + 4 + binary * 3 / 4);
+        assert_eq!(
+            decode_client(&encoded).unwrap_or_else(|e| panic!("{e}")),
+            sealed_client(&sealed)
+        );
+        // The sealing layer's marker for "the client at creation" is a flag.
+        let same = encode_client(&sealed_client("=created")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(same, vec![CLIENT_SAME_AS_CREATED]);
+        assert_eq!(
+            decode_client(&same).unwrap_or_else(|e| panic!("{e}")),
+            sealed_client("=created")
+        );
+        // Text that would not read back the same (upper-case hex, padding,
+        // another version) stays text.
+        let upper = sealed.replacen(&sealed[3..11], &sealed[3..11].to_uppercase(), 1);
+        for odd in [
+            upper.as_str(),
+            "v1.k.abc",
+            "v2.01234567.AAAA",
+            "v1.01234567.AAAA=",
+            "v1.0123456g.AAAA",
+        ] {
+            let encoded = encode_client(&sealed_client(odd)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(encoded[0], CLIENT_SEALED, "{odd}");
+            assert_eq!(
+                decode_client(&encoded).unwrap_or_else(|e| panic!("{e}")),
+                sealed_client(odd)
+            );
+        }
+        // Two sealed forms at once are not a client this layout writes.
+        assert!(matches!(
+            decode_client(&[CLIENT_SEALED_BINARY | CLIENT_SAME_AS_CREATED, 0, 0]),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn the_head_and_the_names_are_where_the_scripts_read_them() {
         let session = sample();
-        let bytes = encode(&session, "ix").unwrap_or_else(|e| panic!("{e}"));
-        // common.lua's HEAD format '<BI8i8i8i8i8c32', then the segments.
+        let bytes = encode(&session).unwrap_or_else(|e| panic!("{e}"));
+        // common.lua's HEAD format '<BI8i8i8i8i8', then the segments
+        // prev, rev and client, then the body's tenant and subject.
         assert_eq!(bytes[0], LAYOUT);
         assert_eq!(bytes[1..9], 4u64.to_le_bytes());
         assert_eq!(bytes[9..17], micros_i64(session.last_seen_at).to_le_bytes());
-        assert_eq!(bytes[41..73], session.token_hash.as_bytes()[..]);
-        assert_eq!(bytes[73..75], 40u16.to_le_bytes());
+        assert_eq!(bytes[41..43], 40u16.to_le_bytes());
+        let mut r = Reader { bytes: &bytes[41..] };
+        for segment in ["prev", "rev", "client"] {
+            r.seg(segment).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(r.text("tenant").ok(), Some("default"));
+        assert_eq!(r.text("subject").ok(), Some("alice"));
     }
 
     #[test]
     fn pointers_and_older_layouts_are_not_records() {
+        let hash = sample().token_hash;
         let pointer = Value::BulkString(b">sessiond:t:ab".to_vec());
-        assert!(matches!(classify(&pointer), Ok(Stored::Pointer)));
-        // Layout 1's token pointers held a key name; its records were hashes.
-        let old = Value::BulkString(b"sessiond:{0123456789abcdef}:s:x".to_vec());
-        assert!(matches!(classify(&old), Ok(Stored::Absent)));
-        assert!(matches!(decode(&Value::Nil), Ok(None)));
+        assert!(matches!(classify(&pointer, hash), Ok(Stored::Pointer)));
+        // Layout 1's token pointers held a key name; layout 2's records
+        // began with 2.
+        for old in [&b"sessiond:{0123456789abcdef}:s:x"[..], &[2, 0, 0, 0]] {
+            assert!(matches!(
+                classify(&Value::BulkString(old.to_vec()), hash),
+                Ok(Stored::Absent)
+            ));
+        }
+        assert!(matches!(classify(&Value::Nil, hash), Ok(Stored::Absent)));
+        assert!(matches!(decode_tagged(&Value::Nil), Ok(None)));
+    }
+
+    #[test]
+    fn tagged_replies_carry_the_token_hash() {
+        let session = sample();
+        let mut reply = session.token_hash.to_hex().into_bytes();
+        reply.extend(encode(&session).unwrap_or_else(|e| panic!("{e}")));
+        let read = decode_tagged(&Value::BulkString(reply.clone())).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read, Some(session));
+        reply[0] = b'g';
+        assert!(matches!(
+            decode_tagged(&Value::BulkString(reply)),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode_tagged(&Value::BulkString(b"ab".to_vec())),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]
     fn damaged_records_are_corrupt_not_absent() {
-        let bytes = encode(&sample(), "ix").unwrap_or_else(|e| panic!("{e}"));
+        let session = sample();
+        let bytes = encode(&session).unwrap_or_else(|e| panic!("{e}"));
         for cut in [1, 9, 50, 80, bytes.len() - 1] {
             let value = Value::BulkString(bytes[..cut].to_vec());
-            assert!(matches!(decode(&value), Err(StoreError::Corrupt(_))), "cut at {cut}");
+            assert!(
+                matches!(classify(&value, session.token_hash), Err(StoreError::Corrupt(_))),
+                "cut at {cut}"
+            );
         }
         let mut trailing = bytes.clone();
         trailing.push(b'}');
         assert!(matches!(
-            decode(&Value::BulkString(trailing)),
+            classify(&Value::BulkString(trailing), session.token_hash),
             Err(StoreError::Corrupt(_))
         ));
-        assert!(matches!(decode(&Value::Int(3)), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            classify(&Value::Int(3), session.token_hash),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub(crate) struct Scripts {
     pub(crate) revoke_subject: Script,
     pub(crate) subject: Script,
     pub(crate) purge: Script,
+    pub(crate) due: Script,
     pub(crate) user_insert: Script,
     pub(crate) user_update: Script,
     pub(crate) user_list: Script,
@@ -60,7 +61,7 @@ pub(crate) struct Scripts {
 pub(crate) fn is_read_only_script(hash_or_body: &[u8]) -> bool {
     let scripts = &*SCRIPTS;
     hash_or_body.starts_with(READ_ONLY_SHEBANG.as_bytes())
-        || [&scripts.read, &scripts.user_list, &scripts.key_list]
+        || [&scripts.read, &scripts.due, &scripts.user_list, &scripts.key_list]
             .iter()
             .any(|script| script.get_hash().as_bytes() == hash_or_body)
 }
@@ -74,6 +75,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     revoke_subject: script(include_str!("lua/revoke_subject.lua")),
     subject: script(include_str!("lua/subject.lua")),
     purge: script(include_str!("lua/purge.lua")),
+    due: read_only(include_str!("lua/due.lua")),
     user_insert: script(include_str!("lua/user_insert.lua")),
     user_update: script(include_str!("lua/user_update.lua")),
     user_list: read_only(include_str!("lua/user_list.lua")),

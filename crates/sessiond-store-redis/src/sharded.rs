@@ -1,7 +1,7 @@
-//! The parts of the store that span shards (a Redis Cluster; see
-//! `keys.rs`): purge in deadline order over every shard's expiry index,
-//! and the walk over every record's id. With one shard (one server or a
-//! Sentinel set) purge is `purge_shard` of shard 0.
+//! The parts of the store that span shards or buckets (see `keys.rs`):
+//! purge in deadline order over every shard's expiry index (on a Redis
+//! Cluster), and the walk over every record's id. With one shard (one
+//! server or a Sentinel set) purge is `purge_shard` of shard 0.
 
 use sessiond_core::{Audit, IdPage, Session, SessionId, StoreError};
 use time::OffsetDateTime;
@@ -11,6 +11,10 @@ use crate::error::{corrupt, from_redis};
 use crate::record::{self, micros};
 use crate::scripts::{SCRIPTS, array, int};
 use crate::store::{PURGE_BATCH, RedisStore};
+
+/// Id buckets a page of [`RedisStore::scan_buckets`] reads at most, so
+/// that a page of a sparse store costs a bounded number of round trips.
+const BUCKETS_PER_PAGE: usize = 64;
 
 impl RedisStore {
     /// [`SessionStore::purge_expired`](sessiond_core::SessionStore::purge_expired)
@@ -23,26 +27,29 @@ impl RedisStore {
     ) -> Result<Vec<Session>, StoreError> {
         let keys = self.keys();
         // Earliest deadline first across the shards: the `limit` earliest
-        // due entries of all of them, in the order each index keeps (score,
-        // then id), and each run of one shard's entries in that order
-        // purged by one call, so records come back, and their events are
-        // numbered, in deadline order.
+        // due entries of all of them, in purge's order (deadline, then id),
+        // and each run of one shard's entries in that order purged by one
+        // call, so records come back, and their events are numbered, in
+        // deadline order.
         let mut due: Vec<(i64, String, u8)> = Vec::new();
-        let mut connection = self.connection().await?;
         for shard in 0..keys.shard_count() {
-            let entries: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
-                .arg(keys.expiry(shard))
-                .arg("-inf")
+            let mut call = SCRIPTS.due.prepare_invoke();
+            call.key(keys.due_index(shard))
                 .arg(micros(now))
-                .arg("WITHSCORES")
-                .arg("LIMIT")
-                .arg(0)
                 .arg(limit)
-                .query_async(&mut connection)
-                .await
-                .map_err(from_redis)?;
-            // Scores are whole microseconds below 2^53: exact as doubles.
-            due.extend(entries.into_iter().map(|(id, score)| (score as i64, id, shard)));
+                .arg(keys.base_of(shard));
+            let entries = array(self.run(&call).await?)?;
+            for pair in entries.chunks(2) {
+                let text = |i: usize| match pair.get(i) {
+                    Some(redis::Value::BulkString(b)) => std::str::from_utf8(b).ok(),
+                    _ => None,
+                };
+                let (Some(id), Some(score)) = (text(0), text(1).and_then(|s| s.parse::<f64>().ok())) else {
+                    return Err(corrupt("due answered something other than ids and deadlines".into()));
+                };
+                // Scores are whole microseconds below 2^53: exact as doubles.
+                due.push((score as i64, id.to_owned(), shard));
+            }
         }
         due.sort();
         due.truncate(limit);
@@ -71,50 +78,55 @@ impl RedisStore {
         while purged.len() < limit {
             let batch = (limit - purged.len()).min(PURGE_BATCH);
             let mut call = SCRIPTS.purge.prepare_invoke();
-            call.key(keys.expiry(shard))
+            call.key(keys.due_index(shard))
                 .arg(micros(now))
                 .arg(batch)
-                .arg(keys.token_prefix(shard))
-                .arg(keys.id_prefix(shard))
+                .arg(keys.base_of(shard))
                 // Each batch numbers its picked events after the earlier ones.
                 .arg(audit_arg(keys, shard, audit, picked)?);
             let mut reply = array(self.run(&call).await?)?;
             if reply.is_empty() {
                 return Err(corrupt("purge answered an empty array".into()));
             }
-            let scanned = int(&reply.remove(0))?;
+            let taken = int(&reply.remove(0))?;
             let batch_purged = record::decode_all(&reply)?;
             picked += batch_purged.iter().filter(|s| s.revoked.is_none()).count();
             purged.extend(batch_purged);
             // Fewer due entries than asked for: nothing more is due.
-            if usize::try_from(scanned).unwrap_or(0) < batch {
+            if usize::try_from(taken).unwrap_or(0) < batch {
                 break;
             }
         }
         Ok(purged)
     }
 
-    /// [`SessionStore::scan_ids`] on a Cluster: shard by shard, `ZSCAN` of
-    /// the shard's expiry index, which holds every record's id. (A `SCAN`
-    /// per shard would walk a node's whole keyspace once per shard it
-    /// holds.) `ZSCAN` returns a small index whole, so ids beyond `limit`
-    /// ride in the cursor: `<shard>.<ZSCAN cursor>[.<id>,<id>…]` (ids are
-    /// base64url, without `.` or `,`).
-    pub(crate) async fn scan_shards(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
+    /// [`SessionStore::scan_ids`](sessiond_core::SessionStore::scan_ids):
+    /// shard by shard, bucket by bucket, `HSCAN` of the id buckets, which
+    /// hold every record's id. (A `SCAN` would walk the whole keyspace.)
+    /// `HSCAN` returns a small bucket whole, so ids beyond `limit` ride in
+    /// the cursor: `<shard>.<bucket>.<HSCAN cursor>[.<id>,<id>…]` (ids
+    /// are base64url, without `.` or `,`).
+    pub(crate) async fn scan_buckets(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
         let keys = self.keys();
+        let limit = limit.max(1);
         let bad = || corrupt(format!("{cursor:?} is not a cursor of this store's walk"));
-        let (shard, mut from, mut ids) = match cursor {
-            None => (0, "0".to_owned(), Vec::new()),
+        let (mut shard, mut index, mut from, mut ids) = match cursor {
+            None => (0, 0, "0".to_owned(), Vec::new()),
             Some(cursor) => {
-                let mut parts = cursor.splitn(3, '.');
+                let mut parts = cursor.splitn(4, '.');
                 let shard = parts
                     .next()
                     .and_then(|s| s.parse::<u8>().ok())
                     .filter(|s| *s < keys.shard_count())
                     .ok_or_else(bad)?;
+                let index = parts
+                    .next()
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .filter(|i| *i <= keys.buckets_per_shard())
+                    .ok_or_else(bad)?;
                 let from = parts
                     .next()
-                    .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+                    .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
                     .ok_or_else(bad)?;
                 let ids = match parts.next() {
                     None => Vec::new(),
@@ -123,35 +135,47 @@ impl RedisStore {
                         .map(|id| SessionId::parse(id).ok_or_else(bad))
                         .collect::<Result<Vec<_>, _>>()?,
                 };
-                (shard, from.to_owned(), ids)
+                (shard, index, from.to_owned(), ids)
             }
         };
-        if ids.is_empty() {
+        let mut visited = 0;
+        let mut done = false;
+        while ids.len() < limit && visited < BUCKETS_PER_PAGE {
+            let Some(bucket) = keys.bucket(shard, index) else {
+                if shard + 1 >= keys.shard_count() {
+                    done = true;
+                    break;
+                }
+                (shard, index, from) = (shard + 1, 0, "0".to_owned());
+                continue;
+            };
             let mut connection = self.connection().await?;
-            let (next, found): (String, Vec<String>) = redis::cmd("ZSCAN")
-                .arg(keys.expiry(shard))
+            let (next, found): (String, Vec<Vec<u8>>) = redis::cmd("HSCAN")
+                .arg(keys.ids_bucket(shard, &bucket))
                 .arg(&from)
                 .arg("COUNT")
-                .arg(limit.max(1))
+                .arg(limit)
                 .query_async(&mut connection)
                 .await
                 .map_err(from_redis)?;
-            // Members and scores alternate.
-            ids = found
-                .iter()
-                .step_by(2)
-                .map(|id| SessionId::parse(id).ok_or_else(|| corrupt(format!("{id:?} in an expiry index"))))
-                .collect::<Result<Vec<_>, _>>()?;
-            from = next;
+            visited += 1;
+            // Fields (ids) and values (raw token hashes) alternate.
+            for id in found.iter().step_by(2) {
+                let parsed = std::str::from_utf8(id).ok().and_then(SessionId::parse);
+                ids.push(parsed.ok_or_else(|| corrupt(format!("{:?} in an id bucket", String::from_utf8_lossy(id))))?);
+            }
+            if next == "0" {
+                (index, from) = (index + 1, "0".to_owned());
+            } else {
+                from = next;
+            }
         }
-        let rest = ids.split_off(limit.max(1).min(ids.len()));
+        let rest = ids.split_off(limit.min(ids.len()));
         let next = if !rest.is_empty() {
             let rest: Vec<&str> = rest.iter().map(SessionId::as_str).collect();
-            Some(format!("{shard}.{from}.{}", rest.join(",")))
-        } else if from != "0" {
-            Some(format!("{shard}.{from}"))
+            Some(format!("{shard}.{index}.{from}.{}", rest.join(",")))
         } else {
-            (shard + 1 < keys.shard_count()).then(|| format!("{}.0", shard + 1))
+            (!done).then(|| format!("{shard}.{index}.{from}"))
         };
         Ok(IdPage { ids, next })
     }

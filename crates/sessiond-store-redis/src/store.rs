@@ -158,11 +158,12 @@ impl RedisStore {
         i64::try_from(ttl.max(1)).unwrap_or(i64::MAX)
     }
 
-    /// The record a key holds or leads to (one pointer followed, in one
-    /// step on the server).
-    async fn read(&self, key: String) -> Result<Option<Session>, StoreError> {
-        let call = SCRIPTS.read.key(key);
-        record::decode(&self.run(&call).await?)
+    /// The record of an id (`Some`), or the one a token key holds or leads
+    /// to (`None`: one pointer followed), read in one step on the server.
+    async fn read(&self, key: String, id: Option<&SessionId>, base: &str) -> Result<Option<Session>, StoreError> {
+        let mut call = SCRIPTS.read.prepare_invoke();
+        call.key(key).arg(id.map_or("", SessionId::as_str)).arg(base);
+        record::decode_tagged(&self.run(&call).await?)
     }
 
     /// Refuses, on a Cluster, a record whose keys span shards: one script
@@ -212,9 +213,9 @@ impl SessionStore for RedisStore {
         };
         let mut call = SCRIPTS.insert.prepare_invoke();
         call.key(keys.token(&session.token_hash))
-            .key(keys.id(&session.id))
+            .key(keys.ids(&session.id))
             .key(&index)
-            .key(keys.expiry(shard));
+            .key(keys.due(&session.id));
         if let Some(previous) = session.previous_token {
             call.key(keys.token(&previous.hash));
         }
@@ -224,12 +225,12 @@ impl SessionStore for RedisStore {
             .arg(max)
             .arg(record::encode_revocation(&revocation))
             .arg(self.insert_ttl_ms(session, now))
-            .arg(keys.id_prefix(shard))
+            .arg(keys.base_of(shard))
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
             .arg(unindexed_flag(session))
             .arg(audit_arg(keys, shard, audit, 0)?)
-            .arg(record::encode(session, &index)?);
+            .arg(record::encode(session)?);
         let (word, rest) = status(self.run(&call).await?)?;
         match word.as_str() {
             "ok" => Ok(Inserted {
@@ -262,7 +263,7 @@ impl SessionStore for RedisStore {
                 (value, None)
             }
         };
-        let (current, pointer) = match record::classify(&value)? {
+        let (current, pointer) = match record::classify(&value, *hash)? {
             // Keys and records change together in every script; this check
             // only guards against a keyspace edited by hand.
             Stored::Record(session) => (Some(Arc::new(*session)).filter(|s| s.token_hash == *hash), false),
@@ -275,14 +276,17 @@ impl SessionStore for RedisStore {
         if !pointer {
             return Ok(current);
         }
-        let found = self.read(key).await?;
+        let found = self
+            .read(key, None, self.inner.keys.base_of(self.inner.keys.shard_of_token(hash)))
+            .await?;
         Ok(found
             .filter(|s| s.previous_token.is_some_and(|p| p.hash == *hash))
             .map(Arc::new))
     }
 
     async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
-        let found = self.read(self.inner.keys.id(id)).await?;
+        let keys = &self.inner.keys;
+        let found = self.read(keys.ids(id), Some(id), keys.base_of_id(id)).await?;
         Ok(found.filter(|s| s.id == *id).map(Arc::new))
     }
 
@@ -292,21 +296,21 @@ impl SessionStore for RedisStore {
         let shard = keys.shard_of_id(&session.id);
         let index = keys.record_index(session);
         let mut call = SCRIPTS.update.prepare_invoke();
-        call.key(keys.id(&session.id))
+        call.key(keys.ids(&session.id))
             .key(keys.token(&session.token_hash))
             .key(&index)
-            .key(keys.expiry(shard));
+            .key(keys.due(&session.id));
         if let Some(previous) = session.previous_token {
             call.key(keys.token(&previous.hash));
         }
         call.arg(expected_version)
-            .arg(keys.token_prefix(shard))
+            .arg(keys.base_of(shard))
             .arg(self.slack_ms())
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
             .arg(unindexed_flag(session))
             .arg(audit_arg(keys, shard, audit, 0)?)
-            .arg(record::encode(session, &index)?);
+            .arg(record::encode(session)?);
         let (word, rest) = status(self.run(&call).await?)?;
         match word.as_str() {
             "ok" => Ok(()),
@@ -337,15 +341,15 @@ impl SessionStore for RedisStore {
         client: &ClientInfo,
     ) -> Result<bool, StoreError> {
         let keys = &self.inner.keys;
-        let shard = keys.shard_of_id(id);
         let mut call = SCRIPTS.touch.prepare_invoke();
-        call.key(keys.id(id))
-            .key(keys.expiry(shard))
+        call.key(keys.ids(id))
+            .key(keys.due(id))
             .arg(micros(last_seen_at))
             .arg(micros(idle_expires_at))
             .arg(record::encode_client(client)?)
-            .arg(keys.token_prefix(shard))
-            .arg(self.slack_ms());
+            .arg(keys.base_of_id(id))
+            .arg(self.slack_ms())
+            .arg(id.as_str());
         Ok(int(&self.run(&call).await?)? == 1)
     }
 
@@ -357,10 +361,12 @@ impl SessionStore for RedisStore {
     ) -> Result<Option<Session>, StoreError> {
         let keys = &self.inner.keys;
         let mut call = SCRIPTS.revoke.prepare_invoke();
-        call.key(keys.id(id))
+        call.key(keys.ids(id))
             .arg(record::encode_revocation(&revocation))
-            .arg(audit_arg(keys, keys.shard_of_id(id), audit, 0)?);
-        record::decode(&self.run(&call).await?)
+            .arg(audit_arg(keys, keys.shard_of_id(id), audit, 0)?)
+            .arg(keys.base_of_id(id))
+            .arg(id.as_str());
+        record::decode_tagged(&self.run(&call).await?)
     }
 
     async fn revoke_subject(
@@ -379,7 +385,7 @@ impl SessionStore for RedisStore {
             .arg(micros(now))
             .arg(self.stale_before(now))
             .arg(record::encode_revocation(&revocation))
-            .arg(keys.id_prefix(shard))
+            .arg(keys.base_of(shard))
             .arg(except.map_or("", SessionId::as_str))
             .arg(audit_arg(keys, shard, audit, 0)?);
         record::decode_all(&array(self.run(&call).await?)?)
@@ -395,7 +401,7 @@ impl SessionStore for RedisStore {
         let mut call = SCRIPTS.subject.prepare_invoke();
         call.key(keys.subject_index(tenant, subject))
             .arg(micros(now))
-            .arg(keys.id_prefix(keys.shard_of_subject(tenant, subject)));
+            .arg(keys.base_of(keys.shard_of_subject(tenant, subject)));
         record::decode_all(&array(self.run(&call).await?)?)
     }
 
@@ -412,33 +418,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn scan_ids(&self, cursor: Option<&str>, limit: usize) -> Result<IdPage, StoreError> {
-        if self.inner.keys.shards().is_some() {
-            return self.scan_shards(cursor, limit).await;
-        }
-        let id_prefix = self.inner.keys.id_prefix(0);
-        let mut connection = self.connection().await?;
-        // SCAN's cursor is the walk's: "0" begins and, returned, ends it.
-        let (next, found): (String, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor.unwrap_or("0"))
-            .arg("MATCH")
-            .arg(format!("{}*", glob_escape(&id_prefix)))
-            .arg("COUNT")
-            .arg(limit)
-            .query_async(&mut connection)
-            .await
-            .map_err(from_redis)?;
-        let ids = found
-            .iter()
-            .map(|key| {
-                key.strip_prefix(&id_prefix)
-                    .and_then(SessionId::parse)
-                    .ok_or_else(|| corrupt(format!("key {key:?} is not an id key")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(IdPage {
-            ids,
-            next: (next != "0").then_some(next),
-        })
+        self.scan_buckets(cursor, limit).await
     }
 
     fn shards(&self) -> Option<sessiond_core::Shards> {
@@ -457,17 +437,4 @@ impl SessionStore for RedisStore {
             Err(corrupt(format!("PING answered {reply:?}")))
         }
     }
-}
-
-/// `text` as a SCAN pattern that matches it literally (a prefix may hold
-/// `*`, `?`, `[` or a backslash).
-fn glob_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

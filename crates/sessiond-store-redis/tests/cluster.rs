@@ -155,9 +155,10 @@ async fn every_key_of_a_session_is_in_its_shards_slot() {
     for (port, _, primary, _) in nodes(first_port(&url)).await {
         let keys = keys_on(port, &pattern).await;
         if port == owner {
-            // The record, the previous token's pointer, the id pointer, the
-            // subject index and the shard's expiry index.
-            assert_eq!(keys.len(), 5, "{keys:?}");
+            // The record, the previous token's pointer, the id's bucket,
+            // the subject index, and the deadline's bucket and the shard's
+            // index of them.
+            assert_eq!(keys.len(), 6, "{keys:?}");
         } else if primary {
             assert_eq!(keys, Vec::<String>::new(), "primary {port}");
         }

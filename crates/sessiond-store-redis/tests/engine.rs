@@ -68,13 +68,10 @@ async fn ttl_is_deadline_plus_slack_and_follows_touches() {
         moved > ttl + 590_000 && moved <= ttl + 600_000,
         "ttl {ttl} then {moved}"
     );
-    for pointer in [format!("{prefix}i:{}", session.id)] {
-        let pointer_ttl: i64 = con.pttl(&pointer).await.unwrap();
-        assert!(
-            (pointer_ttl - moved).abs() < 60_000,
-            "{pointer}: {pointer_ttl} vs {moved}"
-        );
-    }
+    // The id's bucket has no TTL of its own: purge empties it.
+    let bucket = format!("{prefix}ids:{}", &session.id.as_str()[..2]);
+    let bucket_ttl: i64 = con.pttl(&bucket).await.unwrap();
+    assert_eq!(bucket_ttl, -1);
 }
 
 #[tokio::test]
@@ -92,14 +89,11 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
             .await
             .unwrap();
     }
-    // What Redis' own expiry does: the record and its pointers vanish, the
-    // sorted sets keep their entries.
+    // What Redis' own expiry does: the record vanishes, the id bucket and
+    // the sorted sets keep their entries.
     let mut con = raw(&url).await;
     let _: () = con
-        .del(&[
-            format!("{prefix}i:{}", gone.id),
-            format!("{prefix}t:{}", gone.token_hash.to_hex()),
-        ])
+        .del(format!("{prefix}t:{}", gone.token_hash.to_hex()))
         .await
         .unwrap();
 
@@ -112,7 +106,7 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
     let index = keys(&mut con, &prefix)
         .await
         .into_iter()
-        .find(|k| k.contains(":u:t/alice"))
+        .find(|k| k.ends_with("u:t/alice"))
         .unwrap();
     let mut members: Vec<String> = con.zrange(&index, 0, -1).await.unwrap();
     members.sort();
@@ -129,9 +123,10 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
     assert_eq!(keys(&mut con, &prefix).await, Vec::<String>::new());
 }
 
-/// Layout 2: the record under its current token's key (a verify is one
-/// GET), pointers (`>` and that key) for the id and the previous token,
-/// and a rotation moves the record to the new token's key.
+/// Layout 3: the record under its current token's key (a verify is one
+/// GET), the id's token hash in its bucket, a pointer (`>` and the record's
+/// key) for the previous token, and a rotation moves the record to the new
+/// token's key.
 #[tokio::test]
 async fn a_session_is_one_record_under_its_token_key() {
     let Some(url) = redis_url() else { return };
@@ -147,22 +142,27 @@ async fn a_session_is_one_record_under_its_token_key() {
         .unwrap();
     let mut con = raw(&url).await;
     let token_key = |hash: &sessiond_core::TokenHash| format!("{prefix}t:{}", hash.to_hex());
-    let id_key = format!("{prefix}i:{}", session.id);
-    let mut all = keys(&mut con, &prefix).await;
-    all.sort();
-    let index = all.iter().find(|k| k.ends_with(":u:t/alice")).cloned().unwrap();
+    let bucket = &session.id.as_str()[..2];
+    let ids_key = format!("{prefix}ids:{bucket}");
+    let all = keys(&mut con, &prefix).await;
     let mut want = vec![
-        format!("{prefix}exp"),
-        id_key.clone(),
+        format!("{prefix}due"),
+        format!("{prefix}due:{bucket}"),
+        ids_key.clone(),
         token_key(&session.token_hash),
-        index,
+        format!("{prefix}u:t/alice"),
     ];
     want.sort();
     assert_eq!(all, want);
     let record: Vec<u8> = con.get(token_key(&session.token_hash)).await.unwrap();
-    assert_eq!(record[0], 2, "layout 2");
-    let pointer: String = con.get(&id_key).await.unwrap();
-    assert_eq!(pointer, format!(">{}", token_key(&session.token_hash)));
+    assert_eq!(record[0], 3, "layout 3");
+    let held: Vec<u8> = con.hget(&ids_key, session.id.as_str()).await.unwrap();
+    assert_eq!(held, session.token_hash.as_bytes());
+    let deadline: f64 = con.zscore(format!("{prefix}due"), bucket).await.unwrap();
+    assert_eq!(
+        deadline as i64,
+        session.expires_at().unix_timestamp_nanos() as i64 / 1000
+    );
 
     // A rotation: the new token's key holds the record, the old one a pointer.
     let mut rotated = session.clone();
@@ -174,23 +174,26 @@ async fn a_session_is_one_record_under_its_token_key() {
     rotated.version += 1;
     store.update(&rotated, session.version, &Audit::NONE).await.unwrap();
     let record: Vec<u8> = con.get(token_key(&rotated.token_hash)).await.unwrap();
-    assert_eq!(record[0], 2);
+    assert_eq!(record[0], 3);
     let old: String = con.get(token_key(&session.token_hash)).await.unwrap();
     assert_eq!(old, format!(">{}", token_key(&rotated.token_hash)));
-    let pointer: String = con.get(&id_key).await.unwrap();
-    assert_eq!(pointer, format!(">{}", token_key(&rotated.token_hash)));
+    let held: Vec<u8> = con.hget(&ids_key, session.id.as_str()).await.unwrap();
+    assert_eq!(held, rotated.token_hash.as_bytes());
     for hash in [session.token_hash, rotated.token_hash] {
         let found = store.get_by_token(&hash).await.unwrap().unwrap();
         assert_eq!(*found, rotated);
     }
 
-    // Keys of layout 1 (a token key naming a hash record) read as absent.
-    let legacy = Token::generate().unwrap().hash();
-    let _: () = con
-        .set(token_key(&legacy), format!("{prefix}{{0123456789abcdef}}:s:x"))
-        .await
-        .unwrap();
-    assert_eq!(store.get_by_token(&legacy).await.unwrap(), None);
+    // Values of earlier layouts read as absent: layout 1's token key named
+    // a hash record, layout 2's records began with 2.
+    for old in [
+        format!("{prefix}{{0123456789abcdef}}:s:x").into_bytes(),
+        vec![2, 1, 0, 0],
+    ] {
+        let legacy = Token::generate().unwrap().hash();
+        let _: () = con.set(token_key(&legacy), old).await.unwrap();
+        assert_eq!(store.get_by_token(&legacy).await.unwrap(), None);
+    }
 }
 
 #[tokio::test]

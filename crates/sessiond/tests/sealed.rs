@@ -217,13 +217,17 @@ async fn redis_record_copied_onto_another_session_does_not_open() {
     let (_, mallory_token, mallory) = marked_session(&node, "mallory").await;
 
     // Mallory's record gets Alice's sealed data, as someone with write
-    // access to Redis would copy it. `{prefix}i:{id}` holds `>` and the
-    // record's key; a record (layout 2) ends with its data's JSON, which
+    // access to Redis would copy it. The id's bucket `{prefix}ids:<first
+    // two characters>` holds the record's token hash; the record (layout
+    // 3), under `{prefix}t:<hash in hex>`, ends with its data's JSON, which
     // is `{"$sealed": …}` when sealed.
     let record = |id: &str| {
-        let pointer = redis_cli_run(&cli, &server, &["GET", &format!("{prefix}i:{id}")]);
-        let pointer = String::from_utf8(pointer).unwrap();
-        pointer.trim().strip_prefix('>').unwrap().to_owned()
+        let find = "return string.gsub(redis.call('HGET', KEYS[1], ARGV[1]), '.', \
+            function(c) return string.format('%02x', string.byte(c)) end)";
+        let bucket = format!("{prefix}ids:{}", &id[..2]);
+        let hash = redis_cli_run(&cli, &server, &["EVAL", find, "1", &bucket, id]);
+        let hash = String::from_utf8(hash).unwrap();
+        format!("{prefix}t:{}", hash.lines().next().unwrap().trim())
     };
     let (alice_key, mallory_key) = (record(&alice), record(&mallory));
     let splice = r#"local from, to = redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])

@@ -6,21 +6,22 @@
 -- must reach Redis as text are either passed through as the strings the
 -- caller sent or handed to redis.call, which formats them exactly.
 
--- The record layout of record.rs: a head of fixed-width numbers and the
--- token hash, then u16-length segments, then the body, which only Rust
--- reads. Scripts change the head and the segments and copy the body.
-local LAYOUT = 2
+-- The record layout of record.rs: a head of fixed-width numbers, then
+-- u16-length segments, then the body, which starts with the tenant and the
+-- subject (segments too) and which only Rust reads beyond them. Scripts
+-- change the head and the segments and copy the body.
+local LAYOUT = 3
 local POINTER = 62 -- '>'
-local HEAD = '<BI8i8i8i8i8c32'
-local SEGMENTS = {'prev', 'sx', 'id', 'rev', 'client'}
+local HEAD = '<BI8i8i8i8i8'
+local SEGMENTS = {'prev', 'rev', 'client'}
 
 -- A record's fields: v, seen, idle, abs, created (numbers; times in
--- microseconds), th (raw token hash), the SEGMENTS (strings; rev is ''
--- while live, prev '' without a previous token) and body.
+-- microseconds), the SEGMENTS (strings; rev is '' while live, prev '' without
+-- a previous token) and body.
 local function record_decode(raw)
   local r = {}
   local _, pos
-  _, r.v, r.seen, r.idle, r.abs, r.created, r.th, pos = struct.unpack(HEAD, raw)
+  _, r.v, r.seen, r.idle, r.abs, r.created, pos = struct.unpack(HEAD, raw)
   for _, name in ipairs(SEGMENTS) do
     local len
     len, pos = struct.unpack('<H', raw, pos)
@@ -32,12 +33,29 @@ local function record_decode(raw)
 end
 
 local function record_encode(r)
-  local parts = {struct.pack(HEAD, LAYOUT, r.v, r.seen, r.idle, r.abs, r.created, r.th)}
+  local parts = {struct.pack(HEAD, LAYOUT, r.v, r.seen, r.idle, r.abs, r.created)}
   for _, name in ipairs(SEGMENTS) do
     parts[#parts + 1] = struct.pack('<H', #r[name]) .. r[name]
   end
   parts[#parts + 1] = r.body
   return table.concat(parts)
+end
+
+-- A record's tenant and subject ('' for an anonymous record), from the
+-- start of its body.
+local function names_of(r)
+  local tlen, pos = struct.unpack('<H', r.body)
+  local tenant = string.sub(r.body, pos, pos + tlen - 1)
+  local slen
+  slen, pos = struct.unpack('<H', r.body, pos + tlen)
+  return tenant, string.sub(r.body, pos, pos + slen - 1)
+end
+
+-- The subject index key a record in the shard of `base` names (keys.rs'
+-- record_index): `<base>u:<tenant>/<subject>`.
+local function index_of(base, r)
+  local tenant, subject = names_of(r)
+  return base .. 'u:' .. tenant .. '/' .. subject
 end
 
 -- The earlier of a record's deadlines (microseconds).
@@ -52,17 +70,56 @@ local function hex(bytes)
   end))
 end
 
+-- Raw bytes of lower-case hex.
+local function unhex(text)
+  return (string.gsub(text, '..', function(pair)
+    return string.char(tonumber(pair, 16))
+  end))
+end
+
+-- A record as scripts return it: the token hash its key names (64 hex
+-- digits at the key's end), then the record (record.rs' decode_tagged).
+local function tagged(rk, raw)
+  return string.sub(rk, -64) .. raw
+end
+
 -- The key of a record's previous token, or nil when it has none.
-local function previous_key(r, token_prefix)
+local function previous_key(r, base)
   if r.prev == '' then
     return nil
   end
-  return token_prefix .. hex(string.sub(r.prev, 1, 32))
+  return base .. 't:' .. hex(string.sub(r.prev, 1, 32))
 end
 
--- The record a pointer key (`>` and a record key) leads to, as its key and
--- its value; nil when either is missing or was written by layout 1 (a
--- pointer without `>`, or a value that is not a layout-2 record).
+-- The bucket of an id: its first two characters (keys.rs' bucket).
+local function bucket(id)
+  return string.sub(id, 1, 2)
+end
+
+-- The id bucket (a hash of id -> raw token hash) that holds `id`.
+local function ids_key(base, id)
+  return base .. 'ids:' .. bucket(id)
+end
+
+-- The record of an id, as its key and its value; nil when the id is not
+-- known or its record is gone (dropped by Redis' TTL before purge came)
+-- or of another layout.
+local function follow_id(base, id)
+  local h = redis.call('HGET', ids_key(base, id), id)
+  if not h then
+    return nil
+  end
+  local rk = base .. 't:' .. hex(h)
+  local raw = redis.call('GET', rk)
+  if not raw or string.byte(raw, 1) ~= LAYOUT then
+    return nil
+  end
+  return rk, raw
+end
+
+-- The record a previous token's pointer (`>` and a record key) leads to,
+-- as its key and its value; nil when either is missing or of another
+-- layout.
 local function follow(pk)
   local p = redis.call('GET', pk)
   if not p or string.byte(p, 1) ~= POINTER then
@@ -74,6 +131,39 @@ local function follow(pk)
     return nil
   end
   return rk, raw
+end
+
+-- Records `id`'s token key `rk` in its id bucket.
+local function ids_set(base, id, rk)
+  redis.call('HSET', ids_key(base, id), id, unhex(string.sub(rk, -64)))
+end
+
+-- The expiry index: deadlines in buckets (`<base>due:<bucket>`, a sorted
+-- set of id -> deadline, small enough for Redis' listpack form), and
+-- `<base>due`, each bucket scored by its earliest deadline. Every change
+-- of a bucket rewrites its score, so the score is exact and purge can
+-- merge the buckets in deadline order. Equal deadlines order by id within
+-- a bucket and by bucket name (the ids' first two characters) across
+-- them: by id throughout.
+local function due_rescore(base, b)
+  local first = redis.call('ZRANGE', base .. 'due:' .. b, 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('ZREM', base .. 'due', b)
+  else
+    redis.call('ZADD', base .. 'due', first[2], b)
+  end
+end
+
+local function due_set(base, id, deadline)
+  local b = bucket(id)
+  redis.call('ZADD', base .. 'due:' .. b, deadline, id)
+  due_rescore(base, b)
+end
+
+local function due_del(base, id)
+  local b = bucket(id)
+  redis.call('ZREM', base .. 'due:' .. b, id)
+  due_rescore(base, b)
 end
 
 -- Byte-wise string order, as Rust compares session ids. Lua's `<` on
@@ -93,11 +183,11 @@ end
 -- subject index with a deadline after now, record present, not revoked.
 -- Entries whose record is gone (dropped by Redis' TTL) are removed here, so
 -- stale entries never accumulate and never need a scan.
-local function live_members(sx, now, id_prefix)
+local function live_members(sx, now, base)
   local ids = redis.call('ZRANGEBYSCORE', sx, '(' .. now, '+inf')
   local live = {}
   for _, id in ipairs(ids) do
-    local key, raw = follow(id_prefix .. id)
+    local key, raw = follow_id(base, id)
     if not key then
       redis.call('ZREM', sx, id)
     else
@@ -111,14 +201,14 @@ local function live_members(sx, now, id_prefix)
 end
 
 -- Marks a live record revoked: the tombstone keeps its token keys and TTL
--- (so a late use reads as "revoked"), gains a version and leaves the
--- subject index. Returns the record as it is afterwards.
-local function revoke_record(key, r, rev)
+-- (so a late use reads as "revoked"), gains a version and leaves its
+-- subject's index `sx`. Returns the record as it is afterwards.
+local function revoke_record(key, r, rev, id, sx)
   r.rev = rev
   r.v = r.v + 1
   local raw = record_encode(r)
   redis.call('SET', key, raw, 'KEEPTTL')
-  redis.call('ZREM', r.sx, r.id)
+  redis.call('ZREM', sx, id)
   return raw
 end
 
@@ -175,8 +265,7 @@ end
 -- (see audit.rs in this crate for the argument, and sessiond-core's
 -- Audit). The argument is '' when there are none, else JSON:
 --   t  the set of tenants with events   p  events key prefix (+ tenant)
---   o  where tenant/subject start in a subject index key (its length
---      before them)   k  {tenant, member, ...} of known events
+--   k  {tenant, member, ...} of known events
 --   h  the JSON head of picked events, absent when none, with
 --   i  their id prefix and f  the sequence number of the first.
 -- Only strings and small integers are decoded, which cjson reads exactly.
@@ -204,16 +293,11 @@ local function audit_known(a)
 end
 
 -- Stores the picked event number `n` (from 0) of the record with id `id`
--- and subject index key `sx`, which names its tenant and subject (empty
--- for an anonymous record):
--- `...:u:<tenant>/<subject>`, and a tenant holds no '/'.
-local function audit_picked(a, n, id, sx)
+-- of `tenant` and `subject` ('' for an anonymous record).
+local function audit_picked(a, n, id, tenant, subject)
   if not (a and a.h) then
     return
   end
-  local names = string.sub(sx, a.o + 1)
-  local slash = string.find(names, '/', 1, true)
-  local tenant, subject = string.sub(names, 1, slash - 1), string.sub(names, slash + 1)
   local event_id = a.i .. string.format('%08x', (a.f + n) % 4294967296)
   -- An anonymous record (empty subject) names nobody: no subject.
   local named = ''
