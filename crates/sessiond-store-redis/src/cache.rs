@@ -149,7 +149,7 @@ impl NodeCache {
 
     /// The record of token `hash` (under `key`) from memory, or the value
     /// Redis holds there.
-    pub(crate) async fn get(&self, key: &str, hash: &TokenHash) -> Result<Lookup, RedisError> {
+    pub(crate) async fn get(&self, key: &[u8], hash: &TokenHash) -> Result<Lookup, RedisError> {
         let tracked = self.tracked().await?;
         if self.shared.ready(&tracked, hash, false).is_some() {
             if let Err(error) = tracked.barrier.pass(&tracked).await {
@@ -366,11 +366,11 @@ impl Shared {
     }
 }
 
-/// The token hash a token key's name (`Pt:<hex>`) ends with.
+/// The token hash a token key's name (`Pt:<hash>`) ends with.
 fn token_hash(key: &Value, token_prefix: &[u8]) -> Option<TokenHash> {
     let Value::BulkString(key) = key else { return None };
-    let hex = key.strip_prefix(token_prefix)?;
-    TokenHash::from_hex(std::str::from_utf8(hex).ok()?)
+    let raw = key.strip_prefix(token_prefix)?;
+    Some(TokenHash::from_bytes(raw.try_into().ok()?))
 }
 
 /// `PING`s shared by the verifies waiting for one; each sent only after
@@ -475,15 +475,16 @@ mod tests {
     #[test]
     fn invalidated_keys_are_read_back_as_token_hashes_or_not_at_all() {
         let hash = TokenHash::from_bytes([7; 32]);
-        let key = |text: String| Value::BulkString(text.into_bytes());
-        assert_eq!(token_hash(&key(format!("p:t:{}", hash.to_hex())), b"p:t:"), Some(hash));
-        for other in [
-            format!("q:t:{}", hash.to_hex()),
-            format!("p:t:{}", &hash.to_hex()[1..]),
-            "p:i:abc".to_owned(),
-            "p:t:".to_owned(),
+        let key = |prefix: &[u8], raw: &[u8]| Value::BulkString([prefix, raw].concat());
+        assert_eq!(token_hash(&key(b"p:t:", hash.as_bytes()), b"p:t:"), Some(hash));
+        for (prefix, raw) in [
+            (&b"q:t:"[..], &hash.as_bytes()[..]),
+            (b"p:t:", &hash.as_bytes()[1..]),
+            (b"p:t:", &[7; 33][..]),
+            (b"p:ids:", b"AB"),
+            (b"p:t:", b""),
         ] {
-            assert_eq!(token_hash(&key(other.clone()), b"p:t:"), None, "{other}");
+            assert_eq!(token_hash(&key(prefix, raw), b"p:t:"), None, "{prefix:?} {raw:?}");
         }
         assert_eq!(token_hash(&Value::Nil, b"p:t:"), None);
     }

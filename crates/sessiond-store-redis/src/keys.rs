@@ -5,7 +5,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `Bt:<token hash hex>` | string | for the current token: the record (see `record.rs`), TTL from its deadline; for the previous token: `>` and the record's key, same TTL |
+//! | `Bt:<token hash>` | string | for the current token: the record (see `record.rs`), TTL from its deadline; for the previous token: `>` and the record's key, same TTL |
 //! | `Bids:<b>` | hash | id → the raw token hash of its record, for the ids of bucket `b` |
 //! | `Bu:<tenant>/<subject>` | sorted set | the subject's non-revoked ids, scored by deadline (µs) |
 //! | `Bdue:<b>` | sorted set | the ids of bucket `b`, scored by deadline (µs), for purge |
@@ -24,20 +24,26 @@
 //! `GET` of a key computed from the token alone. A rotation moves the
 //! record to the new token's key.
 //!
-//! **Layout 3** (this one) keeps Redis' memory at about 660 bytes per
+//! **Layout 3** (this one) keeps Redis' memory at about 630 bytes per
 //! session (`scripts/store_bytes`: 100,000 sessions of 10,000 subjects,
 //! against 1,089 for layout 2). What it changed, and why:
 //!
+//! - A token key ends with the hash's 32 bytes, not 64 hex digits: with
+//!   the default prefix the name fits a 48-byte allocation instead of 80.
+//!   (`redis-cli` shows them escaped.)
 //! - Ids and deadlines live in buckets, not in a key per id and one big
 //!   sorted set: a top-level key costs about 150 bytes (its name, object,
 //!   table entries and, with a TTL, an `expires` entry), a skiplist entry
 //!   about 125, while a small hash or sorted set (up to 128 entries of up
 //!   to 64 bytes) is a listpack, about 60 and 40 bytes an entry. The bucket
 //!   `b` is an id's first two characters: 4,096 buckets, about 24 ids each
-//!   at 100,000 sessions. (Past about 500,000 sessions buckets outgrow the
-//!   listpack form and cost what the keys did, unless Redis'
-//!   `hash-max-listpack-entries` and `zset-max-listpack-entries` are
-//!   raised.)
+//!   at 100,000 sessions. Past 128 entries (about 500,000 sessions) a
+//!   deadline bucket leaves the listpack form (Redis' default
+//!   `zset-max-listpack-entries`) and costs what the big sorted set did;
+//!   an id bucket stays compact up to 512 (about 2,000,000 sessions, the
+//!   default `hash-max-listpack-entries`). A store that large should raise
+//!   `zset-max-listpack-entries` to 512: a listpack is read whole, so an
+//!   entry costs a little more CPU and much less memory.
 //! - The id buckets have no TTL: purge removes an id with its record. A
 //!   record Redis expired first (the TTL is the deadline plus a slack)
 //!   leaves its id entry behind until purge, read as absent meanwhile.
@@ -133,7 +139,9 @@ impl KeySpace {
         self.shards.map_or(1, Shards::count)
     }
 
-    fn base(&self, shard: u8) -> &str {
+    /// `B`: what the keys of a shard's sessions start with (the scripts
+    /// derive the names of a record's other keys from it).
+    pub(crate) fn base(&self, shard: u8) -> &str {
         // Every shard number comes from `Shards`, so it is below the count.
         self.bases.get(usize::from(shard)).map_or(&self.prefix, String::as_str)
     }
@@ -174,25 +182,19 @@ impl KeySpace {
         format!("{}u:{}/{}", self.base(shard), tenant.as_str(), subject.as_str())
     }
 
-    /// `B`: what the keys of a shard's sessions start with (the scripts
-    /// derive the names of a record's other keys from it).
-    pub(crate) fn base_of(&self, shard: u8) -> &str {
-        self.base(shard)
-    }
-
     /// `B` of an id's shard.
     pub(crate) fn base_of_id(&self, id: &SessionId) -> &str {
         self.base(self.shard_of_id(id))
     }
 
-    /// `Bt:`: the shard's token keys are this plus the hash in hex.
+    /// `Bt:`: the shard's token keys are this plus the raw hash.
     pub(crate) fn token_prefix(&self, shard: u8) -> String {
         format!("{}t:", self.base(shard))
     }
 
-    /// `Bt:<hash>`.
-    pub(crate) fn token(&self, hash: &TokenHash) -> String {
-        format!("{}t:{}", self.base(self.shard_of_token(hash)), hash.to_hex())
+    /// `Bt:<hash>`, the hash's 32 bytes as they are.
+    pub(crate) fn token(&self, hash: &TokenHash) -> Vec<u8> {
+        [self.token_prefix(self.shard_of_token(hash)).as_bytes(), hash.as_bytes()].concat()
     }
 
     /// `Bids:<b>`: the id bucket that holds `id`'s token hash.
@@ -312,7 +314,8 @@ mod tests {
         let tag = format!("{{sd:{shard:02}}}");
         let bucket = id.as_str()[..2].to_owned();
         for key in [
-            keys.token(&token),
+            // The hash's bytes come after the tag, so they cannot end it.
+            String::from_utf8_lossy(&keys.token(&token)).into_owned(),
             keys.ids(&id),
             keys.due(&id),
             keys.due_index(shard),
@@ -321,20 +324,20 @@ mod tests {
             keys.events(shard, &t),
             keys.event_tenants(shard),
             keys.token_prefix(shard),
-            keys.base_of(shard).to_owned(),
+            keys.base(shard).to_owned(),
         ] {
             assert!(key.starts_with("sd:"), "{key}");
             assert_eq!(cluster_tag(&key), tag, "{key}");
         }
         assert_eq!(
             keys.ids(&id),
-            format!("{tag_base}ids:{bucket}", tag_base = keys.base_of(shard))
+            format!("{tag_base}ids:{bucket}", tag_base = keys.base(shard))
         );
         let counter = CounterKey::new("login:acme/alice").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cluster_tag(&keys.counter(&counter)), "{counters}");
         // Outside a Cluster nothing is tagged but what was before.
         let plain = KeySpace::new("sd:", None);
-        assert_eq!(plain.token(&token), format!("sd:t:{}", token.to_hex()));
+        assert_eq!(plain.token(&token), [&b"sd:t:"[..], token.as_bytes()].concat());
         assert_eq!(plain.ids(&id), format!("sd:ids:{bucket}"));
         assert_eq!(plain.counter(&counter), "sd:counter:login:acme/alice");
     }

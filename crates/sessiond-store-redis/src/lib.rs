@@ -29,8 +29,10 @@
 //! per subject (its non-revoked sessions, scored by deadline); and the
 //! deadlines, for purging, in 4,096 small sorted sets and one more that
 //! scores each by its earliest deadline. The table is in `keys.rs`, the
-//! record's binary layout in `record.rs`. About 660 bytes of Redis memory
-//! per session (`scripts/store_bytes`).
+//! record's binary layout in `record.rs`. About 630 bytes of Redis memory
+//! per session at 100,000 sessions (`scripts/store_bytes`); above about
+//! 500,000, raise Redis' `zset-max-listpack-entries` to 512 (`keys.rs`
+//! says why).
 //!
 //! This is layout 3. Session keys written by layouts 1 and 2 (sessiond
 //! before issue 17, and before the buckets) are not read, so sessions from

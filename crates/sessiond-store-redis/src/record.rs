@@ -30,7 +30,8 @@
 //!
 //! What layout 2 held beside this and layout 3 leaves out, for Redis'
 //! memory (issue 17: 1,089 bytes per session, ≤ 700 asked): the token hash
-//! (the key name holds it; replies carry it, see [`decode_tagged`]), the
+//! (the key name holds it, in 32 bytes rather than 64 hex digits since
+//! layout 3; replies carry it, see [`decode_tagged`]), the
 //! subject index's key name (`common.lua` derives it from the tenant and
 //! subject), the id as text (16 bytes instead of 22 and a length), and a
 //! sealed client as base64 text (binary is three quarters of it). Sealed
@@ -419,21 +420,17 @@ pub(crate) fn classify(value: &Value, token_hash: TokenHash) -> Result<Stored, S
     }
 }
 
-/// A session from a script's reply: the record's token hash in hex, then
-/// the record (`common.lua`'s `tagged`), or nil.
+/// A session from a script's reply: the record's token hash (32 bytes),
+/// then the record (`common.lua`'s `tagged`), or nil.
 pub(crate) fn decode_tagged(value: &Value) -> Result<Option<Session>, StoreError> {
     if matches!(value, Value::Nil) {
         return Ok(None);
     }
     let raw = reply_bytes(value)?;
-    let (hex, record) = raw
-        .split_at_checked(64)
+    let (hash, record) = raw
+        .split_first_chunk::<32>()
         .ok_or_else(|| corrupt("a record reply is shorter than its token hash".into()))?;
-    let hash = std::str::from_utf8(hex)
-        .ok()
-        .and_then(TokenHash::from_hex)
-        .ok_or_else(|| corrupt("a record reply does not start with a token hash".into()))?;
-    decode_bytes(record, hash).map(Some)
+    decode_bytes(record, TokenHash::from_bytes(*hash)).map(Some)
 }
 
 /// Every record in an array reply of tagged records (nil entries skipped).
@@ -608,19 +605,18 @@ mod tests {
     #[test]
     fn tagged_replies_carry_the_token_hash() {
         let session = sample();
-        let mut reply = session.token_hash.to_hex().into_bytes();
+        let mut reply = session.token_hash.as_bytes().to_vec();
         reply.extend(encode(&session).unwrap_or_else(|e| panic!("{e}")));
         let read = decode_tagged(&Value::BulkString(reply.clone())).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(read, Some(session));
-        reply[0] = b'g';
-        assert!(matches!(
-            decode_tagged(&Value::BulkString(reply)),
-            Err(StoreError::Corrupt(_))
-        ));
-        assert!(matches!(
-            decode_tagged(&Value::BulkString(b"ab".to_vec())),
-            Err(StoreError::Corrupt(_))
-        ));
+        // A reply cut inside the hash, or inside the record.
+        for cut in [31, 40] {
+            let short = Value::BulkString(reply[..cut].to_vec());
+            assert!(
+                matches!(decode_tagged(&short), Err(StoreError::Corrupt(_))),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl RedisStore {
             call.key(keys.due_index(shard))
                 .arg(micros(now))
                 .arg(limit)
-                .arg(keys.base_of(shard));
+                .arg(keys.base(shard));
             let entries = array(self.run(&call).await?)?;
             for pair in entries.chunks(2) {
                 let text = |i: usize| match pair.get(i) {
@@ -81,7 +81,7 @@ impl RedisStore {
             call.key(keys.due_index(shard))
                 .arg(micros(now))
                 .arg(batch)
-                .arg(keys.base_of(shard))
+                .arg(keys.base(shard))
                 // Each batch numbers its picked events after the earlier ones.
                 .arg(audit_arg(keys, shard, audit, picked)?);
             let mut reply = array(self.run(&call).await?)?;

@@ -160,7 +160,7 @@ impl RedisStore {
 
     /// The record of an id (`Some`), or the one a token key holds or leads
     /// to (`None`: one pointer followed), read in one step on the server.
-    async fn read(&self, key: String, id: Option<&SessionId>, base: &str) -> Result<Option<Session>, StoreError> {
+    async fn read(&self, key: &[u8], id: Option<&SessionId>, base: &str) -> Result<Option<Session>, StoreError> {
         let mut call = SCRIPTS.read.prepare_invoke();
         call.key(key).arg(id.map_or("", SessionId::as_str)).arg(base);
         record::decode_tagged(&self.run(&call).await?)
@@ -225,7 +225,7 @@ impl SessionStore for RedisStore {
             .arg(max)
             .arg(record::encode_revocation(&revocation))
             .arg(self.insert_ttl_ms(session, now))
-            .arg(keys.base_of(shard))
+            .arg(keys.base(shard))
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
             .arg(unindexed_flag(session))
@@ -276,9 +276,8 @@ impl SessionStore for RedisStore {
         if !pointer {
             return Ok(current);
         }
-        let found = self
-            .read(key, None, self.inner.keys.base_of(self.inner.keys.shard_of_token(hash)))
-            .await?;
+        let keys = &self.inner.keys;
+        let found = self.read(&key, None, keys.base(keys.shard_of_token(hash))).await?;
         Ok(found
             .filter(|s| s.previous_token.is_some_and(|p| p.hash == *hash))
             .map(Arc::new))
@@ -286,7 +285,9 @@ impl SessionStore for RedisStore {
 
     async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
         let keys = &self.inner.keys;
-        let found = self.read(keys.ids(id), Some(id), keys.base_of_id(id)).await?;
+        let found = self
+            .read(keys.ids(id).as_bytes(), Some(id), keys.base_of_id(id))
+            .await?;
         Ok(found.filter(|s| s.id == *id).map(Arc::new))
     }
 
@@ -304,7 +305,7 @@ impl SessionStore for RedisStore {
             call.key(keys.token(&previous.hash));
         }
         call.arg(expected_version)
-            .arg(keys.base_of(shard))
+            .arg(keys.base(shard))
             .arg(self.slack_ms())
             .arg(session.id.as_str())
             .arg(micros(session.expires_at()))
@@ -385,7 +386,7 @@ impl SessionStore for RedisStore {
             .arg(micros(now))
             .arg(self.stale_before(now))
             .arg(record::encode_revocation(&revocation))
-            .arg(keys.base_of(shard))
+            .arg(keys.base(shard))
             .arg(except.map_or("", SessionId::as_str))
             .arg(audit_arg(keys, shard, audit, 0)?);
         record::decode_all(&array(self.run(&call).await?)?)
@@ -401,7 +402,7 @@ impl SessionStore for RedisStore {
         let mut call = SCRIPTS.subject.prepare_invoke();
         call.key(keys.subject_index(tenant, subject))
             .arg(micros(now))
-            .arg(keys.base_of(keys.shard_of_subject(tenant, subject)));
+            .arg(keys.base(keys.shard_of_subject(tenant, subject)));
         record::decode_all(&array(self.run(&call).await?)?)
     }
 

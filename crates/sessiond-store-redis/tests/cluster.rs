@@ -112,10 +112,12 @@ async fn slot_and_owner(url: &str, tag: &str) -> (u16, (u16, String)) {
     (slot, owner)
 }
 
-/// The keys matching `pattern` that the node at `port` holds.
+/// The keys matching `pattern` that the node at `port` holds (a token
+/// key ends with 32 raw bytes, shown lossily).
 async fn keys_on(port: u16, pattern: &str) -> Vec<String> {
     let mut node = raw_node(port).await;
-    let mut keys: Vec<String> = node.keys(pattern).await.unwrap();
+    let keys: Vec<Vec<u8>> = node.keys(pattern).await.unwrap();
+    let mut keys: Vec<String> = keys.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect();
     keys.sort();
     keys
 }
@@ -275,7 +277,7 @@ async fn a_slot_moved_under_load_loses_nothing() {
         .await
         .unwrap();
     loop {
-        let keys: Vec<String> = redis::cmd("CLUSTER")
+        let keys: Vec<Vec<u8>> = redis::cmd("CLUSTER")
             .arg("GETKEYSINSLOT")
             .arg(slot)
             .arg(10)

@@ -22,10 +22,15 @@ fn revocation(now: OffsetDateTime) -> Revocation {
 }
 
 /// All keys under a prefix (test keyspaces are tiny, KEYS is fine here).
-async fn keys(con: &mut redis::aio::MultiplexedConnection, prefix: &str) -> Vec<String> {
-    let mut keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
+async fn keys(con: &mut redis::aio::MultiplexedConnection, prefix: &str) -> Vec<Vec<u8>> {
+    let mut keys: Vec<Vec<u8>> = con.keys(format!("{prefix}*")).await.unwrap();
     keys.sort();
     keys
+}
+
+/// The key of a token: the prefix, `t:` and the hash's 32 bytes.
+fn token_key(prefix: &str, hash: &sessiond_core::TokenHash) -> Vec<u8> {
+    [format!("{prefix}t:").as_bytes(), hash.as_bytes()].concat()
 }
 
 #[tokio::test]
@@ -42,7 +47,7 @@ async fn ttl_is_deadline_plus_slack_and_follows_touches() {
         .await
         .unwrap();
     let mut con = raw(&url).await;
-    let record = format!("{prefix}t:{}", session.token_hash.to_hex());
+    let record = token_key(&prefix, &session.token_hash);
     let ttl: i64 = con.pttl(&record).await.unwrap();
     let expected = i64::try_from((Duration::from_secs(1800) + slack).as_millis()).unwrap();
     assert!(
@@ -92,10 +97,7 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
     // What Redis' own expiry does: the record vanishes, the id bucket and
     // the sorted sets keep their entries.
     let mut con = raw(&url).await;
-    let _: () = con
-        .del(format!("{prefix}t:{}", gone.token_hash.to_hex()))
-        .await
-        .unwrap();
+    let _: () = con.del(token_key(&prefix, &gone.token_hash)).await.unwrap();
 
     // A limit of 2 still has room: the vanished record does not count.
     let third = sample("t", "alice", now);
@@ -106,7 +108,7 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
     let index = keys(&mut con, &prefix)
         .await
         .into_iter()
-        .find(|k| k.ends_with("u:t/alice"))
+        .find(|k| k.ends_with(b"u:t/alice"))
         .unwrap();
     let mut members: Vec<String> = con.zrange(&index, 0, -1).await.unwrap();
     members.sort();
@@ -120,7 +122,7 @@ async fn index_entries_of_records_redis_expired_are_dropped_without_a_scan() {
     let mut purged: Vec<String> = purged.into_iter().map(|s| s.id.to_string()).collect();
     purged.sort();
     assert_eq!(purged, want);
-    assert_eq!(keys(&mut con, &prefix).await, Vec::<String>::new());
+    assert_eq!(keys(&mut con, &prefix).await, Vec::<Vec<u8>>::new());
 }
 
 /// Layout 3: the record under its current token's key (a verify is one
@@ -141,16 +143,16 @@ async fn a_session_is_one_record_under_its_token_key() {
         .await
         .unwrap();
     let mut con = raw(&url).await;
-    let token_key = |hash: &sessiond_core::TokenHash| format!("{prefix}t:{}", hash.to_hex());
+    let token_key = |hash: &sessiond_core::TokenHash| token_key(&prefix, hash);
     let bucket = &session.id.as_str()[..2];
     let ids_key = format!("{prefix}ids:{bucket}");
     let all = keys(&mut con, &prefix).await;
     let mut want = vec![
-        format!("{prefix}due"),
-        format!("{prefix}due:{bucket}"),
-        ids_key.clone(),
+        format!("{prefix}due").into_bytes(),
+        format!("{prefix}due:{bucket}").into_bytes(),
+        ids_key.clone().into_bytes(),
         token_key(&session.token_hash),
-        format!("{prefix}u:t/alice"),
+        format!("{prefix}u:t/alice").into_bytes(),
     ];
     want.sort();
     assert_eq!(all, want);
@@ -175,8 +177,8 @@ async fn a_session_is_one_record_under_its_token_key() {
     store.update(&rotated, session.version, &Audit::NONE).await.unwrap();
     let record: Vec<u8> = con.get(token_key(&rotated.token_hash)).await.unwrap();
     assert_eq!(record[0], 3);
-    let old: String = con.get(token_key(&session.token_hash)).await.unwrap();
-    assert_eq!(old, format!(">{}", token_key(&rotated.token_hash)));
+    let old: Vec<u8> = con.get(token_key(&session.token_hash)).await.unwrap();
+    assert_eq!(old, [&b">"[..], &token_key(&rotated.token_hash)].concat());
     let held: Vec<u8> = con.hget(&ids_key, session.id.as_str()).await.unwrap();
     assert_eq!(held, rotated.token_hash.as_bytes());
     for hash in [session.token_hash, rotated.token_hash] {

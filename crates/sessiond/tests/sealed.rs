@@ -167,28 +167,35 @@ fn redis_cli_run(cli: &Path, url: &str, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-/// Every value under `prefix`, as `HGETALL`/`SMEMBERS`/… and `DUMP` show it.
+/// Every key and value under `prefix`, as `HGETALL`/`SMEMBERS`/… and
+/// `DUMP` show them. Read by a script on the server: token keys end with
+/// raw bytes, which a list of key names on redis-cli's output would split.
 fn redis_raw(cli: &Path, url: &str, prefix: &str) -> Vec<u8> {
-    let keys = redis_cli_run(cli, url, &["--scan", "--pattern", &format!("{prefix}*")]);
-    let keys = String::from_utf8(keys).unwrap();
-    assert!(keys.lines().count() > 2, "the scan found the session's keys: {keys}");
-    let mut raw = Vec::new();
-    for key in keys.lines() {
-        let kind = String::from_utf8(redis_cli_run(cli, url, &["TYPE", key])).unwrap();
-        let read: &[&str] = match kind.trim() {
-            "hash" => &["HGETALL"],
-            "set" => &["SMEMBERS"],
-            "zset" => &["ZRANGE", "0", "-1", "WITHSCORES"],
-            "list" => &["LRANGE", "0", "-1"],
-            "stream" => &["XRANGE", "-", "+"],
-            _ => &["GET"],
-        };
-        let mut args = vec![read[0], key];
-        args.extend_from_slice(&read[1..]);
-        raw.extend(redis_cli_run(cli, url, &args));
-        raw.extend(redis_cli_run(cli, url, &["DUMP", key]));
-    }
-    raw
+    let dump = r#"local out, count, cursor = {}, 0, '0'
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+  cursor = page[1]
+  for _, key in ipairs(page[2]) do
+    local kind = redis.call('TYPE', key).ok
+    local values = {}
+    if kind == 'hash' then values = redis.call('HGETALL', key)
+    elseif kind == 'set' then values = redis.call('SMEMBERS', key)
+    elseif kind == 'zset' then values = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+    elseif kind == 'list' then values = redis.call('LRANGE', key, 0, -1)
+    elseif kind == 'string' then values = {redis.call('GET', key)}
+    end
+    count = count + 1
+    out[#out + 1] = key
+    for _, value in ipairs(values) do out[#out + 1] = value end
+    out[#out + 1] = redis.call('DUMP', key)
+  end
+until cursor == '0'
+return {count, table.concat(out, '\n')}"#;
+    let raw = redis_cli_run(cli, url, &["EVAL", dump, "0", &format!("{prefix}*")]);
+    let line = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
+    let count: usize = String::from_utf8_lossy(&raw[..line]).trim().parse().unwrap();
+    assert!(count > 2, "the scan found the session's keys: {count}");
+    raw[line..].to_vec()
 }
 
 #[tokio::test]
@@ -219,22 +226,23 @@ async fn redis_record_copied_onto_another_session_does_not_open() {
     // Mallory's record gets Alice's sealed data, as someone with write
     // access to Redis would copy it. The id's bucket `{prefix}ids:<first
     // two characters>` holds the record's token hash; the record (layout
-    // 3), under `{prefix}t:<hash in hex>`, ends with its data's JSON, which
-    // is `{"$sealed": …}` when sealed.
-    let record = |id: &str| {
-        let find = "return string.gsub(redis.call('HGET', KEYS[1], ARGV[1]), '.', \
-            function(c) return string.format('%02x', string.byte(c)) end)";
-        let bucket = format!("{prefix}ids:{}", &id[..2]);
-        let hash = redis_cli_run(&cli, &server, &["EVAL", find, "1", &bucket, id]);
-        let hash = String::from_utf8(hash).unwrap();
-        format!("{prefix}t:{}", hash.lines().next().unwrap().trim())
-    };
-    let (alice_key, mallory_key) = (record(&alice), record(&mallory));
-    let splice = r#"local from, to = redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])
+    // 3), under `{prefix}t:<the hash's 32 bytes>`, ends with its data's
+    // JSON, which is `{"$sealed": …}` when sealed.
+    let bucket = |id: &str| format!("{prefix}ids:{}", &id[..2]);
+    let splice = r#"local function record(bucket, id)
+  return ARGV[1] .. 't:' .. redis.call('HGET', bucket, id)
+end
+local from_key, to_key = record(KEYS[1], ARGV[2]), record(KEYS[2], ARGV[3])
+local from, to = redis.call('GET', from_key), redis.call('GET', to_key)
 local a, m = string.find(from, '{"$sealed"', 1, true), string.find(to, '{"$sealed"', 1, true)
-redis.call('SET', KEYS[2], string.sub(to, 1, m - 1) .. string.sub(from, a), 'KEEPTTL')
+redis.call('SET', to_key, string.sub(to, 1, m - 1) .. string.sub(from, a), 'KEEPTTL')
 return 1"#;
-    let spliced = redis_cli_run(&cli, &server, &["EVAL", splice, "2", &alice_key, &mallory_key]);
+    let (from, to) = (bucket(&alice), bucket(&mallory));
+    let spliced = redis_cli_run(
+        &cli,
+        &server,
+        &["EVAL", splice, "2", &from, &to, &prefix, &alice, &mallory],
+    );
     assert_eq!(String::from_utf8(spliced).unwrap().trim(), "1");
 
     let response = node

@@ -63,24 +63,10 @@ local function deadline_of(r)
   return math.min(r.idle, r.abs)
 end
 
--- Lower-case hex of raw bytes, as key names spell token hashes.
-local function hex(bytes)
-  return (string.gsub(bytes, '.', function(c)
-    return string.format('%02x', string.byte(c))
-  end))
-end
-
--- Raw bytes of lower-case hex.
-local function unhex(text)
-  return (string.gsub(text, '..', function(pair)
-    return string.char(tonumber(pair, 16))
-  end))
-end
-
--- A record as scripts return it: the token hash its key names (64 hex
--- digits at the key's end), then the record (record.rs' decode_tagged).
+-- A record as scripts return it: the token hash its key ends with (32
+-- bytes), then the record (record.rs' decode_tagged).
 local function tagged(rk, raw)
-  return string.sub(rk, -64) .. raw
+  return string.sub(rk, -32) .. raw
 end
 
 -- The key of a record's previous token, or nil when it has none.
@@ -88,7 +74,7 @@ local function previous_key(r, base)
   if r.prev == '' then
     return nil
   end
-  return base .. 't:' .. hex(string.sub(r.prev, 1, 32))
+  return base .. 't:' .. string.sub(r.prev, 1, 32)
 end
 
 -- The bucket of an id: its first two characters (keys.rs' bucket).
@@ -109,7 +95,7 @@ local function follow_id(base, id)
   if not h then
     return nil
   end
-  local rk = base .. 't:' .. hex(h)
+  local rk = base .. 't:' .. h
   local raw = redis.call('GET', rk)
   if not raw or string.byte(raw, 1) ~= LAYOUT then
     return nil
@@ -135,7 +121,7 @@ end
 
 -- Records `id`'s token key `rk` in its id bucket.
 local function ids_set(base, id, rk)
-  redis.call('HSET', ids_key(base, id), id, unhex(string.sub(rk, -64)))
+  redis.call('HSET', ids_key(base, id), id, string.sub(rk, -32))
 end
 
 -- The expiry index: deadlines in buckets (`<base>due:<bucket>`, a sorted
