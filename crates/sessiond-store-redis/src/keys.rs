@@ -194,7 +194,12 @@ impl KeySpace {
 
     /// `Bt:<hash>`, the hash's 32 bytes as they are.
     pub(crate) fn token(&self, hash: &TokenHash) -> Vec<u8> {
-        [self.token_prefix(self.shard_of_token(hash)).as_bytes(), hash.as_bytes()].concat()
+        let base = self.base(self.shard_of_token(hash));
+        let mut key = Vec::with_capacity(base.len() + 2 + 32);
+        key.extend_from_slice(base.as_bytes());
+        key.extend_from_slice(b"t:");
+        key.extend_from_slice(hash.as_bytes());
+        key
     }
 
     /// `Bids:<b>`: the id bucket that holds `id`'s token hash.
