@@ -198,6 +198,55 @@ async fn a_session_is_one_record_under_its_token_key() {
     }
 }
 
+/// What keeps layout 3 near 630 bytes per session (`scripts/store_bytes`):
+/// one key per session, its id and deadline in buckets shared with other
+/// sessions, each bucket in Redis' compact listpack form.
+#[tokio::test]
+async fn sessions_share_compact_buckets_and_have_one_key_each() {
+    let Some(url) = redis_url() else { return };
+    let config = config(&url);
+    let prefix = config.prefix.clone();
+    let store = RedisStore::new(config).unwrap();
+    let now = SystemClock.now();
+    const SESSIONS: usize = 300;
+    for n in 0..SESSIONS {
+        let session = sample("t", &format!("user{}", n % 30), now);
+        store
+            .insert(&session, SubjectLimit::Unlimited, now, revocation(now), &Audit::NONE)
+            .await
+            .unwrap();
+    }
+    let mut con = raw(&url).await;
+    let all = keys(&mut con, &prefix).await;
+    let of_kind = |kind: &str| -> Vec<Vec<u8>> {
+        let start = format!("{prefix}{kind}").into_bytes();
+        all.iter().filter(|k| k.starts_with(&start)).cloned().collect()
+    };
+    assert_eq!(of_kind("t:").len(), SESSIONS);
+    assert_eq!(of_kind("u:").len(), 30);
+    let buckets = of_kind("ids:");
+    assert!(
+        buckets.len() < SESSIONS,
+        "{} id buckets for {SESSIONS} sessions",
+        buckets.len()
+    );
+    // Every key that is not a record is a bucket, a subject index or `due`.
+    assert_eq!(all.len(), SESSIONS + 30 + 2 * buckets.len() + 1);
+    for key in all.iter().filter(|k| !k.starts_with(format!("{prefix}t:").as_bytes())) {
+        let encoding: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let name = String::from_utf8_lossy(key);
+        // `due` scores 300 buckets at most: more than a listpack holds.
+        if name != format!("{prefix}due") {
+            assert_eq!(encoding, "listpack", "{name}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_server_that_is_not_there_is_unavailable_never_empty() {
     // Port 1 on loopback: nothing listens there.
