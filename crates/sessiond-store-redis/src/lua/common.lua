@@ -165,6 +165,16 @@ local function less_bytes(a, b)
   return #a < #b
 end
 
+-- Sorts entries (tables with `id`) by the number under `field`, then by id.
+local function sort_by_then_id(entries, field)
+  table.sort(entries, function(a, b)
+    if a[field] ~= b[field] then
+      return a[field] < b[field]
+    end
+    return less_bytes(a.id, b.id)
+  end)
+end
+
 -- The subject's live sessions at `now` (a string of microseconds): in the
 -- subject index with a deadline after now, record present, not revoked.
 -- Entries whose record is gone (dropped by Redis' TTL) are removed here, so

@@ -13,12 +13,7 @@ for _, b in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
     entries[#entries + 1] = {id = found[i], score = tonumber(found[i + 1]), text = found[i + 1]}
   end
 end
-table.sort(entries, function(a, b)
-  if a.score ~= b.score then
-    return a.score < b.score
-  end
-  return less_bytes(a.id, b.id)
-end)
+sort_by_then_id(entries, 'score')
 local out = {}
 for i = 1, math.min(limit, #entries) do
   out[#out + 1] = entries[i].id

@@ -42,12 +42,7 @@ if mode ~= 'none' then
     if mode == 'deny' then
       return {'limit'}
     end
-    table.sort(live, function(a, b)
-      if a.created ~= b.created then
-        return a.created < b.created
-      end
-      return less_bytes(a.id, b.id)
-    end)
+    sort_by_then_id(live, 'created')
     for i = 1, #live + 1 - math.max(max, 1) do
       local tenant, subject = names_of(live[i].r)
       audit_picked(audit, i - 1, live[i].id, tenant, subject)
