@@ -53,9 +53,9 @@
 //!   was the tag of every session key before a Cluster's shards, below).
 //!
 //! Keys of layouts 1 and 2 are not read: their records read as absent (the
-//! sessions end; their keys expire), and `Pi:<id>`, `Pexp` and
-//! `P{<16 hex digits>}:u:<tenant>/<subject>` are left for the operator to
-//! delete (see the crate docs).
+//! sessions end; their keys expire), and `Pexp` and
+//! `P{<16 hex digits>}:u:<tenant>/<subject>`, which have no TTL, are left
+//! for the operator to delete (see the crate docs).
 //!
 //! On a Redis Cluster the session and event keys start with a shard's base
 //! `B` = `P{PNN}` instead of `P` (`sessiond:{sessiond:07}t:<hash>`): Redis

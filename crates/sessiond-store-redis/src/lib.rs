@@ -39,12 +39,12 @@
 //! before an upgrade end and their users sign in again; nodes of both
 //! layouts over one store do not see each other's sessions, so upgrade
 //! every node of a store together. The old records and pointers expire by
-//! their TTLs; three kinds of layout-2 keys have none and can be deleted
-//! once every node runs layout 3 (with the default prefix, and with
-//! `--scan` so the server is never blocked):
-//! `redis-cli --scan --pattern 'sessiond:exp'`, `'sessiond:{[0-9a-f]*}:u:*'`
-//! (subject indexes, not the `{user:…}` accounts) and `'sessiond:i:*'`,
-//! each piped to `xargs redis-cli unlink`.
+//! their TTLs; two kinds of layout-2 keys have none and can be deleted
+//! once every node runs layout 3: the expiry index `sessiond:exp` and the
+//! subject indexes, which `redis-cli --scan --pattern
+//! 'sessiond:{[0-9a-f]*}:u:*'` lists (the `{user:…}` accounts do not
+//! match), piped to `xargs redis-cli unlink` (with the default prefix; on
+//! a Cluster, on each primary, with `{sessiond:NN}` after the prefix).
 //!
 //! [`RedisStore`] is also the [`UserStore`](sessiond_core::UserStore) of
 //! the login portal: one hash per account (no TTL) and a sorted set of each
