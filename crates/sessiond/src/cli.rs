@@ -152,7 +152,9 @@ pub enum KeysCommand {
     },
     /// Delete a key by id: it stops working on every node within a second.
     Revoke {
-        /// The key's id (from `keys list`).
+        /// The key's id (from `keys list`). Ids are base64url, so one in
+        /// 64 starts with `-`: taken as the id, not as an option.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Configuration and store.
         #[command(flatten)]
@@ -165,8 +167,8 @@ pub enum KeysCommand {
 pub enum SessionsCommand {
     /// A subject's live sessions, newest first, as JSON lines.
     List {
-        /// The subject.
-        #[arg(long)]
+        /// The subject (it may start with `-`).
+        #[arg(long, allow_hyphen_values = true)]
         subject: String,
         /// The tenant.
         #[arg(long, default_value = "default")]
@@ -177,11 +179,16 @@ pub enum SessionsCommand {
     },
     /// End one session, or all of a subject's.
     Revoke {
-        /// The session id.
-        #[arg(long, conflicts_with = "subject", required_unless_present = "subject")]
+        /// The session id (it may start with `-`, as base64url can).
+        #[arg(
+            long,
+            conflicts_with = "subject",
+            required_unless_present = "subject",
+            allow_hyphen_values = true
+        )]
         id: Option<String>,
-        /// The subject.
-        #[arg(long)]
+        /// The subject (it may start with `-`).
+        #[arg(long, allow_hyphen_values = true)]
         subject: Option<String>,
         /// The tenant.
         #[arg(long, default_value = "default")]

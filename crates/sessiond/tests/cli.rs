@@ -169,6 +169,27 @@ fn keys_can_be_listed_and_revoked_and_admin_commands_work() {
     let again = sessiond(dir.path(), &["keys", "revoke", &id, "--store", store], &[]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains(&format!("no key with id {id}")));
+    // One id in 64 starts with `-` (base64url): it is the id, not an
+    // option (this failed one CI run in about ten with "unexpected
+    // argument").
+    let dashed = sessiond(dir.path(), &["keys", "revoke", "-6xA", "--store", store], &[]);
+    assert!(
+        String::from_utf8_lossy(&dashed.stderr).contains("no key with id -6xA"),
+        "{dashed:?}"
+    );
+    let session = [
+        "sessions",
+        "revoke",
+        "--id",
+        "-AAAAAAAAAAAAAAAAAAAAA",
+        "--store",
+        "memory:",
+    ];
+    let dashed = sessiond(dir.path(), &session, &[]);
+    assert!(
+        String::from_utf8_lossy(&dashed.stderr).contains("session not found"),
+        "{dashed:?}"
+    );
 
     let example = String::from_utf8(sessiond(dir.path(), &["config", "example"], &[]).stdout).unwrap();
     assert_eq!(example, sessiond::EXAMPLE_CONFIG);
