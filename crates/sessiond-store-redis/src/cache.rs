@@ -30,6 +30,16 @@
 //! A lost connection (redis-rs reports it as a push, or a `PING` or `GET`
 //! on it fails or times out) empties the cache before anything else is
 //! answered from it; the next call opens a new connection.
+//!
+//! Under Sentinel the cache's connection goes to the master the sentinels
+//! name when it opens, and its barrier is `ROLE` instead of `PING`: a hit
+//! is answered only while that server still says it is the master. After a
+//! failover the old master is gone (its connection fails), or Sentinel
+//! demotes it (its `ROLE` says replica, and Sentinel closes its clients),
+//! so the cache empties and the next call follows the sentinels to the new
+//! master. The limit is the store's own: a master cut off from the
+//! sentinels but still reachable by this node keeps answering it until
+//! Sentinel demotes it.
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,16 +48,25 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind, RedisError, Value};
+use redis::sentinel::SentinelClient;
+use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind, RedisError, Role, Value};
 use sessiond_core::{Session, TokenHash, TokenHashBuildHasher};
 use tokio::sync::watch;
 
 use crate::connection::{RETRY_BACKOFF, unavailable};
 
+/// Where the cache's connection goes.
+pub(crate) enum Source {
+    /// One server; the client speaks RESP3.
+    Server(Client),
+    /// The master the sentinels name when the connection opens; the
+    /// client leads to it speaking RESP3.
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
+}
+
 /// The node-local cache and the connection that keeps it in step.
 pub(crate) struct NodeCache {
-    /// A RESP3 client for the cache's connection.
-    client: Client,
+    source: Source,
     /// What every token key starts with (`Pt:`).
     token_prefix: Vec<u8>,
     timeout: Duration,
@@ -85,6 +104,8 @@ enum Slot {
 struct Tracked {
     generation: u64,
     connection: MultiplexedConnection,
+    /// The barrier asks `ROLE` and passes only on a master (Sentinel).
+    master_only: bool,
     barrier: Barrier,
     statistics: Arc<Counts>,
 }
@@ -128,10 +149,10 @@ struct Counts {
 
 impl NodeCache {
     /// A cache of at most `entries` records whose token keys start with
-    /// `token_prefix`; `client` must speak RESP3.
-    pub(crate) fn new(client: Client, token_prefix: &str, entries: NonZeroUsize, timeout: Duration) -> Self {
+    /// `token_prefix`, read from `source`.
+    pub(crate) fn new(source: Source, token_prefix: &str, entries: NonZeroUsize, timeout: Duration) -> Self {
         Self {
-            client,
+            source,
             token_prefix: token_prefix.as_bytes().to_vec(),
             timeout,
             shared: Arc::new(Shared {
@@ -232,6 +253,7 @@ impl NodeCache {
                 let tracked = Arc::new(Tracked {
                     generation,
                     connection,
+                    master_only: matches!(self.source, Source::Sentinel(_)),
                     barrier: Barrier::new(),
                     statistics: Arc::clone(&self.shared.statistics),
                 });
@@ -263,15 +285,21 @@ impl NodeCache {
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
             .set_push_sender(on_push);
-        let mut connection = self
-            .client
-            .get_multiplexed_async_connection_with_config(&settings)
-            .await?;
+        let client = match &self.source {
+            Source::Server(client) => client.clone(),
+            Source::Sentinel(sentinels) => sentinels.lock().await.async_get_client().await?,
+        };
+        let mut connection = client.get_multiplexed_async_connection_with_config(&settings).await?;
         redis::cmd("CLIENT")
             .arg("TRACKING")
             .arg("ON")
             .query_async::<()>(&mut connection)
             .await?;
+        // The sentinels may have named a master that a failover demoted
+        // since: ask the server itself, after tracking is on.
+        if matches!(self.source, Source::Sentinel(_)) && !is_master(&mut connection).await {
+            return Err(unavailable("the server the sentinels named is not a master (yet)"));
+        }
         Ok(connection)
     }
 }
@@ -373,8 +401,16 @@ fn token_hash(key: &Value, token_prefix: &[u8]) -> Option<TokenHash> {
     Some(TokenHash::from_bytes(raw.try_into().ok()?))
 }
 
-/// `PING`s shared by the verifies waiting for one; each sent only after
-/// every verify it serves began.
+/// Whether the server of `connection` answers `ROLE` as a master.
+async fn is_master(connection: &mut MultiplexedConnection) -> bool {
+    matches!(
+        redis::cmd("ROLE").query_async::<Role>(connection).await,
+        Ok(Role::Primary { .. })
+    )
+}
+
+/// `PING`s (`ROLE` under Sentinel) shared by the verifies waiting for one;
+/// each sent only after every verify it serves began.
 ///
 /// A verify takes the number of the next `PING` to be sent (`sent + 1`)
 /// and waits until that one has come back. While a `PING` is out, verifies
@@ -437,7 +473,9 @@ impl Barrier {
         if seen.done >= needed {
             Ok(())
         } else {
-            Err(unavailable("redis did not answer the cache's PING"))
+            Err(unavailable(
+                "redis did not pass the cache's barrier (PING; under Sentinel, ROLE master)",
+            ))
         }
     }
 
@@ -456,7 +494,11 @@ impl Barrier {
             };
             tracked.statistics.barriers.fetch_add(1, Ordering::Relaxed);
             let mut connection = tracked.connection.clone();
-            let answered = redis::cmd("PING").query_async::<()>(&mut connection).await.is_ok();
+            let answered = if tracked.master_only {
+                is_master(&mut connection).await
+            } else {
+                redis::cmd("PING").query_async::<()>(&mut connection).await.is_ok()
+            };
             barrier.progress.send_modify(|p| {
                 if answered {
                     p.done = number;

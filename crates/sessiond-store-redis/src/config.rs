@@ -48,8 +48,10 @@
 //!   browser's User-Agent, and the node's RSS grew from 23 MB to 190 MB
 //!   with 100,000 entries, and to 255 MB with 20,000 entries that kept
 //!   being replaced (allocator fragmentation; it stayed there over four
-//!   more rounds). Hence off by default. Not for Sentinel URLs yet
-//!   (`cache_entries` other than 0 is refused there).
+//!   more rounds). Hence off by default. Under Sentinel the cache follows
+//!   the master (see `cache.rs`: its barrier is `ROLE`, and it passes only
+//!   on a master); not for Cluster URLs yet (`cache_entries` other than 0
+//!   is refused there).
 //!
 //! Other query parameters (e.g. `protocol=resp3`) are passed to redis-rs.
 //!
@@ -319,10 +321,10 @@ impl RedisConfig {
                         name: "cache_entries",
                         reason: "not a number of entries",
                     })?;
-                    if entries > 0 && kind != Kind::Server {
+                    if entries > 0 && kind == Kind::Cluster {
                         return Err(ConfigError::Parameter {
                             name: "cache_entries",
-                            reason: "not for a redis+sentinel or redis+cluster URL yet",
+                            reason: "not for a redis+cluster URL yet",
                         });
                     }
                     cache_entries = Some(entries);
@@ -753,9 +755,12 @@ mod tests {
             RedisConfig::from_url("redis+cluster://n1?cache_entries=10"),
             Err(ConfigError::Parameter {
                 name: "cache_entries",
-                reason: "not for a redis+sentinel or redis+cluster URL yet"
+                reason: "not for a redis+cluster URL yet"
             })
         );
+        let sentinel = RedisConfig::from_url("redis+sentinel://s1/m?cache_entries=10");
+        let entries = std::num::NonZeroUsize::new(10).unwrap_or(std::num::NonZeroUsize::MIN);
+        assert_eq!(sentinel.map(|c| c.cache), Ok(Some(RecordCache { entries })));
         assert_eq!(
             RedisConfig::from_url("redis+cluster://n1?ca_file=/ca.pem"),
             Err(ConfigError::Parameter {

@@ -13,7 +13,9 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionAddr, RedisError, RedisFuture, Role, TlsMode, Value};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ProtocolVersion, RedisError, RedisFuture, Role, TlsMode, Value,
+};
 use tokio::sync::OnceCell;
 
 use crate::config::{ClusterTarget, RedisConfig, ReplicaWait, SentinelTarget};
@@ -172,49 +174,63 @@ struct Search {
     failed_at: Option<Instant>,
 }
 
+/// A client of `target`'s sentinels that leads to the master they name,
+/// speaking `protocol` to it (the node-local cache's connection needs
+/// RESP3).
+pub(crate) fn sentinel_client(
+    config: &RedisConfig,
+    target: &SentinelTarget,
+    protocol: ProtocolVersion,
+) -> Result<SentinelClient, OpenError> {
+    let addresses = target.sentinels.iter().map(|(host, port)| {
+        if target.tls {
+            ConnectionAddr::TcpTls {
+                host: host.clone(),
+                port: *port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(host.clone(), *port)
+        }
+    });
+    let mut builder = SentinelClientBuilder::new(addresses, &target.master, SentinelServerType::Master)
+        .map_err(OpenError::Client)?
+        .set_client_to_redis_db(target.db);
+    if let Some(user) = &target.username {
+        builder = builder.set_client_to_redis_username(user);
+    }
+    if let Some(password) = &target.password {
+        builder = builder.set_client_to_redis_password(password);
+    }
+    if let Some(user) = &target.sentinel_username {
+        builder = builder.set_client_to_sentinel_username(user);
+    }
+    if let Some(password) = &target.sentinel_password {
+        builder = builder.set_client_to_sentinel_password(password);
+    }
+    if target.tls {
+        crate::tls::install_provider();
+        builder = builder
+            .set_client_to_redis_tls_mode(TlsMode::Secure)
+            .set_client_to_sentinel_tls_mode(TlsMode::Secure);
+        if let Some(certificates) = crate::tls::certificates(config)? {
+            builder = builder
+                .set_client_to_redis_certificates(certificates.clone())
+                .set_client_to_sentinel_certificates(certificates);
+        }
+    }
+    builder
+        .set_client_to_redis_protocol(protocol)
+        .build()
+        .map_err(OpenError::Client)
+}
+
 impl SentinelLink {
     fn new(config: &RedisConfig, target: &SentinelTarget) -> Result<Self, OpenError> {
-        let addresses = target.sentinels.iter().map(|(host, port)| {
-            if target.tls {
-                ConnectionAddr::TcpTls {
-                    host: host.clone(),
-                    port: *port,
-                    insecure: false,
-                    tls_params: None,
-                }
-            } else {
-                ConnectionAddr::Tcp(host.clone(), *port)
-            }
-        });
-        let mut builder = SentinelClientBuilder::new(addresses, &target.master, SentinelServerType::Master)
-            .map_err(OpenError::Client)?
-            .set_client_to_redis_db(target.db);
-        if let Some(user) = &target.username {
-            builder = builder.set_client_to_redis_username(user);
-        }
-        if let Some(password) = &target.password {
-            builder = builder.set_client_to_redis_password(password);
-        }
-        if let Some(user) = &target.sentinel_username {
-            builder = builder.set_client_to_sentinel_username(user);
-        }
-        if let Some(password) = &target.sentinel_password {
-            builder = builder.set_client_to_sentinel_password(password);
-        }
-        if target.tls {
-            crate::tls::install_provider();
-            builder = builder
-                .set_client_to_redis_tls_mode(TlsMode::Secure)
-                .set_client_to_sentinel_tls_mode(TlsMode::Secure);
-            if let Some(certificates) = crate::tls::certificates(config)? {
-                builder = builder
-                    .set_client_to_redis_certificates(certificates.clone())
-                    .set_client_to_sentinel_certificates(certificates);
-            }
-        }
         Ok(Self {
             search: tokio::sync::Mutex::new(Search {
-                client: builder.build().map_err(OpenError::Client)?,
+                client: sentinel_client(config, target, ProtocolVersion::RESP2)?,
                 generation: 0,
                 failed_at: None,
             }),

@@ -137,6 +137,10 @@
 //! certain. A master cut off from the sentinels but still reachable by a
 //! node keeps serving that node's reads (possibly stale) until Sentinel
 //! reconfigures it; its writes fail `WAIT` once its replicas are gone.
+//! The node-local cache (`cache_entries`) follows the master too: its
+//! connection goes where the sentinels lead when it opens, and a hit
+//! passes only after `ROLE` on that connection says master (`cache.rs`);
+//! the failover test runs one node with it.
 //! `rediss+sentinel://` is parsed and wired (TLS to sentinels and master,
 //! names verified, so certificates must carry the addresses the sentinels
 //! announce) but not tested against a TLS sentinel set.

@@ -11,7 +11,7 @@ use sessiond_core::{
 use time::OffsetDateTime;
 
 use crate::audit::audit_arg;
-use crate::cache::{CacheStatistics, Lookup, NodeCache};
+use crate::cache::{CacheStatistics, Lookup, NodeCache, Source};
 use crate::config::{RedisConfig, redacted};
 use crate::connection::{Connection, Link};
 use crate::error::{corrupt, from_redis};
@@ -87,7 +87,14 @@ impl RedisStore {
         let keys = KeySpace::new(&config.prefix, config.shards());
         let cache = match config.cache {
             Some(cache) => Some(NodeCache::new(
-                crate::tls::resp3_client(&config)?,
+                match &config.sentinel {
+                    None => Source::Server(crate::tls::resp3_client(&config)?),
+                    Some(target) => Source::Sentinel(tokio::sync::Mutex::new(crate::connection::sentinel_client(
+                        &config,
+                        target,
+                        redis::ProtocolVersion::RESP3,
+                    )?)),
+                },
                 &keys.token_prefix(0),
                 cache.entries,
                 config.timeout,
@@ -116,7 +123,7 @@ impl RedisStore {
     }
 
     /// The node-local cache's counts so far; `None` without a cache
-    /// (`cache_entries=0`, or a Sentinel URL).
+    /// (`cache_entries=0`, or a Cluster URL).
     pub fn cache_statistics(&self) -> Option<CacheStatistics> {
         self.inner.cache.as_ref().map(NodeCache::statistics)
     }

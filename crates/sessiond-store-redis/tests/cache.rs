@@ -202,7 +202,7 @@ fn the_cache_is_off_unless_asked_and_its_parameters_are_checked() {
         ("redis://h?cache_entries=x", "cache_entries"),
         ("redis://h?cache_entries=-1", "cache_entries"),
         ("redis://h?cache_stale_ms=100", "cache_stale_ms"),
-        ("redis+sentinel://s1/m?cache_entries=5", "cache_entries"),
+        ("redis+cluster://n1?cache_entries=5", "cache_entries"),
     ] {
         match RedisConfig::from_url(url) {
             Err(ConfigError::Parameter { name: got, .. }) => assert_eq!(got, name, "{url}"),

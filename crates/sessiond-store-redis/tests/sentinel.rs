@@ -14,12 +14,24 @@ use crate::support::{redis_conformance, redis_url, unique_prefix};
 /// The configuration of a fresh store through the sentinels, waiting for
 /// one replica per write; `None` (skip, or a failure in CI) without them.
 fn config() -> Option<RedisConfig> {
+    config_with("")
+}
+
+fn config_with(more: &str) -> Option<RedisConfig> {
     let url = required("TEST_REDIS_SENTINEL_URL", "the Redis Sentinel tests")?;
-    let config = RedisConfig::from_url(&format!("{url}?wait_replicas=1&wait_timeout_ms=1000")).unwrap();
+    let config = RedisConfig::from_url(&format!("{url}?wait_replicas=1&wait_timeout_ms=1000{more}")).unwrap();
     Some(config.with_prefix(unique_prefix()))
 }
 
 redis_conformance!(config());
+
+/// The same suites through a store with the node-local cache, which under
+/// Sentinel reads from the master the sentinels name.
+mod cached {
+    use crate::support::redis_conformance;
+
+    redis_conformance!(super::config_with("&cache_entries=1000"));
+}
 
 /// The plain test server has no replica: with `wait_replicas=1` a write is
 /// applied there but never confirmed, so it fails as unavailable (503), not

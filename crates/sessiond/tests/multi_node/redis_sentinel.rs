@@ -1,6 +1,8 @@
 //! Redis Sentinel: the primary is killed (SIGKILL) under load
 //! ([`kill_under_load`] says what must hold), and the sentinels name
-//! another master afterwards.
+//! another master afterwards. One of the two nodes keeps the record cache
+//! (`cache_entries`), which must follow the master too and never answer a
+//! revoked session from memory.
 //!
 //! The sentinel set is the one scripts/test starts (`start_redis_sentinel`
 //! in scripts/servers/redis.sh): its primary can be killed once, so a second
@@ -11,7 +13,8 @@ use std::process::Command;
 use sessiond_testkit::env::required;
 
 use super::failover::{ask, kill_under_load};
-use super::{Engine, nodes};
+use super::{Engine, counter, wait_for};
+use crate::support::launch;
 
 /// The port of the master the sentinel on `sentinel` names.
 fn master_port(sentinel: u16) -> Option<u16> {
@@ -51,7 +54,8 @@ async fn a_killed_primary_fails_over_under_load_and_loses_nothing_acknowledged()
     // Every write waits for one replica (the set has two); the command
     // timeout (1 s) bounds each call while the master is gone.
     let store = format!("{}&wait_replicas=1&wait_timeout_ms=500", Engine::Redis.isolated(&url));
-    let nodes = nodes(&store, 2, &[]);
+    let cached = format!("{store}&cache_entries=10000");
+    let nodes = [launch().store(&store).start(), launch().store(&cached).start()];
     let kill = || {
         let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
         assert!(killed.success(), "kill -KILL {pid} failed");
@@ -60,4 +64,10 @@ async fn a_killed_primary_fails_over_under_load_and_loses_nothing_acknowledged()
     // by themselves; kill_under_load checks that they do).
     let promoted = async || master_port(sentinel).is_some_and(|port| port != primary);
     kill_under_load(&nodes, kill, promoted).await;
+    // The cached node did answer from memory (the final checks read every
+    // session again), so what held above held for its cache too.
+    wait_for("the cached node's hits in /metrics", 200, async || {
+        counter(&nodes[1], "sessiond_redis_cache_hits_total").await > 0
+    })
+    .await;
 }
