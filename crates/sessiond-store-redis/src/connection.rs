@@ -428,7 +428,7 @@ fn first_key(cmd: &Cmd) -> Option<&[u8]> {
             let count = std::str::from_utf8(args.next()??).ok()?.parse::<usize>().ok()?;
             if count == 0 { None } else { args.next()? }
         }
-        b"PING" | b"WAIT" | b"SCAN" | b"SCRIPT" | b"ROLE" => None,
+        b"PING" | b"WAIT" | b"SCRIPT" | b"ROLE" => None,
         _ => args.next()?,
     }
 }
@@ -444,7 +444,7 @@ fn may_write(cmd: &Cmd) -> bool {
     let name = name.to_ascii_uppercase();
     match name.as_slice() {
         b"EVALSHA" | b"EVAL" => !args.next().is_some_and(is_read_only_script),
-        b"GET" | b"HMGET" | b"ZREVRANGEBYLEX" | b"SMEMBERS" | b"SCAN" | b"PING" | b"ROLE" | b"SCRIPT" | b"WAIT" => {
+        b"GET" | b"HMGET" | b"HSCAN" | b"ZREVRANGEBYLEX" | b"SMEMBERS" | b"PING" | b"ROLE" | b"SCRIPT" | b"WAIT" => {
             false
         }
         _ => true,
@@ -518,6 +518,10 @@ mod tests {
         ));
         assert!(may_write(redis::cmd("EVAL").arg("#!lua\nreturn 1").arg(0)));
         assert!(!may_write(redis::cmd("hmget").arg("k").arg("f")));
+        // The walk over ids (`scan_ids`) reads the id buckets.
+        assert!(!may_write(redis::cmd("HSCAN").arg("b").arg(0)));
+        let due_hash = crate::scripts::SCRIPTS.due.get_hash().to_owned();
+        assert!(!may_write(redis::cmd("EVALSHA").arg(&due_hash).arg(1)));
         assert!(may_write(redis::cmd("DEL").arg("k")));
     }
 
@@ -526,7 +530,7 @@ mod tests {
         for wait in ["WAIT", "wait"] {
             assert!(is_wait(&redis::cmd(wait)), "{wait}");
         }
-        for other in ["GET", "EVALSHA", "SCAN", "WAITAOF", "PING"] {
+        for other in ["GET", "EVALSHA", "HSCAN", "WAITAOF", "PING"] {
             assert!(!is_wait(&redis::cmd(other)), "{other}");
         }
     }
@@ -543,6 +547,6 @@ mod tests {
         assert_eq!(key(redis::cmd("HMGET").arg("h").arg("f")).as_deref(), Some("h"));
         assert_eq!(key(&redis::cmd("PING")), None);
         assert_eq!(key(redis::cmd("WAIT").arg(1).arg(100)), None);
-        assert_eq!(key(redis::cmd("SCAN").arg(0)), None);
+        assert_eq!(key(redis::cmd("HSCAN").arg("b").arg(0)).as_deref(), Some("b"));
     }
 }
