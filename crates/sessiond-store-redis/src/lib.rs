@@ -140,7 +140,8 @@
 //! The node-local cache (`cache_entries`) follows the master too: its
 //! connection goes where the sentinels lead when it opens, and a hit
 //! passes only after `ROLE` on that connection says master (`cache.rs`);
-//! the failover test runs one node with it.
+//! the failover test runs one node with it, and a test demotes a master
+//! by hand under a cached hit (refused: unavailable, not served).
 //! `rediss+sentinel://` is parsed and wired (TLS to sentinels and master,
 //! names verified, so certificates must carry the addresses the sentinels
 //! announce) but not tested against a TLS sentinel set.

@@ -65,16 +65,58 @@ async fn a_write_no_replica_confirms_fails_as_unavailable() {
     assert_eq!(found.map(|s| s.id.clone()), Some(session.id.clone()));
 }
 
-/// A redis-server of the test's own, a writable replica of the plain test
-/// server: it applies writes locally and refuses `WAIT`, as a demoted
-/// master does when a cluster client's slot map is a failover behind.
-struct WritableReplica {
+/// A redis-server (or sentinel) of the test's own on a free loopback port,
+/// killed when dropped.
+struct Spawned {
     port: u16,
     child: std::process::Child,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for WritableReplica {
+impl Spawned {
+    fn free_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    /// A server with `args` after its port, address and an empty dataset.
+    fn redis(bin: &str, args: &[&str]) -> Self {
+        let (port, dir) = (Self::free_port(), tempfile::tempdir().unwrap());
+        let child = std::process::Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(args)
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { port, child, _dir: dir }
+    }
+
+    /// A sentinel that names the server on `master` as master `name`
+    /// (quorum 1: it is the only one).
+    fn sentinel(bin: &str, master: u16, name: &str) -> Self {
+        let (port, dir) = (Self::free_port(), tempfile::tempdir().unwrap());
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!("port {port}\nbind 127.0.0.1\nsentinel monitor {name} 127.0.0.1 {master} 1\n"),
+        )
+        .unwrap();
+        let child = std::process::Command::new(bin)
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { port, child, _dir: dir }
+    }
+}
+
+impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -91,23 +133,10 @@ async fn a_wait_the_server_refuses_is_unavailable_not_an_error() {
         return;
     };
     let primary = url.rsplit(':').next().unwrap().trim_end_matches('/');
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new(bin)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--replicaof", "127.0.0.1", primary, "--replica-read-only", "no"])
-        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let replica = WritableReplica { port, child, _dir: dir };
+    let replica = Spawned::redis(
+        &bin,
+        &["--replicaof", "127.0.0.1", primary, "--replica-read-only", "no"],
+    );
     let config = RedisConfig::from_url(&format!(
         "redis://127.0.0.1:{}?wait_replicas=1&wait_timeout_ms=50",
         replica.port
@@ -142,4 +171,65 @@ async fn a_wait_the_server_refuses_is_unavailable_not_an_error() {
         ),
         other => panic!("expected unavailable, got {other:?}"),
     }
+}
+
+/// Under Sentinel the record cache answers from memory only while its
+/// server says it is the master (`ROLE` is its barrier): a master demoted
+/// without its clients closed (here a `REPLICAOF` by hand; Sentinel's own
+/// demotion also closes them) must not serve a cached session, which its
+/// new master may have revoked. A `PING` barrier would serve it.
+#[tokio::test]
+async fn a_cached_record_is_not_served_once_its_server_is_no_master() {
+    let Some(bin) = required("TEST_REDIS_SERVER_BIN", "the cache's ROLE barrier test") else {
+        return;
+    };
+    let master = Spawned::redis(&bin, &[]);
+    let sentinel = Spawned::sentinel(&bin, master.port, "solo");
+    let url = format!(
+        "redis+sentinel://127.0.0.1:{}/solo?cache_entries=100&timeout_ms=1000",
+        sentinel.port
+    );
+    let store = RedisStore::new(RedisConfig::from_url(&url).unwrap().with_prefix(unique_prefix())).unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if store.ping().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "the sentinel did not lead to its master");
+    let now = SystemClock.now();
+    let session = sample("t", "alice", now);
+    let revocation = Revocation {
+        at: now,
+        reason: RevokeReason::Limit,
+    };
+    store
+        .insert(&session, SubjectLimit::Unlimited, now, revocation, &Audit::NONE)
+        .await
+        .unwrap();
+    // A miss fills the cache; the next read is a hit.
+    for _ in 0..2 {
+        let read = store.get_by_token(&session.token_hash).await.unwrap();
+        assert_eq!(read.map(|s| s.id.clone()), Some(session.id.clone()));
+    }
+    assert_eq!(store.cache_statistics().map(|c| c.hits), Some(1));
+
+    // Demoted to a master that never answers: it keeps its data, its
+    // clients and its cached keys' tracking, and serves reads as a replica.
+    let mut direct = redis::Client::open(format!("redis://127.0.0.1:{}", master.port))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(Spawned::free_port())
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    let read = store.get_by_token(&session.token_hash).await;
+    assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
+    assert_eq!(store.cache_statistics().map(|c| c.hits), Some(1));
 }
