@@ -65,6 +65,33 @@ async fn a_write_no_replica_confirms_fails_as_unavailable() {
     assert_eq!(found.map(|s| s.id.clone()), Some(session.id.clone()));
 }
 
+/// Waits (at most 5 s) until `store` answers, else fails with `silent`;
+/// then inserts a sample session and returns it with the insert's result.
+async fn insert_once_up(
+    store: &RedisStore,
+    silent: &str,
+) -> (sessiond_core::Session, Result<sessiond_core::Inserted, StoreError>) {
+    let mut up = false;
+    for _ in 0..100 {
+        if store.ping().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "{silent}");
+    let now = SystemClock.now();
+    let session = sample("t", "alice", now);
+    let revocation = Revocation {
+        at: now,
+        reason: RevokeReason::Limit,
+    };
+    let inserted = store
+        .insert(&session, SubjectLimit::Unlimited, now, revocation, &Audit::NONE)
+        .await;
+    (session, inserted)
+}
+
 /// A redis-server (or sentinel) of the test's own on a free loopback port,
 /// killed when dropped.
 struct Spawned {
@@ -144,24 +171,7 @@ async fn a_wait_the_server_refuses_is_unavailable_not_an_error() {
     .unwrap()
     .with_prefix(unique_prefix());
     let store = RedisStore::new(config).unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if store.ping().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(up, "the replica did not answer");
-    let now = SystemClock.now();
-    let session = sample("t", "alice", now);
-    let revocation = Revocation {
-        at: now,
-        reason: RevokeReason::Limit,
-    };
-    let refused = store
-        .insert(&session, SubjectLimit::Unlimited, now, revocation, &Audit::NONE)
-        .await;
+    let (_, refused) = insert_once_up(&store, "the replica did not answer").await;
     match refused {
         Err(StoreError::Unavailable(cause)) => assert!(
             cause
@@ -190,25 +200,8 @@ async fn a_cached_record_is_not_served_once_its_server_is_no_master() {
         sentinel.port
     );
     let store = RedisStore::new(RedisConfig::from_url(&url).unwrap().with_prefix(unique_prefix())).unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if store.ping().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(up, "the sentinel did not lead to its master");
-    let now = SystemClock.now();
-    let session = sample("t", "alice", now);
-    let revocation = Revocation {
-        at: now,
-        reason: RevokeReason::Limit,
-    };
-    store
-        .insert(&session, SubjectLimit::Unlimited, now, revocation, &Audit::NONE)
-        .await
-        .unwrap();
+    let (session, inserted) = insert_once_up(&store, "the sentinel did not lead to its master").await;
+    inserted.unwrap();
     // A miss fills the cache; the next read is a hit.
     for _ in 0..2 {
         let read = store.get_by_token(&session.token_hash).await.unwrap();

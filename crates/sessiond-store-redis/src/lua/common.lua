@@ -87,6 +87,16 @@ local function ids_key(base, id)
   return base .. 'ids:' .. bucket(id)
 end
 
+-- The record under token key `rk`, as its key and its value; nil when
+-- there is none or it is of another layout.
+local function record_at(rk)
+  local raw = redis.call('GET', rk)
+  if not raw or string.byte(raw, 1) ~= LAYOUT then
+    return nil
+  end
+  return rk, raw
+end
+
 -- The record of an id, as its key and its value; nil when the id is not
 -- known or its record is gone (dropped by Redis' TTL before purge came)
 -- or of another layout.
@@ -95,12 +105,7 @@ local function follow_id(base, id)
   if not h then
     return nil
   end
-  local rk = base .. 't:' .. h
-  local raw = redis.call('GET', rk)
-  if not raw or string.byte(raw, 1) ~= LAYOUT then
-    return nil
-  end
-  return rk, raw
+  return record_at(base .. 't:' .. h)
 end
 
 -- The record a previous token's pointer (`>` and a record key) leads to,
@@ -111,12 +116,7 @@ local function follow(pk)
   if not p or string.byte(p, 1) ~= POINTER then
     return nil
   end
-  local rk = string.sub(p, 2)
-  local raw = redis.call('GET', rk)
-  if not raw or string.byte(raw, 1) ~= LAYOUT then
-    return nil
-  end
-  return rk, raw
+  return record_at(string.sub(p, 2))
 end
 
 -- Records `id`'s token key `rk` in its id bucket.
