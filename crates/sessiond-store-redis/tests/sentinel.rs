@@ -44,15 +44,7 @@ async fn a_write_no_replica_confirms_fails_as_unavailable() {
         .unwrap()
         .with_prefix(unique_prefix());
     let waiting = RedisStore::new(waiting).unwrap();
-    let now = SystemClock.now();
-    let session = sample("t", "alice", now);
-    let revocation = Revocation {
-        at: now,
-        reason: RevokeReason::Limit,
-    };
-    let refused = waiting
-        .insert(&session, SubjectLimit::Unlimited, now, revocation, &Audit::NONE)
-        .await;
+    let (session, refused) = insert_once_up(&waiting, "the test server did not answer").await;
     match refused {
         Err(StoreError::Unavailable(cause)) => {
             assert_eq!(cause.to_string(), "0 of 1 replicas confirmed the write within 50 ms");
