@@ -21,6 +21,16 @@
 //! so under load Redis answers one `PING` per batch of verifies instead of
 //! one `GET` each, and the node decodes nothing.
 //!
+//! With a lag bound (`cache_lag_ms`, off by default) step 3 is relaxed to
+//! "a `PING` sent at most that long before the verify began has come back".
+//! A write acknowledged more than the bound before the verify began ran
+//! before that `PING` was sent, so the same argument holds for it; only
+//! writes acknowledged within the bound may still be answered from memory.
+//! A hit then waits for nothing while `PING`s keep coming back: one is sent
+//! ahead whenever a hit finds the last answered one older than half the
+//! bound. When none is fresh enough (an idle node, a slow or lost
+//! connection), the hit waits for a new one exactly as without the bound.
+//!
 //! A fill races invalidations: the invalidation for a key can follow the
 //! reply to its `GET` so closely that the read loop handles it before the
 //! reader stores the record. So a reader first marks the key with a ticket,
@@ -42,7 +52,7 @@
 //! Sentinel demotes it.
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -69,6 +79,9 @@ pub(crate) struct NodeCache {
     source: Source,
     /// What every token key starts with (`Pt:`).
     token_prefix: Vec<u8>,
+    /// How long before a verify the `PING` that lets it hit may have been
+    /// sent (`cache_lag_ms`); zero: after the verify began.
+    max_lag: Duration,
     timeout: Duration,
     shared: Arc<Shared>,
     /// Held while opening a connection, so one opens at a time; holds when
@@ -85,8 +98,14 @@ struct Shared {
 struct State {
     /// Keyed by token hash rather than key name: the hash is already
     /// uniform, so lookups skip hashing 70-odd bytes of key (the `String`
-    /// keyed map was 3 % of a cached verify's CPU in `perf`).
+    /// keyed map was 3 % of a cached verify's CPU in `perf`). Unbounded to
+    /// the `lru` crate, which would allocate the whole table up front, and
+    /// bounded by [`State::put`]: a table sized to the entries in use
+    /// keeps a lookup's probes in the processor's caches (the preallocated
+    /// one was the node's costliest symbol, 4.5 % of a cached verify's CPU,
+    /// nearly all of it waiting on memory).
     entries: LruCache<TokenHash, Slot, TokenHashBuildHasher>,
+    capacity: NonZeroUsize,
     /// Moves on with every connection, so a late message of an old one
     /// changes nothing.
     generation: u64,
@@ -97,7 +116,17 @@ struct State {
 enum Slot {
     /// A reader's `GET` is on its way; the ticket names the reader.
     Filling(u64),
-    Ready(Arc<Session>),
+    Ready(Arc<Entry>),
+}
+
+/// A cached record, and whether it is still what Redis holds: a hit looks
+/// it up once before its barrier and reads the flag after, instead of
+/// looking it up again.
+struct Entry {
+    session: Arc<Session>,
+    /// Cleared when the entry leaves the cache for any reason (changed,
+    /// evicted, connection lost), always under the state's lock.
+    live: AtomicBool,
 }
 
 /// One tracking connection and its barrier.
@@ -150,14 +179,23 @@ struct Counts {
 impl NodeCache {
     /// A cache of at most `entries` records whose token keys start with
     /// `token_prefix`, read from `source`.
-    pub(crate) fn new(source: Source, token_prefix: &str, entries: NonZeroUsize, timeout: Duration) -> Self {
+    /// `max_lag` is the bound of `cache_lag_ms` (zero: exact).
+    pub(crate) fn new(
+        source: Source,
+        token_prefix: &str,
+        entries: NonZeroUsize,
+        max_lag: Duration,
+        timeout: Duration,
+    ) -> Self {
         Self {
             source,
             token_prefix: token_prefix.as_bytes().to_vec(),
+            max_lag,
             timeout,
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
-                    entries: LruCache::with_hasher(entries, TokenHashBuildHasher::default()),
+                    entries: LruCache::unbounded_with_hasher(TokenHashBuildHasher::default()),
+                    capacity: entries,
                     generation: 0,
                     tracked: None,
                     next_ticket: 0,
@@ -172,15 +210,17 @@ impl NodeCache {
     /// Redis holds there.
     pub(crate) async fn get(&self, key: &[u8], hash: &TokenHash) -> Result<Lookup, RedisError> {
         let tracked = self.tracked().await?;
-        if self.shared.ready(&tracked, hash, false).is_some() {
+        if let Some(entry) = self.shared.ready(&tracked, hash) {
             if let Err(error) = tracked.barrier.pass(&tracked).await {
                 self.shared.lost(tracked.generation);
                 return Err(error);
             }
-            // Looked up again: the invalidation may have come meanwhile.
-            if let Some(session) = self.shared.ready(&tracked, hash, true) {
+            // Read after the barrier: an invalidation may have come
+            // meanwhile, and one that came before the barrier's answer has
+            // cleared the flag by now.
+            if entry.live.load(Ordering::Acquire) {
                 self.shared.statistics.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(Lookup::Hit(session));
+                return Ok(Lookup::Hit(Arc::clone(&entry.session)));
             }
         }
         self.shared.statistics.misses.fetch_add(1, Ordering::Relaxed);
@@ -207,10 +247,14 @@ impl NodeCache {
         }
         match session {
             Some(session) => {
-                state.entries.put(fill.hash, Slot::Ready(Arc::clone(session)));
+                let entry = Entry {
+                    session: Arc::clone(session),
+                    live: AtomicBool::new(true),
+                };
+                state.put(fill.hash, Slot::Ready(Arc::new(entry)));
             }
             None => {
-                state.entries.pop(&fill.hash);
+                state.remove(&fill.hash);
             }
         }
     }
@@ -241,7 +285,7 @@ impl NodeCache {
         let generation = {
             let mut state = self.shared.lock();
             state.generation += 1;
-            state.entries.clear();
+            state.clear();
             state.generation
         };
         let opened = tokio::time::timeout(self.timeout, self.open(generation))
@@ -254,7 +298,7 @@ impl NodeCache {
                     generation,
                     connection,
                     master_only: matches!(self.source, Source::Sentinel(_)),
-                    barrier: Barrier::new(),
+                    barrier: Barrier::new(self.max_lag),
                     statistics: Arc::clone(&self.shared.statistics),
                 });
                 let mut state = self.shared.lock();
@@ -311,20 +355,15 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The ready record of `hash` on `tracked`'s connection; `use_it`
-    /// marks it recently used.
-    fn ready(&self, tracked: &Tracked, hash: &TokenHash, use_it: bool) -> Option<Arc<Session>> {
+    /// The ready entry of `hash` on `tracked`'s connection, marked
+    /// recently used.
+    fn ready(&self, tracked: &Tracked, hash: &TokenHash) -> Option<Arc<Entry>> {
         let mut state = self.lock();
         if state.generation != tracked.generation {
             return None;
         }
-        let slot = if use_it {
-            state.entries.get(hash)
-        } else {
-            state.entries.peek(hash)
-        };
-        match slot {
-            Some(Slot::Ready(session)) => Some(Arc::clone(session)),
+        match state.entries.get(hash) {
+            Some(Slot::Ready(entry)) => Some(Arc::clone(entry)),
             _ => None,
         }
     }
@@ -334,7 +373,7 @@ impl Shared {
         state.next_ticket += 1;
         let ticket = state.next_ticket;
         if state.generation == tracked.generation {
-            state.entries.put(*hash, Slot::Filling(ticket));
+            state.put(*hash, Slot::Filling(ticket));
         }
         Fill {
             hash: *hash,
@@ -349,7 +388,7 @@ impl Shared {
         let mut state = self.lock();
         if state.generation == generation {
             state.generation += 1;
-            state.entries.clear();
+            state.clear();
             state.tracked = None;
         }
     }
@@ -373,24 +412,51 @@ impl Shared {
         let keys = match data.first() {
             Some(Value::Array(keys)) => keys,
             _ => {
-                state.entries.clear();
+                state.clear();
                 self.statistics.invalidations.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         };
         for key in keys {
             match token_hash(key, token_prefix) {
-                Some(hash) => {
-                    state.entries.pop(&hash);
-                }
+                Some(hash) => state.remove(&hash),
                 // The connection reads token keys only, so Redis names no
                 // other; should it, dropping everything is the safe answer.
-                None => state.entries.clear(),
+                None => state.clear(),
             }
         }
         self.statistics
             .invalidations
             .fetch_add(keys.len() as u64, Ordering::Relaxed);
+    }
+}
+
+impl State {
+    /// Stores `slot`, evicting the least recently used entry when full.
+    fn put(&mut self, hash: TokenHash, slot: Slot) {
+        let replaced = match self.entries.push(hash, slot) {
+            Some((_, old)) => Some(old),
+            None if self.entries.len() > self.capacity.get() => self.entries.pop_lru().map(|(_, old)| old),
+            None => None,
+        };
+        retire(replaced);
+    }
+
+    fn remove(&mut self, hash: &TokenHash) {
+        retire(self.entries.pop(hash));
+    }
+
+    fn clear(&mut self) {
+        while let Some((_, old)) = self.entries.pop_lru() {
+            retire(Some(old));
+        }
+    }
+}
+
+/// Tells a hit still holding `slot`'s entry that it is no longer current.
+fn retire(slot: Option<Slot>) {
+    if let Some(Slot::Ready(entry)) = slot {
+        entry.live.store(false, Ordering::Release);
     }
 }
 
@@ -417,9 +483,19 @@ async fn is_master(connection: &mut MultiplexedConnection) -> bool {
 /// that arrive wait for the next one, which is sent as soon as the out one
 /// returns. The `PING`s run on a task of their own, so a verify dropped
 /// while it waits (its client went away) never strands the others.
+///
+/// With a lag bound, a verify passes at once while the last `PING` that
+/// came back was sent at most the bound before (see the module docs).
 struct Barrier {
     round: Mutex<Round>,
     progress: watch::Sender<Progress>,
+    /// `cache_lag_ms`; zero: every verify waits for a `PING` of its own.
+    max_lag: Duration,
+    /// When this barrier was made: [`Barrier::fresh`] counts from it.
+    epoch: Instant,
+    /// When the last `PING` that came back was sent, in nanoseconds since
+    /// `epoch`, plus one; 0 while none has.
+    fresh: AtomicU64,
 }
 
 #[derive(Default)]
@@ -440,11 +516,38 @@ struct Progress {
     failed: u64,
 }
 
+/// What a verify under a lag bound may do, by the age of the last `PING`
+/// that came back (the time since it was sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// Pass at once.
+    Fresh,
+    /// Pass at once, and send a `PING` ahead so the next verifies find a
+    /// fresh one.
+    Aging,
+    /// Wait for a `PING` sent after the verify began.
+    Stale,
+}
+
+impl Freshness {
+    fn of(age: Option<Duration>, max_lag: Duration) -> Self {
+        match age {
+            Some(age) if max_lag.is_zero() || age > max_lag => Self::Stale,
+            Some(age) if age > max_lag / 2 => Self::Aging,
+            Some(_) => Self::Fresh,
+            None => Self::Stale,
+        }
+    }
+}
+
 impl Barrier {
-    fn new() -> Self {
+    fn new(max_lag: Duration) -> Self {
         Self {
             round: Mutex::new(Round::default()),
             progress: watch::Sender::new(Progress::default()),
+            max_lag,
+            epoch: Instant::now(),
+            fresh: AtomicU64::new(0),
         }
     }
 
@@ -452,20 +555,33 @@ impl Barrier {
         self.round.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Returns once a `PING` sent after this call began has come back on
-    /// `tracked`'s connection.
+    /// The age of the last `PING` that came back, if any did.
+    fn age(&self) -> Option<Duration> {
+        let fresh = self.fresh.load(Ordering::Acquire);
+        // Read the clock after the load: a `PING` sent later than this
+        // reading is not what the load found.
+        let now = self.epoch.elapsed();
+        let sent = Duration::from_nanos(fresh.checked_sub(1)?);
+        Some(now.saturating_sub(sent))
+    }
+
+    /// Returns once a `PING` sent after this call began (or, under a lag
+    /// bound, at most that long before it) has come back on `tracked`'s
+    /// connection.
     async fn pass(&self, tracked: &Arc<Tracked>) -> Result<(), RedisError> {
-        let mut progress = self.progress.subscribe();
-        let needed = {
-            let mut round = self.round();
-            let needed = round.sent + 1;
-            round.wanted = round.wanted.max(needed);
-            if !round.running {
-                round.running = true;
-                tokio::spawn(Self::send(Arc::clone(tracked)));
+        if !self.max_lag.is_zero() {
+            match Freshness::of(self.age(), self.max_lag) {
+                Freshness::Fresh => return Ok(()),
+                Freshness::Aging => {
+                    let mut round = self.round();
+                    Self::want(&mut round, tracked);
+                    return Ok(());
+                }
+                Freshness::Stale => {}
             }
-            needed
-        };
+        }
+        let mut progress = self.progress.subscribe();
+        let needed = Self::want(&mut self.round(), tracked);
         let seen = *progress
             .wait_for(|p| p.done >= needed || p.failed >= needed)
             .await
@@ -477,6 +593,18 @@ impl Barrier {
                 "redis did not pass the cache's barrier (PING; under Sentinel, ROLE master)",
             ))
         }
+    }
+
+    /// Asks for the next `PING` to be sent, starting the task that sends
+    /// them if it is idle; returns that `PING`'s number.
+    fn want(round: &mut Round, tracked: &Arc<Tracked>) -> u64 {
+        let needed = round.sent + 1;
+        round.wanted = round.wanted.max(needed);
+        if !round.running {
+            round.running = true;
+            tokio::spawn(Self::send(Arc::clone(tracked)));
+        }
+        needed
     }
 
     /// Sends `PING`s while verifies wait for one not sent yet.
@@ -494,11 +622,17 @@ impl Barrier {
             };
             tracked.statistics.barriers.fetch_add(1, Ordering::Relaxed);
             let mut connection = tracked.connection.clone();
+            // Read before the `PING` is written, so never later than it.
+            let sent_at = barrier.epoch.elapsed();
             let answered = if tracked.master_only {
                 is_master(&mut connection).await
             } else {
                 redis::cmd("PING").query_async::<()>(&mut connection).await.is_ok()
             };
+            if answered {
+                let nanos = u64::try_from(sent_at.as_nanos()).unwrap_or(u64::MAX - 1);
+                barrier.fresh.fetch_max(nanos + 1, Ordering::Release);
+            }
             barrier.progress.send_modify(|p| {
                 if answered {
                     p.done = number;
@@ -513,6 +647,23 @@ impl Barrier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lag_bound_passes_only_pings_sent_within_it() {
+        let ms = Duration::from_millis;
+        let bound = ms(10);
+        assert_eq!(Freshness::of(None, bound), Freshness::Stale);
+        assert_eq!(Freshness::of(Some(ms(0)), bound), Freshness::Fresh);
+        assert_eq!(Freshness::of(Some(ms(5)), bound), Freshness::Fresh);
+        assert_eq!(Freshness::of(Some(ms(6)), bound), Freshness::Aging);
+        assert_eq!(Freshness::of(Some(ms(10)), bound), Freshness::Aging);
+        assert_eq!(
+            Freshness::of(Some(ms(10) + Duration::from_nanos(1)), bound),
+            Freshness::Stale
+        );
+        // Without a bound nothing passes without a PING of its own.
+        assert_eq!(Freshness::of(Some(ms(0)), Duration::ZERO), Freshness::Stale);
+    }
 
     #[test]
     fn invalidated_keys_are_read_back_as_token_hashes_or_not_at_all() {

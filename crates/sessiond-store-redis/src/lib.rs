@@ -72,7 +72,9 @@
 //! A revoke on one node is seen by the next read on any node, including
 //! reads a node answers from its cache of records (`cache_entries`, off by
 //! default): a hit waits for a `PING` that orders it after every
-//! invalidation Redis sent before it (`cache.rs`).
+//! invalidation Redis sent before it (`cache.rs`). The one exception is
+//! asked for by name: with `cache_lag_ms=N` a node's hit may go on for up
+//! to N ms after another node's change was acknowledged.
 //!
 //! # Expiry
 //!

@@ -97,6 +97,7 @@ impl RedisStore {
                 },
                 &keys.token_prefix(0),
                 cache.entries,
+                cache.max_lag,
                 config.timeout,
             )),
             None => None,

@@ -5,6 +5,7 @@
 //! answering from memory.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sessiond_core::{
     Audit, Clock as _, Revocation, RevokeReason, Session, SessionStore, StoreError, SubjectLimit, SystemClock,
@@ -100,6 +101,51 @@ async fn another_nodes_acknowledged_revocation_fails_the_next_verify() {
     let counts = b.cache_statistics().unwrap();
     assert!(counts.hits >= 300, "{counts:?}");
     assert!(counts.invalidations >= 300, "{counts:?}");
+}
+
+fn lag_bounded(url: &str, lag_ms: u64) -> RedisStore {
+    let joiner = if url.contains('?') { '&' } else { '?' };
+    let config = RedisConfig::from_url(&format!("{url}{joiner}cache_entries=1000&cache_lag_ms={lag_ms}"))
+        .unwrap()
+        .with_prefix(unique_prefix());
+    RedisStore::new(config).unwrap()
+}
+
+/// Under a lag bound a hit waits for no `PING` while the last one that
+/// came back is fresh: one after another, 50 hits share a few `PING`s
+/// where the exact cache sends one each (they cannot overlap).
+#[tokio::test]
+async fn under_a_lag_bound_hits_share_the_last_fresh_ping() {
+    let Some(url) = redis_url() else { return };
+    let store = lag_bounded(&url, 1000);
+    let session = create(&store, "alice").await;
+    for _ in 0..51 {
+        assert!(store.get_by_token(&session.token_hash).await.unwrap().is_some());
+    }
+    let counts = store.cache_statistics().unwrap();
+    assert_eq!((counts.hits, counts.misses), (50, 1), "{counts:?}");
+    // The first hit found no PING and waited for one; the others pass on it
+    // (and on one sent ahead should half a second pass meanwhile).
+    assert!(counts.barriers <= 3, "{counts:?}");
+}
+
+/// The bound holds: once the last `PING` that came back is older than
+/// it, the next hit waits for a new one, so a change acknowledged before
+/// that `PING` was sent is seen.
+#[tokio::test]
+async fn under_a_lag_bound_a_hit_after_it_waits_for_a_new_ping() {
+    let Some(url) = redis_url() else { return };
+    let store = lag_bounded(&url, 20);
+    let session = create(&store, "alice").await;
+    for _ in 0..2 {
+        assert!(store.get_by_token(&session.token_hash).await.unwrap().is_some());
+    }
+    let before = store.cache_statistics().unwrap();
+    assert_eq!((before.hits, before.barriers), (1, 1), "{before:?}");
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    assert!(store.get_by_token(&session.token_hash).await.unwrap().is_some());
+    let after = store.cache_statistics().unwrap();
+    assert_eq!((after.hits, after.barriers), (2, 2), "{after:?}");
 }
 
 /// Many verifies at once share a barrier, and every one that starts after
@@ -198,11 +244,26 @@ fn the_cache_is_off_unless_asked_and_its_parameters_are_checked() {
             .cache,
         None
     );
+    assert_eq!(five.max_lag, Duration::ZERO, "exact unless a lag is asked for");
+    let bounded = RedisConfig::from_url("redis://h?cache_entries=5&cache_lag_ms=20")
+        .unwrap()
+        .cache
+        .unwrap();
+    assert_eq!(bounded.max_lag, Duration::from_millis(20));
+    assert_eq!(
+        RedisConfig::from_url("redis://h?cache_lag_ms=0").unwrap().cache,
+        None,
+        "a zero bound asks for nothing"
+    );
     for (url, name) in [
         ("redis://h?cache_entries=x", "cache_entries"),
         ("redis://h?cache_entries=-1", "cache_entries"),
         ("redis://h?cache_stale_ms=100", "cache_stale_ms"),
         ("redis+cluster://n1?cache_entries=5", "cache_entries"),
+        ("redis://h?cache_entries=5&cache_lag_ms=x", "cache_lag_ms"),
+        ("redis://h?cache_entries=5&cache_lag_ms=-1", "cache_lag_ms"),
+        ("redis://h?cache_entries=5&cache_lag_ms=1001", "cache_lag_ms"),
+        ("redis://h?cache_lag_ms=20", "cache_lag_ms"),
     ] {
         match RedisConfig::from_url(url) {
             Err(ConfigError::Parameter { name: got, .. }) => assert_eq!(got, name, "{url}"),

@@ -9,11 +9,14 @@
 //! verifies it on B in a tight loop until B answers 401. The lag is the
 //! time from A's acknowledgement to B's first refusal (so at least one
 //! verify round trip); a verify B still accepts after the acknowledgement
-//! is counted. Trials run one after the other until `--trials` or
+//! is counted, and so is one that B accepted although it was sent more than
+//! `--bound-ms` after the acknowledgement (node B's cache lag bound,
+//! `cache_lag_ms`; 0, the default, for an exact node: then the two counts
+//! are one). Trials run one after the other until `--trials` or
 //! `--duration`, whichever comes first; a trial gives up after `--give-up`
 //! without a refusal. Ends with one line:
 //!
-//! `LAG_RESULT trials=N p50_us=… p99_us=… max_us=… accepted_after_ack=K never_refused=M verify_p50_us=… verify_p99_us=…`
+//! `LAG_RESULT trials=N p50_us=… p99_us=… max_us=… accepted_after_ack=K accepted_beyond_bound=B never_refused=M verify_p50_us=… verify_p99_us=…`
 //!
 //! where `verify_*` are B's answers to the verify before the revocation:
 //! the round trip the lag is made of.
@@ -48,6 +51,10 @@ struct Args {
     /// Seconds a trial waits for node B's refusal before giving up.
     #[arg(long, default_value_t = 5)]
     give_up: u64,
+    /// Node B's lag bound in milliseconds (its store's `cache_lag_ms`):
+    /// a verify sent later than this after the acknowledgement must fail.
+    #[arg(long, default_value_t = 0)]
+    bound_ms: u64,
 }
 
 /// One trial's outcome.
@@ -56,6 +63,8 @@ struct Trial {
     lag: Option<Duration>,
     /// Verifies B accepted after A's acknowledgement.
     accepted_after_ack: usize,
+    /// Of those, the ones sent later than the bound after it.
+    accepted_beyond_bound: usize,
     /// B's answer time to the verify before the revocation.
     verify: Duration,
 }
@@ -107,23 +116,33 @@ impl Nodes {
             bail!("revoke on node A answered {status}");
         }
         let mut accepted_after_ack = 0;
+        let mut accepted_beyond_bound = 0;
         let give_up = Duration::from_secs(self.args.give_up);
+        let bound = Duration::from_millis(self.args.bound_ms);
         while acknowledged.elapsed() < give_up {
+            let sent = acknowledged.elapsed();
             match self.post(b, "/v1/sessions/verify", &check).await?.0 {
                 StatusCode::UNAUTHORIZED => {
                     return Ok(Trial {
                         lag: Some(acknowledged.elapsed()),
                         accepted_after_ack,
+                        accepted_beyond_bound,
                         verify,
                     });
                 }
-                StatusCode::OK => accepted_after_ack += 1,
+                StatusCode::OK => {
+                    accepted_after_ack += 1;
+                    if sent > bound {
+                        accepted_beyond_bound += 1;
+                    }
+                }
                 other => bail!("node B answered {other} to a verify after the revocation"),
             }
         }
         Ok(Trial {
             lag: None,
             accepted_after_ack,
+            accepted_beyond_bound,
             verify,
         })
     }
@@ -169,9 +188,10 @@ fn main() -> anyhow::Result<()> {
     let mut verifies: Vec<Duration> = trials.iter().map(|t| t.verify).collect();
     verifies.sort_unstable();
     let accepted: usize = trials.iter().map(|t| t.accepted_after_ack).sum();
+    let beyond: usize = trials.iter().map(|t| t.accepted_beyond_bound).sum();
     let never = trials.iter().filter(|t| t.lag.is_none()).count();
     println!(
-        "LAG_RESULT trials={} p50_us={} p99_us={} max_us={} accepted_after_ack={accepted} never_refused={never} verify_p50_us={} verify_p99_us={}",
+        "LAG_RESULT trials={} p50_us={} p99_us={} max_us={} accepted_after_ack={accepted} accepted_beyond_bound={beyond} never_refused={never} verify_p50_us={} verify_p99_us={}",
         trials.len(),
         percentile(&lags, 50),
         percentile(&lags, 99),
