@@ -30,6 +30,10 @@
 //! ahead whenever a hit finds the last answered one older than half the
 //! bound. When none is fresh enough (an idle node, a slow or lost
 //! connection), the hit waits for a new one exactly as without the bound.
+//! The node's own session writes stay exact: each one, once Redis has
+//! answered it, makes later hits wait for a `PING` sent after that
+//! ([`NodeCache::wrote`]), so a node never answers from memory what it
+//! has itself just revoked or rotated.
 //!
 //! A fill races invalidations: the invalidation for a key can follow the
 //! reply to its `GET` so closely that the read loop handles it before the
@@ -82,6 +86,11 @@ pub(crate) struct NodeCache {
     /// How long before a verify the `PING` that lets it hit may have been
     /// sent (`cache_lag_ms`); zero: after the verify began.
     max_lag: Duration,
+    /// What the barriers' times count from.
+    epoch: Instant,
+    /// When this node's last session write was answered, in nanoseconds
+    /// since `epoch`, plus one; 0 while none was (lag bound only).
+    written: Arc<AtomicU64>,
     timeout: Duration,
     shared: Arc<Shared>,
     /// Held while opening a connection, so one opens at a time; holds when
@@ -191,6 +200,8 @@ impl NodeCache {
             source,
             token_prefix: token_prefix.as_bytes().to_vec(),
             max_lag,
+            epoch: Instant::now(),
+            written: Arc::new(AtomicU64::new(0)),
             timeout,
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -259,6 +270,15 @@ impl NodeCache {
         }
     }
 
+    /// Tells the cache that a session write of this node was answered
+    /// (applied or not), so under a lag bound no later hit passes on a
+    /// `PING` sent before it. Exact caches need nothing.
+    pub(crate) fn wrote(&self) {
+        if !self.max_lag.is_zero() {
+            self.written.fetch_max(since(self.epoch) + 1, Ordering::Release);
+        }
+    }
+
     /// The counts so far.
     pub(crate) fn statistics(&self) -> CacheStatistics {
         let counts = &self.shared.statistics;
@@ -298,7 +318,7 @@ impl NodeCache {
                     generation,
                     connection,
                     master_only: matches!(self.source, Source::Sentinel(_)),
-                    barrier: Barrier::new(self.max_lag),
+                    barrier: Barrier::new(self.max_lag, self.epoch, Arc::clone(&self.written)),
                     statistics: Arc::clone(&self.shared.statistics),
                 });
                 let mut state = self.shared.lock();
@@ -460,6 +480,11 @@ fn retire(slot: Option<Slot>) {
     }
 }
 
+/// Nanoseconds since `epoch` (saturating after 584 years).
+fn since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
+}
+
 /// The token hash a token key's name (`Pt:<hash>`) ends with.
 fn token_hash(key: &Value, token_prefix: &[u8]) -> Option<TokenHash> {
     let Value::BulkString(key) = key else { return None };
@@ -491,11 +516,14 @@ struct Barrier {
     progress: watch::Sender<Progress>,
     /// `cache_lag_ms`; zero: every verify waits for a `PING` of its own.
     max_lag: Duration,
-    /// When this barrier was made: [`Barrier::fresh`] counts from it.
+    /// The cache's: `fresh` and `written` count from it.
     epoch: Instant,
     /// When the last `PING` that came back was sent, in nanoseconds since
     /// `epoch`, plus one; 0 while none has.
     fresh: AtomicU64,
+    /// The cache's [`NodeCache::written`]: a `PING` sent before it passes
+    /// no hit.
+    written: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -541,13 +569,14 @@ impl Freshness {
 }
 
 impl Barrier {
-    fn new(max_lag: Duration) -> Self {
+    fn new(max_lag: Duration, epoch: Instant, written: Arc<AtomicU64>) -> Self {
         Self {
             round: Mutex::new(Round::default()),
             progress: watch::Sender::new(Progress::default()),
             max_lag,
-            epoch: Instant::now(),
+            epoch,
             fresh: AtomicU64::new(0),
+            written,
         }
     }
 
@@ -555,14 +584,18 @@ impl Barrier {
         self.round.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The age of the last `PING` that came back, if any did.
+    /// The age of the last `PING` that came back, if any did after this
+    /// node's last session write was answered.
     fn age(&self) -> Option<Duration> {
+        let written = self.written.load(Ordering::Acquire);
         let fresh = self.fresh.load(Ordering::Acquire);
+        if fresh <= written {
+            return None;
+        }
         // Read the clock after the load: a `PING` sent later than this
         // reading is not what the load found.
-        let now = self.epoch.elapsed();
-        let sent = Duration::from_nanos(fresh.checked_sub(1)?);
-        Some(now.saturating_sub(sent))
+        let now = since(self.epoch);
+        Some(Duration::from_nanos(now.saturating_sub(fresh - 1)))
     }
 
     /// Returns once a `PING` sent after this call began (or, under a lag
@@ -623,15 +656,14 @@ impl Barrier {
             tracked.statistics.barriers.fetch_add(1, Ordering::Relaxed);
             let mut connection = tracked.connection.clone();
             // Read before the `PING` is written, so never later than it.
-            let sent_at = barrier.epoch.elapsed();
+            let sent_at = since(barrier.epoch);
             let answered = if tracked.master_only {
                 is_master(&mut connection).await
             } else {
                 redis::cmd("PING").query_async::<()>(&mut connection).await.is_ok()
             };
             if answered {
-                let nanos = u64::try_from(sent_at.as_nanos()).unwrap_or(u64::MAX - 1);
-                barrier.fresh.fetch_max(nanos + 1, Ordering::Release);
+                barrier.fresh.fetch_max(sent_at + 1, Ordering::Release);
             }
             barrier.progress.send_modify(|p| {
                 if answered {

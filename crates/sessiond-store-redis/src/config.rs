@@ -57,7 +57,11 @@
 //!   the exact invariant for a bounded one, on this node only. A verify
 //!   that starts more than this long after another node's change was
 //!   acknowledged still fails here; one that starts sooner may be answered
-//!   from memory, if the invalidation has not come yet. In exchange a hit
+//!   from memory, if the invalidation has not come yet. The node's own
+//!   session writes stay exact: after each, its hits wait for a new `PING`
+//!   (a node never verifies what it has itself just revoked). The cap is
+//!   the second within which a revocation reaches access-token verifiers
+//!   through the revocation feed. In exchange a hit
 //!   waits for no `PING` while the last one that came back was sent within
 //!   the bound (one is sent ahead once it is half that old), which saves
 //!   the wait and its wakeups on every hit. The bound is on this node's

@@ -147,6 +147,19 @@ impl RedisStore {
         invocation.invoke_async(&mut connection).await.map_err(from_redis)
     }
 
+    /// [`RedisStore::run`] for a script that may change what a token key
+    /// holds: the node-local cache then hears of it before the caller does
+    /// (see [`NodeCache::wrote`]). An error counts too: the write may have
+    /// been applied. Purge is not one: it drops records already past their
+    /// deadline, which every verify refuses whatever a cache holds.
+    async fn run_session_write(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
+        let result = self.run(invocation).await;
+        if let Some(cache) = &self.inner.cache {
+            cache.wrote();
+        }
+        result
+    }
+
     fn slack_ms(&self) -> u64 {
         u64::try_from(self.inner.config.ttl_slack.as_millis()).unwrap_or(u64::MAX)
     }
@@ -239,7 +252,7 @@ impl SessionStore for RedisStore {
             .arg(unindexed_flag(session))
             .arg(audit_arg(keys, shard, audit, 0)?)
             .arg(record::encode(session)?);
-        let (word, rest) = status(self.run(&call).await?)?;
+        let (word, rest) = status(self.run_session_write(&call).await?)?;
         match word.as_str() {
             "ok" => Ok(Inserted {
                 evicted: record::decode_all(&rest)?,
@@ -320,7 +333,7 @@ impl SessionStore for RedisStore {
             .arg(unindexed_flag(session))
             .arg(audit_arg(keys, shard, audit, 0)?)
             .arg(record::encode(session)?);
-        let (word, rest) = status(self.run(&call).await?)?;
+        let (word, rest) = status(self.run_session_write(&call).await?)?;
         match word.as_str() {
             "ok" => Ok(()),
             "notfound" => Err(StoreError::NotFound),
@@ -359,7 +372,7 @@ impl SessionStore for RedisStore {
             .arg(keys.base_of_id(id))
             .arg(self.slack_ms())
             .arg(id.as_str());
-        Ok(int(&self.run(&call).await?)? == 1)
+        Ok(int(&self.run_session_write(&call).await?)? == 1)
     }
 
     async fn revoke(
@@ -375,7 +388,7 @@ impl SessionStore for RedisStore {
             .arg(audit_arg(keys, keys.shard_of_id(id), audit, 0)?)
             .arg(keys.base_of_id(id))
             .arg(id.as_str());
-        record::decode_tagged(&self.run(&call).await?)
+        record::decode_tagged(&self.run_session_write(&call).await?)
     }
 
     async fn revoke_subject(
@@ -397,7 +410,7 @@ impl SessionStore for RedisStore {
             .arg(keys.base(shard))
             .arg(except.map_or("", SessionId::as_str))
             .arg(audit_arg(keys, shard, audit, 0)?);
-        record::decode_all(&array(self.run(&call).await?)?)
+        record::decode_all(&array(self.run_session_write(&call).await?)?)
     }
 
     async fn list_subject(
