@@ -59,7 +59,9 @@
 //!   acknowledged still fails here; one that starts sooner may be answered
 //!   from memory, if the invalidation has not come yet. The node's own
 //!   session writes stay exact: after each, its hits wait for a new `PING`
-//!   (a node never verifies what it has itself just revoked). The cap is
+//!   (a node never verifies what it has itself just revoked), so the
+//!   bound saves little on a node whose session writes (logins, touches,
+//!   rotations) come faster than `PING`s return. The cap is
 //!   the second within which a revocation reaches access-token verifiers
 //!   through the revocation feed. In exchange a hit
 //!   waits for no `PING` while the last one that came back was sent within
