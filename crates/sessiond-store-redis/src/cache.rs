@@ -65,7 +65,7 @@ use redis::aio::MultiplexedConnection;
 use redis::sentinel::SentinelClient;
 use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind, RedisError, Role, Value};
 use sessiond_core::{Session, TokenHash, TokenHashBuildHasher};
-use tokio::sync::SetOnce;
+use tokio::sync::watch;
 
 use crate::connection::{RETRY_BACKOFF, unavailable};
 
@@ -503,18 +503,17 @@ async fn is_master(connection: &mut MultiplexedConnection) -> bool {
 /// `PING`s (`ROLE` under Sentinel) shared by the verifies waiting for one;
 /// each sent only after every verify it serves began.
 ///
-/// A verify takes the gate of the next `PING` to be sent (`sent + 1`) and
-/// waits until that one has come back. While a `PING` is out, verifies
+/// A verify takes the number of the next `PING` to be sent (`sent + 1`)
+/// and waits until that one has come back. While a `PING` is out, verifies
 /// that arrive wait for the next one, which is sent as soon as the out one
 /// returns. The `PING`s run on a task of their own, so a verify dropped
-/// while it waits (its client went away) never strands the others. Each
-/// `PING` has a gate of its own, so a verify is woken once, by its own
-/// `PING`, not by every one before it.
+/// while it waits (its client went away) never strands the others.
 ///
 /// With a lag bound, a verify passes at once while the last `PING` that
 /// came back was sent at most the bound before (see the module docs).
 struct Barrier {
     round: Mutex<Round>,
+    progress: watch::Sender<Progress>,
     /// `cache_lag_ms`; zero: every verify waits for a `PING` of its own.
     max_lag: Duration,
     /// The cache's: `fresh` and `written` count from it.
@@ -535,26 +534,14 @@ struct Round {
     wanted: u64,
     /// A task is sending `PING`s.
     running: bool,
-    /// Opens on the answer to `PING` number `sent + 1`: whether it passed.
-    next: Arc<SetOnce<bool>>,
 }
 
-/// A `PING`'s gate while its answer is awaited: opens as failed if the
-/// task sending it ends first (the runtime shutting down), so no verify
-/// waits for a `PING` that will never come back.
-struct Gate(Arc<SetOnce<bool>>);
-
-impl Gate {
-    fn open(self, passed: bool) {
-        let _ = self.0.set(passed);
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        // Already open after `open`: then this changes nothing.
-        let _ = self.0.set(false);
-    }
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    /// The last `PING` answered.
+    done: u64,
+    /// The last `PING` that failed.
+    failed: u64,
 }
 
 /// What a verify under a lag bound may do, by the age of the last `PING`
@@ -585,6 +572,7 @@ impl Barrier {
     fn new(max_lag: Duration, epoch: Instant, written: Arc<AtomicU64>) -> Self {
         Self {
             round: Mutex::new(Round::default()),
+            progress: watch::Sender::new(Progress::default()),
             max_lag,
             epoch,
             fresh: AtomicU64::new(0),
@@ -625,12 +613,13 @@ impl Barrier {
                 Freshness::Stale => {}
             }
         }
-        let gate = {
-            let mut round = self.round();
-            Self::want(&mut round, tracked);
-            Arc::clone(&round.next)
-        };
-        if *gate.wait().await {
+        let mut progress = self.progress.subscribe();
+        let needed = Self::want(&mut self.round(), tracked);
+        let seen = *progress
+            .wait_for(|p| p.done >= needed || p.failed >= needed)
+            .await
+            .map_err(|_| unavailable("the cache's barrier stopped"))?;
+        if seen.done >= needed {
             Ok(())
         } else {
             Err(unavailable(
@@ -639,28 +628,30 @@ impl Barrier {
         }
     }
 
-    /// Asks for the next `PING` to be sent (its gate is `round.next`),
-    /// starting the task that sends them if it is idle.
-    fn want(round: &mut Round, tracked: &Arc<Tracked>) {
-        round.wanted = round.wanted.max(round.sent + 1);
+    /// Asks for the next `PING` to be sent, starting the task that sends
+    /// them if it is idle; returns that `PING`'s number.
+    fn want(round: &mut Round, tracked: &Arc<Tracked>) -> u64 {
+        let needed = round.sent + 1;
+        round.wanted = round.wanted.max(needed);
         if !round.running {
             round.running = true;
             tokio::spawn(Self::send(Arc::clone(tracked)));
         }
+        needed
     }
 
     /// Sends `PING`s while verifies wait for one not sent yet.
     async fn send(tracked: Arc<Tracked>) {
         let barrier = &tracked.barrier;
         loop {
-            let gate = {
+            let number = {
                 let mut round = barrier.round();
                 if round.wanted <= round.sent {
                     round.running = false;
                     return;
                 }
                 round.sent += 1;
-                Gate(std::mem::take(&mut round.next))
+                round.sent
             };
             tracked.statistics.barriers.fetch_add(1, Ordering::Relaxed);
             let mut connection = tracked.connection.clone();
@@ -674,7 +665,13 @@ impl Barrier {
             if answered {
                 barrier.fresh.fetch_max(sent_at + 1, Ordering::Release);
             }
-            gate.open(answered);
+            barrier.progress.send_modify(|p| {
+                if answered {
+                    p.done = number;
+                } else {
+                    p.failed = number;
+                }
+            });
         }
     }
 }
