@@ -57,21 +57,20 @@
 //!   the exact invariant for a bounded one, on this node only. A verify
 //!   that starts more than this long after another node's change was
 //!   acknowledged still fails here; one that starts sooner may be answered
-//!   from memory, if the invalidation has not come yet. The node's own
-//!   session writes stay exact: after each, its hits wait for a new `PING`
-//!   (a node never verifies what it has itself just revoked), so the
-//!   bound saves little on a node whose session writes (logins, touches,
-//!   rotations) come faster than `PING`s return. The cap is
-//!   the second within which a revocation reaches access-token verifiers
-//!   through the revocation feed. In exchange a hit
+//!   from memory, if the invalidation has not come yet. In exchange a hit
 //!   waits for no `PING` while the last one that came back was sent within
 //!   the bound (one is sent ahead once it is half that old), which saves
 //!   the wait and its wakeups on every hit. The bound is on this node's
 //!   monotonic clock alone: no clock is compared between machines. An idle
 //!   node, or a connection slower than the bound, waits for a `PING` as
-//!   the exact cache does. `scripts/load STORE=redis
-//!   STORE_QUERY="cache_entries=N&cache_lag_ms=M"` measures it and judges
-//!   the revocation lag by the bound.
+//!   the exact cache does. The node's own session writes stay exact:
+//!   after each, its hits wait for a new `PING` (a node never verifies
+//!   what it has itself just revoked), so the bound saves little on a node
+//!   whose session writes (logins, touches, rotations) come faster than
+//!   `PING`s return. The cap is the second within which a revocation
+//!   reaches access-token verifiers through the revocation feed.
+//!   `scripts/load STORE=redis STORE_QUERY="cache_entries=N&cache_lag_ms=M"`
+//!   measures it and judges the revocation lag by the bound.
 //!
 //! Other query parameters (e.g. `protocol=resp3`) are passed to redis-rs.
 //!
@@ -186,8 +185,9 @@ pub struct RecordCache {
     pub max_lag: Duration,
 }
 
-/// The largest `cache_lag_ms`: a revocation that can take longer than a
-/// second to hold everywhere is no longer one an operator would expect.
+/// The largest `cache_lag_ms`: the second within which the revocation
+/// feed reaches access-token verifiers; a revocation slower than that to
+/// hold on every node is not one an operator would expect.
 pub(crate) const MAX_CACHE_LAG: Duration = Duration::from_secs(1);
 
 /// Where and how to reach Redis, parsed from a store URL.
