@@ -606,8 +606,13 @@ impl Barrier {
             match Freshness::of(self.age(), self.max_lag) {
                 Freshness::Fresh => return Ok(()),
                 Freshness::Aging => {
+                    // A `PING` already out was sent after the last answered
+                    // one and refreshes the bound when it comes back: ask
+                    // for another only when none is.
                     let mut round = self.round();
-                    Self::want(&mut round, tracked);
+                    if !round.running {
+                        Self::want(&mut round, tracked);
+                    }
                     return Ok(());
                 }
                 Freshness::Stale => {}
