@@ -56,6 +56,7 @@ mod opened_cache;
 mod origin;
 mod policy;
 mod purge;
+mod record_cache;
 mod rotation;
 mod sealed_store;
 pub mod sealing;
@@ -93,6 +94,7 @@ pub use memory_counters::MAX_COUNTER_BYTES;
 pub use origin::SessionOrigin;
 pub use policy::{LimitAction, MAX_DATA_BYTES_LIMIT, MAX_LIFETIME, Policy, PolicyError};
 pub use purge::{PurgeTask, spawn_purger};
+pub use record_cache::{BarrierFailed, CacheLink, CacheStatistics, Fill, Invalidations, Linked, RecordCache};
 pub use rotation::Rotation;
 pub use sealed_store::{ResealError, Resealed, SEALED_DATA_MEMBER, SealedEvents, SealedSessions, Sealer};
 pub use secrets::{

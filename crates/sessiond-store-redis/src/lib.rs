@@ -199,9 +199,9 @@ mod store;
 mod tls;
 mod users;
 
-pub use cache::CacheStatistics;
 pub use config::{
     ConfigError, DEFAULT_NODE_PORT, DEFAULT_PREFIX, DEFAULT_SENTINEL_PORT, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK,
     DEFAULT_WAIT_TIMEOUT, RecordCache, RedisConfig, ReplicaWait, redacted,
 };
+pub use sessiond_core::CacheStatistics;
 pub use store::{OpenError, RedisStore};

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use redis::{ScriptInvocation, Value};
 use sessiond_core::{
-    Audit, ClientInfo, IdPage, Inserted, Revocation, Session, SessionId, SessionStore, StoreError, Subject,
-    SubjectLimit, Tenant, TokenHash, async_trait,
+    Audit, CacheStatistics, ClientInfo, IdPage, Inserted, Revocation, Session, SessionId, SessionStore, StoreError,
+    Subject, SubjectLimit, Tenant, TokenHash, async_trait,
 };
 use time::OffsetDateTime;
 
 use crate::audit::audit_arg;
-use crate::cache::{CacheStatistics, Lookup, NodeCache, Source};
+use crate::cache::{Lookup, NodeCache, Source};
 use crate::config::{RedisConfig, redacted};
 use crate::connection::{Connection, Link};
 use crate::error::{corrupt, from_redis};
