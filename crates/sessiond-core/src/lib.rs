@@ -94,7 +94,10 @@ pub use memory_counters::MAX_COUNTER_BYTES;
 pub use origin::SessionOrigin;
 pub use policy::{LimitAction, MAX_DATA_BYTES_LIMIT, MAX_LIFETIME, Policy, PolicyError};
 pub use purge::{PurgeTask, spawn_purger};
-pub use record_cache::{BarrierFailed, CacheLink, CacheStatistics, Fill, Invalidations, Linked, RecordCache};
+pub use record_cache::{
+    BarrierFailed, CacheLink, CacheParamError, CacheSettings, CacheStatistics, Fill, Invalidations, Linked,
+    MAX_CACHE_LAG, RecordCache,
+};
 pub use rotation::Rotation;
 pub use sealed_store::{ResealError, Resealed, SEALED_DATA_MEMBER, SealedEvents, SealedSessions, Sealer};
 pub use secrets::{

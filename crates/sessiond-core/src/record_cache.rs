@@ -61,6 +61,68 @@ use tokio::sync::watch;
 use crate::session::Session;
 use crate::token::{TokenHash, TokenHashBuildHasher};
 
+/// The largest lag bound (`cache_lag_ms`): the second within which the
+/// revocation feed reaches access-token verifiers; a revocation slower
+/// than that to hold on every node is not one an operator would expect.
+pub const MAX_CACHE_LAG: Duration = Duration::from_secs(1);
+
+/// A node-local cache's settings, as every store URL spells them:
+/// `cache_entries=N` (0, the default, is off) and `cache_lag_ms=M` (0, the
+/// default, is exact; at most 1000; needs `cache_entries`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// At most this many records.
+    pub entries: NonZeroUsize,
+    /// How long after another node's acknowledged change a verify may
+    /// still be answered from memory. Zero (the default): not at all.
+    pub max_lag: Duration,
+}
+
+/// A cache parameter of a store URL that cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {reason}")]
+pub struct CacheParamError {
+    /// The parameter.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl CacheSettings {
+    /// The settings of a URL's `cache_entries` and `cache_lag_ms` values
+    /// (`None`: the parameter is absent); `None` when the cache is off.
+    pub fn from_params(entries: Option<&str>, lag_ms: Option<&str>) -> Result<Option<Self>, CacheParamError> {
+        let entries = match entries {
+            Some(value) => value.parse::<usize>().map_err(|_| CacheParamError {
+                name: "cache_entries",
+                reason: "not a number of entries",
+            })?,
+            None => 0,
+        };
+        let max_lag = match lag_ms {
+            Some(value) => Duration::from_millis(value.parse::<u64>().map_err(|_| CacheParamError {
+                name: "cache_lag_ms",
+                reason: "not a whole number of milliseconds",
+            })?),
+            None => Duration::ZERO,
+        };
+        if max_lag > MAX_CACHE_LAG {
+            return Err(CacheParamError {
+                name: "cache_lag_ms",
+                reason: "at most 1000",
+            });
+        }
+        match NonZeroUsize::new(entries) {
+            Some(entries) => Ok(Some(Self { entries, max_lag })),
+            None if max_lag.is_zero() => Ok(None),
+            None => Err(CacheParamError {
+                name: "cache_lag_ms",
+                reason: "needs cache_entries",
+            }),
+        }
+    }
+}
+
 /// The connection an engine keeps a [`RecordCache`] in step through.
 pub trait CacheLink: Send + Sync + 'static {
     /// One round trip on the connection, sent when this is called. `true`
@@ -243,9 +305,10 @@ impl<L> Invalidations<L> {
 }
 
 impl<L> RecordCache<L> {
-    /// A cache of at most `entries` records; `max_lag` is the lag bound
-    /// (zero: exact, see the module docs).
-    pub fn new(entries: NonZeroUsize, max_lag: Duration) -> Self {
+    /// A cache of `settings.entries` records at most, under the lag bound
+    /// `settings.max_lag` (zero: exact, see the module docs).
+    pub fn new(settings: CacheSettings) -> Self {
+        let CacheSettings { entries, max_lag } = settings;
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -633,6 +696,35 @@ impl Barrier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_parameters_are_read_or_refused_by_name() {
+        let on = |entries, ms| {
+            Ok(Some(CacheSettings {
+                entries: NonZeroUsize::new(entries).unwrap(),
+                max_lag: Duration::from_millis(ms),
+            }))
+        };
+        assert_eq!(CacheSettings::from_params(None, None), Ok(None));
+        assert_eq!(CacheSettings::from_params(Some("0"), Some("0")), Ok(None));
+        assert_eq!(CacheSettings::from_params(Some("10"), None), on(10, 0));
+        assert_eq!(CacheSettings::from_params(Some("10"), Some("1000")), on(10, 1000));
+        let refused = |entries, lag| CacheSettings::from_params(entries, lag).map_err(|e| (e.name, e.reason));
+        assert_eq!(
+            refused(Some("-1"), None),
+            Err(("cache_entries", "not a number of entries"))
+        );
+        assert_eq!(
+            refused(Some("10"), Some("1.5")),
+            Err(("cache_lag_ms", "not a whole number of milliseconds"))
+        );
+        assert_eq!(refused(Some("10"), Some("1001")), Err(("cache_lag_ms", "at most 1000")));
+        assert_eq!(refused(None, Some("5")), Err(("cache_lag_ms", "needs cache_entries")));
+        assert_eq!(
+            refused(Some("0"), Some("5")),
+            Err(("cache_lag_ms", "needs cache_entries"))
+        );
+    }
 
     #[test]
     fn a_lag_bound_passes_only_barriers_sent_within_it() {

@@ -32,14 +32,15 @@
 //! sentinels but still reachable by this node keeps answering it until
 //! Sentinel demotes it.
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::sentinel::SentinelClient;
 use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind, RedisError, Role, Value};
-use sessiond_core::{CacheLink, CacheStatistics, Fill, Invalidations, Linked, RecordCache, Session, TokenHash};
+use sessiond_core::{
+    CacheLink, CacheSettings, CacheStatistics, Fill, Invalidations, Linked, RecordCache, Session, TokenHash,
+};
 
 use crate::connection::{RETRY_BACKOFF, unavailable};
 
@@ -92,21 +93,14 @@ pub(crate) enum Lookup {
 }
 
 impl NodeCache {
-    /// A cache of at most `entries` records whose token keys start with
+    /// A cache with `settings` of records whose token keys start with
     /// `token_prefix`, read from `source`.
-    /// `max_lag` is the bound of `cache_lag_ms` (zero: exact).
-    pub(crate) fn new(
-        source: Source,
-        token_prefix: &str,
-        entries: NonZeroUsize,
-        max_lag: Duration,
-        timeout: Duration,
-    ) -> Self {
+    pub(crate) fn new(source: Source, token_prefix: &str, settings: CacheSettings, timeout: Duration) -> Self {
         Self {
             source,
             token_prefix: token_prefix.as_bytes().to_vec(),
             timeout,
-            cache: RecordCache::new(entries, max_lag),
+            cache: RecordCache::new(settings),
             opening: tokio::sync::Mutex::new(None),
         }
     }

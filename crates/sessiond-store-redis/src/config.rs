@@ -110,6 +110,8 @@
 
 use std::time::Duration;
 
+use sessiond_core::CacheSettings;
+
 /// Key prefix used when the URL names none.
 pub const DEFAULT_PREFIX: &str = "sessiond:";
 /// Default `ttl_slack_secs`.
@@ -174,22 +176,6 @@ pub(crate) struct ClusterTarget {
     pub(crate) password: Option<String>,
 }
 
-/// The node-local cache of records (`cache_entries`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordCache {
-    /// At most this many records.
-    pub entries: std::num::NonZeroUsize,
-    /// `cache_lag_ms`: how long after another node's acknowledged change a
-    /// verify may still be answered from memory. Zero (the default): not
-    /// at all.
-    pub max_lag: Duration,
-}
-
-/// The largest `cache_lag_ms`: the second within which the revocation
-/// feed reaches access-token verifiers; a revocation slower than that to
-/// hold on every node is not one an operator would expect.
-pub(crate) const MAX_CACHE_LAG: Duration = Duration::from_secs(1);
-
 /// Where and how to reach Redis, parsed from a store URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
@@ -211,7 +197,7 @@ pub struct RedisConfig {
     /// `WAIT` for replicas after every write, if set.
     pub wait: Option<ReplicaWait>,
     /// The node-local cache, if on (`cache_entries`; off by default).
-    pub cache: Option<RecordCache>,
+    pub cache: Option<CacheSettings>,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -345,33 +331,8 @@ impl RedisConfig {
                     wait_replicas = Some(replicas);
                 }
                 "wait_timeout_ms" => wait_timeout = Some(positive_ms("wait_timeout_ms", value)?),
-                "cache_entries" => {
-                    let entries = value.parse::<usize>().ok().ok_or(ConfigError::Parameter {
-                        name: "cache_entries",
-                        reason: "not a number of entries",
-                    })?;
-                    if entries > 0 && kind == Kind::Cluster {
-                        return Err(ConfigError::Parameter {
-                            name: "cache_entries",
-                            reason: "not for a redis+cluster URL yet",
-                        });
-                    }
-                    cache_entries = Some(entries);
-                }
-                "cache_lag_ms" => {
-                    let lag = value.parse::<u64>().map_err(|_| ConfigError::Parameter {
-                        name: "cache_lag_ms",
-                        reason: "not a whole number of milliseconds",
-                    })?;
-                    let lag = Duration::from_millis(lag);
-                    if lag > MAX_CACHE_LAG {
-                        return Err(ConfigError::Parameter {
-                            name: "cache_lag_ms",
-                            reason: "at most 1000",
-                        });
-                    }
-                    cache_lag = Some(lag);
-                }
+                "cache_entries" => cache_entries = Some(value),
+                "cache_lag_ms" => cache_lag = Some(value),
                 // The cache of issue 17's first cut was bounded by an
                 // entry's age; the exact one has no such knob, and a URL
                 // that still names it must not pass it to redis-rs unread.
@@ -434,14 +395,14 @@ impl RedisConfig {
                 reason: "needs wait_replicas",
             });
         }
-        config.cache = std::num::NonZeroUsize::new(cache_entries.unwrap_or(0)).map(|entries| RecordCache {
-            entries,
-            max_lag: cache_lag.unwrap_or(Duration::ZERO),
-        });
-        if config.cache.is_none() && cache_lag.is_some_and(|lag| !lag.is_zero()) {
+        config.cache = CacheSettings::from_params(cache_entries, cache_lag).map_err(|e| ConfigError::Parameter {
+            name: e.name,
+            reason: e.reason,
+        })?;
+        if config.cache.is_some() && kind == Kind::Cluster {
             return Err(ConfigError::Parameter {
-                name: "cache_lag_ms",
-                reason: "needs cache_entries",
+                name: "cache_entries",
+                reason: "not for a redis+cluster URL yet",
             });
         }
         if !passed.is_empty() {
@@ -814,7 +775,7 @@ mod tests {
         let entries = std::num::NonZeroUsize::new(10).unwrap_or(std::num::NonZeroUsize::MIN);
         assert_eq!(
             sentinel.map(|c| c.cache),
-            Ok(Some(RecordCache {
+            Ok(Some(CacheSettings {
                 entries,
                 max_lag: Duration::ZERO
             }))

@@ -201,7 +201,7 @@ mod users;
 
 pub use config::{
     ConfigError, DEFAULT_NODE_PORT, DEFAULT_PREFIX, DEFAULT_SENTINEL_PORT, DEFAULT_TIMEOUT, DEFAULT_TTL_SLACK,
-    DEFAULT_WAIT_TIMEOUT, RecordCache, RedisConfig, ReplicaWait, redacted,
+    DEFAULT_WAIT_TIMEOUT, RedisConfig, ReplicaWait, redacted,
 };
-pub use sessiond_core::CacheStatistics;
+pub use sessiond_core::{CacheSettings, CacheStatistics};
 pub use store::{OpenError, RedisStore};
