@@ -95,8 +95,8 @@ pub use origin::SessionOrigin;
 pub use policy::{LimitAction, MAX_DATA_BYTES_LIMIT, MAX_LIFETIME, Policy, PolicyError};
 pub use purge::{PurgeTask, spawn_purger};
 pub use record_cache::{
-    BarrierFailed, CacheLink, CacheParamError, CacheSettings, CacheStatistics, Fill, Invalidations, Linked,
-    MAX_CACHE_LAG, RecordCache,
+    BarrierFailed, CacheLink, CacheParamError, CacheSettings, CacheStatistics, Fill, Invalidations, LinkError, Linked,
+    MAX_CACHE_LAG, RELINK_BACKOFF, RecordCache,
 };
 pub use rotation::Rotation;
 pub use sealed_store::{ResealError, Resealed, SEALED_DATA_MEMBER, SealedEvents, SealedSessions, Sealer};

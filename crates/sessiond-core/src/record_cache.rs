@@ -143,6 +143,31 @@ pub struct RecordCache<L> {
     /// When this node's last session write was answered, in nanoseconds
     /// since `epoch`, plus one; 0 while none was (lag bound only).
     written: Arc<AtomicU64>,
+    /// Held while a link opens, so one opens at a time; holds when the
+    /// last attempt failed.
+    opening: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// How long after a link failed to open the next call fails at once
+/// instead of trying again: under load every waiting verify would
+/// otherwise try in turn.
+pub const RELINK_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Why [`RecordCache::link`] has no link to give.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError<E> {
+    /// The engine refused or failed the connection.
+    #[error("the cache's connection failed")]
+    Engine(#[source] E),
+    /// The last attempt failed less than [`RELINK_BACKOFF`] ago.
+    #[error("the cache's connection failed moments ago")]
+    Backoff,
+    /// Opening took longer than allowed.
+    #[error("the cache's connection was not ready in time")]
+    TimedOut,
+    /// The link was lost again before it was put in use.
+    #[error("the cache's connection closed at once")]
+    ClosedAtOnce,
 }
 
 impl<L> std::fmt::Debug for RecordCache<L> {
@@ -323,19 +348,58 @@ impl<L> RecordCache<L> {
             max_lag,
             epoch: Instant::now(),
             written: Arc::new(AtomicU64::new(0)),
+            opening: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The link in use, or a new one from `open` (given where to hand
+    /// what changes), within `timeout`. One call opens at a time; for
+    /// [`RELINK_BACKOFF`] after a failure, calls fail at once. Every entry
+    /// is forgotten before a new link opens.
+    pub async fn link<E, F>(
+        &self,
+        timeout: Duration,
+        open: impl FnOnce(Invalidations<L>) -> F,
+    ) -> Result<Arc<Linked<L>>, LinkError<E>>
+    where
+        F: Future<Output = Result<L, E>>,
+    {
+        if let Some(linked) = self.linked() {
+            return Ok(linked);
+        }
+        let mut failed_at = self.opening.lock().await;
+        if let Some(linked) = self.linked() {
+            return Ok(linked);
+        }
+        if failed_at.is_some_and(|at| at.elapsed() < RELINK_BACKOFF) {
+            return Err(LinkError::Backoff);
+        }
+        let generation = self.next_generation();
+        let opened = match tokio::time::timeout(timeout, open(self.invalidations(generation))).await {
+            Ok(Ok(link)) => Ok(link),
+            Ok(Err(error)) => Err(LinkError::Engine(error)),
+            Err(_) => Err(LinkError::TimedOut),
+        };
+        match opened {
+            Ok(link) => {
+                *failed_at = None;
+                self.install(generation, link).ok_or(LinkError::ClosedAtOnce)
+            }
+            Err(error) => {
+                *failed_at = Some(Instant::now());
+                Err(error)
+            }
         }
     }
 
     /// The link in use, if there is one.
-    pub fn linked(&self) -> Option<Arc<Linked<L>>> {
+    fn linked(&self) -> Option<Arc<Linked<L>>> {
         self.shared.lock().linked.clone()
     }
 
     /// Forgets every entry and the link in use, and returns the generation
-    /// of the link about to be opened: open it with
-    /// [`RecordCache::invalidations`] of that generation, then
-    /// [`RecordCache::install`] it.
-    pub fn next_generation(&self) -> u64 {
+    /// of the link about to be opened.
+    fn next_generation(&self) -> u64 {
         let mut state = self.shared.lock();
         state.generation += 1;
         state.clear();
@@ -343,8 +407,7 @@ impl<L> RecordCache<L> {
         state.generation
     }
 
-    /// Where the link of `generation` hands what changed.
-    pub fn invalidations(&self, generation: u64) -> Invalidations<L> {
+    fn invalidations(&self, generation: u64) -> Invalidations<L> {
         Invalidations {
             shared: Arc::downgrade(&self.shared),
             generation,
@@ -353,7 +416,7 @@ impl<L> RecordCache<L> {
 
     /// Puts `link` in use, unless it was lost (or another was opened)
     /// since [`RecordCache::next_generation`] gave `generation`.
-    pub fn install(&self, generation: u64, link: L) -> Option<Arc<Linked<L>>> {
+    fn install(&self, generation: u64, link: L) -> Option<Arc<Linked<L>>> {
         let linked = Arc::new(Linked {
             generation,
             link,

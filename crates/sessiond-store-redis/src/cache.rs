@@ -33,16 +33,16 @@
 //! Sentinel demotes it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::sentinel::SentinelClient;
 use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind, RedisError, Role, Value};
 use sessiond_core::{
-    CacheLink, CacheSettings, CacheStatistics, Fill, Invalidations, Linked, RecordCache, Session, TokenHash,
+    CacheLink, CacheSettings, CacheStatistics, Fill, Invalidations, LinkError, Linked, RecordCache, Session, TokenHash,
 };
 
-use crate::connection::{RETRY_BACKOFF, unavailable};
+use crate::connection::unavailable;
 
 /// Where the cache's connection goes.
 pub(crate) enum Source {
@@ -60,9 +60,6 @@ pub(crate) struct NodeCache {
     token_prefix: Vec<u8>,
     timeout: Duration,
     cache: RecordCache<Tracking>,
-    /// Held while opening a connection, so one opens at a time; holds when
-    /// the last attempt failed.
-    opening: tokio::sync::Mutex<Option<Instant>>,
 }
 
 /// The tracking connection: its barrier is `PING`, or `ROLE` answered as
@@ -101,7 +98,6 @@ impl NodeCache {
             token_prefix: token_prefix.as_bytes().to_vec(),
             timeout,
             cache: RecordCache::new(settings),
-            opening: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -148,41 +144,23 @@ impl NodeCache {
 
     /// The tracking connection in use, or a new one.
     async fn linked(&self) -> Result<Arc<Linked<Tracking>>, RedisError> {
-        if let Some(linked) = self.cache.linked() {
-            return Ok(linked);
-        }
-        let mut failed_at = self.opening.lock().await;
-        if let Some(linked) = self.cache.linked() {
-            return Ok(linked);
-        }
-        if failed_at.is_some_and(|at| at.elapsed() < RETRY_BACKOFF) {
-            return Err(unavailable("the cache's connection to redis failed moments ago"));
-        }
-        let generation = self.cache.next_generation();
-        let opened = tokio::time::timeout(self.timeout, self.open(generation))
-            .await
-            .unwrap_or_else(|_| Err(unavailable("redis did not accept the cache's connection in time")));
-        match opened {
-            Ok(connection) => {
-                *failed_at = None;
-                let tracking = Tracking {
-                    connection,
-                    master_only: matches!(self.source, Source::Sentinel(_)),
-                };
-                // `None`: lost again before it was used.
-                self.cache
-                    .install(generation, tracking)
-                    .ok_or_else(|| unavailable("the cache's connection to redis closed at once"))
-            }
-            Err(error) => {
-                *failed_at = Some(Instant::now());
-                Err(error)
-            }
-        }
+        let master_only = matches!(self.source, Source::Sentinel(_));
+        let opened = self.cache.link(self.timeout, |invalidations| async move {
+            let connection = self.open(invalidations).await?;
+            Ok(Tracking {
+                connection,
+                master_only,
+            })
+        });
+        opened.await.map_err(|error| match error {
+            LinkError::Engine(error) => error,
+            LinkError::Backoff => unavailable("the cache's connection to redis failed moments ago"),
+            LinkError::TimedOut => unavailable("redis did not accept the cache's connection in time"),
+            LinkError::ClosedAtOnce => unavailable("the cache's connection to redis closed at once"),
+        })
     }
 
-    async fn open(&self, generation: u64) -> Result<MultiplexedConnection, RedisError> {
-        let invalidations = self.cache.invalidations(generation);
+    async fn open(&self, invalidations: Invalidations<Tracking>) -> Result<MultiplexedConnection, RedisError> {
         let token_prefix = self.token_prefix.clone();
         let on_push = move |info: PushInfo| -> Result<(), std::convert::Infallible> {
             on_push(&invalidations, &token_prefix, &info);
