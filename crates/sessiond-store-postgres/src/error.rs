@@ -13,6 +13,16 @@ pub enum OpenError {
     /// One of our URL parameters is wrong (the message says which).
     #[error("invalid PostgreSQL URL: {0}")]
     InvalidUrl(&'static str),
+    /// A cache parameter of the URL (`cache_entries`, `cache_lag_ms`).
+    #[error("invalid PostgreSQL URL: {0}")]
+    Cache(#[from] sessiond_core::CacheParamError),
+    /// The node-local cache relies on when PostgreSQL 15 and later signal
+    /// listeners (before the writer's commit returns).
+    #[error("cache_entries needs PostgreSQL 15 or later (server_version_num {found})")]
+    CacheNeedsNewerServer {
+        /// The server's `server_version_num`.
+        found: i32,
+    },
     /// tokio-postgres refused the URL.
     #[error("invalid PostgreSQL URL")]
     Url(#[source] tokio_postgres::Error),

@@ -54,6 +54,7 @@
 //! [`StoreError::Unavailable`]: sessiond_core::StoreError::Unavailable
 
 mod api_keys;
+mod cache;
 mod counters;
 mod error;
 mod events;

@@ -71,6 +71,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "created_client",
         sql: include_str!("../migrations/0010_created_client.sql"),
     },
+    Migration {
+        version: 11,
+        name: "session_notify",
+        sql: include_str!("../migrations/0011_session_notify.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -26,22 +26,16 @@ impl SessionStore for PostgresStore {
         revocation: Revocation,
         audit: &Audit,
     ) -> Result<Inserted, StoreError> {
-        self.bounded(self.insert_limited(session, limit, now, revocation, audit))
+        self.session_write(self.insert_limited(session, limit, now, revocation, audit))
             .await
     }
 
     async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
         self.bounded(async {
-            let client = self.client().await?;
-            let sql = format!(
-                "SELECT {COLUMNS} FROM session_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = $1"
-            );
-            let statement = client.prepare_cached(&sql).await.map_err(store_error)?;
-            let row = client
-                .query_opt(&statement, &[&hash.as_bytes().as_slice()])
-                .await
-                .map_err(store_error)?;
-            row.as_ref().map(decode).transpose().map(|s| s.map(Arc::new))
+            match &self.cache {
+                Some(cache) => cache.get(hash, self.read_by_token(hash)).await,
+                None => self.read_by_token(hash).await,
+            }
         })
         .await
     }
@@ -61,7 +55,7 @@ impl SessionStore for PostgresStore {
     }
 
     async fn update(&self, session: &Session, expected_version: u64, audit: &Audit) -> Result<(), StoreError> {
-        self.bounded(self.compare_and_set(session, expected_version, audit))
+        self.session_write(self.compare_and_set(session, expected_version, audit))
             .await
     }
 
@@ -72,7 +66,7 @@ impl SessionStore for PostgresStore {
         idle_expires_at: OffsetDateTime,
         client_info: &ClientInfo,
     ) -> Result<bool, StoreError> {
-        self.bounded(async {
+        self.session_write(async {
             let client = self.client().await?;
             // All three conditions in the WHERE clause: the check and the
             // write are one statement, so a revoke cannot slip between them.
@@ -110,7 +104,7 @@ impl SessionStore for PostgresStore {
         revocation: Revocation,
         audit: &Audit,
     ) -> Result<Option<Session>, StoreError> {
-        self.bounded(async {
+        self.session_write(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(store_error)?;
             let sql = format!(
@@ -145,7 +139,7 @@ impl SessionStore for PostgresStore {
         if subject.is_anonymous() {
             return Ok(Vec::new());
         }
-        self.bounded(async {
+        self.session_write(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(store_error)?;
             // The subject's lock, as a limited insert takes it: every
@@ -287,6 +281,20 @@ impl SessionStore for PostgresStore {
 }
 
 impl PostgresStore {
+    /// The record a token hash (current or previous) maps to, read on the
+    /// pool.
+    async fn read_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
+        let client = self.client().await?;
+        let sql =
+            format!("SELECT {COLUMNS} FROM session_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = $1");
+        let statement = client.prepare_cached(&sql).await.map_err(store_error)?;
+        let row = client
+            .query_opt(&statement, &[&hash.as_bytes().as_slice()])
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(decode).transpose().map(|s| s.map(Arc::new))
+    }
+
     /// [`SessionStore::update`]: the version check and the write are one
     /// `UPDATE … WHERE version = $expected`; the token index follows in the
     /// same transaction and a hash owned by another record undoes it all.

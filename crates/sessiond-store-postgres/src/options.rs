@@ -12,6 +12,10 @@
 //!   Without `sslmode` there is no TLS.
 //! * `target_session_attrs=read-write|any`: which server a connection
 //!   accepts, checked here so a bad value is named (see below).
+//! * `cache_entries=N` (default 0, off) and `cache_lag_ms=M` (default 0,
+//!   exact; at most 1000): the node-local cache of records, as on a Redis
+//!   URL (see the crate docs, "Node-local cache"). Needs PostgreSQL 15 or
+//!   later.
 //!
 //! Everything else (`connect_timeout`, `application_name`, `options`, …)
 //! goes to tokio-postgres. Example:
@@ -32,6 +36,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sessiond_core::CacheSettings;
 use tokio_postgres::config::TargetSessionAttrs;
 
 use crate::error::OpenError;
@@ -59,6 +64,7 @@ pub struct PostgresOptions {
     pub(crate) pool_size: usize,
     pub(crate) operation_timeout: Duration,
     pub(crate) tls: TlsOptions,
+    pub(crate) cache: Option<CacheSettings>,
 }
 
 impl std::fmt::Debug for PostgresOptions {
@@ -69,6 +75,7 @@ impl std::fmt::Debug for PostgresOptions {
             .field("pool_size", &self.pool_size)
             .field("operation_timeout", &self.operation_timeout)
             .field("tls", &self.tls)
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -84,6 +91,7 @@ impl PostgresOptions {
         let mut pool_size = DEFAULT_POOL_SIZE;
         let mut tls = TlsOptions::default();
         let mut target = None;
+        let (mut cache_entries, mut cache_lag) = (None, None);
         let mut passed_on = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -99,6 +107,8 @@ impl PostgresOptions {
                 "sslmode" => tls.mode = SslMode::parse(value)?,
                 "sslrootcert" => tls.roots = Some(RootCerts::parse(value)),
                 "target_session_attrs" => target = Some(parse_target(value)?),
+                "cache_entries" => cache_entries = Some(value),
+                "cache_lag_ms" => cache_lag = Some(value),
                 _ => passed_on.push(pair),
             }
         }
@@ -120,6 +130,7 @@ impl PostgresOptions {
         }
         let mut options = Self::from_config(pg)?.schema(&schema)?.pool_size(pool_size)?;
         options.tls = tls;
+        options.cache = CacheSettings::from_params(cache_entries, cache_lag)?;
         Ok(options)
     }
 
@@ -157,6 +168,7 @@ impl PostgresOptions {
             pool_size: DEFAULT_POOL_SIZE,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             tls: TlsOptions::default(),
+            cache: None,
         };
         options.set_schema(DEFAULT_SCHEMA)?;
         Ok(options)
@@ -183,6 +195,12 @@ impl PostgresOptions {
     /// unavailable.
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout;
+        self
+    }
+
+    /// Keeps a node-local cache of records (`None`, the default: none).
+    pub fn cache(mut self, settings: Option<CacheSettings>) -> Self {
+        self.cache = settings;
         self
     }
 

@@ -1,11 +1,13 @@
 //! The store handle: a connection pool over one schema.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use sessiond_core::StoreError;
+use sessiond_core::{CacheStatistics, StoreError};
 
+use crate::cache::NodeCache;
 use crate::error::{OpenError, OperationTimedOut, pool_error};
 use crate::migrate::migrate;
 use crate::options::{PostgresOptions, host_count};
@@ -13,13 +15,16 @@ use crate::options::{PostgresOptions, host_count};
 /// A [`SessionStore`](sessiond_core::SessionStore) in PostgreSQL. Cloning
 /// shares the pool.
 ///
-/// Nothing is cached in the process: every read asks the engine, so a
-/// revocation made through any node is seen by every other node at once.
+/// Without `cache_entries` nothing is cached in the process: every read
+/// asks the engine. With it, verifies of hot sessions are answered from
+/// memory, and a revocation made through any node still fails every
+/// verify that starts after it was acknowledged (see the crate docs).
 #[derive(Clone)]
 pub struct PostgresStore {
     pub(crate) pool: Pool,
     pub(crate) schema: String,
     pub(crate) timeout: Duration,
+    pub(crate) cache: Option<Arc<NodeCache>>,
     location: String,
 }
 
@@ -61,6 +66,15 @@ impl PostgresStore {
             // is the operator's job, see the README).
             recycling_method: RecyclingMethod::Fast,
         };
+        let cache = options.cache.map(|settings| {
+            Arc::new(NodeCache::new(
+                options.pg.clone(),
+                tls.clone(),
+                &options.schema,
+                settings,
+                options.operation_timeout,
+            ))
+        });
         let manager = match tls {
             Some(tls) => Manager::from_config(options.pg.clone(), tls, manager_config),
             None => Manager::from_config(options.pg.clone(), tokio_postgres::NoTls, manager_config),
@@ -77,8 +91,30 @@ impl PostgresStore {
             pool,
             schema: options.schema.clone(),
             timeout: options.operation_timeout,
+            cache,
             location: options.location(),
         })
+    }
+
+    /// The node-local cache's counts so far; `None` without a cache
+    /// (`cache_entries=0`, the default).
+    pub fn cache_statistics(&self) -> Option<CacheStatistics> {
+        self.cache.as_deref().map(NodeCache::statistics)
+    }
+
+    /// Runs a session write (one that may change what a token maps to)
+    /// within the operation timeout; the node-local cache then hears of it
+    /// before the caller does (see `RecordCache::wrote`). An error counts
+    /// too: the write may have been applied.
+    pub(crate) async fn session_write<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = self.bounded(operation).await;
+        if let Some(cache) = &self.cache {
+            cache.wrote();
+        }
+        result
     }
 
     /// Where the store is (no credentials), for messages.
@@ -123,15 +159,36 @@ where
             tracing::debug!(%error, "migration connection ended");
         }
     });
-    let migrated = migrate(&mut client, &options.schema).await;
+    let mut migrated = migrate(&mut client, &options.schema).await.map(drop);
     if migrated.is_ok() && host_count(&options.pg) > 1 {
         warn_unless_synchronous(&client).await;
+    }
+    if migrated.is_ok() && options.cache.is_some() {
+        migrated = check_cache_support(&client).await;
     }
     drop(client);
     // The driver ends once the client is gone; waiting for it makes sure
     // the session (and its advisory lock) is over before we go on.
     let _ = driver.await;
-    migrated.map(drop)
+    migrated
+}
+
+/// The first `server_version_num` whose commits signal listeners before
+/// the writer is answered, which the node-local cache's proof needs (see
+/// `cache.rs`).
+const CACHE_MIN_SERVER_VERSION: i32 = 150_000;
+
+/// Refuses the node-local cache on a server older than PostgreSQL 15.
+async fn check_cache_support(client: &tokio_postgres::Client) -> Result<(), OpenError> {
+    let found: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::integer", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(OpenError::Connect)?;
+    if found < CACHE_MIN_SERVER_VERSION {
+        return Err(OpenError::CacheNeedsNewerServer { found });
+    }
+    Ok(())
 }
 
 /// Logs a warning at start when the primary would acknowledge a commit

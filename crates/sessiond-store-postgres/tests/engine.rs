@@ -147,6 +147,8 @@ async fn sessions_from_before_the_created_client_columns_read_back_without_one()
         .batch_execute(&format!(
             "ALTER TABLE {schema}.sessions DROP COLUMN created_client_ip, DROP COLUMN created_client_ua, \
              DROP COLUMN created_client_sealed; \
+             DROP FUNCTION {schema}.session_changed() CASCADE; \
+             DROP FUNCTION {schema}.sessions_truncated() CASCADE; \
              DELETE FROM {schema}.schema_migrations WHERE version >= 10"
         ))
         .await

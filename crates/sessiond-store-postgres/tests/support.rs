@@ -123,12 +123,22 @@ pub const SESSION_COLUMNS_FROM_MIGRATION_4: &[&str] = &[
     "created_client_sealed",
 ];
 
+/// Functions later migrations add (their triggers go with them). A new
+/// migration's function goes here.
+pub const FUNCTIONS_FROM_MIGRATION_4: &[&str] = &["session_changed", "sessions_truncated"];
+
 /// `DROP TABLE IF EXISTS` for each of [`TABLES_FROM_MIGRATION_4`] in
-/// `schema`, and the columns of [`SESSION_COLUMNS_FROM_MIGRATION_4`].
+/// `schema`, the functions of [`FUNCTIONS_FROM_MIGRATION_4`] and the
+/// columns of [`SESSION_COLUMNS_FROM_MIGRATION_4`].
 pub fn undo_migrations_from_4(schema: &str) -> String {
     TABLES_FROM_MIGRATION_4
         .iter()
         .map(|table| format!("DROP TABLE IF EXISTS {schema}.{table};"))
+        .chain(
+            FUNCTIONS_FROM_MIGRATION_4
+                .iter()
+                .map(|function| format!("DROP FUNCTION IF EXISTS {schema}.{function}() CASCADE;")),
+        )
         .chain(
             SESSION_COLUMNS_FROM_MIGRATION_4
                 .iter()

@@ -1,0 +1,249 @@
+//! The node-local cache (`cache_entries`, off by default) over PostgreSQL:
+//! the session conformance suite through a store with it on, and what
+//! only the cache has: hits that wait for one barrier, another node's
+//! acknowledged change seen by the very next verify, and a lost listening
+//! connection never answering from memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sessiond_core::{
+    Audit, Clock as _, Revocation, RevokeReason, Session, SessionStore, StoreError, SubjectLimit, SystemClock,
+    truncate_to_micros,
+};
+use sessiond_store_postgres::{OpenError, PostgresOptions, PostgresStore};
+use sessiond_testkit::conformance::sample;
+
+use crate::support::{fresh_schema, raw, server_url, with_schema};
+
+/// `url` for a new schema with the cache on and `more` parameters.
+fn cached_url(url: &str, more: &str) -> String {
+    format!("{}&cache_entries=1000{more}", with_schema(url, &fresh_schema()))
+}
+
+async fn cached_store(more: &'static str) -> Option<Arc<dyn SessionStore>> {
+    let url = cached_url(&server_url()?, more);
+    Some(Arc::new(PostgresStore::open(&url).await.unwrap()))
+}
+
+async fn exact() -> Option<Arc<dyn SessionStore>> {
+    cached_store("").await
+}
+
+sessiond_testkit::store_conformance!(exact);
+
+/// The same suite through a cache with a lag bound: a node reads its own
+/// writes at once whatever the bound.
+mod lag_bounded {
+    use super::*;
+
+    async fn bounded() -> Option<Arc<dyn SessionStore>> {
+        cached_store("&cache_lag_ms=1000").await
+    }
+
+    sessiond_testkit::store_conformance!(bounded);
+}
+
+/// Two nodes (two handles with their own pools and caches) on one schema.
+async fn two_nodes(url: &str) -> (PostgresStore, PostgresStore) {
+    let url = cached_url(url, "");
+    (
+        PostgresStore::open(&url).await.unwrap(),
+        PostgresStore::open(&url).await.unwrap(),
+    )
+}
+
+fn revocation() -> Revocation {
+    Revocation {
+        at: truncate_to_micros(SystemClock.now()),
+        reason: RevokeReason::Logout,
+    }
+}
+
+async fn create(store: &PostgresStore, subject: &str) -> Session {
+    let now = truncate_to_micros(SystemClock.now());
+    let session = sample("t", subject, now);
+    store
+        .insert(&session, SubjectLimit::Unlimited, now, revocation(), &Audit::NONE)
+        .await
+        .unwrap();
+    session
+}
+
+#[tokio::test]
+async fn a_second_read_is_a_hit_after_one_barrier() {
+    let Some(url) = server_url() else { return };
+    let (a, _) = two_nodes(&url).await;
+    let session = create(&a, "alice").await;
+    for _ in 0..2 {
+        let found = a.get_by_token(&session.token_hash).await.unwrap().unwrap();
+        assert_eq!(found.id, session.id);
+    }
+    let counts = a.cache_statistics().unwrap();
+    assert_eq!((counts.hits, counts.misses, counts.barriers), (1, 1, 1));
+    let stranger = sample("t", "mallory", truncate_to_micros(SystemClock.now()));
+    assert!(a.get_by_token(&stranger.token_hash).await.unwrap().is_none());
+    assert_eq!(PostgresStore::open(&url).await.unwrap().cache_statistics(), None);
+}
+
+/// The cluster invariant through caches: once node A acknowledges a
+/// change (a revocation, a rotation, a touch), node B's next verify sees
+/// it, with no wait in between. It fails without the barrier: B then
+/// answers from memory before its listener has read the notification.
+#[tokio::test]
+async fn another_nodes_acknowledged_changes_reach_the_next_verify() {
+    let Some(url) = server_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let mut stale = Vec::new();
+    for round in 0..300 {
+        let session = create(&a, &format!("user{round}")).await;
+        for _ in 0..2 {
+            let seen = b.get_by_token(&session.token_hash).await.unwrap().unwrap();
+            assert!(seen.revoked.is_none());
+        }
+        match round % 3 {
+            0 => {
+                let revoked = revocation();
+                a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
+                let seen = b.get_by_token(&session.token_hash).await.unwrap().unwrap();
+                if seen.revoked != Some(revoked) {
+                    stale.push((round, "revoke"));
+                }
+            }
+            1 => {
+                // A rotation: the old token stops mapping to the record.
+                let mut rotated = session.clone();
+                rotated.token_hash = sample("t", "other", session.created_at).token_hash;
+                rotated.version += 1;
+                a.update(&rotated, session.version, &Audit::NONE).await.unwrap();
+                if b.get_by_token(&session.token_hash).await.unwrap().is_some() {
+                    stale.push((round, "rotate"));
+                }
+            }
+            _ => {
+                let later = session.last_seen_at + Duration::from_secs(60);
+                let idle = session.idle_expires_at + Duration::from_secs(60);
+                assert!(a.touch(&session.id, later, idle, &session.client).await.unwrap());
+                let seen = b.get_by_token(&session.token_hash).await.unwrap().unwrap();
+                if seen.last_seen_at != later {
+                    stale.push((round, "touch"));
+                }
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "{} of 300 changes still answered from memory by B after A acknowledged them; first: {:?}",
+        stale.len(),
+        &stale[..stale.len().min(5)]
+    );
+    let counts = b.cache_statistics().unwrap();
+    assert!(counts.hits >= 300, "{counts:?}");
+    assert!(counts.invalidations >= 300, "{counts:?}");
+}
+
+/// Many verifies at once share a barrier, and every one that starts after
+/// the acknowledgement refuses.
+#[tokio::test]
+async fn concurrent_verifies_share_barriers_and_none_starts_stale() {
+    let Some(url) = server_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let b = Arc::new(b);
+    let session = create(&a, "alice").await;
+    b.get_by_token(&session.token_hash).await.unwrap().unwrap();
+    let verifies = |b: &Arc<PostgresStore>| {
+        (0..64)
+            .map(|_| {
+                let b = Arc::clone(b);
+                let hash = session.token_hash;
+                tokio::spawn(async move { b.get_by_token(&hash).await.unwrap().unwrap().revoked })
+            })
+            .collect::<Vec<_>>()
+    };
+    for handle in verifies(&b) {
+        assert_eq!(handle.await.unwrap(), None);
+    }
+    let before = b.cache_statistics().unwrap();
+    assert!(before.barriers < 64, "64 verifies at once sent a barrier each: {before:?}");
+    let revoked = revocation();
+    a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
+    for handle in verifies(&b) {
+        assert_eq!(handle.await.unwrap(), Some(revoked));
+    }
+}
+
+/// The listening connection killed by the server: the node answers
+/// unavailable or reads PostgreSQL again, never from the memory of before.
+#[tokio::test]
+async fn a_killed_listener_never_answers_from_memory() {
+    let Some(url) = server_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let session = create(&a, "alice").await;
+    for _ in 0..2 {
+        b.get_by_token(&session.token_hash).await.unwrap().unwrap();
+    }
+    let admin = raw(&url).await;
+    // Both nodes' listeners: the one of A has read nothing, and must
+    // survive the loss as well.
+    let schema = a.location().rsplit_once("(schema ").unwrap().1.trim_end_matches(')').to_owned();
+    let killed = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&format!("sessiond-cache:{schema}")],
+        )
+        .await
+        .unwrap();
+    assert!(!killed.is_empty(), "no listener of schema {schema} in pg_stat_activity");
+    let revoked = revocation();
+    a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        match b.get_by_token(&session.token_hash).await {
+            Ok(found) => answers.push(found.unwrap().revoked),
+            Err(StoreError::Unavailable(_)) => {}
+            Err(other) => panic!("{other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(!answers.is_empty(), "B never came back");
+    assert!(answers.iter().all(|a| *a == Some(revoked)), "{answers:?}");
+}
+
+/// A truncation fires no row trigger: its own notification empties every
+/// node's cache.
+#[tokio::test]
+async fn a_truncated_table_empties_the_cache() {
+    let Some(url) = server_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let session = create(&a, "alice").await;
+    for _ in 0..2 {
+        b.get_by_token(&session.token_hash).await.unwrap().unwrap();
+    }
+    let schema = a.location().rsplit_once("(schema ").unwrap().1.trim_end_matches(')').to_owned();
+    raw(&url)
+        .await
+        .batch_execute(&format!("TRUNCATE {schema}.sessions CASCADE"))
+        .await
+        .unwrap();
+    assert!(b.get_by_token(&session.token_hash).await.unwrap().is_none());
+}
+
+#[test]
+fn the_cache_is_off_unless_asked_and_its_parameters_are_checked() {
+    let base = "postgres://u@h/db";
+    let cache = |query: &str| PostgresOptions::from_url(&format!("{base}?{query}")).map(|o| format!("{o:?}"));
+    assert!(cache("schema=s").unwrap().contains("cache: None"));
+    assert!(cache("cache_entries=0").unwrap().contains("cache: None"));
+    let on = cache("cache_entries=5&cache_lag_ms=20").unwrap();
+    assert!(on.contains("entries: 5") && on.contains("max_lag: 20ms"), "{on}");
+    for (query, message) in [
+        ("cache_entries=x", "invalid PostgreSQL URL: cache_entries: not a number of entries"),
+        ("cache_entries=5&cache_lag_ms=1001", "invalid PostgreSQL URL: cache_lag_ms: at most 1000"),
+        ("cache_lag_ms=5", "invalid PostgreSQL URL: cache_lag_ms: needs cache_entries"),
+    ] {
+        match PostgresOptions::from_url(&format!("{base}?{query}")) {
+            Err(error @ OpenError::Cache(_)) => assert_eq!(error.to_string(), message, "{query}"),
+            other => panic!("{query}: {other:?}"),
+        }
+    }
+}
