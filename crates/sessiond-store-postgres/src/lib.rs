@@ -45,8 +45,16 @@
 //!   `update` is `UPDATE … WHERE version = $expected`; a limited `insert`
 //!   holds a transaction-scoped advisory lock for its subject, so a limit
 //!   holds when logins race across nodes.
-//! * **No cache.** Every read asks the engine, so a revocation is visible on
-//!   every node as soon as it returns.
+//! * **Node-local cache (off by default).** Without `cache_entries` every
+//!   read asks the engine. With it (`?cache_entries=N[&cache_lag_ms=M]`)
+//!   a node answers verifies of hot sessions from memory and still fails
+//!   every verify that starts after another node's change was
+//!   acknowledged: a trigger (migration 11) notifies every change of a
+//!   session row on `sessiond:<schema>`, the node listens on a connection
+//!   of its own, and a hit waits for a `SELECT 1` on it that came back
+//!   after every notification committed before (`cache.rs`;
+//!   [`PostgresStore::cache_statistics`] counts it). PostgreSQL 15 or
+//!   later. The trigger runs for every writer, cache or not.
 //! * **Fail closed.** An engine that cannot be reached, or does not answer
 //!   within the operation timeout, gives [`StoreError::Unavailable`]
 //!   (sessiond answers 503); the pool reconnects by itself when it is back.

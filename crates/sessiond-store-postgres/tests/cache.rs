@@ -164,7 +164,10 @@ async fn concurrent_verifies_share_barriers_and_none_starts_stale() {
         assert_eq!(handle.await.unwrap(), None);
     }
     let before = b.cache_statistics().unwrap();
-    assert!(before.barriers < 64, "64 verifies at once sent a barrier each: {before:?}");
+    assert!(
+        before.barriers < 64,
+        "64 verifies at once sent a barrier each: {before:?}"
+    );
     let revoked = revocation();
     a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
     for handle in verifies(&b) {
@@ -185,7 +188,13 @@ async fn a_killed_listener_never_answers_from_memory() {
     let admin = raw(&url).await;
     // Both nodes' listeners: the one of A has read nothing, and must
     // survive the loss as well.
-    let schema = a.location().rsplit_once("(schema ").unwrap().1.trim_end_matches(')').to_owned();
+    let schema = a
+        .location()
+        .rsplit_once("(schema ")
+        .unwrap()
+        .1
+        .trim_end_matches(')')
+        .to_owned();
     let killed = admin
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
@@ -219,7 +228,13 @@ async fn a_truncated_table_empties_the_cache() {
     for _ in 0..2 {
         b.get_by_token(&session.token_hash).await.unwrap().unwrap();
     }
-    let schema = a.location().rsplit_once("(schema ").unwrap().1.trim_end_matches(')').to_owned();
+    let schema = a
+        .location()
+        .rsplit_once("(schema ")
+        .unwrap()
+        .1
+        .trim_end_matches(')')
+        .to_owned();
     raw(&url)
         .await
         .batch_execute(&format!("TRUNCATE {schema}.sessions CASCADE"))
@@ -237,9 +252,18 @@ fn the_cache_is_off_unless_asked_and_its_parameters_are_checked() {
     let on = cache("cache_entries=5&cache_lag_ms=20").unwrap();
     assert!(on.contains("entries: 5") && on.contains("max_lag: 20ms"), "{on}");
     for (query, message) in [
-        ("cache_entries=x", "invalid PostgreSQL URL: cache_entries: not a number of entries"),
-        ("cache_entries=5&cache_lag_ms=1001", "invalid PostgreSQL URL: cache_lag_ms: at most 1000"),
-        ("cache_lag_ms=5", "invalid PostgreSQL URL: cache_lag_ms: needs cache_entries"),
+        (
+            "cache_entries=x",
+            "invalid PostgreSQL URL: cache_entries: not a number of entries",
+        ),
+        (
+            "cache_entries=5&cache_lag_ms=1001",
+            "invalid PostgreSQL URL: cache_lag_ms: at most 1000",
+        ),
+        (
+            "cache_lag_ms=5",
+            "invalid PostgreSQL URL: cache_lag_ms: needs cache_entries",
+        ),
     ] {
         match PostgresOptions::from_url(&format!("{base}?{query}")) {
             Err(error @ OpenError::Cache(_)) => assert_eq!(error.to_string(), message, "{query}"),

@@ -35,6 +35,9 @@ enum Engine {
     Postgres(sessiond_store_postgres::PostgresStore),
 }
 
+/// Reads an engine's record-cache counts (`None`: no cache).
+type CacheCounts = Box<dyn Fn() -> Option<sessiond_core::CacheStatistics> + Send + Sync>;
+
 impl StoreHandle {
     /// The same store, sealing with `sealer` from now on.
     pub fn sealed_by(self, sealer: Sealer) -> Self {
@@ -135,29 +138,35 @@ impl StoreHandle {
 
     /// A function that copies the engine's own counts, which no store
     /// trait sees, into the metrics recorder; it does nothing for engines
-    /// without any. Today that is the Redis store's node-local cache:
-    /// `sessiond_redis_cache_hits_total`, `…_misses_total`,
-    /// `…_invalidations_total` (keys Redis said had changed) and
-    /// `…_barriers_total` (`PING`s that ordered hits after invalidations),
-    /// so an operator can see whether `cache_entries` holds the hot
-    /// sessions. Cheap: call it before every scrape or every few seconds.
+    /// without any. Today that is the node-local record cache of the Redis
+    /// and PostgreSQL stores: `sessiond_redis_cache_hits_total` (or
+    /// `sessiond_postgres_…`), `…_misses_total`, `…_invalidations_total`
+    /// (token keys the engine said had changed) and `…_barriers_total`
+    /// (round trips that ordered hits after invalidations), so an operator
+    /// can see whether `cache_entries` holds the hot sessions. Cheap: call
+    /// it before every scrape or every few seconds.
     pub fn engine_metrics(&self) -> impl Fn() + Send + Sync + 'static {
-        #[cfg(feature = "redis")]
-        let redis = match &self.engine {
-            Engine::Redis(store) => Some(store.clone()),
+        let cache: Option<(&'static str, CacheCounts)> = match &self.engine {
+            #[cfg(feature = "redis")]
+            Engine::Redis(store) => {
+                let store = store.clone();
+                Some(("redis", Box::new(move || store.cache_statistics())))
+            }
+            #[cfg(feature = "postgres")]
+            Engine::Postgres(store) => {
+                let store = store.clone();
+                Some(("postgres", Box::new(move || store.cache_statistics())))
+            }
             _ => None,
         };
         move || {
-            #[cfg(feature = "redis")]
-            if let Some(counts) = redis
-                .as_ref()
-                .and_then(sessiond_store_redis::RedisStore::cache_statistics)
-            {
-                metrics::counter!("sessiond_redis_cache_hits_total").absolute(counts.hits);
-                metrics::counter!("sessiond_redis_cache_misses_total").absolute(counts.misses);
-                metrics::counter!("sessiond_redis_cache_invalidations_total").absolute(counts.invalidations);
-                metrics::counter!("sessiond_redis_cache_barriers_total").absolute(counts.barriers);
-            }
+            let Some((engine, counts)) = &cache else { return };
+            let Some(counts) = counts() else { return };
+            let name = |what: &str| format!("sessiond_{engine}_cache_{what}_total");
+            metrics::counter!(name("hits")).absolute(counts.hits);
+            metrics::counter!(name("misses")).absolute(counts.misses);
+            metrics::counter!(name("invalidations")).absolute(counts.invalidations);
+            metrics::counter!(name("barriers")).absolute(counts.barriers);
         }
     }
 

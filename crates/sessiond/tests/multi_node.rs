@@ -16,7 +16,7 @@ pub mod answers;
 mod cluster;
 mod failover;
 mod postgres_fault;
-mod redis_cache;
+mod record_cache;
 mod redis_cluster;
 mod redis_fault;
 mod redis_sentinel;
