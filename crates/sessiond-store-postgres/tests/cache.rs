@@ -7,12 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessiond_core::{
-    Audit, Clock as _, Revocation, RevokeReason, Session, SessionStore, StoreError, SubjectLimit, SystemClock,
-    truncate_to_micros,
-};
+use sessiond_core::{Audit, Clock as _, SessionStore, StoreError, SystemClock, truncate_to_micros};
 use sessiond_store_postgres::{OpenError, PostgresOptions, PostgresStore};
 use sessiond_testkit::conformance::sample;
+use sessiond_testkit::record_cache::{
+    changes_on_a_reach_the_next_verify_on_b, concurrent_verifies_share_barriers, create, revocation,
+};
 
 use crate::support::{fresh_schema, raw, server_url, with_schema};
 
@@ -53,23 +53,6 @@ async fn two_nodes(url: &str) -> (PostgresStore, PostgresStore) {
     )
 }
 
-fn revocation() -> Revocation {
-    Revocation {
-        at: truncate_to_micros(SystemClock.now()),
-        reason: RevokeReason::Logout,
-    }
-}
-
-async fn create(store: &PostgresStore, subject: &str) -> Session {
-    let now = truncate_to_micros(SystemClock.now());
-    let session = sample("t", subject, now);
-    store
-        .insert(&session, SubjectLimit::Unlimited, now, revocation(), &Audit::NONE)
-        .await
-        .unwrap();
-    session
-}
-
 #[tokio::test]
 async fn a_second_read_is_a_hit_after_one_barrier() {
     let Some(url) = server_url() else { return };
@@ -86,93 +69,25 @@ async fn a_second_read_is_a_hit_after_one_barrier() {
     assert_eq!(PostgresStore::open(&url).await.unwrap().cache_statistics(), None);
 }
 
-/// The cluster invariant through caches: once node A acknowledges a
-/// change (a revocation, a rotation, a touch), node B's next verify sees
-/// it, with no wait in between. It fails without the barrier: B then
-/// answers from memory before its listener has read the notification.
+/// The cluster invariant through caches (see the testkit's
+/// `record_cache`): every round fails without the barrier.
 #[tokio::test]
 async fn another_nodes_acknowledged_changes_reach_the_next_verify() {
     let Some(url) = server_url() else { return };
     let (a, b) = two_nodes(&url).await;
-    let mut stale = Vec::new();
-    for round in 0..300 {
-        let session = create(&a, &format!("user{round}")).await;
-        for _ in 0..2 {
-            let seen = b.get_by_token(&session.token_hash).await.unwrap().unwrap();
-            assert!(seen.revoked.is_none());
-        }
-        match round % 3 {
-            0 => {
-                let revoked = revocation();
-                a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
-                let seen = b.get_by_token(&session.token_hash).await.unwrap().unwrap();
-                if seen.revoked != Some(revoked) {
-                    stale.push((round, "revoke"));
-                }
-            }
-            1 => {
-                // A rotation: the old token stops mapping to the record.
-                let mut rotated = session.clone();
-                rotated.token_hash = sample("t", "other", session.created_at).token_hash;
-                rotated.version += 1;
-                a.update(&rotated, session.version, &Audit::NONE).await.unwrap();
-                if b.get_by_token(&session.token_hash).await.unwrap().is_some() {
-                    stale.push((round, "rotate"));
-                }
-            }
-            _ => {
-                let later = session.last_seen_at + Duration::from_secs(60);
-                let idle = session.idle_expires_at + Duration::from_secs(60);
-                assert!(a.touch(&session.id, later, idle, &session.client).await.unwrap());
-                let seen = b.get_by_token(&session.token_hash).await.unwrap().unwrap();
-                if seen.last_seen_at != later {
-                    stale.push((round, "touch"));
-                }
-            }
-        }
-    }
-    assert!(
-        stale.is_empty(),
-        "{} of 300 changes still answered from memory by B after A acknowledged them; first: {:?}",
-        stale.len(),
-        &stale[..stale.len().min(5)]
-    );
+    changes_on_a_reach_the_next_verify_on_b(&a, &b, 300).await;
     let counts = b.cache_statistics().unwrap();
     assert!(counts.hits >= 300, "{counts:?}");
     assert!(counts.invalidations >= 300, "{counts:?}");
 }
 
-/// Many verifies at once share a barrier, and every one that starts after
-/// the acknowledgement refuses.
 #[tokio::test]
 async fn concurrent_verifies_share_barriers_and_none_starts_stale() {
     let Some(url) = server_url() else { return };
     let (a, b) = two_nodes(&url).await;
     let b = Arc::new(b);
-    let session = create(&a, "alice").await;
-    b.get_by_token(&session.token_hash).await.unwrap().unwrap();
-    let verifies = |b: &Arc<PostgresStore>| {
-        (0..64)
-            .map(|_| {
-                let b = Arc::clone(b);
-                let hash = session.token_hash;
-                tokio::spawn(async move { b.get_by_token(&hash).await.unwrap().unwrap().revoked })
-            })
-            .collect::<Vec<_>>()
-    };
-    for handle in verifies(&b) {
-        assert_eq!(handle.await.unwrap(), None);
-    }
-    let before = b.cache_statistics().unwrap();
-    assert!(
-        before.barriers < 64,
-        "64 verifies at once sent a barrier each: {before:?}"
-    );
-    let revoked = revocation();
-    a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
-    for handle in verifies(&b) {
-        assert_eq!(handle.await.unwrap(), Some(revoked));
-    }
+    let counts = Arc::clone(&b);
+    concurrent_verifies_share_barriers(&a, b, move || counts.cache_statistics().unwrap().barriers).await;
 }
 
 /// The listening connection killed by the server: the node answers

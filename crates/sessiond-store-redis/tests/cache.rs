@@ -7,12 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessiond_core::{
-    Audit, Clock as _, Revocation, RevokeReason, Session, SessionStore, StoreError, SubjectLimit, SystemClock,
-    truncate_to_micros,
-};
+use sessiond_core::{Audit, Clock as _, SessionStore, StoreError, SystemClock, truncate_to_micros};
 use sessiond_store_redis::{ConfigError, RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
+use sessiond_testkit::record_cache::{
+    changes_on_a_reach_the_next_verify_on_b, concurrent_verifies_share_barriers, create, revocation,
+};
 
 use crate::support::{redis_conformance, redis_url, unique_prefix};
 
@@ -46,23 +46,6 @@ fn two_nodes(url: &str) -> (RedisStore, RedisStore) {
     (node(), node())
 }
 
-fn revocation() -> Revocation {
-    Revocation {
-        at: truncate_to_micros(SystemClock.now()),
-        reason: RevokeReason::Logout,
-    }
-}
-
-async fn create(store: &RedisStore, subject: &str) -> Session {
-    let now = truncate_to_micros(SystemClock.now());
-    let session = sample("t", subject, now);
-    store
-        .insert(&session, SubjectLimit::Unlimited, now, revocation(), &Audit::NONE)
-        .await
-        .unwrap();
-    session
-}
-
 #[tokio::test]
 async fn a_second_read_is_a_hit_after_one_barrier() {
     let Some(url) = redis_url() else { return };
@@ -79,38 +62,13 @@ async fn a_second_read_is_a_hit_after_one_barrier() {
     assert!(a.get_by_token(&stranger.token_hash).await.unwrap().is_none());
 }
 
-/// The cluster invariant through caches: once node A acknowledges a
-/// revocation, node B's next verify refuses, with no wait in between. It
-/// fails without the barrier: B then answers from memory before its
-/// connection has read Redis' invalidation message.
+/// The cluster invariant through caches (see the testkit's
+/// `record_cache`): every round fails without the barrier.
 #[tokio::test]
-async fn another_nodes_acknowledged_revocation_fails_the_next_verify() {
+async fn another_nodes_acknowledged_changes_reach_the_next_verify() {
     let Some(url) = redis_url() else { return };
     let (a, b) = two_nodes(&url);
-    let mut stale = 0;
-    for round in 0..300 {
-        let session = create(&a, &format!("user{round}")).await;
-        for _ in 0..2 {
-            assert!(
-                b.get_by_token(&session.token_hash)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .revoked
-                    .is_none()
-            );
-        }
-        let revoked = revocation();
-        a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
-        let seen = b.get_by_token(&session.token_hash).await.unwrap().unwrap();
-        if seen.revoked != Some(revoked) {
-            stale += 1;
-        }
-    }
-    assert_eq!(
-        stale, 0,
-        "of 300 revocations, B still verified this many right after A acknowledged"
-    );
+    changes_on_a_reach_the_next_verify_on_b(&a, &b, 300).await;
     let counts = b.cache_statistics().unwrap();
     assert!(counts.hits >= 300, "{counts:?}");
     assert!(counts.invalidations >= 300, "{counts:?}");
@@ -184,34 +142,13 @@ async fn under_a_lag_bound_a_nodes_own_revocation_fails_its_next_verify() {
     assert!(counts.hits >= 1000, "{counts:?}");
 }
 
-/// Many verifies at once share a barrier, and every one that starts after
-/// the acknowledgement refuses.
 #[tokio::test]
 async fn concurrent_verifies_share_barriers_and_none_starts_stale() {
     let Some(url) = redis_url() else { return };
     let (a, b) = two_nodes(&url);
     let b = Arc::new(b);
-    let session = create(&a, "alice").await;
-    b.get_by_token(&session.token_hash).await.unwrap().unwrap();
-    let verifies = |b: &Arc<RedisStore>| {
-        (0..64)
-            .map(|_| {
-                let b = Arc::clone(b);
-                let hash = session.token_hash;
-                tokio::spawn(async move { b.get_by_token(&hash).await.unwrap().unwrap().revoked })
-            })
-            .collect::<Vec<_>>()
-    };
-    for handle in verifies(&b) {
-        assert_eq!(handle.await.unwrap(), None);
-    }
-    let before = b.cache_statistics().unwrap();
-    assert!(before.barriers < 64, "64 verifies at once sent a PING each: {before:?}");
-    let revoked = revocation();
-    a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
-    for handle in verifies(&b) {
-        assert_eq!(handle.await.unwrap(), Some(revoked));
-    }
+    let counts = Arc::clone(&b);
+    concurrent_verifies_share_barriers(&a, b, move || counts.cache_statistics().unwrap().barriers).await;
 }
 
 /// The cache's connection killed by the server: the node answers

@@ -1,5 +1,6 @@
 //! Test support shared by every sessiond crate: a controllable clock, the
 //! session-store, user-store, secret-store, key-store and event-store conformance suites every backend must pass,
+//! what every engine's record cache must do between two nodes,
 //! the model-based property test of the manager, the rule for a missing
 //! server or tool ([`env::required`]) and the real `sessiond` binary as a
 //! test server ([`server::TestServer`]).
@@ -17,6 +18,7 @@ pub mod event_conformance;
 pub mod key_conformance;
 pub mod model;
 pub mod nginx;
+pub mod record_cache;
 pub mod secret_conformance;
 pub mod server;
 pub mod sharded;
