@@ -27,6 +27,9 @@
 //! - A lost connection (its driver ends, or a barrier fails or times out)
 //!   empties the cache; the next verify opens a new connection, which
 //!   follows `target_session_attrs` to the primary after a failover.
+//!   Meanwhile verifies read the pool uncached: unlike Redis', this
+//!   cache does not read through its own connection, so losing it costs
+//!   only the hits.
 //!
 //! Every writer pays for the notifications, whether a node listens or not
 //! (measured in the crate docs).
@@ -36,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessiond_core::{
-    CacheLink, CacheSettings, CacheStatistics, Invalidations, LinkError, Linked, RecordCache, Session, StoreError,
+    BarrierFailed, CacheLink, CacheSettings, CacheStatistics, Invalidations, LinkError, Linked, RecordCache, Session, StoreError,
     TokenHash,
 };
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
@@ -97,19 +100,25 @@ impl NodeCache {
     }
 
     /// The record of token `hash`: from memory, or from `read` (run on
-    /// the pool) and kept for the next verify.
+    /// the pool) and kept for the next verify. Without a working listener
+    /// the read still answers, uncached: the pool's answer is the engine's
+    /// own, so only the cache is lost, not the node.
     pub(crate) async fn get<F>(&self, hash: &TokenHash, read: F) -> Result<Option<Arc<Session>>, StoreError>
     where
         F: Future<Output = Result<Option<Arc<Session>>, StoreError>>,
     {
-        let linked = self.linked().await?;
-        if let Some(session) = self
-            .cache
-            .hit(&linked, hash)
-            .await
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))?
-        {
-            return Ok(Some(session));
+        let linked = match self.linked().await {
+            Ok(linked) => linked,
+            Err(error) => {
+                tracing::debug!(%error, "the record cache's listener is unavailable; reading uncached");
+                return read.await;
+            }
+        };
+        match self.cache.hit(&linked, hash).await {
+            Ok(Some(session)) => return Ok(Some(session)),
+            Ok(None) => {}
+            // The cache has been emptied; the engine still answers.
+            Err(BarrierFailed) => return read.await,
         }
         let fill = self.cache.mark(&linked, hash);
         let found = read.await;

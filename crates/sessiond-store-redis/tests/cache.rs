@@ -7,11 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessiond_core::{Audit, Clock as _, SessionStore, StoreError, SystemClock, truncate_to_micros};
+use sessiond_core::{Audit, Clock as _, SessionStore, SystemClock, truncate_to_micros};
 use sessiond_store_redis::{ConfigError, RedisConfig, RedisStore};
 use sessiond_testkit::conformance::sample;
 use sessiond_testkit::record_cache::{
-    changes_on_a_reach_the_next_verify_on_b, concurrent_verifies_share_barriers, create, revocation,
+    cached_on_b, changes_on_a_reach_the_next_verify_on_b, concurrent_verifies_share_barriers, create, revocation,
+    revoked_while_b_was_cut_off,
 };
 
 use crate::support::{redis_conformance, redis_url, unique_prefix};
@@ -157,10 +158,7 @@ async fn concurrent_verifies_share_barriers_and_none_starts_stale() {
 async fn a_killed_cache_connection_never_answers_from_memory() {
     let Some(url) = redis_url() else { return };
     let (a, b) = two_nodes(&url);
-    let session = create(&a, "alice").await;
-    for _ in 0..2 {
-        b.get_by_token(&session.token_hash).await.unwrap().unwrap();
-    }
+    let session = cached_on_b(&a, &b).await;
     let admin = redis::Client::open(url.as_str()).unwrap();
     let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
     let clients: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut admin).await.unwrap();
@@ -186,19 +184,7 @@ async fn a_killed_cache_connection_never_answers_from_memory() {
         }
     }
     assert!(killed >= 1, "no tracking connection in CLIENT LIST:\n{clients}");
-    let revoked = revocation();
-    a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
-    let mut answers = Vec::new();
-    for _ in 0..3 {
-        match b.get_by_token(&session.token_hash).await {
-            Ok(found) => answers.push(found.unwrap().revoked),
-            Err(StoreError::Unavailable(_)) => {}
-            Err(other) => panic!("{other}"),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    }
-    assert!(!answers.is_empty(), "B never came back");
-    assert!(answers.iter().all(|a| *a == Some(revoked)), "{answers:?}");
+    revoked_while_b_was_cut_off(&a, &b, &session).await;
 }
 
 #[test]

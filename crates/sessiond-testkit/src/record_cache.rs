@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessiond_core::{
-    Audit, Clock as _, Revocation, RevokeReason, Session, SessionStore, SubjectLimit, SystemClock, truncate_to_micros,
+    Audit, Clock as _, Revocation, RevokeReason, Session, SessionStore, StoreError, SubjectLimit, SystemClock,
+    truncate_to_micros,
 };
 
 use crate::conformance::sample;
@@ -110,4 +111,32 @@ pub async fn concurrent_verifies_share_barriers(
     for handle in verifies() {
         assert_eq!(handle.await.unwrap(), Some(revoked));
     }
+}
+
+/// A new session of A's that B has verified twice, so B holds it.
+pub async fn cached_on_b(a: &dyn SessionStore, b: &dyn SessionStore) -> Session {
+    let session = create(a, "alice").await;
+    for _ in 0..2 {
+        b.get_by_token(&session.token_hash).await.unwrap().unwrap();
+    }
+    session
+}
+
+/// Once B's cache connection was killed (by the engine, after
+/// [`cached_on_b`]): A revokes `session`, and B answers unavailable or the
+/// revoked record, never its memory of before, and comes back.
+pub async fn revoked_while_b_was_cut_off(a: &dyn SessionStore, b: &dyn SessionStore, session: &Session) {
+    let revoked = revocation();
+    a.revoke(&session.id, revoked, &Audit::NONE).await.unwrap().unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        match b.get_by_token(&session.token_hash).await {
+            Ok(found) => answers.push(found.unwrap().revoked),
+            Err(StoreError::Unavailable(_)) => {}
+            Err(other) => panic!("{other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(!answers.is_empty(), "B never came back");
+    assert!(answers.iter().all(|a| *a == Some(revoked)), "{answers:?}");
 }
