@@ -8,8 +8,10 @@
 //!
 //! - A connection of the cache's own runs `LISTEN` on the store's channel
 //!   (`sessiond:<schema>`). Every change of a session row notifies the
-//!   row's token hashes as they were (migration 11's trigger), in the
-//!   writer's transaction.
+//!   row's token hashes as they were, in the writer's transaction: the
+//!   store opening this cache made sure of that first (the triggers of
+//!   `session_notify_triggers.sql`, whose creation waits for every
+//!   transaction writing `sessions`).
 //! - PostgreSQL (15 and later) signals the listening backends while the
 //!   writer's transaction commits, before the writer is told it did. A
 //!   listening backend sends the notifications it was signalled about
@@ -31,16 +33,16 @@
 //!   cache does not read through its own connection, so losing it costs
 //!   only the hits.
 //!
-//! Every writer pays for the notifications, whether a node listens or not
-//! (measured in the crate docs).
+//! Once the triggers exist every writer pays for the notifications,
+//! whether a node listens or not (measured in the crate docs).
 
 use std::future::{Future, poll_fn};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sessiond_core::{
-    BarrierFailed, CacheLink, CacheSettings, CacheStatistics, Invalidations, LinkError, Linked, RecordCache, Session, StoreError,
-    TokenHash,
+    BarrierFailed, CacheLink, CacheSettings, CacheStatistics, Invalidations, LinkError, Linked, RecordCache, Session,
+    StoreError, TokenHash,
 };
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{AsyncMessage, Client, Socket};

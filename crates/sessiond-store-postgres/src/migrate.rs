@@ -83,17 +83,27 @@ pub(crate) fn latest_version() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
 }
 
+/// The node-local cache's triggers, created on first use (see the file).
+const NOTIFY_TRIGGERS: &str = include_str!("../migrations/session_notify_triggers.sql");
+
 /// Brings `schema` up to the latest version on `client` (a dedicated
-/// connection whose search path starts with `schema`). Returns the versions
-/// it applied.
-pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<Vec<i32>, OpenError> {
+/// connection whose search path starts with `schema`), and with `notify`
+/// (a node that caches records) makes sure session changes are notified.
+/// Returns the versions it applied.
+pub(crate) async fn migrate(client: &mut Client, schema: &str, notify: bool) -> Result<Vec<i32>, OpenError> {
     let failed = |version: i32| move |source| OpenError::Migration { version, source };
     let (class, key) = migration_lock_key(schema);
     client
         .execute("SELECT pg_advisory_lock($1, $2)", &[&class, &key])
         .await
         .map_err(failed(0))?;
-    let applied = apply_pending(client, schema).await;
+    let mut applied = apply_pending(client, schema).await;
+    if notify
+        && applied.is_ok()
+        && let Err(error) = create_notify_triggers(client, schema).await
+    {
+        applied = Err(error);
+    }
     // Unlock even after a failure; if the connection is gone the server has
     // already released the lock with the session.
     let unlocked = client
@@ -149,6 +159,30 @@ async fn apply_pending(client: &mut Client, schema: &str) -> Result<Vec<i32>, Op
         applied.push(version);
     }
     Ok(applied)
+}
+
+/// Creates the cache's triggers unless `sessions_changed` exists, in a
+/// transaction of its own (under the caller's migration lock, so nodes
+/// opening at once do it once).
+async fn create_notify_triggers(client: &mut Client, schema: &str) -> Result<(), OpenError> {
+    let failed = |source| OpenError::Migration {
+        version: latest_version(),
+        source,
+    };
+    let tx = client.transaction().await.map_err(failed)?;
+    let present = tx
+        .query_opt(
+            "SELECT 1 FROM pg_trigger WHERE tgname = 'sessions_changed' AND tgrelid = $1::text::regclass",
+            &[&format!("{schema}.sessions")],
+        )
+        .await
+        .map_err(failed)?
+        .is_some();
+    if !present {
+        tx.batch_execute(NOTIFY_TRIGGERS).await.map_err(failed)?;
+        tracing::info!(schema, "created the record cache's notify triggers");
+    }
+    tx.commit().await.map_err(failed)
 }
 
 #[cfg(test)]

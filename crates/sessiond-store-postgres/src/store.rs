@@ -159,12 +159,18 @@ where
             tracing::debug!(%error, "migration connection ended");
         }
     });
-    let mut migrated = migrate(&mut client, &options.schema).await.map(drop);
+    // The server's version first: a refused cache must not leave triggers.
+    let mut migrated = match options.cache {
+        Some(_) => check_cache_support(&client).await,
+        None => Ok(()),
+    };
+    if migrated.is_ok() {
+        migrated = migrate(&mut client, &options.schema, options.cache.is_some())
+            .await
+            .map(drop);
+    }
     if migrated.is_ok() && host_count(&options.pg) > 1 {
         warn_unless_synchronous(&client).await;
-    }
-    if migrated.is_ok() && options.cache.is_some() {
-        migrated = check_cache_support(&client).await;
     }
     drop(client);
     // The driver ends once the client is gone; waiting for it makes sure

@@ -137,6 +137,33 @@ fn schema_of(store: &PostgresStore) -> String {
     schema.trim_end_matches(')').to_owned()
 }
 
+/// Notifying costs every writer, so a store gets its triggers only once a
+/// node opens it with a cache, and keeps them.
+#[tokio::test]
+async fn only_a_caching_node_gives_the_store_its_triggers() {
+    let Some(url) = server_url() else { return };
+    let plain = with_schema(&url, &fresh_schema());
+    let triggers = async |store: &PostgresStore| -> i64 {
+        raw(&url)
+            .await
+            .query_one(
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = $1::text::regclass AND NOT tgisinternal",
+                &[&format!("{}.sessions", schema_of(store))],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let store = PostgresStore::open(&plain).await.unwrap();
+    assert_eq!(triggers(&store).await, 0);
+    let cached = format!("{plain}&cache_entries=10");
+    for _ in 0..2 {
+        let store = PostgresStore::open(&cached).await.unwrap();
+        assert_eq!(triggers(&store).await, 2);
+    }
+    assert_eq!(triggers(&PostgresStore::open(&plain).await.unwrap()).await, 2);
+}
+
 #[test]
 fn the_cache_is_off_unless_asked_and_its_parameters_are_checked() {
     let base = "postgres://u@h/db";
