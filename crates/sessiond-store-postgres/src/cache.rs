@@ -48,8 +48,6 @@ use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{AsyncMessage, Client, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::error::{OperationTimedOut, store_error};
-
 /// The longest channel (or application) name PostgreSQL keeps
 /// (`NAMEDATALEN - 1`); the trigger cuts the channel the same way.
 const MAX_NAME_LEN: usize = 63;
@@ -112,7 +110,7 @@ impl NodeCache {
         let linked = match self.linked().await {
             Ok(linked) => linked,
             Err(error) => {
-                tracing::debug!(%error, "the record cache's listener is unavailable; reading uncached");
+                tracing::debug!(?error, "the record cache's listener is unavailable; reading uncached");
                 return read.await;
             }
         };
@@ -141,7 +139,7 @@ impl NodeCache {
     }
 
     /// The listening connection in use, or a new one.
-    async fn linked(&self) -> Result<Arc<Linked<Listener>>, StoreError> {
+    async fn linked(&self) -> Result<Arc<Linked<Listener>>, LinkError<tokio_postgres::Error>> {
         let opened = self.cache.link(self.timeout, |invalidations| async move {
             let client = match &self.tls {
                 Some(tls) => listen(&self.pg, tls.clone(), &self.channel, invalidations).await?,
@@ -152,11 +150,7 @@ impl NodeCache {
                 timeout: self.timeout,
             })
         });
-        opened.await.map_err(|error| match error {
-            LinkError::Engine(error) => store_error(error),
-            LinkError::TimedOut => StoreError::Unavailable(Box::new(OperationTimedOut(self.timeout))),
-            other => StoreError::Unavailable(Box::new(other)),
-        })
+        opened.await
     }
 }
 
