@@ -110,43 +110,72 @@ impl Inner {
     }
 }
 
-/// What an entry costs in memory, estimated from what it holds: the record
-/// and its map slot, its strings, and its data walked value by value. An
-/// estimate, not an allocator's count, but it grows with what the entry
-/// really holds, so the cache stays near its budget whatever the sessions
-/// carry (a session with a large cart costs several small ones).
+/// What an entry costs in memory, from what it holds: its map and queue
+/// slots, the record, every string, and its data walked value by value,
+/// each heap allocation rounded as glibc's malloc rounds it. An estimate,
+/// not an allocator's count, but `tests/cache_memory.rs` checks it against
+/// the bytes really allocated, so the budget bounds the cache's memory
+/// whatever the sessions carry (a session with a large cart costs several
+/// small ones).
 pub(crate) fn entry_bytes(session: &Session) -> usize {
-    // The record, the map's key, pointer and CLOCK bit, the key again in
-    // the eviction queue, the Arc's counts, and the allocator's rounding of
-    // each allocation.
-    const FIXED: usize = std::mem::size_of::<Session>() + 32 + 16 + 32 + 16 + 64;
+    use std::mem::size_of;
+    // The map's bucket and control byte, and the key again in the queue;
+    // both tables double when full, so they are two-thirds full on average.
+    const SLOTS: usize = (size_of::<TokenHash>() + size_of::<Entry>() + 1 + size_of::<TokenHash>()) * 3 / 2;
+    let shared_str = |s: &str| chunk(2 * size_of::<usize>() + s.len());
     let client = |c: &sessiond_core::ClientInfo| {
         [&c.ip, &c.user_agent, &c.sealed]
             .iter()
-            .map(|part| part.as_ref().map_or(0, |text| text.len() + 16))
+            .map(|part| part.as_ref().map_or(0, |text| chunk(text.len())))
             .sum::<usize>()
     };
-    FIXED
-        + session.id.as_str().len()
-        + session.tenant.as_str().len()
-        + session.subject.as_str().len()
+    SLOTS
+        + chunk(2 * size_of::<usize>() + size_of::<Session>())
+        + shared_str(session.id.as_str())
+        + shared_str(session.tenant.as_str())
+        + shared_str(session.subject.as_str())
         + client(&session.client)
         + client(&session.created_client)
-        + session.data.iter().map(|(k, v)| member_bytes(k, v)).sum::<usize>()
+        + map_bytes(&session.data)
 }
 
-fn member_bytes(key: &str, value: &serde_json::Value) -> usize {
-    // A B-tree map slot per member: its key string and value.
-    48 + key.len() + value_bytes(value)
+/// The heap one allocation of `len` bytes takes from glibc's malloc: an
+/// 8-byte header, 16-byte steps, 32 bytes at least.
+fn chunk(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        (len + 8).next_multiple_of(16).max(32)
+    }
+}
+
+fn map_bytes(map: &serde_json::Map<String, serde_json::Value>) -> usize {
+    use std::mem::size_of;
+    // serde_json's map is a B-tree whose nodes have room for 11 members and
+    // are allocated whole: one member costs a 640-byte node. Past one node,
+    // nodes are about two-thirds full, with an inner node per 8 of them.
+    const LEAF: usize = 11 * (size_of::<String>() + size_of::<serde_json::Value>()) + 16;
+    const INNER: usize = LEAF + 12 * size_of::<usize>();
+    let nodes = match map.len() {
+        0 => 0,
+        1..=11 => chunk(LEAF),
+        n => {
+            let leaves = n.div_ceil(8);
+            leaves * chunk(LEAF) + leaves.div_ceil(8) * chunk(INNER)
+        }
+    };
+    nodes + map.iter().map(|(k, v)| chunk(k.len()) + value_bytes(v)).sum::<usize>()
 }
 
 fn value_bytes(value: &serde_json::Value) -> usize {
     use serde_json::Value;
     match value {
         Value::Null | Value::Bool(_) | Value::Number(_) => 0,
-        Value::String(s) => s.len() + 16,
-        Value::Array(items) => items.iter().map(|v| 32 + value_bytes(v)).sum(),
-        Value::Object(map) => map.iter().map(|(k, v)| member_bytes(k, v)).sum(),
+        Value::String(s) => chunk(s.capacity()),
+        Value::Array(items) => {
+            chunk(items.capacity() * std::mem::size_of::<Value>()) + items.iter().map(value_bytes).sum::<usize>()
+        }
+        Value::Object(map) => map_bytes(map),
     }
 }
 
@@ -270,9 +299,11 @@ mod tests {
     fn the_budget_is_in_bytes_so_a_large_record_takes_the_room_of_several() {
         let small = sample("t", "s", NOW);
         let mut large = sample("t", "s", NOW);
-        large.data.insert("cart".into(), serde_json::json!(["x".repeat(4000)]));
+        large
+            .data
+            .insert("cart".into(), serde_json::json!(["x".repeat(16_000)]));
         let (one, big) = (entry_bytes(&small), entry_bytes(&large));
-        assert!(big > 4000 && big > 4 * one, "{big} vs {one}");
+        assert!(big > 16_000 && big > 4 * one, "{big} vs {one}");
         let cache = Cache::new(big + one);
         let mut changes = Changes::default();
         changes.put(&large, None);
