@@ -10,16 +10,24 @@
 //! * **load**: [`EmbeddedStore::insert_all`], 10,000 sessions per durable
 //!   commit; two sessions per subject, browser-like clients, a small cart,
 //!   unsealed.
-//! * **open**: [`EmbeddedStore::open`] in the measuring process (redb checks
-//!   the file as it opens it).
-//! * **RSS**: the measuring process's `VmRSS` after open and both verify
-//!   runs (the record cache filled) minus before open, per session.
-//! * **verify**: `SessionManager::verify` for `SECONDS` (default 5) from 64
-//!   concurrent tasks on two worker threads, tokens drawn from the first
-//!   100,000 sessions (a hot set, which fits the record cache) and
-//!   uniformly from all of them (the worst case: at 10 M most miss it),
-//!   each after an untimed run of the same length; the touch interval is
-//!   longer than the runs, so only reads are measured.
+//! * **open**: [`EmbeddedStore::open_with`] in the measuring process (redb
+//!   checks the file as it opens it), with the default options and a
+//!   packed cache of `PACKED_MIB` MiB (default 8192; 0 turns it off, as
+//!   in the default options).
+//! * **RSS**: the measuring process's `VmRSS` after open and every verify
+//!   run (the caches filled) minus before open, per session.
+//! * **verify**: `SessionManager::verify` from 64 concurrent tasks on two
+//!   worker threads:
+//!   * *hot*: for `SECONDS` (default 5), tokens drawn from the first
+//!     100,000 sessions (a hot set, which fits the record cache), after an
+//!     untimed run of the same length;
+//!   * *first*: every session once, in order, right after: nearly every
+//!     read misses the caches (what a node meets after a restart);
+//!   * *uniform*: for `SECONDS`, tokens drawn uniformly from all sessions,
+//!     after an untimed run of the same length: what a node meets once it
+//!     has seen its sessions (at 10 M, most are beyond the record cache).
+//!
+//!   The touch interval is longer than the runs, so only reads are measured.
 //! * **create**: `SessionManager::create`, durable, from 64 concurrent tasks.
 //!
 //! Tokens are derived from their index and a per-run seed (so a 10 M run
@@ -39,7 +47,7 @@ use sessiond_core::{
     ClientInfo, Clock as _, CreateOptions, Policy, SessionManager, SessionStore, Subject, SystemClock, TOKEN_PREFIX,
     Token, truncate_to_micros,
 };
-use sessiond_store_embedded::{EmbeddedStore, FILE_NAME};
+use sessiond_store_embedded::{EmbeddedStore, FILE_NAME, Options};
 use sessiond_testkit::conformance::sample;
 
 const CHUNK: usize = 10_000;
@@ -81,9 +89,9 @@ fn main() -> anyhow::Result<()> {
         ));
     }
     println!(
-        "| sessions | load/s | disk B/session | open s | RSS MiB | RSS B/session | verify/s hot 100k | verify/s uniform | create/s |"
+        "| sessions | load/s | disk B/session | open s | RSS MiB | RSS B/session | verify/s hot 100k | verify/s first | verify/s uniform | create/s |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         println!("{row}");
     }
@@ -151,13 +159,19 @@ fn measure(args: &[String]) -> anyhow::Result<()> {
         .try_into()
         .map_err(|_| anyhow::anyhow!("a 24-byte seed"))?;
     let seconds: u64 = std::env::var("SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let m = measure_store(Path::new(dir), count, &seed, Duration::from_secs(seconds))?;
+    let packed_mib: usize = std::env::var("PACKED_MIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8192);
+    let options = Options::default().packed_cache_bytes(packed_mib << 20);
+    let m = measure_store(Path::new(dir), count, &seed, Duration::from_secs(seconds), options)?;
     print!(
-        "{:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0}",
+        "{:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0}",
         m.opened.as_secs_f64(),
         m.rss as f64 / 1048576.0,
         m.rss as f64 / count as f64,
         m.hot,
+        m.first,
         m.uniform,
         m.create,
     );
@@ -167,16 +181,17 @@ fn measure(args: &[String]) -> anyhow::Result<()> {
 /// What [`measure_store`] found.
 struct Measured {
     opened: Duration,
-    /// Resident bytes the open store added (after both verify runs).
+    /// Resident bytes the open store added (after every verify run).
     rss: u64,
     hot: f64,
+    first: f64,
     uniform: f64,
     create: f64,
 }
 
 /// Opens the store in `dir` (loaded by [`load`] with `count` sessions and
-/// `seed`) and measures it, each rate over `run`.
-fn measure_store(dir: &Path, count: u64, seed: &[u8; 24], run: Duration) -> anyhow::Result<Measured> {
+/// `seed`) with `options` and measures it, each timed rate over `run`.
+fn measure_store(dir: &Path, count: u64, seed: &[u8; 24], run: Duration, options: Options) -> anyhow::Result<Measured> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -184,7 +199,7 @@ fn measure_store(dir: &Path, count: u64, seed: &[u8; 24], run: Duration) -> anyh
 
     let before = rss_bytes()?;
     let start = Instant::now();
-    let store = Arc::new(EmbeddedStore::open(dir)?);
+    let store = Arc::new(EmbeddedStore::open_with(dir, options)?);
     let opened = start.elapsed();
     let policy = Policy {
         idle_timeout: Duration::from_secs(24 * 3600),
@@ -203,6 +218,7 @@ fn measure_store(dir: &Path, count: u64, seed: &[u8; 24], run: Duration) -> anyh
     // the record cache and the uniform run meets the cache as it stays.
     rt.block_on(verify_rate(&manager, seed, hot_set, run));
     let hot = rt.block_on(verify_rate(&manager, seed, hot_set, run));
+    let first = rt.block_on(verify_each(&manager, seed, count));
     rt.block_on(verify_rate(&manager, seed, count, run));
     let uniform = rt.block_on(verify_rate(&manager, seed, count, run));
     let rss = rss_bytes()?.saturating_sub(before);
@@ -213,6 +229,7 @@ fn measure_store(dir: &Path, count: u64, seed: &[u8; 24], run: Duration) -> anyh
         opened,
         rss,
         hot,
+        first,
         uniform,
         create,
     })
@@ -241,6 +258,28 @@ async fn verify_rate(manager: &SessionManager, seed: &[u8; 24], range: u64, run:
         task.await.expect("a verify task");
     }
     done.load(Ordering::Relaxed) as f64 / run.as_secs_f64()
+}
+
+/// Verifies per second over every token `0..count` once, in order.
+async fn verify_each(manager: &SessionManager, seed: &[u8; 24], count: u64) -> f64 {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..TASKS as u64 {
+        let (manager, seed) = (manager.clone(), *seed);
+        tasks.push(tokio::spawn(async move {
+            for index in (t..count).step_by(TASKS) {
+                let token = token(&seed, index);
+                manager
+                    .verify(token.expose_secret(), None)
+                    .await
+                    .expect("a live session");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a verify task");
+    }
+    count as f64 / start.elapsed().as_secs_f64()
 }
 
 /// Durable creates per second.
@@ -289,7 +328,8 @@ mod tests {
         let seed = [7u8; 24];
         let (rate, bytes) = load(dir.path(), 2_000, &seed).unwrap();
         assert!(rate > 0.0 && bytes > 0);
-        let m = measure_store(dir.path(), 2_000, &seed, Duration::from_millis(100)).unwrap();
-        assert!(m.hot > 0.0 && m.uniform > 0.0 && m.create > 0.0);
+        let options = Options::default().packed_cache_bytes(1 << 20);
+        let m = measure_store(dir.path(), 2_000, &seed, Duration::from_millis(100), options).unwrap();
+        assert!(m.hot > 0.0 && m.first > 0.0 && m.uniform > 0.0 && m.create > 0.0);
     }
 }

@@ -1,7 +1,21 @@
-//! A bounded in-memory cache of decoded records by token hash, kept
-//! coherent by the writer, so that verify (the hot path) usually costs one
-//! hash-map lookup instead of a read transaction, two B-tree lookups and a
-//! decode.
+//! The read cache: records by token hash, kept coherent by the writer, so
+//! that verify (the hot path) usually costs one hash-map lookup instead of
+//! a read transaction, two B-tree lookups and a decode.
+//!
+//! It has two levels ([`Tier`]s), each bounded in estimated heap bytes:
+//!
+//! - **records**, decoded ([`Options::cache_bytes`](crate::Options)): a
+//!   hit is a reference count;
+//! - **packed**, the encoded bytes as stored
+//!   ([`Options::packed_cache_bytes`](crate::Options)): a hit costs a
+//!   decode (about 0.8 µs with a small cart here) but the entry under a
+//!   third of the memory (a browser session with a small cart: about 2,600
+//!   bytes decoded, 730 packed), so a node can keep millions of sessions in
+//!   memory and answer a verify that misses the records level without a
+//!   read transaction.
+//!
+//! Both levels change together, under one lock, so what follows holds for
+//! each.
 //!
 //! # Why it is never stale
 //!
@@ -26,102 +40,63 @@
 //! otherwise no commit happened between their snapshot and the fill, so
 //! what they read is still the latest state.
 //!
-//! The lock is held only to update the map (steps 1 and 3, a few hash-map
+//! The lock is held only to update the maps (steps 1 and 3, a few hash-map
 //! operations per written record), never across the commit or its fsync,
 //! so a reader waits at most for that, never behind the disk.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use sessiond_core::{Session, TokenHash, TokenHashBuildHasher};
+use sessiond_core::{Session, TokenHash};
 
 use crate::tables::token_hashes;
+use crate::tier::{HeapBytes, Tier, chunk};
 
-/// A cached record and its CLOCK bit: set by a hit (under the read lock,
-/// hence atomic), cleared when eviction passes over it once.
 #[derive(Debug)]
-struct Entry {
-    session: Arc<Session>,
-    used: AtomicBool,
-}
-
-type Map = HashMap<TokenHash, Entry, TokenHashBuildHasher>;
-
-#[derive(Debug, Default)]
 struct Inner {
-    map: Map,
-    /// Eviction order (CLOCK): hashes in the order they were inserted or
-    /// given a second chance. It may also hold hashes no longer in `map`
-    /// (removed by a commit) and repeats; those are skipped, and the queue
-    /// is rebuilt from `map` when they outnumber the entries.
-    queue: VecDeque<TokenHash>,
-    /// The estimated bytes of every entry ([`entry_bytes`]).
-    bytes: usize,
+    records: Tier<Arc<Session>>,
+    packed: Tier<Arc<[u8]>>,
     /// Odd while a commit is in flight; see the module docs.
     epoch: u64,
 }
 
 impl Inner {
     fn remove(&mut self, hash: &TokenHash) {
-        if let Some(old) = self.map.remove(hash) {
-            self.bytes = self.bytes.saturating_sub(entry_bytes(&old.session));
-        }
+        self.records.remove(hash);
+        self.packed.remove(hash);
     }
 
-    /// Inserts, first evicting until it fits in `capacity` bytes. An entry
-    /// larger than the whole cache is not kept.
-    ///
-    /// Eviction is CLOCK: the oldest entry goes unless a hit used it since
-    /// eviction last passed, in which case it goes to the back once. So a
-    /// hot session stays while a stream of one-off reads passes through,
-    /// at O(1) amortized per insert. (The first version took the map's
-    /// first key, which scans the table from its start: with the table
-    /// full, that scan was 22 % of a uniform verify run over 1 M sessions
-    /// in `examples/scale.rs`, under the write lock.)
-    fn insert_bounded(&mut self, capacity: usize, hash: TokenHash, session: Arc<Session>) {
-        self.remove(&hash);
-        let size = entry_bytes(&session);
-        if size > capacity {
-            return;
+    fn insert(&mut self, hash: TokenHash, record: &Record) {
+        if self.records.is_enabled() {
+            self.records.insert(hash, Arc::clone(&record.session));
         }
-        while self.bytes + size > capacity {
-            let Some(oldest) = self.queue.pop_front() else {
-                break;
-            };
-            match self.map.get(&oldest) {
-                Some(entry) if entry.used.swap(false, Ordering::Relaxed) => self.queue.push_back(oldest),
-                Some(_) => self.remove(&oldest),
-                None => {}
-            }
-        }
-        self.bytes += size;
-        self.map.insert(
-            hash,
-            Entry {
-                session,
-                used: AtomicBool::new(false),
-            },
-        );
-        self.queue.push_back(hash);
-        if self.queue.len() > 2 * self.map.len() + 64 {
-            self.queue = self.map.keys().copied().collect();
+        if self.packed.is_enabled() {
+            self.packed.insert(hash, Arc::clone(&record.packed));
         }
     }
 }
 
-/// What an entry costs in memory, from what it holds: its map and queue
-/// slots, the record, every string, and its data walked value by value,
-/// each heap allocation rounded as glibc's malloc rounds it. An estimate,
-/// not an allocator's count, but `tests/cache_memory.rs` checks it against
-/// the bytes really allocated, so the budget bounds the cache's memory
-/// whatever the sessions carry (a session with a large cart costs several
-/// small ones).
-pub(crate) fn entry_bytes(session: &Session) -> usize {
+/// A decoded record's heap, from what it holds: the record, every string,
+/// and its data walked value by value, each allocation rounded as glibc's
+/// malloc rounds it. An estimate, not an allocator's count, but
+/// `tests/cache_memory.rs` checks it against the bytes really allocated,
+/// so the budget bounds the cache's memory whatever the sessions carry (a
+/// session with a large cart costs several small ones).
+impl HeapBytes for Arc<Session> {
+    fn heap_bytes(&self) -> usize {
+        record_bytes(self)
+    }
+}
+
+/// An encoded record: one allocation, with the `Arc`'s counts.
+impl HeapBytes for Arc<[u8]> {
+    fn heap_bytes(&self) -> usize {
+        chunk(2 * std::mem::size_of::<usize>() + self.len())
+    }
+}
+
+fn record_bytes(session: &Session) -> usize {
     use std::mem::size_of;
-    // The map's bucket and control byte, and the key again in the queue;
-    // both tables double when full, so they are two-thirds full on average.
-    const SLOTS: usize = (size_of::<TokenHash>() + size_of::<Entry>() + 1 + size_of::<TokenHash>()) * 3 / 2;
     let shared_str = |s: &str| chunk(2 * size_of::<usize>() + s.len());
     let client = |c: &sessiond_core::ClientInfo| {
         [&c.ip, &c.user_agent, &c.sealed]
@@ -129,24 +104,13 @@ pub(crate) fn entry_bytes(session: &Session) -> usize {
             .map(|part| part.as_ref().map_or(0, |text| chunk(text.len())))
             .sum::<usize>()
     };
-    SLOTS
-        + chunk(2 * size_of::<usize>() + size_of::<Session>())
+    chunk(2 * size_of::<usize>() + size_of::<Session>())
         + shared_str(session.id.as_str())
         + shared_str(session.tenant.as_str())
         + shared_str(session.subject.as_str())
         + client(&session.client)
         + client(&session.created_client)
         + map_bytes(&session.data)
-}
-
-/// The heap one allocation of `len` bytes takes from glibc's malloc: an
-/// 8-byte header, 16-byte steps, 32 bytes at least.
-fn chunk(len: usize) -> usize {
-    if len == 0 {
-        0
-    } else {
-        (len + 8).next_multiple_of(16).max(32)
-    }
 }
 
 fn map_bytes(map: &serde_json::Map<String, serde_json::Value>) -> usize {
@@ -179,27 +143,47 @@ fn value_bytes(value: &serde_json::Value) -> usize {
     }
 }
 
+/// A record as committed or read: decoded, and encoded as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub(crate) session: Arc<Session>,
+    pub(crate) packed: Arc<[u8]>,
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub(crate) enum Cached {
+    /// The decoded record.
+    Record(Arc<Session>),
+    /// The record's stored bytes, to decode.
+    Packed(Arc<[u8]>),
+    Missing,
+}
+
 /// The cache; shared by the store handle (reads) and the writer thread.
 #[derive(Debug)]
 pub(crate) struct Cache {
     inner: RwLock<Inner>,
-    /// The budget in estimated bytes ([`entry_bytes`]); 0: no cache.
-    capacity: usize,
+    /// Whether either level may hold anything.
+    enabled: bool,
 }
 
 /// What a batch did to one token hash, in the order it happened.
 #[derive(Debug, Default)]
-pub(crate) struct Changes(HashMap<TokenHash, Option<Arc<Session>>>);
+pub(crate) struct Changes(HashMap<TokenHash, Option<Record>>);
 
 impl Changes {
-    /// `session` was written, replacing `old`.
-    pub(crate) fn put(&mut self, session: &Session, old: Option<&Session>) {
+    /// `session`, stored as `packed`, was written, replacing `old`.
+    pub(crate) fn put(&mut self, session: &Session, packed: &[u8], old: Option<&Session>) {
         for hash in old.into_iter().flat_map(token_hashes) {
             self.0.insert(hash, None);
         }
-        let session = Arc::new(session.clone());
-        for hash in token_hashes(&session) {
-            self.0.insert(hash, Some(Arc::clone(&session)));
+        let record = Record {
+            session: Arc::new(session.clone()),
+            packed: Arc::from(packed),
+        };
+        for hash in token_hashes(session) {
+            self.0.insert(hash, Some(record.clone()));
         }
     }
 
@@ -216,11 +200,16 @@ impl Changes {
 pub(crate) struct Ticket(u64);
 
 impl Cache {
-    /// A cache of at most `capacity` estimated bytes (0 disables it).
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A cache of at most `records` estimated bytes of decoded records and
+    /// `packed` of encoded ones (0 turns a level off).
+    pub(crate) fn new(records: usize, packed: usize) -> Self {
         Self {
-            inner: RwLock::new(Inner::default()),
-            capacity,
+            inner: RwLock::new(Inner {
+                records: Tier::new(records),
+                packed: Tier::new(packed),
+                epoch: 0,
+            }),
+            enabled: records > 0 || packed > 0,
         }
     }
 
@@ -234,35 +223,39 @@ impl Cache {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn get(&self, hash: &TokenHash) -> Option<Arc<Session>> {
-        if self.capacity == 0 {
-            return None;
+    /// The record under `hash`, decoded if the records level has it.
+    pub(crate) fn get(&self, hash: &TokenHash) -> Cached {
+        if !self.enabled {
+            return Cached::Missing;
         }
         let inner = self.read();
-        let entry = inner.map.get(hash)?;
-        // Read before writing, so a hot entry's line is not written on
-        // every hit.
-        if !entry.used.load(Ordering::Relaxed) {
-            entry.used.store(true, Ordering::Relaxed);
+        if let Some(session) = inner.records.get(hash) {
+            return Cached::Record(session);
         }
-        Some(Arc::clone(&entry.session))
+        // A packed hit is not promoted: that would take the write lock on
+        // every such verify. The records level gets the session back at its
+        // next write (a touch) or miss.
+        match inner.packed.get(hash) {
+            Some(packed) => Cached::Packed(packed),
+            None => Cached::Missing,
+        }
     }
 
     /// Taken *before* a read transaction begins; `None` while a commit is
     /// in flight (the read might then be overtaken before it could fill).
     pub(crate) fn ticket(&self) -> Option<Ticket> {
         let epoch = self.read().epoch;
-        (self.capacity > 0 && epoch.is_multiple_of(2)).then_some(Ticket(epoch))
+        (self.enabled && epoch.is_multiple_of(2)).then_some(Ticket(epoch))
     }
 
     /// Caches a record read under `ticket`, unless a commit began since.
-    pub(crate) fn fill(&self, ticket: Ticket, session: &Arc<Session>) {
+    pub(crate) fn fill(&self, ticket: Ticket, record: &Record) {
         let mut inner = self.write();
         if inner.epoch != ticket.0 {
             return;
         }
-        for hash in token_hashes(session) {
-            inner.insert_bounded(self.capacity, hash, Arc::clone(session));
+        for hash in token_hashes(&record.session) {
+            inner.insert(hash, record);
         }
     }
 
@@ -279,10 +272,10 @@ impl Cache {
     /// (after a failed commit nothing is re-inserted; readers will fill).
     pub(crate) fn after_commit(&self, changes: Changes, committed: bool) {
         let mut inner = self.write();
-        if committed && self.capacity > 0 {
-            for (hash, session) in changes.0 {
-                if let Some(session) = session {
-                    inner.insert_bounded(self.capacity, hash, session);
+        if committed && self.enabled {
+            for (hash, record) in changes.0 {
+                if let Some(record) = record {
+                    inner.insert(hash, &record);
                 }
             }
         }
@@ -295,6 +288,40 @@ mod tests {
     use super::*;
     use sessiond_testkit::conformance::{NOW, sample};
 
+    /// What `session` costs in the records level.
+    fn entry_bytes(session: &Session) -> usize {
+        Tier::entry_bytes(&Arc::new(session.clone()))
+    }
+
+    /// What `session` costs in the packed level.
+    fn packed_bytes(session: &Session) -> usize {
+        Tier::entry_bytes(&packed(session))
+    }
+
+    fn packed(session: &Session) -> Arc<[u8]> {
+        Arc::from(crate::codec::encode(session).unwrap())
+    }
+
+    fn put(changes: &mut Changes, session: &Session, old: Option<&Session>) {
+        changes.put(session, &packed(session), old);
+    }
+
+    fn commit(cache: &Cache, sessions: &[&Session]) {
+        let mut changes = Changes::default();
+        for session in sessions {
+            put(&mut changes, session, None);
+        }
+        cache.before_commit(&changes);
+        cache.after_commit(changes, true);
+    }
+
+    fn decoded(cache: &Cache, hash: &TokenHash) -> Option<Arc<Session>> {
+        match cache.get(hash) {
+            Cached::Record(session) => Some(session),
+            _ => None,
+        }
+    }
+
     #[test]
     fn the_budget_is_in_bytes_so_a_large_record_takes_the_room_of_several() {
         let small = sample("t", "s", NOW);
@@ -304,100 +331,127 @@ mod tests {
             .insert("cart".into(), serde_json::json!(["x".repeat(16_000)]));
         let (one, big) = (entry_bytes(&small), entry_bytes(&large));
         assert!(big > 16_000 && big > 4 * one, "{big} vs {one}");
-        let cache = Cache::new(big + one);
-        let mut changes = Changes::default();
-        changes.put(&large, None);
-        for _ in 0..3 {
-            changes.put(&sample("t", "s", NOW), None);
-        }
-        cache.before_commit(&changes);
-        cache.after_commit(changes, true);
+        let cache = Cache::new(big + one, 0);
+        let others: Vec<Session> = (0..3).map(|_| sample("t", "s", NOW)).collect();
+        commit(&cache, &[&large, &others[0], &others[1], &others[2]]);
         let inner = cache.read();
-        assert!(inner.bytes <= big + one, "{} over {}", inner.bytes, big + one);
-        assert!(inner.map.len() <= 4);
+        assert!(
+            inner.records.bytes() <= big + one,
+            "{} over {}",
+            inner.records.bytes(),
+            big + one
+        );
+        assert!(inner.records.len() <= 4);
+        assert_eq!(inner.packed.len(), 0, "the packed level is off");
         // A record larger than the whole budget is not kept at all.
         drop(inner);
-        let tight = Cache::new(one);
-        let mut changes = Changes::default();
-        changes.put(&large, None);
-        tight.before_commit(&changes);
-        tight.after_commit(changes, true);
-        assert!(tight.get(&large.token_hash).is_none());
+        let tight = Cache::new(one, 0);
+        commit(&tight, &[&large]);
+        assert!(matches!(tight.get(&large.token_hash), Cached::Missing));
     }
 
-    fn commit(cache: &Cache, sessions: &[&Session]) {
-        let mut changes = Changes::default();
-        for session in sessions {
-            changes.put(session, None);
-        }
-        cache.before_commit(&changes);
-        cache.after_commit(changes, true);
+    #[test]
+    fn a_packed_entry_is_under_a_third_of_a_decoded_one() {
+        let mut browser = sample("t", "s", NOW);
+        browser.client.user_agent =
+            Some("Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0".into());
+        browser.created_client = browser.client.clone();
+        let (decoded, packed) = (entry_bytes(&browser), packed_bytes(&browser));
+        assert!(3 * packed <= decoded, "{packed} packed against {decoded} decoded");
     }
 
     #[test]
     fn eviction_keeps_an_entry_that_hits_use_while_one_off_records_pass() {
         let hot = sample("t", "hot", NOW);
-        let cache = Cache::new(4 * entry_bytes(&hot));
+        let cache = Cache::new(4 * entry_bytes(&hot), 0);
         commit(&cache, &[&hot]);
         for round in 0..200 {
-            assert!(cache.get(&hot.token_hash).is_some(), "evicted in round {round}");
+            assert!(decoded(&cache, &hot.token_hash).is_some(), "evicted in round {round}");
             commit(&cache, &[&sample("t", "once", NOW)]);
         }
         let inner = cache.read();
-        assert!(inner.map.len() <= 4);
+        assert!(inner.records.len() <= 4);
         // Hashes of evicted entries do not pile up in the queue.
-        assert!(inner.queue.len() <= 2 * inner.map.len() + 64, "{}", inner.queue.len());
+        let (queue, len) = (inner.records.queue_len(), inner.records.len());
+        assert!(queue <= 2 * len + 64, "{queue} queued for {len} entries");
         drop(inner);
         // Unused, it ages out like any other.
         for _ in 0..8 {
             commit(&cache, &[&sample("t", "once", NOW)]);
         }
-        assert!(cache.get(&hot.token_hash).is_none());
+        assert!(matches!(cache.get(&hot.token_hash), Cached::Missing));
+    }
+
+    #[test]
+    fn what_leaves_the_records_level_is_still_answered_packed() {
+        let first = sample("t", "s", NOW);
+        let cache = Cache::new(entry_bytes(&first), 16 * packed_bytes(&first));
+        let second = sample("t", "s", NOW);
+        commit(&cache, &[&first]);
+        commit(&cache, &[&second]);
+        assert!(decoded(&cache, &second.token_hash).is_some());
+        match cache.get(&first.token_hash) {
+            Cached::Packed(bytes) => assert_eq!(crate::codec::decode(&bytes).unwrap(), first),
+            other => panic!("{other:?}"),
+        }
+        // A change removes it from both levels before its commit.
+        let mut revoked = first.clone();
+        revoked.version += 1;
+        let mut changes = Changes::default();
+        put(&mut changes, &revoked, Some(&first));
+        cache.before_commit(&changes);
+        assert!(matches!(cache.get(&first.token_hash), Cached::Missing));
+        cache.after_commit(changes, true);
+        assert_eq!(
+            decoded(&cache, &first.token_hash).map(|s| s.version),
+            Some(revoked.version)
+        );
     }
 
     #[test]
     fn a_fill_is_refused_once_a_commit_began() {
-        let cache = Cache::new(8 << 10);
-        let s = Arc::new(sample("t", "s", NOW));
+        let cache = Cache::new(8 << 10, 8 << 10);
+        let s = sample("t", "s", NOW);
+        let record = Record {
+            session: Arc::new(s.clone()),
+            packed: packed(&s),
+        };
         let ticket = cache.ticket().unwrap();
         let mut changes = Changes::default();
-        changes.put(&s, None);
+        put(&mut changes, &s, None);
         cache.before_commit(&changes);
         assert!(cache.ticket().is_none(), "no tickets while a commit is in flight");
         cache.after_commit(Changes::default(), true);
-        cache.fill(ticket, &s);
-        assert!(cache.get(&s.token_hash).is_none());
+        cache.fill(ticket, &record);
+        assert!(matches!(cache.get(&s.token_hash), Cached::Missing));
         let ticket = cache.ticket().unwrap();
-        cache.fill(ticket, &s);
-        assert_eq!(cache.get(&s.token_hash).as_deref(), Some(&*s));
+        cache.fill(ticket, &record);
+        assert_eq!(decoded(&cache, &s.token_hash).as_deref(), Some(&s));
     }
 
     #[test]
     fn commits_replace_and_remove_entries_and_capacity_holds() {
         let one = entry_bytes(&sample("t", "s", NOW));
-        let cache = Cache::new(2 * one);
+        let cache = Cache::new(2 * one, 0);
         let a = sample("t", "s", NOW);
         let mut revoked = a.clone();
         revoked.version += 1;
         let mut changes = Changes::default();
-        changes.put(&a, None);
-        changes.put(&revoked, Some(&a));
+        put(&mut changes, &a, None);
+        put(&mut changes, &revoked, Some(&a));
         cache.before_commit(&changes);
         cache.after_commit(changes, true);
-        assert_eq!(cache.get(&a.token_hash).map(|s| s.version), Some(revoked.version));
+        assert_eq!(decoded(&cache, &a.token_hash).map(|s| s.version), Some(revoked.version));
         let mut gone = Changes::default();
         gone.delete(&revoked);
         cache.before_commit(&gone);
         cache.after_commit(gone, true);
-        assert!(cache.get(&a.token_hash).is_none());
+        assert!(matches!(cache.get(&a.token_hash), Cached::Missing));
         for _ in 0..5 {
-            let mut more = Changes::default();
-            more.put(&sample("t", "s", NOW), None);
-            cache.before_commit(&more);
-            cache.after_commit(more, true);
+            commit(&cache, &[&sample("t", "s", NOW)]);
         }
-        assert_eq!(cache.read().map.len(), 2);
-        assert!(cache.read().bytes <= 2 * one);
-        assert!(Cache::new(0).ticket().is_none());
+        assert_eq!(cache.read().records.len(), 2);
+        assert!(cache.read().records.bytes() <= 2 * one);
+        assert!(Cache::new(0, 0).ticket().is_none());
     }
 }

@@ -62,8 +62,17 @@ pub enum OpenError {
         source: std::io::Error,
     },
     /// `embedded:` URL without a path, or with another scheme.
-    #[error("not an embedded store URL (expected `embedded:<directory>`): {0:?}")]
+    #[error("not an embedded store URL (expected `embedded:<directory>[?cache_mib=N&…]`): {0:?}")]
     BadUrl(String),
+    /// A parameter of an `embedded:` URL that is unknown, repeated or out
+    /// of range.
+    #[error("embedded store URL parameter {name:?}: {reason}")]
+    BadParameter {
+        /// The parameter's name (at most 64 characters of it).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Any other engine failure while opening.
     #[error("the session store at {path} could not be opened")]
     Engine {

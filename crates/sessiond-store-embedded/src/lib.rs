@@ -58,12 +58,13 @@ mod ops;
 mod secrets;
 mod store;
 mod tables;
+mod tier;
 mod users;
 mod writer;
 
 pub use check::CheckReport;
 pub use codec::DecodeError;
 pub use error::{OpenError, WriterStopped};
-pub use open::{Options, dir_from_url};
+pub use open::{Options, parse_url};
 pub use store::{EmbeddedStore, FILE_NAME};
 pub use tables::FORMAT_VERSION;

@@ -15,9 +15,10 @@ use sessiond_core::{
 };
 use time::OffsetDateTime;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Cached, Record};
+use crate::codec;
 use crate::error::{OpenError, engine, inconsistent, writer_stopped};
-use crate::open::{Options, create_new, dir_from_url, open_existing};
+use crate::open::{Options, create_new, open_existing, parse_url};
 use crate::ops::{Done, Op};
 use crate::tables::{self, META, SESSIONS, SUBJECTS, TOKENS, load};
 use crate::writer::Writer;
@@ -68,7 +69,7 @@ impl EmbeddedStore {
             Err(source) => return Err(OpenError::Io { path, source }),
         };
         let db = Arc::new(db);
-        let cache = Arc::new(Cache::new(options.cache_bytes));
+        let cache = Arc::new(Cache::new(options.cache_bytes, options.packed_cache_bytes));
         let writer = Writer::spawn(Arc::clone(&db), Arc::clone(&cache)).map_err(OpenError::Thread)?;
         Ok(Self {
             db,
@@ -79,9 +80,11 @@ impl EmbeddedStore {
     }
 
     /// Opens the store named by a URL of the form `embedded:<directory>`
-    /// (for example `embedded:./sessiond-data` or `embedded:///var/lib/sessiond`).
+    /// (for example `embedded:./sessiond-data` or `embedded:///var/lib/sessiond`),
+    /// with the options its parameters set ([`parse_url`]).
     pub fn open_url(url: &str) -> Result<Self, OpenError> {
-        Self::open(dir_from_url(url)?)
+        let (dir, options) = parse_url(url)?;
+        Self::open_with(dir, options)
     }
 
     /// The store file.
@@ -118,15 +121,23 @@ impl EmbeddedStore {
         self.writer.submit(op).await
     }
 
-    fn read_by_token(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+    /// The record a token hash names, decoded and as stored.
+    fn read_by_token(&self, hash: &TokenHash) -> Result<Option<Record>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let tokens = txn.open_table(TOKENS).map_err(engine)?;
         let Some(id) = tokens.get(hash.as_bytes()).map_err(engine)? else {
             return Ok(None);
         };
         let sessions = txn.open_table(SESSIONS).map_err(engine)?;
-        let session = load(&sessions, id.value())?.ok_or_else(|| inconsistent("token index names a missing record"))?;
-        Ok(Some(session))
+        let stored = sessions
+            .get(id.value())
+            .map_err(engine)?
+            .ok_or_else(|| inconsistent("token index names a missing record"))?;
+        let packed: Arc<[u8]> = Arc::from(stored.value());
+        Ok(Some(Record {
+            session: Arc::new(codec::decode(&packed)?),
+            packed,
+        }))
     }
 
     fn read_by_id(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
@@ -191,16 +202,18 @@ impl SessionStore for EmbeddedStore {
     }
 
     async fn get_by_token(&self, hash: &TokenHash) -> Result<Option<Arc<Session>>, StoreError> {
-        if let Some(hit) = self.cache.get(hash) {
-            return Ok(Some(hit));
+        match self.cache.get(hash) {
+            Cached::Record(session) => return Ok(Some(session)),
+            Cached::Packed(packed) => return Ok(Some(Arc::new(codec::decode(&packed)?))),
+            Cached::Missing => {}
         }
         // The ticket must be taken before the read transaction begins.
         let ticket = self.cache.ticket();
-        let session = self.read_by_token(hash)?.map(Arc::new);
-        if let (Some(ticket), Some(session)) = (ticket, &session) {
-            self.cache.fill(ticket, session);
+        let record = self.read_by_token(hash)?;
+        if let (Some(ticket), Some(record)) = (ticket, &record) {
+            self.cache.fill(ticket, record);
         }
-        Ok(session)
+        Ok(record.map(|r| r.session))
     }
 
     async fn get_by_id(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {

@@ -200,7 +200,7 @@ impl<'txn> Tables<'txn> {
             }
             self.expiry.insert((deadline, id), ()).map_err(engine)?;
         }
-        self.changes.put(session, old);
+        self.changes.put(session, &bytes, old);
         Ok(())
     }
 

@@ -20,7 +20,7 @@ fn revocation() -> Revocation {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reads_never_go_back_in_time_while_writes_race_them() {
-    for store in [TempStore::shared(), TempStore::tiny_cache()] {
+    for store in [TempStore::shared(), TempStore::tiny_cache(), TempStore::packed_only()] {
         let sessions: Vec<_> = (0..16).map(|i| sample("t", &format!("u{}", i % 4), NOW)).collect();
         for s in &sessions {
             store

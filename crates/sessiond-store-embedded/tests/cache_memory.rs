@@ -20,14 +20,14 @@ const AGENT: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
 /// Live heap bytes with a store of `SESSIONS` browser sessions with a
-/// small cart (several times `BUDGET` decoded) open, its record cache at
-/// `cache_bytes`.
-fn live_bytes_with_store(cache_bytes: usize) -> usize {
+/// small cart (several times `BUDGET`, decoded or packed) open, with
+/// `options` for its caches.
+fn live_bytes_with_store(options: Options) -> usize {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     // A small page cache, so that the difference between the two stores is
     // the record cache.
-    let options = Options::default().cache_bytes(cache_bytes).engine_cache_bytes(1 << 20);
+    let options = options.engine_cache_bytes(1 << 20);
     let store = EmbeddedStore::open_with(dir.path(), options).unwrap();
     let now = truncate_to_micros(NOW);
     let client = ClientInfo {
@@ -53,10 +53,11 @@ fn live_bytes_with_store(cache_bytes: usize) -> usize {
 }
 
 #[test]
-fn a_full_record_cache_takes_no_more_heap_than_its_budget() {
+fn full_caches_take_no_more_heap_than_their_budgets() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    let without = live_bytes_with_store(0);
-    let with = live_bytes_with_store(BUDGET);
+    let off = Options::default().cache_bytes(0);
+    let without = live_bytes_with_store(off);
+    let with = live_bytes_with_store(off.cache_bytes(BUDGET));
     let cache = with.saturating_sub(without);
     // Every write of the store fills the cache, so it is full; the first
     // estimate counted about half of a record with data (its data map's
@@ -69,5 +70,16 @@ fn a_full_record_cache_takes_no_more_heap_than_its_budget() {
     assert!(
         cache >= BUDGET / 2,
         "the cache holds only {cache} bytes of heap for a budget of {BUDGET}"
+    );
+
+    // The same for the packed level alone.
+    let packed = live_bytes_with_store(off.packed_cache_bytes(BUDGET)).saturating_sub(without);
+    assert!(
+        packed <= BUDGET,
+        "the packed cache holds {packed} bytes of heap for {BUDGET}"
+    );
+    assert!(
+        packed >= BUDGET / 2,
+        "the packed cache holds only {packed} bytes of heap for {BUDGET}"
     );
 }

@@ -1,6 +1,7 @@
 //! The shared conformance suites and the lifecycle model, over the embedded
-//! store with its read cache, without it, and with one that evicts all the
-//! time (so both read paths and their interplay are covered). The user,
+//! store with its read cache, without it, with only its packed level, and
+//! with one that evicts all the time (so every read path and their
+//! interplay are covered). The user,
 //! secret, key, counter and event stores have no cache, so their suites
 //! run once.
 
@@ -14,6 +15,11 @@ mod cached {
 mod uncached {
     use super::*;
     sessiond_testkit::store_conformance!(|| async { Some(TempStore::uncached()) });
+}
+
+mod packed_only {
+    use super::*;
+    sessiond_testkit::store_conformance!(|| async { Some(TempStore::packed_only()) });
 }
 
 mod users {
@@ -59,4 +65,9 @@ fn manager_over_uncached_store_agrees_with_the_model() {
 #[test]
 fn manager_over_a_tiny_cache_agrees_with_the_model() {
     sessiond_testkit::model::check_manager_against_model(60, TempStore::tiny_cache);
+}
+
+#[test]
+fn manager_over_the_packed_level_agrees_with_the_model() {
+    sessiond_testkit::model::check_manager_against_model(60, TempStore::packed_only);
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use sessiond_core::{Audit, Revocation, RevokeReason, SessionStore, SubjectLimit};
-use sessiond_store_embedded::{EmbeddedStore, FILE_NAME, FORMAT_VERSION, OpenError, dir_from_url};
+use sessiond_store_embedded::{EmbeddedStore, FILE_NAME, FORMAT_VERSION, OpenError, Options, parse_url};
 use sessiond_testkit::conformance::{NOW, sample};
 
 fn revocation() -> Revocation {
@@ -81,20 +81,50 @@ fn a_second_opener_is_told_the_store_is_in_use() {
 
 #[test]
 fn urls_name_the_data_directory() {
+    let dir_of = |url: &str| parse_url(url).map(|(dir, _)| dir);
     assert_eq!(
-        dir_from_url("embedded:./sessiond-data").unwrap(),
+        dir_of("embedded:./sessiond-data").unwrap(),
         Path::new("./sessiond-data")
     );
     assert_eq!(
-        dir_from_url("embedded:///var/lib/sessiond").unwrap(),
+        dir_of("embedded:///var/lib/sessiond").unwrap(),
         Path::new("/var/lib/sessiond")
     );
-    assert!(matches!(dir_from_url("embedded:"), Err(OpenError::BadUrl(u)) if u == "embedded:"));
-    assert!(matches!(dir_from_url("redis://x"), Err(OpenError::BadUrl(_))));
+    assert!(matches!(dir_of("embedded:"), Err(OpenError::BadUrl(u)) if u == "embedded:"));
+    assert!(matches!(dir_of("embedded:?cache_mib=1"), Err(OpenError::BadUrl(_))));
+    assert!(matches!(dir_of("redis://x"), Err(OpenError::BadUrl(_))));
     let dir = tempfile::tempdir().unwrap();
     let url = format!("embedded:{}", dir.path().join("data").display());
     let store = EmbeddedStore::open_url(&url).unwrap();
     assert_eq!(store.path(), dir.path().join("data").join(FILE_NAME));
+}
+
+#[test]
+fn url_parameters_set_the_memory_budgets_in_mib() {
+    let (dir, options) = parse_url("embedded:./d?cache_mib=64&packed_cache_mib=4096&engine_cache_mib=512").unwrap();
+    assert_eq!(dir, Path::new("./d"));
+    let expected = Options::default()
+        .cache_bytes(64 << 20)
+        .packed_cache_bytes(4096 << 20)
+        .engine_cache_bytes(512 << 20);
+    assert_eq!(options, expected);
+    assert_eq!(parse_url("embedded:./d?").unwrap().1, Options::default());
+    assert_eq!(
+        parse_url("embedded:./d?cache_mib=0").unwrap().1,
+        Options::default().cache_bytes(0)
+    );
+    let refused = |url: &str| match parse_url(url) {
+        Err(OpenError::BadParameter { name, reason }) => (name, reason),
+        other => panic!("{url}: {other:?}"),
+    };
+    assert_eq!(refused("embedded:./d?cache_entries=5").0, "cache_entries");
+    assert_eq!(refused("embedded:./d?cache_mib=1&cache_mib=2").1, "given twice");
+    assert_eq!(refused("embedded:./d?cache_mib=-1").1, "not a whole number of MiB");
+    assert_eq!(refused("embedded:./d?packed_cache_mib").1, "not a whole number of MiB");
+    assert_eq!(refused("embedded:./d?cache_mib=1048577").1, "above 1048576 (1 TiB)");
+    assert_eq!(refused("embedded:./d?engine_cache_mib=0").1, "must be at least 1");
+    // A directory whose name holds `?` is refused, not silently cut short.
+    assert_eq!(refused("embedded:./what?.d").0, ".d");
 }
 
 #[test]

@@ -75,6 +75,13 @@ impl TempStore {
     pub fn tiny_cache() -> Arc<dyn SessionStore> {
         Arc::new(Self::with(Options::default().cache_bytes(2 * 1024)))
     }
+
+    /// Only the packed level: every hit decodes stored bytes.
+    pub fn packed_only() -> Arc<dyn SessionStore> {
+        Arc::new(Self::with(
+            Options::default().cache_bytes(0).packed_cache_bytes(16 << 20),
+        ))
+    }
 }
 
 #[async_trait]

@@ -7,7 +7,7 @@ use sessiond_core::{
     CounterStore, EventStore, KeyStore, MemoryStore, SealedEvents, SealedSessions, Sealer, SecretStore, SessionStore,
     StoreError, UserStore,
 };
-use sessiond_store_embedded::{EmbeddedStore, OpenError};
+use sessiond_store_embedded::{EmbeddedStore, OpenError, Options};
 
 use crate::url::{StoreOpenError, StoreUrl};
 
@@ -208,7 +208,7 @@ impl StoreHandle {
 pub async fn open(url: &StoreUrl) -> Result<StoreHandle, StoreOpenError> {
     let engine = match url {
         StoreUrl::Memory => Engine::Memory(Arc::new(MemoryStore::new())),
-        StoreUrl::Embedded(dir) => Engine::Embedded(open_embedded(dir.clone()).await?),
+        StoreUrl::Embedded { dir, options } => Engine::Embedded(open_embedded(dir.clone(), *options).await?),
         StoreUrl::Redis(url) => open_redis(url).await?,
         StoreUrl::Postgres(url) => open_postgres(url).await?,
     };
@@ -218,14 +218,14 @@ pub async fn open(url: &StoreUrl) -> Result<StoreHandle, StoreOpenError> {
     })
 }
 
-async fn open_embedded(dir: PathBuf) -> Result<Arc<EmbeddedStore>, StoreOpenError> {
+async fn open_embedded(dir: PathBuf, options: Options) -> Result<Arc<EmbeddedStore>, StoreOpenError> {
     let failed = |dir: &PathBuf, source: Box<dyn std::error::Error + Send + Sync>| StoreOpenError::Backend {
         location: dir.display().to_string(),
         source,
     };
     // Opening reads and checks the file: blocking work, off the async threads.
     let opening = dir.clone();
-    let opened = tokio::task::spawn_blocking(move || EmbeddedStore::open(&opening))
+    let opened = tokio::task::spawn_blocking(move || EmbeddedStore::open_with(&opening, options))
         .await
         .map_err(|e| failed(&dir, Box::new(e)))?;
     match opened {
@@ -288,7 +288,10 @@ mod tests {
     async fn users_share_the_store_of_the_sessions() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let user = sessiond_testkit::user_conformance::sample_user("t", "alice");
-        let url = StoreUrl::Embedded(dir.path().into());
+        let url = StoreUrl::Embedded {
+            dir: dir.path().into(),
+            options: Options::default(),
+        };
         let opened = open(&url).await.unwrap_or_else(|e| panic!("{e}"));
         opened
             .users()

@@ -23,7 +23,7 @@
 //! | URL | engine | cargo feature |
 //! |---|---|---|
 //! | `memory:` | in-process, lost on exit | always |
-//! | `embedded:PATH` (or `embedded://PATH`) | redb file in `PATH`, one process | always |
+//! | `embedded:PATH` (or `embedded://PATH`), `?cache_mib=N&packed_cache_mib=N&engine_cache_mib=N` | redb file in `PATH`, one process | always |
 //! | `redis://…`, `rediss://…`, `redis+sentinel://…`, `rediss+sentinel://…`, `redis+cluster://…`, `rediss+cluster://…` | Redis 7 (standalone, Sentinel or Cluster) | `redis` |
 //! | `postgres://…`, `postgresql://…` | PostgreSQL 15+ | `postgres` |
 //!

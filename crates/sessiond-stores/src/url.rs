@@ -10,8 +10,14 @@ pub enum StoreUrl {
     /// `memory:`: in-process, lost on exit (tests, demos).
     Memory,
     /// `embedded:PATH` or `embedded://PATH`: the durable default; the path is
-    /// the data directory.
-    Embedded(PathBuf),
+    /// the data directory. Parameters (`?cache_mib=N&packed_cache_mib=N&engine_cache_mib=N`)
+    /// set the store's memory budgets ([`sessiond_store_embedded::parse_url`]).
+    Embedded {
+        /// The data directory.
+        dir: PathBuf,
+        /// What the URL's parameters set.
+        options: sessiond_store_embedded::Options,
+    },
     /// `redis://…`, `rediss://…`, through sentinels `redis+sentinel://…`,
     /// `rediss+sentinel://…`, or a cluster `redis+cluster://…`,
     /// `rediss+cluster://…` (feature `redis`).
@@ -60,9 +66,14 @@ impl StoreUrl {
             return Ok(StoreUrl::Memory);
         }
         if url.starts_with("embedded:") {
-            return sessiond_store_embedded::dir_from_url(url)
-                .map(StoreUrl::Embedded)
-                .map_err(|_| StoreOpenError::MissingPath);
+            return match sessiond_store_embedded::parse_url(url) {
+                Ok((dir, options)) => Ok(StoreUrl::Embedded { dir, options }),
+                Err(sessiond_store_embedded::OpenError::BadUrl(_)) => Err(StoreOpenError::MissingPath),
+                Err(other) => Err(StoreOpenError::Backend {
+                    location: "embedded:".to_owned(),
+                    source: Box::new(other),
+                }),
+            };
         }
         let redis = [
             "redis://",
@@ -85,7 +96,7 @@ impl StoreUrl {
     /// The embedded store's data directory, if this URL names one.
     pub fn embedded_dir(&self) -> Option<&std::path::Path> {
         match self {
-            StoreUrl::Embedded(dir) => Some(dir),
+            StoreUrl::Embedded { dir, .. } => Some(dir),
             _ => None,
         }
     }
@@ -94,7 +105,7 @@ impl StoreUrl {
     pub fn location(&self) -> String {
         match self {
             StoreUrl::Memory => "memory:".to_owned(),
-            StoreUrl::Embedded(dir) => format!("embedded:{}", dir.display()),
+            StoreUrl::Embedded { dir, .. } => format!("embedded:{}", dir.display()),
             StoreUrl::Redis(url) | StoreUrl::Postgres(url) => without_password(url),
         }
     }
@@ -153,14 +164,28 @@ mod tests {
     #[test]
     fn urls_choose_the_engine() {
         assert_eq!(StoreUrl::parse("memory:").ok(), Some(StoreUrl::Memory));
-        assert_eq!(
-            StoreUrl::parse("embedded:./d").ok(),
-            Some(StoreUrl::Embedded("./d".into()))
-        );
+        let embedded = |dir: &str| StoreUrl::Embedded {
+            dir: dir.into(),
+            options: sessiond_store_embedded::Options::default(),
+        };
+        assert_eq!(StoreUrl::parse("embedded:./d").ok(), Some(embedded("./d")));
         assert_eq!(
             StoreUrl::parse("embedded:///var/lib/s").ok(),
-            Some(StoreUrl::Embedded("/var/lib/s".into()))
+            Some(embedded("/var/lib/s"))
         );
+        assert_eq!(
+            StoreUrl::parse("embedded:./d?packed_cache_mib=1024").ok(),
+            Some(StoreUrl::Embedded {
+                dir: "./d".into(),
+                options: sessiond_store_embedded::Options::default().packed_cache_bytes(1 << 30),
+            })
+        );
+        match StoreUrl::parse("embedded:./d?packed_cache=1") {
+            Err(StoreOpenError::Backend { source, .. }) => {
+                assert!(source.to_string().contains("\"packed_cache\""), "{source}");
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(StoreUrl::parse("embedded:"), Err(StoreOpenError::MissingPath)));
         assert!(matches!(
             StoreUrl::parse("redis://127.0.0.1:6379"),

@@ -634,7 +634,7 @@ impl Config {
             return dir.clone();
         }
         match StoreUrl::parse(&self.store.url) {
-            Ok(StoreUrl::Embedded(dir)) => dir,
+            Ok(StoreUrl::Embedded { dir, .. }) => dir,
             _ => PathBuf::from("./sessiond-data"),
         }
     }

@@ -55,7 +55,7 @@ pub fn sealer(config: &Config, url: &StoreUrl) -> anyhow::Result<Sealer> {
         (EncryptionMode::On, false) => Ok(Sealer::new(Arc::new(load(&encryption.key_files)?))),
         (EncryptionMode::On, true) => match url {
             StoreUrl::Memory => Ok(Sealer::off()),
-            StoreUrl::Embedded(dir) => {
+            StoreUrl::Embedded { dir, .. } => {
                 let path = dir.join(EMBEDDED_KEY_FILE);
                 generate_if_missing(dir, &path)?;
                 Ok(Sealer::new(Arc::new(load(&[path])?)))

@@ -234,7 +234,7 @@ pub async fn serve(
     };
     let app = api::app(parts, &limits, portal);
     let published = match &url {
-        StoreUrl::Embedded(dir) => {
+        StoreUrl::Embedded { dir, .. } => {
             let mut tenants = vec![Tenant::default_tenant()];
             let portal_tenant = Tenant::new(config.portal.tenant.as_str())?;
             if !tenants.contains(&portal_tenant) {
