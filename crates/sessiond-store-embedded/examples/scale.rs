@@ -3,8 +3,8 @@
 //! process measure open time, resident memory, verify and create rates.
 //!
 //! Run: `cargo run --release -p sessiond-store-embedded --example scale [COUNT...]`
-//! (default: `100000 10000000`; 10 M needs about 10 GB of disk and 20
-//! minutes here). The store lives in a temporary directory under `TMPDIR`
+//! (default: `100000 10000000`; 10 M needs about 10 GB of disk, 9 GiB of
+//! memory and 30 minutes here). The store lives in a temporary directory under `TMPDIR`
 //! (or `SCALE_DIR`) and is deleted afterwards.
 //!
 //! * **load**: [`EmbeddedStore::insert_all`], 10,000 sessions per durable

@@ -66,9 +66,8 @@ impl Options {
     }
 }
 
-/// The parameters an `embedded:` URL may set, each in MiB, and the most
-/// each accepts (1 TiB: far above any machine here, and no overflow).
-const URL_PARAMS: [&str; 3] = ["cache_mib", "packed_cache_mib", "engine_cache_mib"];
+/// The most MiB a budget in an `embedded:` URL accepts (1 TiB: far above
+/// any machine here, and no overflow).
 const MAX_MIB: usize = 1 << 20;
 
 /// The directory and options named by an `embedded:` URL:
@@ -86,31 +85,32 @@ pub fn parse_url(url: &str) -> Result<(PathBuf, Options), OpenError> {
         return Err(OpenError::BadUrl(url.to_owned()));
     }
     let mut options = Options::default();
-    let mut seen = [false; URL_PARAMS.len()];
+    let mut seen = Vec::new();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let bad = |reason: &'static str| OpenError::BadParameter {
             name: name.chars().take(64).collect(),
             reason,
         };
-        let index = URL_PARAMS
-            .iter()
-            .position(|known| *known == name)
-            .ok_or_else(|| bad("unknown (known: cache_mib, packed_cache_mib, engine_cache_mib)"))?;
-        if std::mem::replace(&mut seen[index], true) {
+        // The budget the parameter sets, and its least value.
+        let (budget, least) = match name {
+            "cache_mib" => (&mut options.cache_bytes, 0),
+            "packed_cache_mib" => (&mut options.packed_cache_bytes, 0),
+            "engine_cache_mib" => (&mut options.engine_cache_bytes, 1),
+            _ => return Err(bad("unknown (known: cache_mib, packed_cache_mib, engine_cache_mib)")),
+        };
+        if seen.contains(&name) {
             return Err(bad("given twice"));
         }
+        seen.push(name);
         let mib: usize = value.parse().map_err(|_| bad("not a whole number of MiB"))?;
         if mib > MAX_MIB {
             return Err(bad("above 1048576 (1 TiB)"));
         }
-        let bytes = mib << 20;
-        match index {
-            0 => options.cache_bytes = bytes,
-            1 => options.packed_cache_bytes = bytes,
-            _ if mib == 0 => return Err(bad("must be at least 1")),
-            _ => options.engine_cache_bytes = bytes,
+        if mib < least {
+            return Err(bad("must be at least 1"));
         }
+        *budget = mib << 20;
     }
     Ok((PathBuf::from(path), options))
 }
