@@ -3,8 +3,8 @@
 //! process measure open time, resident memory, verify and create rates.
 //!
 //! Run: `cargo run --release -p sessiond-store-embedded --example scale [COUNT...]`
-//! (default: `100000 10000000`; 10 M needs about 10 GB of disk, 9 GiB of
-//! memory and 30 minutes here). The store lives in a temporary directory under `TMPDIR`
+//! (default: `100000 10000000`; 10 M needs about 11 GB of disk, 8 GiB of
+//! memory and 20 minutes here). The store lives in a temporary directory under `TMPDIR`
 //! (or `SCALE_DIR`) and is deleted afterwards.
 //!
 //! * **load**: [`EmbeddedStore::insert_all`], 10,000 sessions per durable
@@ -49,6 +49,11 @@ use sessiond_core::{
 };
 use sessiond_store_embedded::{EmbeddedStore, FILE_NAME, Options};
 use sessiond_testkit::conformance::sample;
+
+/// The allocator of the `sessiond` binary, so that memory and speed are
+/// those of a node.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CHUNK: usize = 10_000;
 const TASKS: usize = 64;
