@@ -180,6 +180,18 @@ impl NodeCache {
             .arg("ON")
             .query_async::<()>(&mut connection)
             .await?;
+        // Named, so that `CLIENT LIST` tells which node's cache a tracking
+        // connection is, and for which prefix (PostgreSQL's listeners have
+        // their `application_name`). Only a label: a user whose ACL does
+        // not allow it keeps an unnamed connection.
+        if let Err(error) = redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(client_name(&self.token_prefix))
+            .query_async::<()>(&mut connection)
+            .await
+        {
+            tracing::debug!(%error, "the cache's connection keeps no name");
+        }
         // The sentinels may have named a master that a failover demoted
         // since: ask the server itself, after tracking is on.
         if matches!(self.source, Source::Sentinel(_)) && !is_master(&mut connection).await {
@@ -187,6 +199,17 @@ impl NodeCache {
         }
         Ok(connection)
     }
+}
+
+/// The name of the cache's connection: `sessiond-cache:` and the token
+/// keys' prefix, with every byte a client name may not hold (space,
+/// control, non-ASCII) as `_`.
+fn client_name(token_prefix: &[u8]) -> String {
+    let prefix: String = token_prefix
+        .iter()
+        .map(|&b| if b.is_ascii_graphic() { char::from(b) } else { '_' })
+        .collect();
+    format!("sessiond-cache:{prefix}")
 }
 
 /// A push message on the tracking connection.
@@ -248,5 +271,11 @@ mod tests {
             assert_eq!(token_hash(&key(prefix, raw), b"p:t:"), None, "{prefix:?} {raw:?}");
         }
         assert_eq!(token_hash(&Value::Nil, b"p:t:"), None);
+    }
+
+    #[test]
+    fn the_connection_is_named_after_its_prefix_in_what_a_client_name_may_hold() {
+        assert_eq!(client_name(b"sessiond:t:"), "sessiond-cache:sessiond:t:");
+        assert_eq!(client_name("a b\n\u{e9}:t:".as_bytes()), "sessiond-cache:a_b___:t:");
     }
 }

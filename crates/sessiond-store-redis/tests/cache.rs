@@ -157,21 +157,24 @@ async fn concurrent_verifies_share_barriers_and_none_starts_stale() {
 #[tokio::test]
 async fn a_killed_cache_connection_never_answers_from_memory() {
     let Some(url) = redis_url() else { return };
-    let (a, b) = two_nodes(&url);
+    let prefix = unique_prefix();
+    let node = || RedisStore::new(cached(&url, &prefix)).unwrap();
+    let (a, b) = (node(), node());
     let session = cached_on_b(&a, &b).await;
     let admin = redis::Client::open(url.as_str()).unwrap();
     let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
     let clients: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut admin).await.unwrap();
-    // Tracking connections carry the flag t; the test server's other
-    // tracking clients (other tests' nodes) lose theirs too, which they
-    // must survive as well.
+    // The tracking connections (flag t) of these two nodes, by their name:
+    // other tests' nodes on the same server would answer unavailable, and
+    // fail, if theirs went too.
+    let name = format!("sessiond-cache:{prefix}t:");
     let mut killed = 0;
     for line in clients.lines() {
         let field = |name: &str| {
             line.split(' ')
                 .find_map(|f| f.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
         };
-        if field("flags").is_some_and(|flags| flags.contains('t')) {
+        if field("flags").is_some_and(|flags| flags.contains('t')) && field("name") == Some(name.as_str()) {
             let id = field("id").unwrap();
             let _: redis::Value = redis::cmd("CLIENT")
                 .arg("KILL")
@@ -183,7 +186,10 @@ async fn a_killed_cache_connection_never_answers_from_memory() {
             killed += 1;
         }
     }
-    assert!(killed >= 1, "no tracking connection in CLIENT LIST:\n{clients}");
+    assert!(
+        killed >= 1,
+        "no tracking connection named {name} in CLIENT LIST:\n{clients}"
+    );
     revoked_while_b_was_cut_off(&a, &b, &session).await;
 }
 
