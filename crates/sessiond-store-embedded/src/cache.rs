@@ -67,12 +67,8 @@ impl Inner {
     }
 
     fn insert(&mut self, hash: TokenHash, record: &Record) {
-        if self.records.is_enabled() {
-            self.records.insert(hash, Arc::clone(&record.session));
-        }
-        if self.packed.is_enabled() {
-            self.packed.insert(hash, Arc::clone(&record.packed));
-        }
+        self.records.insert(hash, Arc::clone(&record.session));
+        self.packed.insert(hash, Arc::clone(&record.packed));
     }
 }
 

@@ -59,11 +59,6 @@ impl<V: HeapBytes + Clone> Tier<V> {
         }
     }
 
-    /// Whether the tier may hold anything.
-    pub(crate) fn is_enabled(&self) -> bool {
-        self.capacity > 0
-    }
-
     /// What an entry holding `value` costs: the map's bucket and control
     /// byte, 2.5 times (with entries coming and going, the table rehashes
     /// into up to about 2.3 buckets per entry), the key again in the queue,
@@ -90,7 +85,8 @@ impl<V: HeapBytes + Clone> Tier<V> {
     }
 
     /// Inserts, first evicting until it fits. A value larger than the
-    /// whole budget is not kept.
+    /// whole budget is not kept, and a tier turned off (no budget) does not
+    /// even estimate it: a decoded record's estimate walks its data.
     ///
     /// Eviction is CLOCK: the oldest entry goes unless a hit used it since
     /// eviction last passed, in which case it goes to the back once. So a
@@ -100,6 +96,9 @@ impl<V: HeapBytes + Clone> Tier<V> {
     /// full, that scan was 22 % of a uniform verify run over 1 M sessions
     /// in `examples/scale.rs`, under the write lock.)
     pub(crate) fn insert(&mut self, hash: TokenHash, value: V) {
+        if self.capacity == 0 {
+            return;
+        }
         self.remove(&hash);
         let size = Self::entry_bytes(&value);
         if size > self.capacity {
